@@ -1,0 +1,89 @@
+//! One error type for the whole domain, by category rather than by vendor.
+
+use std::time::Duration;
+
+/// The result type used across `lead-core` and its adapters.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A field that failed validation, with a stable machine-readable code.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldError {
+    /// Name of the input field, as the client sent it (e.g. `email`).
+    pub field: String,
+    /// Stable code (`required`, `invalid_email`, `invalid_phone`, ...).
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Builds a field error.
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every failure `lead-core` and its adapters report, grouped by what the
+/// caller should do about it.
+///
+/// # Design
+///
+/// Adapters keep their own private error enums and convert into this one, so
+/// retry loops and the HTTP layer decide from the category alone
+/// ([`Error::is_temporary`]) and never match on vendor details.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input is wrong; the listed fields say where.
+    #[error("invalid input: {}", fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "))]
+    Invalid {
+        /// Fields that failed, in input order.
+        fields: Vec<FieldError>,
+    },
+    /// The thing asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A concurrent change won (version mismatch) or a uniqueness rule holds.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The requested change is not allowed by a business rule (e.g. stage transition).
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
+    /// Credentials are missing or wrong.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The other side asked us to slow down.
+    #[error("rate limited{}", retry_after.map(|d| format!(" (retry after {}s)", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        /// How long the other side asked us to wait, when it said.
+        retry_after: Option<Duration>,
+    },
+    /// A dependency (store, CRM, network) is down or timed out; try again later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected answer; not worth retrying.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A single-field validation error.
+    pub fn invalid(field: &str, code: &str, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            fields: vec![FieldError::new(field, code, message)],
+        }
+    }
+
+    /// `true` when retrying the same operation later may succeed.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Error::RateLimited { .. } | Error::Unavailable(_))
+    }
+}

@@ -1,0 +1,275 @@
+//! The lead as it is stored, with its history and events.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Email, LeadExtId, Phone, Priority, RepId, Score, Stage};
+use crate::scoring::{BantResult, RuleHit};
+
+/// The normalized form data of a lead: what the person told us, cleaned.
+///
+/// Produced by [`crate::normalize::normalize`]; every `Option` is `None` when
+/// the form left the field empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadFields {
+    /// Contact e-mail (the only required field).
+    pub email: Email,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// Phone in E.164.
+    pub phone: Option<Phone>,
+    /// Company name as written.
+    pub company: Option<String>,
+    /// Job title.
+    pub job_title: Option<String>,
+    /// Company web site, as a parsed absolute URL.
+    pub website: Option<String>,
+    /// Country (ISO code or name, as given).
+    pub country: Option<String>,
+    /// Industry, lower-cased.
+    pub industry: Option<String>,
+    /// Number of employees.
+    pub company_size: Option<u32>,
+    /// Stated budget.
+    pub budget: Option<Decimal>,
+    /// Stated timeline, free text (`"this quarter"`, `"3 months"`).
+    pub timeline: Option<String>,
+    /// Where the lead came from (`web`, `google`, `referral`, ...).
+    pub source: Option<String>,
+    /// Free text from the form.
+    pub message: Option<String>,
+    /// `utm_source`.
+    pub utm_source: Option<String>,
+    /// `utm_campaign`.
+    pub utm_campaign: Option<String>,
+    /// `utm_medium`.
+    pub utm_medium: Option<String>,
+    /// Landing page URL.
+    pub landing_page: Option<String>,
+    /// Marketing consent, when the form asked.
+    pub consent_marketing: Option<bool>,
+    /// The consent wording the person agreed to.
+    pub consent_text: Option<String>,
+    /// Everything else the form sent, never dropped.
+    pub metadata: Map<String, Value>,
+}
+
+impl LeadFields {
+    /// Fields with only an e-mail set.
+    pub fn new(email: Email) -> Self {
+        Self {
+            email,
+            first_name: None,
+            last_name: None,
+            phone: None,
+            company: None,
+            job_title: None,
+            website: None,
+            country: None,
+            industry: None,
+            company_size: None,
+            budget: None,
+            timeline: None,
+            source: None,
+            message: None,
+            utm_source: None,
+            utm_campaign: None,
+            utm_medium: None,
+            landing_page: None,
+            consent_marketing: None,
+            consent_text: None,
+            metadata: Map::new(),
+        }
+    }
+
+    /// `"First Last"`, or whichever part is known.
+    pub fn full_name(&self) -> Option<String> {
+        match (&self.first_name, &self.last_name) {
+            (Some(f), Some(l)) => Some(format!("{f} {l}")),
+            (Some(n), None) | (None, Some(n)) => Some(n.clone()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The kinds of behavioral events and their default weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Asked for a demo (20).
+    DemoRequest,
+    /// Registered for a webinar (15).
+    WebinarRegister,
+    /// Submitted a form (10).
+    FormSubmit,
+    /// Viewed the pricing page (8).
+    PricingView,
+    /// Downloaded content (5).
+    Download,
+    /// Clicked a link in an e-mail (3).
+    EmailClick,
+    /// Visited a page (1).
+    PageVisit,
+}
+
+impl EventKind {
+    /// Every kind, heaviest first.
+    pub const ALL: [EventKind; 7] = [
+        EventKind::DemoRequest,
+        EventKind::WebinarRegister,
+        EventKind::FormSubmit,
+        EventKind::PricingView,
+        EventKind::Download,
+        EventKind::EmailClick,
+        EventKind::PageVisit,
+    ];
+
+    /// The snake_case wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::DemoRequest => "demo_request",
+            EventKind::WebinarRegister => "webinar_register",
+            EventKind::FormSubmit => "form_submit",
+            EventKind::PricingView => "pricing_view",
+            EventKind::Download => "download",
+            EventKind::EmailClick => "email_click",
+            EventKind::PageVisit => "page_visit",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(raw: &str) -> crate::Result<Self> {
+        let wanted = raw.trim().to_ascii_lowercase();
+        EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == wanted)
+            .ok_or_else(|| {
+                crate::Error::invalid(
+                    "event_type",
+                    "invalid_event_type",
+                    format!("unknown event type `{}`", raw.trim()),
+                )
+            })
+    }
+}
+
+/// Something the lead did (visited pricing, asked for a demo, ...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeadEvent {
+    /// What happened.
+    pub kind: EventKind,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Extra details (page URL, campaign, ...).
+    #[serde(default)]
+    pub properties: Map<String, Value>,
+}
+
+/// Where a change came from; changes from the CRM are never echoed back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeOrigin {
+    /// Made here (API, web form, job).
+    #[default]
+    Local,
+    /// Pulled from or pushed by the CRM.
+    Crm,
+}
+
+/// One row of a lead's stage history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageChange {
+    /// Stage before the change.
+    pub from: Stage,
+    /// Stage after the change.
+    pub to: Stage,
+    /// When it changed.
+    pub at: DateTime<Utc>,
+    /// Notes given with the change.
+    pub notes: Option<String>,
+    /// Who or what made the change.
+    pub origin: ChangeOrigin,
+}
+
+/// Which CRM a link points into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrmKind {
+    /// Salesforce.
+    Salesforce,
+    /// Pipedrive.
+    Pipedrive,
+}
+
+/// A lead's counterpart in a CRM.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CrmLink {
+    /// Which CRM.
+    pub crm: CrmKind,
+    /// Object type (`Lead`, `Contact`, `person`, `lead`, `deal`, ...).
+    pub object: String,
+    /// The CRM's id.
+    pub id: String,
+}
+
+/// A stored lead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lead {
+    /// Public id.
+    pub ext_id: LeadExtId,
+    /// Normalized form data.
+    pub fields: LeadFields,
+    /// Rule score.
+    pub score: Score,
+    /// Priority derived from the score.
+    pub priority: Priority,
+    /// Which rules contributed to the score.
+    pub score_breakdown: Vec<RuleHit>,
+    /// Pipeline stage.
+    pub stage: Stage,
+    /// The rep working the lead.
+    pub assigned_to: Option<RepId>,
+    /// Expected deal value.
+    pub estimated_value: Option<Decimal>,
+    /// ISO 4217 currency of `estimated_value`.
+    pub currency: Option<String>,
+    /// Win probability for the stage, percent.
+    pub probability_pct: u8,
+    /// Segment names (`score:premium`, `size:enterprise`, ...).
+    pub segments: Vec<String>,
+    /// BANT qualification with evidence.
+    pub bant: Option<BantResult>,
+    /// Behavioral score as of the last event or scoring run.
+    pub behavioral_score: Score,
+    /// Model score, when an ML model has scored the lead.
+    pub ml_score: Option<Score>,
+    /// Links to CRM records.
+    pub crm_links: Vec<CrmLink>,
+    /// When the lead was first captured.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Last stage change.
+    pub stage_changed_at: DateTime<Utc>,
+    /// Last contact by a rep.
+    pub last_contacted_at: Option<DateTime<Utc>>,
+    /// Set when this lead was merged into another one.
+    pub merged_into: Option<LeadExtId>,
+    /// Optimistic-concurrency version, incremented by every committed change.
+    pub version: u64,
+    /// Stage changes, oldest first.
+    pub history: Vec<StageChange>,
+    /// Behavioral events, oldest first.
+    pub events: Vec<LeadEvent>,
+}
+
+impl Lead {
+    /// `true` when the lead is still being worked and has not been merged away.
+    pub fn is_open(&self) -> bool {
+        self.merged_into.is_none() && self.stage.is_open()
+    }
+}
