@@ -28,6 +28,13 @@ impl Region {
     }
 }
 
+impl Region {
+    /// The ISO 3166-1 alpha-2 code.
+    pub fn code(&self) -> &str {
+        self.0.as_ref()
+    }
+}
+
 impl Default for Region {
     fn default() -> Self {
         Region(phonenumber::country::Id::US)

@@ -187,10 +187,10 @@ pub fn timeline_days(text: &str) -> Option<u32> {
             return Some(n.saturating_mul(unit_days));
         }
     }
-    keyword_days
-        .iter()
-        .find(|(k, _)| t.contains(k))
-        .map(|(_, d)| *d)
+    // Keywords match at word starts so "know" is not "now" ("immediate" still matches "immediately").
+    let words: Vec<&str> = t.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let padded = format!(" {}", words.join(" "));
+    keyword_days.iter().find(|(k, _)| padded.contains(&format!(" {k}"))).map(|(_, d)| *d)
 }
 
 impl BantConfig {
