@@ -265,6 +265,8 @@ pub struct Lead {
     pub history: Vec<StageChange>,
     /// Behavioral events, oldest first.
     pub events: Vec<LeadEvent>,
+    /// Why the lead went to its rep (the last routing decision).
+    pub routing: Option<crate::routing::RoutingExplanation>,
 }
 
 impl Lead {

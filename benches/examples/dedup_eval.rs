@@ -1,0 +1,194 @@
+//! Duplicate detection at scale: generates N synthetic leads with known
+//! duplicates, finds the duplicates and reports time, peak memory, pairs
+//! compared, precision and recall (numbers in `docs/perf.md`).
+//!
+//! ```text
+//! cargo run --release -p lead-benches --example dedup_eval -- [N] [SEED] [DUP_RATE] [--explain K]
+//! ```
+//!
+//! `--explain K` prints K missed and K wrong pairs with their keys and the
+//! per-field evidence, for tuning.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use lead_core::MatchKeys;
+use lead_core::dedup::{
+    DedupConfig, clusters, find_duplicates_report, match_keys_batch, similarity,
+};
+use lead_core::synth::{evaluate, evaluate_clusters, generate};
+
+/// Peak resident set size in MiB (`VmHWM` of /proc/self/status), when the
+/// platform has it.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn show(keys: &MatchKeys) -> String {
+    format!(
+        "{} | {:?} {:?} | {:?} | {:?} | {:?}",
+        keys.email, keys.first_name, keys.last_name, keys.phone, keys.company, keys.domain
+    )
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let explain = args
+        .iter()
+        .position(|a| a == "--explain")
+        .map(|i| {
+            let k = args.get(i + 1).and_then(|v| v.parse().ok()).unwrap_or(10);
+            args.drain(i..(i + 2).min(args.len()));
+            k
+        })
+        .unwrap_or(0usize);
+    let n: usize = args
+        .first()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let seed: u64 = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(42);
+    let dup_rate: f64 = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(0.2);
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    println!("leads {n}, seed {seed}, dup_rate {dup_rate}, threads {threads}");
+
+    let t = Instant::now();
+    let leads = generate(n, seed, dup_rate);
+    println!("generate:        {:>8.2} s", t.elapsed().as_secs_f64());
+
+    let truth: Vec<u32> = leads.iter().map(|l| l.entity).collect();
+    let fields: Vec<_> = leads.into_iter().map(|l| l.fields).collect();
+
+    let start = Instant::now();
+    let keys = match_keys_batch(&fields);
+    let t_keys = start.elapsed().as_secs_f64();
+    drop(fields);
+    println!("match keys:      {t_keys:>8.2} s");
+
+    let t = Instant::now();
+    let config = DedupConfig::default();
+    let report = find_duplicates_report(&keys, &config);
+    let t_find = t.elapsed().as_secs_f64();
+    println!("block + compare: {t_find:>8.2} s");
+    println!(
+        "total (keys + blocking + comparison): {:.2} s",
+        t_keys + t_find
+    );
+    println!(
+        "blocks {}, oversized {}, candidate pairs compared {}, duplicate pairs {}",
+        report.stats.blocks,
+        report.stats.oversized_blocks,
+        report.stats.candidate_pairs,
+        report.pairs.len()
+    );
+
+    let pr = evaluate(report.pairs.iter().map(|p| (p.a, p.b)), &truth);
+    println!(
+        "pairs:    precision {:.4}  recall {:.4}  (tp {}, fp {}, fn {})",
+        pr.precision, pr.recall, pr.true_pos, pr.false_pos, pr.false_neg
+    );
+    let groups = clusters(keys.len(), &report.pairs);
+    let cr = evaluate_clusters(&groups, &truth);
+    println!(
+        "clusters: precision {:.4}  recall {:.4}  (tp {}, fp {}, fn {}, {} clusters)",
+        cr.precision,
+        cr.recall,
+        cr.true_pos,
+        cr.false_pos,
+        cr.false_neg,
+        groups.len()
+    );
+    match peak_rss_mib() {
+        Some(mib) => println!("peak RSS: {mib:.0} MiB"),
+        None => println!("peak RSS: unknown"),
+    }
+
+    if explain > 0 {
+        let found: HashSet<(usize, usize)> = report.pairs.iter().map(|p| (p.a, p.b)).collect();
+        let mut by_entity: HashMap<u32, Vec<usize>> = HashMap::new();
+        for (i, e) in truth.iter().enumerate() {
+            by_entity.entry(*e).or_default().push(i);
+        }
+        // Why pairs were missed: nothing but names in common (no method
+        // can tell them from namesakes) or evidence below the threshold.
+        let (mut names_only, mut weak, mut total) = (0u64, 0u64, 0u64);
+        for members in by_entity.values() {
+            for (x, &a) in members.iter().enumerate() {
+                for &b in &members[x + 1..] {
+                    let (a, b) = (a.min(b), a.max(b));
+                    if found.contains(&(a, b)) {
+                        continue;
+                    }
+                    total += 1;
+                    let f = similarity(&keys[a], &keys[b]).fields;
+                    let strong = [
+                        f.email,
+                        f.email_local_part,
+                        f.phone,
+                        f.company,
+                        f.corporate_domain,
+                    ]
+                    .iter()
+                    .any(|s| s.weight > 0.0);
+                    if strong { weak += 1 } else { names_only += 1 }
+                }
+            }
+        }
+        println!(
+            "missed {total}: {names_only} share only names (or nothing), {weak} share an identifier but score below the threshold"
+        );
+        let mut shown = 0;
+        println!("\n--- missed pairs ---");
+        'outer: for members in by_entity.values() {
+            for (x, &a) in members.iter().enumerate() {
+                for &b in &members[x + 1..] {
+                    let (a, b) = (a.min(b), a.max(b));
+                    let s = similarity(&keys[a], &keys[b]);
+                    let f = s.fields;
+                    let strong = [
+                        f.email,
+                        f.email_local_part,
+                        f.phone,
+                        f.company,
+                        f.corporate_domain,
+                    ]
+                    .iter()
+                    .any(|s| s.weight > 0.0);
+                    if strong && !found.contains(&(a, b)) {
+                        println!(
+                            "{:.3} ev {:.1}\n  {}\n  {}\n  {:?}",
+                            s.total,
+                            s.evidence,
+                            show(&keys[a]),
+                            show(&keys[b]),
+                            s.fields
+                        );
+                        shown += 1;
+                        if shown >= explain {
+                            break 'outer;
+                        }
+                    }
+                }
+            }
+        }
+        println!("\n--- wrong pairs ---");
+        for p in report
+            .pairs
+            .iter()
+            .filter(|p| truth[p.a] != truth[p.b])
+            .take(explain)
+        {
+            let s = similarity(&keys[p.a], &keys[p.b]);
+            println!(
+                "{:.3} ev {:.1}\n  {}\n  {}\n  {:?}",
+                s.total,
+                s.evidence,
+                show(&keys[p.a]),
+                show(&keys[p.b]),
+                s.fields
+            );
+        }
+    }
+}

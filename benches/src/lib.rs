@@ -1,0 +1,1 @@
+//! Criterion benchmarks of the lead-capture crates (`cargo bench -p lead-benches`); results in `docs/perf.md`.

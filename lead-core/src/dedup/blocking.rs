@@ -1,0 +1,354 @@
+//! Blocking: which pairs of leads are worth comparing at all.
+//!
+//! # Design
+//!
+//! Comparing every pair of N leads is N²/2 comparisons (5·10¹¹ for a
+//! million). Instead each lead gets a few *blocking keys*, and only leads
+//! sharing a key are compared. The keys are chosen so that every
+//! combination of evidence able to reach the default threshold (see
+//! [`super::similarity`](mod@super::similarity)) shares at least one key:
+//!
+//! | key | catches |
+//! | --- | --- |
+//! | e-mail key | same address (Gmail dots, `+tags`) |
+//! | phone | same phone, any name spelling |
+//! | surname sound + first-name initial | name variants (`Smith`/`Smyth`, `Bob`/`Robert`) |
+//! | company + surname sound | same person at the same company, any e-mail |
+//! | company + first name | same, with a typo in the surname |
+//! | corporate domain + first-name initial | `jsmith@acme.com` / `john.smith@acme.com` |
+//! | e-mail local part with digits | `jsmith84@gmail.com` / `j.smith84@outlook.com` |
+//!
+//! First names go through the nickname table first, so `Bob` and `Robert`
+//! share the initial `r`; surname sound is the Double Metaphone code
+//! (primary and alternate).
+//!
+//! Keys are 64-bit hashes (a collision only adds a candidate; the
+//! comparison itself reads the real keys). For each key kind the
+//! `(hash, lead)` entries are sorted and equal runs form the blocks, which
+//! needs no hash map and one allocation per kind.
+//!
+//! ## Oversized blocks
+//!
+//! A block of k leads costs k²/2 comparisons; a few huge blocks (`Smith J`,
+//! a switchboard phone shared by a whole company, a bot re-submitting one
+//! address) would make the batch quadratic again. A block larger than
+//! [`MAX_BLOCK`] is therefore not compared exhaustively: its members are
+//! sorted by (last name, first name, e-mail) and each is compared with the
+//! next [`WINDOW`] members only (the *sorted neighbourhood* method). The cost
+//! stays linear (k·WINDOW), and the pairs most likely to be duplicates
+//! (closest spellings) are still compared; the trade-off is that two
+//! duplicates far apart in that order inside a huge block are only found if
+//! another key brings them together, or through clustering (A~B, B~C ⇒
+//! A, C in one cluster).
+
+use crate::MatchKeys;
+
+use super::nicknames::canonical_first_names;
+use super::similarity::distinctive_local_part;
+
+/// Largest block compared exhaustively.
+pub const MAX_BLOCK: usize = 50;
+/// Neighbours each member of an oversized block is compared with.
+pub const WINDOW: usize = 16;
+
+/// What blocking did, for tuning and reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockingStats {
+    /// Blocks with at least two leads.
+    pub blocks: usize,
+    /// Blocks larger than [`MAX_BLOCK`], compared by sorted neighbourhood.
+    pub oversized_blocks: usize,
+    /// Distinct candidate pairs produced (each compared once).
+    pub candidate_pairs: usize,
+}
+
+/// The kinds of blocking key; the discriminant is mixed into the hash so
+/// equal text in different kinds never shares a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Email = 1,
+    Phone = 2,
+    SoundAndInitial = 3,
+    CompanyAndSound = 4,
+    CompanyAndFirst = 5,
+    DomainAndInitial = 6,
+    LocalPart = 7,
+}
+
+const KINDS: [Kind; 7] = [
+    Kind::Email,
+    Kind::Phone,
+    Kind::SoundAndInitial,
+    Kind::CompanyAndSound,
+    Kind::CompanyAndFirst,
+    Kind::DomainAndInitial,
+    Kind::LocalPart,
+];
+
+/// FNV-1a over the parts (with a separator after each) followed by the
+/// SplitMix64 finalizer, so nearby inputs spread over the whole range.
+/// Deterministic across runs and platforms, unlike `std`'s `RandomState`.
+struct KeyHasher(u64);
+
+impl KeyHasher {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    fn new(kind: Kind) -> Self {
+        KeyHasher(0xcbf2_9ce4_8422_2325 ^ (kind as u64))
+    }
+
+    fn part(mut self, bytes: &[u8]) -> Self {
+        for &byte in bytes {
+            self.0 ^= u64::from(byte);
+            self.0 = self.0.wrapping_mul(Self::PRIME);
+        }
+        self.0 ^= 0xff;
+        self.0 = self.0.wrapping_mul(Self::PRIME);
+        self
+    }
+
+    fn finish(self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 30;
+        h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^= h >> 27;
+        h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^ (h >> 31)
+    }
+}
+
+fn hash(kind: Kind, parts: &[&[u8]]) -> u64 {
+    parts
+        .iter()
+        .fold(KeyHasher::new(kind), |h, p| h.part(p))
+        .finish()
+}
+
+fn hash_company(kind: Kind, company: &[String], last: &[u8]) -> u64 {
+    company
+        .iter()
+        .fold(KeyHasher::new(kind), |h, t| h.part(t.as_bytes()))
+        .part(last)
+        .finish()
+}
+
+/// Calls `emit` with every key of `kind` for one lead (none when the lead
+/// lacks the fields the kind needs).
+fn keys_of(kind: Kind, k: &MatchKeys, emit: &mut impl FnMut(u64)) {
+    let sounds = || {
+        k.last_name_phonetic
+            .iter()
+            .flat_map(|(primary, alternate)| {
+                let alt = (!alternate.is_empty() && alternate != primary).then_some(alternate);
+                (!primary.is_empty())
+                    .then_some(primary)
+                    .into_iter()
+                    .chain(alt)
+            })
+    };
+    let first = k.first_name.as_deref();
+    // Initials of the canonical forms, deduplicated (usually one).
+    let initials = || {
+        let mut seen = [0u8; 4];
+        let mut n = 0;
+        for name in first.into_iter().flat_map(canonical_first_names) {
+            if let Some(&c) = name.as_bytes().first() {
+                if !seen[..n].contains(&c) && n < seen.len() {
+                    seen[n] = c;
+                    n += 1;
+                }
+            }
+        }
+        (seen, n)
+    };
+    match kind {
+        Kind::Email => emit(hash(kind, &[k.email.as_bytes()])),
+        Kind::Phone => {
+            if let Some(p) = &k.phone {
+                emit(hash(kind, &[p.as_bytes()]));
+            }
+        }
+        Kind::SoundAndInitial => {
+            let (initials, n) = initials();
+            for sound in sounds() {
+                for c in &initials[..n] {
+                    emit(hash(kind, &[sound.as_bytes(), &[*c]]));
+                }
+            }
+        }
+        Kind::CompanyAndSound => {
+            if k.company.is_empty() {
+                return;
+            }
+            for sound in sounds() {
+                emit(hash_company(kind, &k.company, sound.as_bytes()));
+            }
+        }
+        Kind::CompanyAndFirst => {
+            if k.company.is_empty() {
+                return;
+            }
+            for name in first.into_iter().flat_map(canonical_first_names) {
+                emit(hash_company(kind, &k.company, name.as_bytes()));
+            }
+        }
+        Kind::LocalPart => {
+            if let Some(local) = distinctive_local_part(&k.email) {
+                let mut h = KeyHasher::new(kind);
+                for byte in local.bytes().filter(|c| !matches!(c, b'.' | b'_' | b'-')) {
+                    h = h.part(&[byte]);
+                }
+                emit(h.finish());
+            }
+        }
+        Kind::DomainAndInitial => {
+            if let Some(domain) = k.corporate_domain() {
+                let (initials, n) = initials();
+                for c in &initials[..n] {
+                    emit(hash(kind, &[domain.as_bytes(), &[*c]]));
+                }
+            }
+        }
+    }
+}
+
+/// Packs a pair with `a < b` into one `u64` (sortable, 8 bytes).
+fn pack(a: u32, b: u32) -> u64 {
+    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
+    (u64::from(lo) << 32) | u64::from(hi)
+}
+
+/// Unpacks a pair made by [`pack`].
+pub(crate) fn unpack(pair: u64) -> (usize, usize) {
+    ((pair >> 32) as usize, (pair & 0xffff_ffff) as usize)
+}
+
+/// The distinct candidate pairs (packed, sorted) among `keys`.
+///
+/// Only the first `u32::MAX` leads take part: indices are stored as `u32`
+/// to halve the memory of a million-lead batch.
+pub(crate) fn candidate_pairs(keys: &[MatchKeys]) -> (Vec<u64>, BlockingStats) {
+    let n = keys.len().min(u32::MAX as usize);
+    let keys = &keys[..n];
+    let mut stats = BlockingStats::default();
+    let mut pairs: Vec<u64> = Vec::new();
+    let mut entries: Vec<(u64, u32)> = Vec::with_capacity(n);
+    let mut member_buf: Vec<u32> = Vec::new();
+    for kind in KINDS {
+        entries.clear();
+        for (i, k) in keys.iter().enumerate() {
+            // `i < n <= u32::MAX`, so the cast is exact.
+            let idx = i as u32;
+            keys_of(kind, k, &mut |h| entries.push((h, idx)));
+        }
+        entries.sort_unstable();
+        entries.dedup();
+        let mut start = 0;
+        while start < entries.len() {
+            let key = entries[start].0;
+            let end = entries[start..]
+                .iter()
+                .position(|e| e.0 != key)
+                .map_or(entries.len(), |off| start + off);
+            let block = &entries[start..end];
+            if block.len() >= 2 {
+                stats.blocks += 1;
+                if block.len() <= MAX_BLOCK {
+                    for (x, a) in block.iter().enumerate() {
+                        for b in &block[x + 1..] {
+                            pairs.push(pack(a.1, b.1));
+                        }
+                    }
+                } else {
+                    stats.oversized_blocks += 1;
+                    member_buf.clear();
+                    member_buf.extend(block.iter().map(|e| e.1));
+                    member_buf.sort_unstable_by(|&x, &y| {
+                        let (kx, ky) = (&keys[x as usize], &keys[y as usize]);
+                        (&kx.last_name, &kx.first_name, &kx.email).cmp(&(
+                            &ky.last_name,
+                            &ky.first_name,
+                            &ky.email,
+                        ))
+                    });
+                    for (x, a) in member_buf.iter().enumerate() {
+                        for b in member_buf.iter().skip(x + 1).take(WINDOW) {
+                            pairs.push(pack(*a, *b));
+                        }
+                    }
+                }
+            }
+            start = end;
+        }
+    }
+    drop(entries);
+    pairs.sort_unstable();
+    pairs.dedup();
+    stats.candidate_pairs = pairs.len();
+    (pairs, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Email, LeadFields};
+
+    fn lead(email: &str, first: &str, last: &str, company: Option<&str>) -> MatchKeys {
+        let mut f = LeadFields::new(Email::parse(email).expect("valid test e-mail"));
+        f.first_name = Some(first.into());
+        f.last_name = Some(last.into());
+        f.company = company.map(str::to_owned);
+        MatchKeys::of(&f)
+    }
+
+    #[test]
+    fn nickname_and_surname_typo_share_a_block() {
+        let keys = [
+            lead("rob@gmail.com", "Robert", "Smith", None),
+            lead("bob@yahoo.com", "Bob", "Smyth", None),
+            lead("ana@yahoo.com", "Ana", "Lopez", None),
+        ];
+        let (pairs, stats) = candidate_pairs(&keys);
+        assert_eq!(
+            pairs.iter().map(|p| unpack(*p)).collect::<Vec<_>>(),
+            [(0, 1)]
+        );
+        assert_eq!(stats.candidate_pairs, 1);
+    }
+
+    #[test]
+    fn same_company_and_first_name_share_a_block_despite_a_surname_typo() {
+        let keys = [
+            lead("a@gmail.com", "Maria", "Fernandez", Some("Acme S.L.")),
+            lead("b@yahoo.com", "Maria", "Hernandes", Some("ACME")),
+        ];
+        let (pairs, _) = candidate_pairs(&keys);
+        assert_eq!(pairs.len(), 1);
+    }
+
+    #[test]
+    fn oversized_blocks_stay_linear() {
+        let keys: Vec<MatchKeys> = (0..1000)
+            .map(|i| lead(&format!("same{i}@gmail.com"), "John", "Smith", None))
+            .collect();
+        let (pairs, stats) = candidate_pairs(&keys);
+        // One block per Double Metaphone code of "smith" (SM0 and XMT).
+        assert_eq!(stats.oversized_blocks, 2);
+        assert!(pairs.len() <= 1000 * WINDOW, "{} pairs", pairs.len());
+        assert!(pairs.windows(2).all(|w| w[0] < w[1]));
+        assert!(pairs.iter().all(|p| {
+            let (a, b) = unpack(*p);
+            a < b
+        }));
+    }
+
+    #[test]
+    fn no_pairs_for_zero_or_one_lead() {
+        assert!(candidate_pairs(&[]).0.is_empty());
+        assert!(
+            candidate_pairs(&[lead("a@b.com", "A", "B", None)])
+                .0
+                .is_empty()
+        );
+    }
+}

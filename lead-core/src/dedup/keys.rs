@@ -1,0 +1,143 @@
+//! Match keys for many leads at once.
+
+use std::collections::HashMap;
+
+use crate::normalize::{DomainKind, classify_domain, registrable_domain};
+use crate::{LeadFields, MatchKeys, company_tokens, email_match_key, fold_text, phonetic};
+
+/// A registrable domain and its kind, per e-mail host.
+type DomainTable<'a> = HashMap<&'a str, (Option<String>, DomainKind)>;
+
+/// Per-thread memo of the Double Metaphone codes of surnames (a batch has
+/// far fewer distinct surnames than leads).
+#[derive(Default)]
+struct SoundCache {
+    sounds: HashMap<String, (String, String)>,
+}
+
+impl SoundCache {
+    fn of(&mut self, folded: &str) -> (String, String) {
+        if let Some(hit) = self.sounds.get(folded) {
+            return hit.clone();
+        }
+        let codes = phonetic(folded);
+        self.sounds.insert(folded.to_owned(), codes.clone());
+        codes
+    }
+}
+
+/// Exactly [`MatchKeys::of`], with the domain looked up in `domains`
+/// (computed on the spot if missing) and surname codes memoized.
+fn keys_of(fields: &LeadFields, domains: &DomainTable<'_>, sounds: &mut SoundCache) -> MatchKeys {
+    let folded = |v: &Option<String>| v.as_deref().map(fold_text).filter(|s| !s.is_empty());
+    let last_name = folded(&fields.last_name);
+    let host = fields.email.domain();
+    let (domain, domain_kind) = domains.get(host).cloned().unwrap_or_else(|| classify(host));
+    MatchKeys {
+        email: email_match_key(&fields.email),
+        domain,
+        domain_kind,
+        phone: fields.phone.as_ref().map(|p| p.as_str().to_owned()),
+        first_name: folded(&fields.first_name),
+        last_name_phonetic: last_name.as_deref().map(|l| sounds.of(l)),
+        last_name,
+        company: fields
+            .company
+            .as_deref()
+            .map(company_tokens)
+            .unwrap_or_default(),
+    }
+}
+
+/// What [`MatchKeys::of`] computes for an e-mail host.
+fn classify(host: &str) -> (Option<String>, DomainKind) {
+    let domain = registrable_domain(host).map(str::to_owned);
+    let kind = classify_domain(domain.as_deref().unwrap_or(host));
+    (domain, kind)
+}
+
+/// Runs `work` on contiguous chunks of `items` on up to
+/// [`std::thread::available_parallelism`] threads and concatenates the
+/// results in order. A chunk whose thread cannot start (or fails) runs on
+/// the calling thread.
+fn parallel_chunks<T: Sync, R: Send>(
+    items: &[T],
+    min_parallel: usize,
+    work: impl Fn(&[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads <= 1 || items.len() < min_parallel {
+        return work(items);
+    }
+    let chunk_len = items.len().div_ceil(threads);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk_len)
+            .map(|chunk| {
+                let handle = std::thread::Builder::new()
+                    .name("dedup-keys".into())
+                    .spawn_scoped(scope, move || work(chunk))
+                    .ok();
+                (chunk, handle)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for (chunk, handle) in handles {
+            match handle.map(std::thread::ScopedJoinHandle::join) {
+                Some(Ok(mut part)) => out.append(&mut part),
+                _ => out.extend(work(chunk)),
+            }
+        }
+        out
+    })
+}
+
+/// [`MatchKeys::of`] for every lead, in order: the same keys, computed on
+/// up to [`std::thread::available_parallelism`] threads.
+///
+/// Each distinct e-mail host is classified once (the disposable-domain
+/// check scans a list of tens of thousands of domains, so a batch pays for
+/// its distinct domains, not for its leads), and surname codes are
+/// memoized per thread.
+pub fn match_keys_batch(fields: &[LeadFields]) -> Vec<MatchKeys> {
+    let mut hosts: Vec<&str> = fields.iter().map(|f| f.email.domain()).collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    let classified = parallel_chunks(&hosts, 256, |chunk| {
+        chunk.iter().map(|h| (*h, classify(h))).collect()
+    });
+    let domains: DomainTable<'_> = classified.into_iter().collect();
+    parallel_chunks(fields, 10_000, |chunk| {
+        let mut sounds = SoundCache::default();
+        chunk
+            .iter()
+            .map(|f| keys_of(f, &domains, &mut sounds))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Email;
+
+    #[test]
+    fn batch_keys_equal_one_by_one_keys() {
+        let fields: Vec<LeadFields> = (0..12_000)
+            .map(|i| {
+                let domain = ["gmail.com", "acme.co.uk", "mailinator.com", "globex.es"][i % 4];
+                let mut f = LeadFields::new(
+                    Email::parse(&format!("user.{i}+x@{domain}")).expect("valid test e-mail"),
+                );
+                f.first_name = (i % 3 != 0).then(|| "José".to_owned());
+                f.last_name = (i % 5 != 0).then(|| ["Smith", "Peña", "O'Neil"][i % 3].to_owned());
+                f.company = (i % 2 == 0).then(|| "ACME S.L.".to_owned());
+                f
+            })
+            .collect();
+        let batch = match_keys_batch(&fields);
+        let single: Vec<MatchKeys> = fields.iter().map(MatchKeys::of).collect();
+        assert_eq!(batch, single);
+    }
+}

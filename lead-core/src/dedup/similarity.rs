@@ -1,0 +1,706 @@
+//! How alike two leads are, field by field, combined into one number in 0-1.
+//!
+//! # Design
+//!
+//! Each field comparator turns the two values into *evidence*: a log-odds
+//! weight that is positive when the values agree ("same person is more
+//! likely") and negative when they clearly disagree, in the spirit of the
+//! Fellegi-Sunter record-linkage model. A missing value on either side adds
+//! exactly `0.0`: it is neither agreement nor disagreement. The weights are
+//! summed and mapped through a logistic curve:
+//!
+//! ```text
+//! similarity = 1 / (1 + e^-(evidence - BIAS))      BIAS = 6.0
+//! ```
+//!
+//! so 0.85 (the default threshold) needs about 7.7 points of evidence and
+//! 0.95 about 8.9. The weights were chosen so that:
+//!
+//! | evidence | points | similarity |
+//! | --- | --- | --- |
+//! | same e-mail key | 10 + anything | ≥ 0.95 (floor) |
+//! | same phone + same first and last name | 6 + 2 + 3.5 = 11.5 | 0.996 |
+//! | same phone + same first name only | 6 + 2 = 8 | 0.88 |
+//! | same full name + same company, e-mail elsewhere | 2 + 3.5 + 3.3 = 8.8 | 0.94 |
+//! | same full name + same corporate domain | 2 + 3.5 + 2.5 = 8 | 0.88 |
+//! | same surname + same company and its domain | 3.5 + 3.3 + 0.5 = 7.3 | 0.79 |
+//! | nickname + surname typo + same company | 1.8 + 2.8 + 3.3 = 7.9 | 0.87 |
+//! | same full name only | 5.5 | 0.38 |
+//! | same corporate domain + same first name | 2.5 + 2 = 4.5 | 0.18 |
+//! | same phone, different names | 6 - 2.5 - 3.5 = 0 | 0.002 |
+//!
+//! An equal normalized e-mail is decisive (SPEC: a lead whose e-mail already
+//! exists is merged at once), so it also sets a floor of 0.95 on the result.
+//!
+//! Every comparator is symmetric by construction: string comparisons order
+//! their two arguments before comparing, and the sum runs over the fields in
+//! a fixed order, so `similarity(a, b) == similarity(b, a)` bit for bit.
+
+use serde::{Deserialize, Serialize};
+
+use super::nicknames::are_nicknames;
+use crate::MatchKeys;
+
+/// Evidence needed for a similarity of 0.5; see the module docs.
+const BIAS: f64 = 6.0;
+/// Lowest similarity of two leads with the same normalized e-mail.
+pub const SAME_EMAIL_FLOOR: f64 = 0.95;
+
+const EMAIL_EQUAL: f64 = 10.0;
+const LOCAL_PART_EQUAL_DISTINCTIVE: f64 = 3.5;
+const LOCAL_PART_EQUAL: f64 = 1.0;
+const PHONE_EQUAL: f64 = 6.0;
+const PHONE_DIFFERENT: f64 = -1.0;
+const FIRST_EQUAL: f64 = 2.0;
+const FIRST_NICKNAME: f64 = 1.8;
+const FIRST_CLOSE: f64 = 1.2;
+const FIRST_NEAR: f64 = 0.4;
+const FIRST_INITIAL: f64 = 0.3;
+const FIRST_DIFFERENT: f64 = -2.5;
+const LAST_EQUAL: f64 = 3.5;
+const LAST_CLOSE: f64 = 2.8;
+const LAST_PREFIX: f64 = 2.0;
+const LAST_NEAR: f64 = 1.0;
+/// Two typos apart, or two similar names: no evidence either way.
+const LAST_UNCLEAR: f64 = 0.0;
+const LAST_DIFFERENT: f64 = -3.5;
+const COMPANY_EQUAL: f64 = 3.3;
+const COMPANY_CLOSE: f64 = 2.9;
+const COMPANY_PARTIAL: f64 = 1.0;
+const COMPANY_DIFFERENT: f64 = -1.0;
+const DOMAIN_EQUAL: f64 = 2.5;
+/// A shared corporate domain when the company already agrees: mostly the
+/// same fact (the company's domain) counted twice, so it adds little.
+const DOMAIN_EQUAL_SAME_COMPANY: f64 = 0.5;
+
+/// Local parts that name a role, not a person (`info@`, `ventas@`): equal
+/// ones say nothing about identity.
+const ROLE_LOCAL_PARTS: &[&str] = &[
+    "admin",
+    "contact",
+    "contacto",
+    "enquiries",
+    "hello",
+    "hola",
+    "info",
+    "mail",
+    "marketing",
+    "noreply",
+    "office",
+    "sales",
+    "support",
+    "team",
+    "ventas",
+    "webmaster",
+];
+
+/// What one field contributed to a [`Similarity`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FieldScore {
+    /// How alike the two values are, 0-1 (Jaro-Winkler, token overlap or
+    /// 0/1 for exact keys); `None` when either lead lacks the field.
+    pub similarity: Option<f64>,
+    /// Log-odds evidence added to the total: positive for agreement,
+    /// negative for disagreement, `0.0` when missing or uninformative.
+    pub weight: f64,
+}
+
+impl FieldScore {
+    const MISSING: FieldScore = FieldScore {
+        similarity: None,
+        weight: 0.0,
+    };
+
+    fn new(similarity: f64, weight: f64) -> Self {
+        FieldScore {
+            similarity: Some(similarity),
+            weight,
+        }
+    }
+}
+
+/// The per-field breakdown of a [`Similarity`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FieldScores {
+    /// Normalized e-mail key (Gmail dots and `+tags` removed).
+    pub email: FieldScore,
+    /// The part before `@` when the addresses differ (a person keeps
+    /// `jsmith1984` across providers).
+    pub email_local_part: FieldScore,
+    /// Phone in E.164.
+    pub phone: FieldScore,
+    /// First name: equal, nickname, or Jaro-Winkler.
+    pub first_name: FieldScore,
+    /// Last name: equal, Double Metaphone plus Jaro-Winkler.
+    pub last_name: FieldScore,
+    /// Company tokens (legal forms removed), fuzzy token overlap.
+    pub company: FieldScore,
+    /// Corporate e-mail domain (free-mail and disposable domains ignored).
+    pub corporate_domain: FieldScore,
+}
+
+impl FieldScores {
+    /// Total evidence, summed in a fixed order so the result is symmetric.
+    fn evidence(&self) -> f64 {
+        self.email.weight
+            + self.email_local_part.weight
+            + self.phone.weight
+            + self.first_name.weight
+            + self.last_name.weight
+            + self.company.weight
+            + self.corporate_domain.weight
+    }
+}
+
+/// How alike two leads are.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Similarity {
+    /// The combined similarity, 0-1.
+    pub total: f64,
+    /// Sum of the field weights (log-odds) behind `total`.
+    pub evidence: f64,
+    /// What each field contributed.
+    pub fields: FieldScores,
+}
+
+/// Compares two leads' match keys.
+///
+/// Symmetric (`similarity(a, b) == similarity(b, a)` exactly) and always
+/// within `[0, 1]`. See the [module docs](self) for the weights.
+///
+/// # Example
+///
+/// ```
+/// use lead_core::{Email, LeadFields, MatchKeys, Phone, Region};
+/// use lead_core::dedup::similarity;
+///
+/// let mut a = LeadFields::new(Email::parse("robert.smith@gmail.com").unwrap());
+/// a.first_name = Some("Robert".into());
+/// a.last_name = Some("Smith".into());
+/// a.phone = Some(Phone::parse("+1 415 555 2671", Region::default()).unwrap());
+/// let mut b = LeadFields::new(Email::parse("bob.smith@outlook.com").unwrap());
+/// b.first_name = Some("Bob".into());
+/// b.last_name = Some("Smyth".into());
+/// b.phone = Some(Phone::parse("(415) 555-2671", Region::default()).unwrap());
+///
+/// let s = similarity(&MatchKeys::of(&a), &MatchKeys::of(&b));
+/// assert!(s.total > 0.85, "{s:?}");
+/// ```
+pub fn similarity(a: &MatchKeys, b: &MatchKeys) -> Similarity {
+    let same_email = a.email == b.email;
+    let company = compare_companies(&a.company, &b.company);
+    let fields = FieldScores {
+        email: if same_email {
+            FieldScore::new(1.0, EMAIL_EQUAL)
+        } else {
+            FieldScore::new(0.0, 0.0)
+        },
+        email_local_part: if same_email {
+            FieldScore::MISSING
+        } else {
+            compare_local_parts(&a.email, &b.email)
+        },
+        phone: match (&a.phone, &b.phone) {
+            (Some(x), Some(y)) if x == y => FieldScore::new(1.0, PHONE_EQUAL),
+            (Some(_), Some(_)) => FieldScore::new(0.0, PHONE_DIFFERENT),
+            _ => FieldScore::MISSING,
+        },
+        first_name: match (&a.first_name, &b.first_name) {
+            (Some(x), Some(y)) => compare_first_names(x, y),
+            _ => FieldScore::MISSING,
+        },
+        last_name: match (&a.last_name, &b.last_name) {
+            (Some(x), Some(y)) => compare_last_names(
+                x,
+                y,
+                a.last_name_phonetic.as_ref(),
+                b.last_name_phonetic.as_ref(),
+            ),
+            _ => FieldScore::MISSING,
+        },
+        company,
+        corporate_domain: match (a.corporate_domain(), b.corporate_domain()) {
+            (Some(x), Some(y)) if x == y => {
+                let weight = if company.weight >= COMPANY_CLOSE {
+                    DOMAIN_EQUAL_SAME_COMPANY
+                } else {
+                    DOMAIN_EQUAL
+                };
+                FieldScore::new(1.0, weight)
+            }
+            (Some(_), Some(_)) => FieldScore::new(0.0, 0.0),
+            _ => FieldScore::MISSING,
+        },
+    };
+    let evidence = fields.evidence();
+    let mut total = logistic(evidence - BIAS);
+    if same_email {
+        total = total.max(SAME_EMAIL_FLOOR);
+    }
+    Similarity {
+        total: total.clamp(0.0, 1.0),
+        evidence,
+        fields,
+    }
+}
+
+fn logistic(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Compares folded first names: equal, nickname, an initial, or typo
+/// distance.
+pub(crate) fn compare_first_names(a: &str, b: &str) -> FieldScore {
+    if a == b {
+        return FieldScore::new(1.0, FIRST_EQUAL);
+    }
+    if are_nicknames(a, b) {
+        return FieldScore::new(1.0, FIRST_NICKNAME);
+    }
+    // "J" for "John": consistent, but barely informative.
+    let initial_of = |short: &str, long: &str| short.len() == 1 && long.starts_with(short);
+    if initial_of(a, b) || initial_of(b, a) {
+        return FieldScore::new(0.5, FIRST_INITIAL);
+    }
+    let jw = jaro_winkler(a, b);
+    let weight = if jw >= 0.92 {
+        FIRST_CLOSE
+    } else if jw >= 0.85 {
+        FIRST_NEAR
+    } else {
+        FIRST_DIFFERENT
+    };
+    FieldScore::new(jw, weight)
+}
+
+/// Compares folded last names with Jaro-Winkler, helped by Double
+/// Metaphone: a phonetic match lowers the bar for a typo (`Smith`/`Smyth`).
+/// One name being (nearly) the start of the other (`garcia` /
+/// `garcialopez`) covers a Spanish second surname left out.
+pub(crate) fn compare_last_names(
+    a: &str,
+    b: &str,
+    pa: Option<&(String, String)>,
+    pb: Option<&(String, String)>,
+) -> FieldScore {
+    if a == b {
+        return FieldScore::new(1.0, LAST_EQUAL);
+    }
+    let jw = jaro_winkler(a, b);
+    let sounds_alike = match (pa, pb) {
+        (Some((a1, a2)), Some((b1, b2))) => {
+            let eq = |x: &String, y: &String| !x.is_empty() && x == y;
+            eq(a1, b1) || eq(a1, b2) || eq(a2, b1) || eq(a2, b2)
+        }
+        _ => false,
+    };
+    // A Spanish second surname left out (`garcia` / `garcialopez`), maybe
+    // with a typo in the first: compare the shorter name with the start of
+    // the longer one.
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let first_surname_matches = short.len() >= 4
+        && long.len() >= short.len() + 3
+        && long
+            .get(..short.len())
+            .is_some_and(|head| head == short || jaro_winkler(short, head) >= 0.9);
+    let weight = if jw >= 0.93 || (sounds_alike && jw >= 0.80) {
+        LAST_CLOSE
+    } else if first_surname_matches {
+        LAST_PREFIX
+    } else if jw >= 0.85 {
+        LAST_NEAR
+    } else if jw >= 0.80 {
+        LAST_UNCLEAR
+    } else {
+        LAST_DIFFERENT
+    };
+    FieldScore::new(jw, weight)
+}
+
+/// Compares company token lists (sorted, legal forms removed) by a fuzzy
+/// token overlap: a token counts as shared when the other list has a token
+/// within Jaro-Winkler 0.92 of it (`acmee` ~ `acme`).
+pub(crate) fn compare_companies(a: &[String], b: &[String]) -> FieldScore {
+    if a.is_empty() || b.is_empty() {
+        return FieldScore::MISSING;
+    }
+    if a == b {
+        return FieldScore::new(1.0, COMPANY_EQUAL);
+    }
+    let matched = |xs: &[String], ys: &[String]| {
+        xs.iter()
+            .filter(|x| ys.iter().any(|y| x == &y || jaro_winkler(x, y) >= 0.92))
+            .count()
+    };
+    // Counting from both sides keeps the measure symmetric.
+    let shared = matched(a, b) + matched(b, a);
+    let overlap = shared as f64 / (a.len() + b.len()) as f64;
+    let weight = if shared == a.len() + b.len() {
+        COMPANY_CLOSE
+    } else if overlap >= 0.6 {
+        COMPANY_PARTIAL
+    } else {
+        COMPANY_DIFFERENT
+    };
+    FieldScore::new(overlap, weight)
+}
+
+/// Compares the parts before `@` of two different e-mail keys, ignoring
+/// `.`, `_` and `-`. Equal role addresses (`info@`) and very short parts
+/// say nothing; equal parts with digits (`jsmith84`) are distinctive.
+pub(crate) fn compare_local_parts(a: &str, b: &str) -> FieldScore {
+    let keep = |c: &u8| !matches!(c, b'.' | b'_' | b'-');
+    let (la, lb) = (local_part(a), local_part(b));
+    // Equality first: it fails on the first bytes for almost every pair.
+    if !la.bytes().filter(keep).eq(lb.bytes().filter(keep)) {
+        return FieldScore::new(0.0, 0.0);
+    }
+    if la.bytes().filter(keep).count() < 3
+        || ROLE_LOCAL_PARTS.contains(&la)
+        || ROLE_LOCAL_PARTS.contains(&lb)
+    {
+        return FieldScore::MISSING;
+    }
+    let weight = if la.bytes().any(|c| c.is_ascii_digit()) {
+        LOCAL_PART_EQUAL_DISTINCTIVE
+    } else {
+        LOCAL_PART_EQUAL
+    };
+    FieldScore::new(1.0, weight)
+}
+
+fn local_part(email: &str) -> &str {
+    email.rsplit_once('@').map_or(email, |(l, _)| l)
+}
+
+/// The local part of an e-mail key when it identifies a person on its own
+/// (`jsmith84`): it has a digit, at least 3 other characters and is not a
+/// role address. Such local parts are blocking keys.
+pub(crate) fn distinctive_local_part(email: &str) -> Option<&str> {
+    let local = local_part(email);
+    let has_digit = local.bytes().any(|c| c.is_ascii_digit());
+    let letters = local.bytes().filter(u8::is_ascii_alphabetic).count();
+    (has_digit && letters >= 3 && !ROLE_LOCAL_PARTS.contains(&local)).then_some(local)
+}
+
+/// Jaro-Winkler similarity (prefix scale 0.1, up to 4 characters, boost
+/// above 0.7), exactly as `strsim::jaro_winkler`, with the arguments put in
+/// a fixed order first so the result is symmetric to the last bit.
+///
+/// Short ASCII strings (every folded name) take an allocation-free path
+/// with bit masks; anything else goes to `strsim`.
+pub(crate) fn jaro_winkler(a: &str, b: &str) -> f64 {
+    let (a, b) = if a <= b { (a, b) } else { (b, a) };
+    if a.len() <= 64 && b.len() <= 64 && a.is_ascii() && b.is_ascii() {
+        jaro_winkler_ascii(a.as_bytes(), b.as_bytes())
+    } else {
+        strsim::jaro_winkler(a, b)
+    }
+}
+
+/// `strsim::generic_jaro_winkler` for byte strings of at most 64 bytes,
+/// with `u64` match flags instead of a heap vector. Same operations in the
+/// same order, so the same floating-point result.
+fn jaro_winkler_ascii(a: &[u8], b: &[u8]) -> f64 {
+    let (a_len, b_len) = (a.len(), b.len());
+    if a_len == 0 && b_len == 0 {
+        return 1.0;
+    }
+    if a_len == 0 || b_len == 0 {
+        return 0.0;
+    }
+    let range = (a_len.max(b_len) / 2).saturating_sub(1);
+    let (mut a_flags, mut b_flags) = (0u64, 0u64);
+    let mut matches = 0usize;
+    for (i, &ca) in a.iter().enumerate() {
+        let lo = i.saturating_sub(range);
+        let hi = b_len.min(i + range + 1);
+        for j in lo..hi {
+            if b_flags & (1 << j) == 0 && b.get(j) == Some(&ca) {
+                a_flags |= 1 << i;
+                b_flags |= 1 << j;
+                matches += 1;
+                break;
+            }
+        }
+    }
+    if matches == 0 {
+        return 0.0;
+    }
+    let mut transpositions = 0usize;
+    let mut k = 0usize;
+    for (i, &ca) in a.iter().enumerate() {
+        if a_flags & (1 << i) != 0 {
+            while k < b_len && b_flags & (1 << k) == 0 {
+                k += 1;
+            }
+            if b.get(k) != Some(&ca) {
+                transpositions += 1;
+            }
+            k += 1;
+        }
+    }
+    transpositions /= 2;
+    let m = matches as f64;
+    let jaro =
+        ((m / a_len as f64) + (m / b_len as f64) + ((matches - transpositions) as f64 / m)) / 3.0;
+    if jaro > 0.7 {
+        let prefix = a.iter().take(4).zip(b).take_while(|(x, y)| x == y).count();
+        jaro + 0.1 * prefix as f64 * (1.0 - jaro)
+    } else {
+        jaro
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{Email, LeadFields, Phone, Region};
+
+    fn keys(email: &str, first: Option<&str>, last: Option<&str>) -> LeadFields {
+        let mut f = LeadFields::new(Email::parse(email).expect("test e-mail is valid"));
+        f.first_name = first.map(str::to_owned);
+        f.last_name = last.map(str::to_owned);
+        f
+    }
+
+    fn phone(raw: &str) -> Option<Phone> {
+        Some(Phone::parse(raw, Region::default()).expect("test phone is valid"))
+    }
+
+    fn sim(a: &LeadFields, b: &LeadFields) -> Similarity {
+        similarity(&MatchKeys::of(a), &MatchKeys::of(b))
+    }
+
+    #[test]
+    fn fast_jaro_winkler_matches_strsim_on_known_pairs() {
+        for (a, b) in [
+            ("martha", "marhta"),
+            ("dwayne", "duane"),
+            ("dixon", "dicksonx"),
+            ("jones", "johnson"),
+            ("", ""),
+            ("a", ""),
+            ("abc", "abc"),
+            ("cheeseburger", "cheese fries"),
+        ] {
+            assert_eq!(
+                jaro_winkler(a, b).to_bits(),
+                strsim::jaro_winkler(a, b).to_bits(),
+                "{a}/{b}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_email_key_is_at_least_095_even_when_names_disagree() {
+        let a = keys("ana.lopez+news@gmail.com", Some("Ana"), Some("Lopez"));
+        let b = keys("analopez@googlemail.com", Some("Maria"), Some("Fernandez"));
+        let s = sim(&a, &b);
+        assert!(s.total >= SAME_EMAIL_FLOOR, "{s:?}");
+    }
+
+    #[test]
+    fn same_phone_and_similar_name_is_a_duplicate() {
+        let mut a = keys("rsmith@acme.com", Some("Robert"), Some("Smith"));
+        a.phone = phone("+1 415 555 2671");
+        let mut b = keys("bobby77@yahoo.com", Some("Bob"), Some("Smyth"));
+        b.phone = phone("415.555.2671");
+        let s = sim(&a, &b);
+        assert!(s.total > 0.85, "{s:?}");
+        assert_eq!(s.fields.phone.weight, PHONE_EQUAL);
+    }
+
+    #[test]
+    fn same_name_and_company_with_another_provider_is_a_duplicate() {
+        let mut a = keys("jose.garcia@gmail.com", Some("José"), Some("García"));
+        a.company = Some("Acme Widgets S.L.".into());
+        let mut b = keys("jgarcia@outlook.com", Some("Jose"), Some("Garcia"));
+        b.company = Some("ACME WIDGETS".into());
+        let s = sim(&a, &b);
+        assert!(s.total > 0.85, "{s:?}");
+    }
+
+    #[test]
+    fn same_corporate_domain_or_first_name_alone_is_well_below_threshold() {
+        let a = keys("john@acme.com", Some("John"), None);
+        let b = keys("john.doe@acme.com", Some("John"), None);
+        assert!(sim(&a, &b).total < 0.5, "{:?}", sim(&a, &b));
+        let c = keys("john@acme.com", Some("John"), Some("Smith"));
+        let d = keys("john@globex.com", Some("John"), Some("Brown"));
+        assert!(sim(&c, &d).total < 0.1);
+        let e = keys("x1@acme.com", None, None);
+        let f = keys("y2@acme.com", None, None);
+        assert!(sim(&e, &f).total < 0.1);
+    }
+
+    #[test]
+    fn free_mail_domains_are_not_a_signal() {
+        let a = keys("a1@gmail.com", None, None);
+        let b = keys("b2@gmail.com", None, None);
+        let s = sim(&a, &b);
+        assert_eq!(s.fields.corporate_domain, FieldScore::MISSING);
+    }
+
+    #[test]
+    fn missing_fields_are_neutral() {
+        let a = keys("a1@gmail.com", Some("Ana"), None);
+        let b = keys("b2@yahoo.com", None, Some("Lopez"));
+        let s = sim(&a, &b);
+        assert_eq!(s.fields.first_name, FieldScore::MISSING);
+        assert_eq!(s.fields.last_name, FieldScore::MISSING);
+        assert_eq!(s.fields.phone, FieldScore::MISSING);
+        assert_eq!(s.fields.company, FieldScore::MISSING);
+        assert_eq!(s.evidence, 0.0);
+    }
+
+    #[test]
+    fn same_full_name_alone_is_not_a_duplicate() {
+        let a = keys("a1@gmail.com", Some("John"), Some("Smith"));
+        let b = keys("b2@yahoo.com", Some("John"), Some("Smith"));
+        assert!(sim(&a, &b).total < 0.5);
+    }
+
+    #[test]
+    fn first_name_comparator_ranks_equal_nickname_typo_and_different() {
+        assert_eq!(compare_first_names("robert", "robert").weight, FIRST_EQUAL);
+        assert_eq!(compare_first_names("bob", "robert").weight, FIRST_NICKNAME);
+        assert_eq!(
+            compare_first_names("paco", "francisco").weight,
+            FIRST_NICKNAME
+        );
+        assert_eq!(compare_first_names("jonh", "john").weight, FIRST_CLOSE);
+        assert_eq!(compare_first_names("j", "john").weight, FIRST_INITIAL);
+        assert_eq!(compare_first_names("maria", "jose").weight, FIRST_DIFFERENT);
+    }
+
+    #[test]
+    fn last_name_comparator_uses_phonetics_for_typos() {
+        let p = |s: &str| Some(crate::phonetic(s));
+        let (smith, smyth) = (p("smith"), p("smyth"));
+        assert_eq!(
+            compare_last_names("smith", "smyth", smith.as_ref(), smyth.as_ref()).weight,
+            LAST_CLOSE
+        );
+        let (g, gl) = (p("garcia"), p("garcialopez"));
+        assert_eq!(
+            compare_last_names("garcia", "garcialopez", g.as_ref(), gl.as_ref()).weight,
+            LAST_PREFIX
+        );
+        let (f, fc) = (p("fzentes"), p("fuentescano"));
+        assert_eq!(
+            compare_last_names("fzentes", "fuentescano", f.as_ref(), fc.as_ref()).weight,
+            LAST_PREFIX
+        );
+        let (a, b) = (p("smith"), p("brown"));
+        assert_eq!(
+            compare_last_names("smith", "brown", a.as_ref(), b.as_ref()).weight,
+            LAST_DIFFERENT
+        );
+    }
+
+    #[test]
+    fn company_comparator_ignores_legal_forms_and_tolerates_typos() {
+        let t = |s: &str| crate::company_tokens(s);
+        assert_eq!(
+            compare_companies(&t("Acme Inc."), &t("ACME Corporation")).weight,
+            COMPANY_EQUAL
+        );
+        assert_eq!(
+            compare_companies(&t("Acmee Widgets"), &t("Acme Widgets")).weight,
+            COMPANY_CLOSE
+        );
+        assert_eq!(
+            compare_companies(&t("Acme"), &t("Acme Widgets")).weight,
+            COMPANY_PARTIAL
+        );
+        assert_eq!(
+            compare_companies(&t("Norvex Systems"), &t("Kalta Systems")).weight,
+            COMPANY_DIFFERENT
+        );
+        assert_eq!(compare_companies(&[], &t("Acme")), FieldScore::MISSING);
+    }
+
+    #[test]
+    fn local_parts_with_digits_are_distinctive_and_role_addresses_ignored() {
+        assert_eq!(
+            compare_local_parts("jsmith84@gmail.com", "j.smith84@outlook.com").weight,
+            LOCAL_PART_EQUAL_DISTINCTIVE
+        );
+        assert_eq!(
+            compare_local_parts("johnsmith@gmail.com", "john.smith@yahoo.com").weight,
+            LOCAL_PART_EQUAL
+        );
+        assert_eq!(
+            compare_local_parts("info@acme.com", "info@globex.com"),
+            FieldScore::MISSING
+        );
+        assert_eq!(
+            compare_local_parts("jo@acme.com", "jo@globex.com"),
+            FieldScore::MISSING
+        );
+        assert_eq!(compare_local_parts("ana@a.com", "eva@b.com").weight, 0.0);
+    }
+
+    fn name() -> impl Strategy<Value = Option<String>> {
+        prop::option::of(prop_oneof![
+            "[a-z]{1,10}",
+            Just("robert".to_owned()),
+            Just("bob".to_owned()),
+            Just("smith".to_owned()),
+            "[a-zñé ]{0,12}",
+        ])
+    }
+
+    fn match_keys() -> impl Strategy<Value = MatchKeys> {
+        (
+            prop_oneof![
+                Just("gmail.com"),
+                Just("acme.com"),
+                Just("globex.es"),
+                Just("outlook.com")
+            ],
+            "[a-z0-9]{1,4}[.]?[a-z0-9]{1,4}",
+            name(),
+            name(),
+            prop::option::of(prop_oneof![Just("+14155552671"), Just("+34612345678")]),
+            prop::option::of(prop_oneof![
+                Just("Acme Inc".to_owned()),
+                Just("Acme Widgets".to_owned()),
+                Just("Globex".to_owned()),
+                "[a-z ]{0,15}",
+            ]),
+        )
+            .prop_map(|(domain, local, first, last, phone, company)| {
+                let email = Email::parse(&format!("x{local}x@{domain}"))
+                    .expect("generated e-mail is valid");
+                let mut f = LeadFields::new(email);
+                f.first_name = first;
+                f.last_name = last;
+                f.phone = phone.and_then(|p| Phone::parse(p, Region::default()).ok());
+                f.company = company;
+                MatchKeys::of(&f)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn similarity_is_symmetric_and_within_0_1(a in match_keys(), b in match_keys()) {
+            let ab = similarity(&a, &b);
+            let ba = similarity(&b, &a);
+            prop_assert_eq!(ab.total.to_bits(), ba.total.to_bits());
+            prop_assert!((0.0..=1.0).contains(&ab.total));
+            let aa = similarity(&a, &a);
+            prop_assert!(aa.total >= SAME_EMAIL_FLOOR);
+        }
+
+        #[test]
+        fn fast_jaro_winkler_equals_strsim(a in "[a-e]{0,12}", b in "[a-e]{0,12}") {
+            let (x, y) = if a <= b { (&a, &b) } else { (&b, &a) };
+            prop_assert_eq!(jaro_winkler(&a, &b).to_bits(), strsim::jaro_winkler(x, y).to_bits());
+            prop_assert_eq!(jaro_winkler(&a, &b).to_bits(), jaro_winkler(&b, &a).to_bits());
+        }
+    }
+}

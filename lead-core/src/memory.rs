@@ -1,0 +1,230 @@
+//! An in-memory [`LeadStore`] for tests, examples and embedding where
+//! durability is not needed. It follows the same contract as the SQL
+//! stores, so the conformance suite runs against it too.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use crate::dedup::MergeRecord;
+use crate::error::{Error, Result};
+use crate::followup::FollowUpTask;
+use crate::matchkey::{MatchKeys, email_match_key};
+use crate::model::{Lead, LeadExtId, Rep, RepId, RepLoad, RepState};
+use crate::ports::{AccountKey, Commit, LeadStore, LoadChange, OutboxEntry};
+
+#[derive(Debug, Default, Clone)]
+struct State {
+    leads: HashMap<LeadExtId, Lead>,
+    by_email: HashMap<String, LeadExtId>,
+    reps: BTreeMap<RepId, RepState>,
+    outbox: Vec<OutboxEntry>,
+    followups: Vec<FollowUpTask>,
+    merges: HashMap<Uuid, MergeRecord>,
+}
+
+/// A [`LeadStore`] in a mutex. Commits are atomic: every rule of the
+/// contract is checked before the first write, under one lock.
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    state: Mutex<State>,
+    unavailable: std::sync::atomic::AtomicBool,
+}
+
+impl InMemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A store with these reps (no workload).
+    pub fn with_reps(reps: impl IntoIterator<Item = Rep>) -> Self {
+        let store = Self::new();
+        {
+            let mut state = store.lock();
+            for rep in reps {
+                state.reps.insert(rep.id.clone(), RepState { rep, load: RepLoad::default() });
+            }
+        }
+        store
+    }
+
+    /// Adds or replaces a rep, keeping their workload.
+    pub fn upsert_rep(&self, rep: Rep) {
+        let mut state = self.lock();
+        match state.reps.get_mut(&rep.id) {
+            Some(existing) => existing.rep = rep,
+            None => {
+                state.reps.insert(rep.id.clone(), RepState { rep, load: RepLoad::default() });
+            }
+        }
+    }
+
+    /// Simulates an outage: every call fails with `Unavailable` while set.
+    pub fn set_unavailable(&self, down: bool) {
+        self.unavailable.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every stored lead, merged ones included, ordered by creation.
+    pub fn leads(&self) -> Vec<Lead> {
+        let mut leads: Vec<Lead> = self.lock().leads.values().cloned().collect();
+        leads.sort_by(|a, b| (a.created_at, &a.ext_id).cmp(&(b.created_at, &b.ext_id)));
+        leads
+    }
+
+    /// Queued outbox entries, oldest first.
+    pub fn outbox(&self) -> Vec<OutboxEntry> {
+        self.lock().outbox.clone()
+    }
+
+    /// Stored follow-up tasks, oldest first.
+    pub fn followups(&self) -> Vec<FollowUpTask> {
+        self.lock().followups.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied commit
+        // (commits are checked before any write), so the data is still consistent.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn check_up(&self) -> Result<()> {
+        if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(Error::Unavailable("in-memory store is marked unavailable".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn check(state: &State, commit: &Commit) -> Result<()> {
+    let mut new_emails: HashMap<String, &LeadExtId> = HashMap::new();
+    for write in &commit.leads {
+        let lead = &write.lead;
+        let key = email_match_key(&lead.fields.email);
+        match (write.expected_version, state.leads.get(&lead.ext_id)) {
+            (None, Some(_)) => return Err(Error::Conflict(format!("lead {} already exists", lead.ext_id))),
+            (Some(v), Some(stored)) if stored.version != v => {
+                return Err(Error::Conflict(format!(
+                    "lead {} changed concurrently (version {} is not {v})",
+                    lead.ext_id, stored.version
+                )));
+            }
+            (Some(_), None) => return Err(Error::NotFound(format!("lead {}", lead.ext_id))),
+            _ => {}
+        }
+        if lead.merged_into.is_none() {
+            let holder = state.by_email.get(&key).filter(|holder| {
+                // The holder does not count if this same commit merges it away.
+                *holder != &lead.ext_id
+                    && !commit.leads.iter().any(|w| &w.lead.ext_id == *holder && w.lead.merged_into.is_some())
+            });
+            if holder.is_some() || new_emails.get(&key).is_some_and(|other| *other != &lead.ext_id) {
+                return Err(Error::Conflict(format!("another lead already has e-mail {}", lead.fields.email)));
+            }
+            new_emails.insert(key, &lead.ext_id);
+        }
+    }
+    for change in &commit.load {
+        let rep = match change {
+            LoadChange::Assigned { rep, .. } | LoadChange::Released { rep } => rep,
+        };
+        if !state.reps.contains_key(rep) {
+            return Err(Error::NotFound(format!("rep {rep}")));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl LeadStore for InMemoryStore {
+    async fn commit(&self, commit: Commit) -> Result<Vec<Lead>> {
+        self.check_up()?;
+        let mut state = self.lock();
+        check(&state, &commit)?;
+        let mut written = Vec::with_capacity(commit.leads.len());
+        for write in commit.leads {
+            let mut lead = write.lead;
+            lead.version = write.expected_version.unwrap_or(0) + 1;
+            if let Some(old) = state.leads.get(&lead.ext_id) {
+                let old_key = email_match_key(&old.fields.email);
+                if state.by_email.get(&old_key) == Some(&lead.ext_id) {
+                    state.by_email.remove(&old_key);
+                }
+            }
+            if lead.merged_into.is_none() {
+                state.by_email.insert(email_match_key(&lead.fields.email), lead.ext_id.clone());
+            }
+            state.leads.insert(lead.ext_id.clone(), lead.clone());
+            written.push(lead);
+        }
+        state.outbox.extend(commit.outbox);
+        state.followups.extend(commit.followups);
+        for merge in commit.merges {
+            state.merges.insert(merge.id, merge);
+        }
+        for change in commit.load {
+            match change {
+                LoadChange::Assigned { rep, at, local_day, pass } => {
+                    if let Some(s) = state.reps.get_mut(&rep) {
+                        let load = &mut s.load;
+                        load.open_leads += 1;
+                        load.assigned_today = if load.today == Some(local_day) { load.assigned_today + 1 } else { 1 };
+                        load.today = Some(local_day);
+                        load.last_assigned_at = Some(at);
+                        load.pass = load.pass.max(pass);
+                    }
+                }
+                LoadChange::Released { rep } => {
+                    if let Some(s) = state.reps.get_mut(&rep) {
+                        s.load.open_leads = s.load.open_leads.saturating_sub(1);
+                    }
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    async fn get(&self, ext_id: &LeadExtId) -> Result<Option<Lead>> {
+        self.check_up()?;
+        Ok(self.lock().leads.get(ext_id).cloned())
+    }
+
+    async fn find_by_email_key(&self, email_key: &str) -> Result<Option<Lead>> {
+        self.check_up()?;
+        let state = self.lock();
+        Ok(state.by_email.get(email_key).and_then(|id| state.leads.get(id)).cloned())
+    }
+
+    async fn account_owner(&self, key: &AccountKey) -> Result<Option<RepId>> {
+        self.check_up()?;
+        if key.company.is_none() && key.domain.is_none() {
+            return Ok(None);
+        }
+        let state = self.lock();
+        let owner = state
+            .leads
+            .values()
+            .filter(|l| l.is_open() && l.assigned_to.is_some())
+            .filter(|l| {
+                let keys = MatchKeys::of(&l.fields);
+                (key.company.is_some() && keys.company_key() == key.company)
+                    || (key.domain.is_some() && keys.corporate_domain() == key.domain.as_deref())
+            })
+            .max_by(|a, b| (a.updated_at, &a.ext_id).cmp(&(b.updated_at, &b.ext_id)))
+            .and_then(|l| l.assigned_to.clone());
+        Ok(owner)
+    }
+
+    async fn rep_states(&self) -> Result<Vec<RepState>> {
+        self.check_up()?;
+        Ok(self.lock().reps.values().cloned().collect())
+    }
+
+    async fn get_merge(&self, id: Uuid) -> Result<Option<MergeRecord>> {
+        self.check_up()?;
+        Ok(self.lock().merges.get(&id).cloned())
+    }
+}

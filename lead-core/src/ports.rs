@@ -1,0 +1,389 @@
+//! The ports: traits every adapter implements. Use-cases see only these.
+//!
+//! Each trait is object-safe and held as `Arc<dyn Trait>`. Required
+//! surfaces are small on purpose; the store's single write method,
+//! [`LeadStore::commit`], takes everything one business operation changes
+//! so an adapter can apply it in one transaction (all or nothing).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::dedup::MergeRecord;
+use crate::error::Result;
+use crate::followup::FollowUpTask;
+use crate::model::{ChangeOrigin, CrmKind, CrmLink, Lead, LeadExtId, LeadFields, Priority, RepId, RepState, Stage};
+
+/// One lead written by a [`Commit`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadWrite {
+    /// The lead's full new state (fields, history and events included).
+    pub lead: Lead,
+    /// `None` inserts a new lead; `Some(v)` updates one whose stored version is `v`.
+    pub expected_version: Option<u64>,
+}
+
+/// What a change means for the CRM, queued in the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxKind {
+    /// A new lead to create in the CRM.
+    LeadCreated,
+    /// Fields, score or segments changed.
+    LeadUpdated,
+    /// The stage changed.
+    StageChanged,
+    /// The owner changed.
+    Assigned,
+    /// A follow-up task to create.
+    FollowUpCreated,
+    /// Two leads were merged (or a merge undone).
+    Merged,
+}
+
+/// One change to push to the CRM, written in the same transaction as the change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Unique id (also the idempotency key towards the CRM).
+    pub id: Uuid,
+    /// The lead concerned.
+    pub lead: LeadExtId,
+    /// What happened.
+    pub kind: OutboxKind,
+    /// Extra data the CRM push needs (e.g. the follow-up task id).
+    pub payload: serde_json::Value,
+    /// When the change was made.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A change to a rep's workload, applied atomically by the store (as
+/// increments, so concurrent captures never lose a count).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum LoadChange {
+    /// The rep received a lead.
+    Assigned {
+        /// The rep.
+        rep: RepId,
+        /// When.
+        at: DateTime<Utc>,
+        /// The rep's local date at `at` (daily capacity counts per local day).
+        local_day: NaiveDate,
+        /// The rep's new fair round-robin pass.
+        pass: f64,
+    },
+    /// One of the rep's open leads was closed, merged away or reassigned.
+    Released {
+        /// The rep.
+        rep: RepId,
+    },
+}
+
+/// Everything one business operation changes, applied atomically.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub struct Commit {
+    /// Leads to insert or update.
+    pub leads: Vec<LeadWrite>,
+    /// CRM changes to queue.
+    pub outbox: Vec<OutboxEntry>,
+    /// Follow-up tasks to store.
+    pub followups: Vec<FollowUpTask>,
+    /// Merge records to store (reversible merges).
+    pub merges: Vec<MergeRecord>,
+    /// Rep workload changes.
+    pub load: Vec<LoadChange>,
+}
+
+impl Commit {
+    /// An empty commit.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a lead write.
+    pub fn write(mut self, lead: Lead, expected_version: Option<u64>) -> Self {
+        self.leads.push(LeadWrite { lead, expected_version });
+        self
+    }
+}
+
+/// The keys account matching looks a company up by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct AccountKey {
+    /// [`crate::MatchKeys::company_key`] of the company name.
+    pub company: Option<String>,
+    /// Corporate e-mail domain ([`crate::MatchKeys::corporate_domain`]).
+    pub domain: Option<String>,
+}
+
+/// Where leads live.
+///
+/// # Contract
+///
+/// - [`commit`](LeadStore::commit) is atomic: either every write, outbox
+///   entry, follow-up, merge record and load change is stored, or none is.
+/// - An insert (`expected_version: None`) fails with
+///   [`Error::Conflict`](crate::Error::Conflict) when the `ext_id` exists or
+///   another unmerged lead has the same [`crate::email_match_key`].
+/// - An update fails with `Conflict` unless the stored version equals
+///   `expected_version`. Every stored lead's version is incremented (an
+///   insert stores version 1), and the returned leads carry the new versions.
+/// - A store that cannot be reached answers
+///   [`Error::Unavailable`](crate::Error::Unavailable), never a silent success.
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+#[async_trait]
+pub trait LeadStore: Send + Sync {
+    /// Applies a commit atomically and returns the written leads, in order, with new versions.
+    async fn commit(&self, commit: Commit) -> Result<Vec<Lead>>;
+
+    /// One lead by public id (merged leads included).
+    async fn get(&self, ext_id: &LeadExtId) -> Result<Option<Lead>>;
+
+    /// The unmerged lead whose [`crate::email_match_key`] is `email_key`.
+    async fn find_by_email_key(&self, email_key: &str) -> Result<Option<Lead>>;
+
+    /// The rep who owns the most recently updated open lead of this account (company or corporate domain).
+    async fn account_owner(&self, key: &AccountKey) -> Result<Option<RepId>>;
+
+    /// Every rep with their current workload.
+    async fn rep_states(&self) -> Result<Vec<RepState>>;
+
+    /// A stored merge record.
+    async fn get_merge(&self, id: Uuid) -> Result<Option<MergeRecord>>;
+}
+
+/// The result of pushing one lead to a CRM.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushOutcome {
+    /// Created or updated; the CRM's ids for the lead.
+    Synced(Vec<CrmLink>),
+    /// The CRM refused this record (bad data); retrying will not help.
+    Rejected(String),
+}
+
+/// A change made in the CRM, to apply locally.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrmChange {
+    /// The CRM record.
+    pub link: CrmLink,
+    /// Our lead, when the CRM record carries our external id.
+    pub lead: Option<LeadExtId>,
+    /// New stage, mapped from the CRM status.
+    pub stage: Option<Stage>,
+    /// New owner.
+    pub owner: Option<RepId>,
+    /// When the CRM changed it (used for newest-change-wins).
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A page of CRM changes.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CrmChanges {
+    /// Changes, oldest first.
+    pub changes: Vec<CrmChange>,
+    /// Watermark to ask from next time.
+    pub next_watermark: Option<String>,
+}
+
+/// A CRM (Salesforce, Pipedrive, ...).
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+#[async_trait]
+pub trait CrmClient: Send + Sync {
+    /// Which CRM this is.
+    fn kind(&self) -> CrmKind;
+
+    /// Creates or updates leads (batched by the adapter); one outcome per lead, in order.
+    async fn push_leads(&self, leads: &[Lead]) -> Result<Vec<PushOutcome>>;
+
+    /// Creates a follow-up task (Salesforce Task / Pipedrive activity) for a synced lead.
+    async fn push_task(&self, task: &FollowUpTask, lead: &Lead) -> Result<CrmLink>;
+
+    /// Changes made in the CRM after `watermark`, at most `limit`.
+    async fn pull_changes(&self, watermark: Option<String>, limit: usize) -> Result<CrmChanges>;
+}
+
+/// Why someone is being told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    /// A new high-priority lead.
+    HighPriorityLead,
+    /// A lead nobody touched for too long.
+    StaleLead,
+    /// A follow-up is due soon.
+    FollowUpDue,
+    /// A lead reached a critical stage (won, lost, negotiation).
+    StageChange,
+}
+
+/// A message for people (Slack, e-mail, webhook).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Why.
+    pub kind: NotificationKind,
+    /// The lead concerned.
+    pub lead: LeadExtId,
+    /// Who should act, when known.
+    pub recipient: Option<RepId>,
+    /// The lead's priority.
+    pub priority: Priority,
+    /// One-line title.
+    pub title: String,
+    /// Text body.
+    pub body: String,
+}
+
+/// Sends notifications.
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    /// Delivers one notification.
+    async fn notify(&self, notification: &Notification) -> Result<()>;
+}
+
+/// What an enrichment provider found.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Enrichment {
+    /// Fields it could fill (only empty fields are filled from here).
+    pub company: Option<String>,
+    /// Industry.
+    pub industry: Option<String>,
+    /// Employees.
+    pub company_size: Option<u32>,
+    /// Country.
+    pub country: Option<String>,
+    /// Anything else, merged into metadata under `enrichment`.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Provider name, for the record.
+    pub provider: String,
+}
+
+/// Adds data about a lead from outside sources.
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+#[async_trait]
+pub trait Enricher: Send + Sync {
+    /// Looks the lead up; `Ok(None)` when the provider knows nothing.
+    async fn enrich(&self, fields: &LeadFields) -> Result<Option<Enrichment>>;
+}
+
+/// The time, as a port so tests and replays control it.
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that only moves when told to (tests, simulations).
+#[derive(Debug)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock stopped at `at`.
+    pub fn new(at: DateTime<Utc>) -> Self {
+        ManualClock(Mutex::new(at))
+    }
+
+    /// Moves the clock to `at`.
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Makes ids, as a port so tests get predictable ones.
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+pub trait IdGenerator: Send + Sync {
+    /// A fresh public lead id.
+    fn lead_ext_id(&self) -> LeadExtId;
+    /// A fresh internal id (outbox entries, tasks, merge records).
+    fn uuid(&self) -> Uuid;
+}
+
+/// Random ids: `WEB-` codes from 64 random bits, UUID v7 for the rest.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomIds;
+
+impl IdGenerator for RandomIds {
+    fn lead_ext_id(&self) -> LeadExtId {
+        let bytes = Uuid::new_v4().into_bytes();
+        let mut bits = [0u8; 8];
+        bits.copy_from_slice(&bytes[..8]);
+        LeadExtId::from_random(u64::from_le_bytes(bits))
+    }
+
+    fn uuid(&self) -> Uuid {
+        Uuid::now_v7()
+    }
+}
+
+/// Predictable ids for tests: a counter scrambled into codes.
+#[derive(Debug, Default)]
+pub struct SequentialIds(AtomicU64);
+
+impl IdGenerator for SequentialIds {
+    fn lead_ext_id(&self) -> LeadExtId {
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        // Multiplying by an odd constant spreads consecutive numbers over the code space.
+        LeadExtId::from_random(n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+
+    fn uuid(&self) -> Uuid {
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        Uuid::from_u128(u128::from(n))
+    }
+}
+
+/// The ports a use-case needs, bundled.
+#[derive(Clone)]
+pub struct Deps {
+    /// Where leads live.
+    pub store: Arc<dyn LeadStore>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Id generation.
+    pub ids: Arc<dyn IdGenerator>,
+}
+
+impl Deps {
+    /// Production defaults around a store: system clock, random ids.
+    pub fn new(store: Arc<dyn LeadStore>) -> Self {
+        Deps { store, clock: Arc::new(SystemClock), ids: Arc::new(RandomIds) }
+    }
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps").finish_non_exhaustive()
+    }
+}
+
+/// Marks a change's origin on outbox decisions: CRM changes are never echoed back.
+pub fn should_push(origin: ChangeOrigin) -> bool {
+    origin == ChangeOrigin::Local
+}

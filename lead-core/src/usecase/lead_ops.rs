@@ -1,0 +1,232 @@
+//! Operations on a stored lead: stage, owner, events, routing, merges.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::capture::single;
+use super::{MAX_CONFLICT_RETRIES, assignment_change, load, outbox};
+use crate::dedup::undo;
+use crate::error::{Error, Result};
+use crate::matchkey::MatchKeys;
+use crate::model::{ChangeOrigin, Lead, LeadEvent, LeadExtId, RepId, Stage, StageChange};
+use crate::policy::Policy;
+use crate::ports::{AccountKey, Commit, Deps, LoadChange, OutboxKind, should_push};
+use crate::routing::{RoutingDecision, RoutingRequest, apply_assignment, route, virtual_time};
+
+/// Retries `attempt` after version conflicts, reading fresh state each time.
+async fn with_retries<F, Fut>(mut attempt: F) -> Result<Lead>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Lead>>,
+{
+    let mut last = None;
+    for _ in 0..MAX_CONFLICT_RETRIES {
+        match attempt().await {
+            Err(Error::Conflict(why)) => last = Some(why),
+            other => return other,
+        }
+    }
+    Err(Error::Conflict(last.unwrap_or_default()))
+}
+
+fn check_version(lead: &Lead, expected: Option<u64>) -> Result<()> {
+    match expected {
+        Some(v) if v != lead.version => Err(Error::Conflict(format!(
+            "lead {} is at version {}, not {v}",
+            lead.ext_id, lead.version
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Moves a lead to another stage, checking the pipeline's transitions.
+///
+/// `expected_version` (when given, e.g. from an API client's `If-Match`)
+/// makes a stale client fail with [`Error::Conflict`] instead of
+/// overwriting a newer change; without it, conflicts are retried.
+/// Closing a lead (won, lost, unqualified) frees a place in its rep's
+/// open-lead capacity. Changes that came from the CRM are not queued back
+/// to it.
+pub async fn change_stage(
+    ext_id: &LeadExtId,
+    to: Stage,
+    notes: Option<String>,
+    origin: ChangeOrigin,
+    expected_version: Option<u64>,
+    policy: &Policy,
+    deps: &Deps,
+) -> Result<Lead> {
+    let attempt = || async {
+        let mut lead = load(deps, ext_id).await?;
+        check_version(&lead, expected_version)?;
+        let from = lead.stage;
+        from.check_transition(to)?;
+        let now = deps.clock.now();
+        let version = lead.version;
+        lead.stage = to;
+        lead.probability_pct = policy.stage_probabilities.of(to);
+        lead.stage_changed_at = now;
+        lead.updated_at = now;
+        if to == Stage::Contacted && lead.last_contacted_at.is_none() {
+            lead.last_contacted_at = Some(now);
+        }
+        lead.history.push(StageChange { from, to, at: now, notes: notes.clone(), origin });
+        let mut commit = Commit::new();
+        if from.is_open()
+            && !to.is_open()
+            && let Some(rep) = &lead.assigned_to
+        {
+            commit.load.push(LoadChange::Released { rep: rep.clone() });
+        }
+        if should_push(origin) {
+            commit.outbox.push(outbox(
+                deps,
+                ext_id,
+                OutboxKind::StageChanged,
+                json!({ "from": from.as_str(), "to": to.as_str() }),
+            ));
+        }
+        single(deps.store.commit(commit.write(lead, Some(version))).await?)
+    };
+    with_retries(attempt).await
+}
+
+/// Who a lead should go to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AssignTo {
+    /// This rep (must exist).
+    Rep(RepId),
+    /// Whoever routing picks now.
+    Route,
+}
+
+/// Assigns (or reassigns) a lead, keeping reps' workloads right.
+pub async fn assign(
+    ext_id: &LeadExtId,
+    to: AssignTo,
+    origin: ChangeOrigin,
+    expected_version: Option<u64>,
+    policy: &Policy,
+    deps: &Deps,
+) -> Result<Lead> {
+    let attempt = || async {
+        let mut lead = load(deps, ext_id).await?;
+        check_version(&lead, expected_version)?;
+        let now = deps.clock.now();
+        let mut reps = deps.store.rep_states().await?;
+        let virtual_time = virtual_time(&reps, now);
+        let (target, virtual_time) = match &to {
+            AssignTo::Rep(rep) => (rep.clone(), virtual_time),
+            AssignTo::Route => {
+                let decision = decide(&lead, &reps, policy, deps, now).await?;
+                let picked = decision.assigned.clone().ok_or_else(|| {
+                    Error::NotAllowed(format!("no rep can take lead {ext_id} now: {}", decision.explanation.summary))
+                })?;
+                lead.routing = Some(decision.explanation);
+                (picked, decision.virtual_time)
+            }
+        };
+        if lead.assigned_to.as_ref() == Some(&target) {
+            return Ok(lead);
+        }
+        let state = reps.iter_mut().find(|s| s.rep.id == target).ok_or_else(|| {
+            Error::invalid("assigned_to", "unknown_rep", format!("no rep with id {target}"))
+        })?;
+        apply_assignment(state, virtual_time, now);
+        let mut commit = Commit::new();
+        commit.load.push(assignment_change(state, now));
+        if let Some(previous) = lead.assigned_to.take()
+            && lead.stage.is_open()
+        {
+            commit.load.push(LoadChange::Released { rep: previous });
+        }
+        let version = lead.version;
+        lead.assigned_to = Some(target.clone());
+        lead.updated_at = now;
+        if should_push(origin) {
+            commit.outbox.push(outbox(deps, ext_id, OutboxKind::Assigned, json!({ "assigned_to": target })));
+        }
+        single(deps.store.commit(commit.write(lead, Some(version))).await?)
+    };
+    with_retries(attempt).await
+}
+
+async fn decide(
+    lead: &Lead,
+    reps: &[crate::model::RepState],
+    policy: &Policy,
+    deps: &Deps,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<RoutingDecision> {
+    let keys = MatchKeys::of(&lead.fields);
+    let account = AccountKey { company: keys.company_key(), domain: keys.corporate_domain().map(str::to_owned) };
+    let owner = deps.store.account_owner(&account).await?;
+    Ok(route(&policy.routing, reps, &RoutingRequest { lead: &lead.fields, keys: &keys, account_owner: owner.as_ref(), now }))
+}
+
+/// What routing would decide for a stored lead now, without applying it.
+pub async fn route_dry_run(ext_id: &LeadExtId, policy: &Policy, deps: &Deps) -> Result<RoutingDecision> {
+    let lead = load(deps, ext_id).await?;
+    let reps = deps.store.rep_states().await?;
+    decide(&lead, &reps, policy, deps, deps.clock.now()).await
+}
+
+/// Records a behavioral event and re-scores behavior and segments as of now.
+pub async fn record_event(ext_id: &LeadExtId, event: LeadEvent, policy: &Policy, deps: &Deps) -> Result<Lead> {
+    let attempt = || async {
+        let mut lead = load(deps, ext_id).await?;
+        let now = deps.clock.now();
+        let version = lead.version;
+        let at = lead.events.partition_point(|e| e.at <= event.at);
+        lead.events.insert(at, event.clone());
+        let assessment = policy.assess(&lead.fields, &lead.events, now);
+        lead.behavioral_score = assessment.behavior.score;
+        lead.segments = assessment.segments;
+        lead.bant = Some(assessment.bant);
+        lead.updated_at = now;
+        let entry = outbox(deps, ext_id, OutboxKind::LeadUpdated, json!({ "event": event.kind }));
+        let mut commit = Commit::new().write(lead, Some(version));
+        commit.outbox.push(entry);
+        single(deps.store.commit(commit).await?)
+    };
+    with_retries(attempt).await
+}
+
+/// Undoes a merge exactly: the survivor gets its pre-merge state back and
+/// the absorbed lead, when it was a stored lead, reappears as it was.
+///
+/// A submission merged at capture (same e-mail) was never a lead of its
+/// own: undoing that merge restores the survivor only and returns `None`
+/// for the absorbed side (two open leads may not share an e-mail).
+///
+/// Refused with [`Error::Conflict`] when the survivor changed after the
+/// merge (undoing would silently drop that change).
+pub async fn undo_merge(merge_id: Uuid, deps: &Deps) -> Result<(Lead, Option<Lead>)> {
+    let record = deps
+        .store
+        .get_merge(merge_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("merge {merge_id}")))?;
+    let current = deps
+        .store
+        .get(&record.survivor_after.ext_id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("lead {}", record.survivor_after.ext_id)))?;
+    if !record.can_undo(&current) {
+        return Err(Error::Conflict(format!(
+            "lead {} changed after merge {merge_id}; undo would lose that change",
+            current.ext_id
+        )));
+    }
+    let (survivor, absorbed) = undo(&record);
+    let stored_absorbed = deps.store.get(&absorbed.ext_id).await?;
+    let survivor_id = survivor.ext_id.clone();
+    let mut commit = Commit::new().write(survivor, Some(current.version));
+    if let Some(stored) = &stored_absorbed {
+        commit = commit.write(absorbed, Some(stored.version));
+    }
+    commit.outbox.push(outbox(deps, &survivor_id, OutboxKind::Merged, json!({ "undo": merge_id })));
+    let mut written = deps.store.commit(commit).await?.into_iter();
+    let survivor = written.next().ok_or_else(|| Error::Internal("store returned no lead".into()))?;
+    Ok((survivor, written.next()))
+}

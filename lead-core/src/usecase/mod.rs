@@ -1,0 +1,52 @@
+//! Use-cases: the product's operations, written only against the ports so
+//! they run unchanged in the server, in tests with fakes, and embedded.
+//!
+//! Each use-case reads what it needs, decides with the pure rules of this
+//! crate, and writes everything it changed in **one** [`Commit`], so a
+//! failing store never leaves half of an operation behind. Concurrent
+//! changes are detected by versions: on a conflict the use-case reads
+//! again and decides again, a bounded number of times.
+//!
+//! [`Commit`]: crate::ports::Commit
+
+mod capture;
+mod lead_ops;
+
+pub use capture::{CaptureOutcome, capture};
+pub use lead_ops::{AssignTo, assign, change_stage, record_event, route_dry_run, undo_merge};
+
+use crate::error::{Error, Result};
+use crate::model::{Lead, LeadExtId};
+use crate::ports::{Deps, OutboxEntry, OutboxKind};
+
+/// How many times a use-case re-reads and retries after a version conflict.
+pub const MAX_CONFLICT_RETRIES: usize = 8;
+
+async fn load(deps: &Deps, ext_id: &LeadExtId) -> Result<Lead> {
+    match deps.store.get(ext_id).await? {
+        Some(lead) if lead.merged_into.is_none() => Ok(lead),
+        Some(lead) => Err(Error::NotFound(format!(
+            "lead {ext_id} was merged into {}",
+            lead.merged_into.map(|m| m.to_string()).unwrap_or_default()
+        ))),
+        None => Err(Error::NotFound(format!("lead {ext_id}"))),
+    }
+}
+
+/// The workload change that records a rep's new assignment, read from the
+/// rep's state after [`crate::routing::apply_assignment`].
+fn assignment_change(state: &crate::model::RepState, now: chrono::DateTime<chrono::Utc>) -> crate::ports::LoadChange {
+    crate::ports::LoadChange::Assigned {
+        rep: state.rep.id.clone(),
+        at: now,
+        local_day: state.load.today.unwrap_or_else(|| now.date_naive()),
+        pass: state.load.pass,
+    }
+}
+
+fn outbox(deps: &Deps, lead: &LeadExtId, kind: OutboxKind, payload: serde_json::Value) -> OutboxEntry {
+    OutboxEntry { id: deps.ids.uuid(), lead: lead.clone(), kind, payload, created_at: deps.clock.now() }
+}
+
+#[cfg(test)]
+mod tests;
