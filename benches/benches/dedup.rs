@@ -8,7 +8,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use lead_core::LeadFields;
 use lead_core::dedup::{DedupConfig, find_duplicates, match_keys_batch, similarity};
 use lead_core::synth::generate;
@@ -22,8 +22,10 @@ fn dedup(c: &mut Criterion) {
     let config = DedupConfig::default();
 
     let mut group = c.benchmark_group("dedup");
+    // Each iteration takes about a second: ten single-iteration samples.
     group.sample_size(10);
-    group.measurement_time(Duration::from_secs(20));
+    group.sampling_mode(SamplingMode::Flat);
+    group.measurement_time(Duration::from_secs(12));
     group.bench_function("find_duplicates_100k", |b| {
         b.iter(|| find_duplicates(black_box(&keys), &config))
     });

@@ -2,13 +2,16 @@
 //! behavioral score (SPEC target: under 1 µs per lead), plus normalization
 //! of raw form input for context.
 
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use chrono::{Duration, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use lead_core::{
-    BantConfig, BehaviorConfig, EventKind, LeadEvent, LeadInput, NormalizeOptions, PriorityThresholds, RuleSet,
-    normalize,
+    BantConfig, BehaviorConfig, EventKind, LeadEvent, LeadInput, NormalizeOptions,
+    PriorityThresholds, RuleSet, normalize,
 };
 
 fn sample_input() -> LeadInput {
@@ -32,7 +35,10 @@ fn sample_input() -> LeadInput {
 
 fn bench_scoring(c: &mut Criterion) {
     let fields = normalize(&sample_input(), &NormalizeOptions::default()).expect("valid sample");
-    let now = Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).single().expect("valid date");
+    let now = Utc
+        .with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
+        .single()
+        .expect("valid date");
     let events: Vec<LeadEvent> = [
         (EventKind::PageVisit, 1),
         (EventKind::PricingView, 3),
@@ -41,7 +47,11 @@ fn bench_scoring(c: &mut Criterion) {
         (EventKind::WebinarRegister, 20),
     ]
     .into_iter()
-    .map(|(kind, days)| LeadEvent { kind, at: now - Duration::days(days), properties: Default::default() })
+    .map(|(kind, days)| LeadEvent {
+        kind,
+        at: now - Duration::days(days),
+        properties: Default::default(),
+    })
     .collect();
     let rules = RuleSet::default();
     let thresholds = PriorityThresholds::default();
@@ -58,7 +68,15 @@ fn bench_scoring(c: &mut Criterion) {
             black_box((scored, priority, qualified, behavioral))
         })
     });
-    c.bench_function("rule score only", |b| b.iter(|| black_box(rules.score(black_box(&fields)))));
+    c.bench_function("rule score only", |b| {
+        b.iter(|| black_box(rules.score(black_box(&fields))))
+    });
+    c.bench_function("bant only", |b| {
+        b.iter(|| black_box(bant.evaluate(black_box(&fields), &events)))
+    });
+    c.bench_function("behavior only (5 events)", |b| {
+        b.iter(|| black_box(behavior.score(black_box(&events), now)))
+    });
     c.bench_function("normalize raw input", |b| {
         let input = sample_input();
         let options = NormalizeOptions::default();

@@ -11,29 +11,32 @@ mod policy;
 pub mod ports;
 pub mod routing;
 pub mod scoring;
-pub mod usecase;
 #[cfg(feature = "synth")]
 pub mod synth;
+pub mod usecase;
 
 pub use dedup::{Decision, DedupConfig, DedupMode, DuplicatePair, MergeRecord, Merged};
 pub use error::{Error, FieldError, Result};
 pub use followup::{FollowUpConfig, FollowUpStatus, FollowUpTask, plan_followup};
 pub use matchkey::{MatchKeys, company_tokens, email_match_key, fold_text, phonetic};
+pub use memory::InMemoryStore;
 pub use model::*;
 pub use normalize::{
     DomainKind, MAX_FIELD_LEN, NormalizeOptions, classify_domain, fix_name_case, normalize,
     registrable_domain,
 };
+pub use policy::{Assessment, Policy};
+pub use ports::{
+    AccountKey, Clock, Commit, CrmClient, Deps, Enricher, IdGenerator, LeadStore, LeadWrite,
+    LoadChange, ManualClock, Notifier, OutboxEntry, OutboxKind, RandomIds, SequentialIds,
+    SystemClock,
+};
+#[cfg(any(test, feature = "testing"))]
+pub use ports::{
+    MockClock, MockCrmClient, MockEnricher, MockIdGenerator, MockLeadStore, MockNotifier,
+};
 pub use routing::{
     RoutingConfig, RoutingDecision, RoutingExplanation, RoutingRequest, RoutingStrategy,
     apply_assignment, release_lead, route, route_many,
 };
-pub use memory::InMemoryStore;
-pub use policy::{Assessment, Policy};
-pub use ports::{
-    AccountKey, Clock, Commit, CrmClient, Deps, Enricher, IdGenerator, LeadStore, LeadWrite, LoadChange,
-    ManualClock, Notifier, OutboxEntry, OutboxKind, RandomIds, SequentialIds, SystemClock,
-};
-#[cfg(any(test, feature = "testing"))]
-pub use ports::{MockClock, MockCrmClient, MockEnricher, MockIdGenerator, MockLeadStore, MockNotifier};
 pub use scoring::*;

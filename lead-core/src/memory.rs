@@ -45,7 +45,13 @@ impl InMemoryStore {
         {
             let mut state = store.lock();
             for rep in reps {
-                state.reps.insert(rep.id.clone(), RepState { rep, load: RepLoad::default() });
+                state.reps.insert(
+                    rep.id.clone(),
+                    RepState {
+                        rep,
+                        load: RepLoad::default(),
+                    },
+                );
             }
         }
         store
@@ -57,14 +63,21 @@ impl InMemoryStore {
         match state.reps.get_mut(&rep.id) {
             Some(existing) => existing.rep = rep,
             None => {
-                state.reps.insert(rep.id.clone(), RepState { rep, load: RepLoad::default() });
+                state.reps.insert(
+                    rep.id.clone(),
+                    RepState {
+                        rep,
+                        load: RepLoad::default(),
+                    },
+                );
             }
         }
     }
 
     /// Simulates an outage: every call fails with `Unavailable` while set.
     pub fn set_unavailable(&self, down: bool) {
-        self.unavailable.store(down, std::sync::atomic::Ordering::SeqCst);
+        self.unavailable
+            .store(down, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Every stored lead, merged ones included, ordered by creation.
@@ -92,7 +105,9 @@ impl InMemoryStore {
 
     fn check_up(&self) -> Result<()> {
         if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
-            Err(Error::Unavailable("in-memory store is marked unavailable".into()))
+            Err(Error::Unavailable(
+                "in-memory store is marked unavailable".into(),
+            ))
         } else {
             Ok(())
         }
@@ -105,7 +120,12 @@ fn check(state: &State, commit: &Commit) -> Result<()> {
         let lead = &write.lead;
         let key = email_match_key(&lead.fields.email);
         match (write.expected_version, state.leads.get(&lead.ext_id)) {
-            (None, Some(_)) => return Err(Error::Conflict(format!("lead {} already exists", lead.ext_id))),
+            (None, Some(_)) => {
+                return Err(Error::Conflict(format!(
+                    "lead {} already exists",
+                    lead.ext_id
+                )));
+            }
             (Some(v), Some(stored)) if stored.version != v => {
                 return Err(Error::Conflict(format!(
                     "lead {} changed concurrently (version {} is not {v})",
@@ -119,10 +139,20 @@ fn check(state: &State, commit: &Commit) -> Result<()> {
             let holder = state.by_email.get(&key).filter(|holder| {
                 // The holder does not count if this same commit merges it away.
                 *holder != &lead.ext_id
-                    && !commit.leads.iter().any(|w| &w.lead.ext_id == *holder && w.lead.merged_into.is_some())
+                    && !commit
+                        .leads
+                        .iter()
+                        .any(|w| &w.lead.ext_id == *holder && w.lead.merged_into.is_some())
             });
-            if holder.is_some() || new_emails.get(&key).is_some_and(|other| *other != &lead.ext_id) {
-                return Err(Error::Conflict(format!("another lead already has e-mail {}", lead.fields.email)));
+            if holder.is_some()
+                || new_emails
+                    .get(&key)
+                    .is_some_and(|other| *other != &lead.ext_id)
+            {
+                return Err(Error::Conflict(format!(
+                    "another lead already has e-mail {}",
+                    lead.fields.email
+                )));
             }
             new_emails.insert(key, &lead.ext_id);
         }
@@ -155,7 +185,9 @@ impl LeadStore for InMemoryStore {
                 }
             }
             if lead.merged_into.is_none() {
-                state.by_email.insert(email_match_key(&lead.fields.email), lead.ext_id.clone());
+                state
+                    .by_email
+                    .insert(email_match_key(&lead.fields.email), lead.ext_id.clone());
             }
             state.leads.insert(lead.ext_id.clone(), lead.clone());
             written.push(lead);
@@ -167,11 +199,20 @@ impl LeadStore for InMemoryStore {
         }
         for change in commit.load {
             match change {
-                LoadChange::Assigned { rep, at, local_day, pass } => {
+                LoadChange::Assigned {
+                    rep,
+                    at,
+                    local_day,
+                    pass,
+                } => {
                     if let Some(s) = state.reps.get_mut(&rep) {
                         let load = &mut s.load;
                         load.open_leads += 1;
-                        load.assigned_today = if load.today == Some(local_day) { load.assigned_today + 1 } else { 1 };
+                        load.assigned_today = if load.today == Some(local_day) {
+                            load.assigned_today + 1
+                        } else {
+                            1
+                        };
                         load.today = Some(local_day);
                         load.last_assigned_at = Some(at);
                         load.pass = load.pass.max(pass);
@@ -195,7 +236,11 @@ impl LeadStore for InMemoryStore {
     async fn find_by_email_key(&self, email_key: &str) -> Result<Option<Lead>> {
         self.check_up()?;
         let state = self.lock();
-        Ok(state.by_email.get(email_key).and_then(|id| state.leads.get(id)).cloned())
+        Ok(state
+            .by_email
+            .get(email_key)
+            .and_then(|id| state.leads.get(id))
+            .cloned())
     }
 
     async fn account_owner(&self, key: &AccountKey) -> Result<Option<RepId>> {

@@ -5,7 +5,9 @@
 //! default region; names title-cased only when written all upper or all
 //! lower case; URLs parsed. Every failing field is reported at once.
 
+use std::collections::HashSet;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -369,12 +371,24 @@ const FREE_MAIL: &[&str] = &[
 /// assert_eq!(classify_domain("acme.io"), DomainKind::Corporate);
 /// ```
 pub fn classify_domain(domain: &str) -> DomainKind {
+    // mailchecker's own check scans its ~56k domains one by one; a set
+    // built once makes this a few hash lookups (one per parent domain).
+    static DISPOSABLE: LazyLock<HashSet<&'static str>> =
+        LazyLock::new(|| mailchecker::blacklist().into_iter().collect());
+    let domain = domain.trim_end_matches('.');
     if FREE_MAIL.contains(&domain) {
-        DomainKind::FreeMail
-    } else if !mailchecker::is_valid(&format!("probe@{domain}")) {
-        DomainKind::Disposable
-    } else {
-        DomainKind::Corporate
+        return DomainKind::FreeMail;
+    }
+    // `ok.33mail.com` is as disposable as `33mail.com`.
+    let mut suffix = domain;
+    loop {
+        if DISPOSABLE.contains(suffix) {
+            return DomainKind::Disposable;
+        }
+        match suffix.split_once('.') {
+            Some((_, rest)) if rest.contains('.') => suffix = rest,
+            _ => return DomainKind::Corporate,
+        }
     }
 }
 
@@ -382,4 +396,29 @@ pub fn classify_domain(domain: &str) -> DomainKind {
 /// Public Suffix List.
 pub fn registrable_domain(host: &str) -> Option<&str> {
     psl::domain_str(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subdomains_of_disposable_domains_are_disposable() {
+        assert_eq!(classify_domain("ok.33mail.com"), DomainKind::Disposable);
+        assert_eq!(classify_domain("mail.acme.co.uk"), DomainKind::Corporate);
+        // Agrees with mailchecker's own (slow) check.
+        for domain in [
+            "guerrillamailblock.com",
+            "33mail.com",
+            "example.org",
+            "yopmail.com",
+        ] {
+            let expected = mailchecker::is_valid(&format!("probe@{domain}"));
+            assert_eq!(
+                classify_domain(domain) != DomainKind::Disposable,
+                expected,
+                "{domain}"
+            );
+        }
+    }
 }

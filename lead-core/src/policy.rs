@@ -7,10 +7,15 @@ use serde::{Deserialize, Serialize};
 use crate::dedup::DedupConfig;
 use crate::error::{Error, Result};
 use crate::followup::FollowUpConfig;
-use crate::model::{LeadEvent, LeadFields, Priority, PriorityThresholds, Score, StageProbabilities};
+use crate::model::{
+    LeadEvent, LeadFields, Priority, PriorityThresholds, Score, StageProbabilities,
+};
 use crate::normalize::NormalizeOptions;
 use crate::routing::RoutingConfig;
-use crate::scoring::{BantConfig, BantResult, BehaviorConfig, BehaviorScore, RuleHit, RuleSet, SegmentConfig, SegmentInput};
+use crate::scoring::{
+    BantConfig, BantResult, BehaviorConfig, BehaviorScore, RuleHit, RuleSet, SegmentConfig,
+    SegmentInput,
+};
 
 /// Every business rule that a deployment may tune, with the SPEC's
 /// defaults. Loadable from TOML; missing sections keep their defaults.
@@ -80,7 +85,9 @@ impl Policy {
 
     /// Normalization options implied by the policy.
     pub fn normalize_options(&self) -> NormalizeOptions {
-        NormalizeOptions { default_region: self.default_region }
+        NormalizeOptions {
+            default_region: self.default_region,
+        }
     }
 
     /// Scores, prioritises, qualifies and segments a lead as of `as_of`.
@@ -100,7 +107,12 @@ impl Policy {
     /// assert_eq!(a.priority, Priority::Medium);
     /// assert!(a.bant.need.met);
     /// ```
-    pub fn assess(&self, fields: &LeadFields, events: &[LeadEvent], as_of: DateTime<Utc>) -> Assessment {
+    pub fn assess(
+        &self,
+        fields: &LeadFields,
+        events: &[LeadEvent],
+        as_of: DateTime<Utc>,
+    ) -> Assessment {
         let scored = self.rules.score(fields);
         let priority = self.priority.priority(scored.score);
         let bant = self.bant.evaluate(fields, events);
@@ -112,6 +124,13 @@ impl Policy {
             behavioral_score: behavior.score,
             event_count: events.len(),
         });
-        Assessment { score: scored.score, priority, hits: scored.hits, bant, behavior, segments }
+        Assessment {
+            score: scored.score,
+            priority,
+            hits: scored.hits,
+            bant,
+            behavior,
+            segments,
+        }
     }
 }

@@ -16,7 +16,9 @@ use uuid::Uuid;
 use crate::dedup::MergeRecord;
 use crate::error::Result;
 use crate::followup::FollowUpTask;
-use crate::model::{ChangeOrigin, CrmKind, CrmLink, Lead, LeadExtId, LeadFields, Priority, RepId, RepState, Stage};
+use crate::model::{
+    ChangeOrigin, CrmKind, CrmLink, Lead, LeadExtId, LeadFields, Priority, RepId, RepState, Stage,
+};
 
 /// One lead written by a [`Commit`].
 #[derive(Debug, Clone, PartialEq)]
@@ -107,7 +109,10 @@ impl Commit {
 
     /// Adds a lead write.
     pub fn write(mut self, lead: Lead, expected_version: Option<u64>) -> Self {
-        self.leads.push(LeadWrite { lead, expected_version });
+        self.leads.push(LeadWrite {
+            lead,
+            expected_version,
+        });
         self
     }
 }
@@ -373,7 +378,11 @@ pub struct Deps {
 impl Deps {
     /// Production defaults around a store: system clock, random ids.
     pub fn new(store: Arc<dyn LeadStore>) -> Self {
-        Deps { store, clock: Arc::new(SystemClock), ids: Arc::new(RandomIds) }
+        Deps {
+            store,
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+        }
     }
 }
 

@@ -1,12 +1,17 @@
 //! Normalization, match keys and BANT on concrete inputs.
 
 use lead_core::{
-    BantConfig, BantLevel, DomainKind, Email, FieldMap, LeadFields, LeadInput, MatchKeys, NormalizeOptions, Region,
-    normalize, timeline_days,
+    BantConfig, BantLevel, DomainKind, Email, FieldMap, LeadFields, LeadInput, MatchKeys,
+    NormalizeOptions, Region, normalize, timeline_days,
 };
 
 fn norm(input: LeadInput) -> lead_core::Result<LeadFields> {
-    normalize(&input, &NormalizeOptions { default_region: Region::parse("ES").unwrap() })
+    normalize(
+        &input,
+        &NormalizeOptions {
+            default_region: Region::parse("ES").unwrap(),
+        },
+    )
 }
 
 #[test]
@@ -33,13 +38,21 @@ fn names_are_title_cased_only_when_all_upper_or_all_lower() {
     .unwrap();
     assert_eq!(f.first_name.as_deref(), Some("María José"));
     assert_eq!(f.last_name.as_deref(), Some("O'Neil-Smith"));
-    let mixed = norm(LeadInput { email: Some("a@b.com".into()), last_name: Some("McDonald".into()), ..Default::default() });
+    let mixed = norm(LeadInput {
+        email: Some("a@b.com".into()),
+        last_name: Some("McDonald".into()),
+        ..Default::default()
+    });
     assert_eq!(mixed.unwrap().last_name.as_deref(), Some("McDonald"));
 }
 
 #[test]
 fn phones_become_e164_in_the_default_region() {
-    let f = norm(LeadInput { email: Some("a@b.com".into()), phone: Some("612-345-678".into()), ..Default::default() });
+    let f = norm(LeadInput {
+        email: Some("a@b.com".into()),
+        phone: Some("612-345-678".into()),
+        ..Default::default()
+    });
     assert_eq!(f.unwrap().phone.unwrap().as_str(), "+34612345678");
 }
 
@@ -56,7 +69,10 @@ fn urls_sizes_budgets_and_consent_are_parsed() {
     })
     .unwrap();
     assert_eq!(f.website.as_deref(), Some("https://www.acme.com/about"));
-    assert_eq!(f.landing_page.as_deref(), Some("https://tuweb.com/landing?utm=x"));
+    assert_eq!(
+        f.landing_page.as_deref(),
+        Some("https://tuweb.com/landing?utm=x")
+    );
     assert_eq!(f.company_size, Some(1000));
     assert_eq!(f.budget.map(|b| b.to_string()).as_deref(), Some("20000"));
     assert_eq!(f.consent_marketing, Some(true));
@@ -72,11 +88,21 @@ fn every_bad_field_is_reported_by_name() {
         ..Default::default()
     })
     .unwrap_err();
-    let lead_core::Error::Invalid { fields } = err else { panic!("expected Invalid") };
-    let names: Vec<(&str, &str)> = fields.iter().map(|f| (f.field.as_str(), f.code.as_str())).collect();
+    let lead_core::Error::Invalid { fields } = err else {
+        panic!("expected Invalid")
+    };
+    let names: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|f| (f.field.as_str(), f.code.as_str()))
+        .collect();
     assert_eq!(
         names,
-        [("email", "required"), ("website", "invalid_url"), ("company_size", "invalid_number"), ("consent_marketing", "invalid_bool")]
+        [
+            ("email", "required"),
+            ("website", "invalid_url"),
+            ("company_size", "invalid_number"),
+            ("consent_marketing", "invalid_bool")
+        ]
     );
 }
 
@@ -97,7 +123,9 @@ fn the_field_map_understands_other_form_tools_and_keeps_unknown_fields() {
         "hs_context": {"pageUrl": "x"},
         "Favourite Colour": "red"
     });
-    let map = FieldMap::default().with_alias("Favourite Colour", "industry").unwrap();
+    let map = FieldMap::default()
+        .with_alias("Favourite Colour", "industry")
+        .unwrap();
     let input = LeadInput::from_fields(json.as_object().unwrap().clone(), &map);
     assert_eq!(input.email.as_deref(), Some("ana@acme.com"));
     assert_eq!(input.first_name.as_deref(), Some("Ana"));
@@ -121,7 +149,11 @@ fn match_keys_fold_aliases_domains_and_names() {
     assert_eq!(k.first_name.as_deref(), Some("john"));
     assert_eq!(k.company_key().as_deref(), Some("acme"));
     let smith = lead_core::phonetic("smith");
-    assert_eq!(k.last_name_phonetic.unwrap().0, smith.0, "Smyth sounds like Smith");
+    assert_eq!(
+        k.last_name_phonetic.unwrap().0,
+        smith.0,
+        "Smyth sounds like Smith"
+    );
 }
 
 #[test]
@@ -136,9 +168,15 @@ fn bant_collects_evidence_per_letter() {
     assert!(b.authority.evidence.unwrap().contains("Head of Operations"));
 
     f.job_title = Some("Project Coordinator".into());
-    assert!(!BantConfig::default().evaluate(&f, &[]).authority.met, "not a decision-making title");
+    assert!(
+        !BantConfig::default().evaluate(&f, &[]).authority.met,
+        "not a decision-making title"
+    );
     f.job_title = Some("MVP".into());
-    assert!(!BantConfig::default().evaluate(&f, &[]).authority.met, "`vp` must match whole words only");
+    assert!(
+        !BantConfig::default().evaluate(&f, &[]).authority.met,
+        "`vp` must match whole words only"
+    );
 }
 
 #[test]
@@ -149,6 +187,10 @@ fn timelines_are_read_in_english_and_spanish() {
     assert_eq!(timeline_days("en 3 meses"), Some(90));
     assert_eq!(timeline_days("this quarter"), Some(90));
     assert_eq!(timeline_days("no idea"), None);
-    assert_eq!(timeline_days("I don't know yet"), None, "`know` is not `now`");
+    assert_eq!(
+        timeline_days("I don't know yet"),
+        None,
+        "`know` is not `now`"
+    );
     assert_eq!(timeline_days("Immediately"), Some(7));
 }

@@ -1,7 +1,9 @@
 //! SPEC "Rule scoring": every row of the table, the channel derivation and
 //! the priority thresholds, table-driven.
 
-use lead_core::{Channel, Email, LeadFields, Priority, PriorityThresholds, RuleSet, Score, channel_of};
+use lead_core::{
+    Channel, Email, LeadFields, Priority, PriorityThresholds, RuleSet, Score, channel_of,
+};
 
 /// A lead that scores 0: the source is given but says nothing known, so
 /// the channel is unknown and no source-quality points are added.
@@ -20,33 +22,79 @@ fn the_baseline_lead_scores_zero() {
 fn every_row_of_the_spec_table_adds_its_points() {
     type Setter = fn(&mut LeadFields);
     let rows: &[(&str, Setter, u8)] = &[
-        ("full name (first and last)", |f| {
-            f.first_name = Some("Juan".into());
-            f.last_name = Some("Pérez".into());
-        }, 10),
-        ("first name only is not a full name", |f| f.first_name = Some("Juan".into()), 0),
-        ("last name only is not a full name", |f| f.last_name = Some("Pérez".into()), 0),
-        ("phone", |f| f.phone = Some(lead_core::Phone::parse("+34612345678", Default::default()).unwrap()), 10),
+        (
+            "full name (first and last)",
+            |f| {
+                f.first_name = Some("Juan".into());
+                f.last_name = Some("Pérez".into());
+            },
+            10,
+        ),
+        (
+            "first name only is not a full name",
+            |f| f.first_name = Some("Juan".into()),
+            0,
+        ),
+        (
+            "last name only is not a full name",
+            |f| f.last_name = Some("Pérez".into()),
+            0,
+        ),
+        (
+            "phone",
+            |f| {
+                f.phone = Some(lead_core::Phone::parse("+34612345678", Default::default()).unwrap())
+            },
+            10,
+        ),
         ("company", |f| f.company = Some("Mi Empresa SL".into()), 10),
         ("message", |f| f.message = Some("Interesado".into()), 10),
-        ("utm_campaign", |f| f.utm_campaign = Some("summer_2024".into()), 10),
-        ("utm_source (unrecognised channel)", |f| f.utm_source = Some("newsletter-x".into()), 5),
-        ("utm_medium (unrecognised channel)", |f| f.utm_medium = Some("qr-code".into()), 5),
+        (
+            "utm_campaign",
+            |f| f.utm_campaign = Some("summer_2024".into()),
+            10,
+        ),
+        (
+            "utm_source (unrecognised channel)",
+            |f| f.utm_source = Some("newsletter-x".into()),
+            5,
+        ),
+        (
+            "utm_medium (unrecognised channel)",
+            |f| f.utm_medium = Some("qr-code".into()),
+            5,
+        ),
         ("channel organic", |f| f.source = Some("organic".into()), 10),
         ("channel seo", |f| f.source = Some("seo".into()), 10),
         ("channel direct", |f| f.source = Some("direct".into()), 10),
-        ("channel web is direct", |f| f.source = Some("web".into()), 10),
-        ("channel referral", |f| f.source = Some("referral".into()), 10),
+        (
+            "channel web is direct",
+            |f| f.source = Some("web".into()),
+            10,
+        ),
+        (
+            "channel referral",
+            |f| f.source = Some("referral".into()),
+            10,
+        ),
         ("channel paid", |f| f.source = Some("paid".into()), 5),
         ("channel social", |f| f.source = Some("linkedin".into()), 5),
-        ("landing_page", |f| f.landing_page = Some("https://tuweb.com/landing".into()), 5),
+        (
+            "landing_page",
+            |f| f.landing_page = Some("https://tuweb.com/landing".into()),
+            5,
+        ),
     ];
     for (name, set, points) in rows {
         let mut f = zero_lead();
         set(&mut f);
         let got = RuleSet::default().score(&f);
         assert_eq!(got.score.value(), *points, "row `{name}`: {:?}", got.hits);
-        assert_eq!(got.hits.iter().map(|h| h.points).sum::<i32>(), i32::from(*points), "breakdown of `{name}`");
+        assert_eq!(
+            got.hits.iter().map(|h| h.points).sum::<i32>(),
+            i32::from(*points),
+            "breakdown of `{name}`"
+        );
     }
 }
 
@@ -67,12 +115,17 @@ fn the_original_example_lead_scores_as_the_seed_says() {
     f.landing_page = Some("https://tuweb.com/landing".into());
     let s = RuleSet::default().score(&f);
     assert_eq!(s.score.value(), 40 + 20 + 5 + 5);
-    assert_eq!(PriorityThresholds::default().priority(s.score), Priority::High);
+    assert_eq!(
+        PriorityThresholds::default().priority(s.score),
+        Priority::High
+    );
 }
 
 #[test]
 fn channel_derivation_follows_the_spec() {
-    let cases: &[(Option<&str>, Option<&str>, Option<&str>, Channel)] = &[
+    /// (source, utm_medium, utm_source) and the channel they give.
+    type Case = (Option<&'static str>, Option<&'static str>, Option<&'static str>, Channel);
+    let cases: &[Case] = &[
         // (source, utm_medium, utm_source, channel)
         (None, Some("cpc"), None, Channel::Paid),
         (None, Some("ppc"), None, Channel::Paid),
@@ -101,21 +154,33 @@ fn channel_derivation_follows_the_spec() {
         f.source = source.map(Into::into);
         f.utm_medium = medium.map(Into::into);
         f.utm_source = utm_source.map(Into::into);
-        assert_eq!(channel_of(&f), *want, "source={source:?} medium={medium:?} utm_source={utm_source:?}");
+        assert_eq!(
+            channel_of(&f),
+            *want,
+            "source={source:?} medium={medium:?} utm_source={utm_source:?}"
+        );
     }
 }
 
 #[test]
 fn a_referrer_without_source_is_a_referral() {
     let mut f = LeadFields::new(Email::parse("a@example.com").unwrap());
-    f.metadata.insert("referrer".into(), "https://blog.example.org/post".into());
+    f.metadata
+        .insert("referrer".into(), "https://blog.example.org/post".into());
     assert_eq!(channel_of(&f), Channel::Referral);
 }
 
 #[test]
 fn priority_thresholds_are_70_and_40() {
     let t = PriorityThresholds::default();
-    for (score, want) in [(100, Priority::High), (70, Priority::High), (69, Priority::Medium), (40, Priority::Medium), (39, Priority::Low), (0, Priority::Low)] {
+    for (score, want) in [
+        (100, Priority::High),
+        (70, Priority::High),
+        (69, Priority::Medium),
+        (40, Priority::Medium),
+        (39, Priority::Low),
+        (0, Priority::Low),
+    ] {
         assert_eq!(t.priority(Score::clamped(score)), want, "score {score}");
     }
 }
@@ -177,5 +242,10 @@ fn custom_rules_read_metadata_domains_and_numbers() {
     f.job_title = Some("Chief Financial Officer".into());
     f.metadata.insert("plan".into(), "enterprise".into());
     assert_eq!(rules.score(&f).score.value(), 15 + 20 + 10 + 7 - 5);
-    assert!(RuleSet::from_json(r#"{"groups":[{"name":"x","rules":[{"id":"y","points":1,"when":{"present":"nope"}}]}]}"#).is_err());
+    assert!(
+        RuleSet::from_json(
+            r#"{"groups":[{"name":"x","rules":[{"id":"y","points":1,"when":{"present":"nope"}}]}]}"#
+        )
+        .is_err()
+    );
 }

@@ -2,8 +2,8 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use lead_core::{
-    BehaviorConfig, Condition, Decay, Email, EventKind, Field, LeadEvent, LeadFields, LeadInput, NormalizeOptions,
-    Rule, RuleGroup, RuleSet, normalize,
+    BehaviorConfig, Condition, Decay, Email, EventKind, Field, LeadEvent, LeadFields, LeadInput,
+    NormalizeOptions, Rule, RuleGroup, RuleSet, normalize,
 };
 use proptest::prelude::*;
 
@@ -33,14 +33,28 @@ prop_compose! {
 }
 
 fn arb_rules() -> impl Strategy<Value = RuleSet> {
-    let field = prop::sample::select(vec!["phone", "company", "message", "company_size", "utm_source", "landing_page"]);
+    let field = prop::sample::select(vec![
+        "phone",
+        "company",
+        "message",
+        "company_size",
+        "utm_source",
+        "landing_page",
+    ]);
     let rule = (field, -200i32..200).prop_map(|(f, points)| Rule {
         id: f.into(),
         points,
         when: Condition::Present(f.parse::<Field>().unwrap()),
     });
-    let group = (prop::collection::vec(rule, 0..6), prop::option::of(0i32..150))
-        .prop_map(|(rules, cap)| RuleGroup { name: "g".into(), cap, rules });
+    let group = (
+        prop::collection::vec(rule, 0..6),
+        prop::option::of(0i32..150),
+    )
+        .prop_map(|(rules, cap)| RuleGroup {
+            name: "g".into(),
+            cap,
+            rules,
+        });
     prop::collection::vec(group, 0..5).prop_map(|groups| RuleSet { groups })
 }
 

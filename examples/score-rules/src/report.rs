@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use lead_core::{FieldMap, LeadInput, NormalizeOptions, Priority, PriorityThresholds, Region, RuleSet, normalize};
+use lead_core::{
+    FieldMap, LeadInput, NormalizeOptions, Priority, PriorityThresholds, Region, RuleSet, normalize,
+};
 use serde_json::Value;
 
 /// What to run.
@@ -36,8 +38,11 @@ fn truthy(value: &Value) -> Option<bool> {
 
 fn read_rows(options: &Options) -> Result<Vec<Row>, String> {
     let path = &options.input;
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let mut rows = Vec::new();
     let split_converted = |mut fields: Vec<(String, Value)>| {
         let converted = options.converted.as_ref().and_then(|col| {
@@ -48,14 +53,25 @@ fn read_rows(options: &Options) -> Result<Vec<Row>, String> {
     };
     if is_csv {
         let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let headers = reader.headers().map_err(|e| format!("bad CSV header: {e}"))?.clone();
+        let headers = reader
+            .headers()
+            .map_err(|e| format!("bad CSV header: {e}"))?
+            .clone();
         for (n, record) in reader.records().enumerate() {
             let record = record.map_err(|e| format!("bad CSV record {}: {e}", n + 2))?;
-            let fields = headers.iter().zip(record.iter()).map(|(h, v)| (h.to_owned(), Value::from(v))).collect();
+            let fields = headers
+                .iter()
+                .zip(record.iter())
+                .map(|(h, v)| (h.to_owned(), Value::from(v)))
+                .collect();
             rows.push(split_converted(fields));
         }
     } else {
-        for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
             match serde_json::from_str::<Value>(line) {
                 Ok(Value::Object(obj)) => rows.push(split_converted(obj.into_iter().collect())),
                 Ok(_) => return Err(format!("line {} is not a JSON object", n + 1)),
@@ -67,9 +83,15 @@ fn read_rows(options: &Options) -> Result<Vec<Row>, String> {
 }
 
 fn load_rules(path: Option<&PathBuf>) -> Result<RuleSet, String> {
-    let Some(path) = path else { return Ok(RuleSet::default()) };
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let parsed = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+    let Some(path) = path else {
+        return Ok(RuleSet::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let parsed = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
         RuleSet::from_json(&text)
     } else {
         RuleSet::from_toml(&text)
@@ -91,7 +113,11 @@ pub(crate) fn auc(scored: &[(u8, bool)]) -> Option<f64> {
     let mut neg = [0u64; 101];
     for (score, converted) in scored {
         let slot = usize::from((*score).min(100));
-        if *converted { pos[slot] += 1 } else { neg[slot] += 1 }
+        if *converted {
+            pos[slot] += 1
+        } else {
+            neg[slot] += 1
+        }
     }
     let mut negatives_below = 0.0;
     let mut wins = 0.0;
@@ -108,7 +134,9 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
     let region = Region::parse(&options.region).map_err(|e| e.to_string())?;
     let rows = read_rows(options)?;
     let map = FieldMap::default();
-    let normalize_options = NormalizeOptions { default_region: region };
+    let normalize_options = NormalizeOptions {
+        default_region: region,
+    };
     let thresholds = PriorityThresholds::default();
 
     let started = Instant::now();
@@ -130,33 +158,67 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
     let total = scored.len() + invalid;
     let rate = total as f64 / elapsed.as_secs_f64().max(1e-9);
     let _ = writeln!(out, "leads: {total} ({invalid} invalid, skipped)");
-    let _ = writeln!(out, "time: {:.3} s, throughput: {rate:.0} leads/s (normalize + score)", elapsed.as_secs_f64());
+    let _ = writeln!(
+        out,
+        "time: {:.3} s, throughput: {rate:.0} leads/s (normalize + score)",
+        elapsed.as_secs_f64()
+    );
     let _ = writeln!(out, "\nscore distribution:");
     for bucket in 0..=10u8 {
-        let (lo, hi) = (bucket * 10, if bucket == 10 { 100 } else { bucket * 10 + 9 });
-        let n = scored.iter().filter(|(s, _, _)| (lo..=hi).contains(s)).count();
-        let _ = writeln!(out, "  {lo:>3}-{hi:<3} {n:>8}  {}", "#".repeat(bar(n, scored.len())));
+        let (lo, hi) = (
+            bucket * 10,
+            if bucket == 10 { 100 } else { bucket * 10 + 9 },
+        );
+        let n = scored
+            .iter()
+            .filter(|(s, _, _)| (lo..=hi).contains(s))
+            .count();
+        let _ = writeln!(
+            out,
+            "  {lo:>3}-{hi:<3} {n:>8}  {}",
+            "#".repeat(bar(n, scored.len()))
+        );
     }
     let _ = writeln!(out, "\npriority distribution:");
     for p in Priority::ALL.into_iter().rev() {
         let n = scored.iter().filter(|(_, q, _)| *q == p).count();
-        let _ = writeln!(out, "  {:<7} {n:>8} ({:.1}%)", p.as_str(), pct(n, scored.len()));
+        let _ = writeln!(
+            out,
+            "  {:<7} {n:>8} ({:.1}%)",
+            p.as_str(),
+            pct(n, scored.len())
+        );
     }
-    let labelled: Vec<(u8, Priority, bool)> = scored.iter().filter_map(|(s, p, c)| c.map(|c| (*s, *p, c))).collect();
+    let labelled: Vec<(u8, Priority, bool)> = scored
+        .iter()
+        .filter_map(|(s, p, c)| c.map(|c| (*s, *p, c)))
+        .collect();
     if options.converted.is_some() {
         let _ = writeln!(out, "\nconversion ({} labelled leads):", labelled.len());
         for p in Priority::ALL.into_iter().rev() {
             let group: Vec<_> = labelled.iter().filter(|(_, q, _)| *q == p).collect();
             let won = group.iter().filter(|(_, _, c)| *c).count();
-            let _ = writeln!(out, "  {:<7} {won:>6}/{:<6} converted ({:.1}%)", p.as_str(), group.len(), pct(won, group.len()));
+            let _ = writeln!(
+                out,
+                "  {:<7} {won:>6}/{:<6} converted ({:.1}%)",
+                p.as_str(),
+                group.len(),
+                pct(won, group.len())
+            );
         }
         let pairs: Vec<(u8, bool)> = labelled.iter().map(|(s, _, c)| (*s, *c)).collect();
         match auc(&pairs) {
             Some(a) => {
-                let _ = writeln!(out, "  AUC: {a:.3} (0.5 = no better than chance, 1.0 = perfect)");
+                let _ = writeln!(
+                    out,
+                    "  AUC: {a:.3} (0.5 = no better than chance, 1.0 = perfect)"
+                );
             }
             None => {
-                let _ = writeln!(out, "  AUC: n/a (needs both converted and non-converted leads)");
+                let _ = writeln!(
+                    out,
+                    "  AUC: n/a (needs both converted and non-converted leads)"
+                );
             }
         }
     }
@@ -164,7 +226,11 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
 }
 
 fn pct(n: usize, of: usize) -> f64 {
-    if of == 0 { 0.0 } else { n as f64 * 100.0 / of as f64 }
+    if of == 0 {
+        0.0
+    } else {
+        n as f64 * 100.0 / of as f64
+    }
 }
 
 fn bar(n: usize, of: usize) -> usize {
@@ -177,7 +243,10 @@ mod tests {
 
     #[test]
     fn auc_is_one_when_every_converted_lead_outscores_the_rest() {
-        assert_eq!(auc(&[(90, true), (80, true), (10, false), (20, false)]), Some(1.0));
+        assert_eq!(
+            auc(&[(90, true), (80, true), (10, false), (20, false)]),
+            Some(1.0)
+        );
     }
 
     #[test]
@@ -203,7 +272,13 @@ mod tests {
              not-an-email,,,,,,,,,,0\n",
         )
         .unwrap();
-        let text = run(&Options { input: path, rules: None, converted: Some("won".into()), region: "US".into() }).unwrap();
+        let text = run(&Options {
+            input: path,
+            rules: None,
+            converted: Some("won".into()),
+            region: "US".into(),
+        })
+        .unwrap();
         assert!(text.contains("leads: 3 (1 invalid, skipped)"), "{text}");
         // Ana: 40 basic + 20 utm + 10 organic + 5 landing = 75 → high; Bob: direct only = 10 → low.
         assert!(text.contains("high           1 (50.0%)"), "{text}");

@@ -145,6 +145,16 @@ pub fn merge(a: &Lead, b: &Lead, at: DateTime<Utc>, id: Uuid) -> Merged {
     } else {
         (b, a)
     };
+    merge_into(old, young, at, id)
+}
+
+/// Merges `absorbed` into `survivor`, which keeps its identity whatever the
+/// creation times say; every other survivorship rule is as in [`merge`].
+///
+/// Capture uses this: a submission whose e-mail is already stored always
+/// folds into the stored lead, even when clocks make the two look equally old.
+pub fn merge_into(survivor: &Lead, absorbed: &Lead, at: DateTime<Utc>, id: Uuid) -> Merged {
+    let (old, young) = (survivor, absorbed);
     // Most recently updated lead first; the survivor on a tie.
     let (recent, stale) = if young.updated_at > old.updated_at {
         (young, old)

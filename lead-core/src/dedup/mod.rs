@@ -49,7 +49,7 @@ use crate::MatchKeys;
 pub use blocking::BlockingStats;
 pub use cluster::clusters;
 pub use keys::match_keys_batch;
-pub use merge::{ALTERNATE_EMAILS, ALTERNATE_VALUES, MergeRecord, Merged, merge, undo};
+pub use merge::{ALTERNATE_EMAILS, ALTERNATE_VALUES, MergeRecord, Merged, merge, merge_into, undo};
 pub use nicknames::{are_nicknames, canonical_first_names};
 pub use similarity::{FieldScore, FieldScores, SAME_EMAIL_FLOOR, Similarity, similarity};
 

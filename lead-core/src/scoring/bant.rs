@@ -1,8 +1,11 @@
 //! BANT qualification: Budget, Authority, Need, Timeline, with the evidence
 //! behind each letter.
 
+use std::sync::LazyLock;
+
 use serde::{Deserialize, Serialize};
 
+use super::keywords::{Keywords, WordBounds, lower};
 use crate::model::{EventKind, LeadEvent, LeadFields};
 
 /// Knobs for BANT.
@@ -16,17 +19,17 @@ pub struct BantConfig {
     /// A timeline within this many days counts (default 90).
     pub timeline_horizon_days: u32,
     /// Title words that mark a decision maker (lower case).
-    pub authority_titles: Vec<String>,
+    pub authority_titles: Keywords,
     /// Words in the message that describe a need (lower case).
-    pub need_keywords: Vec<String>,
+    pub need_keywords: Keywords,
     /// Words in the message that state a budget (lower case), counted only
     /// next to an amount.
-    pub budget_keywords: Vec<String>,
+    pub budget_keywords: Keywords,
 }
 
 impl Default for BantConfig {
     fn default() -> Self {
-        let words = |ws: &[&str]| ws.iter().map(|w| (*w).to_owned()).collect();
+        let words = |ws: &[&str]| Keywords::new(ws);
         Self {
             threshold: 3,
             auto_qualify_enabled: false,
@@ -133,18 +136,12 @@ pub struct BantResult {
     pub qualified: bool,
 }
 
-fn contains_any<'a>(text: &str, words: &'a [String]) -> Option<&'a str> {
-    words
-        .iter()
-        .find(|w| text.contains(w.as_str()))
-        .map(String::as_str)
-}
-
 /// Reads a timeline (`asap`, `this quarter`, `3 months`, `2 semanas`) as a
 /// number of days; `None` when it cannot tell.
 pub fn timeline_days(text: &str) -> Option<u32> {
-    let t = text.to_lowercase();
-    let keyword_days: &[(&str, u32)] = &[
+    /// Phrases and the days they mean; matched at word starts so "know" is
+    /// not "now" while "immediate" still finds "immediately".
+    const PHRASES: &[(&str, u32)] = &[
         ("asap", 7),
         ("immediate", 7),
         ("urgent", 7),
@@ -167,30 +164,34 @@ pub fn timeline_days(text: &str) -> Option<u32> {
         ("no timeline", u32::MAX),
         ("just browsing", u32::MAX),
     ];
+    /// Units after a number, and their length in days.
+    const UNITS: &[(&str, u32)] = &[
+        ("week", 7),
+        ("semana", 7),
+        ("month", 30),
+        ("mes", 30),
+        ("year", 365),
+        ("año", 365),
+        ("day", 1),
+        ("día", 1),
+        ("dia", 1),
+    ];
+    static PHRASE_WORDS: LazyLock<Keywords> =
+        LazyLock::new(|| Keywords::new(PHRASES.iter().map(|(p, _)| *p)));
+    static UNIT_WORDS: LazyLock<Keywords> =
+        LazyLock::new(|| Keywords::new(UNITS.iter().map(|(u, _)| *u)));
+
+    let t = lower(text);
     let number: Option<u32> = t
         .split(|c: char| !c.is_ascii_digit())
         .find(|s| !s.is_empty())
         .and_then(|n| n.parse().ok());
-    if let Some(n) = number {
-        let unit_days = if t.contains("week") || t.contains("semana") {
-            7
-        } else if t.contains("month") || t.contains("mes") {
-            30
-        } else if t.contains("year") || t.contains("año") {
-            365
-        } else if t.contains("day") || t.contains("día") || t.contains("dia") {
-            1
-        } else {
-            0
-        };
-        if unit_days > 0 {
-            return Some(n.saturating_mul(unit_days));
-        }
+    if let (Some(n), Some(unit)) = (number, UNIT_WORDS.find_index(&t, WordBounds::WordStart)) {
+        return Some(n.saturating_mul(UNITS[unit].1));
     }
-    // Keywords match at word starts so "know" is not "now" ("immediate" still matches "immediately").
-    let words: Vec<&str> = t.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
-    let padded = format!(" {}", words.join(" "));
-    keyword_days.iter().find(|(k, _)| padded.contains(&format!(" {k}"))).map(|(_, d)| *d)
+    PHRASE_WORDS
+        .find_index(&t, WordBounds::WordStart)
+        .map(|i| PHRASES[i].1)
 }
 
 impl BantConfig {
@@ -213,19 +214,15 @@ impl BantConfig {
     /// assert_eq!((b.score, b.level, b.qualified), (4, BantLevel::Highly, true));
     /// ```
     pub fn evaluate(&self, fields: &LeadFields, events: &[LeadEvent]) -> BantResult {
-        let message = fields
-            .message
-            .as_deref()
-            .map(str::to_lowercase)
-            .unwrap_or_default();
+        let message = lower(fields.message.as_deref().unwrap_or_default());
 
         let budget = match fields.budget {
             Some(b) if b > rust_decimal::Decimal::ZERO => {
                 BantLetter::met(format!("budget field: {b}"))
             }
-            _ => match contains_any(&message, &self.budget_keywords) {
+            _ => match self.budget_keywords.find(&message, WordBounds::Anywhere) {
                 Some(word) if message.chars().any(|c| c.is_ascii_digit()) => {
-                    BantLetter::met(format!("message mentions `{word}` with an amount"))
+                    BantLetter::met(["message mentions `", word, "` with an amount"].concat())
                 }
                 _ => BantLetter::default(),
             },
@@ -235,26 +232,16 @@ impl BantConfig {
             .job_title
             .as_deref()
             .and_then(|title| {
-                let lower = title.to_lowercase();
-                // Word boundaries matter: "cto" must not match "director" and "vp" not "mvp".
-                let words: Vec<&str> = lower
-                    .split(|c: char| !c.is_alphanumeric() && c != '-')
-                    .collect();
+                let title_lower = lower(title);
+                // Whole words: "cto" must not match "director", nor "vp" "mvp".
                 self.authority_titles
-                    .iter()
-                    .find(|t| {
-                        if t.contains(' ') {
-                            lower.contains(t.as_str())
-                        } else {
-                            words.contains(&t.as_str())
-                        }
-                    })
-                    .map(|_| BantLetter::met(format!("job_title: {title:?}")))
+                    .find(&title_lower, WordBounds::WholeWord)
+                    .map(|_| BantLetter::met(["job_title: ", title].concat()))
             })
             .unwrap_or_default();
 
-        let need = match contains_any(&message, &self.need_keywords) {
-            Some(word) => BantLetter::met(format!("message mentions `{word}`")),
+        let need = match self.need_keywords.find(&message, WordBounds::Anywhere) {
+            Some(word) => BantLetter::met(["message mentions `", word, "`"].concat()),
             None if events.iter().any(|e| e.kind == EventKind::DemoRequest) => {
                 BantLetter::met("demo_request event".to_owned())
             }
@@ -266,7 +253,7 @@ impl BantConfig {
             .as_deref()
             .and_then(|t| match timeline_days(t) {
                 Some(days) if days <= self.timeline_horizon_days => {
-                    Some(BantLetter::met(format!("timeline {t:?} ≈ {days} days")))
+                    Some(BantLetter::met(format!("timeline: {t} (≈ {days} days)")))
                 }
                 _ => None,
             })

@@ -69,12 +69,16 @@ const REFERRAL: &[&str] = &["referral", "referer", "referrer"];
 
 /// Classifies one value by its words (`paid_social` → paid, `google / cpc` → paid).
 fn classify(value: &str) -> Channel {
-    let lower = value.to_ascii_lowercase();
-    let words: Vec<&str> = lower
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let has = |set: &[&str]| words.iter().any(|w| set.contains(w)) || set.contains(&lower.as_str());
+    let words = || {
+        value
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+    };
+    // Compared without allocating: this runs for every lead scored.
+    let has = |set: &[&str]| {
+        words().any(|w| set.iter().any(|s| s.eq_ignore_ascii_case(w)))
+            || set.iter().any(|s| s.eq_ignore_ascii_case(value))
+    };
     // Paid wins over social: `paid_social` and `facebook / cpc` are ads.
     if has(PAID) {
         Channel::Paid

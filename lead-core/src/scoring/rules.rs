@@ -6,11 +6,11 @@
 //! written as a file to copy from.
 
 use std::str::FromStr;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::channel::{Channel, channel_of};
+use super::name::Name;
 use crate::error::{Error, Result};
 use crate::model::{LeadFields, Score};
 use crate::normalize::{DomainKind, classify_domain};
@@ -207,7 +207,7 @@ impl Condition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
     /// Stable id shown in breakdowns (`full_name`, `utm_campaign`).
-    pub id: Arc<str>,
+    pub id: Name,
     /// Points added (may be negative).
     pub points: i32,
     /// When the rule applies.
@@ -218,7 +218,7 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleGroup {
     /// Group name (`basic`, `utm`).
-    pub name: Arc<str>,
+    pub name: Name,
     /// Most points the group can add; `None` = no cap.
     #[serde(default)]
     pub cap: Option<i32>,
@@ -239,9 +239,9 @@ pub struct RuleSet {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleHit {
     /// Group name.
-    pub group: Arc<str>,
+    pub group: Name,
     /// Rule id.
-    pub rule: Arc<str>,
+    pub rule: Name,
     /// Points counted after the group's cap.
     pub points: i32,
 }
@@ -257,7 +257,7 @@ pub struct RuleScore {
 
 fn rule(id: &str, points: i32, when: Condition) -> Rule {
     Rule {
-        id: Arc::from(id),
+        id: Name::new(id),
         points,
         when,
     }
@@ -271,7 +271,7 @@ impl Default for RuleSet {
     /// The original system's rules (SPEC "Rule scoring").
     fn default() -> Self {
         let group = |name: &str, cap: i32, rules: Vec<Rule>| RuleGroup {
-            name: Arc::from(name),
+            name: Name::new(name),
             cap: Some(cap),
             rules,
         };
@@ -381,8 +381,8 @@ impl RuleSet {
                 };
                 group_total += counted;
                 hits.push(RuleHit {
-                    group: group.name.clone(),
-                    rule: r.id.clone(),
+                    group: group.name,
+                    rule: r.id,
                     points: counted,
                 });
             }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{MAX_CONFLICT_RETRIES, assignment_change, outbox};
-use crate::dedup::{MergeRecord, merge};
+use crate::dedup::{MergeRecord, merge_into};
 use crate::error::{Error, Result};
 use crate::followup::{FollowUpTask, plan_followup};
 use crate::matchkey::MatchKeys;
@@ -56,7 +56,9 @@ pub async fn capture(input: &LeadInput, policy: &Policy, deps: &Deps) -> Result<
             other => return other,
         }
     }
-    Err(Error::Conflict(last_conflict.unwrap_or_else(|| "capture kept conflicting".into())))
+    Err(Error::Conflict(
+        last_conflict.unwrap_or_else(|| "capture kept conflicting".into()),
+    ))
 }
 
 /// Builds the lead a submission would become on its own.
@@ -102,25 +104,31 @@ fn new_lead(fields: LeadFields, policy: &Policy, deps: &Deps, now: DateTime<Utc>
     }
 }
 
-async fn merge_into_existing(existing: Lead, incoming: Lead, deps: &Deps, now: DateTime<Utc>) -> Result<CaptureOutcome> {
+async fn merge_into_existing(
+    existing: Lead,
+    incoming: Lead,
+    deps: &Deps,
+    now: DateTime<Utc>,
+) -> Result<CaptureOutcome> {
     let expected = existing.version;
-    let merged = merge(&existing, &incoming, now, deps.ids.uuid());
-    // The oldest lead survives, and `existing` is older than a submission made now,
-    // except when clocks disagree; then the stored lead still keeps its identity.
-    let (survivor, record) = if merged.survivor.ext_id == existing.ext_id {
-        (merged.survivor, merged.record)
-    } else {
-        return Err(Error::Internal(format!(
-            "merge chose the new submission over stored lead {}; clock went backwards?",
-            existing.ext_id
-        )));
-    };
-    let entry = outbox(deps, &survivor.ext_id, OutboxKind::LeadUpdated, json!({ "merge_id": record.id }));
+    let merged = merge_into(&existing, &incoming, now, deps.ids.uuid());
+    let (survivor, record) = (merged.survivor, merged.record);
+    let entry = outbox(
+        deps,
+        &survivor.ext_id,
+        OutboxKind::LeadUpdated,
+        json!({ "merge_id": record.id }),
+    );
     let mut commit = Commit::new().write(survivor, Some(expected));
     commit.merges.push(record.clone());
     commit.outbox.push(entry);
     let lead = single(deps.store.commit(commit).await?)?;
-    Ok(CaptureOutcome { lead, merged: Some(record), routing: None, followup: None })
+    Ok(CaptureOutcome {
+        lead,
+        merged: Some(record),
+        routing: None,
+        followup: None,
+    })
 }
 
 async fn insert_new(
@@ -130,18 +138,28 @@ async fn insert_new(
     deps: &Deps,
     now: DateTime<Utc>,
 ) -> Result<CaptureOutcome> {
-    let account = AccountKey { company: keys.company_key(), domain: keys.corporate_domain().map(str::to_owned) };
+    let account = AccountKey {
+        company: keys.company_key(),
+        domain: keys.corporate_domain().map(str::to_owned),
+    };
     let owner = deps.store.account_owner(&account).await?;
     let mut reps = deps.store.rep_states().await?;
     let decision = route(
         &policy.routing,
         &reps,
-        &RoutingRequest { lead: &lead.fields, keys, account_owner: owner.as_ref(), now },
+        &RoutingRequest {
+            lead: &lead.fields,
+            keys,
+            account_owner: owner.as_ref(),
+            now,
+        },
     );
     let mut commit = Commit::new();
     let mut assigned_rep = None;
     if decision.apply(&mut reps)
-        && let Some(state) = reps.iter().find(|s| Some(&s.rep.id) == decision.assigned.as_ref())
+        && let Some(state) = reps
+            .iter()
+            .find(|s| Some(&s.rep.id) == decision.assigned.as_ref())
     {
         commit.load.push(assignment_change(state, now));
         lead.assigned_to = Some(state.rep.id.clone());
@@ -156,17 +174,34 @@ async fn insert_new(
         now,
         deps.ids.uuid(),
     );
-    commit.outbox.push(outbox(deps, &lead.ext_id, OutboxKind::LeadCreated, json!({})));
-    commit.outbox.push(outbox(deps, &lead.ext_id, OutboxKind::FollowUpCreated, json!({ "task_id": task.id })));
+    commit.outbox.push(outbox(
+        deps,
+        &lead.ext_id,
+        OutboxKind::LeadCreated,
+        json!({}),
+    ));
+    commit.outbox.push(outbox(
+        deps,
+        &lead.ext_id,
+        OutboxKind::FollowUpCreated,
+        json!({ "task_id": task.id }),
+    ));
     commit.followups.push(task.clone());
     let commit = commit.write(lead, None);
     let lead = single(deps.store.commit(commit).await?)?;
-    Ok(CaptureOutcome { lead, merged: None, routing: Some(decision), followup: Some(task) })
+    Ok(CaptureOutcome {
+        lead,
+        merged: None,
+        routing: Some(decision),
+        followup: Some(task),
+    })
 }
 
 pub(super) fn single(mut leads: Vec<Lead>) -> Result<Lead> {
     match (leads.pop(), leads.is_empty()) {
         (Some(lead), true) => Ok(lead),
-        _ => Err(Error::Internal("store returned an unexpected number of leads".into())),
+        _ => Err(Error::Internal(
+            "store returned an unexpected number of leads".into(),
+        )),
     }
 }

@@ -70,7 +70,13 @@ pub async fn change_stage(
         if to == Stage::Contacted && lead.last_contacted_at.is_none() {
             lead.last_contacted_at = Some(now);
         }
-        lead.history.push(StageChange { from, to, at: now, notes: notes.clone(), origin });
+        lead.history.push(StageChange {
+            from,
+            to,
+            at: now,
+            notes: notes.clone(),
+            origin,
+        });
         let mut commit = Commit::new();
         if from.is_open()
             && !to.is_open()
@@ -120,7 +126,10 @@ pub async fn assign(
             AssignTo::Route => {
                 let decision = decide(&lead, &reps, policy, deps, now).await?;
                 let picked = decision.assigned.clone().ok_or_else(|| {
-                    Error::NotAllowed(format!("no rep can take lead {ext_id} now: {}", decision.explanation.summary))
+                    Error::NotAllowed(format!(
+                        "no rep can take lead {ext_id} now: {}",
+                        decision.explanation.summary
+                    ))
                 })?;
                 lead.routing = Some(decision.explanation);
                 (picked, decision.virtual_time)
@@ -129,9 +138,16 @@ pub async fn assign(
         if lead.assigned_to.as_ref() == Some(&target) {
             return Ok(lead);
         }
-        let state = reps.iter_mut().find(|s| s.rep.id == target).ok_or_else(|| {
-            Error::invalid("assigned_to", "unknown_rep", format!("no rep with id {target}"))
-        })?;
+        let state = reps
+            .iter_mut()
+            .find(|s| s.rep.id == target)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "assigned_to",
+                    "unknown_rep",
+                    format!("no rep with id {target}"),
+                )
+            })?;
         apply_assignment(state, virtual_time, now);
         let mut commit = Commit::new();
         commit.load.push(assignment_change(state, now));
@@ -144,7 +160,12 @@ pub async fn assign(
         lead.assigned_to = Some(target.clone());
         lead.updated_at = now;
         if should_push(origin) {
-            commit.outbox.push(outbox(deps, ext_id, OutboxKind::Assigned, json!({ "assigned_to": target })));
+            commit.outbox.push(outbox(
+                deps,
+                ext_id,
+                OutboxKind::Assigned,
+                json!({ "assigned_to": target }),
+            ));
         }
         single(deps.store.commit(commit.write(lead, Some(version))).await?)
     };
@@ -159,20 +180,41 @@ async fn decide(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<RoutingDecision> {
     let keys = MatchKeys::of(&lead.fields);
-    let account = AccountKey { company: keys.company_key(), domain: keys.corporate_domain().map(str::to_owned) };
+    let account = AccountKey {
+        company: keys.company_key(),
+        domain: keys.corporate_domain().map(str::to_owned),
+    };
     let owner = deps.store.account_owner(&account).await?;
-    Ok(route(&policy.routing, reps, &RoutingRequest { lead: &lead.fields, keys: &keys, account_owner: owner.as_ref(), now }))
+    Ok(route(
+        &policy.routing,
+        reps,
+        &RoutingRequest {
+            lead: &lead.fields,
+            keys: &keys,
+            account_owner: owner.as_ref(),
+            now,
+        },
+    ))
 }
 
 /// What routing would decide for a stored lead now, without applying it.
-pub async fn route_dry_run(ext_id: &LeadExtId, policy: &Policy, deps: &Deps) -> Result<RoutingDecision> {
+pub async fn route_dry_run(
+    ext_id: &LeadExtId,
+    policy: &Policy,
+    deps: &Deps,
+) -> Result<RoutingDecision> {
     let lead = load(deps, ext_id).await?;
     let reps = deps.store.rep_states().await?;
     decide(&lead, &reps, policy, deps, deps.clock.now()).await
 }
 
 /// Records a behavioral event and re-scores behavior and segments as of now.
-pub async fn record_event(ext_id: &LeadExtId, event: LeadEvent, policy: &Policy, deps: &Deps) -> Result<Lead> {
+pub async fn record_event(
+    ext_id: &LeadExtId,
+    event: LeadEvent,
+    policy: &Policy,
+    deps: &Deps,
+) -> Result<Lead> {
     let attempt = || async {
         let mut lead = load(deps, ext_id).await?;
         let now = deps.clock.now();
@@ -184,7 +226,12 @@ pub async fn record_event(ext_id: &LeadExtId, event: LeadEvent, policy: &Policy,
         lead.segments = assessment.segments;
         lead.bant = Some(assessment.bant);
         lead.updated_at = now;
-        let entry = outbox(deps, ext_id, OutboxKind::LeadUpdated, json!({ "event": event.kind }));
+        let entry = outbox(
+            deps,
+            ext_id,
+            OutboxKind::LeadUpdated,
+            json!({ "event": event.kind }),
+        );
         let mut commit = Commit::new().write(lead, Some(version));
         commit.outbox.push(entry);
         single(deps.store.commit(commit).await?)
@@ -225,8 +272,15 @@ pub async fn undo_merge(merge_id: Uuid, deps: &Deps) -> Result<(Lead, Option<Lea
     if let Some(stored) = &stored_absorbed {
         commit = commit.write(absorbed, Some(stored.version));
     }
-    commit.outbox.push(outbox(deps, &survivor_id, OutboxKind::Merged, json!({ "undo": merge_id })));
+    commit.outbox.push(outbox(
+        deps,
+        &survivor_id,
+        OutboxKind::Merged,
+        json!({ "undo": merge_id }),
+    ));
     let mut written = deps.store.commit(commit).await?.into_iter();
-    let survivor = written.next().ok_or_else(|| Error::Internal("store returned no lead".into()))?;
+    let survivor = written
+        .next()
+        .ok_or_else(|| Error::Internal("store returned no lead".into()))?;
     Ok((survivor, written.next()))
 }

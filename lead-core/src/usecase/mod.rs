@@ -35,7 +35,10 @@ async fn load(deps: &Deps, ext_id: &LeadExtId) -> Result<Lead> {
 
 /// The workload change that records a rep's new assignment, read from the
 /// rep's state after [`crate::routing::apply_assignment`].
-fn assignment_change(state: &crate::model::RepState, now: chrono::DateTime<chrono::Utc>) -> crate::ports::LoadChange {
+fn assignment_change(
+    state: &crate::model::RepState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::ports::LoadChange {
     crate::ports::LoadChange::Assigned {
         rep: state.rep.id.clone(),
         at: now,
@@ -44,8 +47,19 @@ fn assignment_change(state: &crate::model::RepState, now: chrono::DateTime<chron
     }
 }
 
-fn outbox(deps: &Deps, lead: &LeadExtId, kind: OutboxKind, payload: serde_json::Value) -> OutboxEntry {
-    OutboxEntry { id: deps.ids.uuid(), lead: lead.clone(), kind, payload, created_at: deps.clock.now() }
+fn outbox(
+    deps: &Deps,
+    lead: &LeadExtId,
+    kind: OutboxKind,
+    payload: serde_json::Value,
+) -> OutboxEntry {
+    OutboxEntry {
+        id: deps.ids.uuid(),
+        lead: lead.clone(),
+        kind,
+        payload,
+        created_at: deps.clock.now(),
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use chrono::{TimeZone, Utc};
 
 use super::*;
 use crate::memory::InMemoryStore;
-use crate::model::{ChangeOrigin, EventKind, LeadEvent, LeadInput, Rep, RepId, Stage, WorkingHours};
+use crate::model::{
+    ChangeOrigin, EventKind, LeadEvent, LeadInput, Rep, RepId, Stage, WorkingHours,
+};
 use crate::policy::Policy;
 use crate::ports::{Deps, LeadStore, ManualClock, MockLeadStore, OutboxKind, SequentialIds};
 
@@ -15,7 +17,11 @@ fn monday_noon() -> chrono::DateTime<Utc> {
 }
 
 fn deps_with(store: Arc<dyn crate::ports::LeadStore>) -> Deps {
-    Deps { store, clock: Arc::new(ManualClock::new(monday_noon())), ids: Arc::new(SequentialIds::default()) }
+    Deps {
+        store,
+        clock: Arc::new(ManualClock::new(monday_noon())),
+        ids: Arc::new(SequentialIds::default()),
+    }
 }
 
 fn rep(email: &str) -> Rep {
@@ -38,24 +44,40 @@ fn input(email: &str) -> LeadInput {
 async fn capture_stores_scores_routes_and_plans_a_followup_in_one_commit() {
     let store = Arc::new(InMemoryStore::with_reps([rep("rep1@sales.com")]));
     let deps = deps_with(store.clone());
-    let out = capture(&input("ana@acme.com"), &Policy::default(), &deps).await.unwrap();
+    let out = capture(&input("ana@acme.com"), &Policy::default(), &deps)
+        .await
+        .unwrap();
 
     assert_eq!(out.lead.version, 1);
-    assert_eq!(out.lead.score.value(), 30, "name + company + direct channel");
-    assert_eq!(out.lead.assigned_to.as_ref().map(RepId::as_str), Some("rep1@sales.com"));
+    assert_eq!(
+        out.lead.score.value(),
+        30,
+        "name + company + direct channel"
+    );
+    assert_eq!(
+        out.lead.assigned_to.as_ref().map(RepId::as_str),
+        Some("rep1@sales.com")
+    );
     assert!(out.lead.routing.is_some());
     let task = out.followup.expect("follow-up planned");
     assert!(task.due_at > monday_noon());
     assert_eq!(store.followups(), vec![task]);
     let kinds: Vec<OutboxKind> = store.outbox().iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, [OutboxKind::LeadCreated, OutboxKind::FollowUpCreated]);
+    assert_eq!(
+        kinds,
+        [OutboxKind::LeadCreated, OutboxKind::FollowUpCreated]
+    );
     assert_eq!(store.rep_states().await.unwrap()[0].load.open_leads, 1);
 }
 
 #[tokio::test]
 async fn capture_names_every_invalid_field() {
     let deps = deps_with(Arc::new(InMemoryStore::new()));
-    let bad = LeadInput { email: Some("nope".into()), phone: Some("12".into()), ..Default::default() };
+    let bad = LeadInput {
+        email: Some("nope".into()),
+        phone: Some("12".into()),
+        ..Default::default()
+    };
     match capture(&bad, &Policy::default(), &deps).await {
         Err(Error::Invalid { fields }) => {
             let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
@@ -71,10 +93,15 @@ async fn a_failing_store_leaves_no_half_written_lead() {
     store.expect_find_by_email_key().returning(|_| Ok(None));
     store.expect_account_owner().returning(|_| Ok(None));
     store.expect_rep_states().returning(|| Ok(Vec::new()));
-    store.expect_commit().times(1).returning(|_| Err(Error::Unavailable("connection refused".into())));
+    store
+        .expect_commit()
+        .times(1)
+        .returning(|_| Err(Error::Unavailable("connection refused".into())));
     let deps = deps_with(Arc::new(store));
 
-    let err = capture(&input("ana@acme.com"), &Policy::default(), &deps).await.unwrap_err();
+    let err = capture(&input("ana@acme.com"), &Policy::default(), &deps)
+        .await
+        .unwrap_err();
     assert!(err.is_temporary(), "{err:?}");
     // `times(1)`: the only write attempted was the single atomic commit, and it was not retried.
 }
@@ -84,11 +111,18 @@ async fn an_outage_mid_capture_writes_nothing_and_recovers() {
     let store = Arc::new(InMemoryStore::with_reps([rep("rep1@sales.com")]));
     let deps = deps_with(store.clone());
     store.set_unavailable(true);
-    assert!(capture(&input("ana@acme.com"), &Policy::default(), &deps).await.unwrap_err().is_temporary());
+    assert!(
+        capture(&input("ana@acme.com"), &Policy::default(), &deps)
+            .await
+            .unwrap_err()
+            .is_temporary()
+    );
     store.set_unavailable(false);
     assert!(store.leads().is_empty() && store.outbox().is_empty() && store.followups().is_empty());
     assert_eq!(store.rep_states().await.unwrap()[0].load.open_leads, 0);
-    capture(&input("ana@acme.com"), &Policy::default(), &deps).await.unwrap();
+    capture(&input("ana@acme.com"), &Policy::default(), &deps)
+        .await
+        .unwrap();
     assert_eq!(store.leads().len(), 1);
 }
 
@@ -96,7 +130,9 @@ async fn an_outage_mid_capture_writes_nothing_and_recovers() {
 async fn a_second_capture_with_the_same_email_merges_instead_of_storing_twice() {
     let store = Arc::new(InMemoryStore::with_reps([rep("rep1@sales.com")]));
     let deps = deps_with(store.clone());
-    let first = capture(&input("ana@acme.com"), &Policy::default(), &deps).await.unwrap();
+    let first = capture(&input("ana@acme.com"), &Policy::default(), &deps)
+        .await
+        .unwrap();
     let mut again = input("ANA+news@acme.com");
     again.phone = Some("+34 612 34 56 78".into());
     let second = capture(&again, &Policy::default(), &deps).await.unwrap();
@@ -104,9 +140,16 @@ async fn a_second_capture_with_the_same_email_merges_instead_of_storing_twice() 
     assert_eq!(second.lead.ext_id, first.lead.ext_id);
     assert!(second.merged.is_some());
     assert_eq!(store.leads().len(), 1);
-    assert_eq!(second.lead.fields.phone.as_ref().map(|p| p.as_str()), Some("+34612345678"));
+    assert_eq!(
+        second.lead.fields.phone.as_ref().map(|p| p.as_str()),
+        Some("+34612345678")
+    );
     assert_eq!(second.lead.version, 2);
-    assert_eq!(store.rep_states().await.unwrap()[0].load.open_leads, 1, "a merge is not a new assignment");
+    assert_eq!(
+        store.rep_states().await.unwrap()[0].load.open_leads,
+        1,
+        "a merge is not a new assignment"
+    );
 }
 
 #[tokio::test]
@@ -115,27 +158,40 @@ async fn a_second_capture_merges_when_the_store_is_a_mock_too() {
     let existing = {
         let mem = InMemoryStore::new();
         let deps = deps_with(Arc::new(mem));
-        capture(&input("ana@acme.com"), &Policy::default(), &deps).await.unwrap().lead
+        capture(&input("ana@acme.com"), &Policy::default(), &deps)
+            .await
+            .unwrap()
+            .lead
     };
     let found = existing.clone();
-    store.expect_find_by_email_key().returning(move |_| Ok(Some(found.clone())));
+    store
+        .expect_find_by_email_key()
+        .returning(move |_| Ok(Some(found.clone())));
     store.expect_account_owner().never();
     store.expect_rep_states().never();
     let ext_id = existing.ext_id.clone();
     store
         .expect_commit()
         .times(1)
-        .withf(move |c| c.leads.len() == 1 && c.leads[0].expected_version == Some(1) && c.merges.len() == 1)
+        .withf(move |c| {
+            c.leads.len() == 1 && c.leads[0].expected_version == Some(1) && c.merges.len() == 1
+        })
         .returning(|c| Ok(c.leads.into_iter().map(|w| w.lead).collect()));
     let deps = deps_with(Arc::new(store));
-    let out = capture(&input("ana@acme.com"), &Policy::default(), &deps).await.unwrap();
+    let out = capture(&input("ana@acme.com"), &Policy::default(), &deps)
+        .await
+        .unwrap();
     assert_eq!(out.lead.ext_id, ext_id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_concurrent_captures_of_one_email_store_one_lead() {
     let store = Arc::new(InMemoryStore::with_reps([rep("rep1@sales.com")]));
-    let deps = Deps { store: store.clone(), clock: Arc::new(crate::ports::SystemClock), ids: Arc::new(crate::ports::RandomIds) };
+    let deps = Deps {
+        store: store.clone(),
+        clock: Arc::new(crate::ports::SystemClock),
+        ids: Arc::new(crate::ports::RandomIds),
+    };
     let policy = Arc::new(Policy::default());
     let tasks: Vec<_> = (0..16)
         .map(|i| {
@@ -160,43 +216,123 @@ async fn stage_changes_follow_the_pipeline_and_free_capacity_when_closed() {
     let store = Arc::new(InMemoryStore::with_reps([rep("rep1@sales.com")]));
     let deps = deps_with(store.clone());
     let policy = Policy::default();
-    let lead = capture(&input("ana@acme.com"), &policy, &deps).await.unwrap().lead;
+    let lead = capture(&input("ana@acme.com"), &policy, &deps)
+        .await
+        .unwrap()
+        .lead;
     let id = lead.ext_id.clone();
 
-    let refused = change_stage(&id, Stage::Won, None, ChangeOrigin::Local, None, &policy, &deps).await;
+    let refused = change_stage(
+        &id,
+        Stage::Won,
+        None,
+        ChangeOrigin::Local,
+        None,
+        &policy,
+        &deps,
+    )
+    .await;
     assert!(matches!(refused, Err(Error::NotAllowed(_))), "{refused:?}");
-    let stale = change_stage(&id, Stage::Contacted, None, ChangeOrigin::Local, Some(99), &policy, &deps).await;
+    let stale = change_stage(
+        &id,
+        Stage::Contacted,
+        None,
+        ChangeOrigin::Local,
+        Some(99),
+        &policy,
+        &deps,
+    )
+    .await;
     assert!(matches!(stale, Err(Error::Conflict(_))), "{stale:?}");
 
-    let contacted = change_stage(&id, Stage::Contacted, Some("called".into()), ChangeOrigin::Local, Some(1), &policy, &deps)
-        .await
-        .unwrap();
-    assert_eq!((contacted.stage, contacted.probability_pct, contacted.version), (Stage::Contacted, 10, 2));
+    let contacted = change_stage(
+        &id,
+        Stage::Contacted,
+        Some("called".into()),
+        ChangeOrigin::Local,
+        Some(1),
+        &policy,
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            contacted.stage,
+            contacted.probability_pct,
+            contacted.version
+        ),
+        (Stage::Contacted, 10, 2)
+    );
     assert!(contacted.last_contacted_at.is_some());
-    let lost = change_stage(&id, Stage::Lost, None, ChangeOrigin::Crm, None, &policy, &deps).await.unwrap();
+    let lost = change_stage(
+        &id,
+        Stage::Lost,
+        None,
+        ChangeOrigin::Crm,
+        None,
+        &policy,
+        &deps,
+    )
+    .await
+    .unwrap();
     assert_eq!(lost.history.len(), 2);
     assert_eq!(store.rep_states().await.unwrap()[0].load.open_leads, 0);
-    let stage_pushes = store.outbox().iter().filter(|e| e.kind == OutboxKind::StageChanged).count();
-    assert_eq!(stage_pushes, 1, "the change that came from the CRM is not echoed back");
+    let stage_pushes = store
+        .outbox()
+        .iter()
+        .filter(|e| e.kind == OutboxKind::StageChanged)
+        .count();
+    assert_eq!(
+        stage_pushes, 1,
+        "the change that came from the CRM is not echoed back"
+    );
 }
 
 #[tokio::test]
 async fn reassigning_moves_the_open_lead_between_reps() {
-    let store = Arc::new(InMemoryStore::with_reps([rep("rep1@sales.com"), rep("rep2@sales.com")]));
+    let store = Arc::new(InMemoryStore::with_reps([
+        rep("rep1@sales.com"),
+        rep("rep2@sales.com"),
+    ]));
     let deps = deps_with(store.clone());
     let policy = Policy::default();
-    let lead = capture(&input("ana@acme.com"), &policy, &deps).await.unwrap().lead;
+    let lead = capture(&input("ana@acme.com"), &policy, &deps)
+        .await
+        .unwrap()
+        .lead;
     let other = ["rep1@sales.com", "rep2@sales.com"]
         .into_iter()
         .find(|r| Some(*r) != lead.assigned_to.as_ref().map(RepId::as_str))
         .unwrap();
-    let moved = assign(&lead.ext_id, AssignTo::Rep(RepId::parse(other).unwrap()), ChangeOrigin::Local, None, &policy, &deps)
-        .await
-        .unwrap();
+    let moved = assign(
+        &lead.ext_id,
+        AssignTo::Rep(RepId::parse(other).unwrap()),
+        ChangeOrigin::Local,
+        None,
+        &policy,
+        &deps,
+    )
+    .await
+    .unwrap();
     assert_eq!(moved.assigned_to.as_ref().map(RepId::as_str), Some(other));
-    let loads: Vec<u32> = store.rep_states().await.unwrap().iter().map(|s| s.load.open_leads).collect();
+    let loads: Vec<u32> = store
+        .rep_states()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.load.open_leads)
+        .collect();
     assert_eq!(loads.iter().sum::<u32>(), 1);
-    let unknown = assign(&lead.ext_id, AssignTo::Rep(RepId::parse("ghost@sales.com").unwrap()), ChangeOrigin::Local, None, &policy, &deps).await;
+    let unknown = assign(
+        &lead.ext_id,
+        AssignTo::Rep(RepId::parse("ghost@sales.com").unwrap()),
+        ChangeOrigin::Local,
+        None,
+        &policy,
+        &deps,
+    )
+    .await;
     assert!(matches!(unknown, Err(Error::Invalid { .. })), "{unknown:?}");
 }
 
@@ -205,13 +341,25 @@ async fn events_raise_the_behavioral_score_and_segments() {
     let store = Arc::new(InMemoryStore::new());
     let deps = deps_with(store.clone());
     let policy = Policy::default();
-    let lead = capture(&input("ana@acme.com"), &policy, &deps).await.unwrap().lead;
+    let lead = capture(&input("ana@acme.com"), &policy, &deps)
+        .await
+        .unwrap()
+        .lead;
     assert!(lead.segments.contains(&"behavior:new".to_string()));
-    let event = LeadEvent { kind: EventKind::DemoRequest, at: monday_noon(), properties: Default::default() };
-    let updated = record_event(&lead.ext_id, event, &policy, &deps).await.unwrap();
+    let event = LeadEvent {
+        kind: EventKind::DemoRequest,
+        at: monday_noon(),
+        properties: Default::default(),
+    };
+    let updated = record_event(&lead.ext_id, event, &policy, &deps)
+        .await
+        .unwrap();
     assert_eq!(updated.behavioral_score.value(), 20);
     assert!(updated.segments.contains(&"behavior:engaged".to_string()));
-    assert!(updated.bant.as_ref().unwrap().need.met, "a demo request shows a need");
+    assert!(
+        updated.bant.as_ref().unwrap().need.met,
+        "a demo request shows a need"
+    );
 }
 
 #[tokio::test]
@@ -219,18 +367,27 @@ async fn undoing_a_capture_merge_restores_the_lead_exactly() {
     let store = Arc::new(InMemoryStore::new());
     let deps = deps_with(store.clone());
     let policy = Policy::default();
-    let before = capture(&input("ana@acme.com"), &policy, &deps).await.unwrap().lead;
+    let before = capture(&input("ana@acme.com"), &policy, &deps)
+        .await
+        .unwrap()
+        .lead;
     let mut again = input("ana@acme.com");
     again.job_title = Some("CTO".into());
     let merged = capture(&again, &policy, &deps).await.unwrap();
     let record = merged.merged.unwrap();
 
     let (restored, absorbed) = undo_merge(record.id, &deps).await.unwrap();
-    assert!(absorbed.is_none(), "the second submission was never a lead of its own");
+    assert!(
+        absorbed.is_none(),
+        "the second submission was never a lead of its own"
+    );
     let mut expected = before.clone();
     expected.version = restored.version;
     assert_eq!(restored, expected);
-    assert!(matches!(undo_merge(record.id, &deps).await, Err(Error::Conflict(_))), "undo twice is refused");
+    assert!(
+        matches!(undo_merge(record.id, &deps).await, Err(Error::Conflict(_))),
+        "undo twice is refused"
+    );
 }
 
 #[tokio::test]
@@ -238,11 +395,61 @@ async fn a_dry_run_decides_without_assigning() {
     let store = Arc::new(InMemoryStore::new());
     let deps = deps_with(store.clone());
     let policy = Policy::default();
-    let lead = capture(&input("ana@acme.com"), &policy, &deps).await.unwrap().lead;
+    let lead = capture(&input("ana@acme.com"), &policy, &deps)
+        .await
+        .unwrap()
+        .lead;
     assert!(lead.assigned_to.is_none(), "no reps yet");
     store.upsert_rep(rep("rep1@sales.com"));
     let decision = route_dry_run(&lead.ext_id, &policy, &deps).await.unwrap();
-    assert_eq!(decision.assigned.as_ref().map(RepId::as_str), Some("rep1@sales.com"));
-    assert!(store.get(&lead.ext_id).await.unwrap().unwrap().assigned_to.is_none());
+    assert_eq!(
+        decision.assigned.as_ref().map(RepId::as_str),
+        Some("rep1@sales.com")
+    );
+    assert!(
+        store
+            .get(&lead.ext_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .assigned_to
+            .is_none()
+    );
     assert_eq!(store.rep_states().await.unwrap()[0].load.open_leads, 0);
+}
+
+/// Hands out the given lead ids in order (uuids from a counter).
+struct FixedIds(std::sync::Mutex<Vec<&'static str>>, SequentialIds);
+
+impl crate::ports::IdGenerator for FixedIds {
+    fn lead_ext_id(&self) -> crate::model::LeadExtId {
+        let next = self.0.lock().unwrap().remove(0);
+        crate::model::LeadExtId::parse(next).unwrap()
+    }
+    fn uuid(&self) -> uuid::Uuid {
+        self.1.uuid()
+    }
+}
+
+#[tokio::test]
+async fn the_stored_lead_survives_a_capture_merge_even_at_the_same_instant() {
+    // Same clock reading and a "smaller" id for the second submission: the
+    // stored lead must still keep its identity.
+    let ids = FixedIds(
+        std::sync::Mutex::new(vec!["WEB-ZZZZZZZZ", "WEB-22222222"]),
+        SequentialIds::default(),
+    );
+    let deps = Deps {
+        store: Arc::new(InMemoryStore::new()),
+        clock: Arc::new(ManualClock::new(monday_noon())),
+        ids: Arc::new(ids),
+    };
+    let first = capture(&input("ana@acme.com"), &Policy::default(), &deps)
+        .await
+        .unwrap();
+    let second = capture(&input("ana@acme.com"), &Policy::default(), &deps)
+        .await
+        .unwrap();
+    assert_eq!(first.lead.ext_id.as_str(), "WEB-ZZZZZZZZ");
+    assert_eq!(second.lead.ext_id.as_str(), "WEB-ZZZZZZZZ");
 }
