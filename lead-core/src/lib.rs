@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "testing")]
+pub mod conformance;
 pub mod dedup;
 mod error;
 pub mod followup;
@@ -27,13 +29,15 @@ pub use normalize::{
 };
 pub use policy::{Assessment, Policy};
 pub use ports::{
-    AccountKey, Clock, Commit, CrmClient, Deps, Enricher, IdGenerator, LeadStore, LeadWrite,
-    LoadChange, ManualClock, Notifier, OutboxEntry, OutboxKind, RandomIds, SequentialIds,
-    SystemClock,
+    AccountKey, Claimed, Clock, Commit, CrmClient, Cursor, Dashboard, DeadLetter, Deps, Enricher,
+    IdGenerator, IdempotencyKey, LeadPage, LeadQuery, LeadStore, LeadWrite, LoadChange,
+    ManualClock, Notifier, OutboxEntry, OutboxKind, OutboxStore, RandomIds, SequentialIds,
+    SyncState, SystemClock,
 };
 #[cfg(any(test, feature = "testing"))]
 pub use ports::{
     MockClock, MockCrmClient, MockEnricher, MockIdGenerator, MockLeadStore, MockNotifier,
+    MockOutboxStore, MockSyncState,
 };
 pub use routing::{
     RoutingConfig, RoutingDecision, RoutingExplanation, RoutingRequest, RoutingStrategy,

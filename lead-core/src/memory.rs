@@ -6,23 +6,41 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::dedup::MergeRecord;
 use crate::error::{Error, Result};
 use crate::followup::FollowUpTask;
 use crate::matchkey::{MatchKeys, email_match_key};
+use crate::model::CrmKind;
 use crate::model::{Lead, LeadExtId, Rep, RepId, RepLoad, RepState};
-use crate::ports::{AccountKey, Commit, LeadStore, LoadChange, OutboxEntry};
+use crate::ports::{
+    AccountKey, Claimed, Commit, Dashboard, DeadLetter, IdempotencyKey, LeadPage, LeadQuery,
+    LeadStore, LoadChange, OutboxEntry, OutboxStore, SyncState, dashboard_of, page_of,
+};
+
+/// An outbox entry with its delivery state.
+#[derive(Debug, Clone)]
+struct OutboxRow {
+    entry: OutboxEntry,
+    attempts: u32,
+    available_at: DateTime<Utc>,
+    lease: Option<(String, DateTime<Utc>)>,
+}
 
 #[derive(Debug, Default, Clone)]
 struct State {
     leads: HashMap<LeadExtId, Lead>,
     by_email: HashMap<String, LeadExtId>,
     reps: BTreeMap<RepId, RepState>,
-    outbox: Vec<OutboxEntry>,
+    outbox: Vec<OutboxRow>,
+    dead: Vec<DeadLetter>,
     followups: Vec<FollowUpTask>,
     merges: HashMap<Uuid, MergeRecord>,
+    idempotency: HashMap<String, IdempotencyKey>,
+    watermarks: HashMap<String, String>,
+    leases: HashMap<String, (String, DateTime<Utc>)>,
 }
 
 /// A [`LeadStore`] in a mutex. Commits are atomic: every rule of the
@@ -87,9 +105,13 @@ impl InMemoryStore {
         leads
     }
 
-    /// Queued outbox entries, oldest first.
+    /// Outbox entries not yet acknowledged nor parked, oldest first.
     pub fn outbox(&self) -> Vec<OutboxEntry> {
-        self.lock().outbox.clone()
+        self.lock()
+            .outbox
+            .iter()
+            .map(|row| row.entry.clone())
+            .collect()
     }
 
     /// Stored follow-up tasks, oldest first.
@@ -136,13 +158,15 @@ fn check(state: &State, commit: &Commit) -> Result<()> {
             _ => {}
         }
         if lead.merged_into.is_none() {
+            // Another lead holds the address unless this commit rewrites that
+            // lead with another address or merges it away.
             let holder = state.by_email.get(&key).filter(|holder| {
-                // The holder does not count if this same commit merges it away.
                 *holder != &lead.ext_id
-                    && !commit
-                        .leads
-                        .iter()
-                        .any(|w| &w.lead.ext_id == *holder && w.lead.merged_into.is_some())
+                    && !commit.leads.iter().any(|w| {
+                        &w.lead.ext_id == *holder
+                            && (w.lead.merged_into.is_some()
+                                || email_match_key(&w.lead.fields.email) != key)
+                    })
             });
             if holder.is_some()
                 || new_emails
@@ -155,6 +179,18 @@ fn check(state: &State, commit: &Commit) -> Result<()> {
                 )));
             }
             new_emails.insert(key, &lead.ext_id);
+        }
+    }
+    for key in &commit.idempotency {
+        if state
+            .idempotency
+            .get(&key.key)
+            .is_some_and(|stored| stored.expires_at > key.created_at)
+        {
+            return Err(Error::Conflict(format!(
+                "idempotency key {} is already used",
+                key.key
+            )));
         }
     }
     for change in &commit.load {
@@ -192,7 +228,17 @@ impl LeadStore for InMemoryStore {
             state.leads.insert(lead.ext_id.clone(), lead.clone());
             written.push(lead);
         }
-        state.outbox.extend(commit.outbox);
+        state
+            .outbox
+            .extend(commit.outbox.into_iter().map(|entry| OutboxRow {
+                available_at: entry.created_at,
+                entry,
+                attempts: 0,
+                lease: None,
+            }));
+        for key in commit.idempotency {
+            state.idempotency.insert(key.key.clone(), key);
+        }
         state.followups.extend(commit.followups);
         for merge in commit.merges {
             state.merges.insert(merge.id, merge);
@@ -271,5 +317,192 @@ impl LeadStore for InMemoryStore {
     async fn get_merge(&self, id: Uuid) -> Result<Option<MergeRecord>> {
         self.check_up()?;
         Ok(self.lock().merges.get(&id).cloned())
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LeadExtId>> {
+        self.check_up()?;
+        let state = self.lock();
+        Ok(state
+            .idempotency
+            .get(key)
+            .filter(|k| k.expires_at > now)
+            .map(|k| k.lead.clone()))
+    }
+
+    async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> Result<Option<Lead>> {
+        self.check_up()?;
+        let state = self.lock();
+        let found = state
+            .leads
+            .values()
+            .find(|l| l.crm_links.iter().any(|c| c.crm == crm && c.id == id));
+        Ok(found.cloned())
+    }
+
+    async fn list(&self, query: &LeadQuery) -> Result<LeadPage> {
+        self.check_up()?;
+        Ok(page_of(self.lock().leads.values(), query))
+    }
+
+    async fn dashboard(&self, since: DateTime<Utc>, top: usize) -> Result<Dashboard> {
+        self.check_up()?;
+        Ok(dashboard_of(self.lock().leads.values(), since, top))
+    }
+
+    async fn upsert_rep(&self, rep: &Rep) -> Result<()> {
+        self.check_up()?;
+        InMemoryStore::upsert_rep(self, rep.clone());
+        Ok(())
+    }
+}
+
+/// The row leased to `worker`. An expired lease still counts while nobody
+/// else has claimed the entry: the work was done, so its result is kept.
+fn leased_row<'a>(state: &'a mut State, id: Uuid, worker: &str) -> Result<&'a mut OutboxRow> {
+    let row = state
+        .outbox
+        .iter_mut()
+        .find(|r| r.entry.id == id)
+        .ok_or_else(|| Error::NotFound(format!("outbox entry {id}")))?;
+    match &row.lease {
+        Some((holder, _)) if holder == worker => Ok(row),
+        _ => Err(Error::Conflict(format!(
+            "outbox entry {id} is not leased to {worker}"
+        ))),
+    }
+}
+
+#[async_trait]
+impl OutboxStore for InMemoryStore {
+    async fn claim(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>> {
+        self.check_up()?;
+        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        let mut state = self.lock();
+        let mut claimed = Vec::new();
+        for row in state.outbox.iter_mut() {
+            if claimed.len() >= limit {
+                break;
+            }
+            let free = row.lease.as_ref().is_none_or(|(_, until)| *until <= now);
+            if free && row.available_at <= now {
+                row.lease = Some((worker.to_owned(), until));
+                claimed.push(Claimed {
+                    entry: row.entry.clone(),
+                    attempts: row.attempts,
+                    lease_until: until,
+                });
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn ack(&self, id: Uuid, worker: &str) -> Result<()> {
+        self.check_up()?;
+        let mut state = self.lock();
+        leased_row(&mut state, id, worker)?;
+        state.outbox.retain(|r| r.entry.id != id);
+        Ok(())
+    }
+
+    async fn retry(
+        &self,
+        id: Uuid,
+        worker: &str,
+        available_at: DateTime<Utc>,
+        _error: &str,
+    ) -> Result<()> {
+        self.check_up()?;
+        let mut state = self.lock();
+        let row = leased_row(&mut state, id, worker)?;
+        row.attempts += 1;
+        row.available_at = available_at;
+        row.lease = None;
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        id: Uuid,
+        worker: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.check_up()?;
+        let mut state = self.lock();
+        let row = leased_row(&mut state, id, worker)?.clone();
+        state.outbox.retain(|r| r.entry.id != id);
+        state.dead.push(DeadLetter {
+            entry: row.entry,
+            attempts: row.attempts + 1,
+            error: error.to_owned(),
+            parked_at: now,
+        });
+        Ok(())
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+        self.check_up()?;
+        Ok(self.lock().dead.iter().take(limit).cloned().collect())
+    }
+
+    async fn pending_count(&self) -> Result<u64> {
+        self.check_up()?;
+        Ok(self.lock().outbox.len() as u64)
+    }
+}
+
+#[async_trait]
+impl SyncState for InMemoryStore {
+    async fn watermark(&self, name: &str) -> Result<Option<String>> {
+        self.check_up()?;
+        Ok(self.lock().watermarks.get(name).cloned())
+    }
+
+    async fn set_watermark(&self, name: &str, value: &str) -> Result<()> {
+        self.check_up()?;
+        self.lock()
+            .watermarks
+            .insert(name.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.check_up()?;
+        let mut state = self.lock();
+        let free = state
+            .leases
+            .get(name)
+            .is_none_or(|(h, u)| h == holder || *u <= now);
+        if free {
+            state
+                .leases
+                .insert(name.to_owned(), (holder.to_owned(), until));
+        }
+        Ok(free)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        self.check_up()?;
+        let mut state = self.lock();
+        if state.leases.get(name).is_some_and(|(h, _)| h == holder) {
+            state.leases.remove(name);
+        }
+        Ok(())
     }
 }

@@ -33,8 +33,14 @@ fn a_partial_policy_overrides_only_what_it_names() {
     )
     .unwrap();
     assert_eq!(policy.default_region.code(), "ES");
-    assert_eq!((policy.bant.threshold, policy.bant.auto_qualify_enabled), (2, true));
-    assert_eq!(policy.bant.timeline_horizon_days, 90, "unnamed fields keep their defaults");
+    assert_eq!(
+        (policy.bant.threshold, policy.bant.auto_qualify_enabled),
+        (2, true)
+    );
+    assert_eq!(
+        policy.bant.timeline_horizon_days, 90,
+        "unnamed fields keep their defaults"
+    );
     assert_eq!(policy.routing.strategy, RoutingStrategy::RoundRobin);
     assert_eq!(policy.rules, Policy::default().rules);
 }

@@ -124,7 +124,12 @@ fn the_original_example_lead_scores_as_the_seed_says() {
 #[test]
 fn channel_derivation_follows_the_spec() {
     /// (source, utm_medium, utm_source) and the channel they give.
-    type Case = (Option<&'static str>, Option<&'static str>, Option<&'static str>, Channel);
+    type Case = (
+        Option<&'static str>,
+        Option<&'static str>,
+        Option<&'static str>,
+        Channel,
+    );
     let cases: &[Case] = &[
         // (source, utm_medium, utm_source, channel)
         (None, Some("cpc"), None, Channel::Paid),

@@ -11,7 +11,7 @@ use crate::matchkey::MatchKeys;
 use crate::model::{ChangeOrigin, Lead, LeadFields, LeadInput, Score, Stage, StageChange};
 use crate::normalize::normalize;
 use crate::policy::Policy;
-use crate::ports::{AccountKey, Commit, Deps, OutboxKind};
+use crate::ports::{AccountKey, Commit, Deps, IdempotencyKey, OutboxKind};
 use crate::routing::{RoutingDecision, RoutingRequest, route};
 
 /// What a capture did.
@@ -25,6 +25,9 @@ pub struct CaptureOutcome {
     pub routing: Option<RoutingDecision>,
     /// The planned follow-up, for new leads.
     pub followup: Option<FollowUpTask>,
+    /// The idempotency key was seen before: nothing was stored, `lead` is
+    /// the first request's lead as it is now.
+    pub replayed: bool,
 }
 
 /// Captures a lead: normalize → score → dedup by e-mail → route → plan the
@@ -41,15 +44,50 @@ pub struct CaptureOutcome {
 /// (`Unavailable` when it is down) unchanged; [`Error::Conflict`] only if
 /// concurrent writers kept winning [`MAX_CONFLICT_RETRIES`] times.
 pub async fn capture(input: &LeadInput, policy: &Policy, deps: &Deps) -> Result<CaptureOutcome> {
+    capture_once(input, None, policy, deps).await
+}
+
+/// A client's idempotency key and how long it is remembered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The key (`Idempotency-Key`, `webhook-id`, or a hash of the normalized submission).
+    pub key: String,
+    /// How long a repeat of the key returns the first result.
+    pub window: chrono::Duration,
+}
+
+/// [`capture`] that runs at most once per idempotency key within its
+/// window: a repeat (a double submit, a webhook retry) returns the lead the
+/// first request stored, with [`CaptureOutcome::replayed`] set, and stores
+/// nothing. The key is written in the same commit as the lead, so a
+/// concurrent repeat either finds it or conflicts and then finds it.
+pub async fn capture_once(
+    input: &LeadInput,
+    idempotency: Option<&Idempotency>,
+    policy: &Policy,
+    deps: &Deps,
+) -> Result<CaptureOutcome> {
     let fields = normalize(input, &policy.normalize_options())?;
     let keys = MatchKeys::of(&fields);
     let mut last_conflict = None;
     for _ in 0..MAX_CONFLICT_RETRIES {
         let now = deps.clock.now();
+        if let Some(idem) = idempotency
+            && let Some(ext_id) = deps.store.find_by_idempotency_key(&idem.key, now).await?
+        {
+            let lead = super::load(deps, &ext_id).await?;
+            return Ok(CaptureOutcome {
+                lead,
+                merged: None,
+                routing: None,
+                followup: None,
+                replayed: true,
+            });
+        }
         let incoming = new_lead(fields.clone(), policy, deps, now);
         let attempt = match deps.store.find_by_email_key(&keys.email).await? {
-            Some(existing) => merge_into_existing(existing, incoming, deps, now).await,
-            None => insert_new(incoming, &keys, policy, deps, now).await,
+            Some(existing) => merge_into_existing(existing, incoming, idempotency, deps, now).await,
+            None => insert_new(incoming, &keys, idempotency, policy, deps, now).await,
         };
         match attempt {
             Err(Error::Conflict(why)) => last_conflict = Some(why),
@@ -59,6 +97,22 @@ pub async fn capture(input: &LeadInput, policy: &Policy, deps: &Deps) -> Result<
     Err(Error::Conflict(
         last_conflict.unwrap_or_else(|| "capture kept conflicting".into()),
     ))
+}
+
+fn remember(
+    commit: &mut Commit,
+    idempotency: Option<&Idempotency>,
+    lead: &Lead,
+    now: DateTime<Utc>,
+) {
+    if let Some(idem) = idempotency {
+        commit.idempotency.push(IdempotencyKey {
+            key: idem.key.clone(),
+            lead: lead.ext_id.clone(),
+            created_at: now,
+            expires_at: now + idem.window,
+        });
+    }
 }
 
 /// Builds the lead a submission would become on its own.
@@ -107,6 +161,7 @@ fn new_lead(fields: LeadFields, policy: &Policy, deps: &Deps, now: DateTime<Utc>
 async fn merge_into_existing(
     existing: Lead,
     incoming: Lead,
+    idempotency: Option<&Idempotency>,
     deps: &Deps,
     now: DateTime<Utc>,
 ) -> Result<CaptureOutcome> {
@@ -119,7 +174,9 @@ async fn merge_into_existing(
         OutboxKind::LeadUpdated,
         json!({ "merge_id": record.id }),
     );
-    let mut commit = Commit::new().write(survivor, Some(expected));
+    let mut commit = Commit::new();
+    remember(&mut commit, idempotency, &survivor, now);
+    let mut commit = commit.write(survivor, Some(expected));
     commit.merges.push(record.clone());
     commit.outbox.push(entry);
     let lead = single(deps.store.commit(commit).await?)?;
@@ -128,12 +185,14 @@ async fn merge_into_existing(
         merged: Some(record),
         routing: None,
         followup: None,
+        replayed: false,
     })
 }
 
 async fn insert_new(
     mut lead: Lead,
     keys: &MatchKeys,
+    idempotency: Option<&Idempotency>,
     policy: &Policy,
     deps: &Deps,
     now: DateTime<Utc>,
@@ -187,6 +246,7 @@ async fn insert_new(
         json!({ "task_id": task.id }),
     ));
     commit.followups.push(task.clone());
+    remember(&mut commit, idempotency, &lead, now);
     let commit = commit.write(lead, None);
     let lead = single(deps.store.commit(commit).await?)?;
     Ok(CaptureOutcome {
@@ -194,6 +254,7 @@ async fn insert_new(
         merged: None,
         routing: Some(decision),
         followup: Some(task),
+        replayed: false,
     })
 }
 

@@ -12,7 +12,7 @@
 mod capture;
 mod lead_ops;
 
-pub use capture::{CaptureOutcome, capture};
+pub use capture::{CaptureOutcome, Idempotency, capture, capture_once};
 pub use lead_ops::{AssignTo, assign, change_stage, record_event, route_dry_run, undo_merge};
 
 use crate::error::{Error, Result};

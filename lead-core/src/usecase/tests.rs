@@ -453,3 +453,89 @@ async fn the_stored_lead_survives_a_capture_merge_even_at_the_same_instant() {
     assert_eq!(first.lead.ext_id.as_str(), "WEB-ZZZZZZZZ");
     assert_eq!(second.lead.ext_id.as_str(), "WEB-ZZZZZZZZ");
 }
+
+#[tokio::test]
+async fn a_double_submit_with_one_idempotency_key_stores_once_until_the_key_expires() {
+    let store = Arc::new(InMemoryStore::new());
+    let clock = Arc::new(ManualClock::new(monday_noon()));
+    let deps = Deps {
+        store: store.clone(),
+        clock: clock.clone(),
+        ids: Arc::new(SequentialIds::default()),
+    };
+    let key = Idempotency {
+        key: "form-123".into(),
+        window: chrono::Duration::hours(24),
+    };
+    let first = capture_once(
+        &input("ana@acme.com"),
+        Some(&key),
+        &Policy::default(),
+        &deps,
+    )
+    .await
+    .unwrap();
+    let again = capture_once(
+        &input("ana@acme.com"),
+        Some(&key),
+        &Policy::default(),
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert!(!first.replayed && again.replayed);
+    assert_eq!(
+        again.lead, first.lead,
+        "nothing changed: the repeat stored nothing"
+    );
+    assert_eq!(store.outbox().len(), 2, "one lead's outbox entries only");
+
+    clock.advance(chrono::Duration::hours(25));
+    let later = capture_once(
+        &input("ana@acme.com"),
+        Some(&key),
+        &Policy::default(),
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert!(
+        !later.replayed && later.merged.is_some(),
+        "an expired key is a new submission (merged by e-mail)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_repeats_of_one_key_store_one_lead() {
+    let store = Arc::new(InMemoryStore::new());
+    let deps = Deps {
+        store: store.clone(),
+        clock: Arc::new(crate::ports::SystemClock),
+        ids: Arc::new(crate::ports::RandomIds),
+    };
+    let key = Arc::new(Idempotency {
+        key: "webhook-msg-1".into(),
+        window: chrono::Duration::hours(1),
+    });
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (deps, key) = (deps.clone(), key.clone());
+            tokio::spawn(async move {
+                // Different e-mails: only the key makes them the same request.
+                capture_once(
+                    &input(&format!("user{i}@acme.com")),
+                    Some(&key),
+                    &Policy::default(),
+                    &deps,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut stored = 0;
+    for t in tasks {
+        stored += usize::from(!t.await.unwrap().unwrap().replayed);
+    }
+    assert_eq!(stored, 1);
+    assert_eq!(store.leads().len(), 1);
+}

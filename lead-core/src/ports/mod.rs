@@ -13,11 +13,23 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod outbox;
+mod query;
+
+pub use outbox::{Claimed, DeadLetter, OutboxStore, SyncState};
+#[cfg(any(test, feature = "testing"))]
+pub use outbox::{MockOutboxStore, MockSyncState};
+pub use query::{
+    Cursor, Dashboard, LeadPage, LeadQuery, MAX_PAGE, PipelineStats, RepPerformance,
+    SourcePerformance, dashboard_of, page_of,
+};
+
 use crate::dedup::MergeRecord;
 use crate::error::Result;
 use crate::followup::FollowUpTask;
 use crate::model::{
-    ChangeOrigin, CrmKind, CrmLink, Lead, LeadExtId, LeadFields, Priority, RepId, RepState, Stage,
+    ChangeOrigin, CrmKind, CrmLink, Lead, LeadExtId, LeadFields, Priority, Rep, RepId, RepState,
+    Stage,
 };
 
 /// One lead written by a [`Commit`].
@@ -99,6 +111,23 @@ pub struct Commit {
     pub merges: Vec<MergeRecord>,
     /// Rep workload changes.
     pub load: Vec<LoadChange>,
+    /// Idempotency keys that now point at a lead.
+    pub idempotency: Vec<IdempotencyKey>,
+}
+
+/// A client's idempotency key (`Idempotency-Key`, `webhook-id`, or a hash of
+/// the submission) and the lead it produced, valid until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyKey {
+    /// The key.
+    pub key: String,
+    /// The lead the first request produced.
+    pub lead: LeadExtId,
+    /// When the key was first used (the writer's clock; a stored key
+    /// conflicts with a new one when it expires after this instant).
+    pub created_at: DateTime<Utc>,
+    /// After this instant the key is forgotten and may be used again.
+    pub expires_at: DateTime<Utc>,
 }
 
 impl Commit {
@@ -135,6 +164,8 @@ pub struct AccountKey {
 /// - An insert (`expected_version: None`) fails with
 ///   [`Error::Conflict`](crate::Error::Conflict) when the `ext_id` exists or
 ///   another unmerged lead has the same [`crate::email_match_key`].
+/// - A commit fails with `Conflict` when one of its idempotency keys is
+///   already stored and has not expired.
 /// - An update fails with `Conflict` unless the stored version equals
 ///   `expected_version`. Every stored lead's version is incremented (an
 ///   insert stores version 1), and the returned leads carry the new versions.
@@ -160,6 +191,27 @@ pub trait LeadStore: Send + Sync {
 
     /// A stored merge record.
     async fn get_merge(&self, id: Uuid) -> Result<Option<MergeRecord>>;
+
+    /// The lead an unexpired idempotency key points at.
+    async fn find_by_idempotency_key(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LeadExtId>>;
+
+    /// The lead linked to a CRM record.
+    async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> Result<Option<Lead>>;
+
+    /// One page of unmerged leads matching the query, newest first
+    /// (the meaning of each filter is [`LeadQuery::matches`]).
+    async fn list(&self, query: &LeadQuery) -> Result<LeadPage>;
+
+    /// Dashboard figures for leads created since `since`, with at most
+    /// `top` performers (must equal [`dashboard_of`] over the same leads).
+    async fn dashboard(&self, since: DateTime<Utc>, top: usize) -> Result<Dashboard>;
+
+    /// Adds a rep or updates their profile, keeping their workload.
+    async fn upsert_rep(&self, rep: &Rep) -> Result<()>;
 }
 
 /// The result of pushing one lead to a CRM.

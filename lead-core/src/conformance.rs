@@ -1,0 +1,929 @@
+//! The store conformance suite: one set of checks every [`LeadStore`] +
+//! [`OutboxStore`] + [`SyncState`] implementation must pass (in-memory,
+//! SQLite, PostgreSQL), so the stores are interchangeable.
+//!
+//! Each check takes a fresh, empty store and panics with a message naming
+//! the broken rule. Run them all with [`run_all`]:
+//!
+//! ```
+//! # tokio_block_on(async {
+//! use std::sync::Arc;
+//! use lead_core::{InMemoryStore, conformance};
+//!
+//! conformance::run_all(|| async { Arc::new(InMemoryStore::new()) }).await;
+//! # });
+//! # fn tokio_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
+//!
+//! Concurrency checks run their tasks with `join_all` on the caller's task:
+//! a store doing real I/O (a connection pool) still sees the requests
+//! overlap, and the suite needs no runtime of its own.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use futures_util::future::join_all;
+use serde_json::json;
+
+use crate::error::Error;
+use crate::model::{
+    ChangeOrigin, CrmKind, CrmLink, EventKind, Lead, LeadEvent, LeadExtId, LeadInput, Priority,
+    Rep, RepId, Stage, WorkingHours,
+};
+use crate::policy::Policy;
+use crate::ports::{
+    AccountKey, Clock, Commit, Deps, IdempotencyKey, LeadQuery, LeadStore, LoadChange, ManualClock,
+    OutboxEntry, OutboxKind, OutboxStore, RandomIds, SequentialIds, SyncState, dashboard_of,
+    page_of,
+};
+use crate::usecase::{self, AssignTo};
+
+/// Everything a full store implements.
+pub trait FullStore: LeadStore + OutboxStore + SyncState + 'static {}
+impl<T: LeadStore + OutboxStore + SyncState + 'static> FullStore for T {}
+
+/// Runs every check, each on a fresh store from `make`.
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    S: FullStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<S>>,
+{
+    a_lead_round_trips_exactly(make().await).await;
+    inserts_are_unique_by_folded_email(make().await).await;
+    updates_need_the_current_version(make().await).await;
+    a_failed_commit_writes_nothing(make().await).await;
+    concurrent_captures_of_one_email_store_one_lead(make().await).await;
+    outbox_entries_go_to_one_worker_each(make().await).await;
+    outbox_leases_expire_and_retries_wait(make().await).await;
+    idempotency_keys_expire(make().await).await;
+    merge_and_undo_round_trip(make().await).await;
+    listing_filters_and_pages_like_the_reference(make().await).await;
+    dashboard_matches_the_reference(make().await).await;
+    rep_workloads_count_by_increments(make().await).await;
+    watermarks_and_leases(make().await).await;
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 14, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+fn deps<S: FullStore>(store: &Arc<S>, clock: Arc<dyn Clock>) -> Deps {
+    Deps {
+        store: store.clone(),
+        clock,
+        ids: Arc::new(SequentialIds::default()),
+    }
+}
+
+fn rep(email: &str) -> Rep {
+    let mut r = Rep::new(RepId::parse(email).expect("valid rep e-mail"), email);
+    r.working_hours = WorkingHours::always();
+    r
+}
+
+fn form(n: usize) -> LeadInput {
+    let sources = ["web", "google", "linkedin", "referral", "organic"];
+    LeadInput {
+        email: Some(format!("person{n}@company{}.com", n % 7)),
+        first_name: Some(format!("Name{n}")),
+        last_name: Some(["López", "Smith", "Müller", "Rossi"][n % 4].to_owned()),
+        phone: (n % 3 == 0).then(|| format!("+3461234{:04}", n % 10_000)),
+        company: (n % 2 == 0).then(|| format!("Company{} SL", n % 7)),
+        source: Some(sources[n % sources.len()].to_owned()),
+        message: (n % 4 != 1).then(|| "We need a demo".to_owned()),
+        utm_campaign: (n % 5 == 0).then(|| "spring".to_owned()),
+        landing_page: (n % 2 == 1).then(|| "https://example.com/landing".to_owned()),
+        ..Default::default()
+    }
+}
+
+/// Every field of a lead, its history, events, links, BANT and routing
+/// explanation come back exactly as written.
+pub async fn a_lead_round_trips_exactly<S: FullStore>(store: Arc<S>) {
+    store
+        .upsert_rep(&rep("ana@sales.com"))
+        .await
+        .expect("upsert rep");
+    let clock = Arc::new(ManualClock::new(t0()));
+    let d = deps(&store, clock.clone());
+    let policy = Policy::default();
+    let mut input = form(0);
+    input.job_title = Some("CTO".into());
+    input.website = Some("acme.com".into());
+    input.country = Some("ES".into());
+    input.industry = Some("Software".into());
+    input.company_size = Some("250".into());
+    input.budget = Some("12,500.50".into());
+    input.timeline = Some("this quarter".into());
+    input.consent_marketing = Some("yes".into());
+    input.consent_text = Some("I agree ✓".into());
+    input
+        .metadata
+        .insert("nested".into(), json!({"a": [1, 2.5, "ü"], "b": null}));
+    let captured = usecase::capture(&input, &policy, &d)
+        .await
+        .expect("capture");
+    let ext_id = captured.lead.ext_id.clone();
+    clock.advance(chrono::Duration::minutes(5));
+    let event = LeadEvent {
+        kind: EventKind::PricingView,
+        at: t0(),
+        properties: json!({"page": "/pricing"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    };
+    usecase::record_event(&ext_id, event, &policy, &d)
+        .await
+        .expect("record event");
+    usecase::change_stage(
+        &ext_id,
+        Stage::Contacted,
+        Some("called".into()),
+        ChangeOrigin::Local,
+        None,
+        &policy,
+        &d,
+    )
+    .await
+    .expect("change stage");
+
+    let mut lead = store.get(&ext_id).await.expect("get").expect("stored");
+    let version = lead.version;
+    lead.crm_links.push(CrmLink {
+        crm: CrmKind::Salesforce,
+        object: "Lead".into(),
+        id: "00Q5e00000ABCDE".into(),
+    });
+    lead.estimated_value = Some(rust_decimal::Decimal::new(9_999_999, 2));
+    lead.currency = Some("EUR".into());
+    lead.ml_score = Some(crate::model::Score::clamped(73));
+    let written = store
+        .commit(Commit::new().write(lead.clone(), Some(version)))
+        .await
+        .expect("update");
+    let mut expected = lead;
+    expected.version = version + 1;
+    assert_eq!(
+        written,
+        vec![expected.clone()],
+        "commit returns the stored lead with its new version"
+    );
+    let read = store.get(&ext_id).await.expect("get").expect("stored");
+    assert_eq!(read, expected, "a stored lead reads back exactly");
+    assert_eq!(
+        store
+            .find_by_email_key("person0@company0.com")
+            .await
+            .expect("find"),
+        Some(expected.clone())
+    );
+    assert_eq!(
+        store
+            .find_by_crm_link(CrmKind::Salesforce, "00Q5e00000ABCDE")
+            .await
+            .expect("by link")
+            .map(|l| l.ext_id),
+        Some(ext_id)
+    );
+    assert_eq!(
+        store.get(&LeadExtId::from_random(7)).await.expect("get"),
+        None
+    );
+}
+
+/// Two unmerged leads never share a folded e-mail, and ids are unique.
+pub async fn inserts_are_unique_by_folded_email<S: FullStore>(store: Arc<S>) {
+    let d = deps(&store, Arc::new(ManualClock::new(t0())));
+    let mut input = form(1);
+    input.email = Some("Ana.Lopez+a@gmail.com".into());
+    let first = usecase::capture(&input, &Policy::default(), &d)
+        .await
+        .expect("capture")
+        .lead;
+    let mut twin = first.clone();
+    twin.ext_id = LeadExtId::from_random(42);
+    twin.fields.email = crate::model::Email::parse("analopez+b@googlemail.com").expect("valid");
+    let err = store
+        .commit(Commit::new().write(twin, None))
+        .await
+        .expect_err("same folded e-mail must conflict");
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    let mut same_id = first.clone();
+    same_id.fields.email = crate::model::Email::parse("other@example.com").expect("valid");
+    let err = store
+        .commit(Commit::new().write(same_id, None))
+        .await
+        .expect_err("same ext_id must conflict");
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+}
+
+/// Updates carry the version they read; a stale one conflicts.
+pub async fn updates_need_the_current_version<S: FullStore>(store: Arc<S>) {
+    let d = deps(&store, Arc::new(ManualClock::new(t0())));
+    let lead = usecase::capture(&form(2), &Policy::default(), &d)
+        .await
+        .expect("capture")
+        .lead;
+    assert_eq!(lead.version, 1, "an insert stores version 1");
+    let mut changed = lead.clone();
+    changed.fields.company = Some("Renamed".into());
+    let v2 = store
+        .commit(Commit::new().write(changed.clone(), Some(1)))
+        .await
+        .expect("update at version 1");
+    assert_eq!(v2[0].version, 2);
+    let err = store
+        .commit(Commit::new().write(changed, Some(1)))
+        .await
+        .expect_err("stale version");
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    let mut ghost = lead;
+    ghost.ext_id = LeadExtId::from_random(99);
+    let err = store
+        .commit(Commit::new().write(ghost, Some(1)))
+        .await
+        .expect_err("update of a missing lead");
+    assert!(
+        matches!(err, Error::NotFound(_) | Error::Conflict(_)),
+        "{err:?}"
+    );
+}
+
+/// A commit with one bad part leaves no trace of its good parts.
+pub async fn a_failed_commit_writes_nothing<S: FullStore>(store: Arc<S>) {
+    store
+        .upsert_rep(&rep("ana@sales.com"))
+        .await
+        .expect("upsert rep");
+    let d = deps(&store, Arc::new(ManualClock::new(t0())));
+    let lead = usecase::capture(&form(3), &Policy::default(), &d)
+        .await
+        .expect("capture")
+        .lead;
+    let pending = store.pending_count().await.expect("pending");
+    let load = store.rep_states().await.expect("reps")[0].load.clone();
+
+    let mut fresh = lead.clone();
+    fresh.ext_id = LeadExtId::from_random(1234);
+    fresh.fields.email = crate::model::Email::parse("fresh@example.com").expect("valid");
+    let mut commit = Commit::new()
+        .write(fresh.clone(), None)
+        .write(lead.clone(), Some(lead.version + 5));
+    commit.outbox.push(OutboxEntry {
+        id: uuid::Uuid::from_u128(77),
+        lead: fresh.ext_id.clone(),
+        kind: OutboxKind::LeadCreated,
+        payload: json!({}),
+        created_at: t0(),
+    });
+    commit.load.push(LoadChange::Assigned {
+        rep: RepId::parse("ana@sales.com").expect("valid"),
+        at: t0(),
+        local_day: t0().date_naive(),
+        pass: 9.0,
+    });
+    assert!(
+        store.commit(commit).await.is_err(),
+        "a stale part fails the whole commit"
+    );
+    assert_eq!(
+        store.get(&fresh.ext_id).await.expect("get"),
+        None,
+        "the good insert was not kept"
+    );
+    assert_eq!(
+        store.pending_count().await.expect("pending"),
+        pending,
+        "no outbox entry was kept"
+    );
+    assert_eq!(
+        store.rep_states().await.expect("reps")[0].load,
+        load,
+        "no workload change was kept"
+    );
+}
+
+/// 16 captures of one address at once store one lead.
+pub async fn concurrent_captures_of_one_email_store_one_lead<S: FullStore>(store: Arc<S>) {
+    let d = Deps {
+        store: store.clone(),
+        clock: Arc::new(ManualClock::new(t0())),
+        ids: Arc::new(RandomIds),
+    };
+    let policy = Policy::default();
+    let results = join_all((0..16).map(|i| {
+        let (d, policy) = (d.clone(), policy.clone());
+        async move {
+            let mut input = form(4);
+            input.message = Some(format!("submission {i}"));
+            usecase::capture(&input, &policy, &d).await
+        }
+    }))
+    .await;
+    let ids: std::collections::BTreeSet<LeadExtId> = results
+        .into_iter()
+        .map(|r| r.expect("every capture succeeds").lead.ext_id)
+        .collect();
+    assert_eq!(ids.len(), 1, "all captures end in the same lead");
+    let page = store.list(&LeadQuery::default()).await.expect("list");
+    assert_eq!(page.leads.len(), 1, "one lead stored");
+}
+
+async fn fill_outbox<S: FullStore>(store: &Arc<S>, n: usize) -> Vec<uuid::Uuid> {
+    let d = deps(store, Arc::new(ManualClock::new(t0())));
+    let lead = usecase::capture(&form(5), &Policy::default(), &d)
+        .await
+        .expect("capture")
+        .lead;
+    let ids: Vec<uuid::Uuid> = (0..n)
+        .map(|i| uuid::Uuid::from_u128(1_000 + i as u128))
+        .collect();
+    let mut commit = Commit::new().write(lead.clone(), Some(lead.version));
+    commit.outbox = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| OutboxEntry {
+            id: *id,
+            lead: lead.ext_id.clone(),
+            kind: OutboxKind::LeadUpdated,
+            payload: json!({ "n": i }),
+            created_at: t0() + chrono::Duration::milliseconds(i as i64),
+        })
+        .collect();
+    store.commit(commit).await.expect("commit outbox");
+    ids
+}
+
+/// Four workers draining the outbox together handle every entry exactly once.
+pub async fn outbox_entries_go_to_one_worker_each<S: FullStore>(store: Arc<S>) {
+    let ids = fill_outbox(&store, 40).await;
+    let now = t0() + chrono::Duration::seconds(1);
+    let handled = join_all((0..4).map(|w| {
+        let store = store.clone();
+        async move {
+            let worker = format!("worker-{w}");
+            let mut mine = Vec::new();
+            loop {
+                let batch = store
+                    .claim(&worker, 5, Duration::from_secs(60), now)
+                    .await
+                    .expect("claim");
+                if batch.is_empty() {
+                    break mine;
+                }
+                for c in batch {
+                    store
+                        .ack(c.entry.id, &worker)
+                        .await
+                        .expect("ack by the lease holder");
+                    mine.push(c.entry.id);
+                }
+            }
+        }
+    }))
+    .await;
+    let mut all: Vec<uuid::Uuid> = handled.into_iter().flatten().collect();
+    all.sort();
+    let mut expected: Vec<uuid::Uuid> = ids;
+    // The capture itself queued entries too; they must also be handled once.
+    expected.extend(
+        all.iter()
+            .filter(|id| id.as_u128() < 1_000 || id.as_u128() >= 1_040)
+            .copied(),
+    );
+    expected.sort();
+    assert_eq!(all, expected, "every entry handled exactly once");
+    assert_eq!(store.pending_count().await.expect("pending"), 0);
+}
+
+/// Leases expire; retries wait for their time; poisoned entries are parked.
+pub async fn outbox_leases_expire_and_retries_wait<S: FullStore>(store: Arc<S>) {
+    let ids = fill_outbox(&store, 3).await;
+    let start = t0() + chrono::Duration::seconds(1);
+    let first = store
+        .claim("a", 100, Duration::from_secs(30), start)
+        .await
+        .expect("claim");
+    assert!(first.iter().any(|c| c.entry.id == ids[0]));
+    let during = store
+        .claim(
+            "b",
+            100,
+            Duration::from_secs(30),
+            start + chrono::Duration::seconds(10),
+        )
+        .await
+        .expect("claim");
+    assert!(
+        during.is_empty(),
+        "no entry is handed out twice while its lease lives"
+    );
+    let after = store
+        .claim(
+            "b",
+            100,
+            Duration::from_secs(30),
+            start + chrono::Duration::seconds(31),
+        )
+        .await
+        .expect("claim");
+    assert_eq!(
+        after.len(),
+        first.len(),
+        "expired leases are claimable again"
+    );
+    let err = store
+        .ack(ids[0], "a")
+        .await
+        .expect_err("the old holder lost the lease");
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+
+    let later = start + chrono::Duration::seconds(31);
+    store
+        .retry(
+            ids[0],
+            "b",
+            later + chrono::Duration::minutes(5),
+            "503 from CRM",
+        )
+        .await
+        .expect("retry");
+    store
+        .dead_letter(ids[1], "b", "400 INVALID_FIELD", later)
+        .await
+        .expect("dead letter");
+    store.ack(ids[2], "b").await.expect("ack");
+    let too_soon = store
+        .claim(
+            "c",
+            100,
+            Duration::from_secs(30),
+            later + chrono::Duration::minutes(1),
+        )
+        .await
+        .expect("claim");
+    assert!(
+        too_soon.iter().all(|c| c.entry.id != ids[0]),
+        "a retry waits until its time"
+    );
+    let due = store
+        .claim(
+            "c",
+            100,
+            Duration::from_secs(30),
+            later + chrono::Duration::minutes(6),
+        )
+        .await
+        .expect("claim");
+    let retried = due
+        .iter()
+        .find(|c| c.entry.id == ids[0])
+        .expect("the retry is due");
+    assert_eq!(retried.attempts, 1);
+    let dead = store.dead_letters(10).await.expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (dead[0].entry.id, dead[0].error.as_str()),
+        (ids[1], "400 INVALID_FIELD")
+    );
+}
+
+/// An idempotency key points at its lead until it expires.
+pub async fn idempotency_keys_expire<S: FullStore>(store: Arc<S>) {
+    let d = deps(&store, Arc::new(ManualClock::new(t0())));
+    let lead = usecase::capture(&form(6), &Policy::default(), &d)
+        .await
+        .expect("capture")
+        .lead;
+    let key = |created_at: DateTime<Utc>| IdempotencyKey {
+        key: "k-1".into(),
+        lead: lead.ext_id.clone(),
+        created_at,
+        expires_at: created_at + chrono::Duration::hours(1),
+    };
+    let mut commit = Commit::new();
+    commit.idempotency.push(key(t0()));
+    store.commit(commit).await.expect("store key");
+    let found = store
+        .find_by_idempotency_key("k-1", t0() + chrono::Duration::minutes(59))
+        .await
+        .expect("find");
+    assert_eq!(found, Some(lead.ext_id.clone()));
+    let mut again = Commit::new();
+    again
+        .idempotency
+        .push(key(t0() + chrono::Duration::minutes(30)));
+    assert!(
+        matches!(store.commit(again).await, Err(Error::Conflict(_))),
+        "a live key cannot be reused"
+    );
+    let expired = store
+        .find_by_idempotency_key("k-1", t0() + chrono::Duration::minutes(61))
+        .await
+        .expect("find");
+    assert_eq!(expired, None, "an expired key is forgotten");
+    let mut reuse = Commit::new();
+    reuse
+        .idempotency
+        .push(key(t0() + chrono::Duration::minutes(61)));
+    store
+        .commit(reuse)
+        .await
+        .expect("an expired key may be used again");
+}
+
+/// A merge found by similarity, then undone, restores both leads exactly.
+pub async fn merge_and_undo_round_trip<S: FullStore>(store: Arc<S>) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let d = deps(&store, clock.clone());
+    let policy = Policy::default();
+    let a = usecase::capture(&form(8), &policy, &d)
+        .await
+        .expect("capture a")
+        .lead;
+    clock.advance(chrono::Duration::hours(1));
+    let mut other = form(8);
+    other.email = Some("someone.else@example.org".into());
+    other.job_title = Some("VP Sales".into());
+    let b = usecase::capture(&other, &policy, &d)
+        .await
+        .expect("capture b")
+        .lead;
+
+    let merged = crate::dedup::merge(&a, &b, clock.now(), uuid::Uuid::from_u128(5));
+    let mut commit = Commit::new()
+        .write(merged.survivor.clone(), Some(a.version))
+        .write(merged.absorbed.clone(), Some(b.version));
+    commit.merges.push(merged.record.clone());
+    store.commit(commit).await.expect("merge commit");
+    assert_eq!(
+        store.get_merge(merged.record.id).await.expect("get merge"),
+        Some(merged.record.clone())
+    );
+    let gone = store.list(&LeadQuery::default()).await.expect("list");
+    assert_eq!(gone.leads.len(), 1, "a merged lead is not listed");
+
+    let (survivor, absorbed) = usecase::undo_merge(merged.record.id, &d)
+        .await
+        .expect("undo");
+    let absorbed = absorbed.expect("the absorbed lead was stored");
+    let same = |x: &Lead, y: &Lead| {
+        let mut x = x.clone();
+        x.version = y.version;
+        assert_eq!(&x, y, "undo restores the lead exactly (version aside)");
+    };
+    same(&a, &survivor);
+    same(&b, &absorbed);
+}
+
+/// Listing agrees with [`page_of`] for every filter, across pages.
+pub async fn listing_filters_and_pages_like_the_reference<S: FullStore>(store: Arc<S>) {
+    for r in ["ana@sales.com", "ben@sales.com"] {
+        store.upsert_rep(&rep(r)).await.expect("upsert rep");
+    }
+    let clock = Arc::new(ManualClock::new(t0()));
+    let d = deps(&store, clock.clone());
+    let policy = Policy::default();
+    let mut all = Vec::new();
+    for n in 0..23 {
+        // Some leads share a creation instant, so the id must break ties.
+        if n % 3 != 0 {
+            clock.advance(chrono::Duration::seconds(7));
+        }
+        let mut lead = usecase::capture(&form(100 + n), &policy, &d)
+            .await
+            .expect("capture")
+            .lead;
+        if n % 4 == 0 {
+            lead = usecase::change_stage(
+                &lead.ext_id,
+                Stage::Contacted,
+                None,
+                ChangeOrigin::Local,
+                None,
+                &policy,
+                &d,
+            )
+            .await
+            .expect("stage");
+        }
+        all.push(lead);
+    }
+    let queries = [
+        LeadQuery::default(),
+        LeadQuery {
+            limit: Some(4),
+            ..Default::default()
+        },
+        LeadQuery {
+            stage: Some(Stage::Contacted),
+            limit: Some(2),
+            ..Default::default()
+        },
+        LeadQuery {
+            priority: Some(Priority::Low),
+            ..Default::default()
+        },
+        LeadQuery {
+            assigned_to: Some(RepId::parse("ben@sales.com").expect("valid")),
+            limit: Some(3),
+            ..Default::default()
+        },
+        LeadQuery {
+            source: Some("LinkedIn".into()),
+            ..Default::default()
+        },
+        LeadQuery {
+            segment: Some("source:paid".into()),
+            ..Default::default()
+        },
+        LeadQuery {
+            text: Some("COMPANY3".into()),
+            ..Default::default()
+        },
+        LeadQuery {
+            text: Some("müller".into()),
+            ..Default::default()
+        },
+        LeadQuery {
+            created_from: Some(t0() + chrono::Duration::seconds(30)),
+            created_to: Some(t0() + chrono::Duration::seconds(90)),
+            limit: Some(3),
+            ..Default::default()
+        },
+    ];
+    for query in queries {
+        let mut q = query.clone();
+        loop {
+            let got = store.list(&q).await.expect("list");
+            let want = page_of(all.iter(), &q);
+            let ids = |p: &crate::ports::LeadPage| {
+                p.leads.iter().map(|l| l.ext_id.clone()).collect::<Vec<_>>()
+            };
+            assert_eq!(ids(&got), ids(&want), "page for {q:?}");
+            assert_eq!(got.next_cursor, want.next_cursor, "cursor for {q:?}");
+            match got.next_cursor {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+        }
+    }
+}
+
+/// Dashboard figures agree with [`dashboard_of`].
+pub async fn dashboard_matches_the_reference<S: FullStore>(store: Arc<S>) {
+    for r in ["ana@sales.com", "ben@sales.com", "cho@sales.com"] {
+        store.upsert_rep(&rep(r)).await.expect("upsert rep");
+    }
+    let clock = Arc::new(ManualClock::new(t0()));
+    let d = deps(&store, clock.clone());
+    let policy = Policy::default();
+    let path = [
+        Stage::Contacted,
+        Stage::Qualified,
+        Stage::Proposal,
+        Stage::Negotiation,
+        Stage::Won,
+    ];
+    let mut all = Vec::new();
+    for n in 0..30 {
+        clock.advance(chrono::Duration::hours(6));
+        let mut lead = usecase::capture(&form(200 + n), &policy, &d)
+            .await
+            .expect("capture")
+            .lead;
+        for stage in path.iter().take(n % 6) {
+            lead = usecase::change_stage(
+                &lead.ext_id,
+                *stage,
+                None,
+                ChangeOrigin::Local,
+                None,
+                &policy,
+                &d,
+            )
+            .await
+            .expect("stage");
+        }
+        if n % 7 == 3 && lead.stage != Stage::Won {
+            lead = usecase::change_stage(
+                &lead.ext_id,
+                Stage::Lost,
+                None,
+                ChangeOrigin::Local,
+                None,
+                &policy,
+                &d,
+            )
+            .await
+            .expect("lost");
+        }
+        all.push(lead);
+    }
+    for (since, top) in [(t0(), 10), (t0() + chrono::Duration::days(4), 2)] {
+        let got = store.dashboard(since, top).await.expect("dashboard");
+        let want = dashboard_of(all.iter(), since, top);
+        assert_eq!(got.stats.total, want.stats.total);
+        assert_eq!(got.stats.by_stage, want.stats.by_stage);
+        assert_eq!(got.stats.by_priority, want.stats.by_priority);
+        assert_eq!(got.stats.by_source, want.stats.by_source);
+        assert_eq!(got.stats.unassigned, want.stats.unassigned);
+        assert!(
+            (got.stats.average_score - want.stats.average_score).abs() < 1e-9,
+            "average score"
+        );
+        assert_eq!(got.funnel, want.funnel, "funnel");
+        let perf = |d: &crate::ports::Dashboard| {
+            d.top_performers
+                .iter()
+                .map(|p| (p.rep.clone(), p.assigned, p.won))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(perf(&got), perf(&want), "top performers");
+        let sources = |d: &crate::ports::Dashboard| {
+            d.source_performance
+                .iter()
+                .map(|s| (s.source.clone(), s.leads, s.high_priority, s.won))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sources(&got), sources(&want), "source performance");
+    }
+}
+
+/// Workload changes are increments: concurrent assignments never lose a count.
+pub async fn rep_workloads_count_by_increments<S: FullStore>(store: Arc<S>) {
+    let ana = RepId::parse("ana@sales.com").expect("valid");
+    store
+        .upsert_rep(&rep("ana@sales.com"))
+        .await
+        .expect("upsert rep");
+    let assigned = |pass: f64| {
+        let mut c = Commit::new();
+        c.load.push(LoadChange::Assigned {
+            rep: ana.clone(),
+            at: t0(),
+            local_day: t0().date_naive(),
+            pass,
+        });
+        c
+    };
+    let results = join_all((0..10).map(|i| store.commit(assigned(f64::from(i))))).await;
+    assert!(results.iter().all(Result::is_ok));
+    let mut release = Commit::new();
+    release.load.push(LoadChange::Released { rep: ana.clone() });
+    store.commit(release).await.expect("release");
+    let state = store
+        .rep_states()
+        .await
+        .expect("reps")
+        .into_iter()
+        .find(|s| s.rep.id == ana)
+        .expect("rep");
+    assert_eq!((state.load.open_leads, state.load.assigned_today), (9, 10));
+    assert_eq!(state.load.pass, 9.0, "the pass only moves forward");
+    assert_eq!(state.load.last_assigned_at, Some(t0()));
+
+    let mut renamed = state.rep.clone();
+    renamed.name = "Ana María".into();
+    store.upsert_rep(&renamed).await.expect("update rep");
+    let again = store
+        .rep_states()
+        .await
+        .expect("reps")
+        .into_iter()
+        .find(|s| s.rep.id == ana)
+        .expect("rep");
+    assert_eq!(
+        (again.rep.name.as_str(), again.load.open_leads),
+        ("Ana María", 9),
+        "profile updates keep the workload"
+    );
+    let mut unknown = Commit::new();
+    unknown.load.push(LoadChange::Released {
+        rep: RepId::parse("ghost@sales.com").expect("valid"),
+    });
+    assert!(
+        store.commit(unknown).await.is_err(),
+        "an unknown rep is refused"
+    );
+
+    // Account matching: the owner of an open lead at the same company.
+    let d = deps(&store, Arc::new(ManualClock::new(t0())));
+    let lead = usecase::capture(&form(300), &Policy::default(), &d)
+        .await
+        .expect("capture")
+        .lead;
+    let lead = usecase::assign(
+        &lead.ext_id,
+        AssignTo::Rep(ana.clone()),
+        ChangeOrigin::Local,
+        None,
+        &Policy::default(),
+        &d,
+    )
+    .await
+    .expect("assign");
+    let keys = crate::matchkey::MatchKeys::of(&lead.fields);
+    let key = AccountKey {
+        company: keys.company_key(),
+        domain: keys.corporate_domain().map(str::to_owned),
+    };
+    assert_eq!(store.account_owner(&key).await.expect("owner"), Some(ana));
+    let nobody = AccountKey {
+        company: Some("no such company".into()),
+        domain: None,
+    };
+    assert_eq!(store.account_owner(&nobody).await.expect("owner"), None);
+}
+
+/// Watermarks are kept; a lease has one holder at a time.
+pub async fn watermarks_and_leases<S: FullStore>(store: Arc<S>) {
+    assert_eq!(store.watermark("salesforce.pull").await.expect("get"), None);
+    store
+        .set_watermark("salesforce.pull", "2026-11-23T14:00:00Z")
+        .await
+        .expect("set");
+    store
+        .set_watermark("salesforce.pull", "2026-11-23T15:00:00Z")
+        .await
+        .expect("overwrite");
+    assert_eq!(
+        store
+            .watermark("salesforce.pull")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some("2026-11-23T15:00:00Z")
+    );
+
+    let until = t0() + chrono::Duration::minutes(5);
+    assert!(
+        store
+            .try_lease("job.sync", "node-a", until, t0())
+            .await
+            .expect("lease")
+    );
+    assert!(
+        !store
+            .try_lease("job.sync", "node-b", until, t0())
+            .await
+            .expect("lease"),
+        "held by a"
+    );
+    assert!(
+        store
+            .try_lease(
+                "job.sync",
+                "node-a",
+                until + chrono::Duration::minutes(5),
+                t0()
+            )
+            .await
+            .expect("renew")
+    );
+    let later = until + chrono::Duration::minutes(6);
+    assert!(
+        store
+            .try_lease(
+                "job.sync",
+                "node-b",
+                later + chrono::Duration::minutes(5),
+                later
+            )
+            .await
+            .expect("expired")
+    );
+    store
+        .release_lease("job.sync", "node-a")
+        .await
+        .expect("release by a non-holder is a no-op");
+    assert!(
+        !store
+            .try_lease("job.sync", "node-a", later, later)
+            .await
+            .expect("still b's")
+    );
+    store
+        .release_lease("job.sync", "node-b")
+        .await
+        .expect("release");
+    assert!(
+        store
+            .try_lease(
+                "job.sync",
+                "node-a",
+                later + chrono::Duration::minutes(1),
+                later
+            )
+            .await
+            .expect("free")
+    );
+}

@@ -1,0 +1,118 @@
+//! The outbox: changes waiting to be pushed to the CRM, shared safely by
+//! many workers, and the small pieces of sync state (watermarks, job leases).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::OutboxEntry;
+use crate::error::Result;
+
+/// An outbox entry leased to one worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claimed {
+    /// The change to push.
+    pub entry: OutboxEntry,
+    /// Earlier failed attempts.
+    pub attempts: u32,
+    /// The lease ends here; after it, another worker may claim the entry.
+    pub lease_until: DateTime<Utc>,
+}
+
+/// An entry given up on, kept for people to look at and replay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The change.
+    pub entry: OutboxEntry,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error.
+    pub error: String,
+    /// When it was parked.
+    pub parked_at: DateTime<Utc>,
+}
+
+/// The work queue of CRM pushes.
+///
+/// # Contract
+///
+/// - [`claim`](OutboxStore::claim) hands each available entry (not acked,
+///   not dead, `available_at <= now`, no live lease) to exactly one caller
+///   until its lease ends, oldest first; concurrent callers never receive
+///   the same entry while a lease lives.
+/// - [`ack`](OutboxStore::ack), [`retry`](OutboxStore::retry) and
+///   [`dead_letter`](OutboxStore::dead_letter) only act for the worker
+///   holding the lease; otherwise they answer
+///   [`Error::Conflict`](crate::Error::Conflict) (the lease expired and
+///   someone else may be working on it).
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Leases up to `limit` available entries to `worker` for `lease`.
+    async fn claim(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>>;
+
+    /// The push succeeded: the entry is done.
+    async fn ack(&self, id: Uuid, worker: &str) -> Result<()>;
+
+    /// The push failed for a temporary reason: try again from `available_at`.
+    async fn retry(
+        &self,
+        id: Uuid,
+        worker: &str,
+        available_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()>;
+
+    /// The push can never succeed: park the entry.
+    async fn dead_letter(
+        &self,
+        id: Uuid,
+        worker: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// Parked entries, oldest first.
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>>;
+
+    /// Entries not yet done nor parked (for metrics and tests).
+    async fn pending_count(&self) -> Result<u64>;
+}
+
+/// Small named pieces of state that several server instances share.
+///
+/// # Contract
+///
+/// [`try_lease`](SyncState::try_lease) gives a named lease to one holder at
+/// a time: it succeeds when the lease is free, expired, or already held by
+/// the same holder (renewal), and fails otherwise.
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+#[async_trait]
+pub trait SyncState: Send + Sync {
+    /// The watermark stored under `name` (e.g. `salesforce.pull`).
+    async fn watermark(&self, name: &str) -> Result<Option<String>>;
+
+    /// Stores a watermark.
+    async fn set_watermark(&self, name: &str, value: &str) -> Result<()>;
+
+    /// Takes or renews the lease `name` for `holder` until `until`.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Gives a lease back early (only its holder can).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+}
