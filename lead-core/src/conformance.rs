@@ -94,11 +94,11 @@ fn form(n: usize) -> LeadInput {
         email: Some(format!("person{n}@company{}.com", n % 7)),
         first_name: Some(format!("Name{n}")),
         last_name: Some(["López", "Smith", "Müller", "Rossi"][n % 4].to_owned()),
-        phone: (n % 3 == 0).then(|| format!("+3461234{:04}", n % 10_000)),
-        company: (n % 2 == 0).then(|| format!("Company{} SL", n % 7)),
+        phone: n.is_multiple_of(3).then(|| format!("+3461234{:04}", n % 10_000)),
+        company: n.is_multiple_of(2).then(|| format!("Company{} SL", n % 7)),
         source: Some(sources[n % sources.len()].to_owned()),
         message: (n % 4 != 1).then(|| "We need a demo".to_owned()),
-        utm_campaign: (n % 5 == 0).then(|| "spring".to_owned()),
+        utm_campaign: n.is_multiple_of(5).then(|| "spring".to_owned()),
         landing_page: (n % 2 == 1).then(|| "https://example.com/landing".to_owned()),
         ..Default::default()
     }

@@ -1,0 +1,708 @@
+//! [`LeadStore`] on SQLite: the atomic commit and the reads.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use uuid::Uuid;
+
+use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
+use lead_core::{
+    AccountKey, Commit, CrmKind, Cursor, Dashboard, Error, Lead, LeadExtId, LeadPage, LeadQuery,
+    LeadStore, LoadChange, MergeRecord, Priority, Rep, RepId, RepLoad, RepState, Result, Stage,
+    email_match_key,
+};
+
+use crate::codec::{LeadRow, count, date, from_json, instant, micros, to_json, wire_name};
+use crate::error::StoreError;
+use crate::store::SqliteStore;
+
+type Fallible<T> = std::result::Result<T, StoreError>;
+
+/// Open stages in pipeline order: the funnel's steps.
+const FUNNEL: [Stage; 6] = [
+    Stage::New,
+    Stage::Contacted,
+    Stage::Qualified,
+    Stage::Proposal,
+    Stage::Negotiation,
+    Stage::Won,
+];
+
+/// Checks a commit against the contract of [`LeadStore::commit`] using the
+/// state before any of its writes (the same rules as the in-memory store).
+async fn check(conn: &mut SqliteConnection, commit: &Commit) -> Fallible<()> {
+    let mut new_emails: HashMap<String, &LeadExtId> = HashMap::new();
+    for write in &commit.leads {
+        let lead = &write.lead;
+        let key = email_match_key(&lead.fields.email);
+        let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM leads WHERE ext_id = ?")
+            .bind(lead.ext_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        match (write.expected_version, stored) {
+            (None, Some(_)) => {
+                return Err(Error::Conflict(format!("lead {} already exists", lead.ext_id)).into());
+            }
+            (Some(expected), Some(stored)) if i64::try_from(expected) != Ok(stored) => {
+                return Err(Error::Conflict(format!(
+                    "lead {} changed concurrently (version {stored} is not {expected})",
+                    lead.ext_id
+                ))
+                .into());
+            }
+            (Some(_), None) => return Err(Error::NotFound(format!("lead {}", lead.ext_id)).into()),
+            _ => {}
+        }
+        if lead.merged_into.is_none() {
+            let holder: Option<String> = sqlx::query_scalar(
+                "SELECT ext_id FROM leads WHERE email_key = ? AND merged_into IS NULL",
+            )
+            .bind(&key)
+            .fetch_optional(&mut *conn)
+            .await?;
+            // Another lead holds the address unless this commit rewrites that
+            // lead with another address or merges it away.
+            let held_elsewhere = holder.is_some_and(|holder| {
+                holder != lead.ext_id.as_str()
+                    && !commit.leads.iter().any(|w| {
+                        w.lead.ext_id.as_str() == holder
+                            && (w.lead.merged_into.is_some()
+                                || email_match_key(&w.lead.fields.email) != key)
+                    })
+            });
+            if held_elsewhere
+                || new_emails
+                    .get(&key)
+                    .is_some_and(|other| *other != &lead.ext_id)
+            {
+                return Err(Error::Conflict(format!(
+                    "another lead already has the e-mail of lead {}",
+                    lead.ext_id
+                ))
+                .into());
+            }
+            new_emails.insert(key, &lead.ext_id);
+        }
+    }
+    for key in &commit.idempotency {
+        let expires_at: Option<i64> =
+            sqlx::query_scalar("SELECT expires_at FROM idempotency_keys WHERE key = ?")
+                .bind(&key.key)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if expires_at.is_some_and(|expires_at| expires_at > micros(key.created_at)) {
+            return Err(Error::Conflict("an idempotency key is already used".into()).into());
+        }
+    }
+    for change in &commit.load {
+        let rep = match change {
+            LoadChange::Assigned { rep, .. } | LoadChange::Released { rep } => rep,
+        };
+        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM reps WHERE id = ?")
+            .bind(rep.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        if known.is_none() {
+            return Err(Error::NotFound(format!("rep {rep}")).into());
+        }
+    }
+    Ok(())
+}
+
+/// Inserts or updates one `leads` row.
+async fn write_lead(
+    conn: &mut SqliteConnection,
+    row: &LeadRow,
+    expected: Option<u64>,
+) -> Fallible<()> {
+    let sql = if expected.is_none() {
+        "INSERT INTO leads (email, email_key, company_key, corporate_domain, stage, priority, \
+         score, assigned_to, source, source_raw, search_text, segments, created_at, updated_at, \
+         merged_into, version, doc, ext_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    } else {
+        "UPDATE leads SET email = ?, email_key = ?, company_key = ?, corporate_domain = ?, \
+         stage = ?, priority = ?, score = ?, assigned_to = ?, source = ?, source_raw = ?, \
+         search_text = ?, segments = ?, created_at = ?, updated_at = ?, merged_into = ?, \
+         version = ?, doc = ? WHERE ext_id = ? AND version = ?"
+    };
+    let query = sqlx::query(sql)
+        .bind(&row.email)
+        .bind(&row.email_key)
+        .bind(&row.company_key)
+        .bind(&row.corporate_domain)
+        .bind(row.stage)
+        .bind(row.priority)
+        .bind(row.score)
+        .bind(&row.assigned_to)
+        .bind(&row.source)
+        .bind(&row.source_raw)
+        .bind(&row.search_text)
+        .bind(&row.segments)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .bind(&row.merged_into)
+        .bind(row.version)
+        .bind(&row.doc)
+        .bind(&row.ext_id);
+    let query = match expected {
+        Some(_) => query.bind(row.version - 1),
+        None => query,
+    };
+    let done = query.execute(&mut *conn).await?;
+    if done.rows_affected() != 1 {
+        return Err(Error::Conflict(format!("lead {} changed concurrently", row.ext_id)).into());
+    }
+    Ok(())
+}
+
+/// Writes the projections of a lead's events, history and CRM links (the
+/// old rows are already gone).
+async fn write_projections(conn: &mut SqliteConnection, lead: &Lead) -> Fallible<()> {
+    let id = lead.ext_id.as_str();
+    for (position, event) in lead.events.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO lead_events (lead, position, kind, at, properties) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(position as i64)
+        .bind(event.kind.as_str())
+        .bind(micros(event.at))
+        .bind(to_json("event properties", &event.properties)?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for (position, change) in lead.history.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO stage_history (lead, position, from_stage, to_stage, at, notes, origin) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(position as i64)
+        .bind(change.from.as_str())
+        .bind(change.to.as_str())
+        .bind(micros(change.at))
+        .bind(&change.notes)
+        .bind(wire_name("change origin", &change.origin)?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    // A merged lead's links belong to its survivor, which carries them too.
+    if lead.merged_into.is_none() {
+        for link in &lead.crm_links {
+            sqlx::query("INSERT INTO crm_links (lead, crm, object, crm_id) VALUES (?, ?, ?, ?)")
+                .bind(id)
+                .bind(wire_name("CRM kind", &link.crm)?)
+                .bind(&link.object)
+                .bind(&link.id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies a checked commit; returns the leads with their new versions.
+async fn apply(conn: &mut SqliteConnection, commit: Commit) -> Fallible<Vec<Lead>> {
+    let mut written = Vec::with_capacity(commit.leads.len());
+    let updates: Vec<&str> = commit
+        .leads
+        .iter()
+        .filter(|w| w.expected_version.is_some())
+        .map(|w| w.lead.ext_id.as_str())
+        .collect();
+    if commit.leads.len() > 1 {
+        // Leads of one commit may trade addresses (a merge undone, an
+        // address moved): park the rewritten leads' keys first so the
+        // unique index only ever sees the final state. A parked key has no
+        // `@`, so it never equals a real one.
+        for id in &updates {
+            sqlx::query("UPDATE leads SET email_key = 'parked:' || ext_id WHERE ext_id = ?")
+                .bind(*id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    for id in &updates {
+        for sql in [
+            "DELETE FROM lead_events WHERE lead = ?",
+            "DELETE FROM stage_history WHERE lead = ?",
+            "DELETE FROM crm_links WHERE lead = ?",
+        ] {
+            sqlx::query(sql).bind(*id).execute(&mut *conn).await?;
+        }
+    }
+    for write in commit.leads {
+        let mut lead = write.lead;
+        lead.version = write.expected_version.unwrap_or(0) + 1;
+        write_lead(conn, &LeadRow::of(&lead)?, write.expected_version).await?;
+        written.push(lead);
+    }
+    for lead in &written {
+        write_projections(conn, lead).await?;
+    }
+    for entry in &commit.outbox {
+        sqlx::query(
+            "INSERT INTO outbox (id, lead, kind, payload, created_at, available_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(entry.id.to_string())
+        .bind(entry.lead.as_str())
+        .bind(wire_name("outbox kind", &entry.kind)?)
+        .bind(to_json("outbox payload", &entry.payload)?)
+        .bind(micros(entry.created_at))
+        .bind(micros(entry.created_at))
+        .execute(&mut *conn)
+        .await?;
+    }
+    for task in &commit.followups {
+        sqlx::query(
+            "INSERT INTO sales_followup_tasks (id, lead, assigned_to, priority, due_at, status, doc) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET lead = excluded.lead, \
+             assigned_to = excluded.assigned_to, priority = excluded.priority, \
+             due_at = excluded.due_at, status = excluded.status, doc = excluded.doc",
+        )
+        .bind(task.id.to_string())
+        .bind(task.lead.as_str())
+        .bind(task.assigned_to.as_ref().map(RepId::as_str))
+        .bind(task.priority.as_str())
+        .bind(micros(task.due_at))
+        .bind(wire_name("follow-up status", &task.status)?)
+        .bind(to_json("follow-up task", task)?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for merge in &commit.merges {
+        sqlx::query("INSERT OR REPLACE INTO merge_records (id, doc) VALUES (?, ?)")
+            .bind(merge.id.to_string())
+            .bind(to_json("merge record", merge)?)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for change in &commit.load {
+        let done = match change {
+            LoadChange::Assigned {
+                rep,
+                at,
+                local_day,
+                pass,
+            } => {
+                sqlx::query(
+                    "UPDATE reps SET open_leads = open_leads + 1, \
+                     assigned_today = CASE WHEN today = ?1 THEN assigned_today + 1 ELSE 1 END, \
+                     today = ?1, last_assigned_at = ?2, pass = MAX(pass, COALESCE(?3, pass)) \
+                     WHERE id = ?4",
+                )
+                .bind(local_day.to_string())
+                .bind(micros(*at))
+                .bind(*pass)
+                .bind(rep.as_str())
+                .execute(&mut *conn)
+                .await?
+            }
+            LoadChange::Released { rep } => {
+                sqlx::query("UPDATE reps SET open_leads = MAX(open_leads - 1, 0) WHERE id = ?")
+                    .bind(rep.as_str())
+                    .execute(&mut *conn)
+                    .await?
+            }
+        };
+        if done.rows_affected() != 1 {
+            return Err(Error::NotFound("rep of a workload change".into()).into());
+        }
+    }
+    for key in &commit.idempotency {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (key, lead, created_at, expires_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (key) DO UPDATE SET lead = excluded.lead, \
+             created_at = excluded.created_at, expires_at = excluded.expires_at",
+        )
+        .bind(&key.key)
+        .bind(key.lead.as_str())
+        .bind(micros(key.created_at))
+        .bind(micros(key.expires_at))
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(written)
+}
+
+fn lead_of(doc: &str) -> Fallible<Lead> {
+    from_json("stored lead", doc)
+}
+
+fn stage_of(name: &str) -> Fallible<Stage> {
+    Stage::parse(name).map_err(|_| StoreError::Corrupt("stage"))
+}
+
+impl SqliteStore {
+    async fn commit_tx(&self, commit: Commit) -> Fallible<Vec<Lead>> {
+        // SQLite has one writer: taking the write lock up front makes
+        // concurrent commits queue (busy timeout) instead of failing when a
+        // read transaction tries to become a write transaction.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        check(&mut tx, &commit).await?;
+        let written = apply(&mut tx, commit).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn one_lead(&self, sql: &'static str, arg: &str) -> Fallible<Option<Lead>> {
+        let doc: Option<String> = sqlx::query_scalar(sql)
+            .bind(arg)
+            .fetch_optional(&self.pool)
+            .await?;
+        doc.as_deref().map(lead_of).transpose()
+    }
+
+    async fn list_rows(&self, query: &LeadQuery) -> Fallible<LeadPage> {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("SELECT doc FROM leads WHERE merged_into IS NULL");
+        if let Some(stage) = query.stage {
+            sql.push(" AND stage = ").push_bind(stage.as_str());
+        }
+        if let Some(priority) = query.priority {
+            sql.push(" AND priority = ").push_bind(priority.as_str());
+        }
+        if let Some(rep) = &query.assigned_to {
+            sql.push(" AND assigned_to = ")
+                .push_bind(rep.as_str().to_owned());
+        }
+        if let Some(source) = &query.source {
+            // NOCASE folds ASCII only, exactly like `eq_ignore_ascii_case`.
+            sql.push(" AND source_raw = ")
+                .push_bind(source.clone())
+                .push(" COLLATE NOCASE");
+        }
+        if let Some(segment) = &query.segment {
+            sql.push(
+                " AND EXISTS (SELECT 1 FROM json_each(leads.segments) WHERE json_each.value = ",
+            )
+            .push_bind(segment.clone())
+            .push(")");
+        }
+        if let Some(text) = &query.text {
+            let text = text.to_lowercase();
+            // The empty string is in every e-mail address.
+            if !text.is_empty() {
+                sql.push(
+                    " AND EXISTS (SELECT 1 FROM json_each(leads.search_text) \
+                     WHERE instr(json_each.value, ",
+                )
+                .push_bind(text)
+                .push(") > 0)");
+            }
+        }
+        if let Some(from) = query.created_from {
+            sql.push(" AND created_at >= ").push_bind(micros(from));
+        }
+        if let Some(to) = query.created_to {
+            sql.push(" AND created_at < ").push_bind(micros(to));
+        }
+        if let Some(cursor) = &query.cursor {
+            let at = micros(cursor.created_at);
+            sql.push(" AND (created_at < ")
+                .push_bind(at)
+                .push(" OR (created_at = ")
+                .push_bind(at)
+                .push(" AND ext_id < ")
+                .push_bind(cursor.ext_id.as_str().to_owned())
+                .push("))");
+        }
+        let size = query.page_size();
+        sql.push(" ORDER BY created_at DESC, ext_id DESC LIMIT ")
+            .push_bind(i64::try_from(size + 1).unwrap_or(i64::MAX));
+        let docs: Vec<String> = sql.build_query_scalar().fetch_all(&self.pool).await?;
+        let mut leads = docs
+            .iter()
+            .map(|doc| lead_of(doc))
+            .collect::<Fallible<Vec<Lead>>>()?;
+        let more = leads.len() > size;
+        leads.truncate(size);
+        let next_cursor = if more {
+            leads.last().map(Cursor::after)
+        } else {
+            None
+        };
+        Ok(LeadPage { leads, next_cursor })
+    }
+
+    async fn dashboard_rows(&self, since: DateTime<Utc>, top: usize) -> Fallible<Dashboard> {
+        let since = micros(since);
+        // One read transaction: every figure sees the same snapshot.
+        let mut tx = self.pool.begin().await?;
+        let (total, score_sum, unassigned): (i64, i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(score), 0), COALESCE(SUM(assigned_to IS NULL), 0) \
+             FROM leads WHERE merged_into IS NULL AND created_at >= ?",
+        )
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await?;
+        let total: u64 = count("lead count", total)?;
+        let mut stats = PipelineStats {
+            total,
+            unassigned: count("unassigned count", unassigned)?,
+            average_score: if total == 0 {
+                0.0
+            } else {
+                count::<u64>("score sum", score_sum)? as f64 / total as f64
+            },
+            ..PipelineStats::default()
+        };
+
+        let stages: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT stage, COUNT(*) FROM leads WHERE merged_into IS NULL AND created_at >= ? \
+             GROUP BY stage",
+        )
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (stage, n) in stages {
+            stats
+                .by_stage
+                .insert(stage_of(&stage)?, count("stage count", n)?);
+        }
+        let priorities: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT priority, COUNT(*) FROM leads WHERE merged_into IS NULL AND created_at >= ? \
+             GROUP BY priority",
+        )
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (priority, n) in priorities {
+            let priority =
+                Priority::parse(&priority).map_err(|_| StoreError::Corrupt("priority"))?;
+            stats
+                .by_priority
+                .insert(priority, count("priority count", n)?);
+        }
+
+        let sources: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT COALESCE(source, 'unknown') AS name, COUNT(*) AS n, SUM(score), \
+             SUM(priority = 'high'), SUM(stage = 'won') \
+             FROM leads WHERE merged_into IS NULL AND created_at >= ? \
+             GROUP BY name ORDER BY n DESC, name ASC",
+        )
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut source_performance = Vec::with_capacity(sources.len());
+        for (source, n, score, high, won) in sources {
+            let leads: u64 = count("source count", n)?;
+            stats.by_source.insert(source.clone(), leads);
+            source_performance.push(SourcePerformance {
+                source,
+                leads,
+                average_score: count::<u64>("score sum", score)? as f64 / leads as f64,
+                high_priority: count("high-priority count", high)?,
+                won: count("won count", won)?,
+            });
+        }
+
+        let reps: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT assigned_to, COUNT(*) AS n, SUM(stage = 'won') AS won \
+             FROM leads WHERE merged_into IS NULL AND created_at >= ? AND assigned_to IS NOT NULL \
+             GROUP BY assigned_to \
+             ORDER BY won DESC, CAST(won AS REAL) / n DESC, assigned_to ASC LIMIT ?",
+        )
+        .bind(since)
+        .bind(i64::try_from(top).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await?;
+        let top_performers = reps
+            .into_iter()
+            .map(|(rep, assigned, won)| {
+                let assigned: u64 = count("assigned count", assigned)?;
+                let won: u64 = count("won count", won)?;
+                Ok(RepPerformance {
+                    rep: RepId::parse(&rep).map_err(|_| StoreError::Corrupt("rep id"))?,
+                    assigned,
+                    won,
+                    conversion_rate: if assigned == 0 {
+                        0.0
+                    } else {
+                        won as f64 / assigned as f64
+                    },
+                })
+            })
+            .collect::<Fallible<Vec<_>>>()?;
+
+        // How far along the pipeline each lead got: its current stage or any
+        // stage its history moved it to, ranked in funnel order.
+        // The CASE ranks stages in `FUNNEL` order; other stages rank NULL.
+        let ranks: Vec<(i64, i64)> = sqlx::query_as(
+            "WITH w AS (SELECT ext_id, stage FROM leads \
+                        WHERE merged_into IS NULL AND created_at >= ?), \
+             reached AS (SELECT ext_id AS lead, stage FROM w \
+                         UNION ALL \
+                         SELECT h.lead, h.to_stage FROM stage_history h \
+                         JOIN w ON w.ext_id = h.lead), \
+             furthest AS (SELECT lead, MAX(CASE stage WHEN 'new' THEN 0 WHEN 'contacted' THEN 1 \
+                          WHEN 'qualified' THEN 2 WHEN 'proposal' THEN 3 \
+                          WHEN 'negotiation' THEN 4 WHEN 'won' THEN 5 END) AS rank \
+                          FROM reached GROUP BY lead) \
+             SELECT rank, COUNT(*) FROM furthest WHERE rank IS NOT NULL GROUP BY rank",
+        )
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut reached_at_least = [0u64; FUNNEL.len()];
+        for (rank, n) in ranks {
+            let rank: usize = count("funnel rank", rank)?;
+            let n: u64 = count("funnel count", n)?;
+            for slot in reached_at_least.iter_mut().take(rank + 1) {
+                *slot += n;
+            }
+        }
+        // Every lead is at least new.
+        reached_at_least[0] = stats.total;
+        let funnel = FUNNEL.iter().copied().zip(reached_at_least).collect();
+
+        Ok(Dashboard {
+            stats,
+            funnel,
+            top_performers,
+            source_performance,
+        })
+    }
+
+    async fn rep_rows(&self) -> Fallible<Vec<RepState>> {
+        type RepColumns = (String, i64, i64, Option<String>, Option<i64>, f64);
+        let rows: Vec<RepColumns> = sqlx::query_as(
+            "SELECT profile, open_leads, assigned_today, today, last_assigned_at, pass \
+             FROM reps ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(profile, open, today_count, today, last, pass)| {
+                Ok(RepState {
+                    rep: from_json("rep profile", &profile)?,
+                    load: RepLoad {
+                        open_leads: count("open leads", open)?,
+                        assigned_today: count("assigned today", today_count)?,
+                        today: today.as_deref().map(date).transpose()?,
+                        last_assigned_at: last.map(instant).transpose()?,
+                        pass,
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl LeadStore for SqliteStore {
+    async fn commit(&self, commit: Commit) -> Result<Vec<Lead>> {
+        Ok(self.commit_tx(commit).await?)
+    }
+
+    async fn get(&self, ext_id: &LeadExtId) -> Result<Option<Lead>> {
+        Ok(self
+            .one_lead("SELECT doc FROM leads WHERE ext_id = ?", ext_id.as_str())
+            .await?)
+    }
+
+    async fn find_by_email_key(&self, email_key: &str) -> Result<Option<Lead>> {
+        Ok(self
+            .one_lead(
+                "SELECT doc FROM leads WHERE email_key = ? AND merged_into IS NULL",
+                email_key,
+            )
+            .await?)
+    }
+
+    async fn account_owner(&self, key: &AccountKey) -> Result<Option<RepId>> {
+        if key.company.is_none() && key.domain.is_none() {
+            return Ok(None);
+        }
+        // Open means not won, lost or unqualified (`Stage::is_open`).
+        let owner: Option<String> = sqlx::query_scalar(
+            "SELECT assigned_to FROM leads \
+             WHERE merged_into IS NULL AND assigned_to IS NOT NULL \
+             AND stage NOT IN ('won', 'lost', 'unqualified') \
+             AND (company_key = ? OR corporate_domain = ?) \
+             ORDER BY updated_at DESC, ext_id DESC LIMIT 1",
+        )
+        .bind(&key.company)
+        .bind(&key.domain)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(owner
+            .map(|rep| RepId::parse(&rep).map_err(|_| StoreError::Corrupt("rep id")))
+            .transpose()?)
+    }
+
+    async fn rep_states(&self) -> Result<Vec<RepState>> {
+        Ok(self.rep_rows().await?)
+    }
+
+    async fn get_merge(&self, id: Uuid) -> Result<Option<MergeRecord>> {
+        let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM merge_records WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(doc
+            .as_deref()
+            .map(|doc| from_json("merge record", doc))
+            .transpose()?)
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LeadExtId>> {
+        let lead: Option<String> = sqlx::query_scalar(
+            "SELECT lead FROM idempotency_keys WHERE key = ? AND expires_at > ?",
+        )
+        .bind(key)
+        .bind(micros(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(lead
+            .map(|id| LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id")))
+            .transpose()?)
+    }
+
+    async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> Result<Option<Lead>> {
+        let doc: Option<String> = sqlx::query_scalar(
+            "SELECT l.doc FROM crm_links c JOIN leads l ON l.ext_id = c.lead \
+             WHERE c.crm = ? AND c.crm_id = ?",
+        )
+        .bind(wire_name("CRM kind", &crm)?)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(doc.as_deref().map(lead_of).transpose()?)
+    }
+
+    async fn list(&self, query: &LeadQuery) -> Result<LeadPage> {
+        Ok(self.list_rows(query).await?)
+    }
+
+    async fn dashboard(&self, since: DateTime<Utc>, top: usize) -> Result<Dashboard> {
+        Ok(self.dashboard_rows(since, top).await?)
+    }
+
+    async fn upsert_rep(&self, rep: &Rep) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO reps (id, profile) VALUES (?, ?) \
+             ON CONFLICT (id) DO UPDATE SET profile = excluded.profile",
+        )
+        .bind(rep.id.as_str())
+        .bind(to_json("rep profile", rep)?)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+}
