@@ -14,7 +14,8 @@ use std::time::Instant;
 
 use lead_core::MatchKeys;
 use lead_core::dedup::{
-    DedupConfig, clusters, find_duplicates_report, match_keys_batch, similarity,
+    DedupConfig, NameFrequencies, Similarity, clusters, find_duplicates_report, match_keys_batch,
+    similarity_with,
 };
 use lead_core::synth::{evaluate, evaluate_clusters, generate};
 
@@ -106,6 +107,15 @@ fn main() {
     }
 
     if explain > 0 {
+        // The evidence as `find_duplicates` weighed it.
+        let freq = NameFrequencies::of(&keys);
+        println!(
+            "typical counts (first, last, company): {:?}",
+            freq.typical_counts()
+        );
+        let similarity = |a: &MatchKeys, b: &MatchKeys| -> Similarity {
+            similarity_with(a, b, &freq.rarity(a), &freq.rarity(b))
+        };
         let found: HashSet<(usize, usize)> = report.pairs.iter().map(|p| (p.a, p.b)).collect();
         let mut by_entity: HashMap<u32, Vec<usize>> = HashMap::new();
         for (i, e) in truth.iter().enumerate() {
@@ -139,6 +149,47 @@ fn main() {
         println!(
             "missed {total}: {names_only} share only names (or nothing), {weak} share an identifier but score below the threshold"
         );
+        // Which fields agree (+), disagree (-), say nothing (0) or are
+        // missing (.) on the missed pairs, in the order e-mail, local
+        // part, phone, first, last, company, domain.
+        let mut signatures: HashMap<String, u64> = HashMap::new();
+        for members in by_entity.values() {
+            for (x, &a) in members.iter().enumerate() {
+                for &b in &members[x + 1..] {
+                    let (a, b) = (a.min(b), a.max(b));
+                    if found.contains(&(a, b)) {
+                        continue;
+                    }
+                    let f = similarity(&keys[a], &keys[b]).fields;
+                    let sig: String = [
+                        f.email,
+                        f.email_local_part,
+                        f.phone,
+                        f.first_name,
+                        f.last_name,
+                        f.company,
+                        f.corporate_domain,
+                    ]
+                    .iter()
+                    .map(|s| match (s.similarity, s.weight) {
+                        (None, _) => '.',
+                        (_, w) if w > 0.0 => '+',
+                        (_, w) if w < 0.0 => '-',
+                        _ => '0',
+                    })
+                    .collect();
+                    *signatures.entry(sig).or_default() += 1;
+                }
+            }
+        }
+        let mut signatures: Vec<(String, u64)> = signatures.into_iter().collect();
+        signatures.sort_unstable_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+        println!(
+            "missed pairs by field agreement (email, local, phone, first, last, company, domain):"
+        );
+        for (sig, count) in signatures.iter().take(25) {
+            println!("  {sig}  {count}");
+        }
         let mut shown = 0;
         println!("\n--- missed pairs ---");
         'outer: for members in by_entity.values() {

@@ -59,8 +59,9 @@ fn duplicates_are_found_with_high_precision_and_recall() {
         by_cluster.recall
     );
     // About 3.5 % of the true pairs share nothing but a name (see the
-    // `synth` docs), which bounds pair recall near 0.96.
-    assert!(pairs.recall >= 0.93, "pair recall {:.4}", pairs.recall);
+    // `synth` docs), which bounds pair recall near 0.96 (0.9565 measured
+    // on this seed).
+    assert!(pairs.recall >= 0.95, "pair recall {:.4}", pairs.recall);
     // Blocking keeps the work near-linear: a few comparisons per lead,
     // not N²/2 = 5e9.
     assert!(

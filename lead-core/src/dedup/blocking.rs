@@ -152,11 +152,12 @@ fn keys_of(kind: Kind, k: &MatchKeys, emit: &mut impl FnMut(u64)) {
         let mut seen = [0u8; 4];
         let mut n = 0;
         for name in first.into_iter().flat_map(canonical_first_names) {
-            if let Some(&c) = name.as_bytes().first() {
-                if !seen[..n].contains(&c) && n < seen.len() {
-                    seen[n] = c;
-                    n += 1;
-                }
+            if let Some(&c) = name.as_bytes().first()
+                && !seen[..n].contains(&c)
+                && n < seen.len()
+            {
+                seen[n] = c;
+                n += 1;
             }
         }
         (seen, n)

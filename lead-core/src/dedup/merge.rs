@@ -295,10 +295,10 @@ impl Alternates {
             .values
             .entry(field.to_owned())
             .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(list) = slot {
-            if !list.contains(&value) {
-                list.push(value);
-            }
+        if let Value::Array(list) = slot
+            && !list.contains(&value)
+        {
+            list.push(value);
         }
     }
 
@@ -419,10 +419,10 @@ fn merge_fields(
         if key == ALTERNATE_EMAILS || key == ALTERNATE_VALUES {
             continue;
         }
-        if let Some(previous) = metadata.insert(key.clone(), value.clone()) {
-            if previous != *value {
-                alt.push(&format!("metadata.{key}"), previous);
-            }
+        if let Some(previous) = metadata.insert(key.clone(), value.clone())
+            && previous != *value
+        {
+            alt.push(&format!("metadata.{key}"), previous);
         }
     }
     metadata.remove(ALTERNATE_EMAILS);

@@ -6,8 +6,10 @@
 //! 1. [`MatchKeys::of`] (or [`match_keys_batch`] for many leads) computes
 //!    once per lead everything comparison needs.
 //! 2. [`find_duplicates`] uses [blocking keys](blocking) to pick candidate
-//!    pairs in near-linear time, scores each with [`similarity()`] and
-//!    classifies it with [`DedupConfig::decide`].
+//!    pairs in near-linear time, scores each with [`similarity_with`]
+//!    (which is [`similarity()`] with names and companies weighted by how
+//!    rare they are in the batch, see [`frequency`]) and classifies it with
+//!    [`DedupConfig::decide`].
 //! 3. [`clusters`] groups pairs into people (A~B, B~C ⇒ one cluster).
 //! 4. [`merge()`] folds one lead into another by the survivorship rules and
 //!    returns a [`MergeRecord`] that [`undo`] reverses.
@@ -37,6 +39,7 @@
 
 pub mod blocking;
 mod cluster;
+pub mod frequency;
 mod keys;
 pub mod merge;
 mod nicknames;
@@ -48,10 +51,13 @@ use crate::MatchKeys;
 
 pub use blocking::BlockingStats;
 pub use cluster::clusters;
+pub use frequency::{NameFrequencies, Rarity};
 pub use keys::match_keys_batch;
 pub use merge::{ALTERNATE_EMAILS, ALTERNATE_VALUES, MergeRecord, Merged, merge, merge_into, undo};
 pub use nicknames::{are_nicknames, canonical_first_names};
-pub use similarity::{FieldScore, FieldScores, SAME_EMAIL_FLOOR, Similarity, similarity};
+pub use similarity::{
+    FieldScore, FieldScores, SAME_EMAIL_FLOOR, Similarity, similarity, similarity_with,
+};
 
 /// What to do with pairs found similar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -163,6 +169,12 @@ pub struct DedupReport {
 /// the trade-off on oversized blocks). Leads past index `u32::MAX` are not
 /// compared.
 ///
+/// Each pair is scored with [`similarity_with`] and the
+/// [`NameFrequencies`] of `keys`: a rare surname or company shared by two
+/// leads counts more than a common one, so the result for a pair can
+/// depend on the rest of the batch (batches under
+/// [`frequency::MIN_RECORDS`] leads are scored as by [`similarity()`]).
+///
 /// Comparison runs on up to [`std::thread::available_parallelism`] threads;
 /// the result does not depend on the number of threads.
 pub fn find_duplicates(keys: &[MatchKeys], config: &DedupConfig) -> Vec<DuplicatePair> {
@@ -172,21 +184,28 @@ pub fn find_duplicates(keys: &[MatchKeys], config: &DedupConfig) -> Vec<Duplicat
 /// [`find_duplicates`], also reporting blocking statistics.
 pub fn find_duplicates_report(keys: &[MatchKeys], config: &DedupConfig) -> DedupReport {
     let (candidates, stats) = blocking::candidate_pairs(keys);
-    let pairs = score_all(keys, &candidates, config);
+    let (_, rarities) = NameFrequencies::build(keys);
+    let pairs = score_all(keys, &rarities, &candidates, config);
     DedupReport { pairs, stats }
 }
 
 /// Below this many candidates a second thread costs more than it saves.
 const PARALLEL_MIN_PAIRS: usize = 20_000;
 
-fn score_chunk(keys: &[MatchKeys], chunk: &[u64], config: &DedupConfig) -> Vec<DuplicatePair> {
+fn score_chunk(
+    keys: &[MatchKeys],
+    rarities: &[Rarity],
+    chunk: &[u64],
+    config: &DedupConfig,
+) -> Vec<DuplicatePair> {
     let mut out = Vec::new();
+    let rarity = |i: usize| rarities.get(i).copied().unwrap_or(Rarity::NEUTRAL);
     for &packed in chunk {
         let (a, b) = blocking::unpack(packed);
         let (Some(ka), Some(kb)) = (keys.get(a), keys.get(b)) else {
             continue;
         };
-        let total = similarity(ka, kb).total;
+        let total = similarity_with(ka, kb, &rarity(a), &rarity(b)).total;
         let decision = config.decide(total);
         if decision != Decision::Distinct {
             out.push(DuplicatePair {
@@ -204,10 +223,15 @@ fn score_chunk(keys: &[MatchKeys], chunk: &[u64], config: &DedupConfig) -> Vec<D
 /// the sorted candidates and are concatenated in order, so the output is
 /// sorted and identical to a single-threaded run. A thread that cannot be
 /// started (or fails) has its chunk scored on the calling thread instead.
-fn score_all(keys: &[MatchKeys], candidates: &[u64], config: &DedupConfig) -> Vec<DuplicatePair> {
+fn score_all(
+    keys: &[MatchKeys],
+    rarities: &[Rarity],
+    candidates: &[u64],
+    config: &DedupConfig,
+) -> Vec<DuplicatePair> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads <= 1 || candidates.len() < PARALLEL_MIN_PAIRS {
-        return score_chunk(keys, candidates, config);
+        return score_chunk(keys, rarities, candidates, config);
     }
     let chunk_len = candidates.len().div_ceil(threads);
     std::thread::scope(|scope| {
@@ -216,7 +240,7 @@ fn score_all(keys: &[MatchKeys], candidates: &[u64], config: &DedupConfig) -> Ve
             .map(|chunk| {
                 let handle = std::thread::Builder::new()
                     .name("dedup-score".into())
-                    .spawn_scoped(scope, move || score_chunk(keys, chunk, config))
+                    .spawn_scoped(scope, move || score_chunk(keys, rarities, chunk, config))
                     .ok();
                 (chunk, handle)
             })
@@ -225,7 +249,7 @@ fn score_all(keys: &[MatchKeys], candidates: &[u64], config: &DedupConfig) -> Ve
         for (chunk, handle) in handles {
             match handle.map(std::thread::ScopedJoinHandle::join) {
                 Some(Ok(mut part)) => out.append(&mut part),
-                _ => out.extend(score_chunk(keys, chunk, config)),
+                _ => out.extend(score_chunk(keys, rarities, chunk, config)),
             }
         }
         out
@@ -285,21 +309,65 @@ mod tests {
     }
 
     #[test]
+    fn rare_surnames_weigh_more_than_common_ones_in_a_batch() {
+        let with_company = |email: &str, first: Option<&str>, last: &str| {
+            let mut f = LeadFields::new(Email::parse(email).expect("valid test e-mail"));
+            f.first_name = first.map(str::to_owned);
+            f.last_name = Some(last.into());
+            f.company = Some("Norvex Systems".into());
+            MatchKeys::of(&f)
+        };
+        // 2 000 leads at other companies, half of them Smiths.
+        let mut keys: Vec<MatchKeys> = (0..2_000)
+            .map(|i| {
+                let mut f = LeadFields::new(
+                    Email::parse(&format!("p{i}@example.com")).expect("valid test e-mail"),
+                );
+                f.first_name = Some(["Ana", "John", "Maria", "Luis"][i % 4].into());
+                f.last_name = Some(if i % 2 == 0 {
+                    "Smith".into()
+                } else {
+                    format!("Name{i}")
+                });
+                f.company = Some(format!("Company {}", i / 20));
+                MatchKeys::of(&f)
+            })
+            .collect();
+        let first = keys.len();
+        // Same surname and company, e-mails unrelated, one first name
+        // missing: a rare surname decides, a common one does not.
+        keys.push(with_company("a1@gmail.com", Some("Sean"), "Xanbrasalley"));
+        keys.push(with_company("b2@yahoo.com", None, "Xanbrasalley"));
+        keys.push(with_company("c3@gmail.com", Some("Paul"), "Smith"));
+        keys.push(with_company("d4@yahoo.com", None, "Smith"));
+        let pairs = find_duplicates(&keys, &DedupConfig::default());
+        let got: Vec<(usize, usize)> = pairs
+            .iter()
+            .filter(|p| p.a >= first)
+            .map(|p| (p.a - first, p.b - first))
+            .collect();
+        assert_eq!(got, [(0, 1)]);
+        let plain = similarity(&keys[first], &keys[first + 1]).total;
+        assert!(plain < 0.85, "{plain}");
+    }
+
+    #[test]
     fn multithreaded_scoring_matches_single_threaded() {
         let keys: Vec<MatchKeys> = (0..400)
             .map(|i| lead(&format!("p{}@gmail.com", i % 150), "John", "Smith"))
             .collect();
         let (candidates, _) = blocking::candidate_pairs(&keys);
         let config = DedupConfig::default();
-        let single = score_chunk(&keys, &candidates, &config);
+        let (_, rarities) = NameFrequencies::build(&keys);
+        let single = score_chunk(&keys, &rarities, &candidates, &config);
         let mut many = candidates.clone();
         while many.len() < PARALLEL_MIN_PAIRS {
             many.extend_from_slice(&candidates);
         }
-        let parallel = score_all(&keys, &many, &config);
+        let parallel = score_all(&keys, &rarities, &many, &config);
         let repeated: Vec<DuplicatePair> = many
             .chunks(candidates.len())
-            .flat_map(|c| score_chunk(&keys, c, &config))
+            .flat_map(|c| score_chunk(&keys, &rarities, c, &config))
             .collect();
         assert_eq!(parallel, repeated);
         assert!(!single.is_empty());

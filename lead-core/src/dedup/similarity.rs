@@ -25,6 +25,9 @@
 //! | same full name + same corporate domain | 2 + 3.5 + 2.5 = 8 | 0.88 |
 //! | same surname + same company and its domain | 3.5 + 3.3 + 0.5 = 7.3 | 0.79 |
 //! | nickname + surname typo + same company | 1.8 + 2.8 + 3.3 = 7.9 | 0.87 |
+//! | same handle with digits at another provider + same surname | 5 + 3.5 = 8.5 | 0.92 |
+//! | same first name + surname with the second surname dropped + same company | 2 + 2.8 + 3.3 = 8.1 | 0.89 |
+//! | same first name + same company, one surname missing but found in its e-mail (`ana.lopez84@`) | 2 + 2.5 + 3.3 = 7.8 | 0.86 |
 //! | same full name only | 5.5 | 0.38 |
 //! | same corporate domain + same first name | 2.5 + 2 = 4.5 | 0.18 |
 //! | same phone, different names | 6 - 2.5 - 3.5 = 0 | 0.002 |
@@ -32,12 +35,23 @@
 //! An equal normalized e-mail is decisive (SPEC: a lead whose e-mail already
 //! exists is merged at once), so it also sets a floor of 0.95 on the result.
 //!
+//! A lead that gives no first or last name often still shows it in its
+//! e-mail (`lopez.ana84@`, `ana.lopez@acme.com`): a name of the other lead
+//! found there counts as a (weaker) agreement; not found is no evidence.
+//!
+//! [`similarity_with`] adds frequency-based weights: agreeing on a rare
+//! name or company counts more, on a common one less (see
+//! [`frequency`](super::frequency); [`find_duplicates`](super::find_duplicates)
+//! uses it with the frequencies of its batch). Names alone still stay
+//! below the threshold.
+//!
 //! Every comparator is symmetric by construction: string comparisons order
 //! their two arguments before comparing, and the sum runs over the fields in
 //! a fixed order, so `similarity(a, b) == similarity(b, a)` bit for bit.
 
 use serde::{Deserialize, Serialize};
 
+use super::frequency::Rarity;
 use super::nicknames::are_nicknames;
 use crate::MatchKeys;
 
@@ -47,7 +61,7 @@ const BIAS: f64 = 6.0;
 pub const SAME_EMAIL_FLOOR: f64 = 0.95;
 
 const EMAIL_EQUAL: f64 = 10.0;
-const LOCAL_PART_EQUAL_DISTINCTIVE: f64 = 3.5;
+const LOCAL_PART_EQUAL_DISTINCTIVE: f64 = 5.0;
 const LOCAL_PART_EQUAL: f64 = 1.0;
 const PHONE_EQUAL: f64 = 6.0;
 const PHONE_DIFFERENT: f64 = -1.0;
@@ -57,9 +71,16 @@ const FIRST_CLOSE: f64 = 1.2;
 const FIRST_NEAR: f64 = 0.4;
 const FIRST_INITIAL: f64 = 0.3;
 const FIRST_DIFFERENT: f64 = -2.5;
+/// The first name of one lead starting the e-mail of another that gives
+/// none.
+const FIRST_IN_EMAIL: f64 = 1.5;
 const LAST_EQUAL: f64 = 3.5;
+/// The last name of one lead inside the e-mail of another that gives none.
+const LAST_IN_EMAIL: f64 = 2.5;
+/// Shortest start of a (folded, double) last name looked for in an e-mail.
+const LAST_IN_EMAIL_MIN_PREFIX: usize = 5;
 const LAST_CLOSE: f64 = 2.8;
-const LAST_PREFIX: f64 = 2.0;
+const LAST_PREFIX: f64 = 2.8;
 const LAST_NEAR: f64 = 1.0;
 /// Two typos apart, or two similar names: no evidence either way.
 const LAST_UNCLEAR: f64 = 0.0;
@@ -129,9 +150,11 @@ pub struct FieldScores {
     pub email_local_part: FieldScore,
     /// Phone in E.164.
     pub phone: FieldScore,
-    /// First name: equal, nickname, or Jaro-Winkler.
+    /// First name: equal, nickname, or Jaro-Winkler; when one lead has
+    /// none, whether the other's first name starts its e-mail.
     pub first_name: FieldScore,
-    /// Last name: equal, Double Metaphone plus Jaro-Winkler.
+    /// Last name: equal, Double Metaphone plus Jaro-Winkler; when one lead
+    /// has none, whether the other's last name is in its e-mail.
     pub last_name: FieldScore,
     /// Company tokens (legal forms removed), fuzzy token overlap.
     pub company: FieldScore,
@@ -187,8 +210,27 @@ pub struct Similarity {
 /// assert!(s.total > 0.85, "{s:?}");
 /// ```
 pub fn similarity(a: &MatchKeys, b: &MatchKeys) -> Similarity {
+    similarity_with(a, b, &Rarity::NEUTRAL, &Rarity::NEUTRAL)
+}
+
+/// [`similarity()`] with frequency-based name weights: `ra` and `rb` say how
+/// rare each lead's first name, last name and company are in the batch
+/// (from [`NameFrequencies::rarity`](super::NameFrequencies::rarity)). A
+/// field the two leads agree on gains the smaller of the two rarities,
+/// scaled by how strong the agreement is (an exact match the whole, a typo
+/// or nickname part of it); disagreements and missing values are as in
+/// [`similarity()`]. See the [`frequency`](super::frequency) module docs.
+///
+/// Symmetric (`similarity_with(a, b, ra, rb) == similarity_with(b, a, rb,
+/// ra)`), always within `[0, 1]`, and equal to [`similarity()`] with
+/// [`Rarity::NEUTRAL`] on both sides.
+pub fn similarity_with(a: &MatchKeys, b: &MatchKeys, ra: &Rarity, rb: &Rarity) -> Similarity {
     let same_email = a.email == b.email;
-    let company = compare_companies(&a.company, &b.company);
+    let company = with_rarity(
+        compare_companies(&a.company, &b.company),
+        COMPANY_EQUAL,
+        ra.company().min(rb.company()),
+    );
     let fields = FieldScores {
         email: if same_email {
             FieldScore::new(1.0, EMAIL_EQUAL)
@@ -206,17 +248,45 @@ pub fn similarity(a: &MatchKeys, b: &MatchKeys) -> Similarity {
             _ => FieldScore::MISSING,
         },
         first_name: match (&a.first_name, &b.first_name) {
-            (Some(x), Some(y)) => compare_first_names(x, y),
-            _ => FieldScore::MISSING,
+            (Some(x), Some(y)) => with_rarity(
+                compare_first_names(x, y),
+                FIRST_EQUAL,
+                ra.first_name().min(rb.first_name()),
+            ),
+            (Some(x), None) => with_rarity(
+                first_name_in_email(x, &b.email, b.last_name.as_deref()),
+                FIRST_EQUAL,
+                ra.first_name().min(0.0),
+            ),
+            (None, Some(y)) => with_rarity(
+                first_name_in_email(y, &a.email, a.last_name.as_deref()),
+                FIRST_EQUAL,
+                rb.first_name().min(0.0),
+            ),
+            (None, None) => FieldScore::MISSING,
         },
         last_name: match (&a.last_name, &b.last_name) {
-            (Some(x), Some(y)) => compare_last_names(
-                x,
-                y,
-                a.last_name_phonetic.as_ref(),
-                b.last_name_phonetic.as_ref(),
+            (Some(x), Some(y)) => with_rarity(
+                compare_last_names(
+                    x,
+                    y,
+                    a.last_name_phonetic.as_ref(),
+                    b.last_name_phonetic.as_ref(),
+                ),
+                LAST_EQUAL,
+                ra.last_name().min(rb.last_name()),
             ),
-            _ => FieldScore::MISSING,
+            (Some(x), None) => with_rarity(
+                last_name_in_email(x, &b.email, b.first_name.as_deref()),
+                LAST_EQUAL,
+                ra.last_name().min(0.0),
+            ),
+            (None, Some(y)) => with_rarity(
+                last_name_in_email(y, &a.email, a.first_name.as_deref()),
+                LAST_EQUAL,
+                rb.last_name().min(0.0),
+            ),
+            (None, None) => FieldScore::MISSING,
         },
         company,
         corporate_domain: match (a.corporate_domain(), b.corporate_domain()) {
@@ -241,6 +311,21 @@ pub fn similarity(a: &MatchKeys, b: &MatchKeys) -> Similarity {
         total: total.clamp(0.0, 1.0),
         evidence,
         fields,
+    }
+}
+
+/// Adds `rarity` to an agreement, scaled by the agreement's share of the
+/// exact-match weight `equal`. Disagreements (weight ≤ 0) are unchanged.
+/// A non-finite rarity counts as 0; the result never turns an agreement
+/// into a disagreement.
+fn with_rarity(score: FieldScore, equal: f64, rarity: f64) -> FieldScore {
+    if score.weight <= 0.0 || !rarity.is_finite() {
+        return score;
+    }
+    let share = (score.weight / equal).min(1.0);
+    FieldScore {
+        similarity: score.similarity,
+        weight: (score.weight + share * rarity).max(0.0),
     }
 }
 
@@ -315,6 +400,106 @@ pub(crate) fn compare_last_names(
         LAST_DIFFERENT
     };
     FieldScore::new(jw, weight)
+}
+
+/// Most letters of a local part looked at (RFC 5321 allows 64 octets).
+const LOCAL_LETTERS_MAX: usize = 64;
+
+/// The letters of an e-mail key's local part, lower case, in a fixed
+/// buffer (no allocation on the comparison path).
+struct LocalLetters {
+    buf: [u8; LOCAL_LETTERS_MAX],
+    len: usize,
+}
+
+impl LocalLetters {
+    /// The letters of `email`'s local part (the first
+    /// [`LOCAL_LETTERS_MAX`]), or `None` for a role address (`info@`).
+    fn of(email: &str) -> Option<Self> {
+        let local = local_part(email);
+        if ROLE_LOCAL_PARTS.contains(&local) {
+            return None;
+        }
+        let mut letters = LocalLetters {
+            buf: [0; LOCAL_LETTERS_MAX],
+            len: 0,
+        };
+        for c in local.bytes().filter(u8::is_ascii_alphabetic) {
+            let Some(slot) = letters.buf.get_mut(letters.len) else {
+                break;
+            };
+            *slot = c.to_ascii_lowercase();
+            letters.len += 1;
+        }
+        Some(letters)
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+}
+
+/// The first name of one lead found in the e-mail of another lead that
+/// gives no first name: handles start with the first name, or with the
+/// owner's last name and then the first name (`ana.lopez84`,
+/// `lopez.ana`). Names under 3 letters are not looked for.
+pub(crate) fn first_name_in_email(
+    first: &str,
+    email: &str,
+    owner_last: Option<&str>,
+) -> FieldScore {
+    if first.len() < 3 {
+        return FieldScore::MISSING;
+    }
+    let Some(letters) = LocalLetters::of(email) else {
+        return FieldScore::MISSING;
+    };
+    let letters = letters.as_bytes();
+    let first = first.as_bytes();
+    let after_last = owner_last
+        .filter(|l| !l.is_empty())
+        .and_then(|l| letters.strip_prefix(l.as_bytes()));
+    if letters.starts_with(first) || after_last.is_some_and(|rest| rest.starts_with(first)) {
+        FieldScore::new(1.0, FIRST_IN_EMAIL)
+    } else {
+        FieldScore::MISSING
+    }
+}
+
+/// The last name of one lead found in the e-mail of another lead that
+/// gives no last name: the whole name (4 letters or more) or, for a
+/// double Spanish surname folded into one word (`garcialopez`), its first
+/// 5 letters or more, anywhere in the local part after the owner's first
+/// name is taken off its start.
+pub(crate) fn last_name_in_email(last: &str, email: &str, owner_first: Option<&str>) -> FieldScore {
+    if last.len() < 4 {
+        return FieldScore::MISSING;
+    }
+    let Some(letters) = LocalLetters::of(email) else {
+        return FieldScore::MISSING;
+    };
+    let letters = letters.as_bytes();
+    let rest = owner_first
+        .filter(|f| !f.is_empty())
+        .and_then(|f| letters.strip_prefix(f.as_bytes()))
+        .unwrap_or(letters);
+    // The longest start of `last` found anywhere in `rest`.
+    let last = last.as_bytes();
+    let longest = (0..rest.len())
+        .map(|i| {
+            rest.iter()
+                .skip(i)
+                .zip(last)
+                .take_while(|(x, y)| x == y)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    if longest == last.len() || longest >= LAST_IN_EMAIL_MIN_PREFIX {
+        FieldScore::new(1.0, LAST_IN_EMAIL)
+    } else {
+        FieldScore::MISSING
+    }
 }
 
 /// Compares company token lists (sorted, legal forms removed) by a fuzzy
@@ -457,6 +642,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::dedup::Rarity;
     use crate::{Email, LeadFields, Phone, Region};
 
     fn keys(email: &str, first: Option<&str>, last: Option<&str>) -> LeadFields {
@@ -644,6 +830,97 @@ mod tests {
         assert_eq!(compare_local_parts("ana@a.com", "eva@b.com").weight, 0.0);
     }
 
+    #[test]
+    fn a_missing_name_is_looked_for_in_the_e_mail() {
+        assert_eq!(
+            first_name_in_email("ana", "lopez.ana84@gmail.com", Some("lopez")).weight,
+            FIRST_IN_EMAIL
+        );
+        assert_eq!(
+            first_name_in_email("ana", "ana.lopez84@gmail.com", None).weight,
+            FIRST_IN_EMAIL
+        );
+        assert_eq!(
+            first_name_in_email("ana", "mariana84@gmail.com", None),
+            FieldScore::MISSING
+        );
+        assert_eq!(
+            first_name_in_email("jo", "jo.smith@gmail.com", None),
+            FieldScore::MISSING
+        );
+        assert_eq!(
+            last_name_in_email(
+                "hololsalsonvidal",
+                "mario.hololsalson9351@proton.me",
+                Some("mario")
+            )
+            .weight,
+            LAST_IN_EMAIL
+        );
+        assert_eq!(
+            last_name_in_email("smith", "jsmith@acme.com", None).weight,
+            LAST_IN_EMAIL
+        );
+        // "mario" is the owner's first name, not the other lead's surname.
+        assert_eq!(
+            last_name_in_email("mario", "mario.perez@acme.com", Some("mario")),
+            FieldScore::MISSING
+        );
+        assert_eq!(
+            last_name_in_email("lopez", "info@lopez.com", None),
+            FieldScore::MISSING
+        );
+        assert_eq!(
+            last_name_in_email("li", "li@acme.com", None),
+            FieldScore::MISSING
+        );
+        assert_eq!(
+            last_name_in_email("pérez", "perez@acme.com", None),
+            FieldScore::MISSING
+        );
+
+        let a = keys("mario.hololsalson9351@proton.me", Some("Mario"), None);
+        let b = keys("marioh@acme.com", Some("Mario"), Some("Hololsalson Vidal"));
+        let (ab, ba) = (sim(&a, &b), sim(&b, &a));
+        assert_eq!(ab, ba);
+        assert_eq!(ab.fields.last_name.weight, LAST_IN_EMAIL);
+    }
+
+    #[test]
+    fn rarity_raises_agreements_only_and_keeps_symmetry() {
+        let mut a = keys("x1@gmail.com", Some("Sean"), Some("Xanbrasalley"));
+        a.company = Some("Acme".into());
+        let mut b = keys("y2@yahoo.com", Some("Sean"), Some("Xanbrasaley"));
+        b.company = Some("Globex".into());
+        let (a, b) = (MatchKeys::of(&a), MatchKeys::of(&b));
+        let rare = Rarity::new(0.5, 1.5, 1.0);
+        let plain = similarity(&a, &b);
+        let weighted = similarity_with(&a, &b, &rare, &rare);
+        assert_eq!(
+            weighted.fields.last_name.weight,
+            plain.fields.last_name.weight + LAST_CLOSE / LAST_EQUAL * 1.5
+        );
+        assert_eq!(weighted.fields.company, plain.fields.company);
+        assert!(weighted.total > plain.total);
+        // The smaller rarity counts.
+        let common = Rarity::new(-0.5, -0.5, -0.5);
+        assert_eq!(
+            similarity_with(&a, &b, &rare, &common),
+            similarity_with(&b, &a, &common, &common)
+        );
+        assert_eq!(
+            similarity_with(&a, &b, &Rarity::NEUTRAL, &Rarity::NEUTRAL),
+            plain
+        );
+        let nan = Rarity::new(f64::NAN, f64::INFINITY, f64::NEG_INFINITY);
+        let s = similarity_with(&a, &b, &nan, &nan);
+        assert!((0.0..=1.0).contains(&s.total), "{s:?}");
+    }
+
+    fn rarity() -> impl Strategy<Value = Rarity> {
+        (-3.0..3.0f64, -3.0..3.0f64, -3.0..3.0f64).prop_map(|(f, l, c)| Rarity::new(f, l, c))
+    }
+
     fn name() -> impl Strategy<Value = Option<String>> {
         prop::option::of(prop_oneof![
             "[a-z]{1,10}",
@@ -694,6 +971,20 @@ mod tests {
             prop_assert!((0.0..=1.0).contains(&ab.total));
             let aa = similarity(&a, &a);
             prop_assert!(aa.total >= SAME_EMAIL_FLOOR);
+        }
+
+        #[test]
+        fn weighted_similarity_is_symmetric_and_within_0_1(
+            a in match_keys(),
+            b in match_keys(),
+            ra in rarity(),
+            rb in rarity(),
+        ) {
+            let ab = similarity_with(&a, &b, &ra, &rb);
+            let ba = similarity_with(&b, &a, &rb, &ra);
+            prop_assert_eq!(ab.total.to_bits(), ba.total.to_bits());
+            prop_assert!((0.0..=1.0).contains(&ab.total));
+            prop_assert!(similarity_with(&a, &a, &ra, &ra).total >= SAME_EMAIL_FLOOR);
         }
 
         #[test]
