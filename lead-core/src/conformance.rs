@@ -94,7 +94,9 @@ fn form(n: usize) -> LeadInput {
         email: Some(format!("person{n}@company{}.com", n % 7)),
         first_name: Some(format!("Name{n}")),
         last_name: Some(["López", "Smith", "Müller", "Rossi"][n % 4].to_owned()),
-        phone: n.is_multiple_of(3).then(|| format!("+3461234{:04}", n % 10_000)),
+        phone: n
+            .is_multiple_of(3)
+            .then(|| format!("+3461234{:04}", n % 10_000)),
         company: n.is_multiple_of(2).then(|| format!("Company{} SL", n % 7)),
         source: Some(sources[n % sources.len()].to_owned()),
         message: (n % 4 != 1).then(|| "We need a demo".to_owned()),
