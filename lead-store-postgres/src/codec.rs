@@ -1,0 +1,152 @@
+//! Turning domain values into columns and back: timestamps as microseconds,
+//! enums as their wire names, documents as JSON text (cast to JSONB in SQL).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use lead_core::{Lead, MatchKeys, email_match_key};
+
+use crate::error::StoreError;
+
+/// Microseconds since the epoch (sub-microsecond precision is dropped).
+pub(crate) fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+/// The instant `micros` microseconds after the epoch.
+pub(crate) fn instant(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros).ok_or(StoreError::Corrupt("timestamp"))
+}
+
+/// A date column read as text (`YYYY-MM-DD`).
+pub(crate) fn date(text: &str) -> Result<NaiveDate, StoreError> {
+    text.parse().map_err(|_| StoreError::Corrupt("date"))
+}
+
+/// A value as JSON text.
+pub(crate) fn to_json<T: Serialize + ?Sized>(
+    what: &'static str,
+    value: &T,
+) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(StoreError::json(what))
+}
+
+/// A value from JSON text.
+pub(crate) fn from_json<T: DeserializeOwned>(
+    what: &'static str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(StoreError::json(what))
+}
+
+/// The wire name of a unit enum variant (`"salesforce"`, `"lead_created"`).
+pub(crate) fn wire_name<T: Serialize>(what: &'static str, value: &T) -> Result<String, StoreError> {
+    match serde_json::to_value(value).map_err(StoreError::json(what))? {
+        serde_json::Value::String(name) => Ok(name),
+        _ => Err(StoreError::Corrupt(what)),
+    }
+}
+
+/// A unit enum variant from its wire name.
+pub(crate) fn from_wire_name<T: DeserializeOwned>(
+    what: &'static str,
+    name: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .map_err(StoreError::json(what))
+}
+
+/// A count column as `u32`/`u64`.
+pub(crate) fn count<T: TryFrom<i64>>(what: &'static str, value: i64) -> Result<T, StoreError> {
+    T::try_from(value).map_err(|_| StoreError::Corrupt(what))
+}
+
+/// A size or limit as a `BIGINT` parameter.
+pub(crate) fn bigint(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The columns of `leads` that SQL filters, orders or aggregates on, all
+/// derived from the lead itself, plus the lead as a document.
+#[derive(Debug)]
+pub(crate) struct LeadRow {
+    pub(crate) ext_id: String,
+    pub(crate) email: String,
+    pub(crate) email_key: String,
+    pub(crate) company_key: Option<String>,
+    pub(crate) corporate_domain: Option<String>,
+    pub(crate) stage: &'static str,
+    pub(crate) priority: &'static str,
+    pub(crate) score: i32,
+    pub(crate) assigned_to: Option<String>,
+    pub(crate) source: Option<String>,
+    pub(crate) source_raw: Option<String>,
+    pub(crate) search_text: Vec<String>,
+    pub(crate) segments: Vec<String>,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+    pub(crate) merged_into: Option<String>,
+    pub(crate) version: i64,
+    pub(crate) doc: String,
+}
+
+impl LeadRow {
+    /// The row for `lead` (whose `version` is the one to store).
+    pub(crate) fn of(lead: &Lead) -> Result<Self, StoreError> {
+        let fields = &lead.fields;
+        let keys = MatchKeys::of(fields);
+        // Lower-cased here, not by PostgreSQL's lower(), so the filter
+        // means exactly what `LeadQuery::matches` means.
+        let search_text: Vec<String> = [
+            Some(fields.email.as_str()),
+            fields.first_name.as_deref(),
+            fields.last_name.as_deref(),
+            fields.company.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(str::to_lowercase)
+        .collect();
+        Ok(LeadRow {
+            ext_id: lead.ext_id.as_str().to_owned(),
+            email: fields.email.as_str().to_owned(),
+            email_key: email_match_key(&fields.email),
+            company_key: keys.company_key(),
+            corporate_domain: keys.corporate_domain().map(str::to_owned),
+            stage: lead.stage.as_str(),
+            priority: lead.priority.as_str(),
+            score: i32::from(lead.score.value()),
+            assigned_to: lead.assigned_to.as_ref().map(|r| r.as_str().to_owned()),
+            source: fields.source.as_deref().map(str::to_lowercase),
+            source_raw: fields.source.clone(),
+            search_text,
+            segments: lead.segments.clone(),
+            created_at: micros(lead.created_at),
+            updated_at: micros(lead.updated_at),
+            merged_into: lead.merged_into.as_ref().map(|m| m.as_str().to_owned()),
+            version: i64::try_from(lead.version)
+                .map_err(|_| StoreError::Corrupt("lead version"))?,
+            doc: to_json("lead", lead)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_at_microsecond_precision() {
+        let at = DateTime::from_timestamp_micros(1_795_000_000_123_456).expect("in range");
+        assert_eq!(instant(micros(at)).expect("valid"), at);
+    }
+
+    #[test]
+    fn enums_are_stored_by_wire_name() {
+        let name = wire_name("kind", &lead_core::OutboxKind::LeadCreated).expect("unit variant");
+        assert_eq!(name, "lead_created");
+        let back: lead_core::OutboxKind = from_wire_name("kind", &name).expect("known name");
+        assert_eq!(back, lead_core::OutboxKind::LeadCreated);
+    }
+}

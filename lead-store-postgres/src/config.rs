@@ -1,0 +1,252 @@
+//! How to reach the database and how long to wait for it.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sqlx::postgres::PgConnectOptions;
+
+use lead_core::{Error, Result};
+
+/// Configuration of a [`PostgresStore`](crate::PostgresStore).
+///
+/// Deserializes from a config file or the environment with every field
+/// optional; build one in code with [`PostgresConfig::from_url`] or
+/// [`PostgresConfig::from_env`] and the `with_*` methods.
+///
+/// The URL usually carries a password, so this type is only
+/// `Deserialize` (never serialized back out), and its `Debug` shows the
+/// host, port and database only.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use lead_store_postgres::PostgresConfig;
+///
+/// let config = PostgresConfig::from_url("postgres://leads:s3cret@db.internal:5432/leads")
+///     .with_max_connections(32)
+///     .with_statement_timeout(Some(Duration::from_secs(10)));
+/// let shown = format!("{config:?}");
+/// assert!(shown.contains("db.internal"));
+/// assert!(!shown.contains("s3cret"));
+/// ```
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct PostgresConfig {
+    /// `postgres://user:password@host:port/database?sslmode=...`, the
+    /// `DATABASE_URL` form.
+    pub url: String,
+    /// Most connections this instance's pool opens. Default 16. With many
+    /// instances, keep `instances × max_connections` under the server's
+    /// `max_connections`.
+    pub max_connections: u32,
+    /// How long an operation waits for a pooled connection (including
+    /// reconnecting after an outage) before failing with
+    /// [`Error::Unavailable`], in milliseconds. Default 5000.
+    pub acquire_timeout_ms: u64,
+    /// How long [`PostgresStore::connect`](crate::PostgresStore::connect)
+    /// waits for the first connection, in milliseconds. Default 10000.
+    pub connect_timeout_ms: u64,
+    /// PostgreSQL's `statement_timeout` for every connection, in
+    /// milliseconds; `None` (the default) keeps the server's setting. A
+    /// statement cancelled by it fails with [`Error::Unavailable`].
+    pub statement_timeout_ms: Option<u64>,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            url: "postgres://localhost:5432/leads".to_owned(),
+            max_connections: 16,
+            acquire_timeout_ms: 5_000,
+            connect_timeout_ms: 10_000,
+            statement_timeout_ms: None,
+        }
+    }
+}
+
+impl PostgresConfig {
+    /// Defaults, with the database at `url`.
+    pub fn from_url(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Defaults, with the database at `$DATABASE_URL`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] when `DATABASE_URL` is not set.
+    pub fn from_env() -> Result<Self> {
+        match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => Ok(Self::from_url(url)),
+            _ => Err(Error::invalid(
+                "DATABASE_URL",
+                "missing_database_url",
+                "DATABASE_URL is not set",
+            )),
+        }
+    }
+
+    /// Sets the pool size (at least 1).
+    pub fn with_max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Sets how long an operation waits for a pooled connection.
+    pub fn with_acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout_ms = millis(timeout);
+        self
+    }
+
+    /// Sets how long `connect` waits for the first connection.
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout_ms = millis(timeout);
+        self
+    }
+
+    /// Sets (or clears) the per-statement time limit.
+    pub fn with_statement_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.statement_timeout_ms = timeout.map(millis);
+        self
+    }
+
+    /// The acquire timeout as a duration.
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_millis(self.acquire_timeout_ms)
+    }
+
+    /// The connect timeout as a duration.
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// The statement timeout as a duration, when set.
+    pub fn statement_timeout(&self) -> Option<Duration> {
+        self.statement_timeout_ms.map(Duration::from_millis)
+    }
+
+    /// The sqlx connection options, with the statement timeout and an
+    /// application name (visible in `pg_stat_activity`).
+    pub(crate) fn connect_options(&self) -> Result<PgConnectOptions> {
+        let url = self.url.trim();
+        if url.is_empty() {
+            return Err(Error::invalid(
+                "database_url",
+                "invalid_database_url",
+                "the PostgreSQL database URL is empty",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(Error::invalid(
+                "max_connections",
+                "invalid_max_connections",
+                "the pool needs at least one connection",
+            ));
+        }
+        // The URL itself is never repeated: it carries the password.
+        let invalid = || {
+            Error::invalid(
+                "database_url",
+                "invalid_database_url",
+                "not a valid PostgreSQL URL (expected postgres://user:password@host:port/database)",
+            )
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(invalid());
+        }
+        let options = PgConnectOptions::from_str(url).map_err(|_| invalid())?;
+        let options = options.application_name("lead-store-postgres");
+        Ok(match self.statement_timeout_ms {
+            Some(ms) => options.options([("statement_timeout", ms.to_string())]),
+            None => options,
+        })
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Where a URL points, without user or password: `host:port/database`.
+pub(crate) fn describe(url: &str) -> String {
+    match PgConnectOptions::from_str(url.trim()) {
+        Ok(o) => format!(
+            "{}:{}/{}",
+            o.get_host(),
+            o.get_port(),
+            o.get_database().unwrap_or("")
+        ),
+        Err(_) => "<invalid URL>".to_owned(),
+    }
+}
+
+impl fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("database", &describe(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_password_or_user() {
+        let config = PostgresConfig::from_url("postgres://leads:hunter2@db.example:6432/crm");
+        let shown = format!("{config:?}");
+        assert!(shown.contains("db.example:6432/crm"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("leads:"), "{shown}");
+    }
+
+    #[test]
+    fn a_config_file_may_give_only_some_fields() {
+        let config: PostgresConfig =
+            serde_json::from_str(r#"{"url": "postgres://db/leads", "statement_timeout_ms": 2500}"#)
+                .expect("valid config");
+        assert_eq!(config.url, "postgres://db/leads");
+        assert_eq!(
+            config.statement_timeout(),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(config.max_connections, 16);
+    }
+
+    #[test]
+    fn bad_urls_are_refused_without_repeating_them() {
+        for url in [
+            "",
+            "mysql://user:hunter2@x/y",
+            "postgres://user:hunter2@x:notaport/db",
+        ] {
+            // (PgConnectOptions' own Debug would show the password.)
+            let Err(err) = PostgresConfig::from_url(url).connect_options() else {
+                panic!("not a PostgreSQL URL, yet accepted");
+            };
+            assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_empty_pool_is_refused() {
+        let err = PostgresConfig::default()
+            .with_max_connections(0)
+            .connect_options()
+            .expect_err("no connections");
+        assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    }
+}

@@ -1,0 +1,782 @@
+//! [`LeadStore`] on PostgreSQL: the atomic commit and the reads.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
+use lead_core::{
+    AccountKey, Commit, CrmKind, Cursor, Dashboard, Error, Lead, LeadExtId, LeadPage, LeadQuery,
+    LeadStore, LoadChange, MergeRecord, Priority, Rep, RepId, RepLoad, RepState, Result, Stage,
+    email_match_key,
+};
+
+use crate::codec::{LeadRow, bigint, count, date, from_json, instant, micros, to_json, wire_name};
+use crate::error::StoreError;
+use crate::store::PostgresStore;
+
+type Fallible<T> = std::result::Result<T, StoreError>;
+
+/// Open stages in pipeline order: the funnel's steps.
+const FUNNEL: [Stage; 6] = [
+    Stage::New,
+    Stage::Contacted,
+    Stage::Qualified,
+    Stage::Proposal,
+    Stage::Negotiation,
+    Stage::Won,
+];
+
+/// Checks a commit against the contract of [`LeadStore::commit`] using the
+/// state its transaction sees (the same rules as the in-memory store).
+///
+/// This catches the common cases early with a clear message; the writes
+/// themselves enforce every rule again against concurrent transactions
+/// (unique indexes, `WHERE version = …`, conditional upserts), so a commit
+/// that races another one still fails with `Conflict`, never half-applied.
+async fn check(conn: &mut PgConnection, commit: &Commit) -> Fallible<()> {
+    let mut new_emails: HashMap<String, &LeadExtId> = HashMap::new();
+    for write in &commit.leads {
+        let lead = &write.lead;
+        let key = email_match_key(&lead.fields.email);
+        let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM leads WHERE ext_id = $1")
+            .bind(lead.ext_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        match (write.expected_version, stored) {
+            (None, Some(_)) => {
+                return Err(Error::Conflict(format!("lead {} already exists", lead.ext_id)).into());
+            }
+            (Some(expected), Some(stored)) if i64::try_from(expected) != Ok(stored) => {
+                return Err(Error::Conflict(format!(
+                    "lead {} changed concurrently (version {stored} is not {expected})",
+                    lead.ext_id
+                ))
+                .into());
+            }
+            (Some(_), None) => return Err(Error::NotFound(format!("lead {}", lead.ext_id)).into()),
+            _ => {}
+        }
+        if lead.merged_into.is_none() {
+            let holder: Option<String> = sqlx::query_scalar(
+                "SELECT ext_id FROM leads WHERE email_key = $1 AND merged_into IS NULL",
+            )
+            .bind(&key)
+            .fetch_optional(&mut *conn)
+            .await?;
+            // Another lead holds the address unless this commit rewrites that
+            // lead with another address or merges it away.
+            let held_elsewhere = holder.is_some_and(|holder| {
+                holder != lead.ext_id.as_str()
+                    && !commit.leads.iter().any(|w| {
+                        w.lead.ext_id.as_str() == holder
+                            && (w.lead.merged_into.is_some()
+                                || email_match_key(&w.lead.fields.email) != key)
+                    })
+            });
+            if held_elsewhere
+                || new_emails
+                    .get(&key)
+                    .is_some_and(|other| *other != &lead.ext_id)
+            {
+                return Err(Error::Conflict(format!(
+                    "another lead already has the e-mail of lead {}",
+                    lead.ext_id
+                ))
+                .into());
+            }
+            new_emails.insert(key, &lead.ext_id);
+        }
+    }
+    for change in &commit.load {
+        let rep = match change {
+            LoadChange::Assigned { rep, .. } | LoadChange::Released { rep } => rep,
+        };
+        let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM reps WHERE id = $1")
+            .bind(rep.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+        if known.is_none() {
+            return Err(Error::NotFound(format!("rep {rep}")).into());
+        }
+    }
+    Ok(())
+}
+
+/// Inserts or updates one `leads` row. An update only touches the row at
+/// the expected version: a concurrent writer that got there first leaves
+/// zero rows to update, which is a `Conflict`.
+async fn write_lead(conn: &mut PgConnection, row: &LeadRow, expected: Option<u64>) -> Fallible<()> {
+    let sql = if expected.is_none() {
+        "INSERT INTO leads (email, email_key, company_key, corporate_domain, stage, priority, \
+         score, assigned_to, source, source_raw, search_text, segments, created_at, updated_at, \
+         merged_into, version, doc, ext_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+         $17::jsonb, $18)"
+    } else {
+        "UPDATE leads SET email = $1, email_key = $2, company_key = $3, corporate_domain = $4, \
+         stage = $5, priority = $6, score = $7, assigned_to = $8, source = $9, source_raw = $10, \
+         search_text = $11, segments = $12, created_at = $13, updated_at = $14, \
+         merged_into = $15, version = $16, doc = $17::jsonb WHERE ext_id = $18 AND version = $19"
+    };
+    let query = sqlx::query(sql)
+        .bind(&row.email)
+        .bind(&row.email_key)
+        .bind(&row.company_key)
+        .bind(&row.corporate_domain)
+        .bind(row.stage)
+        .bind(row.priority)
+        .bind(row.score)
+        .bind(&row.assigned_to)
+        .bind(&row.source)
+        .bind(&row.source_raw)
+        .bind(&row.search_text)
+        .bind(&row.segments)
+        .bind(row.created_at)
+        .bind(row.updated_at)
+        .bind(&row.merged_into)
+        .bind(row.version)
+        .bind(&row.doc)
+        .bind(&row.ext_id);
+    let query = match expected {
+        Some(_) => query.bind(row.version - 1),
+        None => query,
+    };
+    let done = query.execute(&mut *conn).await?;
+    if done.rows_affected() != 1 {
+        return Err(Error::Conflict(format!("lead {} changed concurrently", row.ext_id)).into());
+    }
+    Ok(())
+}
+
+/// Writes the projections of a lead's events, history and CRM links (the
+/// old rows are already gone), one statement per table.
+async fn write_projections(conn: &mut PgConnection, lead: &Lead) -> Fallible<()> {
+    let id = lead.ext_id.as_str();
+    if !lead.events.is_empty() {
+        let mut kinds = Vec::with_capacity(lead.events.len());
+        let mut ats = Vec::with_capacity(lead.events.len());
+        let mut properties = Vec::with_capacity(lead.events.len());
+        for event in &lead.events {
+            kinds.push(event.kind.as_str().to_owned());
+            ats.push(micros(event.at));
+            properties.push(to_json("event properties", &event.properties)?);
+        }
+        sqlx::query(
+            "INSERT INTO lead_events (lead, position, kind, at, properties) \
+             SELECT $1, t.n - 1, t.kind, t.at, t.properties::jsonb \
+             FROM UNNEST($2::text[], $3::int8[], $4::text[]) WITH ORDINALITY \
+             AS t(kind, at, properties, n)",
+        )
+        .bind(id)
+        .bind(kinds)
+        .bind(ats)
+        .bind(properties)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !lead.history.is_empty() {
+        let mut from = Vec::with_capacity(lead.history.len());
+        let mut to = Vec::with_capacity(lead.history.len());
+        let mut ats = Vec::with_capacity(lead.history.len());
+        let mut notes = Vec::with_capacity(lead.history.len());
+        let mut origins = Vec::with_capacity(lead.history.len());
+        for change in &lead.history {
+            from.push(change.from.as_str().to_owned());
+            to.push(change.to.as_str().to_owned());
+            ats.push(micros(change.at));
+            notes.push(change.notes.clone());
+            origins.push(wire_name("change origin", &change.origin)?);
+        }
+        sqlx::query(
+            "INSERT INTO stage_history (lead, position, from_stage, to_stage, at, notes, origin) \
+             SELECT $1, t.n - 1, t.from_stage, t.to_stage, t.at, t.notes, t.origin \
+             FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], $6::text[]) \
+             WITH ORDINALITY AS t(from_stage, to_stage, at, notes, origin, n)",
+        )
+        .bind(id)
+        .bind(from)
+        .bind(to)
+        .bind(ats)
+        .bind(notes)
+        .bind(origins)
+        .execute(&mut *conn)
+        .await?;
+    }
+    // A merged lead's links belong to its survivor, which carries them too.
+    if lead.merged_into.is_none() && !lead.crm_links.is_empty() {
+        let mut crms = Vec::with_capacity(lead.crm_links.len());
+        let mut objects = Vec::with_capacity(lead.crm_links.len());
+        let mut ids = Vec::with_capacity(lead.crm_links.len());
+        for link in &lead.crm_links {
+            crms.push(wire_name("CRM kind", &link.crm)?);
+            objects.push(link.object.clone());
+            ids.push(link.id.clone());
+        }
+        sqlx::query(
+            "INSERT INTO crm_links (lead, crm, object, crm_id) \
+             SELECT $1, t.crm, t.object, t.crm_id \
+             FROM UNNEST($2::text[], $3::text[], $4::text[]) AS t(crm, object, crm_id)",
+        )
+        .bind(id)
+        .bind(crms)
+        .bind(objects)
+        .bind(ids)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Queues a commit's outbox entries in one statement.
+async fn write_outbox(conn: &mut PgConnection, commit: &Commit) -> Fallible<()> {
+    if commit.outbox.is_empty() {
+        return Ok(());
+    }
+    let n = commit.outbox.len();
+    let (mut ids, mut leads, mut kinds, mut payloads, mut created) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for entry in &commit.outbox {
+        ids.push(entry.id.to_string());
+        leads.push(entry.lead.as_str().to_owned());
+        kinds.push(wire_name("outbox kind", &entry.kind)?);
+        payloads.push(to_json("outbox payload", &entry.payload)?);
+        created.push(micros(entry.created_at));
+    }
+    // WITH ORDINALITY keeps the commit's order in `seq`.
+    sqlx::query(
+        "INSERT INTO outbox (id, lead, kind, payload, created_at, available_at) \
+         SELECT t.id::uuid, t.lead, t.kind, t.payload::jsonb, t.created_at, t.created_at \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
+         WITH ORDINALITY AS t(id, lead, kind, payload, created_at, n) ORDER BY t.n",
+    )
+    .bind(ids)
+    .bind(leads)
+    .bind(kinds)
+    .bind(payloads)
+    .bind(created)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies a checked commit; returns the leads with their new versions.
+async fn apply(conn: &mut PgConnection, mut commit: Commit) -> Fallible<Vec<Lead>> {
+    let mut written = Vec::with_capacity(commit.leads.len());
+    let updates: Vec<String> = commit
+        .leads
+        .iter()
+        .filter(|w| w.expected_version.is_some())
+        .map(|w| w.lead.ext_id.as_str().to_owned())
+        .collect();
+    if commit.leads.len() > 1 && !updates.is_empty() {
+        // Leads of one commit may trade addresses (a merge undone, an
+        // address moved), and a partial unique index is checked row by row:
+        // park the rewritten leads' keys first so it only ever sees the
+        // final state. A parked key has no `@`, so it never equals a real one.
+        sqlx::query("UPDATE leads SET email_key = 'parked:' || ext_id WHERE ext_id = ANY($1)")
+            .bind(&updates)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if !updates.is_empty() {
+        for sql in [
+            "DELETE FROM lead_events WHERE lead = ANY($1)",
+            "DELETE FROM stage_history WHERE lead = ANY($1)",
+            "DELETE FROM crm_links WHERE lead = ANY($1)",
+        ] {
+            sqlx::query(sql).bind(&updates).execute(&mut *conn).await?;
+        }
+    }
+    for write in std::mem::take(&mut commit.leads) {
+        let mut lead = write.lead;
+        lead.version = write.expected_version.unwrap_or(0) + 1;
+        write_lead(conn, &LeadRow::of(&lead)?, write.expected_version).await?;
+        written.push(lead);
+    }
+    for lead in &written {
+        write_projections(conn, lead).await?;
+    }
+    write_outbox(conn, &commit).await?;
+    for task in &commit.followups {
+        sqlx::query(
+            "INSERT INTO sales_followup_tasks (id, lead, assigned_to, priority, due_at, status, doc) \
+             VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::jsonb) \
+             ON CONFLICT (id) DO UPDATE SET lead = EXCLUDED.lead, \
+             assigned_to = EXCLUDED.assigned_to, priority = EXCLUDED.priority, \
+             due_at = EXCLUDED.due_at, status = EXCLUDED.status, doc = EXCLUDED.doc",
+        )
+        .bind(task.id.to_string())
+        .bind(task.lead.as_str())
+        .bind(task.assigned_to.as_ref().map(RepId::as_str))
+        .bind(task.priority.as_str())
+        .bind(micros(task.due_at))
+        .bind(wire_name("follow-up status", &task.status)?)
+        .bind(to_json("follow-up task", task)?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for merge in &commit.merges {
+        sqlx::query(
+            "INSERT INTO merge_records (id, doc) VALUES ($1::uuid, $2::jsonb) \
+             ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc",
+        )
+        .bind(merge.id.to_string())
+        .bind(to_json("merge record", merge)?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for change in &commit.load {
+        // Increments in SQL: concurrent commits from any instance add up.
+        let done = match change {
+            LoadChange::Assigned {
+                rep,
+                at,
+                local_day,
+                pass,
+            } => {
+                sqlx::query(
+                    "UPDATE reps SET open_leads = open_leads + 1, \
+                     assigned_today = CASE WHEN today = $1::date THEN assigned_today + 1 ELSE 1 END, \
+                     today = $1::date, last_assigned_at = $2, \
+                     pass = GREATEST(pass, COALESCE($3, pass)) WHERE id = $4",
+                )
+                .bind(local_day.to_string())
+                .bind(micros(*at))
+                // NaN never moves the pass (like f64::max).
+                .bind((!pass.is_nan()).then_some(*pass))
+                .bind(rep.as_str())
+                .execute(&mut *conn)
+                .await?
+            }
+            LoadChange::Released { rep } => {
+                sqlx::query(
+                    "UPDATE reps SET open_leads = GREATEST(open_leads - 1, 0) WHERE id = $1",
+                )
+                .bind(rep.as_str())
+                .execute(&mut *conn)
+                .await?
+            }
+        };
+        if done.rows_affected() != 1 {
+            return Err(Error::NotFound("rep of a workload change".into()).into());
+        }
+    }
+    for key in &commit.idempotency {
+        // Taken only when new or expired at the writer's instant: checked
+        // and written in one statement, so two instances racing for one key
+        // cannot both win.
+        let done = sqlx::query(
+            "INSERT INTO idempotency_keys (key, lead, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET lead = EXCLUDED.lead, \
+             created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at \
+             WHERE idempotency_keys.expires_at <= EXCLUDED.created_at",
+        )
+        .bind(&key.key)
+        .bind(key.lead.as_str())
+        .bind(micros(key.created_at))
+        .bind(micros(key.expires_at))
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(Error::Conflict("an idempotency key is already used".into()).into());
+        }
+    }
+    Ok(written)
+}
+
+fn lead_of(doc: &str) -> Fallible<Lead> {
+    from_json("stored lead", doc)
+}
+
+fn stage_of(name: &str) -> Fallible<Stage> {
+    Stage::parse(name).map_err(|_| StoreError::Corrupt("stage"))
+}
+
+fn rep_of(id: &str) -> Fallible<RepId> {
+    RepId::parse(id).map_err(|_| StoreError::Corrupt("rep id"))
+}
+
+impl PostgresStore {
+    async fn commit_tx(&self, commit: Commit) -> Fallible<Vec<Lead>> {
+        // READ COMMITTED: the writes carry their own guards (versioned
+        // updates, unique indexes, conditional upserts, increments), so no
+        // stricter isolation is needed. Dropping `tx` on an error rolls back.
+        let mut tx = self.pool.begin().await?;
+        check(&mut tx, &commit).await?;
+        let written = apply(&mut tx, commit).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn one_lead(&self, sql: &'static str, arg: &str) -> Fallible<Option<Lead>> {
+        let doc: Option<String> = sqlx::query_scalar(sql)
+            .bind(arg)
+            .fetch_optional(&self.pool)
+            .await?;
+        doc.as_deref().map(lead_of).transpose()
+    }
+
+    async fn list_rows(&self, query: &LeadQuery) -> Fallible<LeadPage> {
+        let mut sql =
+            QueryBuilder::<Postgres>::new("SELECT doc::text FROM leads WHERE merged_into IS NULL");
+        if let Some(stage) = query.stage {
+            sql.push(" AND stage = ").push_bind(stage.as_str());
+        }
+        if let Some(priority) = query.priority {
+            sql.push(" AND priority = ").push_bind(priority.as_str());
+        }
+        if let Some(rep) = &query.assigned_to {
+            sql.push(" AND assigned_to = ")
+                .push_bind(rep.as_str().to_owned());
+        }
+        if let Some(source) = &query.source {
+            // ASCII-only folding on both sides, exactly `eq_ignore_ascii_case`
+            // (lower() would also fold non-ASCII letters).
+            sql.push(
+                " AND translate(source_raw, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', \
+                 'abcdefghijklmnopqrstuvwxyz') = ",
+            )
+            .push_bind(source.to_ascii_lowercase());
+        }
+        if let Some(segment) = &query.segment {
+            sql.push(" AND segments @> ARRAY[")
+                .push_bind(segment.clone())
+                .push("]::text[]");
+        }
+        if let Some(text) = &query.text {
+            let text = text.to_lowercase();
+            // The empty string is in every e-mail address.
+            if !text.is_empty() {
+                sql.push(
+                    " AND EXISTS (SELECT 1 FROM unnest(leads.search_text) AS v WHERE strpos(v, ",
+                )
+                .push_bind(text)
+                .push(") > 0)");
+            }
+        }
+        if let Some(from) = query.created_from {
+            sql.push(" AND created_at >= ").push_bind(micros(from));
+        }
+        if let Some(to) = query.created_to {
+            sql.push(" AND created_at < ").push_bind(micros(to));
+        }
+        if let Some(cursor) = &query.cursor {
+            sql.push(" AND (created_at, ext_id) < (")
+                .push_bind(micros(cursor.created_at))
+                .push(", ")
+                .push_bind(cursor.ext_id.as_str().to_owned())
+                .push(")");
+        }
+        let size = query.page_size();
+        sql.push(" ORDER BY created_at DESC, ext_id DESC LIMIT ")
+            .push_bind(bigint(size + 1));
+        let docs: Vec<String> = sql.build_query_scalar().fetch_all(&self.pool).await?;
+        let mut leads = docs
+            .iter()
+            .map(|doc| lead_of(doc))
+            .collect::<Fallible<Vec<Lead>>>()?;
+        let more = leads.len() > size;
+        leads.truncate(size);
+        let next_cursor = if more {
+            leads.last().map(Cursor::after)
+        } else {
+            None
+        };
+        Ok(LeadPage { leads, next_cursor })
+    }
+
+    async fn dashboard_rows(&self, since: DateTime<Utc>, top: usize) -> Fallible<Dashboard> {
+        let since = micros(since);
+        // One snapshot for every figure: REPEATABLE READ, read only.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let (total, score_sum, unassigned): (i64, i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(score), 0)::int8, \
+             COUNT(*) FILTER (WHERE assigned_to IS NULL) \
+             FROM leads WHERE merged_into IS NULL AND created_at >= $1",
+        )
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await?;
+        let total: u64 = count("lead count", total)?;
+        let mut stats = PipelineStats {
+            total,
+            unassigned: count("unassigned count", unassigned)?,
+            average_score: if total == 0 {
+                0.0
+            } else {
+                count::<u64>("score sum", score_sum)? as f64 / total as f64
+            },
+            ..PipelineStats::default()
+        };
+
+        let stages: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT stage, COUNT(*) FROM leads WHERE merged_into IS NULL AND created_at >= $1 \
+             GROUP BY stage",
+        )
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (stage, n) in stages {
+            stats
+                .by_stage
+                .insert(stage_of(&stage)?, count("stage count", n)?);
+        }
+        let priorities: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT priority, COUNT(*) FROM leads WHERE merged_into IS NULL AND created_at >= $1 \
+             GROUP BY priority",
+        )
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (priority, n) in priorities {
+            let priority =
+                Priority::parse(&priority).map_err(|_| StoreError::Corrupt("priority"))?;
+            stats
+                .by_priority
+                .insert(priority, count("priority count", n)?);
+        }
+
+        let sources: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT COALESCE(source, 'unknown') AS name, COUNT(*) AS n, SUM(score)::int8, \
+             COUNT(*) FILTER (WHERE priority = 'high'), COUNT(*) FILTER (WHERE stage = 'won') \
+             FROM leads WHERE merged_into IS NULL AND created_at >= $1 \
+             GROUP BY name ORDER BY n DESC, name ASC",
+        )
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut source_performance = Vec::with_capacity(sources.len());
+        for (source, n, score, high, won) in sources {
+            let leads: u64 = count("source count", n)?;
+            stats.by_source.insert(source.clone(), leads);
+            source_performance.push(SourcePerformance {
+                source,
+                leads,
+                average_score: count::<u64>("score sum", score)? as f64 / leads as f64,
+                high_priority: count("high-priority count", high)?,
+                won: count("won count", won)?,
+            });
+        }
+
+        let reps: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT assigned_to, COUNT(*) AS n, COUNT(*) FILTER (WHERE stage = 'won') AS won \
+             FROM leads \
+             WHERE merged_into IS NULL AND created_at >= $1 AND assigned_to IS NOT NULL \
+             GROUP BY assigned_to \
+             ORDER BY won DESC, \
+             (COUNT(*) FILTER (WHERE stage = 'won'))::float8 / COUNT(*) DESC, \
+             assigned_to ASC LIMIT $2",
+        )
+        .bind(since)
+        .bind(bigint(top))
+        .fetch_all(&mut *tx)
+        .await?;
+        let top_performers = reps
+            .into_iter()
+            .map(|(rep, assigned, won)| {
+                let assigned: u64 = count("assigned count", assigned)?;
+                let won: u64 = count("won count", won)?;
+                Ok(RepPerformance {
+                    rep: rep_of(&rep)?,
+                    assigned,
+                    won,
+                    conversion_rate: if assigned == 0 {
+                        0.0
+                    } else {
+                        won as f64 / assigned as f64
+                    },
+                })
+            })
+            .collect::<Fallible<Vec<_>>>()?;
+
+        // How far along the pipeline each lead got: its current stage or any
+        // stage its history moved it to, ranked in `FUNNEL` order (other
+        // stages rank NULL).
+        let ranks: Vec<(i32, i64)> = sqlx::query_as(
+            "WITH w AS (SELECT ext_id, stage FROM leads \
+                        WHERE merged_into IS NULL AND created_at >= $1), \
+             reached AS (SELECT ext_id AS lead, stage FROM w \
+                         UNION ALL \
+                         SELECT h.lead, h.to_stage FROM stage_history h \
+                         JOIN w ON w.ext_id = h.lead), \
+             furthest AS (SELECT lead, MAX(CASE stage WHEN 'new' THEN 0 WHEN 'contacted' THEN 1 \
+                          WHEN 'qualified' THEN 2 WHEN 'proposal' THEN 3 \
+                          WHEN 'negotiation' THEN 4 WHEN 'won' THEN 5 END) AS rank \
+                          FROM reached GROUP BY lead) \
+             SELECT rank, COUNT(*) FROM furthest WHERE rank IS NOT NULL GROUP BY rank",
+        )
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut reached_at_least = [0u64; FUNNEL.len()];
+        for (rank, n) in ranks {
+            let rank: usize = count("funnel rank", i64::from(rank))?;
+            let n: u64 = count("funnel count", n)?;
+            for slot in reached_at_least.iter_mut().take(rank + 1) {
+                *slot += n;
+            }
+        }
+        // Every lead is at least new.
+        reached_at_least[0] = stats.total;
+        let funnel = FUNNEL.iter().copied().zip(reached_at_least).collect();
+
+        Ok(Dashboard {
+            stats,
+            funnel,
+            top_performers,
+            source_performance,
+        })
+    }
+
+    async fn rep_rows(&self) -> Fallible<Vec<RepState>> {
+        type RepColumns = (String, i64, i64, Option<String>, Option<i64>, f64);
+        let rows: Vec<RepColumns> = sqlx::query_as(
+            "SELECT profile::text, open_leads, assigned_today, today::text, last_assigned_at, pass \
+             FROM reps ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(profile, open, today_count, today, last, pass)| {
+                Ok(RepState {
+                    rep: from_json("rep profile", &profile)?,
+                    load: RepLoad {
+                        open_leads: count("open leads", open)?,
+                        assigned_today: count("assigned today", today_count)?,
+                        today: today.as_deref().map(date).transpose()?,
+                        last_assigned_at: last.map(instant).transpose()?,
+                        pass,
+                    },
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl LeadStore for PostgresStore {
+    async fn commit(&self, commit: Commit) -> Result<Vec<Lead>> {
+        Ok(self.commit_tx(commit).await?)
+    }
+
+    async fn get(&self, ext_id: &LeadExtId) -> Result<Option<Lead>> {
+        Ok(self
+            .one_lead(
+                "SELECT doc::text FROM leads WHERE ext_id = $1",
+                ext_id.as_str(),
+            )
+            .await?)
+    }
+
+    async fn find_by_email_key(&self, email_key: &str) -> Result<Option<Lead>> {
+        Ok(self
+            .one_lead(
+                "SELECT doc::text FROM leads WHERE email_key = $1 AND merged_into IS NULL",
+                email_key,
+            )
+            .await?)
+    }
+
+    async fn account_owner(&self, key: &AccountKey) -> Result<Option<RepId>> {
+        if key.company.is_none() && key.domain.is_none() {
+            return Ok(None);
+        }
+        // Open means not won, lost or unqualified (`Stage::is_open`).
+        let owner: Option<String> = sqlx::query_scalar(
+            "SELECT assigned_to FROM leads \
+             WHERE merged_into IS NULL AND assigned_to IS NOT NULL \
+             AND stage NOT IN ('won', 'lost', 'unqualified') \
+             AND (company_key = $1 OR corporate_domain = $2) \
+             ORDER BY updated_at DESC, ext_id DESC LIMIT 1",
+        )
+        .bind(&key.company)
+        .bind(&key.domain)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(owner.as_deref().map(rep_of).transpose()?)
+    }
+
+    async fn rep_states(&self) -> Result<Vec<RepState>> {
+        Ok(self.rep_rows().await?)
+    }
+
+    async fn get_merge(&self, id: Uuid) -> Result<Option<MergeRecord>> {
+        let doc: Option<String> =
+            sqlx::query_scalar("SELECT doc::text FROM merge_records WHERE id = $1::uuid")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from)?;
+        Ok(doc
+            .as_deref()
+            .map(|doc| from_json("merge record", doc))
+            .transpose()?)
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LeadExtId>> {
+        let lead: Option<String> = sqlx::query_scalar(
+            "SELECT lead FROM idempotency_keys WHERE key = $1 AND expires_at > $2",
+        )
+        .bind(key)
+        .bind(micros(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(lead
+            .map(|id| LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id")))
+            .transpose()?)
+    }
+
+    async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> Result<Option<Lead>> {
+        let doc: Option<String> = sqlx::query_scalar(
+            "SELECT l.doc::text FROM crm_links c JOIN leads l ON l.ext_id = c.lead \
+             WHERE c.crm = $1 AND c.crm_id = $2",
+        )
+        .bind(wire_name("CRM kind", &crm)?)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(doc.as_deref().map(lead_of).transpose()?)
+    }
+
+    async fn list(&self, query: &LeadQuery) -> Result<LeadPage> {
+        Ok(self.list_rows(query).await?)
+    }
+
+    async fn dashboard(&self, since: DateTime<Utc>, top: usize) -> Result<Dashboard> {
+        Ok(self.dashboard_rows(since, top).await?)
+    }
+
+    async fn upsert_rep(&self, rep: &Rep) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO reps (id, profile) VALUES ($1, $2::jsonb) \
+             ON CONFLICT (id) DO UPDATE SET profile = EXCLUDED.profile",
+        )
+        .bind(rep.id.as_str())
+        .bind(to_json("rep profile", rep)?)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+}

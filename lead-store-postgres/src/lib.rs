@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+mod codec;
+mod config;
+mod error;
+mod leads;
+mod queue;
+mod store;
+
+pub use config::PostgresConfig;
+pub use store::PostgresStore;

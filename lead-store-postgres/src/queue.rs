@@ -1,0 +1,298 @@
+//! [`OutboxStore`] and [`SyncState`] on PostgreSQL: the CRM push queue
+//! shared by every instance's workers, its dead letters, watermarks and job
+//! leases.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use lead_core::{
+    Claimed, DeadLetter, Error, LeadExtId, OutboxEntry, OutboxStore, Result, SyncState,
+};
+
+use crate::codec::{bigint, count, from_json, from_wire_name, instant, micros};
+use crate::error::StoreError;
+use crate::store::PostgresStore;
+
+type Fallible<T> = std::result::Result<T, StoreError>;
+
+/// `id, lead, kind, payload, created_at` of an outbox or dead-letter row.
+type EntryColumns = (String, String, String, String, i64);
+
+/// A claimed row: `id, lead, kind, payload, created_at, attempts, available_at, seq`.
+type ClaimColumns = (String, String, String, String, i64, i32, i64, i64);
+
+/// A parked row: `id, lead, kind, payload, created_at, attempts, error, parked_at`.
+type DeadColumns = (String, String, String, String, i64, i32, String, i64);
+
+fn entry_of((id, lead, kind, payload, created_at): EntryColumns) -> Fallible<OutboxEntry> {
+    Ok(OutboxEntry {
+        id: Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("outbox id"))?,
+        lead: LeadExtId::parse(&lead).map_err(|_| StoreError::Corrupt("lead id"))?,
+        kind: from_wire_name("outbox kind", &kind)?,
+        payload: from_json("outbox payload", &payload)?,
+        created_at: instant(created_at)?,
+    })
+}
+
+impl PostgresStore {
+    /// Why an ack, retry or dead-letter of `id` by `worker` touched no row.
+    async fn not_leased(&self, id: Uuid, worker: &str) -> StoreError {
+        let exists: std::result::Result<Option<i32>, sqlx::Error> =
+            sqlx::query_scalar("SELECT 1 FROM outbox WHERE id = $1::uuid")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await;
+        match exists {
+            Ok(Some(_)) => {
+                Error::Conflict(format!("outbox entry {id} is not leased to {worker}")).into()
+            }
+            Ok(None) => Error::NotFound(format!("outbox entry {id}")).into(),
+            Err(err) => err.into(),
+        }
+    }
+
+    async fn claim_rows(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Fallible<Vec<Claimed>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        // One statement. Rows another claim has locked are skipped, not
+        // waited for, and a row whose lease another claim just took is
+        // re-checked after its lock is taken (READ COMMITTED re-evaluates
+        // the WHERE clause), so concurrent claims from any instance get
+        // disjoint batches.
+        let rows: Vec<ClaimColumns> = sqlx::query_as(
+            "WITH picked AS ( \
+                 SELECT seq FROM outbox \
+                 WHERE available_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
+                 ORDER BY available_at, seq \
+                 LIMIT $4 \
+                 FOR UPDATE SKIP LOCKED) \
+             UPDATE outbox o SET leased_by = $1, lease_until = $2 \
+             FROM picked WHERE o.seq = picked.seq \
+             RETURNING o.id::text, o.lead, o.kind, o.payload::text, o.created_at, o.attempts, \
+                       o.available_at, o.seq",
+        )
+        .bind(worker)
+        .bind(micros(until))
+        .bind(micros(now))
+        .bind(bigint(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut rows = rows;
+        // RETURNING has no order of its own: oldest first.
+        rows.sort_by_key(|row| (row.6, row.7));
+        rows.into_iter()
+            .map(|(id, lead, kind, payload, created_at, attempts, _, _)| {
+                Ok(Claimed {
+                    entry: entry_of((id, lead, kind, payload, created_at))?,
+                    attempts: count("outbox attempts", i64::from(attempts))?,
+                    lease_until: until,
+                })
+            })
+            .collect()
+    }
+
+    async fn ack_row(&self, id: Uuid, worker: &str) -> Fallible<()> {
+        let done = sqlx::query("DELETE FROM outbox WHERE id = $1::uuid AND leased_by = $2")
+            .bind(id.to_string())
+            .bind(worker)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(self.not_leased(id, worker).await);
+        }
+        Ok(())
+    }
+
+    async fn retry_row(
+        &self,
+        id: Uuid,
+        worker: &str,
+        available_at: DateTime<Utc>,
+        error: &str,
+    ) -> Fallible<()> {
+        let done = sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, available_at = $1, leased_by = NULL, \
+             lease_until = NULL, last_error = $2 WHERE id = $3::uuid AND leased_by = $4",
+        )
+        .bind(micros(available_at))
+        .bind(error)
+        .bind(id.to_string())
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(self.not_leased(id, worker).await);
+        }
+        Ok(())
+    }
+
+    async fn dead_letter_row(
+        &self,
+        id: Uuid,
+        worker: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Fallible<()> {
+        // Moved in one statement: the row leaves the queue exactly when it
+        // is parked.
+        let parked = sqlx::query(
+            "WITH gone AS (DELETE FROM outbox WHERE id = $1::uuid AND leased_by = $2 \
+                           RETURNING id, lead, kind, payload, created_at, attempts) \
+             INSERT INTO dead_letters (id, lead, kind, payload, created_at, attempts, error, parked_at) \
+             SELECT id, lead, kind, payload, created_at, attempts + 1, $3, $4 FROM gone",
+        )
+        .bind(id.to_string())
+        .bind(worker)
+        .bind(error)
+        .bind(micros(now))
+        .execute(&self.pool)
+        .await?;
+        if parked.rows_affected() == 0 {
+            return Err(self.not_leased(id, worker).await);
+        }
+        Ok(())
+    }
+
+    async fn dead_letter_rows(&self, limit: usize) -> Fallible<Vec<DeadLetter>> {
+        let rows: Vec<DeadColumns> = sqlx::query_as(
+            "SELECT id::text, lead, kind, payload::text, created_at, attempts, error, parked_at \
+             FROM dead_letters ORDER BY seq LIMIT $1",
+        )
+        .bind(bigint(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(
+                |(id, lead, kind, payload, created_at, attempts, error, parked_at)| {
+                    Ok(DeadLetter {
+                        entry: entry_of((id, lead, kind, payload, created_at))?,
+                        attempts: count("dead letter attempts", i64::from(attempts))?,
+                        error,
+                        parked_at: instant(parked_at)?,
+                    })
+                },
+            )
+            .collect()
+    }
+}
+
+#[async_trait]
+impl OutboxStore for PostgresStore {
+    async fn claim(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>> {
+        Ok(self.claim_rows(worker, limit, lease, now).await?)
+    }
+
+    async fn ack(&self, id: Uuid, worker: &str) -> Result<()> {
+        Ok(self.ack_row(id, worker).await?)
+    }
+
+    async fn retry(
+        &self,
+        id: Uuid,
+        worker: &str,
+        available_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
+        Ok(self.retry_row(id, worker, available_at, error).await?)
+    }
+
+    async fn dead_letter(
+        &self,
+        id: Uuid,
+        worker: &str,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        Ok(self.dead_letter_row(id, worker, error, now).await?)
+    }
+
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+        Ok(self.dead_letter_rows(limit).await?)
+    }
+
+    async fn pending_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(count("outbox count", n)?)
+    }
+}
+
+#[async_trait]
+impl SyncState for PostgresStore {
+    async fn watermark(&self, name: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM sync_watermarks WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from)?,
+        )
+    }
+
+    async fn set_watermark(&self, name: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sync_watermarks (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        // Taken when free, expired, or already ours (renewal); one
+        // statement, so instances racing for a lease get one winner.
+        let taken: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO job_leases (name, holder, until) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until \
+             WHERE job_leases.holder = EXCLUDED.holder OR job_leases.until <= $4 \
+             RETURNING 1",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(micros(until))
+        .bind(micros(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(taken.is_some())
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM job_leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+}
