@@ -5,6 +5,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+pub use lead_store_group::GroupCommit;
 use sqlx::postgres::PgConnectOptions;
 
 use lead_core::{Error, Result};
@@ -54,6 +56,10 @@ pub struct PostgresConfig {
     /// milliseconds; `None` (the default) keeps the server's setting. A
     /// statement cancelled by it fails with [`Error::Unavailable`].
     pub statement_timeout_ms: Option<u64>,
+    /// Group commit (on by default): concurrent commits of this instance
+    /// share one transaction and one durable COMMIT. `None` runs every
+    /// commit in a transaction of its own.
+    pub group_commit: Option<GroupCommit>,
 }
 
 impl Default for PostgresConfig {
@@ -64,6 +70,7 @@ impl Default for PostgresConfig {
             acquire_timeout_ms: 5_000,
             connect_timeout_ms: 10_000,
             statement_timeout_ms: None,
+            group_commit: Some(GroupCommit::default()),
         }
     }
 }
@@ -117,6 +124,12 @@ impl PostgresConfig {
         self
     }
 
+    /// Sets (or, with `None`, turns off) group commit.
+    pub fn with_group_commit(mut self, group_commit: Option<GroupCommit>) -> Self {
+        self.group_commit = group_commit;
+        self
+    }
+
     /// The acquire timeout as a duration.
     pub fn acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.acquire_timeout_ms)
@@ -148,6 +161,13 @@ impl PostgresConfig {
                 "max_connections",
                 "invalid_max_connections",
                 "the pool needs at least one connection",
+            ));
+        }
+        if self.group_commit.is_some_and(|g| g.max_batch == 0) {
+            return Err(Error::invalid(
+                "group_commit.max_batch",
+                "invalid_group_commit",
+                "a group commit needs room for at least one commit",
             ));
         }
         // The URL itself is never repeated: it carries the password.
@@ -195,6 +215,7 @@ impl fmt::Debug for PostgresConfig {
             .field("acquire_timeout_ms", &self.acquire_timeout_ms)
             .field("connect_timeout_ms", &self.connect_timeout_ms)
             .field("statement_timeout_ms", &self.statement_timeout_ms)
+            .field("group_commit", &self.group_commit)
             .finish()
     }
 }
@@ -223,6 +244,25 @@ mod tests {
             Some(Duration::from_millis(2500))
         );
         assert_eq!(config.max_connections, 16);
+        assert_eq!(config.group_commit, Some(GroupCommit::default()));
+    }
+
+    #[test]
+    fn group_commit_can_be_tuned_or_turned_off_in_a_config_file() {
+        let off: PostgresConfig =
+            serde_json::from_str(r#"{"group_commit": null}"#).expect("valid config");
+        assert_eq!(off.group_commit, None);
+        let tuned: PostgresConfig =
+            serde_json::from_str(r#"{"group_commit": {"max_batch": 8}}"#).expect("valid config");
+        assert_eq!(
+            tuned.group_commit,
+            Some(GroupCommit::new(8, Duration::from_millis(1)))
+        );
+        let err = PostgresConfig::default()
+            .with_group_commit(Some(GroupCommit::new(0, Duration::ZERO)))
+            .connect_options()
+            .expect_err("an empty batch");
+        assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
     }
 
     #[test]

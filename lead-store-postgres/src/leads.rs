@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
@@ -17,6 +17,7 @@ use lead_core::{
 use crate::codec::{LeadRow, bigint, count, date, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::PostgresStore;
+use lead_store_group::replicate;
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
@@ -406,16 +407,76 @@ fn rep_of(id: &str) -> Fallible<RepId> {
     RepId::parse(id).map_err(|_| StoreError::Corrupt("rep id"))
 }
 
+/// One commit in a transaction of its own.
+async fn commit_tx(pool: &PgPool, commit: Commit) -> Fallible<Vec<Lead>> {
+    // READ COMMITTED: the writes carry their own guards (versioned
+    // updates, unique indexes, conditional upserts, increments), so no
+    // stricter isolation is needed. Dropping `tx` on an error rolls back.
+    let mut tx = pool.begin().await?;
+    check(&mut tx, &commit).await?;
+    let written = apply(&mut tx, commit).await?;
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// Several commits in one transaction, each in its own savepoint: one that
+/// fails (and aborts its statements) is rolled back alone. The outer result
+/// is the transaction's own failure (begin, savepoint bookkeeping, COMMIT),
+/// which every commit shares.
+async fn batch_tx(pool: &PgPool, commits: Vec<Commit>) -> Fallible<Vec<Fallible<Vec<Lead>>>> {
+    let mut tx = pool.begin().await?;
+    let mut answers = Vec::with_capacity(commits.len());
+    for commit in commits {
+        sqlx::query("SAVEPOINT group_commit")
+            .execute(&mut *tx)
+            .await?;
+        let answer = match check(&mut tx, &commit).await {
+            Ok(()) => apply(&mut tx, commit).await,
+            Err(err) => Err(err),
+        };
+        if answer.is_err() {
+            sqlx::query("ROLLBACK TO SAVEPOINT group_commit")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("RELEASE SAVEPOINT group_commit")
+            .execute(&mut *tx)
+            .await?;
+        answers.push(answer);
+    }
+    tx.commit().await?;
+    Ok(answers)
+}
+
+/// Runs a batch gathered by the group-commit writer: one answer per commit,
+/// in order. An `Ok` is only ever given after the shared COMMIT succeeded.
+pub(crate) async fn commit_batch(
+    pool: &PgPool,
+    mut commits: Vec<Commit>,
+) -> Vec<Result<Vec<Lead>>> {
+    let n = commits.len();
+    if n == 1
+        && let Some(commit) = commits.pop()
+    {
+        // A lone commit needs no savepoint.
+        return vec![commit_tx(pool, commit).await.map_err(Error::from)];
+    }
+    match batch_tx(pool, commits).await {
+        Ok(answers) => answers
+            .into_iter()
+            .map(|answer| answer.map_err(Error::from))
+            .collect(),
+        Err(err) => {
+            let err = Error::from(err);
+            (0..n).map(|_| Err(replicate(&err))).collect()
+        }
+    }
+}
+
 impl PostgresStore {
     async fn commit_tx(&self, commit: Commit) -> Fallible<Vec<Lead>> {
-        // READ COMMITTED: the writes carry their own guards (versioned
-        // updates, unique indexes, conditional upserts, increments), so no
-        // stricter isolation is needed. Dropping `tx` on an error rolls back.
-        let mut tx = self.pool.begin().await?;
-        check(&mut tx, &commit).await?;
-        let written = apply(&mut tx, commit).await?;
-        tx.commit().await?;
-        Ok(written)
+        self.stats.record(1);
+        commit_tx(&self.pool, commit).await
     }
 
     async fn one_lead(&self, sql: &'static str, arg: &str) -> Fallible<Option<Lead>> {
@@ -670,7 +731,10 @@ impl PostgresStore {
 #[async_trait]
 impl LeadStore for PostgresStore {
     async fn commit(&self, commit: Commit) -> Result<Vec<Lead>> {
-        Ok(self.commit_tx(commit).await?)
+        match &self.batcher {
+            Some(batcher) => batcher.submit(commit).await,
+            None => Ok(self.commit_tx(commit).await?),
+        }
     }
 
     async fn get(&self, ext_id: &LeadExtId) -> Result<Option<Lead>> {

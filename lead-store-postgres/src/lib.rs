@@ -7,5 +7,5 @@ mod leads;
 mod queue;
 mod store;
 
-pub use config::PostgresConfig;
+pub use config::{GroupCommit, PostgresConfig};
 pub use store::PostgresStore;

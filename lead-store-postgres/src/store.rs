@@ -2,6 +2,7 @@
 //! migrated at start-up.
 
 use std::fmt;
+use std::sync::Arc;
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -11,6 +12,7 @@ use lead_core::Result;
 
 use crate::config::{PostgresConfig, describe};
 use crate::error::StoreError;
+use lead_store_group::{Batcher, Stats};
 
 /// The schema, embedded at compile time from `migrations/postgres/`.
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -19,8 +21,12 @@ static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 /// and [`SyncState`](lead_core::SyncState) in one PostgreSQL database, shared
 /// by any number of server instances.
 ///
-/// Cheap to clone (clones share the pool). Every commit is one transaction;
-/// concurrent writers from any instance are arbitrated by the database (row
+/// Cheap to clone (clones share the pool and the writer). With group commit
+/// (the default, see [`GroupCommit`](crate::GroupCommit)) one writer task
+/// per store gathers this instance's concurrent commits into one
+/// transaction, each in its own savepoint, and answers each caller only
+/// after the shared COMMIT; without it every commit is one transaction.
+/// Concurrent writers from any instance are arbitrated by the database (row
 /// locks, unique indexes, versioned updates) and the loser gets
 /// [`Error::Conflict`](lead_core::Error::Conflict), which the use-cases retry.
 /// Outbox claims use `FOR UPDATE SKIP LOCKED`, so workers everywhere get
@@ -29,6 +35,10 @@ static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
     database: String,
+    /// The group-commit writer; `None` when group commit is off.
+    pub(crate) batcher: Option<Arc<Batcher>>,
+    /// Transactions and commits counted by `commit`.
+    pub(crate) stats: Arc<Stats>,
 }
 
 impl PostgresStore {
@@ -57,9 +67,19 @@ impl PostgresStore {
             Err(_) => return Err(StoreError::ConnectTimedOut.into()),
         }
         MIGRATOR.run(&pool).await.map_err(StoreError::from)?;
+        let stats = Arc::new(Stats::default());
+        let batcher = config.group_commit.map(|settings| {
+            let pool = pool.clone();
+            Arc::new(Batcher::start(settings, stats.clone(), move |commits| {
+                let pool = pool.clone();
+                async move { crate::leads::commit_batch(&pool, commits).await }
+            }))
+        });
         Ok(PostgresStore {
             pool,
             database: describe(&config.url),
+            batcher,
+            stats,
         })
     }
 
@@ -69,11 +89,23 @@ impl PostgresStore {
         Self::connect(&PostgresConfig::from_url(url)).await
     }
 
-    /// Closes every connection; later calls answer
+    /// Closes the store: stops accepting commits, finishes and answers
+    /// every commit already handed to the group-commit writer, then closes
+    /// every connection. Later calls answer
     /// [`Error::Unavailable`](lead_core::Error::Unavailable). For orderly
     /// shutdown and for tests of outage handling.
     pub async fn close(&self) {
+        if let Some(batcher) = &self.batcher {
+            batcher.close().await;
+        }
         self.pool.close().await;
+    }
+
+    /// `(transactions, commits)` run by [`commit`](lead_core::LeadStore::commit)
+    /// so far; with group commit under load, fewer transactions than commits.
+    #[doc(hidden)]
+    pub fn group_commit_stats(&self) -> (u64, u64) {
+        self.stats.get()
     }
 }
 
@@ -83,6 +115,7 @@ impl fmt::Debug for PostgresStore {
             .field("database", &self.database)
             .field("connections", &self.pool.size())
             .field("closed", &self.pool.is_closed())
+            .field("group_commit", &self.batcher.is_some())
             .finish()
     }
 }

@@ -4,6 +4,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use lead_store_group::GroupCommit;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use lead_core::{Error, Result};
@@ -79,6 +81,10 @@ pub struct SqliteConfig {
     pub acquire_timeout_ms: u64,
     /// `PRAGMA synchronous`; default [`Synchronous::Full`] (durability first).
     pub synchronous: Synchronous,
+    /// Group commit (on by default): concurrent commits share one
+    /// transaction and one sync. `None` runs every commit in a transaction
+    /// of its own.
+    pub group_commit: Option<GroupCommit>,
 }
 
 impl Default for SqliteConfig {
@@ -89,6 +95,7 @@ impl Default for SqliteConfig {
             busy_timeout_ms: 5_000,
             acquire_timeout_ms: 10_000,
             synchronous: Synchronous::Full,
+            group_commit: Some(GroupCommit::default()),
         }
     }
 }
@@ -126,6 +133,12 @@ impl SqliteConfig {
         self
     }
 
+    /// Sets (or, with `None`, turns off) group commit.
+    pub fn with_group_commit(mut self, group_commit: Option<GroupCommit>) -> Self {
+        self.group_commit = group_commit;
+        self
+    }
+
     /// The busy timeout as a duration.
     pub fn busy_timeout(&self) -> Duration {
         Duration::from_millis(self.busy_timeout_ms)
@@ -152,6 +165,13 @@ impl SqliteConfig {
                 "max_connections",
                 "invalid_max_connections",
                 "the pool needs at least one connection",
+            ));
+        }
+        if self.group_commit.is_some_and(|g| g.max_batch == 0) {
+            return Err(Error::invalid(
+                "group_commit.max_batch",
+                "invalid_group_commit",
+                "a group commit needs room for at least one commit",
             ));
         }
         let options = if url.starts_with("sqlite:") {
@@ -185,6 +205,20 @@ mod tests {
         let config = SqliteConfig::default();
         assert_eq!(config.synchronous, Synchronous::Full);
         assert_eq!(config.busy_timeout(), Duration::from_secs(5));
+        assert_eq!(config.group_commit, Some(GroupCommit::default()));
+    }
+
+    #[test]
+    fn group_commit_can_be_tuned_or_turned_off_in_a_config_file() {
+        let off: SqliteConfig =
+            serde_json::from_str(r#"{"group_commit": null}"#).expect("valid config");
+        assert_eq!(off.group_commit, None);
+        let tuned: SqliteConfig =
+            serde_json::from_str(r#"{"group_commit": {"max_batch": 8}}"#).expect("valid config");
+        assert_eq!(
+            tuned.group_commit,
+            Some(GroupCommit::new(8, Duration::from_millis(1)))
+        );
     }
 
     #[test]
@@ -218,6 +252,12 @@ mod tests {
         assert!(matches!(
             SqliteConfig::default()
                 .with_max_connections(0)
+                .connect_options(),
+            Err(Error::Invalid { .. })
+        ));
+        assert!(matches!(
+            SqliteConfig::default()
+                .with_group_commit(Some(GroupCommit::new(0, Duration::ZERO)))
                 .connect_options(),
             Err(Error::Invalid { .. })
         ));

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use uuid::Uuid;
 
 use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
@@ -17,6 +17,7 @@ use lead_core::{
 use crate::codec::{LeadRow, count, date, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::SqliteStore;
+use lead_store_group::replicate;
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
@@ -338,16 +339,75 @@ fn stage_of(name: &str) -> Fallible<Stage> {
     Stage::parse(name).map_err(|_| StoreError::Corrupt("stage"))
 }
 
+/// One commit in a transaction of its own.
+async fn commit_tx(pool: &SqlitePool, commit: Commit) -> Fallible<Vec<Lead>> {
+    // SQLite has one writer: taking the write lock up front makes
+    // concurrent commits queue (busy timeout) instead of failing when a
+    // read transaction tries to become a write transaction.
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    check(&mut tx, &commit).await?;
+    let written = apply(&mut tx, commit).await?;
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// Several commits in one transaction, each in its own savepoint: one that
+/// fails is rolled back alone. The outer result is the transaction's own
+/// failure (begin, savepoint bookkeeping, COMMIT), which every commit shares.
+async fn batch_tx(pool: &SqlitePool, commits: Vec<Commit>) -> Fallible<Vec<Fallible<Vec<Lead>>>> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut answers = Vec::with_capacity(commits.len());
+    for commit in commits {
+        sqlx::query("SAVEPOINT group_commit")
+            .execute(&mut *tx)
+            .await?;
+        let answer = match check(&mut tx, &commit).await {
+            Ok(()) => apply(&mut tx, commit).await,
+            Err(err) => Err(err),
+        };
+        if answer.is_err() {
+            sqlx::query("ROLLBACK TO SAVEPOINT group_commit")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("RELEASE SAVEPOINT group_commit")
+            .execute(&mut *tx)
+            .await?;
+        answers.push(answer);
+    }
+    tx.commit().await?;
+    Ok(answers)
+}
+
+/// Runs a batch gathered by the group-commit writer: one answer per commit,
+/// in order. An `Ok` is only ever given after the shared COMMIT succeeded.
+pub(crate) async fn commit_batch(
+    pool: &SqlitePool,
+    mut commits: Vec<Commit>,
+) -> Vec<Result<Vec<Lead>>> {
+    let n = commits.len();
+    if n == 1
+        && let Some(commit) = commits.pop()
+    {
+        // A lone commit needs no savepoint.
+        return vec![commit_tx(pool, commit).await.map_err(Error::from)];
+    }
+    match batch_tx(pool, commits).await {
+        Ok(answers) => answers
+            .into_iter()
+            .map(|answer| answer.map_err(Error::from))
+            .collect(),
+        Err(err) => {
+            let err = Error::from(err);
+            (0..n).map(|_| Err(replicate(&err))).collect()
+        }
+    }
+}
+
 impl SqliteStore {
     async fn commit_tx(&self, commit: Commit) -> Fallible<Vec<Lead>> {
-        // SQLite has one writer: taking the write lock up front makes
-        // concurrent commits queue (busy timeout) instead of failing when a
-        // read transaction tries to become a write transaction.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        check(&mut tx, &commit).await?;
-        let written = apply(&mut tx, commit).await?;
-        tx.commit().await?;
-        Ok(written)
+        self.stats.record(1);
+        commit_tx(&self.pool, commit).await
     }
 
     async fn one_lead(&self, sql: &'static str, arg: &str) -> Fallible<Option<Lead>> {
@@ -598,7 +658,10 @@ impl SqliteStore {
 #[async_trait]
 impl LeadStore for SqliteStore {
     async fn commit(&self, commit: Commit) -> Result<Vec<Lead>> {
-        Ok(self.commit_tx(commit).await?)
+        match &self.batcher {
+            Some(batcher) => batcher.submit(commit).await,
+            None => Ok(self.commit_tx(commit).await?),
+        }
     }
 
     async fn get(&self, ext_id: &LeadExtId) -> Result<Option<Lead>> {

@@ -7,5 +7,5 @@ mod leads;
 mod queue;
 mod store;
 
-pub use config::{SqliteConfig, Synchronous};
+pub use config::{GroupCommit, SqliteConfig, Synchronous};
 pub use store::SqliteStore;

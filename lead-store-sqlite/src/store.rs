@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
@@ -12,6 +13,7 @@ use lead_core::Result;
 
 use crate::config::SqliteConfig;
 use crate::error::StoreError;
+use lead_store_group::{Batcher, Stats};
 
 /// The schema, embedded at compile time from `migrations/sqlite/`.
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -19,13 +21,20 @@ static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 /// A [`LeadStore`](lead_core::LeadStore), [`OutboxStore`](lead_core::OutboxStore)
 /// and [`SyncState`](lead_core::SyncState) in one SQLite file.
 ///
-/// Cheap to clone (clones share the pool). Every commit is one
-/// `BEGIN IMMEDIATE` transaction: SQLite has a single writer, so concurrent
+/// Cheap to clone (clones share the pool and the writer). Commits run in
+/// `BEGIN IMMEDIATE` transactions: SQLite has a single writer, so concurrent
 /// commits wait their turn (up to the busy timeout) instead of failing.
+/// With group commit (the default, see [`GroupCommit`](crate::GroupCommit))
+/// one writer task gathers concurrent commits into one transaction, each in
+/// its own savepoint, and answers each caller only after the shared COMMIT.
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     file: PathBuf,
+    /// The group-commit writer; `None` when group commit is off.
+    pub(crate) batcher: Option<Arc<Batcher>>,
+    /// Transactions and commits counted by `commit`.
+    pub(crate) stats: Arc<Stats>,
 }
 
 impl SqliteStore {
@@ -49,7 +58,20 @@ impl SqliteStore {
             .await
             .map_err(StoreError::from)?;
         MIGRATOR.run(&pool).await.map_err(StoreError::from)?;
-        Ok(SqliteStore { pool, file })
+        let stats = Arc::new(Stats::default());
+        let batcher = config.group_commit.map(|settings| {
+            let pool = pool.clone();
+            Arc::new(Batcher::start(settings, stats.clone(), move |commits| {
+                let pool = pool.clone();
+                async move { crate::leads::commit_batch(&pool, commits).await }
+            }))
+        });
+        Ok(SqliteStore {
+            pool,
+            file,
+            batcher,
+            stats,
+        })
     }
 
     /// [`connect`](Self::connect) with default settings to `url`
@@ -58,12 +80,24 @@ impl SqliteStore {
         Self::connect(&SqliteConfig::from_url(url)).await
     }
 
-    /// Closes every connection; later calls answer
-    /// [`Error::Unavailable`](lead_core::Error::Unavailable). For tests of
-    /// outage handling and for orderly shutdown.
+    /// Closes the store: stops accepting commits, finishes and answers
+    /// every commit already handed to the group-commit writer, then closes
+    /// every connection. Later calls answer
+    /// [`Error::Unavailable`](lead_core::Error::Unavailable). For orderly
+    /// shutdown and for tests of outage handling.
     #[doc(hidden)]
     pub async fn close(&self) {
+        if let Some(batcher) = &self.batcher {
+            batcher.close().await;
+        }
         self.pool.close().await;
+    }
+
+    /// `(transactions, commits)` run by [`commit`](lead_core::LeadStore::commit)
+    /// so far; with group commit under load, fewer transactions than commits.
+    #[doc(hidden)]
+    pub fn group_commit_stats(&self) -> (u64, u64) {
+        self.stats.get()
     }
 }
 
@@ -73,6 +107,7 @@ impl fmt::Debug for SqliteStore {
             .field("file", &self.file)
             .field("connections", &self.pool.size())
             .field("closed", &self.pool.is_closed())
+            .field("group_commit", &self.batcher.is_some())
             .finish()
     }
 }

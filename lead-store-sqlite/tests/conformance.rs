@@ -29,3 +29,19 @@ async fn bursts_of_one_address_store_one_lead_every_time() {
         lead_core::conformance::concurrent_captures_of_one_email_store_one_lead(store).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_store_passes_the_conformance_suite_without_group_commit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let counter = std::sync::atomic::AtomicUsize::new(0);
+    lead_core::conformance::run_all(|| {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.path().join(format!("store-{n}.db"));
+        async move {
+            let config =
+                SqliteConfig::from_url(path.to_string_lossy().into_owned()).with_group_commit(None);
+            Arc::new(SqliteStore::connect(&config).await.expect("connect"))
+        }
+    })
+    .await;
+}
