@@ -56,9 +56,12 @@ pub struct PostgresConfig {
     /// milliseconds; `None` (the default) keeps the server's setting. A
     /// statement cancelled by it fails with [`Error::Unavailable`].
     pub statement_timeout_ms: Option<u64>,
-    /// Group commit (on by default): concurrent commits of this instance
-    /// share one transaction and one durable COMMIT. `None` runs every
-    /// commit in a transaction of its own.
+    /// Group commit: concurrent commits of this instance share one
+    /// transaction and one durable COMMIT. **Off by default** (`None`: every
+    /// commit in a transaction of its own) because it measured slower here:
+    /// PostgreSQL already groups WAL flushes of concurrent connections, and
+    /// one writer connection serializes the statements (`docs/perf.md`,
+    /// "Store writes").
     pub group_commit: Option<GroupCommit>,
 }
 
@@ -70,7 +73,7 @@ impl Default for PostgresConfig {
             acquire_timeout_ms: 5_000,
             connect_timeout_ms: 10_000,
             statement_timeout_ms: None,
-            group_commit: Some(GroupCommit::default()),
+            group_commit: None,
         }
     }
 }
@@ -244,7 +247,10 @@ mod tests {
             Some(Duration::from_millis(2500))
         );
         assert_eq!(config.max_connections, 16);
-        assert_eq!(config.group_commit, Some(GroupCommit::default()));
+        assert_eq!(
+            config.group_commit, None,
+            "group commit is off by default on PostgreSQL"
+        );
     }
 
     #[test]
