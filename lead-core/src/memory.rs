@@ -16,8 +16,8 @@ use crate::matchkey::{MatchKeys, email_match_key};
 use crate::model::CrmKind;
 use crate::model::{Lead, LeadExtId, Rep, RepId, RepLoad, RepState};
 use crate::ports::{
-    AccountKey, Claimed, Commit, Dashboard, DeadLetter, IdempotencyKey, LeadPage, LeadQuery,
-    LeadStore, LoadChange, OutboxEntry, OutboxStore, SyncState, dashboard_of, page_of,
+    AccountKey, Claimed, Commit, CommitFacts, Dashboard, DeadLetter, IdempotencyKey, LeadPage,
+    LeadQuery, LeadStore, LoadChange, OutboxEntry, OutboxStore, SyncState, dashboard_of, page_of,
 };
 
 /// An outbox entry with its delivery state.
@@ -136,72 +136,36 @@ impl InMemoryStore {
     }
 }
 
-fn check(state: &State, commit: &Commit) -> Result<()> {
-    let mut new_emails: HashMap<String, &LeadExtId> = HashMap::new();
-    for write in &commit.leads {
-        let lead = &write.lead;
-        let key = email_match_key(&lead.fields.email);
-        match (write.expected_version, state.leads.get(&lead.ext_id)) {
-            (None, Some(_)) => {
-                return Err(Error::Conflict(format!(
-                    "lead {} already exists",
-                    lead.ext_id
-                )));
-            }
-            (Some(v), Some(stored)) if stored.version != v => {
-                return Err(Error::Conflict(format!(
-                    "lead {} changed concurrently (version {} is not {v})",
-                    lead.ext_id, stored.version
-                )));
-            }
-            (Some(_), None) => return Err(Error::NotFound(format!("lead {}", lead.ext_id))),
-            _ => {}
-        }
-        if lead.merged_into.is_none() {
-            // Another lead holds the address unless this commit rewrites that
-            // lead with another address or merges it away.
-            let holder = state.by_email.get(&key).filter(|holder| {
-                *holder != &lead.ext_id
-                    && !commit.leads.iter().any(|w| {
-                        &w.lead.ext_id == *holder
-                            && (w.lead.merged_into.is_some()
-                                || email_match_key(&w.lead.fields.email) != key)
-                    })
-            });
-            if holder.is_some()
-                || new_emails
-                    .get(&key)
-                    .is_some_and(|other| *other != &lead.ext_id)
-            {
-                return Err(Error::Conflict(format!(
-                    "another lead already has e-mail {}",
-                    lead.fields.email
-                )));
-            }
-            new_emails.insert(key, &lead.ext_id);
-        }
+/// Reads the facts `commit` is checked against (see [`Commit::check`]).
+fn facts(state: &State, commit: &Commit) -> CommitFacts {
+    let keys = commit.fact_keys();
+    CommitFacts {
+        versions: keys
+            .ext_ids
+            .iter()
+            .filter_map(|id| state.leads.get(id).map(|l| (id.clone(), l.version)))
+            .collect(),
+        email_holders: keys
+            .email_keys
+            .iter()
+            .filter_map(|k| state.by_email.get(k).map(|id| (k.clone(), id.clone())))
+            .collect(),
+        idempotency_expiry: keys
+            .idempotency_keys
+            .iter()
+            .filter_map(|k| {
+                state
+                    .idempotency
+                    .get(k)
+                    .map(|stored| (k.clone(), stored.expires_at))
+            })
+            .collect(),
+        known_reps: keys
+            .reps
+            .into_iter()
+            .filter(|r| state.reps.contains_key(r))
+            .collect(),
     }
-    for key in &commit.idempotency {
-        if state
-            .idempotency
-            .get(&key.key)
-            .is_some_and(|stored| stored.expires_at > key.created_at)
-        {
-            return Err(Error::Conflict(format!(
-                "idempotency key {} is already used",
-                key.key
-            )));
-        }
-    }
-    for change in &commit.load {
-        let rep = match change {
-            LoadChange::Assigned { rep, .. } | LoadChange::Released { rep } => rep,
-        };
-        if !state.reps.contains_key(rep) {
-            return Err(Error::NotFound(format!("rep {rep}")));
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -209,7 +173,7 @@ impl LeadStore for InMemoryStore {
     async fn commit(&self, commit: Commit) -> Result<Vec<Lead>> {
         self.check_up()?;
         let mut state = self.lock();
-        check(&state, &commit)?;
+        commit.check(&facts(&state, &commit))?;
         let mut written = Vec::with_capacity(commit.leads.len());
         for write in commit.leads {
             let mut lead = write.lead;

@@ -1,7 +1,5 @@
 //! [`LeadStore`] on PostgreSQL: the atomic commit and the reads.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
@@ -9,9 +7,9 @@ use uuid::Uuid;
 
 use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
-    AccountKey, Commit, CrmKind, Cursor, Dashboard, Error, Lead, LeadExtId, LeadPage, LeadQuery,
-    LeadStore, LoadChange, MergeRecord, Priority, Rep, RepId, RepLoad, RepState, Result, Stage,
-    email_match_key,
+    AccountKey, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error, Lead, LeadExtId, LeadPage,
+    LeadQuery, LeadStore, LoadChange, MergeRecord, Priority, Rep, RepId, RepLoad, RepState, Result,
+    Stage,
 };
 
 use crate::codec::{LeadRow, bigint, count, date, from_json, instant, micros, to_json, wire_name};
@@ -39,72 +37,54 @@ const FUNNEL: [Stage; 6] = [
 /// (unique indexes, `WHERE version = …`, conditional upserts), so a commit
 /// that races another one still fails with `Conflict`, never half-applied.
 async fn check(conn: &mut PgConnection, commit: &Commit) -> Fallible<()> {
-    let mut new_emails: HashMap<String, &LeadExtId> = HashMap::new();
-    for write in &commit.leads {
-        let lead = &write.lead;
-        let key = email_match_key(&lead.fields.email);
-        let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM leads WHERE ext_id = $1")
-            .bind(lead.ext_id.as_str())
-            .fetch_optional(&mut *conn)
+    // The stored facts the commit touches, one query per kind; the rules
+    // themselves are `Commit::check`, shared by every store.
+    let keys = commit.fact_keys();
+    let mut facts = CommitFacts::default();
+    let ext_ids: Vec<String> = keys
+        .ext_ids
+        .iter()
+        .map(|id| id.as_str().to_owned())
+        .collect();
+    let versions: Vec<(String, i64)> =
+        sqlx::query_as("SELECT ext_id, version FROM leads WHERE ext_id = ANY($1)")
+            .bind(&ext_ids)
+            .fetch_all(&mut *conn)
             .await?;
-        match (write.expected_version, stored) {
-            (None, Some(_)) => {
-                return Err(Error::Conflict(format!("lead {} already exists", lead.ext_id)).into());
-            }
-            (Some(expected), Some(stored)) if i64::try_from(expected) != Ok(stored) => {
-                return Err(Error::Conflict(format!(
-                    "lead {} changed concurrently (version {stored} is not {expected})",
-                    lead.ext_id
-                ))
-                .into());
-            }
-            (Some(_), None) => return Err(Error::NotFound(format!("lead {}", lead.ext_id)).into()),
-            _ => {}
-        }
-        if lead.merged_into.is_none() {
-            let holder: Option<String> = sqlx::query_scalar(
-                "SELECT ext_id FROM leads WHERE email_key = $1 AND merged_into IS NULL",
-            )
-            .bind(&key)
-            .fetch_optional(&mut *conn)
-            .await?;
-            // Another lead holds the address unless this commit rewrites that
-            // lead with another address or merges it away.
-            let held_elsewhere = holder.is_some_and(|holder| {
-                holder != lead.ext_id.as_str()
-                    && !commit.leads.iter().any(|w| {
-                        w.lead.ext_id.as_str() == holder
-                            && (w.lead.merged_into.is_some()
-                                || email_match_key(&w.lead.fields.email) != key)
-                    })
-            });
-            if held_elsewhere
-                || new_emails
-                    .get(&key)
-                    .is_some_and(|other| *other != &lead.ext_id)
-            {
-                return Err(Error::Conflict(format!(
-                    "another lead already has the e-mail of lead {}",
-                    lead.ext_id
-                ))
-                .into());
-            }
-            new_emails.insert(key, &lead.ext_id);
-        }
+    for (ext_id, version) in versions {
+        let ext_id = LeadExtId::parse(&ext_id).map_err(|_| StoreError::Corrupt("ext_id"))?;
+        let version = u64::try_from(version).map_err(|_| StoreError::Corrupt("version"))?;
+        facts.versions.insert(ext_id, version);
     }
-    for change in &commit.load {
-        let rep = match change {
-            LoadChange::Assigned { rep, .. } | LoadChange::Released { rep } => rep,
-        };
-        let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM reps WHERE id = $1")
-            .bind(rep.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-        if known.is_none() {
-            return Err(Error::NotFound(format!("rep {rep}")).into());
-        }
+    let holders: Vec<(String, String)> = sqlx::query_as(
+        "SELECT email_key, ext_id FROM leads WHERE merged_into IS NULL AND email_key = ANY($1)",
+    )
+    .bind(&keys.email_keys)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (email_key, ext_id) in holders {
+        let ext_id = LeadExtId::parse(&ext_id).map_err(|_| StoreError::Corrupt("ext_id"))?;
+        facts.email_holders.insert(email_key, ext_id);
     }
-    Ok(())
+    let expiries: Vec<(String, i64)> =
+        sqlx::query_as("SELECT key, expires_at FROM idempotency_keys WHERE key = ANY($1)")
+            .bind(&keys.idempotency_keys)
+            .fetch_all(&mut *conn)
+            .await?;
+    for (key, expires_at) in expiries {
+        facts.idempotency_expiry.insert(key, instant(expires_at)?);
+    }
+    let rep_ids: Vec<String> = keys.reps.iter().map(|r| r.as_str().to_owned()).collect();
+    let reps: Vec<String> = sqlx::query_scalar("SELECT id FROM reps WHERE id = ANY($1)")
+        .bind(&rep_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    for rep in reps {
+        facts
+            .known_reps
+            .insert(RepId::parse(&rep).map_err(|_| StoreError::Corrupt("rep id"))?);
+    }
+    Ok(commit.check(&facts)?)
 }
 
 /// Inserts or updates one `leads` row. An update only touches the row at

@@ -1,7 +1,5 @@
 //! [`LeadStore`] on SQLite: the atomic commit and the reads.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
@@ -9,9 +7,9 @@ use uuid::Uuid;
 
 use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
-    AccountKey, Commit, CrmKind, Cursor, Dashboard, Error, Lead, LeadExtId, LeadPage, LeadQuery,
-    LeadStore, LoadChange, MergeRecord, Priority, Rep, RepId, RepLoad, RepState, Result, Stage,
-    email_match_key,
+    AccountKey, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error, Lead, LeadExtId, LeadPage,
+    LeadQuery, LeadStore, LoadChange, MergeRecord, Priority, Rep, RepId, RepLoad, RepState, Result,
+    Stage,
 };
 
 use crate::codec::{LeadRow, count, date, from_json, instant, micros, to_json, wire_name};
@@ -31,85 +29,63 @@ const FUNNEL: [Stage; 6] = [
     Stage::Won,
 ];
 
-/// Checks a commit against the contract of [`LeadStore::commit`] using the
-/// state before any of its writes (the same rules as the in-memory store).
+/// Checks a commit against the contract of [`LeadStore::commit`]: reads
+/// the stored facts it touches (one query per kind, before any of its
+/// writes) and applies the rules in [`Commit::check`].
 async fn check(conn: &mut SqliteConnection, commit: &Commit) -> Fallible<()> {
-    let mut new_emails: HashMap<String, &LeadExtId> = HashMap::new();
-    for write in &commit.leads {
-        let lead = &write.lead;
-        let key = email_match_key(&lead.fields.email);
-        let stored: Option<i64> = sqlx::query_scalar("SELECT version FROM leads WHERE ext_id = ?")
-            .bind(lead.ext_id.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-        match (write.expected_version, stored) {
-            (None, Some(_)) => {
-                return Err(Error::Conflict(format!("lead {} already exists", lead.ext_id)).into());
-            }
-            (Some(expected), Some(stored)) if i64::try_from(expected) != Ok(stored) => {
-                return Err(Error::Conflict(format!(
-                    "lead {} changed concurrently (version {stored} is not {expected})",
-                    lead.ext_id
-                ))
-                .into());
-            }
-            (Some(_), None) => return Err(Error::NotFound(format!("lead {}", lead.ext_id)).into()),
-            _ => {}
-        }
-        if lead.merged_into.is_none() {
-            let holder: Option<String> = sqlx::query_scalar(
-                "SELECT ext_id FROM leads WHERE email_key = ? AND merged_into IS NULL",
-            )
-            .bind(&key)
-            .fetch_optional(&mut *conn)
-            .await?;
-            // Another lead holds the address unless this commit rewrites that
-            // lead with another address or merges it away.
-            let held_elsewhere = holder.is_some_and(|holder| {
-                holder != lead.ext_id.as_str()
-                    && !commit.leads.iter().any(|w| {
-                        w.lead.ext_id.as_str() == holder
-                            && (w.lead.merged_into.is_some()
-                                || email_match_key(&w.lead.fields.email) != key)
-                    })
-            });
-            if held_elsewhere
-                || new_emails
-                    .get(&key)
-                    .is_some_and(|other| *other != &lead.ext_id)
-            {
-                return Err(Error::Conflict(format!(
-                    "another lead already has the e-mail of lead {}",
-                    lead.ext_id
-                ))
-                .into());
-            }
-            new_emails.insert(key, &lead.ext_id);
-        }
+    let keys = commit.fact_keys();
+    let list = |items: Vec<String>| to_json("fact keys", &items);
+    let mut facts = CommitFacts::default();
+    let ext_ids = list(
+        keys.ext_ids
+            .iter()
+            .map(|id| id.as_str().to_owned())
+            .collect(),
+    )?;
+    let versions: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT ext_id, version FROM leads WHERE ext_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(ext_ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (ext_id, version) in versions {
+        let ext_id = LeadExtId::parse(&ext_id).map_err(|_| StoreError::Corrupt("ext_id"))?;
+        let version = u64::try_from(version).map_err(|_| StoreError::Corrupt("version"))?;
+        facts.versions.insert(ext_id, version);
     }
-    for key in &commit.idempotency {
-        let expires_at: Option<i64> =
-            sqlx::query_scalar("SELECT expires_at FROM idempotency_keys WHERE key = ?")
-                .bind(&key.key)
-                .fetch_optional(&mut *conn)
-                .await?;
-        if expires_at.is_some_and(|expires_at| expires_at > micros(key.created_at)) {
-            return Err(Error::Conflict("an idempotency key is already used".into()).into());
-        }
+    let holders: Vec<(String, String)> = sqlx::query_as(
+        "SELECT email_key, ext_id FROM leads \
+         WHERE merged_into IS NULL AND email_key IN (SELECT value FROM json_each(?))",
+    )
+    .bind(list(keys.email_keys)?)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (email_key, ext_id) in holders {
+        let ext_id = LeadExtId::parse(&ext_id).map_err(|_| StoreError::Corrupt("ext_id"))?;
+        facts.email_holders.insert(email_key, ext_id);
     }
-    for change in &commit.load {
-        let rep = match change {
-            LoadChange::Assigned { rep, .. } | LoadChange::Released { rep } => rep,
-        };
-        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM reps WHERE id = ?")
-            .bind(rep.as_str())
-            .fetch_optional(&mut *conn)
+    let expiries: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT key, expires_at FROM idempotency_keys WHERE key IN (SELECT value FROM json_each(?))",
+    )
+    .bind(list(keys.idempotency_keys)?)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (key, expires_at) in expiries {
+        facts.idempotency_expiry.insert(key, instant(expires_at)?);
+    }
+    let reps: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM reps WHERE id IN (SELECT value FROM json_each(?))")
+            .bind(list(
+                keys.reps.iter().map(|r| r.as_str().to_owned()).collect(),
+            )?)
+            .fetch_all(&mut *conn)
             .await?;
-        if known.is_none() {
-            return Err(Error::NotFound(format!("rep {rep}")).into());
-        }
+    for rep in reps {
+        facts
+            .known_reps
+            .insert(RepId::parse(&rep).map_err(|_| StoreError::Corrupt("rep id"))?);
     }
-    Ok(())
+    Ok(commit.check(&facts)?)
 }
 
 /// Inserts or updates one `leads` row.

@@ -13,8 +13,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod check;
 mod outbox;
 mod query;
+
+pub use check::{CommitFacts, FactKeys};
 
 pub use outbox::{Claimed, DeadLetter, OutboxStore, SyncState};
 #[cfg(any(test, feature = "testing"))]
