@@ -66,23 +66,28 @@ async fn check(conn: &mut PgConnection, commit: &Commit) -> Fallible<()> {
         let ext_id = LeadExtId::parse(&ext_id).map_err(|_| StoreError::Corrupt("ext_id"))?;
         facts.email_holders.insert(email_key, ext_id);
     }
-    let expiries: Vec<(String, i64)> =
-        sqlx::query_as("SELECT key, expires_at FROM idempotency_keys WHERE key = ANY($1)")
-            .bind(&keys.idempotency_keys)
+    // Most commits carry no idempotency key or workload change: skip those round trips.
+    if !keys.idempotency_keys.is_empty() {
+        let expiries: Vec<(String, i64)> =
+            sqlx::query_as("SELECT key, expires_at FROM idempotency_keys WHERE key = ANY($1)")
+                .bind(&keys.idempotency_keys)
+                .fetch_all(&mut *conn)
+                .await?;
+        for (key, expires_at) in expiries {
+            facts.idempotency_expiry.insert(key, instant(expires_at)?);
+        }
+    }
+    if !keys.reps.is_empty() {
+        let rep_ids: Vec<String> = keys.reps.iter().map(|r| r.as_str().to_owned()).collect();
+        let reps: Vec<String> = sqlx::query_scalar("SELECT id FROM reps WHERE id = ANY($1)")
+            .bind(&rep_ids)
             .fetch_all(&mut *conn)
             .await?;
-    for (key, expires_at) in expiries {
-        facts.idempotency_expiry.insert(key, instant(expires_at)?);
-    }
-    let rep_ids: Vec<String> = keys.reps.iter().map(|r| r.as_str().to_owned()).collect();
-    let reps: Vec<String> = sqlx::query_scalar("SELECT id FROM reps WHERE id = ANY($1)")
-        .bind(&rep_ids)
-        .fetch_all(&mut *conn)
-        .await?;
-    for rep in reps {
-        facts
-            .known_reps
-            .insert(RepId::parse(&rep).map_err(|_| StoreError::Corrupt("rep id"))?);
+        for rep in reps {
+            facts
+                .known_reps
+                .insert(RepId::parse(&rep).map_err(|_| StoreError::Corrupt("rep id"))?);
+        }
     }
     Ok(commit.check(&facts)?)
 }

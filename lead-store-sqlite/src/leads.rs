@@ -64,26 +64,31 @@ async fn check(conn: &mut SqliteConnection, commit: &Commit) -> Fallible<()> {
         let ext_id = LeadExtId::parse(&ext_id).map_err(|_| StoreError::Corrupt("ext_id"))?;
         facts.email_holders.insert(email_key, ext_id);
     }
-    let expiries: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT key, expires_at FROM idempotency_keys WHERE key IN (SELECT value FROM json_each(?))",
-    )
-    .bind(list(keys.idempotency_keys)?)
-    .fetch_all(&mut *conn)
-    .await?;
-    for (key, expires_at) in expiries {
-        facts.idempotency_expiry.insert(key, instant(expires_at)?);
+    // Most commits carry no idempotency key or workload change: skip those round trips.
+    if !keys.idempotency_keys.is_empty() {
+        let expiries: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key, expires_at FROM idempotency_keys WHERE key IN (SELECT value FROM json_each(?))",
+        )
+        .bind(list(keys.idempotency_keys)?)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (key, expires_at) in expiries {
+            facts.idempotency_expiry.insert(key, instant(expires_at)?);
+        }
     }
-    let reps: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM reps WHERE id IN (SELECT value FROM json_each(?))")
-            .bind(list(
-                keys.reps.iter().map(|r| r.as_str().to_owned()).collect(),
-            )?)
-            .fetch_all(&mut *conn)
-            .await?;
-    for rep in reps {
-        facts
-            .known_reps
-            .insert(RepId::parse(&rep).map_err(|_| StoreError::Corrupt("rep id"))?);
+    if !keys.reps.is_empty() {
+        let reps: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM reps WHERE id IN (SELECT value FROM json_each(?))")
+                .bind(list(
+                    keys.reps.iter().map(|r| r.as_str().to_owned()).collect(),
+                )?)
+                .fetch_all(&mut *conn)
+                .await?;
+        for rep in reps {
+            facts
+                .known_reps
+                .insert(RepId::parse(&rep).map_err(|_| StoreError::Corrupt("rep id"))?);
+        }
     }
     Ok(commit.check(&facts)?)
 }
