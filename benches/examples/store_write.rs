@@ -112,7 +112,8 @@ struct Args {
     /// round (by leads/s) is reported.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
-    /// The stores' group commit: on (their default), off, or both.
+    /// The stores' group commit: on, off, or both (SQLite defaults to on,
+    /// PostgreSQL to off).
     #[arg(long, value_enum, default_value = "on")]
     group_commit: GroupMode,
 }
