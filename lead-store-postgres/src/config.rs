@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use lead_store_group::GroupCommit;
+pub use lead_store_sql::GroupCommit;
 use sqlx::postgres::PgConnectOptions;
 
 use lead_core::{Error, Result};

@@ -32,10 +32,14 @@ pub(crate) enum StoreError {
     ConnectTimedOut,
 }
 
-impl StoreError {
-    /// A JSON error about `what`.
-    pub(crate) fn json(what: &'static str) -> impl FnOnce(serde_json::Error) -> StoreError {
-        move |source| StoreError::Json { what, source }
+impl From<lead_store_sql::codec::CodecError> for StoreError {
+    fn from(err: lead_store_sql::codec::CodecError) -> Self {
+        match err {
+            lead_store_sql::codec::CodecError::Json { what, source } => {
+                StoreError::Json { what, source }
+            }
+            lead_store_sql::codec::CodecError::Corrupt(what) => StoreError::Corrupt(what),
+        }
     }
 }
 
@@ -184,7 +188,10 @@ mod tests {
     #[test]
     fn bad_stored_json_is_internal() {
         let source = serde_json::from_str::<u8>("x").expect_err("not a number");
-        let mapped = Error::from(StoreError::json("lead")(source));
+        let mapped = Error::from(StoreError::Json {
+            what: "lead",
+            source,
+        });
         assert!(matches!(mapped, Error::Internal(_)), "{mapped:?}");
     }
 }

@@ -15,7 +15,7 @@ use lead_core::{
 use crate::codec::{LeadRow, bigint, count, date, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::PostgresStore;
-use lead_store_group::replicate;
+use lead_store_sql::replicate;
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
@@ -381,7 +381,7 @@ async fn apply(conn: &mut PgConnection, mut commit: Commit) -> Fallible<Vec<Lead
 }
 
 fn lead_of(doc: &str) -> Fallible<Lead> {
-    from_json("stored lead", doc)
+    Ok(from_json("stored lead", doc)?)
 }
 
 fn stage_of(name: &str) -> Fallible<Stage> {

@@ -12,7 +12,7 @@ use lead_core::Result;
 
 use crate::config::{PostgresConfig, describe};
 use crate::error::StoreError;
-use lead_store_group::{Batcher, Stats};
+use lead_store_sql::{Batcher, Stats};
 
 /// The schema, embedded at compile time from `migrations/postgres/`.
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");

@@ -1,66 +1,13 @@
 //! Turning domain values into columns and back: timestamps as microseconds,
 //! enums as their wire names, documents as JSON text.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
 use lead_core::{Lead, MatchKeys, email_match_key};
 
+pub(crate) use lead_store_sql::codec::{
+    count, date, from_json, from_wire_name, instant, micros, to_json, wire_name,
+};
+
 use crate::error::StoreError;
-
-/// Microseconds since the epoch (sub-microsecond precision is dropped).
-pub(crate) fn micros(at: DateTime<Utc>) -> i64 {
-    at.timestamp_micros()
-}
-
-/// The instant `micros` microseconds after the epoch.
-pub(crate) fn instant(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros).ok_or(StoreError::Corrupt("timestamp"))
-}
-
-/// A date column (`YYYY-MM-DD`).
-pub(crate) fn date(text: &str) -> Result<NaiveDate, StoreError> {
-    text.parse().map_err(|_| StoreError::Corrupt("date"))
-}
-
-/// A value as JSON text.
-pub(crate) fn to_json<T: Serialize + ?Sized>(
-    what: &'static str,
-    value: &T,
-) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(StoreError::json(what))
-}
-
-/// A value from JSON text.
-pub(crate) fn from_json<T: DeserializeOwned>(
-    what: &'static str,
-    text: &str,
-) -> Result<T, StoreError> {
-    serde_json::from_str(text).map_err(StoreError::json(what))
-}
-
-/// The wire name of a unit enum variant (`"salesforce"`, `"lead_created"`).
-pub(crate) fn wire_name<T: Serialize>(what: &'static str, value: &T) -> Result<String, StoreError> {
-    match serde_json::to_value(value).map_err(StoreError::json(what))? {
-        serde_json::Value::String(name) => Ok(name),
-        _ => Err(StoreError::Corrupt(what)),
-    }
-}
-
-/// A unit enum variant from its wire name.
-pub(crate) fn from_wire_name<T: DeserializeOwned>(
-    what: &'static str,
-    name: &str,
-) -> Result<T, StoreError> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned()))
-        .map_err(StoreError::json(what))
-}
-
-/// A count column as `u32`/`u64`.
-pub(crate) fn count<T: TryFrom<i64>>(what: &'static str, value: i64) -> Result<T, StoreError> {
-    T::try_from(value).map_err(|_| StoreError::Corrupt(what))
-}
 
 /// The columns of `leads` that SQL filters, orders or aggregates on, all
 /// derived from the lead itself, plus the lead as a document.
@@ -122,24 +69,5 @@ impl LeadRow {
                 .map_err(|_| StoreError::Corrupt("lead version"))?,
             doc: to_json("lead", lead)?,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_round_trip_at_microsecond_precision() {
-        let at = DateTime::from_timestamp_micros(1_795_000_000_123_456).expect("in range");
-        assert_eq!(instant(micros(at)).expect("valid"), at);
-    }
-
-    #[test]
-    fn enums_are_stored_by_wire_name() {
-        let name = wire_name("kind", &lead_core::OutboxKind::LeadCreated).expect("unit variant");
-        assert_eq!(name, "lead_created");
-        let back: lead_core::OutboxKind = from_wire_name("kind", &name).expect("known name");
-        assert_eq!(back, lead_core::OutboxKind::LeadCreated);
     }
 }

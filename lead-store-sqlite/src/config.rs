@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use lead_store_group::GroupCommit;
+pub use lead_store_sql::GroupCommit;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 
 use lead_core::{Error, Result};

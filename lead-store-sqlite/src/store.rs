@@ -13,7 +13,7 @@ use lead_core::Result;
 
 use crate::config::SqliteConfig;
 use crate::error::StoreError;
-use lead_store_group::{Batcher, Stats};
+use lead_store_sql::{Batcher, Stats};
 
 /// The schema, embedded at compile time from `migrations/sqlite/`.
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");

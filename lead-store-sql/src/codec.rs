@@ -1,0 +1,124 @@
+//! Turning domain values into columns and back, the same for every SQL
+//! store: timestamps as microseconds since the epoch, enums as their wire
+//! names, documents as JSON text.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A stored value that does not read back as the domain value it should be.
+///
+/// Stores convert it into their own error (it always means corrupt or
+/// foreign data, never a temporary failure).
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// A JSON document or wire name did not (de)serialize.
+    #[error("{what} is not valid JSON for its type")]
+    Json {
+        /// Which value.
+        what: &'static str,
+        /// The parser's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A column holds a value outside its type (bad timestamp, negative count).
+    #[error("stored {0} is corrupt")]
+    Corrupt(&'static str),
+}
+
+impl From<CodecError> for lead_core::Error {
+    /// Unreadable stored data is a bug or foreign data, never temporary.
+    fn from(err: CodecError) -> Self {
+        lead_core::Error::Internal(format!("SQL store: {err}"))
+    }
+}
+
+fn json(what: &'static str) -> impl FnOnce(serde_json::Error) -> CodecError {
+    move |source| CodecError::Json { what, source }
+}
+
+/// Microseconds since the epoch (sub-microsecond precision is dropped).
+pub fn micros(at: DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+/// The instant `micros` microseconds after the epoch.
+pub fn instant(micros: i64) -> Result<DateTime<Utc>, CodecError> {
+    DateTime::from_timestamp_micros(micros).ok_or(CodecError::Corrupt("timestamp"))
+}
+
+/// A date column read as text (`YYYY-MM-DD`).
+pub fn date(text: &str) -> Result<NaiveDate, CodecError> {
+    text.parse().map_err(|_| CodecError::Corrupt("date"))
+}
+
+/// A value as JSON text.
+pub fn to_json<T: Serialize + ?Sized>(what: &'static str, value: &T) -> Result<String, CodecError> {
+    serde_json::to_string(value).map_err(json(what))
+}
+
+/// A value from JSON text.
+pub fn from_json<T: DeserializeOwned>(what: &'static str, text: &str) -> Result<T, CodecError> {
+    serde_json::from_str(text).map_err(json(what))
+}
+
+/// The wire name of a unit enum variant (`"salesforce"`, `"lead_created"`).
+pub fn wire_name<T: Serialize>(what: &'static str, value: &T) -> Result<String, CodecError> {
+    match serde_json::to_value(value).map_err(json(what))? {
+        serde_json::Value::String(name) => Ok(name),
+        _ => Err(CodecError::Corrupt(what)),
+    }
+}
+
+/// A unit enum variant from its wire name.
+pub fn from_wire_name<T: DeserializeOwned>(
+    what: &'static str,
+    name: &str,
+) -> Result<T, CodecError> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).map_err(json(what))
+}
+
+/// A count column as `u32`/`u64`.
+pub fn count<T: TryFrom<i64>>(what: &'static str, value: i64) -> Result<T, CodecError> {
+    T::try_from(value).map_err(|_| CodecError::Corrupt(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_through_their_columns() {
+        let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).expect("valid");
+        assert_eq!(instant(micros(at)).expect("valid"), at);
+        assert_eq!(
+            wire_name("stage", &lead_core::Stage::Qualified).expect("unit variant"),
+            "qualified"
+        );
+        let stage: lead_core::Stage = from_wire_name("stage", "won").expect("known name");
+        assert_eq!(stage, lead_core::Stage::Won);
+        assert!(matches!(
+            count::<u32>("open leads", -1),
+            Err(CodecError::Corrupt("open leads"))
+        ));
+        assert!(matches!(
+            from_json::<Vec<u8>>("doc", "{"),
+            Err(CodecError::Json { what: "doc", .. })
+        ));
+        assert_eq!(date("2026-11-25").expect("valid").to_string(), "2026-11-25");
+    }
+
+    #[test]
+    fn timestamps_round_trip_at_microsecond_precision() {
+        let at = DateTime::from_timestamp_micros(1_795_000_000_123_456).expect("in range");
+        assert_eq!(instant(micros(at)).expect("valid"), at);
+    }
+
+    #[test]
+    fn enums_are_stored_by_wire_name() {
+        let name = wire_name("kind", &lead_core::OutboxKind::LeadCreated).expect("unit variant");
+        assert_eq!(name, "lead_created");
+        let back: lead_core::OutboxKind = from_wire_name("kind", &name).expect("known name");
+        assert_eq!(back, lead_core::OutboxKind::LeadCreated);
+    }
+}

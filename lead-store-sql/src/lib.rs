@@ -1,0 +1,15 @@
+//! What the SQL lead stores (`lead-store-sqlite`, `lead-store-postgres`)
+//! share, so each rule and each conversion is written once:
+//!
+//! - [`group`]: group commit, one writer task gathering concurrent commits
+//!   into one transaction (each store supplies the batch runner);
+//! - [`codec`]: domain values as columns and back (timestamps, wire names,
+//!   JSON documents).
+//!
+//! The rules a commit must satisfy live in `lead-core` (`Commit::check`);
+//! what differs between the stores is only SQL dialect and transaction type.
+
+pub mod codec;
+pub mod group;
+
+pub use group::{Batcher, GroupCommit, Stats, replicate};
