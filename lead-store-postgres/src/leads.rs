@@ -15,7 +15,7 @@ use lead_core::{
 use crate::codec::{LeadRow, bigint, count, date, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::PostgresStore;
-use lead_store_sql::replicate;
+use lead_store_sql::answer_batch;
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
@@ -435,27 +435,13 @@ async fn batch_tx(pool: &PgPool, commits: Vec<Commit>) -> Fallible<Vec<Fallible<
 
 /// Runs a batch gathered by the group-commit writer: one answer per commit,
 /// in order. An `Ok` is only ever given after the shared COMMIT succeeded.
-pub(crate) async fn commit_batch(
-    pool: &PgPool,
-    mut commits: Vec<Commit>,
-) -> Vec<Result<Vec<Lead>>> {
-    let n = commits.len();
-    if n == 1
-        && let Some(commit) = commits.pop()
-    {
-        // A lone commit needs no savepoint.
-        return vec![commit_tx(pool, commit).await.map_err(Error::from)];
-    }
-    match batch_tx(pool, commits).await {
-        Ok(answers) => answers
-            .into_iter()
-            .map(|answer| answer.map_err(Error::from))
-            .collect(),
-        Err(err) => {
-            let err = Error::from(err);
-            (0..n).map(|_| Err(replicate(&err))).collect()
-        }
-    }
+pub(crate) async fn commit_batch(pool: &PgPool, commits: Vec<Commit>) -> Vec<Result<Vec<Lead>>> {
+    answer_batch(
+        commits,
+        |commit| commit_tx(pool, commit),
+        |commits| batch_tx(pool, commits),
+    )
+    .await
 }
 
 impl PostgresStore {

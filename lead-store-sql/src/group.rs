@@ -176,6 +176,41 @@ async fn write_loop<F, Fut>(
     }
 }
 
+/// Answers a batch gathered by the writer: one answer per commit, in order.
+///
+/// A lone commit runs on its own (`one`: no savepoint needed); a larger
+/// batch runs as one transaction (`many`: a savepoint per commit, one
+/// COMMIT), whose per-commit answers are passed on. When the batch's
+/// transaction itself fails (BEGIN, a savepoint, the COMMIT), every caller
+/// gets that error: an `Ok` is only ever given after the shared COMMIT.
+pub async fn answer_batch<E, One, Many>(
+    mut commits: Vec<Commit>,
+    one: impl FnOnce(Commit) -> One,
+    many: impl FnOnce(Vec<Commit>) -> Many,
+) -> Vec<Result<Vec<Lead>>>
+where
+    Error: From<E>,
+    One: Future<Output = std::result::Result<Vec<Lead>, E>>,
+    Many: Future<Output = std::result::Result<Vec<std::result::Result<Vec<Lead>, E>>, E>>,
+{
+    let n = commits.len();
+    if n == 1
+        && let Some(commit) = commits.pop()
+    {
+        return vec![one(commit).await.map_err(Error::from)];
+    }
+    match many(commits).await {
+        Ok(answers) => answers
+            .into_iter()
+            .map(|answer| answer.map_err(Error::from))
+            .collect(),
+        Err(err) => {
+            let err = Error::from(err);
+            (0..n).map(|_| Err(replicate(&err))).collect()
+        }
+    }
+}
+
 /// The same error again, for every caller of a failed batch.
 pub fn replicate(err: &Error) -> Error {
     match err {
