@@ -83,6 +83,22 @@ pub fn count<T: TryFrom<i64>>(what: &'static str, value: i64) -> Result<T, Codec
     T::try_from(value).map_err(|_| CodecError::Corrupt(what))
 }
 
+/// `id, lead, kind, payload, created_at` of an outbox or dead-letter row.
+pub type EntryColumns = (String, String, String, String, i64);
+
+/// An outbox entry from its columns.
+pub fn outbox_entry(
+    (id, lead, kind, payload, created_at): EntryColumns,
+) -> Result<lead_core::OutboxEntry, CodecError> {
+    Ok(lead_core::OutboxEntry {
+        id: uuid::Uuid::parse_str(&id).map_err(|_| CodecError::Corrupt("outbox id"))?,
+        lead: lead_core::LeadExtId::parse(&lead).map_err(|_| CodecError::Corrupt("lead id"))?,
+        kind: from_wire_name("outbox kind", &kind)?,
+        payload: from_json("outbox payload", &payload)?,
+        created_at: instant(created_at)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use lead_core::{Lead, MatchKeys, email_match_key};
 
 pub(crate) use lead_store_sql::codec::{
-    count, date, from_json, from_wire_name, instant, micros, to_json, wire_name,
+    count, date, from_json, instant, micros, to_json, wire_name,
 };
 
 use crate::error::StoreError;

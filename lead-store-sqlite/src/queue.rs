@@ -7,18 +7,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use lead_core::{
-    Claimed, DeadLetter, Error, LeadExtId, OutboxEntry, OutboxStore, Result, SyncState,
-};
+use lead_core::{Claimed, DeadLetter, Error, OutboxEntry, OutboxStore, Result, SyncState};
 
-use crate::codec::{count, from_json, from_wire_name, instant, micros};
+use crate::codec::{count, instant, micros};
+use lead_store_sql::codec::{EntryColumns, outbox_entry};
+
 use crate::error::StoreError;
 use crate::store::SqliteStore;
 
 type Fallible<T> = std::result::Result<T, StoreError>;
-
-/// `id, lead, kind, payload, created_at` of an outbox or dead-letter row.
-type EntryColumns = (String, String, String, String, i64);
 
 /// A claimed row: `id, lead, kind, payload, created_at, attempts, available_at, seq`.
 type ClaimColumns = (String, String, String, String, i64, i64, i64, i64);
@@ -26,14 +23,8 @@ type ClaimColumns = (String, String, String, String, i64, i64, i64, i64);
 /// A parked row: `id, lead, kind, payload, created_at, attempts, error, parked_at`.
 type DeadColumns = (String, String, String, String, i64, i64, String, i64);
 
-fn entry_of((id, lead, kind, payload, created_at): EntryColumns) -> Fallible<OutboxEntry> {
-    Ok(OutboxEntry {
-        id: Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("outbox id"))?,
-        lead: LeadExtId::parse(&lead).map_err(|_| StoreError::Corrupt("lead id"))?,
-        kind: from_wire_name("outbox kind", &kind)?,
-        payload: from_json("outbox payload", &payload)?,
-        created_at: instant(created_at)?,
-    })
+fn entry_of(columns: EntryColumns) -> Fallible<OutboxEntry> {
+    Ok(outbox_entry(columns)?)
 }
 
 impl SqliteStore {
