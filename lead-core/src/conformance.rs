@@ -57,6 +57,7 @@ where
     inserts_are_unique_by_folded_email(make().await).await;
     updates_need_the_current_version(make().await).await;
     a_failed_commit_writes_nothing(make().await).await;
+    concurrent_new_leads_that_break_a_rule_fail_alone(make().await).await;
     concurrent_captures_of_one_email_store_one_lead(make().await).await;
     outbox_entries_go_to_one_worker_each(make().await).await;
     outbox_leases_expire_and_retries_wait(make().await).await;
@@ -310,6 +311,161 @@ pub async fn a_failed_commit_writes_nothing<S: FullStore>(store: Arc<S>) {
         store.rep_states().await.expect("reps")[0].load,
         load,
         "no workload change was kept"
+    );
+}
+
+/// New-lead commits arriving together, some of which break a rule (a live
+/// idempotency key, an unknown rep, a taken address, a duplicated id): the
+/// good ones are stored whole (projections, outbox, keys, workload), the
+/// bad ones fail with the rule's error and leave nothing behind. Stores
+/// that write such commits in bulk without reading first must get this
+/// right too.
+pub async fn concurrent_new_leads_that_break_a_rule_fail_alone<S: FullStore>(store: Arc<S>) {
+    store
+        .upsert_rep(&rep("ana@sales.com"))
+        .await
+        .expect("upsert rep");
+    let d = deps(&store, Arc::new(ManualClock::new(t0())));
+    let held = usecase::capture(&form(7), &Policy::default(), &d)
+        .await
+        .expect("capture")
+        .lead;
+    let key = |name: &str, lead: &Lead| IdempotencyKey {
+        key: name.to_owned(),
+        lead: lead.ext_id.clone(),
+        created_at: t0(),
+        expires_at: t0() + chrono::Duration::hours(1),
+    };
+    let mut taken = Commit::new();
+    taken.idempotency.push(key("taken-key", &held));
+    store.commit(taken).await.expect("store a key");
+    let pending = store.pending_count().await.expect("pending");
+    let open = store.rep_states().await.expect("reps")[0].load.open_leads;
+
+    let ana = RepId::parse("ana@sales.com").expect("valid");
+    let new_lead = |n: u64| {
+        let mut lead = held.clone();
+        lead.ext_id = LeadExtId::from_random(5_000 + n);
+        lead.fields.email =
+            crate::model::Email::parse(&format!("new{n}@example.com")).expect("valid");
+        lead.events.push(LeadEvent {
+            kind: EventKind::EmailClick,
+            at: t0(),
+            properties: json!({ "n": n }).as_object().cloned().unwrap_or_default(),
+        });
+        lead.assigned_to = Some(ana.clone());
+        lead
+    };
+    let full = |lead: &Lead, idem: &str, rep: &RepId| {
+        let mut commit = Commit::new().write(lead.clone(), None);
+        commit.outbox.push(OutboxEntry {
+            id: uuid::Uuid::new_v4(),
+            lead: lead.ext_id.clone(),
+            kind: OutboxKind::LeadCreated,
+            payload: json!({}),
+            created_at: t0(),
+        });
+        commit.idempotency.push(key(idem, lead));
+        commit.load.push(LoadChange::Assigned {
+            rep: rep.clone(),
+            at: t0(),
+            local_day: t0().date_naive(),
+            pass: 1.0,
+        });
+        commit
+    };
+    let good: Vec<Lead> = (0..6).map(new_lead).collect();
+    let mut commits: Vec<(Commit, Option<&str>)> = good
+        .iter()
+        .enumerate()
+        .map(|(i, lead)| (full(lead, &format!("good-{i}"), &ana), None))
+        .collect();
+    let live_key = new_lead(10);
+    commits.insert(1, (full(&live_key, "taken-key", &ana), Some("conflict")));
+    let ghost_rep = new_lead(11);
+    let ghost = RepId::parse("ghost@sales.com").expect("valid");
+    commits.insert(
+        3,
+        (full(&ghost_rep, "ghost-key", &ghost), Some("not found")),
+    );
+    let mut same_address = new_lead(12);
+    same_address.fields.email = held.fields.email.clone();
+    commits.insert(
+        5,
+        (full(&same_address, "address-key", &ana), Some("conflict")),
+    );
+    let mut same_id = new_lead(13);
+    same_id.ext_id = held.ext_id.clone();
+    commits.push((full(&same_id, "id-key", &ana), Some("conflict")));
+
+    let results = join_all(
+        commits
+            .iter()
+            .map(|(commit, _)| store.commit(commit.clone())),
+    )
+    .await;
+    let mut stored = 0;
+    for ((commit, expected), result) in commits.iter().zip(results) {
+        let lead = &commit.leads[0].lead;
+        match (expected, result) {
+            (None, Ok(written)) => {
+                let mut want = lead.clone();
+                want.version = 1;
+                assert_eq!(written, vec![want.clone()], "the good commit's lead");
+                assert_eq!(
+                    store.get(&lead.ext_id).await.expect("get"),
+                    Some(want),
+                    "a good new lead reads back exactly, events included"
+                );
+                stored += 1;
+            }
+            (Some("conflict"), Err(Error::Conflict(_)))
+            | (Some("not found"), Err(Error::NotFound(_))) => {
+                let kept = store.get(&lead.ext_id).await.expect("get");
+                if lead.ext_id == held.ext_id {
+                    assert_eq!(kept, Some(held.clone()), "the stored lead is untouched");
+                } else {
+                    assert_eq!(kept, None, "a failed new lead is not kept");
+                }
+                let key = &commit.idempotency[0].key;
+                if key != "taken-key" {
+                    assert_eq!(
+                        store
+                            .find_by_idempotency_key(key, t0())
+                            .await
+                            .expect("find"),
+                        None,
+                        "a failed commit's idempotency key is not kept"
+                    );
+                }
+            }
+            (expected, result) => {
+                panic!(
+                    "commit of {}: expected {expected:?}, got {result:?}",
+                    lead.ext_id
+                )
+            }
+        }
+    }
+    assert_eq!(stored, good.len());
+    assert_eq!(
+        store
+            .find_by_idempotency_key("taken-key", t0())
+            .await
+            .expect("find"),
+        Some(held.ext_id.clone()),
+        "the live key still points at its first lead"
+    );
+    assert_eq!(
+        store.pending_count().await.expect("pending"),
+        pending + good.len() as u64,
+        "only the good commits queued outbox entries"
+    );
+    let load = &store.rep_states().await.expect("reps")[0].load;
+    assert_eq!(
+        load.open_leads,
+        open + good.len() as u32,
+        "only the good commits counted on the rep"
     );
 }
 

@@ -176,8 +176,7 @@ impl LeadStore for InMemoryStore {
         commit.check(&facts(&state, &commit))?;
         let mut written = Vec::with_capacity(commit.leads.len());
         for write in commit.leads {
-            let mut lead = write.lead;
-            lead.version = write.expected_version.unwrap_or(0) + 1;
+            let lead = write.into_written();
             if let Some(old) = state.leads.get(&lead.ext_id) {
                 let old_key = email_match_key(&old.fields.email);
                 if state.by_email.get(&old_key) == Some(&lead.ext_id) {

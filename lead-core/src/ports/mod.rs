@@ -44,6 +44,16 @@ pub struct LeadWrite {
     pub expected_version: Option<u64>,
 }
 
+impl LeadWrite {
+    /// The lead as stored once the write commits: its version is the
+    /// expected one plus one (1 for an insert).
+    pub fn into_written(self) -> Lead {
+        let mut lead = self.lead;
+        lead.version = self.expected_version.unwrap_or(0) + 1;
+        lead
+    }
+}
+
 /// What a change means for the CRM, queued in the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -146,6 +156,21 @@ impl Commit {
             expected_version,
         });
         self
+    }
+
+    /// True when the commit only adds: every lead write inserts a new,
+    /// unmerged lead and no merge record is written (outbox entries,
+    /// follow-ups, workload increments and idempotency keys may come
+    /// along). For such a commit the database's own guards (primary keys,
+    /// the unique e-mail index, a conditional idempotency upsert, the rep
+    /// rows an update touched) enforce every rule of [`Commit::check`], so
+    /// a store may write it without reading the facts first.
+    pub fn is_insert_only(&self) -> bool {
+        self.merges.is_empty()
+            && self
+                .leads
+                .iter()
+                .all(|w| w.expected_version.is_none() && w.lead.merged_into.is_none())
     }
 }
 
