@@ -12,4 +12,4 @@
 pub mod codec;
 pub mod group;
 
-pub use group::{Batcher, GroupCommit, Stats, answer_batch, replicate};
+pub use group::{Batcher, GroupCommit, Stats, answer_batch, insert_only, replicate};
