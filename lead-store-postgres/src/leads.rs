@@ -7,15 +7,15 @@ use uuid::Uuid;
 
 use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
-    AccountKey, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error, Lead, LeadExtId, LeadPage,
-    LeadQuery, LeadStore, LoadChange, MergeRecord, Priority, Rep, RepId, RepLoad, RepState, Result,
-    Stage,
+    AccountKey, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error, FollowUpTask,
+    IdempotencyKey, Lead, LeadExtId, LeadPage, LeadQuery, LeadStore, LoadChange, MergeRecord,
+    OutboxEntry, Priority, Rep, RepId, RepLoad, RepState, Result, Stage,
 };
 
 use crate::codec::{LeadRow, bigint, count, date, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::PostgresStore;
-use lead_store_sql::answer_batch;
+use lead_store_sql::{answer_batch, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
@@ -138,106 +138,109 @@ async fn write_lead(conn: &mut PgConnection, row: &LeadRow, expected: Option<u64
     Ok(())
 }
 
-/// Writes the projections of a lead's events, history and CRM links (the
-/// old rows are already gone), one statement per table.
-async fn write_projections(conn: &mut PgConnection, lead: &Lead) -> Fallible<()> {
-    let id = lead.ext_id.as_str();
-    if !lead.events.is_empty() {
-        let mut kinds = Vec::with_capacity(lead.events.len());
-        let mut ats = Vec::with_capacity(lead.events.len());
-        let mut properties = Vec::with_capacity(lead.events.len());
-        for event in &lead.events {
-            kinds.push(event.kind.as_str().to_owned());
-            ats.push(micros(event.at));
+/// Writes the projections of leads' events, history and CRM links (the old
+/// rows are already gone), one statement per table for all of them.
+async fn write_projections(conn: &mut PgConnection, leads: &[&Lead]) -> Fallible<()> {
+    let (mut lead, mut position, mut kind, mut at, mut properties) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for l in leads {
+        for (n, event) in l.events.iter().enumerate() {
+            lead.push(l.ext_id.as_str());
+            position.push(bigint(n));
+            kind.push(event.kind.as_str());
+            at.push(micros(event.at));
             properties.push(to_json("event properties", &event.properties)?);
         }
+    }
+    if !lead.is_empty() {
         sqlx::query(
             "INSERT INTO lead_events (lead, position, kind, at, properties) \
-             SELECT $1, t.n - 1, t.kind, t.at, t.properties::jsonb \
-             FROM UNNEST($2::text[], $3::int8[], $4::text[]) WITH ORDINALITY \
-             AS t(kind, at, properties, n)",
+             SELECT t.lead, t.position, t.kind, t.at, t.properties::jsonb \
+             FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[]) \
+             AS t(lead, position, kind, at, properties)",
         )
-        .bind(id)
-        .bind(kinds)
-        .bind(ats)
+        .bind(lead)
+        .bind(position)
+        .bind(kind)
+        .bind(at)
         .bind(properties)
         .execute(&mut *conn)
         .await?;
     }
-    if !lead.history.is_empty() {
-        let mut from = Vec::with_capacity(lead.history.len());
-        let mut to = Vec::with_capacity(lead.history.len());
-        let mut ats = Vec::with_capacity(lead.history.len());
-        let mut notes = Vec::with_capacity(lead.history.len());
-        let mut origins = Vec::with_capacity(lead.history.len());
-        for change in &lead.history {
-            from.push(change.from.as_str().to_owned());
-            to.push(change.to.as_str().to_owned());
-            ats.push(micros(change.at));
-            notes.push(change.notes.clone());
-            origins.push(wire_name("change origin", &change.origin)?);
+
+    let (mut lead, mut position, mut from, mut to, mut at, mut notes, mut origin) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for l in leads {
+        for (n, change) in l.history.iter().enumerate() {
+            lead.push(l.ext_id.as_str());
+            position.push(bigint(n));
+            from.push(change.from.as_str());
+            to.push(change.to.as_str());
+            at.push(micros(change.at));
+            notes.push(change.notes.as_deref());
+            origin.push(wire_name("change origin", &change.origin)?);
         }
+    }
+    if !lead.is_empty() {
         sqlx::query(
             "INSERT INTO stage_history (lead, position, from_stage, to_stage, at, notes, origin) \
-             SELECT $1, t.n - 1, t.from_stage, t.to_stage, t.at, t.notes, t.origin \
-             FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[], $6::text[]) \
-             WITH ORDINALITY AS t(from_stage, to_stage, at, notes, origin, n)",
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], \
+             $6::text[], $7::text[])",
         )
-        .bind(id)
+        .bind(lead)
+        .bind(position)
         .bind(from)
         .bind(to)
-        .bind(ats)
+        .bind(at)
         .bind(notes)
-        .bind(origins)
+        .bind(origin)
         .execute(&mut *conn)
         .await?;
     }
+
+    let (mut lead, mut crm, mut object, mut crm_id) = (vec![], vec![], vec![], vec![]);
     // A merged lead's links belong to its survivor, which carries them too.
-    if lead.merged_into.is_none() && !lead.crm_links.is_empty() {
-        let mut crms = Vec::with_capacity(lead.crm_links.len());
-        let mut objects = Vec::with_capacity(lead.crm_links.len());
-        let mut ids = Vec::with_capacity(lead.crm_links.len());
-        for link in &lead.crm_links {
-            crms.push(wire_name("CRM kind", &link.crm)?);
-            objects.push(link.object.clone());
-            ids.push(link.id.clone());
+    for l in leads.iter().filter(|l| l.merged_into.is_none()) {
+        for link in &l.crm_links {
+            lead.push(l.ext_id.as_str());
+            crm.push(wire_name("CRM kind", &link.crm)?);
+            object.push(link.object.as_str());
+            crm_id.push(link.id.as_str());
         }
+    }
+    if !lead.is_empty() {
         sqlx::query(
             "INSERT INTO crm_links (lead, crm, object, crm_id) \
-             SELECT $1, t.crm, t.object, t.crm_id \
-             FROM UNNEST($2::text[], $3::text[], $4::text[]) AS t(crm, object, crm_id)",
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[])",
         )
-        .bind(id)
-        .bind(crms)
-        .bind(objects)
-        .bind(ids)
+        .bind(lead)
+        .bind(crm)
+        .bind(object)
+        .bind(crm_id)
         .execute(&mut *conn)
         .await?;
     }
     Ok(())
 }
 
-/// Queues a commit's outbox entries in one statement.
-async fn write_outbox(conn: &mut PgConnection, commit: &Commit) -> Fallible<()> {
-    if commit.outbox.is_empty() {
-        return Ok(());
-    }
-    let n = commit.outbox.len();
-    let (mut ids, mut leads, mut kinds, mut payloads, mut created) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for entry in &commit.outbox {
+/// Queues outbox entries in one statement, in the order given.
+async fn write_outbox(
+    conn: &mut PgConnection,
+    entries: impl IntoIterator<Item = &OutboxEntry>,
+) -> Fallible<()> {
+    let (mut ids, mut leads, mut kinds, mut payloads, mut created) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for entry in entries {
         ids.push(entry.id.to_string());
-        leads.push(entry.lead.as_str().to_owned());
+        leads.push(entry.lead.as_str());
         kinds.push(wire_name("outbox kind", &entry.kind)?);
         payloads.push(to_json("outbox payload", &entry.payload)?);
         created.push(micros(entry.created_at));
     }
-    // WITH ORDINALITY keeps the commit's order in `seq`.
+    if ids.is_empty() {
+        return Ok(());
+    }
+    // WITH ORDINALITY keeps the given order in `seq`.
     sqlx::query(
         "INSERT INTO outbox (id, lead, kind, payload, created_at, available_at) \
          SELECT t.id::uuid, t.lead, t.kind, t.payload::jsonb, t.created_at, t.created_at \
@@ -254,74 +257,53 @@ async fn write_outbox(conn: &mut PgConnection, commit: &Commit) -> Fallible<()> 
     Ok(())
 }
 
-/// Applies a checked commit; returns the leads with their new versions.
-async fn apply(conn: &mut PgConnection, mut commit: Commit) -> Fallible<Vec<Lead>> {
-    let mut written = Vec::with_capacity(commit.leads.len());
-    let updates: Vec<String> = commit
-        .leads
-        .iter()
-        .filter(|w| w.expected_version.is_some())
-        .map(|w| w.lead.ext_id.as_str().to_owned())
-        .collect();
-    if commit.leads.len() > 1 && !updates.is_empty() {
-        // Leads of one commit may trade addresses (a merge undone, an
-        // address moved), and a partial unique index is checked row by row:
-        // park the rewritten leads' keys first so it only ever sees the
-        // final state. A parked key has no `@`, so it never equals a real one.
-        sqlx::query("UPDATE leads SET email_key = 'parked:' || ext_id WHERE ext_id = ANY($1)")
-            .bind(&updates)
-            .execute(&mut *conn)
-            .await?;
+/// Stores follow-up tasks (new or replaced) in one statement.
+async fn write_followups(
+    conn: &mut PgConnection,
+    tasks: impl IntoIterator<Item = &FollowUpTask>,
+) -> Fallible<()> {
+    let (mut ids, mut leads, mut reps, mut priorities, mut due, mut statuses, mut docs) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for task in tasks {
+        ids.push(task.id.to_string());
+        leads.push(task.lead.as_str());
+        reps.push(task.assigned_to.as_ref().map(RepId::as_str));
+        priorities.push(task.priority.as_str());
+        due.push(micros(task.due_at));
+        statuses.push(wire_name("follow-up status", &task.status)?);
+        docs.push(to_json("follow-up task", task)?);
     }
-    if !updates.is_empty() {
-        for sql in [
-            "DELETE FROM lead_events WHERE lead = ANY($1)",
-            "DELETE FROM stage_history WHERE lead = ANY($1)",
-            "DELETE FROM crm_links WHERE lead = ANY($1)",
-        ] {
-            sqlx::query(sql).bind(&updates).execute(&mut *conn).await?;
-        }
+    if ids.is_empty() {
+        return Ok(());
     }
-    for write in std::mem::take(&mut commit.leads) {
-        let mut lead = write.lead;
-        lead.version = write.expected_version.unwrap_or(0) + 1;
-        write_lead(conn, &LeadRow::of(&lead)?, write.expected_version).await?;
-        written.push(lead);
-    }
-    for lead in &written {
-        write_projections(conn, lead).await?;
-    }
-    write_outbox(conn, &commit).await?;
-    for task in &commit.followups {
-        sqlx::query(
-            "INSERT INTO sales_followup_tasks (id, lead, assigned_to, priority, due_at, status, doc) \
-             VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::jsonb) \
-             ON CONFLICT (id) DO UPDATE SET lead = EXCLUDED.lead, \
-             assigned_to = EXCLUDED.assigned_to, priority = EXCLUDED.priority, \
-             due_at = EXCLUDED.due_at, status = EXCLUDED.status, doc = EXCLUDED.doc",
-        )
-        .bind(task.id.to_string())
-        .bind(task.lead.as_str())
-        .bind(task.assigned_to.as_ref().map(RepId::as_str))
-        .bind(task.priority.as_str())
-        .bind(micros(task.due_at))
-        .bind(wire_name("follow-up status", &task.status)?)
-        .bind(to_json("follow-up task", task)?)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for merge in &commit.merges {
-        sqlx::query(
-            "INSERT INTO merge_records (id, doc) VALUES ($1::uuid, $2::jsonb) \
-             ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc",
-        )
-        .bind(merge.id.to_string())
-        .bind(to_json("merge record", merge)?)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for change in &commit.load {
-        // Increments in SQL: concurrent commits from any instance add up.
+    sqlx::query(
+        "INSERT INTO sales_followup_tasks (id, lead, assigned_to, priority, due_at, status, doc) \
+         SELECT t.id::uuid, t.lead, t.assigned_to, t.priority, t.due_at, t.status, t.doc::jsonb \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], \
+         $7::text[]) AS t(id, lead, assigned_to, priority, due_at, status, doc) \
+         ON CONFLICT (id) DO UPDATE SET lead = EXCLUDED.lead, \
+         assigned_to = EXCLUDED.assigned_to, priority = EXCLUDED.priority, \
+         due_at = EXCLUDED.due_at, status = EXCLUDED.status, doc = EXCLUDED.doc",
+    )
+    .bind(ids)
+    .bind(leads)
+    .bind(reps)
+    .bind(priorities)
+    .bind(due)
+    .bind(statuses)
+    .bind(docs)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Applies workload changes in order, as increments in SQL so concurrent
+/// commits from any instance add up. `false` when a rep does not exist.
+pub(crate) async fn write_load(
+    conn: &mut PgConnection,
+    changes: impl IntoIterator<Item = &LoadChange>,
+) -> Fallible<bool> {
+    for change in changes {
         let done = match change {
             LoadChange::Assigned {
                 rep,
@@ -353,29 +335,99 @@ async fn apply(conn: &mut PgConnection, mut commit: Commit) -> Fallible<Vec<Lead
             }
         };
         if done.rows_affected() != 1 {
-            return Err(Error::NotFound("rep of a workload change".into()).into());
+            return Ok(false);
         }
     }
-    for key in &commit.idempotency {
-        // Taken only when new or expired at the writer's instant: checked
-        // and written in one statement, so two instances racing for one key
-        // cannot both win.
-        let done = sqlx::query(
-            "INSERT INTO idempotency_keys (key, lead, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (key) DO UPDATE SET lead = EXCLUDED.lead, \
-             created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at \
-             WHERE idempotency_keys.expires_at <= EXCLUDED.created_at",
+    Ok(true)
+}
+
+/// Takes idempotency keys, each only when new or expired at the writer's
+/// instant, in one statement: checked and written at once, so two
+/// instances racing for one key cannot both win. `false` when any key was
+/// still live (nothing to undo here: the caller rolls back).
+async fn write_idempotency(
+    conn: &mut PgConnection,
+    keys: impl IntoIterator<Item = &IdempotencyKey>,
+) -> Fallible<bool> {
+    let (mut names, mut leads, mut created, mut expires) = (vec![], vec![], vec![], vec![]);
+    for key in keys {
+        names.push(key.key.as_str());
+        leads.push(key.lead.as_str());
+        created.push(micros(key.created_at));
+        expires.push(micros(key.expires_at));
+    }
+    if names.is_empty() {
+        return Ok(true);
+    }
+    let wanted = names.len();
+    let done = sqlx::query(
+        "INSERT INTO idempotency_keys (key, lead, created_at, expires_at) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[]) \
+         ON CONFLICT (key) DO UPDATE SET lead = EXCLUDED.lead, \
+         created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at \
+         WHERE idempotency_keys.expires_at <= EXCLUDED.created_at",
+    )
+    .bind(names)
+    .bind(leads)
+    .bind(created)
+    .bind(expires)
+    .execute(&mut *conn)
+    .await?;
+    Ok(usize::try_from(done.rows_affected()).ok() == Some(wanted))
+}
+
+/// Applies a checked commit; returns the leads with their new versions.
+async fn apply(conn: &mut PgConnection, commit: Commit) -> Fallible<Vec<Lead>> {
+    let updates: Vec<String> = commit
+        .leads
+        .iter()
+        .filter(|w| w.expected_version.is_some())
+        .map(|w| w.lead.ext_id.as_str().to_owned())
+        .collect();
+    if commit.leads.len() > 1 && !updates.is_empty() {
+        // Leads of one commit may trade addresses (a merge undone, an
+        // address moved), and a partial unique index is checked row by row:
+        // park the rewritten leads' keys first so it only ever sees the
+        // final state. A parked key has no `@`, so it never equals a real one.
+        sqlx::query("UPDATE leads SET email_key = 'parked:' || ext_id WHERE ext_id = ANY($1)")
+            .bind(&updates)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if !updates.is_empty() {
+        for sql in [
+            "DELETE FROM lead_events WHERE lead = ANY($1)",
+            "DELETE FROM stage_history WHERE lead = ANY($1)",
+            "DELETE FROM crm_links WHERE lead = ANY($1)",
+        ] {
+            sqlx::query(sql).bind(&updates).execute(&mut *conn).await?;
+        }
+    }
+    let mut written = Vec::with_capacity(commit.leads.len());
+    for write in commit.leads {
+        let expected = write.expected_version;
+        let lead = write.into_written();
+        write_lead(conn, &LeadRow::of(&lead)?, expected).await?;
+        written.push(lead);
+    }
+    write_projections(conn, &written.iter().collect::<Vec<_>>()).await?;
+    write_outbox(conn, &commit.outbox).await?;
+    write_followups(conn, &commit.followups).await?;
+    for merge in &commit.merges {
+        sqlx::query(
+            "INSERT INTO merge_records (id, doc) VALUES ($1::uuid, $2::jsonb) \
+             ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc",
         )
-        .bind(&key.key)
-        .bind(key.lead.as_str())
-        .bind(micros(key.created_at))
-        .bind(micros(key.expires_at))
+        .bind(merge.id.to_string())
+        .bind(to_json("merge record", merge)?)
         .execute(&mut *conn)
         .await?;
-        if done.rows_affected() != 1 {
-            return Err(Error::Conflict("an idempotency key is already used".into()).into());
-        }
+    }
+    if !write_load(conn, &commit.load).await? {
+        return Err(Error::NotFound("rep of a workload change".into()).into());
+    }
+    if !write_idempotency(conn, &commit.idempotency).await? {
+        return Err(Error::Conflict("an idempotency key is already used".into()).into());
     }
     Ok(written)
 }
@@ -394,6 +446,11 @@ fn rep_of(id: &str) -> Fallible<RepId> {
 
 /// One commit in a transaction of its own.
 async fn commit_tx(pool: &PgPool, commit: Commit) -> Fallible<Vec<Lead>> {
+    if let Some(written) = insert_only(std::slice::from_ref(&commit))
+        && crate::bulk::insert_all(pool, std::slice::from_ref(&commit), &written).await?
+    {
+        return Ok(written.into_iter().flatten().collect());
+    }
     // READ COMMITTED: the writes carry their own guards (versioned
     // updates, unique indexes, conditional upserts, increments), so no
     // stricter isolation is needed. Dropping `tx` on an error rolls back.
@@ -404,11 +461,17 @@ async fn commit_tx(pool: &PgPool, commit: Commit) -> Fallible<Vec<Lead>> {
     Ok(written)
 }
 
-/// Several commits in one transaction, each in its own savepoint: one that
-/// fails (and aborts its statements) is rolled back alone. The outer result
-/// is the transaction's own failure (begin, savepoint bookkeeping, COMMIT),
-/// which every commit shares.
+/// Several commits in one transaction. Insert-only batches take the fast
+/// path first; otherwise (or when it declines) each commit runs in its own
+/// savepoint, so one that fails (and aborts its statements) is rolled back
+/// alone. The outer result is the transaction's own failure (begin,
+/// savepoint bookkeeping, COMMIT), which every commit shares.
 async fn batch_tx(pool: &PgPool, commits: Vec<Commit>) -> Fallible<Vec<Fallible<Vec<Lead>>>> {
+    if let Some(written) = insert_only(&commits)
+        && crate::bulk::insert_all(pool, &commits, &written).await?
+    {
+        return Ok(written.into_iter().map(Ok).collect());
+    }
     let mut tx = pool.begin().await?;
     let mut answers = Vec::with_capacity(commits.len());
     for commit in commits {
