@@ -15,7 +15,7 @@ use lead_core::{
 use crate::codec::{LeadRow, count, date, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::SqliteStore;
-use lead_store_sql::answer_batch;
+use lead_store_sql::{answer_batch, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
@@ -186,6 +186,47 @@ async fn write_projections(conn: &mut SqliteConnection, lead: &Lead) -> Fallible
     Ok(())
 }
 
+/// Applies workload changes in order, as increments in SQL. `false` when a
+/// rep does not exist (the caller rolls back).
+pub(crate) async fn write_load(
+    conn: &mut SqliteConnection,
+    changes: impl IntoIterator<Item = &LoadChange>,
+) -> Fallible<bool> {
+    for change in changes {
+        let done = match change {
+            LoadChange::Assigned {
+                rep,
+                at,
+                local_day,
+                pass,
+            } => {
+                sqlx::query(
+                    "UPDATE reps SET open_leads = open_leads + 1, \
+                     assigned_today = CASE WHEN today = ?1 THEN assigned_today + 1 ELSE 1 END, \
+                     today = ?1, last_assigned_at = ?2, pass = MAX(pass, COALESCE(?3, pass)) \
+                     WHERE id = ?4",
+                )
+                .bind(local_day.to_string())
+                .bind(micros(*at))
+                .bind(*pass)
+                .bind(rep.as_str())
+                .execute(&mut *conn)
+                .await?
+            }
+            LoadChange::Released { rep } => {
+                sqlx::query("UPDATE reps SET open_leads = MAX(open_leads - 1, 0) WHERE id = ?")
+                    .bind(rep.as_str())
+                    .execute(&mut *conn)
+                    .await?
+            }
+        };
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Applies a checked commit; returns the leads with their new versions.
 async fn apply(conn: &mut SqliteConnection, commit: Commit) -> Fallible<Vec<Lead>> {
     let mut written = Vec::with_capacity(commit.leads.len());
@@ -217,9 +258,9 @@ async fn apply(conn: &mut SqliteConnection, commit: Commit) -> Fallible<Vec<Lead
         }
     }
     for write in commit.leads {
-        let mut lead = write.lead;
-        lead.version = write.expected_version.unwrap_or(0) + 1;
-        write_lead(conn, &LeadRow::of(&lead)?, write.expected_version).await?;
+        let expected = write.expected_version;
+        let lead = write.into_written();
+        write_lead(conn, &LeadRow::of(&lead)?, expected).await?;
         written.push(lead);
     }
     for lead in &written {
@@ -264,37 +305,8 @@ async fn apply(conn: &mut SqliteConnection, commit: Commit) -> Fallible<Vec<Lead
             .execute(&mut *conn)
             .await?;
     }
-    for change in &commit.load {
-        let done = match change {
-            LoadChange::Assigned {
-                rep,
-                at,
-                local_day,
-                pass,
-            } => {
-                sqlx::query(
-                    "UPDATE reps SET open_leads = open_leads + 1, \
-                     assigned_today = CASE WHEN today = ?1 THEN assigned_today + 1 ELSE 1 END, \
-                     today = ?1, last_assigned_at = ?2, pass = MAX(pass, COALESCE(?3, pass)) \
-                     WHERE id = ?4",
-                )
-                .bind(local_day.to_string())
-                .bind(micros(*at))
-                .bind(*pass)
-                .bind(rep.as_str())
-                .execute(&mut *conn)
-                .await?
-            }
-            LoadChange::Released { rep } => {
-                sqlx::query("UPDATE reps SET open_leads = MAX(open_leads - 1, 0) WHERE id = ?")
-                    .bind(rep.as_str())
-                    .execute(&mut *conn)
-                    .await?
-            }
-        };
-        if done.rows_affected() != 1 {
-            return Err(Error::NotFound("rep of a workload change".into()).into());
-        }
+    if !write_load(conn, &commit.load).await? {
+        return Err(Error::NotFound("rep of a workload change".into()).into());
     }
     for key in &commit.idempotency {
         sqlx::query(
@@ -320,32 +332,59 @@ fn stage_of(name: &str) -> Fallible<Stage> {
     Stage::parse(name).map_err(|_| StoreError::Corrupt("stage"))
 }
 
+/// Writes a batch of new leads ([`insert_only`]) in one transaction with
+/// the fast path. `Ok(true)`: committed. `Ok(false)`: SQLite refused
+/// something and nothing was written; the checked path must decide.
+async fn insert_tx(pool: &SqlitePool, commits: &[Commit], written: &[Vec<Lead>]) -> Fallible<bool> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    if crate::bulk::insert_all(&mut tx, commits, written).await? {
+        tx.commit().await?;
+        return Ok(true);
+    }
+    tx.rollback().await?;
+    Ok(false)
+}
+
+/// One commit checked and applied in the caller's transaction.
+async fn checked(conn: &mut SqliteConnection, commit: Commit) -> Fallible<Vec<Lead>> {
+    check(conn, &commit).await?;
+    apply(conn, commit).await
+}
+
 /// One commit in a transaction of its own.
 async fn commit_tx(pool: &SqlitePool, commit: Commit) -> Fallible<Vec<Lead>> {
+    if let Some(written) = insert_only(std::slice::from_ref(&commit))
+        && insert_tx(pool, std::slice::from_ref(&commit), &written).await?
+    {
+        return Ok(written.into_iter().flatten().collect());
+    }
     // SQLite has one writer: taking the write lock up front makes
     // concurrent commits queue (busy timeout) instead of failing when a
     // read transaction tries to become a write transaction.
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    check(&mut tx, &commit).await?;
-    let written = apply(&mut tx, commit).await?;
+    let written = checked(&mut tx, commit).await?;
     tx.commit().await?;
     Ok(written)
 }
 
-/// Several commits in one transaction, each in its own savepoint: one that
-/// fails is rolled back alone. The outer result is the transaction's own
-/// failure (begin, savepoint bookkeeping, COMMIT), which every commit shares.
+/// Several commits in one transaction. A batch of new leads takes the fast
+/// path first; otherwise (or when SQLite refuses it) each commit runs in
+/// its own savepoint, so one that fails is rolled back alone. The outer
+/// result is the transaction's own failure (begin, savepoint bookkeeping,
+/// COMMIT), which every commit shares.
 async fn batch_tx(pool: &SqlitePool, commits: Vec<Commit>) -> Fallible<Vec<Fallible<Vec<Lead>>>> {
+    if let Some(written) = insert_only(&commits)
+        && insert_tx(pool, &commits, &written).await?
+    {
+        return Ok(written.into_iter().map(Ok).collect());
+    }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let mut answers = Vec::with_capacity(commits.len());
     for commit in commits {
         sqlx::query("SAVEPOINT group_commit")
             .execute(&mut *tx)
             .await?;
-        let answer = match check(&mut tx, &commit).await {
-            Ok(()) => apply(&mut tx, commit).await,
-            Err(err) => Err(err),
-        };
+        let answer = checked(&mut tx, commit).await;
         if answer.is_err() {
             sqlx::query("ROLLBACK TO SAVEPOINT group_commit")
                 .execute(&mut *tx)
