@@ -77,11 +77,25 @@ enum GroupMode {
 }
 
 impl GroupMode {
-    fn settings(self) -> Vec<Option<GroupCommit>> {
+    /// The settings measured: group commit with each number of batch
+    /// writers, and/or without group commit.
+    fn settings(
+        self,
+        batch_writers: &[usize],
+        max_wait_ms: Option<u64>,
+    ) -> Vec<Option<GroupCommit>> {
+        let base = GroupCommit::default();
+        let base = match max_wait_ms {
+            Some(ms) => GroupCommit::new(base.max_batch, Duration::from_millis(ms)),
+            None => base,
+        };
+        let on = batch_writers
+            .iter()
+            .map(move |&w| Some(base.with_writers(w)));
         match self {
-            GroupMode::On => vec![Some(GroupCommit::default())],
+            GroupMode::On => on.collect(),
             GroupMode::Off => vec![None],
-            GroupMode::Both => vec![Some(GroupCommit::default()), None],
+            GroupMode::Both => on.chain([None]).collect(),
         }
     }
 }
@@ -89,8 +103,8 @@ impl GroupMode {
 fn group_label(group: Option<GroupCommit>) -> String {
     match group {
         Some(g) => format!(
-            "group commit on (max_batch {}, max_wait_ms {})",
-            g.max_batch, g.max_wait_ms
+            "group commit on (max_batch {}, max_wait_ms {}, writers {})",
+            g.max_batch, g.max_wait_ms, g.writers
         ),
         None => "group commit off".to_owned(),
     }
@@ -116,6 +130,14 @@ struct Args {
     /// PostgreSQL to off).
     #[arg(long, value_enum, default_value = "on")]
     group_commit: GroupMode,
+    /// Batches in flight at once with group commit on (`GroupCommit::writers`),
+    /// comma-separated to compare several.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    batch_writers: Vec<usize>,
+    /// `GroupCommit::max_wait_ms` with group commit on (default: the
+    /// stores' default).
+    #[arg(long)]
+    max_wait_ms: Option<u64>,
 }
 
 /// One prebuilt lead: the store commit and the raw row.
@@ -556,7 +578,7 @@ fn report(backend: &str, group: Option<GroupCommit>, rows: &[(usize, Measured, M
 
 fn line(backend: &str, kind: &str, w: usize, round: usize, m: &Measured) {
     println!(
-        "  {backend:<8} {kind:<11} writers={w:<3} round={round} leads={} {:.2}s {:.0} leads/s p50={}ms p99={}ms",
+        "  {backend:<8} {kind:<13} writers={w:<3} round={round} leads={} {:.2}s {:.0} leads/s p50={}ms p99={}ms",
         m.leads,
         m.elapsed.as_secs_f64(),
         m.rate(),
@@ -575,7 +597,9 @@ where
     C: Fn(usize, Option<GroupCommit>) -> CF,
     CF: Future<Output = Measured>,
 {
-    let groups = args.group_commit.settings();
+    let groups = args
+        .group_commit
+        .settings(&args.batch_writers, args.max_wait_ms);
     let mut rows: Vec<Vec<(usize, Measured, Measured)>> =
         groups.iter().map(|_| Vec::new()).collect();
     for &w in &args.writers {
@@ -587,12 +611,11 @@ where
             raws.push(m);
             for (g, &group) in groups.iter().enumerate() {
                 let m = capture(w, group).await;
-                let kind = if group.is_some() {
-                    "capture+gc"
-                } else {
-                    "capture"
+                let kind = match group {
+                    Some(g) => format!("capture+gc/{}", g.writers),
+                    None => "capture".to_owned(),
                 };
-                line(backend, kind, w, round, &m);
+                line(backend, &kind, w, round, &m);
                 caps[g].push(m);
             }
         }
