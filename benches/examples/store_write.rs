@@ -363,8 +363,11 @@ async fn pg_capture(
     group: Option<GroupCommit>,
 ) -> Measured {
     let (name, url) = create_db(admin).await;
+    // W connections like the raw pool, plus one per group-commit writer
+    // (which holds one while busy).
+    let pool = writers + group.map_or(0, |g| g.writers);
     let config = PostgresConfig::from_url(url)
-        .with_max_connections(u32::try_from(writers).expect("writers"))
+        .with_max_connections(u32::try_from(pool).expect("pool size"))
         .with_acquire_timeout(Duration::from_secs(60))
         .with_group_commit(group);
     let store = Arc::new(PostgresStore::connect(&config).await.expect("store"));

@@ -17,7 +17,7 @@
 //! error), so a batch carrying them runs in a transaction that checks the
 //! updated row counts before its COMMIT.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection};
 
 use lead_core::{Commit, FollowUpTask, IdempotencyKey, Lead, LoadChange, OutboxEntry, RepId};
 
@@ -272,7 +272,7 @@ impl<'a> Columns<'a> {
 /// commit. `Err`: the database could not be used (or a COMMIT's outcome is
 /// unknown); that is every caller's answer, never retried another way.
 pub(crate) async fn insert_all(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     commits: &[Commit],
     written: &[Vec<Lead>],
 ) -> Fallible<bool> {
@@ -294,10 +294,9 @@ pub(crate) async fn insert_all(
     let load: Vec<&LoadChange> = commits.iter().flat_map(|c| &c.load).collect();
     if load.is_empty() {
         // One statement is its own transaction: committed or not at all.
-        let mut conn = pool.acquire().await?;
-        return refused(columns.insert(&mut conn).await);
+        return refused(columns.insert(conn).await);
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     let applied = match refused(columns.insert(&mut tx).await)? {
         true => write_load(&mut tx, load).await?,
         false => false,

@@ -171,6 +171,18 @@ impl PostgresConfig {
                 "a group commit needs room for at least one commit",
             ));
         }
+        // Each group-commit writer may hold a connection while busy:
+        // leave at least one for everything else.
+        if self
+            .group_commit
+            .is_some_and(|g| g.writers.max(1) >= self.max_connections as usize)
+        {
+            return Err(Error::invalid(
+                "group_commit.writers",
+                "invalid_group_commit",
+                "group-commit writers need fewer connections than max_connections",
+            ));
+        }
         // The URL itself is never repeated: it carries the password.
         let invalid = || {
             Error::invalid(
@@ -289,6 +301,24 @@ mod tests {
             assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
             assert!(!err.to_string().contains("hunter2"), "{err}");
         }
+    }
+
+    #[test]
+    fn group_commit_writers_leave_a_connection_for_everything_else() {
+        let config = PostgresConfig::default()
+            .with_max_connections(2)
+            .with_group_commit(Some(GroupCommit::default().with_writers(2)));
+        let err = config.connect_options().expect_err("no connection left");
+        assert!(
+            matches!(&err, Error::Invalid { fields } if fields[0].field == "group_commit.writers"),
+            "{err:?}"
+        );
+        assert!(
+            config
+                .with_group_commit(Some(GroupCommit::default().with_writers(1)))
+                .connect_options()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -70,9 +70,12 @@ impl PostgresStore {
         let stats = Arc::new(Stats::default());
         let batcher = config.group_commit.map(|settings| {
             let pool = pool.clone();
-            Arc::new(Batcher::start(settings, stats.clone(), move |commits| {
-                let pool = pool.clone();
-                async move { crate::leads::commit_batch(&pool, commits).await }
+            Arc::new(Batcher::start(settings, stats.clone(), || {
+                let writer = crate::leads::BatchWriter::new(pool.clone());
+                move |commits| {
+                    let writer = writer.clone();
+                    async move { writer.commit_batch(commits).await }
+                }
             }))
         });
         Ok(PostgresStore {

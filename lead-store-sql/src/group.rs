@@ -65,18 +65,32 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Spawns the writers; `run` executes one batch and returns one answer
-    /// per commit, in order.
-    pub fn start<F, Fut>(settings: GroupCommit, stats: std::sync::Arc<Stats>, run: F) -> Self
+    /// Spawns the writers. Each gets its own runner from `new_runner` (so
+    /// it may keep state, such as a connection, between its batches); a
+    /// runner executes one batch and returns one answer per commit, in
+    /// order.
+    pub fn start<N, F, Fut>(
+        settings: GroupCommit,
+        stats: std::sync::Arc<Stats>,
+        new_runner: N,
+    ) -> Self
     where
-        F: FnMut(Vec<Commit>) -> Fut + Clone + Send + 'static,
+        N: Fn() -> F,
+        F: FnMut(Vec<Commit>) -> Fut + Send + 'static,
         Fut: Future<Output = Vec<Result<Vec<Lead>>>> + Send + 'static,
     {
         let max_batch = settings.max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch.saturating_mul(2));
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
         let writers = (0..settings.writers.max(1))
-            .map(|_| tokio::spawn(write_loop(rx.clone(), settings, stats.clone(), run.clone())))
+            .map(|_| {
+                tokio::spawn(write_loop(
+                    rx.clone(),
+                    settings,
+                    stats.clone(),
+                    new_runner(),
+                ))
+            })
             .collect();
         Batcher {
             tx: Mutex::new(Some(tx)),
@@ -161,18 +175,16 @@ async fn write_loop<F, Fut>(
             };
             let mut batch = vec![first];
             drain(&mut rx, &mut batch, max_batch);
-            // Others were already waiting: the store is under load. Callers
-            // just answered are about to queue again; letting the runtime
-            // run them first fills the transaction without any timer. Stop
-            // as soon as a round brings nobody. A lone caller never waits.
-            if batch.len() > 1 {
-                for _ in 0..GATHER_ROUNDS {
-                    let before = batch.len();
-                    tokio::task::yield_now().await;
-                    drain(&mut rx, &mut batch, max_batch);
-                    if batch.len() == before || batch.len() >= max_batch {
-                        break;
-                    }
+            // Callers just answered are about to queue again: letting the
+            // runtime run them first fills the transaction without any
+            // timer. Stop as soon as a round brings nobody, so a lone
+            // caller costs one yield, not a wait.
+            for _ in 0..GATHER_ROUNDS {
+                let before = batch.len();
+                tokio::task::yield_now().await;
+                drain(&mut rx, &mut batch, max_batch);
+                if batch.len() == before || batch.len() >= max_batch {
+                    break;
                 }
             }
             if batch.len() > 1 && batch.len() < max_batch && !max_wait.is_zero() {
@@ -204,30 +216,20 @@ async fn write_loop<F, Fut>(
     }
 }
 
-/// Answers a batch gathered by the writer: one answer per commit, in order.
+/// Turns a batch runner's result into one answer per commit, in order.
 ///
-/// A lone commit runs on its own (`one`: no savepoint needed); a larger
-/// batch runs as one transaction (`many`: a savepoint per commit, one
-/// COMMIT), whose per-commit answers are passed on. When the batch's
-/// transaction itself fails (BEGIN, a savepoint, the COMMIT), every caller
-/// gets that error: an `Ok` is only ever given after the shared COMMIT.
-pub async fn answer_batch<E, One, Many>(
-    mut commits: Vec<Commit>,
-    one: impl FnOnce(Commit) -> One,
-    many: impl FnOnce(Vec<Commit>) -> Many,
+/// `result` is the batch transaction's outcome: its per-commit answers, or
+/// the failure of the transaction itself (BEGIN, a savepoint, the COMMIT),
+/// which every one of the `n` callers gets: an `Ok` is only ever given
+/// after the shared COMMIT.
+pub fn answer_batch<E>(
+    n: usize,
+    result: std::result::Result<Vec<std::result::Result<Vec<Lead>, E>>, E>,
 ) -> Vec<Result<Vec<Lead>>>
 where
     Error: From<E>,
-    One: Future<Output = std::result::Result<Vec<Lead>, E>>,
-    Many: Future<Output = std::result::Result<Vec<std::result::Result<Vec<Lead>, E>>, E>>,
 {
-    let n = commits.len();
-    if n == 1
-        && let Some(commit) = commits.pop()
-    {
-        return vec![one(commit).await.map_err(Error::from)];
-    }
-    match many(commits).await {
+    match result {
         Ok(answers) => answers
             .into_iter()
             .map(|answer| answer.map_err(Error::from))

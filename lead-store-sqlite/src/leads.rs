@@ -372,7 +372,15 @@ async fn commit_tx(pool: &SqlitePool, commit: Commit) -> Fallible<Vec<Lead>> {
 /// its own savepoint, so one that fails is rolled back alone. The outer
 /// result is the transaction's own failure (begin, savepoint bookkeeping,
 /// COMMIT), which every commit shares.
-async fn batch_tx(pool: &SqlitePool, commits: Vec<Commit>) -> Fallible<Vec<Fallible<Vec<Lead>>>> {
+async fn batch_tx(
+    pool: &SqlitePool,
+    mut commits: Vec<Commit>,
+) -> Fallible<Vec<Fallible<Vec<Lead>>>> {
+    if commits.len() == 1
+        && let Some(commit) = commits.pop()
+    {
+        return Ok(vec![commit_tx(pool, commit).await]);
+    }
     if let Some(written) = insert_only(&commits)
         && insert_tx(pool, &commits, &written).await?
     {
@@ -405,12 +413,7 @@ pub(crate) async fn commit_batch(
     pool: &SqlitePool,
     commits: Vec<Commit>,
 ) -> Vec<Result<Vec<Lead>>> {
-    answer_batch(
-        commits,
-        |commit| commit_tx(pool, commit),
-        |commits| batch_tx(pool, commits),
-    )
-    .await
+    answer_batch(commits.len(), batch_tx(pool, commits).await)
 }
 
 impl SqliteStore {

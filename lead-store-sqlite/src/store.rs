@@ -61,9 +61,12 @@ impl SqliteStore {
         let stats = Arc::new(Stats::default());
         let batcher = config.group_commit.map(|settings| {
             let pool = pool.clone();
-            Arc::new(Batcher::start(settings, stats.clone(), move |commits| {
+            Arc::new(Batcher::start(settings, stats.clone(), || {
                 let pool = pool.clone();
-                async move { crate::leads::commit_batch(&pool, commits).await }
+                move |commits| {
+                    let pool = pool.clone();
+                    async move { crate::leads::commit_batch(&pool, commits).await }
+                }
             }))
         });
         Ok(SqliteStore {
