@@ -24,6 +24,7 @@ use lead_core::{Commit, FollowUpTask, IdempotencyKey, Lead, LoadChange, OutboxEn
 use crate::codec::{LeadRow, bigint, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::leads::write_load;
+use lead_store_sql::Stats;
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
@@ -35,8 +36,7 @@ WITH new_leads AS (
         version, doc)
     SELECT t.ext_id, t.email, t.email_key, t.company_key, t.corporate_domain, t.stage,
         t.priority, t.score, t.assigned_to, t.source, t.source_raw,
-        ARRAY(SELECT jsonb_array_elements_text(t.search_text::jsonb)),
-        ARRAY(SELECT jsonb_array_elements_text(t.segments::jsonb)),
+        t.search_text::text[], t.segments::text[],
         t.created_at, t.updated_at, 1, t.doc::jsonb
     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::int4[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
@@ -143,9 +143,8 @@ impl<'a> Columns<'a> {
         self.assigned_to.push(row.assigned_to);
         self.source.push(row.source);
         self.source_raw.push(row.source_raw);
-        self.search_text
-            .push(to_json("search text", &row.search_text)?);
-        self.segments.push(to_json("segments", &row.segments)?);
+        self.search_text.push(array_literal(&row.search_text));
+        self.segments.push(array_literal(&row.segments));
         self.created_at.push(row.created_at);
         self.updated_at.push(row.updated_at);
         self.doc.push(row.doc);
@@ -275,6 +274,19 @@ pub(crate) async fn insert_all(
     conn: &mut PgConnection,
     commits: &[Commit],
     written: &[Vec<Lead>],
+    stats: &Stats,
+) -> Fallible<bool> {
+    let applied = write(conn, commits, written).await?;
+    if !applied {
+        stats.record_refused();
+    }
+    Ok(applied)
+}
+
+async fn write(
+    conn: &mut PgConnection,
+    commits: &[Commit],
+    written: &[Vec<Lead>],
 ) -> Fallible<bool> {
     let mut columns = Columns::default();
     for lead in written.iter().flatten() {
@@ -307,6 +319,28 @@ pub(crate) async fn insert_all(
         tx.rollback().await?;
     }
     Ok(applied)
+}
+
+/// `values` as a PostgreSQL array literal (`{"a","b \\"c\\""}`), so a
+/// column of arrays travels as one `text[]` and is cast back per row:
+/// every element quoted, backslash and double quote escaped.
+fn array_literal(values: &[String]) -> String {
+    let mut out = String::from("{");
+    for (i, value) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in value.chars() {
+            if matches!(c, '"' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
 }
 
 /// A statement the database refused (its answer is an error response, so

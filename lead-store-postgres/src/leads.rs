@@ -19,7 +19,7 @@ use lead_core::{
 use crate::codec::{LeadRow, bigint, count, date, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::PostgresStore;
-use lead_store_sql::{answer_batch, insert_only};
+use lead_store_sql::{Stats, answer_batch, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
@@ -451,9 +451,9 @@ fn rep_of(id: &str) -> Fallible<RepId> {
 /// One commit on `conn`: new leads through the fast path
 /// ([`crate::bulk`]), anything else (or what the fast path refused)
 /// checked and applied in a transaction of its own.
-async fn commit_on(conn: &mut PgConnection, commit: Commit) -> Fallible<Vec<Lead>> {
+async fn commit_on(conn: &mut PgConnection, commit: Commit, stats: &Stats) -> Fallible<Vec<Lead>> {
     if let Some(written) = insert_only(std::slice::from_ref(&commit))
-        && crate::bulk::insert_all(conn, std::slice::from_ref(&commit), &written).await?
+        && crate::bulk::insert_all(conn, std::slice::from_ref(&commit), &written, stats).await?
     {
         return Ok(written.into_iter().flatten().collect());
     }
@@ -476,14 +476,15 @@ async fn commit_on(conn: &mut PgConnection, commit: Commit) -> Fallible<Vec<Lead
 async fn batch_on(
     conn: &mut PgConnection,
     mut commits: Vec<Commit>,
+    stats: &Stats,
 ) -> Fallible<Vec<Fallible<Vec<Lead>>>> {
     if commits.len() == 1
         && let Some(commit) = commits.pop()
     {
-        return Ok(vec![commit_on(conn, commit).await]);
+        return Ok(vec![commit_on(conn, commit, stats).await]);
     }
     if let Some(written) = insert_only(&commits)
-        && crate::bulk::insert_all(conn, &commits, &written).await?
+        && crate::bulk::insert_all(conn, &commits, &written, stats).await?
     {
         return Ok(written.into_iter().map(Ok).collect());
     }
@@ -528,13 +529,14 @@ type Held = Option<(PoolConnection<Postgres>, Instant)>;
 #[derive(Debug, Clone)]
 pub(crate) struct BatchWriter {
     pool: PgPool,
+    stats: Arc<Stats>,
     held: Arc<tokio::sync::Mutex<Held>>,
 }
 
 impl BatchWriter {
     /// A writer over `pool`, with a reaper task that returns its connection
     /// once idle for [`HOLD_IDLE`] and stops when the writer is gone.
-    pub(crate) fn new(pool: PgPool) -> Self {
+    pub(crate) fn new(pool: PgPool, stats: Arc<Stats>) -> Self {
         let held: Arc<tokio::sync::Mutex<Held>> = Arc::default();
         let watched = Arc::downgrade(&held);
         tokio::spawn(async move {
@@ -553,7 +555,7 @@ impl BatchWriter {
                 }
             }
         });
-        Self { pool, held }
+        Self { pool, stats, held }
     }
 
     /// Runs a batch gathered by the writer: one answer per commit, in
@@ -568,7 +570,7 @@ impl BatchWriter {
                 Err(err) => return answer_batch(n, Err(StoreError::from(err))),
             },
         };
-        let answers = answer_batch(n, batch_on(&mut conn, commits).await);
+        let answers = answer_batch(n, batch_on(&mut conn, commits, &self.stats).await);
         // A connection that may have failed goes back to the pool, which
         // checks it on release.
         if !answers
@@ -584,7 +586,7 @@ impl BatchWriter {
 impl PostgresStore {
     async fn commit_tx(&self, commit: Commit) -> Fallible<Vec<Lead>> {
         self.stats.record(1);
-        commit_on(&mut *self.pool.acquire().await?, commit).await
+        commit_on(&mut *self.pool.acquire().await?, commit, &self.stats).await
     }
 
     async fn one_lead(&self, sql: &'static str, arg: &str) -> Fallible<Option<Lead>> {

@@ -71,7 +71,7 @@ impl PostgresStore {
         let batcher = config.group_commit.map(|settings| {
             let pool = pool.clone();
             Arc::new(Batcher::start(settings, stats.clone(), || {
-                let writer = crate::leads::BatchWriter::new(pool.clone());
+                let writer = crate::leads::BatchWriter::new(pool.clone(), stats.clone());
                 move |commits| {
                     let writer = writer.clone();
                     async move { writer.commit_batch(commits).await }
@@ -109,6 +109,14 @@ impl PostgresStore {
     #[doc(hidden)]
     pub fn group_commit_stats(&self) -> (u64, u64) {
         self.stats.get()
+    }
+
+    /// Batches of new leads the database refused on the fast path (each
+    /// then written commit by commit on the checked path) so far. A rule
+    /// broken by one commit (a taken address, a reused idempotency key)
+    /// counts here; a steady rise in normal traffic is worth a look.
+    pub fn fast_path_refusals(&self) -> u64 {
+        self.stats.refused()
     }
 }
 

@@ -439,3 +439,51 @@ async fn metadata_numbers_and_text_round_trip_through_jsonb() {
     assert_eq!(store.get(&lead.ext_id).await.expect("get"), Some(lead));
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn quotes_backslashes_and_braces_in_names_survive_the_batch_insert_and_filter() {
+    let db = TestDb::create().await;
+    let store = db.store().await;
+    let mut input = form("ana@acme.de");
+    // Array-literal syntax in the values the fast path sends as `text[]`.
+    input.company = Some(r#"Acme "Quoted" \ {Braces}, Ltd"#.into());
+    input.last_name = Some("O'Brien, \"Jr\"".into());
+    let lead = usecase::capture(&input, &Policy::default(), &deps(store.clone()))
+        .await
+        .expect("capture")
+        .lead;
+    assert_eq!(
+        store.get(&lead.ext_id).await.expect("get"),
+        Some(lead.clone())
+    );
+    assert_eq!(
+        store.fast_path_refusals(),
+        0,
+        "the batch insert took the values itself, with no fallback"
+    );
+    for text in [r#""quoted" \ {braces}"#, "o'brien, \"jr\""] {
+        let page = store
+            .list(&lead_core::LeadQuery {
+                text: Some(text.into()),
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(
+            page.leads.iter().map(|l| &l.ext_id).collect::<Vec<_>>(),
+            vec![&lead.ext_id],
+            "the text filter finds {text:?}"
+        );
+    }
+    if let Some(segment) = lead.segments.first() {
+        let page = store
+            .list(&lead_core::LeadQuery {
+                segment: Some(segment.clone()),
+                ..Default::default()
+            })
+            .await
+            .expect("list");
+        assert_eq!(page.leads.len(), 1, "the segment filter finds {segment}");
+    }
+    db.drop_db().await;
+}

@@ -29,11 +29,13 @@ use lead_core::{Commit, Error, Lead, LeadWrite, Result};
 /// One caller's commit and where its answer goes.
 type Request = (Commit, oneshot::Sender<Result<Vec<Lead>>>);
 
-/// How many transactions ran and how many commits they carried.
+/// How many transactions ran, how many commits they carried, and how often
+/// the fast path for new leads was refused (and the checked path ran).
 #[derive(Debug, Default)]
 pub struct Stats {
     batches: AtomicU64,
     commits: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl Stats {
@@ -44,6 +46,19 @@ impl Stats {
             u64::try_from(commits).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    /// Counts one batch of new leads the database refused as a whole (one
+    /// of them broke a rule, or a statement failed): it was retried on the
+    /// checked path. Rare in normal traffic; a steady rise means the fast
+    /// path is failing for a reason worth a look.
+    pub fn record_refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Fast-path batches refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
     }
 
     /// `(transactions, commits)` so far.

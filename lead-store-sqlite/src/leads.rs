@@ -15,7 +15,7 @@ use lead_core::{
 use crate::codec::{LeadRow, count, date, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::SqliteStore;
-use lead_store_sql::{answer_batch, insert_only};
+use lead_store_sql::{Stats, answer_batch, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
@@ -335,13 +335,19 @@ fn stage_of(name: &str) -> Fallible<Stage> {
 /// Writes a batch of new leads ([`insert_only`]) in one transaction with
 /// the fast path. `Ok(true)`: committed. `Ok(false)`: SQLite refused
 /// something and nothing was written; the checked path must decide.
-async fn insert_tx(pool: &SqlitePool, commits: &[Commit], written: &[Vec<Lead>]) -> Fallible<bool> {
+async fn insert_tx(
+    pool: &SqlitePool,
+    commits: &[Commit],
+    written: &[Vec<Lead>],
+    stats: &Stats,
+) -> Fallible<bool> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     if crate::bulk::insert_all(&mut tx, commits, written).await? {
         tx.commit().await?;
         return Ok(true);
     }
     tx.rollback().await?;
+    stats.record_refused();
     Ok(false)
 }
 
@@ -352,9 +358,9 @@ async fn checked(conn: &mut SqliteConnection, commit: Commit) -> Fallible<Vec<Le
 }
 
 /// One commit in a transaction of its own.
-async fn commit_tx(pool: &SqlitePool, commit: Commit) -> Fallible<Vec<Lead>> {
+async fn commit_tx(pool: &SqlitePool, commit: Commit, stats: &Stats) -> Fallible<Vec<Lead>> {
     if let Some(written) = insert_only(std::slice::from_ref(&commit))
-        && insert_tx(pool, std::slice::from_ref(&commit), &written).await?
+        && insert_tx(pool, std::slice::from_ref(&commit), &written, stats).await?
     {
         return Ok(written.into_iter().flatten().collect());
     }
@@ -375,14 +381,15 @@ async fn commit_tx(pool: &SqlitePool, commit: Commit) -> Fallible<Vec<Lead>> {
 async fn batch_tx(
     pool: &SqlitePool,
     mut commits: Vec<Commit>,
+    stats: &Stats,
 ) -> Fallible<Vec<Fallible<Vec<Lead>>>> {
     if commits.len() == 1
         && let Some(commit) = commits.pop()
     {
-        return Ok(vec![commit_tx(pool, commit).await]);
+        return Ok(vec![commit_tx(pool, commit, stats).await]);
     }
     if let Some(written) = insert_only(&commits)
-        && insert_tx(pool, &commits, &written).await?
+        && insert_tx(pool, &commits, &written, stats).await?
     {
         return Ok(written.into_iter().map(Ok).collect());
     }
@@ -411,15 +418,16 @@ async fn batch_tx(
 /// in order. An `Ok` is only ever given after the shared COMMIT succeeded.
 pub(crate) async fn commit_batch(
     pool: &SqlitePool,
+    stats: &Stats,
     commits: Vec<Commit>,
 ) -> Vec<Result<Vec<Lead>>> {
-    answer_batch(commits.len(), batch_tx(pool, commits).await)
+    answer_batch(commits.len(), batch_tx(pool, commits, stats).await)
 }
 
 impl SqliteStore {
     async fn commit_tx(&self, commit: Commit) -> Fallible<Vec<Lead>> {
         self.stats.record(1);
-        commit_tx(&self.pool, commit).await
+        commit_tx(&self.pool, commit, &self.stats).await
     }
 
     async fn one_lead(&self, sql: &'static str, arg: &str) -> Fallible<Option<Lead>> {

@@ -62,10 +62,10 @@ impl SqliteStore {
         let batcher = config.group_commit.map(|settings| {
             let pool = pool.clone();
             Arc::new(Batcher::start(settings, stats.clone(), || {
-                let pool = pool.clone();
+                let (pool, stats) = (pool.clone(), stats.clone());
                 move |commits| {
-                    let pool = pool.clone();
-                    async move { crate::leads::commit_batch(&pool, commits).await }
+                    let (pool, stats) = (pool.clone(), stats.clone());
+                    async move { crate::leads::commit_batch(&pool, &stats, commits).await }
                 }
             }))
         });
@@ -101,6 +101,14 @@ impl SqliteStore {
     #[doc(hidden)]
     pub fn group_commit_stats(&self) -> (u64, u64) {
         self.stats.get()
+    }
+
+    /// Batches of new leads the database refused on the fast path (each
+    /// then written commit by commit on the checked path) so far. A rule
+    /// broken by one commit (a taken address, a reused idempotency key)
+    /// counts here; a steady rise in normal traffic is worth a look.
+    pub fn fast_path_refusals(&self) -> u64 {
+        self.stats.refused()
     }
 }
 

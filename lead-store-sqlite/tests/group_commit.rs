@@ -85,6 +85,11 @@ async fn a_concurrent_burst_shares_transactions_and_every_lead_is_stored() {
         batches < commits,
         "{commits} concurrent commits took {batches} transactions"
     );
+    assert_eq!(
+        store.fast_path_refusals(),
+        0,
+        "new leads with free addresses are written by the fast path"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
