@@ -78,11 +78,10 @@ impl TestDb {
 
     /// Settings for this database with short waits (tests fail fast).
     pub(crate) fn config(&self) -> PostgresConfig {
-        // Tests exercise group commit (off by default) unless they turn it off.
+        // Group commit is on by default: tests exercise it unless they turn it off.
         PostgresConfig::from_url(self.url.clone())
             .with_acquire_timeout(Duration::from_secs(10))
             .with_connect_timeout(Duration::from_secs(10))
-            .with_group_commit(Some(lead_store_postgres::GroupCommit::default()))
     }
 
     /// A migrated store on this database.
