@@ -1,0 +1,422 @@
+//! `POST /webhook/lead` and `POST /webhook/lead/batch`: the capture
+//! webhooks.
+//!
+//! Order of work, for every request: the raw body is read within its size
+//! limit, the signature is checked over those bytes, only then is the body
+//! parsed (JSON object or url-encoded form), mapped onto our field names
+//! and captured. `202` is answered only after the store committed the
+//! lead; a store that is down answers `503` and nothing is half-stored.
+//!
+//! Double submits never make a second lead: the `Idempotency-Key` header,
+//! else the Standard Webhooks `webhook-id`, else a hash of the submitted
+//! fields (for a short window) is the capture's idempotency key, and a
+//! repeat answers with the first lead.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lead_core::usecase::{self, CaptureOutcome, Idempotency};
+use lead_core::{Error, FieldMap, LeadInput};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::signature::Verified;
+use crate::state::AppState;
+
+/// The longest `Idempotency-Key` accepted.
+const MAX_KEY_LEN: usize = 255;
+
+/// A form field naming where a browser goes after a successful post.
+const REDIRECT_FIELD: &str = "_redirect";
+
+/// The answer to a stored capture.
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    /// Always `true` (the original system's field).
+    pub success: bool,
+    /// The stored lead's id.
+    pub lead_ext_id: String,
+    /// Its score, 0–100.
+    pub score: u8,
+    /// Its priority.
+    pub priority: String,
+    /// Its stage.
+    pub stage: String,
+    /// The rep it was assigned to, if any.
+    pub assigned_to: Option<String>,
+    /// `created`, `merged` (the e-mail was known: merged into that lead) or
+    /// `replayed` (a repeat of an earlier request: nothing new stored).
+    pub status: &'static str,
+}
+
+impl Accepted {
+    fn of(outcome: &CaptureOutcome) -> Self {
+        let lead = &outcome.lead;
+        Accepted {
+            success: true,
+            lead_ext_id: lead.ext_id.to_string(),
+            score: lead.score.value(),
+            priority: lead.priority.as_str().to_owned(),
+            stage: lead.stage.as_str().to_owned(),
+            assigned_to: lead.assigned_to.as_ref().map(|r| r.as_str().to_owned()),
+            status: if outcome.replayed {
+                "replayed"
+            } else if outcome.merged.is_some() {
+                "merged"
+            } else {
+                "created"
+            },
+        }
+    }
+}
+
+/// The body as read within the route's limit.
+fn body_of(body: Result<Bytes, BytesRejection>, limit: usize) -> ApiResult<Bytes> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge { limit }
+        } else {
+            ApiError::Malformed("the body could not be read".into())
+        }
+    })
+}
+
+/// What kind of body the request says it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Json,
+    Form,
+}
+
+fn kind_of(headers: &HeaderMap) -> ApiResult<Kind> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" => Ok(Kind::Json),
+        "application/x-www-form-urlencoded" => Ok(Kind::Form),
+        _ if mime.ends_with("+json") => Ok(Kind::Json),
+        _ => Err(ApiError::UnsupportedMediaType),
+    }
+}
+
+/// Checks the signature, or lets an unsigned post from a public form
+/// through.
+fn authenticate(state: &AppState, headers: &HeaderMap, body: &[u8]) -> ApiResult<Verified> {
+    let now = state.deps().clock.now();
+    match state.inner.webhook_keys.verify(headers, body, now) {
+        Ok(verified) => Ok(verified),
+        Err(crate::signature::SignatureError::Missing) if from_public_form(state, headers) => {
+            Ok(Verified::Unsigned)
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// True when the browser says the post comes from a configured public form
+/// origin (`Origin`, else `Referer`).
+fn from_public_form(state: &AppState, headers: &HeaderMap) -> bool {
+    let origins = &state.settings().public_form_origins;
+    if origins.is_empty() {
+        return false;
+    }
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &http::HeaderValue| v.to_str().ok())
+    };
+    if let Some(origin) = header(header::ORIGIN) {
+        return origins.iter().any(|o| o.eq_ignore_ascii_case(origin));
+    }
+    header(header::REFERER).is_some_and(|referer| {
+        origins.iter().any(|o| {
+            referer.len() > o.len()
+                && referer[..o.len()].eq_ignore_ascii_case(o)
+                && referer[o.len()..].starts_with('/')
+        })
+    })
+}
+
+/// One submission's fields as name/value pairs, in body order.
+fn fields_of_json(value: Value) -> ApiResult<Vec<(String, Value)>> {
+    match value {
+        Value::Object(map) => Ok(map.into_iter().collect()),
+        _ => Err(ApiError::Malformed("a lead must be a JSON object".into())),
+    }
+}
+
+fn parse_fields(kind: Kind, body: &[u8]) -> ApiResult<Vec<(String, Value)>> {
+    match kind {
+        Kind::Json => {
+            let value: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
+            fields_of_json(value)
+        }
+        Kind::Form => {
+            let pairs: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(body).map_err(|_| {
+                    ApiError::Malformed("the form body is not valid url-encoding".into())
+                })?;
+            Ok(pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect())
+        }
+    }
+}
+
+/// Takes the honeypot and redirect fields out of a submission; refuses a
+/// filled honeypot.
+fn take_control_fields(
+    state: &AppState,
+    fields: &mut Vec<(String, Value)>,
+) -> ApiResult<Option<String>> {
+    let honeypot = &state.settings().honeypot_field;
+    let mut redirect = None;
+    let mut filled = false;
+    fields.retain(|(name, value)| {
+        if name == honeypot {
+            filled |= match value {
+                Value::String(s) => !s.trim().is_empty(),
+                Value::Null => false,
+                _ => true,
+            };
+            false
+        } else if name == REDIRECT_FIELD {
+            redirect = value.as_str().map(str::to_owned);
+            false
+        } else {
+            true
+        }
+    });
+    if filled {
+        return Err(ApiError::Core(Error::invalid(
+            honeypot,
+            "must_be_empty",
+            "this field must be left empty",
+        )));
+    }
+    Ok(redirect)
+}
+
+/// The idempotency key of one submission (`suffix` tells batch items apart).
+fn idempotency_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    verified: &Verified,
+    input: &LeadInput,
+    suffix: Option<usize>,
+) -> ApiResult<Idempotency> {
+    let settings = state.settings();
+    let item = |key: String| match suffix {
+        Some(i) => format!("{key}#{i}"),
+        None => key,
+    };
+    if let Some(value) = headers.get("idempotency-key") {
+        let key = value
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
+            .ok_or_else(|| {
+                ApiError::Malformed(format!(
+                    "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible characters"
+                ))
+            })?;
+        return Ok(Idempotency {
+            key: item(format!("key:{key}")),
+            window: settings.idempotency_window,
+        });
+    }
+    if let Verified::Standard { id } = verified {
+        return Ok(Idempotency {
+            key: item(format!("webhook:{id}")),
+            window: settings.idempotency_window,
+        });
+    }
+    let submitted = serde_json::to_vec(input).map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(Idempotency {
+        key: format!("submission:{}", hex::encode(Sha256::digest(&submitted))),
+        window: settings.resubmit_window,
+    })
+}
+
+/// Only redirects to a public form origin (never an open redirect).
+fn allowed_redirect(state: &AppState, target: &str) -> Option<String> {
+    let origins = &state.settings().public_form_origins;
+    origins
+        .iter()
+        .any(|o| {
+            target.len() >= o.len()
+                && target[..o.len()].eq_ignore_ascii_case(o)
+                && (target.len() == o.len() || target[o.len()..].starts_with(['/', '?']))
+        })
+        .then(|| target.to_owned())
+}
+
+fn record(outcome: &str, started: Instant) {
+    metrics::counter!("lead_captures_total", "outcome" => outcome.to_owned()).increment(1);
+    metrics::histogram!("lead_capture_duration_seconds").record(started.elapsed().as_secs_f64());
+}
+
+async fn capture(
+    state: &AppState,
+    input: &LeadInput,
+    idempotency: &Idempotency,
+) -> Result<CaptureOutcome, Error> {
+    let started = Instant::now();
+    let result =
+        usecase::capture_once(input, Some(idempotency), state.policy(), state.deps()).await;
+    match &result {
+        Ok(outcome) => record(Accepted::of(outcome).status, started),
+        Err(Error::Invalid { .. }) => record("invalid", started),
+        Err(Error::Unavailable(_)) => record("unavailable", started),
+        Err(_) => record("failed", started),
+    }
+    result
+}
+
+/// `POST /webhook/lead`: captures one lead.
+pub(crate) async fn capture_one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body_of(body, state.settings().max_lead_bytes)?;
+    let verified = authenticate(&state, &headers, &body)?;
+    let kind = kind_of(&headers)?;
+    let mut fields = parse_fields(kind, &body)?;
+    let redirect = take_control_fields(&state, &mut fields)?;
+    let input = LeadInput::from_fields(fields, &FieldMap::default());
+    let idempotency = idempotency_of(&state, &headers, &verified, &input, None)?;
+    let outcome = capture(&state, &input, &idempotency).await?;
+    let accepted = Accepted::of(&outcome);
+    if kind == Kind::Form
+        && let Some(target) = redirect
+            .as_deref()
+            .and_then(|t| allowed_redirect(&state, t))
+    {
+        return Ok((
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, target)],
+            Json(accepted),
+        )
+            .into_response());
+    }
+    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+}
+
+/// One item of a batch answer.
+#[derive(Debug, Serialize)]
+pub struct ItemResult {
+    /// Position in the request's `leads` array.
+    pub index: usize,
+    /// The status this lead alone would have got (`202`, `422`, `503`, ...).
+    pub status: u16,
+    /// The stored lead, when `status` is `202`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead: Option<Accepted>,
+    /// Why not, otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+/// The answer to a batch.
+#[derive(Debug, Serialize)]
+pub struct BatchAnswer {
+    /// Leads stored.
+    pub accepted: usize,
+    /// Leads refused.
+    pub rejected: usize,
+    /// One result per lead, in request order.
+    pub results: Vec<ItemResult>,
+}
+
+/// `POST /webhook/lead/batch`: `{"leads": [...]}`, each captured on its
+/// own; the answer reports every item. `202` when all were stored, `207`
+/// when some were, else the first failure's status.
+pub(crate) async fn capture_batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let settings = state.settings();
+    let body = body_of(body, settings.max_batch_bytes)?;
+    let verified = authenticate(&state, &headers, &body)?;
+    if kind_of(&headers)? != Kind::Json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
+    let Some(Value::Array(items)) = value.get("leads").cloned() else {
+        return Err(ApiError::Malformed(
+            "a batch is {\"leads\": [ ... ]}".into(),
+        ));
+    };
+    if items.is_empty() || items.len() > settings.max_batch_items {
+        return Err(ApiError::Core(Error::invalid(
+            "leads",
+            "batch_size",
+            format!("a batch holds 1 to {} leads", settings.max_batch_items),
+        )));
+    }
+    let mut results = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let result = async {
+            let mut fields = fields_of_json(item)?;
+            take_control_fields(&state, &mut fields)?;
+            let input = LeadInput::from_fields(fields, &FieldMap::default());
+            let idempotency = idempotency_of(&state, &headers, &verified, &input, Some(index))?;
+            Ok::<_, ApiError>(capture(&state, &input, &idempotency).await?)
+        }
+        .await;
+        results.push(match result {
+            Ok(outcome) => ItemResult {
+                index,
+                status: StatusCode::ACCEPTED.as_u16(),
+                lead: Some(Accepted::of(&outcome)),
+                error: None,
+            },
+            Err(err) => ItemResult {
+                index,
+                status: err.status_and_code().0.as_u16(),
+                lead: None,
+                error: Some(err.body()),
+            },
+        });
+    }
+    let accepted = results.iter().filter(|r| r.lead.is_some()).count();
+    let rejected = results.len() - accepted;
+    let status = if rejected == 0 {
+        StatusCode::ACCEPTED
+    } else if accepted > 0 {
+        StatusCode::MULTI_STATUS
+    } else if results.iter().any(|r| r.status == 503) {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::from_u16(results[0].status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY)
+    };
+    Ok((
+        status,
+        Json(BatchAnswer {
+            accepted,
+            rejected,
+            results,
+        }),
+    )
+        .into_response())
+}

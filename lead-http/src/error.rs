@@ -1,0 +1,129 @@
+//! One error shape for every route: `{"error": code, "message", "fields"}`.
+//!
+//! The status comes from the error's category, once, here. Internal
+//! details (store errors, causes) go to the log, never into a response.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lead_core::{Error, FieldError};
+use serde::Serialize;
+
+use crate::signature::SignatureError;
+
+/// What a route answers when it fails.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A domain or store error.
+    #[error(transparent)]
+    Core(#[from] Error),
+    /// The webhook signature was refused.
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    /// The body could not be read as what the route takes (bad JSON, bad
+    /// form encoding, wrong shape).
+    #[error("{0}")]
+    Malformed(String),
+    /// The body is over the route's limit.
+    #[error("the body is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The `Content-Type` is not one the route reads.
+    #[error("content type must be application/json or application/x-www-form-urlencoded")]
+    UnsupportedMediaType,
+    /// The API key lacks the scope the route needs.
+    #[error("the API key lacks the {0} scope")]
+    Forbidden(&'static str),
+}
+
+/// The JSON body of every error.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code.
+    pub error: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The failing fields, for validation errors; empty otherwise.
+    pub fields: Vec<FieldError>,
+}
+
+impl ApiError {
+    /// The status and stable code of this error.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Core(err) => match err {
+                Error::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+                Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+                Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+                Error::NotAllowed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_allowed"),
+                Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+                Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+                Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            },
+            ApiError::Signature(_) => (StatusCode::UNAUTHORIZED, "bad_signature"),
+            ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed"),
+            ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+        }
+    }
+
+    /// The body sent for this error: internal and store failures get a
+    /// generic message (the cause is logged instead).
+    pub fn body(&self) -> ErrorBody {
+        let (_, code) = self.status_and_code();
+        let (message, fields) = match self {
+            ApiError::Core(Error::Invalid { fields }) => {
+                ("the lead has invalid fields".to_owned(), fields.clone())
+            }
+            ApiError::Core(Error::Unavailable(_)) => (
+                "the store is unavailable; nothing was stored, try again".to_owned(),
+                Vec::new(),
+            ),
+            ApiError::Core(Error::Internal(_)) => ("internal error".to_owned(), Vec::new()),
+            ApiError::Core(Error::NotFound(what)) => (format!("not found: {what}"), Vec::new()),
+            ApiError::Core(Error::Conflict(why)) => (why.clone(), Vec::new()),
+            ApiError::Core(Error::NotAllowed(why)) => (why.clone(), Vec::new()),
+            ApiError::Core(Error::Unauthorized(why)) => (why.clone(), Vec::new()),
+            other => (other.to_string(), Vec::new()),
+        };
+        ErrorBody {
+            error: code,
+            message,
+            fields,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, _) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, "request refused");
+        }
+        let mut response = (status, Json(self.body())).into_response();
+        let retry_after = match &self {
+            ApiError::Core(Error::RateLimited { retry_after }) => {
+                Some(retry_after.map_or(1, |d| d.as_secs().max(1)))
+            }
+            ApiError::Core(Error::Unavailable(_)) => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// The result of a route.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,48 @@
+//! Operations: `/health` (the process answers), `/ready` (the store
+//! answers, so its migrations ran) and `/metrics` (Prometheus text).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lead_core::LeadExtId;
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// `GET /health`: always `200` while the process serves requests.
+pub(crate) async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /ready`: `200` when the store answers a read, `503` otherwise. A
+/// store is only built after its migrations ran, so an answering store is
+/// a migrated one.
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
+    // Any id works: the read proves the store is reachable.
+    let probe = LeadExtId::from_random(0);
+    match state.deps().store.get(&probe).await {
+        Ok(_) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "not ready: the store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "store": "unreachable" })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /metrics`: the Prometheus exposition, or `404` when no recorder
+/// was installed.
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    match &state.inner.metrics {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

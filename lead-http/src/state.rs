@@ -1,0 +1,172 @@
+//! What every route shares: the use-cases' dependencies, the policy, the
+//! keys and the limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lead_core::{Deps, Policy};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::auth::ApiKeys;
+use crate::signature::WebhookKeys;
+
+/// Limits and windows of the HTTP layer.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HttpSettings {
+    /// Largest body of `POST /webhook/lead`, in bytes. Default 64 KiB.
+    pub max_lead_bytes: usize,
+    /// Largest body of `POST /webhook/lead/batch`, in bytes. Default 1 MiB.
+    pub max_batch_bytes: usize,
+    /// Most leads in one batch. Default 100.
+    pub max_batch_items: usize,
+    /// How long an `Idempotency-Key` or `webhook-id` keeps answering with
+    /// the first result. Default 24 h.
+    pub idempotency_window: chrono::Duration,
+    /// How long the same normalized submission without a key counts as a
+    /// double submit (answered with the first lead). Default 10 min.
+    pub resubmit_window: chrono::Duration,
+    /// Origins whose browser forms may post without a signature (checked
+    /// against `Origin`, then `Referer`). Empty: every capture must be
+    /// signed when keys are configured.
+    pub public_form_origins: Vec<String>,
+    /// A form field real people leave empty (hidden by CSS); a submission
+    /// that fills it is refused. Default `_hp`.
+    pub honeypot_field: String,
+    /// Whole-request time limit. Default 10 s.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_lead_bytes: 64 * 1024,
+            max_batch_bytes: 1024 * 1024,
+            max_batch_items: 100,
+            idempotency_window: chrono::Duration::hours(24),
+            resubmit_window: chrono::Duration::minutes(10),
+            public_form_origins: Vec::new(),
+            honeypot_field: "_hp".to_owned(),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The routers' shared state (cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) deps: Deps,
+    pub(crate) policy: Policy,
+    pub(crate) settings: HttpSettings,
+    pub(crate) webhook_keys: WebhookKeys,
+    pub(crate) api_keys: ApiKeys,
+    pub(crate) metrics: Option<PrometheusHandle>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.inner.settings)
+            .field("webhook_keys", &self.inner.webhook_keys)
+            .field("api_keys", &self.inner.api_keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over `deps` with the default policy and settings, no keys (so
+    /// captures are accepted unsigned and the lead API refuses everyone)
+    /// and no metrics.
+    pub fn new(deps: Deps) -> Self {
+        AppStateBuilder::new(deps).build()
+    }
+
+    /// A builder, to set keys, policy and limits.
+    pub fn builder(deps: Deps) -> AppStateBuilder {
+        AppStateBuilder::new(deps)
+    }
+
+    pub(crate) fn deps(&self) -> &Deps {
+        &self.inner.deps
+    }
+
+    pub(crate) fn policy(&self) -> &Policy {
+        &self.inner.policy
+    }
+
+    pub(crate) fn settings(&self) -> &HttpSettings {
+        &self.inner.settings
+    }
+}
+
+/// Builds an [`AppState`].
+#[derive(Debug)]
+pub struct AppStateBuilder {
+    deps: Deps,
+    policy: Policy,
+    settings: HttpSettings,
+    webhook_keys: WebhookKeys,
+    api_keys: ApiKeys,
+    metrics: Option<PrometheusHandle>,
+}
+
+impl AppStateBuilder {
+    fn new(deps: Deps) -> Self {
+        Self {
+            deps,
+            policy: Policy::default(),
+            settings: HttpSettings::default(),
+            webhook_keys: WebhookKeys::none(),
+            api_keys: ApiKeys::default(),
+            metrics: None,
+        }
+    }
+
+    /// The scoring, routing and follow-up policy.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Limits and windows.
+    pub fn settings(mut self, settings: HttpSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Keys capture signatures are checked with.
+    pub fn webhook_keys(mut self, keys: WebhookKeys) -> Self {
+        self.webhook_keys = keys;
+        self
+    }
+
+    /// Keys of the lead and dashboard APIs.
+    pub fn api_keys(mut self, keys: ApiKeys) -> Self {
+        self.api_keys = keys;
+        self
+    }
+
+    /// The Prometheus recorder `/metrics` renders.
+    pub fn metrics(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = Some(handle);
+        self
+    }
+
+    /// The state.
+    pub fn build(self) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                deps: self.deps,
+                policy: self.policy,
+                settings: self.settings,
+                webhook_keys: self.webhook_keys,
+                api_keys: self.api_keys,
+                metrics: self.metrics,
+            }),
+        }
+    }
+}
