@@ -1,0 +1,203 @@
+//! The server's settings, read from the original system's environment
+//! variables (plus a few of our own), with defaults that run on a local
+//! SQLite file and nothing else.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use lead_core::{Error, FieldError};
+use lead_http::{ApiKeys, HttpSettings, Scopes, WebhookKeys};
+use secrecy::SecretString;
+
+/// Where the store lives when `DATABASE_URL` is not set.
+pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://leads.db";
+/// The original system's webhook port.
+pub(crate) const DEFAULT_PORT: u16 = 5000;
+
+/// Everything the server needs to start.
+pub(crate) struct ServerConfig {
+    /// `DATABASE_URL`: `sqlite://path` or `postgres://…`.
+    pub(crate) database_url: String,
+    /// Whether `DATABASE_URL` was given (otherwise the default file is used).
+    pub(crate) database_url_given: bool,
+    /// `LEAD_BIND_ADDR` (default `0.0.0.0`) and `WEBHOOK_PORT` (default 5000).
+    pub(crate) listen: SocketAddr,
+    /// `WEBHOOK_SECRET_KEY` and `WEBHOOK_STANDARD_SECRETS`.
+    pub(crate) webhook_keys: WebhookKeys,
+    /// `LEAD_API_KEYS`.
+    pub(crate) api_keys: ApiKeys,
+    /// How many API keys are configured (for the start-up log).
+    pub(crate) api_key_count: usize,
+    /// `PUBLIC_FORM_ORIGINS` and the defaults.
+    pub(crate) http: HttpSettings,
+}
+
+impl ServerConfig {
+    /// Reads the settings from `vars` (the process environment in `main`).
+    ///
+    /// | variable | meaning |
+    /// | --- | --- |
+    /// | `DATABASE_URL` | `sqlite://leads.db` (default) or `postgres://user:pass@host/db` |
+    /// | `WEBHOOK_PORT` | the listener's port (default 5000) |
+    /// | `LEAD_BIND_ADDR` | the listener's address (default `0.0.0.0`) |
+    /// | `WEBHOOK_SECRET_KEY` | `X-Webhook-Signature` secret; when set (or standard secrets are), unsigned captures are refused |
+    /// | `WEBHOOK_STANDARD_SECRETS` | comma-separated `whsec_…` Standard Webhooks secrets (several rotate) |
+    /// | `LEAD_API_KEYS` | `;`-separated `<sha256 hex of the key>:<scopes>` (`read`, `write`, `read,write`) |
+    /// | `PUBLIC_FORM_ORIGINS` | comma-separated origins whose browser forms may post unsigned |
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] naming every bad variable.
+    pub(crate) fn from_vars(vars: &HashMap<String, String>) -> Result<Self, Error> {
+        let get = |name: &str| {
+            vars.get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut problems = Vec::new();
+        let mut invalid = |field: &str, message: &str| {
+            problems.push(FieldError::new(field, "invalid", message));
+        };
+
+        let port = match get("WEBHOOK_PORT") {
+            Some(p) => p.parse::<u16>().unwrap_or_else(|_| {
+                invalid("WEBHOOK_PORT", "a port number (0-65535)");
+                DEFAULT_PORT
+            }),
+            None => DEFAULT_PORT,
+        };
+        let ip = match get("LEAD_BIND_ADDR") {
+            Some(a) => a.parse::<IpAddr>().unwrap_or_else(|_| {
+                invalid("LEAD_BIND_ADDR", "an IP address such as 127.0.0.1");
+                IpAddr::from([0, 0, 0, 0])
+            }),
+            None => IpAddr::from([0, 0, 0, 0]),
+        };
+
+        let mut webhook_keys = WebhookKeys::none();
+        if let Some(secret) = get("WEBHOOK_SECRET_KEY") {
+            webhook_keys = webhook_keys.with_legacy(SecretString::from(secret));
+        }
+        if let Some(secrets) = get("WEBHOOK_STANDARD_SECRETS") {
+            for secret in secrets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                match webhook_keys.with_standard(secret) {
+                    Ok(keys) => webhook_keys = keys,
+                    Err(_) => {
+                        invalid(
+                            "WEBHOOK_STANDARD_SECRETS",
+                            "each secret is whsec_ followed by base64",
+                        );
+                        webhook_keys = WebhookKeys::none();
+                        break;
+                    }
+                }
+            }
+        }
+
+        let mut api_keys = ApiKeys::default();
+        let mut api_key_count = 0;
+        if let Some(entries) = get("LEAD_API_KEYS") {
+            for entry in entries.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+                let parsed = entry.split_once(':').ok_or(()).and_then(|(hash, scopes)| {
+                    let scopes = Scopes::parse(scopes).map_err(|_| ())?;
+                    api_keys.clone().with_hash(hash, scopes).map_err(|_| ())
+                });
+                match parsed {
+                    Ok(keys) => {
+                        api_keys = keys;
+                        api_key_count += 1;
+                    }
+                    Err(()) => invalid(
+                        "LEAD_API_KEYS",
+                        "entries are <64 hex digits of the key's SHA-256>:<read|write|read,write>, separated by ;",
+                    ),
+                }
+            }
+        }
+
+        let mut http = HttpSettings::default();
+        if let Some(origins) = get("PUBLIC_FORM_ORIGINS") {
+            http.public_form_origins = origins
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect();
+        }
+
+        if !problems.is_empty() {
+            return Err(Error::Invalid { fields: problems });
+        }
+        let database_url = get("DATABASE_URL");
+        Ok(ServerConfig {
+            database_url_given: database_url.is_some(),
+            database_url: database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            listen: SocketAddr::new(ip, port),
+            webhook_keys,
+            api_keys,
+            api_key_count,
+            http,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn no_configuration_runs_on_a_local_sqlite_file_on_port_5000() {
+        let config = ServerConfig::from_vars(&HashMap::new()).expect("defaults");
+        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert!(!config.database_url_given);
+        assert_eq!(config.listen.port(), 5000);
+        assert!(!config.webhook_keys.required());
+        assert_eq!(config.api_key_count, 0);
+    }
+
+    #[test]
+    fn the_original_variables_are_read() {
+        let hash = lead_http::hash_key("k1");
+        let config = ServerConfig::from_vars(&vars(&[
+            ("DATABASE_URL", "postgres://u:p@db/leads"),
+            ("WEBHOOK_PORT", "8080"),
+            ("WEBHOOK_SECRET_KEY", "s3cret"),
+            ("LEAD_API_KEYS", &format!("{hash}:read,write")),
+            (
+                "PUBLIC_FORM_ORIGINS",
+                "https://example.com/, https://b.example",
+            ),
+        ]))
+        .expect("valid");
+        assert_eq!(config.listen.port(), 8080);
+        assert!(config.webhook_keys.required());
+        assert_eq!(config.api_keys.scopes_of("k1"), Some(Scopes::READ_WRITE));
+        assert_eq!(
+            config.http.public_form_origins,
+            vec!["https://example.com", "https://b.example"]
+        );
+    }
+
+    #[test]
+    fn every_bad_variable_is_named_and_no_secret_is_repeated() {
+        let Err(Error::Invalid { fields }) = ServerConfig::from_vars(&vars(&[
+            ("WEBHOOK_PORT", "http"),
+            ("WEBHOOK_STANDARD_SECRETS", "whsec_not base64 hunter2"),
+            ("LEAD_API_KEYS", "hunter2:read"),
+        ])) else {
+            panic!("bad variables accepted");
+        };
+        let named: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(
+            named,
+            ["WEBHOOK_PORT", "WEBHOOK_STANDARD_SECRETS", "LEAD_API_KEYS"]
+        );
+        assert!(fields.iter().all(|f| !f.message.contains("hunter2")));
+    }
+}

@@ -1,0 +1,201 @@
+//! `lead-server`: capture webhooks, the lead API, the dashboard API and the
+//! operations endpoints on one listener, over the store `DATABASE_URL`
+//! names (a local SQLite file when unset).
+//!
+//! ```text
+//! cargo run --release -p lead-server
+//! ```
+//!
+//! Settings are environment variables (see `config.rs` and the README);
+//! logs go to stderr (`RUST_LOG=lead_server=debug,lead_http=debug`).
+
+mod config;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use lead_core::{Deps, Error, LeadStore};
+use lead_http::{AppState, router};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use tokio::net::TcpListener;
+
+use crate::config::ServerConfig;
+
+/// The store the server runs on, kept concrete so shutdown can flush it.
+enum Store {
+    #[cfg(feature = "sqlite")]
+    Sqlite(Arc<lead_store_sqlite::SqliteStore>),
+    #[cfg(feature = "postgres")]
+    Postgres(Arc<lead_store_postgres::PostgresStore>),
+}
+
+impl Store {
+    async fn open(url: &str) -> Result<Store, Error> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            {
+                let store = lead_store_postgres::PostgresStore::from_url(url).await?;
+                return Ok(Store::Postgres(Arc::new(store)));
+            }
+            #[cfg(not(feature = "postgres"))]
+            return Err(Error::invalid(
+                "DATABASE_URL",
+                "feature_disabled",
+                "PostgreSQL support is not built in: build with --features postgres",
+            ));
+        }
+        #[cfg(feature = "sqlite")]
+        {
+            let store = lead_store_sqlite::SqliteStore::from_url(url).await?;
+            Ok(Store::Sqlite(Arc::new(store)))
+        }
+        #[cfg(not(feature = "sqlite"))]
+        Err(Error::invalid(
+            "DATABASE_URL",
+            "feature_disabled",
+            "SQLite support is not built in: build with --features sqlite",
+        ))
+    }
+
+    fn port(&self) -> Arc<dyn LeadStore> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(s) => s.clone(),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// Finishes and answers every queued commit, then closes the pool.
+    async fn close(&self) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(s) => s.close().await,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+/// Where the store is, without credentials.
+fn describe(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{rest}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn run(config: ServerConfig) -> Result<(), String> {
+    let store = Store::open(&config.database_url).await.map_err(|e| {
+        format!(
+            "cannot open the store at {}: {e}",
+            describe(&config.database_url)
+        )
+    })?;
+    if config.database_url_given {
+        tracing::info!(store = %describe(&config.database_url), "store ready");
+    } else {
+        let path = std::env::current_dir()
+            .map(|d| d.join("leads.db").display().to_string())
+            .unwrap_or_else(|_| "leads.db".into());
+        tracing::info!(file = %path, "no DATABASE_URL: storing leads in a local SQLite file");
+    }
+    if !config.webhook_keys.required() {
+        tracing::warn!(
+            "no WEBHOOK_SECRET_KEY or WEBHOOK_STANDARD_SECRETS: captures are accepted unsigned"
+        );
+    }
+    if config.api_key_count == 0 {
+        tracing::warn!("no LEAD_API_KEYS: the lead and dashboard APIs refuse every request");
+    }
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    let state = AppState::builder(Deps::new(store.port()))
+        .webhook_keys(config.webhook_keys)
+        .api_keys(config.api_keys)
+        .settings(config.http)
+        .metrics(metrics)
+        .build();
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    tracing::info!(%addr, "listening: POST /webhook/lead, /api/leads, /api/dashboard/*, /health");
+    let served = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    // In-flight requests are done; let the group-commit writer answer
+    // everything it holds before the pool closes.
+    store.close().await;
+    served.map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let vars: HashMap<String, String> = std::env::vars().collect();
+    let config = match ServerConfig::from_vars(&vars) {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!("configuration: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn store_descriptions_never_show_credentials() {
+        assert_eq!(
+            describe("postgres://user:hunter2@db:5432/leads"),
+            "postgres://db:5432/leads"
+        );
+        assert_eq!(describe("sqlite://leads.db"), "sqlite://leads.db");
+    }
+}
