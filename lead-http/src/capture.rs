@@ -37,7 +37,7 @@ const MAX_KEY_LEN: usize = 255;
 const REDIRECT_FIELD: &str = "_redirect";
 
 /// The answer to a stored capture.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     /// Always `true` (the original system's field).
     pub success: bool,
@@ -291,6 +291,35 @@ async fn capture(
 }
 
 /// `POST /webhook/lead`: captures one lead.
+#[utoipa::path(
+    post,
+    path = "/webhook/lead",
+    tag = "capture",
+    params(
+        ("X-Webhook-Signature" = Option<String>, Header, description = "Hex HMAC-SHA256 of the raw body with WEBHOOK_SECRET_KEY"),
+        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id (also the idempotency key)"),
+        ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks signing time, Unix seconds, within 5 minutes"),
+        ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks signatures: space-separated v1,<base64>"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key answers with the first lead"),
+    ),
+    request_body(
+        description = "One lead: the original system's fields (email, first_name, last_name, phone, company, source, message, utm_*, landing_page, metadata, ...); other form builders' names are mapped, unknown fields kept in metadata",
+        content(
+            (serde_json::Value = "application/json"),
+            (serde_json::Value = "application/x-www-form-urlencoded"),
+        ),
+    ),
+    responses(
+        (status = 202, description = "Stored (created, merged into the known lead with that e-mail, or a replay)", body = Accepted),
+        (status = 303, description = "Stored; a form's `_redirect` on a public origin"),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Missing or bad signature", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Not JSON or url-encoded", body = ErrorBody),
+        (status = 422, description = "Invalid lead; `fields` names each bad field", body = ErrorBody),
+        (status = 503, description = "The store is down; nothing stored", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn capture_one(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -321,7 +350,7 @@ pub(crate) async fn capture_one(
 }
 
 /// One item of a batch answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ItemResult {
     /// Position in the request's `leads` array.
     pub index: usize,
@@ -336,7 +365,7 @@ pub struct ItemResult {
 }
 
 /// The answer to a batch.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BatchAnswer {
     /// Leads stored.
     pub accepted: usize,
@@ -349,6 +378,29 @@ pub struct BatchAnswer {
 /// `POST /webhook/lead/batch`: `{"leads": [...]}`, each captured on its
 /// own; the answer reports every item. `202` when all were stored, `207`
 /// when some were, else the first failure's status.
+#[utoipa::path(
+    post,
+    path = "/webhook/lead/batch",
+    tag = "capture",
+    params(
+        ("X-Webhook-Signature" = Option<String>, Header, description = "Hex HMAC-SHA256 of the raw body with WEBHOOK_SECRET_KEY"),
+        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id (also the idempotency key)"),
+        ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks signing time, Unix seconds, within 5 minutes"),
+        ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks signatures: space-separated v1,<base64>"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key answers with the first lead"),
+    ),
+    request_body(description = "{\"leads\": [lead, ...]}", content((serde_json::Value = "application/json"))),
+    responses(
+        (status = 202, description = "Every lead stored", body = BatchAnswer),
+        (status = 207, description = "Some leads stored; see each result", body = BatchAnswer),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Missing or bad signature", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "No lead stored (first failure), or a bad batch size", body = BatchAnswer),
+        (status = 503, description = "The store is down", body = BatchAnswer),
+    ),
+)]
 pub(crate) async fn capture_batch(
     State(state): State<AppState>,
     headers: HeaderMap,

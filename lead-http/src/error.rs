@@ -39,14 +39,32 @@ pub enum ApiError {
 }
 
 /// The JSON body of every error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
-    /// Stable machine-readable code.
+    /// Stable machine-readable code (`malformed`, `bad_signature`,
+    /// `unauthorized`, `forbidden`, `not_found`, `conflict`, `too_large`,
+    /// `unsupported_media_type`, `invalid`, `not_allowed`, `rate_limited`,
+    /// `unavailable`, `internal`).
+    #[schema(value_type = String)]
     pub error: &'static str,
     /// What went wrong, for people.
     pub message: String,
     /// The failing fields, for validation errors; empty otherwise.
+    #[schema(value_type = Vec<FieldErrorSchema>)]
     pub fields: Vec<FieldError>,
+}
+
+/// One failing field (the shape of `lead_core::FieldError`).
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(as = FieldError)]
+#[allow(dead_code)] // documentation only
+pub struct FieldErrorSchema {
+    /// The input field, as the client named it.
+    field: String,
+    /// Stable code (`required`, `invalid_email`, ...).
+    code: String,
+    /// What is wrong, for people.
+    message: String,
 }
 
 impl ApiError {

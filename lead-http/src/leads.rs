@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::auth::{ReadAccess, WriteAccess};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
 /// Largest page of `GET /api/leads` and `recent-leads`.
@@ -148,6 +148,31 @@ impl From<LeadPage> for Page {
 }
 
 /// `GET /api/leads`.
+#[utoipa::path(
+    get,
+    path = "/api/leads",
+    tag = "leads",
+    security(("api_key" = [])),
+    params(
+        ("stage" = Option<String>, Query, description = "new, contacted, qualified, proposal, negotiation, won, lost, unqualified"),
+        ("priority" = Option<String>, Query, description = "low, medium, high"),
+        ("assigned_to" = Option<String>, Query, description = "A rep's e-mail"),
+        ("source" = Option<String>, Query, description = "Source, case-insensitive"),
+        ("segment" = Option<String>, Query, description = "A segment name"),
+        ("q" = Option<String>, Query, description = "Text in e-mail, names or company"),
+        ("created_from" = Option<String>, Query, description = "Date or RFC 3339 instant, inclusive"),
+        ("created_to" = Option<String>, Query, description = "Date or RFC 3339 instant, exclusive"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of leads, newest first", body = Object),
+        (status = 422, description = "Bad filters; `fields` names them", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
+        (status = 503, description = "The store is down", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn list(
     _: ReadAccess,
     State(state): State<AppState>,
@@ -164,6 +189,20 @@ fn ext_id(raw: &str) -> ApiResult<LeadExtId> {
 
 /// `GET /api/leads/{lead_ext_id}`: the lead with its score breakdown,
 /// BANT evidence, routing explanation and history.
+#[utoipa::path(
+    get,
+    path = "/api/leads/{lead_ext_id}",
+    tag = "leads",
+    security(("api_key" = [])),
+    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)")),
+    responses(
+        (status = 200, description = "The lead with score breakdown, BANT evidence, routing explanation and history", body = Object),
+        (status = 404, description = "No such lead", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
+        (status = 503, description = "The store is down", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn get(
     _: ReadAccess,
     State(state): State<AppState>,
@@ -221,6 +260,25 @@ fn json_body<T: serde::de::DeserializeOwned>(
 
 /// `PUT /api/leads/{lead_ext_id}/stage`: moves the lead along the pipeline
 /// (transition rules apply; a stale `expected_version` is `409`).
+#[utoipa::path(
+    put,
+    path = "/api/leads/{lead_ext_id}/stage",
+    tag = "leads",
+    security(("api_key" = [])),
+    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, description = "The version the change is based on")),
+    request_body(description = "{stage, notes?, expected_version?}", content((serde_json::Value = "application/json"))),
+    responses(
+        (status = 200, description = "The updated lead", body = Object),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the write scope", body = ErrorBody),
+        (status = 404, description = "No such lead", body = ErrorBody),
+        (status = 409, description = "The lead changed (stale version)", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid value or forbidden change", body = ErrorBody),
+        (status = 503, description = "The store is down", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn put_stage(
     _: WriteAccess,
     State(state): State<AppState>,
@@ -257,6 +315,25 @@ pub(crate) struct AssignBody {
 }
 
 /// `PUT /api/leads/{lead_ext_id}/assign`.
+#[utoipa::path(
+    put,
+    path = "/api/leads/{lead_ext_id}/assign",
+    tag = "leads",
+    security(("api_key" = [])),
+    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, description = "The version the change is based on")),
+    request_body(description = "{assigned_to: rep e-mail} or {route: true}, optional expected_version", content((serde_json::Value = "application/json"))),
+    responses(
+        (status = 200, description = "The updated lead", body = Object),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the write scope", body = ErrorBody),
+        (status = 404, description = "No such lead", body = ErrorBody),
+        (status = 409, description = "The lead changed (stale version)", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid value or forbidden change", body = ErrorBody),
+        (status = 503, description = "The store is down", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn put_assign(
     _: WriteAccess,
     State(state): State<AppState>,
@@ -311,6 +388,25 @@ pub(crate) struct EventBody {
 
 /// `POST /api/leads/{lead_ext_id}/events`: records a behavioral event and
 /// re-scores the lead.
+#[utoipa::path(
+    post,
+    path = "/api/leads/{lead_ext_id}/events",
+    tag = "leads",
+    security(("api_key" = [])),
+    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)")),
+    request_body(description = "{kind, at?, properties?}; kinds demo_request, webinar_register, form_submit, pricing_view, download, email_click, page_visit", content((serde_json::Value = "application/json"))),
+    responses(
+        (status = 201, description = "The re-scored lead", body = Object),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the write scope", body = ErrorBody),
+        (status = 404, description = "No such lead", body = ErrorBody),
+        (status = 409, description = "The lead changed (stale version)", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid value or forbidden change", body = ErrorBody),
+        (status = 503, description = "The store is down", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn post_event(
     _: WriteAccess,
     State(state): State<AppState>,
@@ -355,6 +451,20 @@ impl WindowParams {
 
 /// `GET /api/leads/statistics` and `GET /api/dashboard/summary`: pipeline
 /// counts by stage, priority and source over the last `days`.
+#[utoipa::path(
+    get,
+    path = "/api/leads/statistics",
+    tag = "leads",
+    security(("api_key" = [])),
+    params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
+    responses(
+        (status = 200, description = "Counts by stage, priority and source; average score", body = Object),
+        (status = 422, description = "Bad parameter", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
+        (status = 503, description = "The store is down", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn statistics(
     _: ReadAccess,
     State(state): State<AppState>,
@@ -364,7 +474,44 @@ pub(crate) async fn statistics(
     Ok(Json(state.deps().store.dashboard(since, 0).await?.stats))
 }
 
+/// `GET /api/dashboard/summary`: the same figures as the statistics.
+#[utoipa::path(
+    get,
+    path = "/api/dashboard/summary",
+    tag = "dashboard",
+    security(("api_key" = [])),
+    params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
+    responses(
+        (status = 200, description = "Counts by stage, priority and source; average score", body = Object),
+        (status = 422, description = "Bad parameter", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
+        (status = 503, description = "The store is down", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn summary(
+    access: ReadAccess,
+    state: State<AppState>,
+    params: Query<WindowParams>,
+) -> ApiResult<Json<lead_core::ports::PipelineStats>> {
+    statistics(access, state, params).await
+}
+
 /// `GET /api/dashboard/funnel`: how many leads reached each open stage.
+#[utoipa::path(
+    get,
+    path = "/api/dashboard/funnel",
+    tag = "dashboard",
+    security(("api_key" = [])),
+    params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
+    responses(
+        (status = 200, description = "Leads that reached each open stage", body = Object),
+        (status = 422, description = "Bad parameter", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
+        (status = 503, description = "The store is down", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn funnel(
     _: ReadAccess,
     State(state): State<AppState>,
@@ -381,6 +528,20 @@ pub(crate) async fn funnel(
 }
 
 /// `GET /api/dashboard/recent-leads`: the newest `limit` leads.
+#[utoipa::path(
+    get,
+    path = "/api/dashboard/recent-leads",
+    tag = "dashboard",
+    security(("api_key" = [])),
+    params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
+    responses(
+        (status = 200, description = "The newest leads", body = Object),
+        (status = 422, description = "Bad parameter", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
+        (status = 503, description = "The store is down", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn recent_leads(
     _: ReadAccess,
     State(state): State<AppState>,
@@ -394,6 +555,20 @@ pub(crate) async fn recent_leads(
 }
 
 /// `GET /api/dashboard/top-performers`: reps by won leads.
+#[utoipa::path(
+    get,
+    path = "/api/dashboard/top-performers",
+    tag = "dashboard",
+    security(("api_key" = [])),
+    params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
+    responses(
+        (status = 200, description = "Reps by won leads", body = Object),
+        (status = 422, description = "Bad parameter", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
+        (status = 503, description = "The store is down", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn top_performers(
     _: ReadAccess,
     State(state): State<AppState>,
@@ -407,6 +582,20 @@ pub(crate) async fn top_performers(
 }
 
 /// `GET /api/dashboard/source-performance`: leads, score and wins by source.
+#[utoipa::path(
+    get,
+    path = "/api/dashboard/source-performance",
+    tag = "dashboard",
+    security(("api_key" = [])),
+    params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
+    responses(
+        (status = 200, description = "Leads, score and wins by source", body = Object),
+        (status = 422, description = "Bad parameter", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
+        (status = 503, description = "The store is down", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn source_performance(
     _: ReadAccess,
     State(state): State<AppState>,
@@ -420,6 +609,24 @@ pub(crate) async fn source_performance(
 }
 
 /// `POST /api/merges/{id}/undo`: restores both leads of a merge.
+#[utoipa::path(
+    post,
+    path = "/api/merges/{merge_id}/undo",
+    tag = "leads",
+    security(("api_key" = [])),
+    params(("merge_id" = String, Path, description = "The merge record's id")),
+    responses(
+        (status = 200, description = "Both leads as restored", body = Object),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 403, description = "The key lacks the write scope", body = ErrorBody),
+        (status = 404, description = "No such lead", body = ErrorBody),
+        (status = 409, description = "The lead changed (stale version)", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid value or forbidden change", body = ErrorBody),
+        (status = 503, description = "The store is down", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn undo_merge(
     _: WriteAccess,
     State(state): State<AppState>,

@@ -14,7 +14,11 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
 
 pub use auth::{ApiKeys, Scopes, hash_key};
 pub use capture::{Accepted, BatchAnswer, ItemResult};
@@ -22,62 +26,112 @@ pub use error::{ApiError, ErrorBody};
 pub use signature::{Verified, WebhookKeys};
 pub use state::{AppState, AppStateBuilder, HttpSettings};
 
+/// The OpenAPI document's fixed parts; the paths come from the routers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "lead-capture",
+        description = "Lead capture webhooks, the lead API, the dashboard API and operations."
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "capture", description = "Web forms and webhooks send leads"),
+        (name = "leads", description = "Read and change leads (API key)"),
+        (name = "dashboard", description = "Pipeline figures (API key, read)"),
+        (name = "operations", description = "Health, readiness, metrics"),
+    )
+)]
+struct ApiDoc;
+
+/// Adds the API key scheme (`Authorization: Bearer` or `X-API-Key`).
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "api_key_header",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
 /// The capture webhooks: `POST /webhook/lead` and `/webhook/lead/batch`.
-pub fn capture_router(state: &AppState) -> Router<AppState> {
+pub fn capture_router(state: &AppState) -> OpenApiRouter<AppState> {
     let settings = state.settings();
-    Router::new()
-        .route(
-            "/webhook/lead",
-            post(capture::capture_one).layer(DefaultBodyLimit::max(settings.max_lead_bytes)),
+    OpenApiRouter::new()
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(capture::capture_one))
+                .layer(DefaultBodyLimit::max(settings.max_lead_bytes)),
         )
-        .route(
-            "/webhook/lead/batch",
-            post(capture::capture_batch).layer(DefaultBodyLimit::max(settings.max_batch_bytes)),
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(capture::capture_batch))
+                .layer(DefaultBodyLimit::max(settings.max_batch_bytes)),
         )
 }
 
 /// The lead API: list, read, stage, assignment, events, statistics, merges.
-pub fn leads_router() -> Router<AppState> {
-    Router::new()
-        .route("/api/leads", get(leads::list))
-        .route("/api/leads/statistics", get(leads::statistics))
-        .route("/api/leads/{lead_ext_id}", get(leads::get))
-        .route("/api/leads/{lead_ext_id}/stage", put(leads::put_stage))
-        .route("/api/leads/{lead_ext_id}/assign", put(leads::put_assign))
-        .route("/api/leads/{lead_ext_id}/events", post(leads::post_event))
-        .route("/api/merges/{merge_id}/undo", post(leads::undo_merge))
+pub fn leads_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(leads::list))
+        .routes(routes!(leads::statistics))
+        .routes(routes!(leads::get))
+        .routes(routes!(leads::put_stage))
+        .routes(routes!(leads::put_assign))
+        .routes(routes!(leads::post_event))
+        .routes(routes!(leads::undo_merge))
 }
 
 /// The dashboard API (`?days=30&limit=20`).
-pub fn dashboard_router() -> Router<AppState> {
-    Router::new()
-        .route("/api/dashboard/summary", get(leads::statistics))
-        .route("/api/dashboard/funnel", get(leads::funnel))
-        .route("/api/dashboard/recent-leads", get(leads::recent_leads))
-        .route("/api/dashboard/top-performers", get(leads::top_performers))
-        .route(
-            "/api/dashboard/source-performance",
-            get(leads::source_performance),
-        )
+pub fn dashboard_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(leads::summary))
+        .routes(routes!(leads::funnel))
+        .routes(routes!(leads::recent_leads))
+        .routes(routes!(leads::top_performers))
+        .routes(routes!(leads::source_performance))
 }
 
 /// `/health`, `/ready`, `/metrics`.
-pub fn ops_router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(ops::health))
-        .route("/ready", get(ops::ready))
-        .route("/metrics", get(ops::metrics))
+pub fn ops_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ops::health))
+        .routes(routes!(ops::ready))
+        .routes(routes!(ops::metrics))
 }
 
-/// Every router on one listener, with request metrics and the request
-/// time limit.
-pub fn router(state: AppState) -> Router {
-    let timeout = state.settings().request_timeout;
-    Router::new()
-        .merge(capture_router(&state))
+/// Every route of every router, with the OpenAPI document describing them
+/// (built from the same route list, so neither can miss one).
+fn all_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(capture_router(state))
         .merge(leads_router())
         .merge(dashboard_router())
         .merge(ops_router())
+        .split_for_parts()
+}
+
+/// The OpenAPI document of [`router`] (also served at `/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let state = AppState::new(lead_core::Deps::new(std::sync::Arc::new(
+        lead_core::InMemoryStore::new(),
+    )));
+    all_routes(&state).1
+}
+
+/// Every router on one listener, plus `/openapi.json` and Swagger UI at
+/// `/docs`, with request metrics and the request time limit.
+pub fn router(state: AppState) -> Router {
+    let timeout = state.settings().request_timeout;
+    let (routes, api) = all_routes(&state);
+    routes
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
         .layer(middleware::from_fn(track))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             http::StatusCode::SERVICE_UNAVAILABLE,

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::state::AppState;
 
 /// `GET /health`: always `200` while the process serves requests.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "The process serves requests", body = Object)))]
 pub(crate) async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
@@ -18,6 +19,10 @@ pub(crate) async fn health() -> Json<serde_json::Value> {
 /// `GET /ready`: `200` when the store answers a read, `503` otherwise. A
 /// store is only built after its migrations ran, so an answering store is
 /// a migrated one.
+#[utoipa::path(get, path = "/ready", tag = "operations", responses(
+    (status = 200, description = "The store answers", body = Object),
+    (status = 503, description = "The store does not answer", body = Object),
+))]
 pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     // Any id works: the read proves the store is reachable.
     let probe = LeadExtId::from_random(0);
@@ -36,6 +41,10 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
 
 /// `GET /metrics`: the Prometheus exposition, or `404` when no recorder
 /// was installed.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
+    (status = 404, description = "No metrics recorder installed"),
+))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     match &state.inner.metrics {
         Some(handle) => (
