@@ -127,6 +127,17 @@ fn authenticate(state: &AppState, headers: &HeaderMap, body: &[u8]) -> ApiResult
     }
 }
 
+/// True when `text` starts with `origin` (ASCII case-insensitive) followed
+/// by the end or one of `next`. Never slices inside a character.
+fn on_origin(text: &str, origin: &str, next: &[char]) -> bool {
+    text.get(..origin.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(origin))
+        && text[origin.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| next.contains(&c))
+}
+
 /// True when the browser says the post comes from a configured public form
 /// origin (`Origin`, else `Referer`).
 fn from_public_form(state: &AppState, headers: &HeaderMap) -> bool {
@@ -143,11 +154,9 @@ fn from_public_form(state: &AppState, headers: &HeaderMap) -> bool {
         return origins.iter().any(|o| o.eq_ignore_ascii_case(origin));
     }
     header(header::REFERER).is_some_and(|referer| {
-        origins.iter().any(|o| {
-            referer.len() > o.len()
-                && referer[..o.len()].eq_ignore_ascii_case(o)
-                && referer[o.len()..].starts_with('/')
-        })
+        origins
+            .iter()
+            .any(|o| referer.len() > o.len() && on_origin(referer, o, &['/']))
     })
 }
 
@@ -255,17 +264,17 @@ fn idempotency_of(
     })
 }
 
-/// Only redirects to a public form origin (never an open redirect).
-fn allowed_redirect(state: &AppState, target: &str) -> Option<String> {
+/// Only redirects to a public form origin (never an open redirect), and
+/// only to a URL that is a valid `Location` value.
+fn allowed_redirect(state: &AppState, target: &str) -> Option<http::HeaderValue> {
     let origins = &state.settings().public_form_origins;
-    origins
-        .iter()
-        .any(|o| {
-            target.len() >= o.len()
-                && target[..o.len()].eq_ignore_ascii_case(o)
-                && (target.len() == o.len() || target[o.len()..].starts_with(['/', '?']))
-        })
-        .then(|| target.to_owned())
+    if !origins.iter().any(|o| on_origin(target, o, &['/', '?'])) {
+        return None;
+    }
+    // A URL with spaces, control or non-ASCII characters is not followed.
+    http::HeaderValue::from_str(target)
+        .ok()
+        .filter(|_| target.bytes().all(|b| b.is_ascii_graphic()))
 }
 
 fn record(outcome: &str, started: Instant) {

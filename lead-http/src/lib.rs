@@ -4,6 +4,7 @@ pub mod auth;
 mod capture;
 pub mod error;
 mod leads;
+pub mod limits;
 mod ops;
 pub mod signature;
 mod state;
@@ -23,6 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
 pub use auth::{ApiKeys, Scopes, hash_key};
 pub use capture::{Accepted, BatchAnswer, ItemResult};
 pub use error::{ApiError, ErrorBody};
+pub use limits::{Rate, RateLimit};
 pub use signature::{Verified, WebhookKeys};
 pub use state::{AppState, AppStateBuilder, HttpSettings};
 
@@ -126,18 +128,68 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 /// Every router on one listener, plus `/openapi.json` and Swagger UI at
-/// `/docs`, with request metrics and the request time limit.
+/// `/docs`, with request metrics, rate limits, CORS for the configured
+/// origins and the request time limit.
+///
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
+/// the per-IP limit sees client addresses.
 pub fn router(state: AppState) -> Router {
-    let timeout = state.settings().request_timeout;
+    let settings = state.settings();
+    let timeout = settings.request_timeout;
+    let cors = cors_layer(&settings.cors_origins);
     let (routes, api) = all_routes(&state);
-    routes
+    let router = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .layer(middleware::from_fn_with_state(state.clone(), limits::limit))
         .layer(middleware::from_fn(track))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            http::StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
-        .with_state(state)
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            within(timeout, request, next)
+        }));
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
+}
+
+/// CORS for `origins` (exact matches), or none.
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use http::{Method, header};
+    let origins: Vec<http::HeaderValue> = origins
+        .iter()
+        .filter_map(|o| http::HeaderValue::from_str(o.trim_end_matches('/')).ok())
+        .collect();
+    (!origins.is_empty()).then(|| {
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::PUT])
+            .allow_headers([
+                header::CONTENT_TYPE,
+                header::AUTHORIZATION,
+                header::IF_MATCH,
+                http::HeaderName::from_static("x-api-key"),
+                http::HeaderName::from_static("idempotency-key"),
+                http::HeaderName::from_static("x-webhook-signature"),
+            ])
+            .max_age(std::time::Duration::from_secs(600))
+    })
+}
+
+/// Answers `503` in the error shape when a request takes longer than
+/// `limit` (a store that hangs, a slow client body); the work is dropped,
+/// and a commit it started either completes or never happened.
+async fn within(limit: std::time::Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            use axum::response::IntoResponse;
+            ApiError::Core(lead_core::Error::Unavailable(format!(
+                "the request took longer than {} ms",
+                limit.as_millis()
+            )))
+            .into_response()
+        }
+    }
 }
 
 /// Counts requests and their latency by route and status

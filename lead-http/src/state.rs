@@ -8,6 +8,7 @@ use lead_core::{Deps, Policy};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::ApiKeys;
+use crate::limits::{Limiters, RateLimit};
 use crate::signature::WebhookKeys;
 
 /// Limits and windows of the HTTP layer.
@@ -35,6 +36,12 @@ pub struct HttpSettings {
     pub honeypot_field: String,
     /// Whole-request time limit. Default 10 s.
     pub request_timeout: Duration,
+    /// Per-IP and per-key rate limits.
+    pub rate_limit: RateLimit,
+    /// Origins browsers may call the APIs from (CORS). Empty: no CORS
+    /// headers (same-origin only). The public form origins need none: a
+    /// form post is not a CORS request.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -48,6 +55,8 @@ impl Default for HttpSettings {
             public_form_origins: Vec::new(),
             honeypot_field: "_hp".to_owned(),
             request_timeout: Duration::from_secs(10),
+            rate_limit: RateLimit::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -65,6 +74,7 @@ pub(crate) struct Inner {
     pub(crate) webhook_keys: WebhookKeys,
     pub(crate) api_keys: ApiKeys,
     pub(crate) metrics: Option<PrometheusHandle>,
+    pub(crate) limiters: Arc<Limiters>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -160,6 +170,7 @@ impl AppStateBuilder {
     pub fn build(self) -> AppState {
         AppState {
             inner: Arc::new(Inner {
+                limiters: Limiters::new(&self.settings.rate_limit),
                 deps: self.deps,
                 policy: self.policy,
                 settings: self.settings,

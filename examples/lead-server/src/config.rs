@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use lead_core::{Error, FieldError};
-use lead_http::{ApiKeys, HttpSettings, Scopes, WebhookKeys};
+use lead_http::{ApiKeys, HttpSettings, Rate, Scopes, WebhookKeys};
 use secrecy::SecretString;
 
 /// Where the store lives when `DATABASE_URL` is not set.
@@ -44,6 +44,10 @@ impl ServerConfig {
     /// | `WEBHOOK_STANDARD_SECRETS` | comma-separated `whsec_…` Standard Webhooks secrets (several rotate) |
     /// | `LEAD_API_KEYS` | `;`-separated `<sha256 hex of the key>:<scopes>` (`read`, `write`, `read,write`) |
     /// | `PUBLIC_FORM_ORIGINS` | comma-separated origins whose browser forms may post unsigned |
+    /// | `CORS_ORIGINS` | comma-separated origins browsers may call the APIs from |
+    /// | `LEAD_RATE_LIMIT_PER_IP` | `<per minute>[,<burst>]`, `0` turns it off (default `6000,200`) |
+    /// | `LEAD_RATE_LIMIT_PER_KEY` | the same per API key (default `12000,400`) |
+    /// | `LEAD_TRUST_FORWARDED_FOR` | `true` behind your own proxy: client IP from `X-Forwarded-For` |
     ///
     /// # Errors
     ///
@@ -124,6 +128,32 @@ impl ServerConfig {
                 .collect();
         }
 
+        if let Some(origins) = get("CORS_ORIGINS") {
+            http.cors_origins = origins
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect();
+        }
+        for (name, slot) in [
+            ("LEAD_RATE_LIMIT_PER_IP", &mut http.rate_limit.per_ip),
+            ("LEAD_RATE_LIMIT_PER_KEY", &mut http.rate_limit.per_key),
+        ] {
+            if let Some(value) = get(name) {
+                match parse_rate(&value) {
+                    Ok(rate) => *slot = rate,
+                    Err(()) => invalid(name, "<requests per minute>[,<burst>], or 0 for no limit"),
+                }
+            }
+        }
+        if let Some(value) = get("LEAD_TRUST_FORWARDED_FOR") {
+            match value.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => http.rate_limit.trust_forwarded_for = true,
+                "false" | "0" | "no" => http.rate_limit.trust_forwarded_for = false,
+                _ => invalid("LEAD_TRUST_FORWARDED_FOR", "true or false"),
+            }
+        }
+
         if !problems.is_empty() {
             return Err(Error::Invalid { fields: problems });
         }
@@ -138,6 +168,23 @@ impl ServerConfig {
             http,
         })
     }
+}
+
+/// `600` or `600,50`; `0` is no limit.
+fn parse_rate(value: &str) -> Result<Option<Rate>, ()> {
+    let (per_minute, burst) = match value.split_once(',') {
+        Some((rate, burst)) => (rate.trim(), Some(burst.trim())),
+        None => (value.trim(), None),
+    };
+    let per_minute: u32 = per_minute.parse().map_err(|_| ())?;
+    if per_minute == 0 {
+        return Ok(None);
+    }
+    let burst = match burst {
+        Some(b) => b.parse::<u32>().map_err(|_| ())?.max(1),
+        None => (per_minute / 30).max(1),
+    };
+    Ok(Some(Rate { per_minute, burst }))
 }
 
 #[cfg(test)]
@@ -182,6 +229,28 @@ mod tests {
             config.http.public_form_origins,
             vec!["https://example.com", "https://b.example"]
         );
+    }
+
+    #[test]
+    fn rate_limits_and_cors_are_read() {
+        let config = ServerConfig::from_vars(&vars(&[
+            ("LEAD_RATE_LIMIT_PER_IP", "600,50"),
+            ("LEAD_RATE_LIMIT_PER_KEY", "0"),
+            ("LEAD_TRUST_FORWARDED_FOR", "true"),
+            ("CORS_ORIGINS", "https://app.example.com/"),
+        ]))
+        .expect("valid");
+        assert_eq!(
+            config.http.rate_limit.per_ip,
+            Some(Rate {
+                per_minute: 600,
+                burst: 50
+            })
+        );
+        assert_eq!(config.http.rate_limit.per_key, None);
+        assert!(config.http.rate_limit.trust_forwarded_for);
+        assert_eq!(config.http.cors_origins, vec!["https://app.example.com"]);
+        assert!(ServerConfig::from_vars(&vars(&[("LEAD_RATE_LIMIT_PER_IP", "fast")])).is_err());
     }
 
     #[test]

@@ -150,7 +150,8 @@ async fn run(config: ServerConfig) -> Result<(), String> {
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     tracing::info!(%addr, "listening: POST /webhook/lead, /api/leads, /api/dashboard/*, /health");
-    let served = axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     // In-flight requests are done; let the group-commit writer answer
