@@ -116,11 +116,21 @@ fn kind_of(headers: &HeaderMap) -> ApiResult<Kind> {
 
 /// Checks the signature, or lets an unsigned post from a public form
 /// through.
-fn authenticate(state: &AppState, headers: &HeaderMap, body: &[u8]) -> ApiResult<Verified> {
+///
+/// Only what a browser form sends (one url-encoded lead, `form_post`) may
+/// use the public-form exemption: JSON and batches must be signed.
+fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    form_post: bool,
+) -> ApiResult<Verified> {
     let now = state.deps().clock.now();
     match state.inner.webhook_keys.verify(headers, body, now) {
         Ok(verified) => Ok(verified),
-        Err(crate::signature::SignatureError::Missing) if from_public_form(state, headers) => {
+        Err(crate::signature::SignatureError::Missing)
+            if form_post && from_public_form(state, headers) =>
+        {
             Ok(Verified::Unsigned)
         }
         Err(err) => Err(err.into()),
@@ -335,7 +345,8 @@ pub(crate) async fn capture_one(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let body = body_of(body, state.settings().max_lead_bytes)?;
-    let verified = authenticate(&state, &headers, &body)?;
+    let form_post = kind_of(&headers).is_ok_and(|k| k == Kind::Form);
+    let verified = authenticate(&state, &headers, &body, form_post)?;
     let kind = kind_of(&headers)?;
     let mut fields = parse_fields(kind, &body)?;
     let redirect = take_control_fields(&state, &mut fields)?;
@@ -417,7 +428,7 @@ pub(crate) async fn capture_batch(
 ) -> ApiResult<Response> {
     let settings = state.settings();
     let body = body_of(body, settings.max_batch_bytes)?;
-    let verified = authenticate(&state, &headers, &body)?;
+    let verified = authenticate(&state, &headers, &body, false)?;
     if kind_of(&headers)? != Kind::Json {
         return Err(ApiError::UnsupportedMediaType);
     }

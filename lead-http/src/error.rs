@@ -134,6 +134,12 @@ impl IntoResponse for ApiError {
             ApiError::Core(Error::Unavailable(_)) => Some(1),
             _ => None,
         };
+        if matches!(self, ApiError::Core(Error::Unauthorized(_))) {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"lead-capture\""),
+            );
+        }
         if let Some(seconds) = retry_after {
             response
                 .headers_mut()

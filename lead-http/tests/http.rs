@@ -1956,3 +1956,32 @@ async fn metrics_is_not_found_without_a_recorder() {
 
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_public_form_exemption_covers_only_urlencoded_single_leads() {
+    let app = TestApp::spawn_with(Options::public_form()).await;
+
+    app.post_lead_json_with(&person("json@acme.io"), &from_origin(PUBLIC_ORIGIN))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "bad_signature");
+    app.post_batch(&[person("batch@acme.io")], &from_origin(PUBLIC_ORIGIN))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "bad_signature");
+    assert!(app.store.leads().is_empty(), "nothing unsigned was stored");
+}
+
+#[tokio::test]
+async fn a_missing_api_key_is_answered_with_www_authenticate() {
+    let app = TestApp::spawn().await;
+    let reply = app.get_leads(None, &[]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        reply
+            .headers
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("Bearer")),
+        "{:?}",
+        reply.headers
+    );
+}
