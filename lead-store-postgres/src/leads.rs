@@ -869,13 +869,21 @@ impl LeadStore for PostgresStore {
         if key.company.is_none() && key.domain.is_none() {
             return Ok(None);
         }
-        // Open means not won, lost or unqualified (`Stage::is_open`).
+        // Open means not won, lost or unqualified (`Stage::is_open`). One
+        // branch per key, each walking its partial index in order and
+        // stopping at the first open lead; the newer of the two wins.
         let owner: Option<String> = sqlx::query_scalar(
-            "SELECT assigned_to FROM leads \
-             WHERE merged_into IS NULL AND assigned_to IS NOT NULL \
-             AND stage NOT IN ('won', 'lost', 'unqualified') \
-             AND (company_key = $1 OR corporate_domain = $2) \
-             ORDER BY updated_at DESC, ext_id DESC LIMIT 1",
+            "SELECT assigned_to FROM ( \
+             SELECT * FROM (SELECT assigned_to, updated_at, ext_id FROM leads \
+             WHERE merged_into IS NULL AND assigned_to IS NOT NULL AND company_key IS NOT NULL \
+             AND company_key = $1 AND stage NOT IN ('won', 'lost', 'unqualified') \
+             ORDER BY updated_at DESC, ext_id DESC LIMIT 1) AS by_company \
+             UNION ALL \
+             SELECT * FROM (SELECT assigned_to, updated_at, ext_id FROM leads \
+             WHERE merged_into IS NULL AND assigned_to IS NOT NULL AND corporate_domain IS NOT NULL \
+             AND corporate_domain = $2 AND stage NOT IN ('won', 'lost', 'unqualified') \
+             ORDER BY updated_at DESC, ext_id DESC LIMIT 1) AS by_domain \
+             ) AS owners ORDER BY updated_at DESC, ext_id DESC LIMIT 1",
         )
         .bind(&key.company)
         .bind(&key.domain)
