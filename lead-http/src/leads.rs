@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::auth::{ReadAccess, WriteAccess};
+use crate::docs::{ReadErrors, WriteErrors};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
 
@@ -167,10 +168,7 @@ impl From<LeadPage> for Page {
     ),
     responses(
         (status = 200, description = "A page of leads, newest first", body = Object),
-        (status = 422, description = "Bad filters; `fields` names them", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
-        (status = 503, description = "The store is down", body = ErrorBody),
+        ReadErrors,
     ),
 )]
 pub(crate) async fn list(
@@ -198,9 +196,7 @@ fn ext_id(raw: &str) -> ApiResult<LeadExtId> {
     responses(
         (status = 200, description = "The lead with score breakdown, BANT evidence, routing explanation and history", body = Object),
         (status = 404, description = "No such lead", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
-        (status = 503, description = "The store is down", body = ErrorBody),
+        ReadErrors,
     ),
 )]
 pub(crate) async fn get(
@@ -269,14 +265,7 @@ fn json_body<T: serde::de::DeserializeOwned>(
     request_body(description = "{stage, notes?, expected_version?}", content((serde_json::Value = "application/json"))),
     responses(
         (status = 200, description = "The updated lead", body = Object),
-        (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the write scope", body = ErrorBody),
-        (status = 404, description = "No such lead", body = ErrorBody),
-        (status = 409, description = "The lead changed (stale version)", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid value or forbidden change", body = ErrorBody),
-        (status = 503, description = "The store is down", body = ErrorBody),
+        WriteErrors,
     ),
 )]
 pub(crate) async fn put_stage(
@@ -324,14 +313,7 @@ pub(crate) struct AssignBody {
     request_body(description = "{assigned_to: rep e-mail} or {route: true}, optional expected_version", content((serde_json::Value = "application/json"))),
     responses(
         (status = 200, description = "The updated lead", body = Object),
-        (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the write scope", body = ErrorBody),
-        (status = 404, description = "No such lead", body = ErrorBody),
-        (status = 409, description = "The lead changed (stale version)", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid value or forbidden change", body = ErrorBody),
-        (status = 503, description = "The store is down", body = ErrorBody),
+        WriteErrors,
     ),
 )]
 pub(crate) async fn put_assign(
@@ -397,14 +379,7 @@ pub(crate) struct EventBody {
     request_body(description = "{kind, at?, properties?}; kinds demo_request, webinar_register, form_submit, pricing_view, download, email_click, page_visit", content((serde_json::Value = "application/json"))),
     responses(
         (status = 201, description = "The re-scored lead", body = Object),
-        (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the write scope", body = ErrorBody),
-        (status = 404, description = "No such lead", body = ErrorBody),
-        (status = 409, description = "The lead changed (stale version)", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid value or forbidden change", body = ErrorBody),
-        (status = 503, description = "The store is down", body = ErrorBody),
+        WriteErrors,
     ),
 )]
 pub(crate) async fn post_event(
@@ -459,10 +434,7 @@ impl WindowParams {
     params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
     responses(
         (status = 200, description = "Counts by stage, priority and source; average score", body = Object),
-        (status = 422, description = "Bad parameter", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
-        (status = 503, description = "The store is down", body = ErrorBody),
+        ReadErrors,
     ),
 )]
 pub(crate) async fn statistics(
@@ -483,10 +455,7 @@ pub(crate) async fn statistics(
     params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
     responses(
         (status = 200, description = "Counts by stage, priority and source; average score", body = Object),
-        (status = 422, description = "Bad parameter", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
-        (status = 503, description = "The store is down", body = ErrorBody),
+        ReadErrors,
     ),
 )]
 pub(crate) async fn summary(
@@ -506,10 +475,7 @@ pub(crate) async fn summary(
     params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
     responses(
         (status = 200, description = "Leads that reached each open stage", body = Object),
-        (status = 422, description = "Bad parameter", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
-        (status = 503, description = "The store is down", body = ErrorBody),
+        ReadErrors,
     ),
 )]
 pub(crate) async fn funnel(
@@ -536,10 +502,7 @@ pub(crate) async fn funnel(
     params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
     responses(
         (status = 200, description = "The newest leads", body = Object),
-        (status = 422, description = "Bad parameter", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
-        (status = 503, description = "The store is down", body = ErrorBody),
+        ReadErrors,
     ),
 )]
 pub(crate) async fn recent_leads(
@@ -563,10 +526,7 @@ pub(crate) async fn recent_leads(
     params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
     responses(
         (status = 200, description = "Reps by won leads", body = Object),
-        (status = 422, description = "Bad parameter", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
-        (status = 503, description = "The store is down", body = ErrorBody),
+        ReadErrors,
     ),
 )]
 pub(crate) async fn top_performers(
@@ -590,10 +550,7 @@ pub(crate) async fn top_performers(
     params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
     responses(
         (status = 200, description = "Leads, score and wins by source", body = Object),
-        (status = 422, description = "Bad parameter", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the read scope", body = ErrorBody),
-        (status = 503, description = "The store is down", body = ErrorBody),
+        ReadErrors,
     ),
 )]
 pub(crate) async fn source_performance(
@@ -617,14 +574,7 @@ pub(crate) async fn source_performance(
     params(("merge_id" = String, Path, description = "The merge record's id")),
     responses(
         (status = 200, description = "Both leads as restored", body = Object),
-        (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the write scope", body = ErrorBody),
-        (status = 404, description = "No such lead", body = ErrorBody),
-        (status = 409, description = "The lead changed (stale version)", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid value or forbidden change", body = ErrorBody),
-        (status = 503, description = "The store is down", body = ErrorBody),
+        WriteErrors,
     ),
 )]
 pub(crate) async fn undo_merge(

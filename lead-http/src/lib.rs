@@ -2,6 +2,7 @@
 
 pub mod auth;
 mod capture;
+mod docs;
 pub mod error;
 mod leads;
 pub mod limits;

@@ -97,6 +97,17 @@ async fn the_document_parses_and_lists_every_route_of_the_router() {
             "{method} {path} lists its responses"
         );
     }
+    // The shared error sets reach every route that uses them.
+    let stage = &doc["paths"]["/api/leads/{lead_ext_id}/stage"]["put"]["responses"];
+    for status in [
+        "200", "400", "401", "403", "404", "409", "415", "422", "503",
+    ] {
+        assert!(stage[status].is_object(), "PUT stage documents {status}");
+    }
+    let funnel = &doc["paths"]["/api/dashboard/funnel"]["get"]["responses"];
+    for status in ["200", "401", "403", "422", "503"] {
+        assert!(funnel[status].is_object(), "GET funnel documents {status}");
+    }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }
