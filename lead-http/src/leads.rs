@@ -242,15 +242,25 @@ pub(crate) struct StageBody {
     expected_version: Option<u64>,
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(
-    body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
-) -> ApiResult<T> {
-    match body {
-        Ok(Json(value)) => Ok(value),
-        Err(axum::extract::rejection::JsonRejection::MissingJsonContentType(_)) => {
-            Err(ApiError::UnsupportedMediaType)
+/// A JSON body whose rejections answer in the error shape (`415` without
+/// a JSON content type, `400` when it does not parse as `T`).
+pub(crate) struct ApiJson<T>(pub(crate) T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(axum::extract::rejection::JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError::UnsupportedMediaType)
+            }
+            Err(rejection) => Err(ApiError::Malformed(rejection.body_text())),
         }
-        Err(rejection) => Err(ApiError::Malformed(rejection.body_text())),
     }
 }
 
@@ -273,9 +283,8 @@ pub(crate) async fn put_stage(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Result<Json<StageBody>, axum::extract::rejection::JsonRejection>,
+    ApiJson(body): ApiJson<StageBody>,
 ) -> ApiResult<Json<Lead>> {
-    let body = json_body(body)?;
     let id = ext_id(&id)?;
     let stage = Stage::parse(&body.stage).map_err(ApiError::Core)?;
     let version = expected_version(body.expected_version, &headers)?;
@@ -321,9 +330,8 @@ pub(crate) async fn put_assign(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Result<Json<AssignBody>, axum::extract::rejection::JsonRejection>,
+    ApiJson(body): ApiJson<AssignBody>,
 ) -> ApiResult<Json<Lead>> {
-    let body = json_body(body)?;
     let id = ext_id(&id)?;
     let to = match (&body.assigned_to, body.route) {
         (Some(rep), false) => AssignTo::Rep(RepId::parse(rep).map_err(|e| {
@@ -386,9 +394,8 @@ pub(crate) async fn post_event(
     _: WriteAccess,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Result<Json<EventBody>, axum::extract::rejection::JsonRejection>,
+    ApiJson(body): ApiJson<EventBody>,
 ) -> ApiResult<(StatusCode, Json<Lead>)> {
-    let body = json_body(body)?;
     let id = ext_id(&id)?;
     let kind = EventKind::parse(&body.kind).map_err(ApiError::Core)?;
     let event = LeadEvent {
