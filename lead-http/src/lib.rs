@@ -109,14 +109,45 @@ pub fn ops_router() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::metrics))
 }
 
-/// Every route of every router, with the OpenAPI document describing them
-/// (built from the same route list, so neither can miss one).
-fn all_routes(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(capture_router(state))
-        .merge(leads_router())
-        .merge(dashboard_router())
-        .merge(ops_router())
+/// A group of routes one listener may serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// [`capture_router`].
+    Capture,
+    /// [`leads_router`].
+    Leads,
+    /// [`dashboard_router`].
+    Dashboard,
+    /// [`ops_router`].
+    Operations,
+}
+
+impl Part {
+    /// Every part: what one listener serves by default.
+    pub const ALL: [Part; 4] = [
+        Part::Capture,
+        Part::Leads,
+        Part::Dashboard,
+        Part::Operations,
+    ];
+}
+
+/// The routes of `parts`, with the OpenAPI document describing exactly
+/// them (built from the same route list, so neither can miss one).
+fn routes_of(state: &AppState, parts: &[Part]) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    parts
+        .iter()
+        .fold(
+            OpenApiRouter::with_openapi(ApiDoc::openapi()),
+            |router, part| {
+                router.merge(match part {
+                    Part::Capture => capture_router(state),
+                    Part::Leads => leads_router(),
+                    Part::Dashboard => dashboard_router(),
+                    Part::Operations => ops_router(),
+                })
+            },
+        )
         .split_for_parts()
 }
 
@@ -125,7 +156,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let state = AppState::new(lead_core::Deps::new(std::sync::Arc::new(
         lead_core::InMemoryStore::new(),
     )));
-    all_routes(&state).1
+    routes_of(&state, &Part::ALL).1
 }
 
 /// Every router on one listener, plus `/openapi.json` and Swagger UI at
@@ -135,10 +166,17 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
 /// the per-IP limit sees client addresses.
 pub fn router(state: AppState) -> Router {
+    router_for(state, &Part::ALL)
+}
+
+/// Like [`router`], serving only `parts` (for the original system's
+/// separate ports: webhooks, lead API, dashboard). Each listener documents
+/// its own routes at `/openapi.json`.
+pub fn router_for(state: AppState, parts: &[Part]) -> Router {
     let settings = state.settings();
     let timeout = settings.request_timeout;
     let cors = cors_layer(&settings.cors_origins);
-    let (routes, api) = all_routes(&state);
+    let (routes, api) = routes_of(&state, parts);
     let router = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
         .layer(middleware::from_fn_with_state(state.clone(), limits::limit))

@@ -142,3 +142,38 @@ async fn every_listed_route_is_served() {
         "Swagger UI is served offline"
     );
 }
+
+#[tokio::test]
+async fn a_listener_for_some_parts_serves_and_documents_only_those() {
+    use lead_http::{Part, router_for};
+    let app = router_for(
+        AppState::new(Deps::new(Arc::new(InMemoryStore::new()))),
+        &[Part::Leads, Part::Operations],
+    );
+    let send = |method: &str, path: &str| {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .expect("request");
+        app.clone().oneshot(request)
+    };
+    let capture = send("POST", "/webhook/lead").await.expect("infallible");
+    assert_eq!(capture.status(), StatusCode::NOT_FOUND, "no capture here");
+    let leads = send("GET", "/api/leads").await.expect("infallible");
+    assert_eq!(
+        leads.status(),
+        StatusCode::UNAUTHORIZED,
+        "the lead API is here"
+    );
+    let doc = send("GET", "/openapi.json").await.expect("infallible");
+    let body = doc.into_body().collect().await.expect("body").to_bytes();
+    let doc: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let paths: Vec<&String> = doc["paths"].as_object().expect("paths").keys().collect();
+    assert!(
+        paths
+            .iter()
+            .all(|p| !p.starts_with("/webhook") && !p.starts_with("/api/dashboard"))
+    );
+    assert!(paths.iter().any(|p| *p == "/api/leads"));
+}

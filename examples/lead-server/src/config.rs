@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use lead_core::{Error, FieldError};
-use lead_http::{ApiKeys, HttpSettings, Rate, Scopes, WebhookKeys};
+use lead_http::{ApiKeys, HttpSettings, Part, Rate, Scopes, WebhookKeys};
 use secrecy::SecretString;
 
 /// Where the store lives when `DATABASE_URL` is not set.
@@ -20,8 +20,10 @@ pub(crate) struct ServerConfig {
     pub(crate) database_url: String,
     /// Whether `DATABASE_URL` was given (otherwise the default file is used).
     pub(crate) database_url_given: bool,
-    /// `LEAD_BIND_ADDR` (default `0.0.0.0`) and `WEBHOOK_PORT` (default 5000).
-    pub(crate) listen: SocketAddr,
+    /// The listeners and what each serves: `WEBHOOK_PORT` (default 5000)
+    /// serves everything not given a port of its own by `API_PORT` or
+    /// `DASHBOARD_PORT`; all on `LEAD_BIND_ADDR` (default `0.0.0.0`).
+    pub(crate) listeners: Vec<(SocketAddr, Vec<Part>)>,
     /// `WEBHOOK_SECRET_KEY` and `WEBHOOK_STANDARD_SECRETS`.
     pub(crate) webhook_keys: WebhookKeys,
     /// `LEAD_API_KEYS`.
@@ -38,7 +40,9 @@ impl ServerConfig {
     /// | variable | meaning |
     /// | --- | --- |
     /// | `DATABASE_URL` | `sqlite://leads.db` (default) or `postgres://user:pass@host/db` |
-    /// | `WEBHOOK_PORT` | the listener's port (default 5000) |
+    /// | `WEBHOOK_PORT` | the main listener's port (default 5000) |
+    /// | `API_PORT` | serve the lead API on its own port (the original's 5001) |
+    /// | `DASHBOARD_PORT` | serve the dashboard API on its own port (the original's 5003) |
     /// | `LEAD_BIND_ADDR` | the listener's address (default `0.0.0.0`) |
     /// | `WEBHOOK_SECRET_KEY` | `X-Webhook-Signature` secret; when set (or standard secrets are), unsigned captures are refused |
     /// | `WEBHOOK_STANDARD_SECRETS` | comma-separated `whsec_…` Standard Webhooks secrets (several rotate) |
@@ -63,13 +67,17 @@ impl ServerConfig {
             problems.push(FieldError::new(field, "invalid", message));
         };
 
-        let port = match get("WEBHOOK_PORT") {
-            Some(p) => p.parse::<u16>().unwrap_or_else(|_| {
-                invalid("WEBHOOK_PORT", "a port number (0-65535)");
-                DEFAULT_PORT
-            }),
-            None => DEFAULT_PORT,
+        let mut port_of = |name: &str| {
+            get(name).map(|p| {
+                p.parse::<u16>().unwrap_or_else(|_| {
+                    invalid(name, "a port number (0-65535)");
+                    DEFAULT_PORT
+                })
+            })
         };
+        let port = port_of("WEBHOOK_PORT").unwrap_or(DEFAULT_PORT);
+        let api_port = port_of("API_PORT");
+        let dashboard_port = port_of("DASHBOARD_PORT");
         let ip = match get("LEAD_BIND_ADDR") {
             Some(a) => a.parse::<IpAddr>().unwrap_or_else(|_| {
                 invalid("LEAD_BIND_ADDR", "an IP address such as 127.0.0.1");
@@ -161,13 +169,69 @@ impl ServerConfig {
         Ok(ServerConfig {
             database_url_given: database_url.is_some(),
             database_url: database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
-            listen: SocketAddr::new(ip, port),
+            listeners: listeners(ip, port, api_port, dashboard_port),
             webhook_keys,
             api_keys,
             api_key_count,
             http,
         })
     }
+}
+
+/// The listeners: every part on `port` unless given a port of its own
+/// (which also serves the operations routes, for its health checks).
+fn listeners(
+    ip: IpAddr,
+    port: u16,
+    api: Option<u16>,
+    dashboard: Option<u16>,
+) -> Vec<(SocketAddr, Vec<Part>)> {
+    let mut by_port: Vec<(u16, Vec<Part>)> = vec![(port, vec![Part::Capture, Part::Operations])];
+    for (part, own) in [(Part::Leads, api), (Part::Dashboard, dashboard)] {
+        let target = own.unwrap_or(port);
+        match by_port.iter_mut().find(|(p, _)| *p == target) {
+            Some((_, parts)) => parts.push(part),
+            None => by_port.push((target, vec![part, Part::Operations])),
+        }
+    }
+    by_port
+        .into_iter()
+        .map(|(p, parts)| (SocketAddr::new(ip, p), parts))
+        .collect()
+}
+
+/// The variables of a TOML config file (`LEAD_CONFIG`): the same names as
+/// the environment variables, e.g. `WEBHOOK_PORT = 5000`; lists become
+/// comma-separated values. Environment variables win over the file.
+pub(crate) fn file_vars(text: &str) -> Result<HashMap<String, String>, Error> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        Error::invalid("LEAD_CONFIG", "invalid_config_file", e.message().to_owned())
+    })?;
+    let mut vars = HashMap::new();
+    for (key, value) in table {
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join(","),
+            other => {
+                return Err(Error::invalid(
+                    &key,
+                    "invalid_config_value",
+                    format!(
+                        "a string, number, boolean or list, not {}",
+                        other.type_str()
+                    ),
+                ));
+            }
+        };
+        vars.insert(key.to_ascii_uppercase(), text);
+    }
+    Ok(vars)
 }
 
 /// `600` or `600,50`; `0` is no limit.
@@ -203,7 +267,9 @@ mod tests {
         let config = ServerConfig::from_vars(&HashMap::new()).expect("defaults");
         assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
         assert!(!config.database_url_given);
-        assert_eq!(config.listen.port(), 5000);
+        assert_eq!(config.listeners.len(), 1, "one listener serves everything");
+        assert_eq!(config.listeners[0].0.port(), 5000);
+        assert_eq!(config.listeners[0].1.len(), 4);
         assert!(!config.webhook_keys.required());
         assert_eq!(config.api_key_count, 0);
     }
@@ -222,13 +288,50 @@ mod tests {
             ),
         ]))
         .expect("valid");
-        assert_eq!(config.listen.port(), 8080);
+        assert_eq!(config.listeners[0].0.port(), 8080);
         assert!(config.webhook_keys.required());
         assert_eq!(config.api_keys.scopes_of("k1"), Some(Scopes::READ_WRITE));
         assert_eq!(
             config.http.public_form_origins,
             vec!["https://example.com", "https://b.example"]
         );
+    }
+
+    #[test]
+    fn the_original_separate_ports_can_be_enabled() {
+        let config =
+            ServerConfig::from_vars(&vars(&[("API_PORT", "5001"), ("DASHBOARD_PORT", "5003")]))
+                .expect("valid");
+        let ports: Vec<(u16, Vec<Part>)> = config
+            .listeners
+            .iter()
+            .map(|(a, p)| (a.port(), p.clone()))
+            .collect();
+        assert_eq!(
+            ports,
+            vec![
+                (5000, vec![Part::Capture, Part::Operations]),
+                (5001, vec![Part::Leads, Part::Operations]),
+                (5003, vec![Part::Dashboard, Part::Operations]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_config_file_gives_the_same_variables() {
+        let vars = file_vars(
+            "WEBHOOK_PORT = 8081\nPUBLIC_FORM_ORIGINS = [\"https://a.example\", \"https://b.example\"]\nlead_trust_forwarded_for = true\n",
+        )
+        .expect("valid file");
+        let config = ServerConfig::from_vars(&vars).expect("valid");
+        assert_eq!(config.listeners[0].0.port(), 8081);
+        assert_eq!(
+            config.http.public_form_origins,
+            vec!["https://a.example", "https://b.example"]
+        );
+        assert!(config.http.rate_limit.trust_forwarded_for);
+        assert!(file_vars("WEBHOOK_PORT = ").is_err());
+        assert!(file_vars("[section]\nx = 1").is_err());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use lead_core::{Deps, Error, LeadStore};
-use lead_http::{AppState, router};
+use lead_http::{AppState, router_for};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
 
@@ -143,17 +143,35 @@ async fn run(config: ServerConfig) -> Result<(), String> {
         .settings(config.http)
         .metrics(metrics)
         .build();
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listening address: {e}"))?;
-    tracing::info!(%addr, "listening: POST /webhook/lead, /api/leads, /api/dashboard/*, /health");
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    for (addr, parts) in &config.listeners {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        tracing::info!(addr = %local, serves = ?parts, "listening");
+        let app = router_for(state.clone(), parts)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let mut stopped = stopped.clone();
+        servers.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+    }
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    let mut served = Ok(());
+    while let Some(result) = servers.join_next().await {
+        if let Ok(Err(err)) | Err(err) = result.map_err(std::io::Error::other) {
+            served = Err(err);
+        }
+    }
     // In-flight requests are done; let the group-commit writer answer
     // everything it holds before the pool closes.
     store.close().await;
@@ -170,7 +188,21 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let vars: HashMap<String, String> = std::env::vars().collect();
+    let mut vars: HashMap<String, String> = HashMap::new();
+    if let Ok(path) = std::env::var("LEAD_CONFIG") {
+        match std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {path}: {e}"))
+            .and_then(|text| config::file_vars(&text).map_err(|e| format!("{path}: {e}")))
+        {
+            Ok(file) => vars.extend(file),
+            Err(message) => {
+                tracing::error!("configuration: {message}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    // The environment wins over the file.
+    vars.extend(std::env::vars());
     let config = match ServerConfig::from_vars(&vars) {
         Ok(config) => config,
         Err(err) => {
