@@ -66,6 +66,7 @@ where
     listing_filters_and_pages_like_the_reference(make().await).await;
     dashboard_matches_the_reference(make().await).await;
     rep_workloads_count_by_increments(make().await).await;
+    capture_context_equals_the_reads_it_stands_for(make().await).await;
     watermarks_and_leases(make().await).await;
 }
 
@@ -1084,4 +1085,79 @@ pub async fn watermarks_and_leases<S: FullStore>(store: Arc<S>) {
             .await
             .expect("free")
     );
+}
+
+/// [`LeadStore::capture_context`] answers exactly what the four reads it
+/// stands for answer, in every case a capture meets.
+pub async fn capture_context_equals_the_reads_it_stands_for<S: FullStore>(store: Arc<S>) {
+    store
+        .upsert_rep(&rep("ana@sales.com"))
+        .await
+        .expect("upsert rep");
+    store
+        .upsert_rep(&rep("bob@sales.com"))
+        .await
+        .expect("upsert rep");
+    let clock = Arc::new(ManualClock::new(t0()));
+    let d = deps(&store, clock.clone());
+    let mut input = form(2);
+    input.company = Some("Company2 SL".into());
+    let captured = usecase::capture(&input, &Policy::default(), &d)
+        .await
+        .expect("capture")
+        .lead;
+    let mut keyed = Commit::new();
+    keyed.idempotency.push(IdempotencyKey {
+        key: "ctx-key".into(),
+        lead: captured.ext_id.clone(),
+        created_at: t0(),
+        expires_at: t0() + chrono::Duration::hours(1),
+    });
+    store.commit(keyed).await.expect("store a key");
+
+    let held = crate::matchkey::email_match_key(&captured.fields.email);
+    let keys = crate::matchkey::MatchKeys::of(&captured.fields);
+    let account = AccountKey {
+        company: keys.company_key(),
+        domain: keys.corporate_domain().map(str::to_owned),
+    };
+    let nobody = AccountKey {
+        company: Some("no such company".into()),
+        domain: None,
+    };
+    let now = t0() + chrono::Duration::minutes(5);
+    for (key, email, account) in [
+        (Some("ctx-key"), held.as_str(), &account),
+        (Some("other-key"), held.as_str(), &account),
+        (None, "nobody@example.com", &nobody),
+        (None, held.as_str(), &AccountKey::default()),
+    ] {
+        let context = store
+            .capture_context(key, email, account, now)
+            .await
+            .expect("capture context");
+        let replay = match key {
+            Some(k) => store.find_by_idempotency_key(k, now).await.expect("find"),
+            None => None,
+        };
+        assert_eq!(context.replay, replay, "replay for {key:?}");
+        if replay.is_some() {
+            continue;
+        }
+        assert_eq!(
+            context.existing,
+            store.find_by_email_key(email).await.expect("find"),
+            "existing lead for {email}"
+        );
+        assert_eq!(
+            context.owner,
+            store.account_owner(account).await.expect("owner"),
+            "owner for {account:?}"
+        );
+        assert_eq!(
+            context.reps,
+            store.rep_states().await.expect("reps"),
+            "rep states"
+        );
+    }
 }

@@ -29,10 +29,10 @@ pub use normalize::{
 };
 pub use policy::{Assessment, Policy};
 pub use ports::{
-    AccountKey, Claimed, Clock, Commit, CommitFacts, CrmClient, Cursor, Dashboard, DeadLetter,
-    Deps, Enricher, FactKeys, IdGenerator, IdempotencyKey, LeadPage, LeadQuery, LeadStore,
-    LeadWrite, LoadChange, ManualClock, Notifier, OutboxEntry, OutboxKind, OutboxStore, RandomIds,
-    SequentialIds, SyncState, SystemClock,
+    AccountKey, CaptureContext, Claimed, Clock, Commit, CommitFacts, CrmClient, Cursor, Dashboard,
+    DeadLetter, Deps, Enricher, FactKeys, IdGenerator, IdempotencyKey, LeadPage, LeadQuery,
+    LeadStore, LeadWrite, LoadChange, ManualClock, Notifier, OutboxEntry, OutboxKind, OutboxStore,
+    RandomIds, SequentialIds, SyncState, SystemClock,
 };
 #[cfg(any(test, feature = "testing"))]
 pub use ports::{

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
-    AccountKey, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error, FollowUpTask,
-    IdempotencyKey, Lead, LeadExtId, LeadPage, LeadQuery, LeadStore, LoadChange, MergeRecord,
-    OutboxEntry, Priority, Rep, RepId, RepLoad, RepState, Result, Stage,
+    AccountKey, CaptureContext, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error,
+    FollowUpTask, IdempotencyKey, Lead, LeadExtId, LeadPage, LeadQuery, LeadStore, LoadChange,
+    MergeRecord, OutboxEntry, Priority, Rep, RepId, RepLoad, RepState, Result, Stage,
 };
 
 use crate::codec::{LeadRow, bigint, count, date, from_json, instant, micros, to_json, wire_name};
@@ -813,6 +813,75 @@ impl PostgresStore {
         })
     }
 
+    /// [`LeadStore::capture_context`] in one statement: the four reads as
+    /// scalar subqueries, the reps as one JSON array.
+    async fn context_row(
+        &self,
+        idempotency_key: Option<&str>,
+        email_key: &str,
+        account: &AccountKey,
+        now: DateTime<Utc>,
+    ) -> Fallible<CaptureContext> {
+        type Row = (Option<String>, Option<String>, Option<String>, String);
+        let (replay, existing, owner, reps): Row = sqlx::query_as(
+            "SELECT \
+             (SELECT lead FROM idempotency_keys WHERE key = $1 AND expires_at > $2), \
+             (SELECT doc::text FROM leads WHERE email_key = $3 AND merged_into IS NULL), \
+             (SELECT assigned_to FROM ( \
+               SELECT * FROM (SELECT assigned_to, updated_at, ext_id FROM leads \
+               WHERE merged_into IS NULL AND assigned_to IS NOT NULL AND company_key IS NOT NULL \
+               AND company_key = $4 AND stage NOT IN ('won', 'lost', 'unqualified') \
+               ORDER BY updated_at DESC, ext_id DESC LIMIT 1) AS by_company \
+               UNION ALL \
+               SELECT * FROM (SELECT assigned_to, updated_at, ext_id FROM leads \
+               WHERE merged_into IS NULL AND assigned_to IS NOT NULL AND corporate_domain IS NOT NULL \
+               AND corporate_domain = $5 AND stage NOT IN ('won', 'lost', 'unqualified') \
+               ORDER BY updated_at DESC, ext_id DESC LIMIT 1) AS by_domain \
+             ) AS owners ORDER BY updated_at DESC, ext_id DESC LIMIT 1), \
+             (SELECT COALESCE(json_agg(json_build_array(profile, open_leads, assigned_today, \
+               today::text, last_assigned_at, pass) ORDER BY id), '[]')::text FROM reps)",
+        )
+        .bind(idempotency_key)
+        .bind(micros(now))
+        .bind(email_key)
+        .bind(&account.company)
+        .bind(&account.domain)
+        .fetch_one(&self.pool)
+        .await?;
+        type RepJson = (
+            serde_json::Value,
+            i64,
+            i64,
+            Option<String>,
+            Option<i64>,
+            f64,
+        );
+        let reps: Vec<RepJson> = from_json("rep states", &reps)?;
+        Ok(CaptureContext {
+            replay: replay
+                .map(|id| LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id")))
+                .transpose()?,
+            existing: existing.as_deref().map(lead_of).transpose()?,
+            owner: owner.as_deref().map(rep_of).transpose()?,
+            reps: reps
+                .into_iter()
+                .map(|(profile, open, today_count, today, last, pass)| {
+                    Ok(RepState {
+                        rep: serde_json::from_value(profile)
+                            .map_err(|_| StoreError::Corrupt("rep profile"))?,
+                        load: RepLoad {
+                            open_leads: count("open leads", open)?,
+                            assigned_today: count("assigned today", today_count)?,
+                            today: today.as_deref().map(date).transpose()?,
+                            last_assigned_at: last.map(instant).transpose()?,
+                            pass,
+                        },
+                    })
+                })
+                .collect::<Fallible<Vec<_>>>()?,
+        })
+    }
+
     async fn rep_rows(&self) -> Fallible<Vec<RepState>> {
         type RepColumns = (String, i64, i64, Option<String>, Option<i64>, f64);
         let rows: Vec<RepColumns> = sqlx::query_as(
@@ -947,6 +1016,18 @@ impl LeadStore for PostgresStore {
 
     async fn dashboard(&self, since: DateTime<Utc>, top: usize) -> Result<Dashboard> {
         Ok(self.dashboard_rows(since, top).await?)
+    }
+
+    async fn capture_context<'a>(
+        &self,
+        idempotency_key: Option<&'a str>,
+        email_key: &str,
+        account: &AccountKey,
+        now: DateTime<Utc>,
+    ) -> Result<CaptureContext> {
+        Ok(self
+            .context_row(idempotency_key, email_key, account, now)
+            .await?)
     }
 
     async fn upsert_rep(&self, rep: &Rep) -> Result<()> {

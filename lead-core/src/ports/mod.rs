@@ -240,6 +240,52 @@ pub trait LeadStore: Send + Sync {
 
     /// Adds a rep or updates their profile, keeping their workload.
     async fn upsert_rep(&self, rep: &Rep) -> Result<()>;
+
+    /// Everything a capture reads before it decides, in one call, so a
+    /// store over the network can answer with one round trip. Must equal
+    /// the four reads it stands for (the default makes them one by one):
+    /// [`find_by_idempotency_key`](Self::find_by_idempotency_key) (when a
+    /// key is given), [`find_by_email_key`](Self::find_by_email_key),
+    /// [`account_owner`](Self::account_owner) and
+    /// [`rep_states`](Self::rep_states).
+    async fn capture_context<'a>(
+        &self,
+        idempotency_key: Option<&'a str>,
+        email_key: &str,
+        account: &AccountKey,
+        now: DateTime<Utc>,
+    ) -> Result<CaptureContext> {
+        let replay = match idempotency_key {
+            Some(key) => self.find_by_idempotency_key(key, now).await?,
+            None => None,
+        };
+        if replay.is_some() {
+            return Ok(CaptureContext {
+                replay,
+                ..CaptureContext::default()
+            });
+        }
+        Ok(CaptureContext {
+            replay,
+            existing: self.find_by_email_key(email_key).await?,
+            owner: self.account_owner(account).await?,
+            reps: self.rep_states().await?,
+        })
+    }
+}
+
+/// What a capture reads before deciding ([`LeadStore::capture_context`]).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CaptureContext {
+    /// The lead a live idempotency key already points at: the capture is a
+    /// repeat (the other fields may then be left empty).
+    pub replay: Option<LeadExtId>,
+    /// The unmerged lead holding the submission's folded e-mail.
+    pub existing: Option<Lead>,
+    /// The owner of the submission's account (company or corporate domain).
+    pub owner: Option<RepId>,
+    /// Every rep with their workload.
+    pub reps: Vec<RepState>,
 }
 
 /// The result of pushing one lead to a CRM.

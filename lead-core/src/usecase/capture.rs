@@ -69,12 +69,24 @@ pub async fn capture_once(
 ) -> Result<CaptureOutcome> {
     let fields = normalize(input, &policy.normalize_options())?;
     let keys = MatchKeys::of(&fields);
+    let account = AccountKey {
+        company: keys.company_key(),
+        domain: keys.corporate_domain().map(str::to_owned),
+    };
     let mut last_conflict = None;
     for _ in 0..MAX_CONFLICT_RETRIES {
         let now = deps.clock.now();
-        if let Some(idem) = idempotency
-            && let Some(ext_id) = deps.store.find_by_idempotency_key(&idem.key, now).await?
-        {
+        // Every read the decision needs, in one store call.
+        let context = deps
+            .store
+            .capture_context(
+                idempotency.map(|i| i.key.as_str()),
+                &keys.email,
+                &account,
+                now,
+            )
+            .await?;
+        if let Some(ext_id) = context.replay {
             let lead = super::load(deps, &ext_id).await?;
             return Ok(CaptureOutcome {
                 lead,
@@ -85,9 +97,15 @@ pub async fn capture_once(
             });
         }
         let incoming = new_lead(fields.clone(), policy, deps, now);
-        let attempt = match deps.store.find_by_email_key(&keys.email).await? {
+        let attempt = match context.existing {
             Some(existing) => merge_into_existing(existing, incoming, idempotency, deps, now).await,
-            None => insert_new(incoming, &keys, idempotency, policy, deps, now).await,
+            None => {
+                let routing = Routing {
+                    owner: context.owner,
+                    reps: context.reps,
+                };
+                insert_new(incoming, &keys, routing, idempotency, policy, deps, now).await
+            }
         };
         match attempt {
             Err(Error::Conflict(why)) => last_conflict = Some(why),
@@ -189,20 +207,22 @@ async fn merge_into_existing(
     })
 }
 
+/// What routing a new lead reads from the store.
+struct Routing {
+    owner: Option<crate::model::RepId>,
+    reps: Vec<crate::model::RepState>,
+}
+
 async fn insert_new(
     mut lead: Lead,
     keys: &MatchKeys,
+    routing: Routing,
     idempotency: Option<&Idempotency>,
     policy: &Policy,
     deps: &Deps,
     now: DateTime<Utc>,
 ) -> Result<CaptureOutcome> {
-    let account = AccountKey {
-        company: keys.company_key(),
-        domain: keys.corporate_domain().map(str::to_owned),
-    };
-    let owner = deps.store.account_owner(&account).await?;
-    let mut reps = deps.store.rep_states().await?;
+    let Routing { owner, mut reps } = routing;
     let decision = route(
         &policy.routing,
         &reps,

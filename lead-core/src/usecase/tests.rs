@@ -10,6 +10,7 @@ use crate::model::{
     ChangeOrigin, EventKind, LeadEvent, LeadInput, Rep, RepId, Stage, WorkingHours,
 };
 use crate::policy::Policy;
+use crate::ports::CaptureContext;
 use crate::ports::{Deps, LeadStore, ManualClock, MockLeadStore, OutboxKind, SequentialIds};
 
 fn monday_noon() -> chrono::DateTime<Utc> {
@@ -90,9 +91,9 @@ async fn capture_names_every_invalid_field() {
 #[tokio::test]
 async fn a_failing_store_leaves_no_half_written_lead() {
     let mut store = MockLeadStore::new();
-    store.expect_find_by_email_key().returning(|_| Ok(None));
-    store.expect_account_owner().returning(|_| Ok(None));
-    store.expect_rep_states().returning(|| Ok(Vec::new()));
+    store
+        .expect_capture_context()
+        .returning(|_, _, _, _| Ok(CaptureContext::default()));
     store
         .expect_commit()
         .times(1)
@@ -165,10 +166,14 @@ async fn a_second_capture_merges_when_the_store_is_a_mock_too() {
     };
     let found = existing.clone();
     store
-        .expect_find_by_email_key()
-        .returning(move |_| Ok(Some(found.clone())));
-    store.expect_account_owner().never();
-    store.expect_rep_states().never();
+        .expect_capture_context()
+        .withf(|key, email, _, _| key.is_none() && email == "ana@acme.com")
+        .returning(move |_, _, _, _| {
+            Ok(CaptureContext {
+                existing: Some(found.clone()),
+                ..CaptureContext::default()
+            })
+        });
     let ext_id = existing.ext_id.clone();
     store
         .expect_commit()
