@@ -23,6 +23,33 @@ use lead_store_sql::{Stats, answer_batch, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
+/// The owner of an account: the rep of its newest open (not won, lost or
+/// unqualified: `Stage::is_open`), assigned, unmerged lead, by company key
+/// (placeholder `$company`) or corporate domain (`$domain`). One branch per
+/// key, each walking its partial index in order and stopping at the first
+/// open lead; the newer of the two wins.
+macro_rules! owner_query {
+    ($company:literal, $domain:literal) => {
+        concat!(
+            "SELECT assigned_to FROM ( \
+             SELECT * FROM (SELECT assigned_to, updated_at, ext_id FROM leads \
+             WHERE merged_into IS NULL AND assigned_to IS NOT NULL AND company_key IS NOT NULL \
+             AND company_key = ",
+            $company,
+            " AND stage NOT IN ('won', 'lost', 'unqualified') \
+             ORDER BY updated_at DESC, ext_id DESC LIMIT 1) AS by_company \
+             UNION ALL \
+             SELECT * FROM (SELECT assigned_to, updated_at, ext_id FROM leads \
+             WHERE merged_into IS NULL AND assigned_to IS NOT NULL AND corporate_domain IS NOT NULL \
+             AND corporate_domain = ",
+            $domain,
+            " AND stage NOT IN ('won', 'lost', 'unqualified') \
+             ORDER BY updated_at DESC, ext_id DESC LIMIT 1) AS by_domain \
+             ) AS owners ORDER BY updated_at DESC, ext_id DESC LIMIT 1"
+        )
+    };
+}
+
 /// Open stages in pipeline order: the funnel's steps.
 const FUNNEL: [Stage; 6] = [
     Stage::New,
@@ -823,24 +850,14 @@ impl PostgresStore {
         now: DateTime<Utc>,
     ) -> Fallible<CaptureContext> {
         type Row = (Option<String>, Option<String>, Option<String>, String);
-        let (replay, existing, owner, reps): Row = sqlx::query_as(
+        let (replay, existing, owner, reps): Row = sqlx::query_as(concat!(
             "SELECT \
              (SELECT lead FROM idempotency_keys WHERE key = $1 AND expires_at > $2), \
-             (SELECT doc::text FROM leads WHERE email_key = $3 AND merged_into IS NULL), \
-             (SELECT assigned_to FROM ( \
-               SELECT * FROM (SELECT assigned_to, updated_at, ext_id FROM leads \
-               WHERE merged_into IS NULL AND assigned_to IS NOT NULL AND company_key IS NOT NULL \
-               AND company_key = $4 AND stage NOT IN ('won', 'lost', 'unqualified') \
-               ORDER BY updated_at DESC, ext_id DESC LIMIT 1) AS by_company \
-               UNION ALL \
-               SELECT * FROM (SELECT assigned_to, updated_at, ext_id FROM leads \
-               WHERE merged_into IS NULL AND assigned_to IS NOT NULL AND corporate_domain IS NOT NULL \
-               AND corporate_domain = $5 AND stage NOT IN ('won', 'lost', 'unqualified') \
-               ORDER BY updated_at DESC, ext_id DESC LIMIT 1) AS by_domain \
-             ) AS owners ORDER BY updated_at DESC, ext_id DESC LIMIT 1), \
-             (SELECT COALESCE(json_agg(json_build_array(profile, open_leads, assigned_today, \
-               today::text, last_assigned_at, pass) ORDER BY id), '[]')::text FROM reps)",
-        )
+             (SELECT doc::text FROM leads WHERE email_key = $3 AND merged_into IS NULL), (",
+            owner_query!("$4", "$5"),
+            "), (SELECT COALESCE(json_agg(json_build_array(profile, open_leads, assigned_today, \
+             today::text, last_assigned_at, pass) ORDER BY id), '[]')::text FROM reps)",
+        ))
         .bind(idempotency_key)
         .bind(micros(now))
         .bind(email_key)
@@ -938,27 +955,12 @@ impl LeadStore for PostgresStore {
         if key.company.is_none() && key.domain.is_none() {
             return Ok(None);
         }
-        // Open means not won, lost or unqualified (`Stage::is_open`). One
-        // branch per key, each walking its partial index in order and
-        // stopping at the first open lead; the newer of the two wins.
-        let owner: Option<String> = sqlx::query_scalar(
-            "SELECT assigned_to FROM ( \
-             SELECT * FROM (SELECT assigned_to, updated_at, ext_id FROM leads \
-             WHERE merged_into IS NULL AND assigned_to IS NOT NULL AND company_key IS NOT NULL \
-             AND company_key = $1 AND stage NOT IN ('won', 'lost', 'unqualified') \
-             ORDER BY updated_at DESC, ext_id DESC LIMIT 1) AS by_company \
-             UNION ALL \
-             SELECT * FROM (SELECT assigned_to, updated_at, ext_id FROM leads \
-             WHERE merged_into IS NULL AND assigned_to IS NOT NULL AND corporate_domain IS NOT NULL \
-             AND corporate_domain = $2 AND stage NOT IN ('won', 'lost', 'unqualified') \
-             ORDER BY updated_at DESC, ext_id DESC LIMIT 1) AS by_domain \
-             ) AS owners ORDER BY updated_at DESC, ext_id DESC LIMIT 1",
-        )
-        .bind(&key.company)
-        .bind(&key.domain)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
+        let owner: Option<String> = sqlx::query_scalar(owner_query!("$1", "$2"))
+            .bind(&key.company)
+            .bind(&key.domain)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
         Ok(owner.as_deref().map(rep_of).transpose()?)
     }
 
