@@ -13,14 +13,22 @@ use crate::policy::Policy;
 use crate::ports::{AccountKey, Commit, Deps, LoadChange, OutboxKind, should_push};
 use crate::routing::{RoutingDecision, RoutingRequest, apply_assignment, route, virtual_time};
 
-/// Retries `attempt` after version conflicts, reading fresh state each time.
-async fn with_retries<F, Fut>(mut attempt: F) -> Result<Lead>
+/// Retries `attempt` after version conflicts, reading fresh state each
+/// time. A change conditional on the version a client read
+/// (`expected_version`) is not retried: its first conflict is the answer,
+/// since every later attempt would find the same newer version.
+async fn with_retries<F, Fut>(expected_version: Option<u64>, mut attempt: F) -> Result<Lead>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Lead>>,
 {
+    let tries = if expected_version.is_some() {
+        1
+    } else {
+        MAX_CONFLICT_RETRIES
+    };
     let mut last = None;
-    for _ in 0..MAX_CONFLICT_RETRIES {
+    for _ in 0..tries {
         match attempt().await {
             Err(Error::Conflict(why)) => last = Some(why),
             other => return other,
@@ -94,7 +102,7 @@ pub async fn change_stage(
         }
         single(deps.store.commit(commit.write(lead, Some(version))).await?)
     };
-    with_retries(attempt).await
+    with_retries(expected_version, attempt).await
 }
 
 /// Who a lead should go to.
@@ -169,7 +177,7 @@ pub async fn assign(
         }
         single(deps.store.commit(commit.write(lead, Some(version))).await?)
     };
-    with_retries(attempt).await
+    with_retries(expected_version, attempt).await
 }
 
 async fn decide(
@@ -236,7 +244,7 @@ pub async fn record_event(
         commit.outbox.push(entry);
         single(deps.store.commit(commit).await?)
     };
-    with_retries(attempt).await
+    with_retries(None, attempt).await
 }
 
 /// Undoes a merge exactly: the survivor gets its pre-merge state back and

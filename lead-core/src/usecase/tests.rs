@@ -544,3 +544,35 @@ async fn concurrent_repeats_of_one_key_store_one_lead() {
     assert_eq!(stored, 1);
     assert_eq!(store.leads().len(), 1);
 }
+
+#[tokio::test]
+async fn a_stale_expected_version_is_answered_at_once_without_retries() {
+    let lead = {
+        let deps = deps_with(Arc::new(InMemoryStore::new()));
+        capture(&input("stale@acme.com"), &Policy::default(), &deps)
+            .await
+            .unwrap()
+            .lead
+    };
+    let mut store = MockLeadStore::new();
+    let stored = lead.clone();
+    // One read finds version 1; the client said 7: nothing to retry.
+    store
+        .expect_get()
+        .times(1)
+        .returning(move |_| Ok(Some(stored.clone())));
+    store.expect_commit().never();
+    let deps = deps_with(Arc::new(store));
+    let err = change_stage(
+        &lead.ext_id,
+        Stage::Contacted,
+        None,
+        ChangeOrigin::Local,
+        Some(7),
+        &Policy::default(),
+        &deps,
+    )
+    .await
+    .expect_err("stale version");
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+}
