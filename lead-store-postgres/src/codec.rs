@@ -3,9 +3,7 @@
 
 use lead_core::{Lead, MatchKeys, email_match_key};
 
-pub(crate) use lead_store_sql::codec::{
-    count, date, from_json, instant, micros, to_json, wire_name,
-};
+pub(crate) use lead_store_sql::codec::{count, from_json, instant, micros, to_json, wire_name};
 
 use crate::error::StoreError;
 
@@ -45,16 +43,9 @@ impl LeadRow {
         let keys = MatchKeys::of(fields);
         // Lower-cased here, not by PostgreSQL's lower(), so the filter
         // means exactly what `LeadQuery::matches` means.
-        let search_text: Vec<String> = [
-            Some(fields.email.as_str()),
-            fields.first_name.as_deref(),
-            fields.last_name.as_deref(),
-            fields.company.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(str::to_lowercase)
-        .collect();
+        let search_text: Vec<String> = lead_core::LeadQuery::searched_text(lead)
+            .map(str::to_lowercase)
+            .collect();
         Ok(LeadRow {
             ext_id: lead.ext_id.as_str().to_owned(),
             email: fields.email.as_str().to_owned(),

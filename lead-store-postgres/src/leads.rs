@@ -13,12 +13,13 @@ use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
     AccountKey, CaptureContext, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error,
     FollowUpTask, IdempotencyKey, Lead, LeadExtId, LeadPage, LeadQuery, LeadStore, LoadChange,
-    MergeRecord, OutboxEntry, Priority, Rep, RepId, RepLoad, RepState, Result, Stage,
+    MergeRecord, OutboxEntry, Priority, Rep, RepId, RepState, Result, Stage,
 };
 
-use crate::codec::{LeadRow, bigint, count, date, from_json, instant, micros, to_json, wire_name};
+use crate::codec::{LeadRow, bigint, count, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::PostgresStore;
+use lead_store_sql::codec::rep_load;
 use lead_store_sql::{Stats, answer_batch, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
@@ -886,13 +887,7 @@ impl PostgresStore {
                     Ok(RepState {
                         rep: serde_json::from_value(profile)
                             .map_err(|_| StoreError::Corrupt("rep profile"))?,
-                        load: RepLoad {
-                            open_leads: count("open leads", open)?,
-                            assigned_today: count("assigned today", today_count)?,
-                            today: today.as_deref().map(date).transpose()?,
-                            last_assigned_at: last.map(instant).transpose()?,
-                            pass,
-                        },
+                        load: rep_load((open, today_count, today, last, pass))?,
                     })
                 })
                 .collect::<Fallible<Vec<_>>>()?,
@@ -911,13 +906,7 @@ impl PostgresStore {
             .map(|(profile, open, today_count, today, last, pass)| {
                 Ok(RepState {
                     rep: from_json("rep profile", &profile)?,
-                    load: RepLoad {
-                        open_leads: count("open leads", open)?,
-                        assigned_today: count("assigned today", today_count)?,
-                        today: today.as_deref().map(date).transpose()?,
-                        last_assigned_at: last.map(instant).transpose()?,
-                        pass,
-                    },
+                    load: rep_load((open, today_count, today, last, pass))?,
                 })
             })
             .collect()

@@ -99,6 +99,23 @@ pub fn outbox_entry(
     })
 }
 
+/// `open_leads, assigned_today, today (YYYY-MM-DD), last_assigned_at (µs),
+/// pass` of a `reps` row.
+pub type LoadColumns = (i64, i64, Option<String>, Option<i64>, f64);
+
+/// A rep's workload from its columns.
+pub fn rep_load(
+    (open_leads, assigned_today, today, last_assigned_at, pass): LoadColumns,
+) -> Result<lead_core::RepLoad, CodecError> {
+    Ok(lead_core::RepLoad {
+        open_leads: count("open leads", open_leads)?,
+        assigned_today: count("assigned today", assigned_today)?,
+        today: today.as_deref().map(date).transpose()?,
+        last_assigned_at: last_assigned_at.map(instant).transpose()?,
+        pass,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

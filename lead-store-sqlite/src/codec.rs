@@ -3,9 +3,7 @@
 
 use lead_core::{Lead, MatchKeys, email_match_key};
 
-pub(crate) use lead_store_sql::codec::{
-    count, date, from_json, instant, micros, to_json, wire_name,
-};
+pub(crate) use lead_store_sql::codec::{count, from_json, instant, micros, to_json, wire_name};
 
 use crate::error::StoreError;
 
@@ -38,16 +36,9 @@ impl LeadRow {
     pub(crate) fn of(lead: &Lead) -> Result<Self, StoreError> {
         let fields = &lead.fields;
         let keys = MatchKeys::of(fields);
-        let search: Vec<String> = [
-            Some(fields.email.as_str()),
-            fields.first_name.as_deref(),
-            fields.last_name.as_deref(),
-            fields.company.as_deref(),
-        ]
-        .into_iter()
-        .flatten()
-        .map(str::to_lowercase)
-        .collect();
+        let search: Vec<String> = lead_core::LeadQuery::searched_text(lead)
+            .map(str::to_lowercase)
+            .collect();
         Ok(LeadRow {
             ext_id: lead.ext_id.as_str().to_owned(),
             email: fields.email.as_str().to_owned(),

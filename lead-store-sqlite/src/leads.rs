@@ -8,13 +8,13 @@ use uuid::Uuid;
 use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
     AccountKey, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error, Lead, LeadExtId, LeadPage,
-    LeadQuery, LeadStore, LoadChange, MergeRecord, Priority, Rep, RepId, RepLoad, RepState, Result,
-    Stage,
+    LeadQuery, LeadStore, LoadChange, MergeRecord, Priority, Rep, RepId, RepState, Result, Stage,
 };
 
-use crate::codec::{LeadRow, count, date, from_json, instant, micros, to_json, wire_name};
+use crate::codec::{LeadRow, count, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::SqliteStore;
+use lead_store_sql::codec::rep_load;
 use lead_store_sql::{Stats, answer_batch, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
@@ -662,13 +662,7 @@ impl SqliteStore {
             .map(|(profile, open, today_count, today, last, pass)| {
                 Ok(RepState {
                     rep: from_json("rep profile", &profile)?,
-                    load: RepLoad {
-                        open_leads: count("open leads", open)?,
-                        assigned_today: count("assigned today", today_count)?,
-                        today: today.as_deref().map(date).transpose()?,
-                        last_assigned_at: last.map(instant).transpose()?,
-                        pass,
-                    },
+                    load: rep_load((open, today_count, today, last, pass))?,
                 })
             })
             .collect()

@@ -70,17 +70,23 @@ impl LeadQuery {
             && self.created_to.is_none_or(|t| lead.created_at < t)
             && self.text.as_deref().is_none_or(|t| {
                 let t = t.to_lowercase();
-                let f = &lead.fields;
-                [
-                    Some(f.email.as_str()),
-                    f.first_name.as_deref(),
-                    f.last_name.as_deref(),
-                    f.company.as_deref(),
-                ]
-                .into_iter()
-                .flatten()
-                .any(|v| v.to_lowercase().contains(&t))
+                Self::searched_text(lead).any(|v| v.to_lowercase().contains(&t))
             })
+    }
+
+    /// The values the `text` filter looks in (e-mail, first and last name,
+    /// company), compared lower-cased. SQL stores keep them lower-cased in a
+    /// column, so the filter means the same everywhere.
+    pub fn searched_text(lead: &Lead) -> impl Iterator<Item = &str> {
+        let f = &lead.fields;
+        [
+            Some(f.email.as_str()),
+            f.first_name.as_deref(),
+            f.last_name.as_deref(),
+            f.company.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
