@@ -261,17 +261,23 @@ pub async fn updates_need_the_current_version<S: FullStore>(store: Arc<S>) {
     );
 }
 
-/// A commit with one bad part leaves no trace of its good parts.
-pub async fn a_failed_commit_writes_nothing<S: FullStore>(store: Arc<S>) {
+/// Stores rep `ana@sales.com` (always at work) and captures `form(n)`,
+/// which routing gives to her.
+async fn ana_and_a_lead<S: FullStore>(store: &Arc<S>, n: usize) -> Lead {
     store
         .upsert_rep(&rep("ana@sales.com"))
         .await
         .expect("upsert rep");
-    let d = deps(&store, Arc::new(ManualClock::new(t0())));
-    let lead = usecase::capture(&form(3), &Policy::default(), &d)
+    let d = deps(store, Arc::new(ManualClock::new(t0())));
+    usecase::capture(&form(n), &Policy::default(), &d)
         .await
         .expect("capture")
-        .lead;
+        .lead
+}
+
+/// A commit with one bad part leaves no trace of its good parts.
+pub async fn a_failed_commit_writes_nothing<S: FullStore>(store: Arc<S>) {
+    let lead = ana_and_a_lead(&store, 3).await;
     let pending = store.pending_count().await.expect("pending");
     let load = store.rep_states().await.expect("reps")[0].load.clone();
 
@@ -322,15 +328,7 @@ pub async fn a_failed_commit_writes_nothing<S: FullStore>(store: Arc<S>) {
 /// that write such commits in bulk without reading first must get this
 /// right too.
 pub async fn concurrent_new_leads_that_break_a_rule_fail_alone<S: FullStore>(store: Arc<S>) {
-    store
-        .upsert_rep(&rep("ana@sales.com"))
-        .await
-        .expect("upsert rep");
-    let d = deps(&store, Arc::new(ManualClock::new(t0())));
-    let held = usecase::capture(&form(7), &Policy::default(), &d)
-        .await
-        .expect("capture")
-        .lead;
+    let held = ana_and_a_lead(&store, 7).await;
     let key = |name: &str, lead: &Lead| IdempotencyKey {
         key: name.to_owned(),
         lead: lead.ext_id.clone(),
