@@ -64,8 +64,8 @@ impl Modify for Security {
 }
 
 /// The capture webhooks: `POST /webhook/lead` and `/webhook/lead/batch`.
-pub fn capture_router(state: &AppState) -> OpenApiRouter<AppState> {
-    let settings = state.settings();
+/// `settings` gives the body limits.
+pub fn capture_router(settings: &HttpSettings) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(
             OpenApiRouter::new()
@@ -134,14 +134,17 @@ impl Part {
 
 /// The routes of `parts`, with the OpenAPI document describing exactly
 /// them (built from the same route list, so neither can miss one).
-fn routes_of(state: &AppState, parts: &[Part]) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+fn routes_of(
+    settings: &HttpSettings,
+    parts: &[Part],
+) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     parts
         .iter()
         .fold(
             OpenApiRouter::with_openapi(ApiDoc::openapi()),
             |router, part| {
                 router.merge(match part {
-                    Part::Capture => capture_router(state),
+                    Part::Capture => capture_router(settings),
                     Part::Leads => leads_router(),
                     Part::Dashboard => dashboard_router(),
                     Part::Operations => ops_router(),
@@ -153,10 +156,7 @@ fn routes_of(state: &AppState, parts: &[Part]) -> (Router<AppState>, utoipa::ope
 
 /// The OpenAPI document of [`router`] (also served at `/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let state = AppState::new(lead_core::Deps::new(std::sync::Arc::new(
-        lead_core::InMemoryStore::new(),
-    )));
-    routes_of(&state, &Part::ALL).1
+    routes_of(&HttpSettings::default(), &Part::ALL).1
 }
 
 /// Every router on one listener, plus `/openapi.json` and Swagger UI at
@@ -176,7 +176,7 @@ pub fn router_for(state: AppState, parts: &[Part]) -> Router {
     let settings = state.settings();
     let timeout = settings.request_timeout;
     let cors = cors_layer(&settings.cors_origins);
-    let (routes, api) = routes_of(&state, parts);
+    let (routes, api) = routes_of(settings, parts);
     let router = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
         .layer(middleware::from_fn_with_state(state.clone(), limits::limit))

@@ -109,6 +109,11 @@ async fn the_document_parses_and_lists_every_route_of_the_router() {
         assert!(funnel[status].is_object(), "GET funnel documents {status}");
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    let built = serde_json::to_value(lead_http::openapi()).expect("serializes");
+    assert_eq!(
+        built["paths"], doc["paths"],
+        "openapi() is the served document"
+    );
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
 }
 
