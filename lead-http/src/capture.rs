@@ -345,9 +345,10 @@ pub(crate) async fn capture_one(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let body = body_of(body, state.settings().max_lead_bytes)?;
-    let form_post = kind_of(&headers).is_ok_and(|k| k == Kind::Form);
-    let verified = authenticate(&state, &headers, &body, form_post)?;
-    let kind = kind_of(&headers)?;
+    // The signature is checked before the media type is refused.
+    let kind = kind_of(&headers);
+    let verified = authenticate(&state, &headers, &body, matches!(kind, Ok(Kind::Form)))?;
+    let kind = kind?;
     let mut fields = parse_fields(kind, &body)?;
     let redirect = take_control_fields(&state, &mut fields)?;
     let input = LeadInput::from_fields(fields, &FieldMap::default());
