@@ -37,8 +37,8 @@ use crate::model::{
 use crate::policy::Policy;
 use crate::ports::{
     AccountKey, Clock, Commit, Deps, IdempotencyKey, LeadQuery, LeadStore, LoadChange, ManualClock,
-    OutboxEntry, OutboxKind, OutboxStore, RandomIds, SequentialIds, SyncState, dashboard_of,
-    page_of,
+    OutboxEntry, OutboxKind, OutboxStore, PairQuery, RandomIds, ReviewPair, ReviewStatus,
+    SequentialIds, SyncState, dashboard_of, page_of,
 };
 use crate::usecase::{self, AssignTo};
 
@@ -63,6 +63,8 @@ where
     outbox_leases_expire_and_retries_wait(make().await).await;
     idempotency_keys_expire(make().await).await;
     merge_and_undo_round_trip(make().await).await;
+    review_pairs_page_like_the_reference_and_keep_decisions(make().await).await;
+    a_scan_merges_and_marks_through_the_store(make().await).await;
     listing_filters_and_pages_like_the_reference(make().await).await;
     dashboard_matches_the_reference(make().await).await;
     rep_workloads_count_by_increments(make().await).await;
@@ -741,6 +743,170 @@ pub async fn merge_and_undo_round_trip<S: FullStore>(store: Arc<S>) {
     same(&b, &absorbed);
 }
 
+/// Review pairs: one per two leads, an open pair never replaces a stored
+/// one, a decision does, and pages equal [`PairQuery::page_of`].
+pub async fn review_pairs_page_like_the_reference_and_keep_decisions<S: FullStore>(store: Arc<S>) {
+    let lead = |n: u64| LeadExtId::from_random(1000 + n);
+    let mut reference: Vec<ReviewPair> = Vec::new();
+    let mut commit = Commit::new();
+    for n in 0..7u64 {
+        let pair = ReviewPair::new(
+            uuid::Uuid::from_u128(u128::from(100 + n)),
+            lead(n),
+            lead(n + 1),
+            Some(0.86 + 0.01 * n as f64),
+            t0() + chrono::Duration::seconds(n as i64),
+        );
+        reference.push(pair.clone());
+        commit.reviews.push(pair);
+    }
+    store.commit(commit).await.expect("store pairs");
+
+    // The same two leads again, found by a later scan (open): ignored.
+    let mut again = Commit::new();
+    again.reviews.push(ReviewPair::new(
+        uuid::Uuid::from_u128(900),
+        lead(1),
+        lead(0),
+        Some(0.99),
+        t0() + chrono::Duration::hours(1),
+    ));
+    // Decisions replace the status and keep the first pair's id.
+    let merged = ReviewPair::new(uuid::Uuid::from_u128(901), lead(2), lead(3), None, t0()).decided(
+        ReviewStatus::Merged,
+        Some(uuid::Uuid::from_u128(5)),
+        t0(),
+    );
+    let dismissed = reference[4].clone().decided(
+        ReviewStatus::Dismissed,
+        None,
+        t0() + chrono::Duration::minutes(3),
+    );
+    again.reviews.push(merged.clone());
+    again.reviews.push(dismissed.clone());
+    store.commit(again).await.expect("decide pairs");
+    reference[2] = ReviewPair::merged_with(&reference[2], &merged);
+    reference[4] = ReviewPair::merged_with(&reference[4], &dismissed);
+
+    // A later decision wins (an undone merge dismisses its pair).
+    let undone = reference[2]
+        .clone()
+        .decided(ReviewStatus::Dismissed, None, t0());
+    let mut undo = Commit::new();
+    undo.reviews.push(undone.clone());
+    store.commit(undo).await.expect("dismiss a merged pair");
+    reference[2] = ReviewPair::merged_with(&reference[2], &undone);
+    assert_eq!(reference[2].status, ReviewStatus::Dismissed);
+    assert_eq!(reference[2].id, uuid::Uuid::from_u128(102));
+
+    for status in [
+        None,
+        Some(ReviewStatus::Open),
+        Some(ReviewStatus::Merged),
+        Some(ReviewStatus::Dismissed),
+    ] {
+        let mut query = PairQuery {
+            status,
+            limit: Some(2),
+            after: None,
+        };
+        loop {
+            let page = store.review_pairs(&query).await.expect("review pairs");
+            assert_eq!(page, query.page_of(&reference), "status {status:?}");
+            match page.next_cursor {
+                Some(after) => query.after = Some(after),
+                None => break,
+            }
+        }
+    }
+    for pair in &reference {
+        assert_eq!(
+            store
+                .get_review_pair(pair.id)
+                .await
+                .expect("get pair")
+                .as_ref(),
+            Some(pair)
+        );
+    }
+    assert_eq!(
+        store
+            .get_review_pair(uuid::Uuid::from_u128(900))
+            .await
+            .expect("get pair"),
+        None,
+        "the ignored pair's id was never stored"
+    );
+}
+
+/// The duplicate scan, decisions and undo, on this store: merges stay
+/// atomic with workloads and pairs, and an undone merge is not redone.
+pub async fn a_scan_merges_and_marks_through_the_store<S: FullStore>(store: Arc<S>) {
+    store
+        .upsert_rep(&rep("ana@sales.com"))
+        .await
+        .expect("upsert rep");
+    let clock = Arc::new(ManualClock::new(t0()));
+    let d = deps(&store, clock.clone());
+    let policy = Policy::default();
+    let mut first = form(8);
+    first.phone = Some("+34 611 222 333".into());
+    let mut second = first.clone();
+    second.email = Some("other.address@example.org".into());
+    let a = usecase::capture(&first, &policy, &d).await.expect("a").lead;
+    clock.advance(chrono::Duration::minutes(5));
+    let b = usecase::capture(&second, &policy, &d)
+        .await
+        .expect("b")
+        .lead;
+    let open = |store: &Arc<S>| {
+        let store = store.clone();
+        async move { store.rep_states().await.expect("reps")[0].load.open_leads }
+    };
+    assert_eq!(open(&store).await, 2);
+
+    let everything = crate::dedup::DedupConfig {
+        similarity_threshold: 0.5,
+        auto_merge_threshold: 0.5,
+        mode: crate::dedup::DedupMode::AutoMerge,
+    };
+    let report = usecase::scan_duplicates(&everything, &d)
+        .await
+        .expect("scan");
+    assert_eq!((report.leads, report.merged), (2, 1), "{report:?}");
+    assert_eq!(open(&store).await, 1, "the absorbed lead's place is freed");
+    let pairs = store
+        .review_pairs(&PairQuery::default())
+        .await
+        .expect("pairs")
+        .pairs;
+    assert_eq!(pairs.len(), 1);
+    let merge_id = pairs[0].merge_id.expect("merged pair");
+    assert_eq!(
+        store
+            .get(&b.ext_id)
+            .await
+            .expect("get")
+            .map(|l| l.merged_into),
+        Some(Some(a.ext_id.clone()))
+    );
+
+    usecase::undo_merge(merge_id, &d).await.expect("undo");
+    assert_eq!(open(&store).await, 2);
+    let rescan = usecase::scan_duplicates(&everything, &d)
+        .await
+        .expect("rescan");
+    assert_eq!((rescan.merged, rescan.skipped), (0, 1), "{rescan:?}");
+    assert_eq!(
+        store
+            .get_review_pair(pairs[0].id)
+            .await
+            .expect("pair")
+            .map(|p| p.status),
+        Some(ReviewStatus::Dismissed)
+    );
+}
+
 /// Listing agrees with [`page_of`] for every filter, across pages.
 pub async fn listing_filters_and_pages_like_the_reference<S: FullStore>(store: Arc<S>) {
     for r in ["ana@sales.com", "ben@sales.com"] {
@@ -936,7 +1102,9 @@ pub async fn rep_workloads_count_by_increments<S: FullStore>(store: Arc<S>) {
     assert!(results.iter().all(Result::is_ok));
     let mut release = Commit::new();
     release.load.push(LoadChange::Released { rep: ana.clone() });
-    store.commit(release).await.expect("release");
+    release.load.push(LoadChange::Released { rep: ana.clone() });
+    release.load.push(LoadChange::Reopened { rep: ana.clone() });
+    store.commit(release).await.expect("release and reopen");
     let state = store
         .rep_states()
         .await

@@ -32,7 +32,8 @@ pub use ports::{
     AccountKey, CaptureContext, Claimed, Clock, Commit, CommitFacts, CrmClient, Cursor, Dashboard,
     DeadLetter, Deps, Enricher, FactKeys, IdGenerator, IdempotencyKey, LeadPage, LeadQuery,
     LeadStore, LeadWrite, LoadChange, ManualClock, Notifier, OutboxEntry, OutboxKind, OutboxStore,
-    RandomIds, SequentialIds, SyncState, SystemClock,
+    PairPage, PairQuery, RandomIds, ReviewPair, ReviewStatus, SequentialIds, SyncState,
+    SystemClock,
 };
 #[cfg(any(test, feature = "testing"))]
 pub use ports::{

@@ -17,7 +17,8 @@ use crate::model::CrmKind;
 use crate::model::{Lead, LeadExtId, Rep, RepId, RepLoad, RepState};
 use crate::ports::{
     AccountKey, Claimed, Commit, CommitFacts, Dashboard, DeadLetter, IdempotencyKey, LeadPage,
-    LeadQuery, LeadStore, LoadChange, OutboxEntry, OutboxStore, SyncState, dashboard_of, page_of,
+    LeadQuery, LeadStore, LoadChange, OutboxEntry, OutboxStore, PairPage, PairQuery, ReviewPair,
+    SyncState, dashboard_of, page_of,
 };
 
 /// An outbox entry with its delivery state.
@@ -38,6 +39,7 @@ struct State {
     dead: Vec<DeadLetter>,
     followups: Vec<FollowUpTask>,
     merges: HashMap<Uuid, MergeRecord>,
+    reviews: HashMap<[LeadExtId; 2], ReviewPair>,
     idempotency: HashMap<String, IdempotencyKey>,
     watermarks: HashMap<String, String>,
     leases: HashMap<String, (String, DateTime<Utc>)>,
@@ -206,6 +208,13 @@ impl LeadStore for InMemoryStore {
         for merge in commit.merges {
             state.merges.insert(merge.id, merge);
         }
+        for pair in commit.reviews {
+            let kept = match state.reviews.get(&pair.leads) {
+                Some(stored) => ReviewPair::merged_with(stored, &pair),
+                None => pair,
+            };
+            state.reviews.insert(kept.leads.clone(), kept);
+        }
         for change in commit.load {
             match change {
                 LoadChange::Assigned {
@@ -230,6 +239,11 @@ impl LeadStore for InMemoryStore {
                 LoadChange::Released { rep } => {
                     if let Some(s) = state.reps.get_mut(&rep) {
                         s.load.open_leads = s.load.open_leads.saturating_sub(1);
+                    }
+                }
+                LoadChange::Reopened { rep } => {
+                    if let Some(s) = state.reps.get_mut(&rep) {
+                        s.load.open_leads += 1;
                     }
                 }
             }
@@ -320,6 +334,16 @@ impl LeadStore for InMemoryStore {
         self.check_up()?;
         InMemoryStore::upsert_rep(self, rep.clone());
         Ok(())
+    }
+
+    async fn review_pairs(&self, query: &PairQuery) -> Result<PairPage> {
+        self.check_up()?;
+        Ok(query.page_of(self.lock().reviews.values()))
+    }
+
+    async fn get_review_pair(&self, id: Uuid) -> Result<Option<ReviewPair>> {
+        self.check_up()?;
+        Ok(self.lock().reviews.values().find(|p| p.id == id).cloned())
     }
 }
 

@@ -13,13 +13,14 @@ use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
     AccountKey, CaptureContext, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error,
     FollowUpTask, IdempotencyKey, Lead, LeadExtId, LeadPage, LeadQuery, LeadStore, LoadChange,
-    MergeRecord, OutboxEntry, Priority, Rep, RepId, RepState, Result, Stage,
+    MergeRecord, OutboxEntry, PairPage, PairQuery, Priority, Rep, RepId, RepState, Result,
+    ReviewPair, ReviewStatus, Stage,
 };
 
 use crate::codec::{LeadRow, bigint, count, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::PostgresStore;
-use lead_store_sql::codec::rep_load;
+use lead_store_sql::codec::{PairColumns, pair_columns, pair_page, rep_load, review_pair};
 use lead_store_sql::{Stats, answer_batch, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
@@ -48,6 +49,13 @@ macro_rules! owner_query {
              ORDER BY updated_at DESC, ext_id DESC LIMIT 1) AS by_domain \
              ) AS owners ORDER BY updated_at DESC, ext_id DESC LIMIT 1"
         )
+    };
+}
+
+/// The columns of [`PairColumns`], ids as text.
+macro_rules! pg_pair_columns {
+    () => {
+        "id::text, lead_a, lead_b, similarity, status, merge_id::text, found_at, decided_at"
     };
 }
 
@@ -365,12 +373,46 @@ pub(crate) async fn write_load(
                 .execute(&mut *conn)
                 .await?
             }
+            LoadChange::Reopened { rep } => {
+                sqlx::query("UPDATE reps SET open_leads = open_leads + 1 WHERE id = $1")
+                    .bind(rep.as_str())
+                    .execute(&mut *conn)
+                    .await?
+            }
         };
         if done.rows_affected() != 1 {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// Stores duplicate pairs: a new pair is inserted; over the stored pair of
+/// the same two leads only a decision is written
+/// ([`lead_core::ReviewPair::merged_with`]).
+async fn write_reviews(conn: &mut PgConnection, pairs: &[lead_core::ReviewPair]) -> Fallible<()> {
+    for pair in pairs {
+        let (id, a, b, similarity, status, merge_id, found_at, decided_at) = pair_columns(pair);
+        sqlx::query(
+            "INSERT INTO review_pairs \
+             (id, lead_a, lead_b, similarity, status, merge_id, found_at, decided_at) \
+             VALUES ($1::uuid, $2, $3, $4, $5, $6::uuid, $7, $8) \
+             ON CONFLICT (lead_a, lead_b) DO UPDATE SET status = EXCLUDED.status, \
+             merge_id = EXCLUDED.merge_id, decided_at = EXCLUDED.decided_at \
+             WHERE EXCLUDED.status <> 'open'",
+        )
+        .bind(id)
+        .bind(a)
+        .bind(b)
+        .bind(similarity)
+        .bind(status)
+        .bind(merge_id)
+        .bind(found_at)
+        .bind(decided_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Takes idempotency keys, each only when new or expired at the writer's
@@ -455,6 +497,7 @@ async fn apply(conn: &mut PgConnection, commit: Commit) -> Fallible<Vec<Lead>> {
         .execute(&mut *conn)
         .await?;
     }
+    write_reviews(conn, &commit.reviews).await?;
     if !write_load(conn, &commit.load).await? {
         return Err(Error::NotFound("rep of a workload change".into()).into());
     }
@@ -1019,6 +1062,36 @@ impl LeadStore for PostgresStore {
         Ok(self
             .context_row(idempotency_key, email_key, account, now)
             .await?)
+    }
+
+    async fn review_pairs(&self, query: &PairQuery) -> Result<PairPage> {
+        let size = query.page_size();
+        let rows: Vec<PairColumns> = sqlx::query_as(concat!(
+            "SELECT ",
+            pg_pair_columns!(),
+            " FROM review_pairs WHERE ($1::text IS NULL OR status = $1) \
+             AND ($2::uuid IS NULL OR id > $2::uuid) ORDER BY id LIMIT $3",
+        ))
+        .bind(query.status.map(ReviewStatus::as_str))
+        .bind(query.after.map(|id| id.to_string()))
+        .bind(bigint(size + 1))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(pair_page(rows, size)?)
+    }
+
+    async fn get_review_pair(&self, id: Uuid) -> Result<Option<ReviewPair>> {
+        let row: Option<PairColumns> = sqlx::query_as(concat!(
+            "SELECT ",
+            pg_pair_columns!(),
+            " FROM review_pairs WHERE id = $1::uuid"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(row.map(review_pair).transpose()?)
     }
 
     async fn upsert_rep(&self, rep: &Rep) -> Result<()> {

@@ -116,6 +116,69 @@ pub fn rep_load(
     })
 }
 
+/// `id, lead_a, lead_b, similarity, status, merge_id, found_at (µs),
+/// decided_at (µs)` of a `review_pairs` row, ids as text.
+pub type PairColumns = (
+    String,
+    String,
+    String,
+    Option<f64>,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+);
+
+/// A duplicate pair's columns.
+pub fn pair_columns(pair: &lead_core::ReviewPair) -> PairColumns {
+    let [a, b] = &pair.leads;
+    (
+        pair.id.to_string(),
+        a.as_str().to_owned(),
+        b.as_str().to_owned(),
+        pair.similarity,
+        pair.status.as_str().to_owned(),
+        pair.merge_id.map(|id| id.to_string()),
+        micros(pair.found_at),
+        pair.decided_at.map(micros),
+    )
+}
+
+/// A duplicate pair from its columns.
+pub fn review_pair(
+    (id, a, b, similarity, status, merge_id, found_at, decided_at): PairColumns,
+) -> Result<lead_core::ReviewPair, CodecError> {
+    let uuid =
+        |text: &str, what| uuid::Uuid::parse_str(text).map_err(|_| CodecError::Corrupt(what));
+    let lead =
+        |text: &str| lead_core::LeadExtId::parse(text).map_err(|_| CodecError::Corrupt("lead id"));
+    Ok(lead_core::ReviewPair {
+        id: uuid(&id, "pair id")?,
+        leads: [lead(&a)?, lead(&b)?],
+        similarity,
+        status: lead_core::ReviewStatus::parse(&status)
+            .ok_or(CodecError::Corrupt("pair status"))?,
+        merge_id: merge_id
+            .as_deref()
+            .map(|m| uuid(m, "merge id"))
+            .transpose()?,
+        found_at: instant(found_at)?,
+        decided_at: decided_at.map(instant).transpose()?,
+    })
+}
+
+/// One page of pairs from up to `size + 1` rows in id order (the extra
+/// row only says whether another page follows).
+pub fn pair_page(rows: Vec<PairColumns>, size: usize) -> Result<lead_core::PairPage, CodecError> {
+    let mut pairs = rows
+        .into_iter()
+        .map(review_pair)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = (pairs.len() > size).then(|| pairs[size - 1].id);
+    pairs.truncate(size);
+    Ok(lead_core::PairPage { pairs, next_cursor })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +202,30 @@ mod tests {
             Err(CodecError::Json { what: "doc", .. })
         ));
         assert_eq!(date("2026-11-25").expect("valid").to_string(), "2026-11-25");
+    }
+
+    #[test]
+    fn review_pairs_round_trip_through_their_columns() {
+        let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).expect("valid");
+        let pair = lead_core::ReviewPair::new(
+            uuid::Uuid::from_u128(7),
+            lead_core::LeadExtId::from_random(9),
+            lead_core::LeadExtId::from_random(3),
+            Some(0.91),
+            at,
+        )
+        .decided(
+            lead_core::ReviewStatus::Merged,
+            Some(uuid::Uuid::from_u128(8)),
+            at,
+        );
+        assert_eq!(review_pair(pair_columns(&pair)).expect("valid"), pair);
+        let mut bad = pair_columns(&pair);
+        bad.4 = "maybe".into();
+        assert!(matches!(
+            review_pair(bad),
+            Err(CodecError::Corrupt("pair status"))
+        ));
     }
 
     #[test]

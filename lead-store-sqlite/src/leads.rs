@@ -8,13 +8,14 @@ use uuid::Uuid;
 use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
     AccountKey, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error, Lead, LeadExtId, LeadPage,
-    LeadQuery, LeadStore, LoadChange, MergeRecord, Priority, Rep, RepId, RepState, Result, Stage,
+    LeadQuery, LeadStore, LoadChange, MergeRecord, PairPage, PairQuery, Priority, Rep, RepId,
+    RepState, Result, ReviewPair, ReviewStatus, Stage,
 };
 
 use crate::codec::{LeadRow, count, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::SqliteStore;
-use lead_store_sql::codec::rep_load;
+use lead_store_sql::codec::{PairColumns, pair_columns, pair_page, rep_load, review_pair};
 use lead_store_sql::{Stats, answer_batch, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
@@ -186,6 +187,37 @@ async fn write_projections(conn: &mut SqliteConnection, lead: &Lead) -> Fallible
     Ok(())
 }
 
+/// Stores duplicate pairs: a new pair is inserted; over the stored pair of
+/// the same two leads only a decision is written
+/// ([`lead_core::ReviewPair::merged_with`]).
+async fn write_reviews(
+    conn: &mut SqliteConnection,
+    pairs: &[lead_core::ReviewPair],
+) -> Fallible<()> {
+    for pair in pairs {
+        let (id, a, b, similarity, status, merge_id, found_at, decided_at) = pair_columns(pair);
+        sqlx::query(
+            "INSERT INTO review_pairs \
+             (id, lead_a, lead_b, similarity, status, merge_id, found_at, decided_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (lead_a, lead_b) DO UPDATE SET status = excluded.status, \
+             merge_id = excluded.merge_id, decided_at = excluded.decided_at \
+             WHERE excluded.status <> 'open'",
+        )
+        .bind(id)
+        .bind(a)
+        .bind(b)
+        .bind(similarity)
+        .bind(status)
+        .bind(merge_id)
+        .bind(found_at)
+        .bind(decided_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Applies workload changes in order, as increments in SQL. `false` when a
 /// rep does not exist (the caller rolls back).
 pub(crate) async fn write_load(
@@ -215,6 +247,12 @@ pub(crate) async fn write_load(
             }
             LoadChange::Released { rep } => {
                 sqlx::query("UPDATE reps SET open_leads = MAX(open_leads - 1, 0) WHERE id = ?")
+                    .bind(rep.as_str())
+                    .execute(&mut *conn)
+                    .await?
+            }
+            LoadChange::Reopened { rep } => {
+                sqlx::query("UPDATE reps SET open_leads = open_leads + 1 WHERE id = ?")
                     .bind(rep.as_str())
                     .execute(&mut *conn)
                     .await?
@@ -305,6 +343,7 @@ async fn apply(conn: &mut SqliteConnection, commit: Commit) -> Fallible<Vec<Lead
             .execute(&mut *conn)
             .await?;
     }
+    write_reviews(conn, &commit.reviews).await?;
     if !write_load(conn, &commit.load).await? {
         return Err(Error::NotFound("rep of a workload change".into()).into());
     }
@@ -776,6 +815,34 @@ impl LeadStore for SqliteStore {
 
     async fn dashboard(&self, since: DateTime<Utc>, top: usize) -> Result<Dashboard> {
         Ok(self.dashboard_rows(since, top).await?)
+    }
+
+    async fn review_pairs(&self, query: &PairQuery) -> Result<PairPage> {
+        let size = query.page_size();
+        let rows: Vec<PairColumns> = sqlx::query_as(
+            "SELECT id, lead_a, lead_b, similarity, status, merge_id, found_at, decided_at \
+             FROM review_pairs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR id > ?2) \
+             ORDER BY id LIMIT ?3",
+        )
+        .bind(query.status.map(ReviewStatus::as_str))
+        .bind(query.after.map(|id| id.to_string()))
+        .bind(i64::try_from(size + 1).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(pair_page(rows, size)?)
+    }
+
+    async fn get_review_pair(&self, id: Uuid) -> Result<Option<ReviewPair>> {
+        let row: Option<PairColumns> = sqlx::query_as(
+            "SELECT id, lead_a, lead_b, similarity, status, merge_id, found_at, decided_at \
+             FROM review_pairs WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(row.map(review_pair).transpose()?)
     }
 
     async fn upsert_rep(&self, rep: &Rep) -> Result<()> {

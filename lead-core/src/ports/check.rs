@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{Commit, LoadChange};
+use super::Commit;
 use crate::error::{Error, Result};
 use crate::matchkey::email_match_key;
 use crate::model::{LeadExtId, RepId};
@@ -51,7 +51,7 @@ impl Commit {
         }
         keys.idempotency_keys = self.idempotency.iter().map(|k| k.key.clone()).collect();
         for change in &self.load {
-            let (LoadChange::Assigned { rep, .. } | LoadChange::Released { rep }) = change;
+            let rep = change.rep();
             if !keys.reps.contains(rep) {
                 keys.reps.push(rep.clone());
             }
@@ -118,7 +118,7 @@ impl Commit {
             }
         }
         for change in &self.load {
-            let (LoadChange::Assigned { rep, .. } | LoadChange::Released { rep }) = change;
+            let rep = change.rep();
             if !facts.known_reps.contains(rep) {
                 return Err(Error::NotFound(format!("rep {rep}")));
             }
@@ -135,7 +135,7 @@ mod tests {
     use crate::memory::InMemoryStore;
     use crate::model::{Email, LeadInput};
     use crate::policy::Policy;
-    use crate::ports::{Deps, IdempotencyKey, ManualClock, SequentialIds};
+    use crate::ports::{Deps, IdempotencyKey, LoadChange, ManualClock, SequentialIds};
 
     async fn two_leads() -> (crate::model::Lead, crate::model::Lead) {
         let at = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();

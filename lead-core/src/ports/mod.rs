@@ -16,6 +16,7 @@ use uuid::Uuid;
 mod check;
 mod outbox;
 mod query;
+mod review;
 
 pub use check::{CommitFacts, FactKeys};
 
@@ -26,6 +27,7 @@ pub use query::{
     Cursor, Dashboard, LeadPage, LeadQuery, MAX_PAGE, PipelineStats, RepPerformance,
     SourcePerformance, dashboard_of, page_of,
 };
+pub use review::{MAX_PAIR_PAGE, PairPage, PairQuery, ReviewPair, ReviewStatus};
 
 use crate::dedup::MergeRecord;
 use crate::error::Result;
@@ -108,6 +110,24 @@ pub enum LoadChange {
         /// The rep.
         rep: RepId,
     },
+    /// The rep has one more open lead that is not a new assignment (a
+    /// closed lead reopened, or a merge or its undo gave one back), so the
+    /// day's assignment count and the round-robin pass stay.
+    Reopened {
+        /// The rep.
+        rep: RepId,
+    },
+}
+
+impl LoadChange {
+    /// The rep whose workload changes.
+    pub fn rep(&self) -> &RepId {
+        match self {
+            LoadChange::Assigned { rep, .. }
+            | LoadChange::Released { rep }
+            | LoadChange::Reopened { rep } => rep,
+        }
+    }
 }
 
 /// Everything one business operation changes, applied atomically.
@@ -126,6 +146,9 @@ pub struct Commit {
     pub load: Vec<LoadChange>,
     /// Idempotency keys that now point at a lead.
     pub idempotency: Vec<IdempotencyKey>,
+    /// Duplicate pairs to store or decide, one per two leads; over a stored
+    /// pair of the same leads the store keeps [`ReviewPair::merged_with`].
+    pub reviews: Vec<ReviewPair>,
 }
 
 /// A client's idempotency key (`Idempotency-Key`, `webhook-id`, or a hash of
@@ -159,14 +182,16 @@ impl Commit {
     }
 
     /// True when the commit only adds: every lead write inserts a new,
-    /// unmerged lead and no merge record is written (outbox entries,
-    /// follow-ups, workload increments and idempotency keys may come
-    /// along). For such a commit the database's own guards (primary keys,
-    /// the unique e-mail index, a conditional idempotency upsert, the rep
-    /// rows an update touched) enforce every rule of [`Commit::check`], so
-    /// a store may write it without reading the facts first.
+    /// unmerged lead and no merge record nor review pair is written
+    /// (outbox entries, follow-ups, workload changes and idempotency keys
+    /// may come along). For such a commit the database's own guards
+    /// (primary keys, the unique e-mail index, a conditional idempotency
+    /// upsert, the rep rows an update touched) enforce every rule of
+    /// [`Commit::check`], so a store may write it without reading the
+    /// facts first.
     pub fn is_insert_only(&self) -> bool {
         self.merges.is_empty()
+            && self.reviews.is_empty()
             && self
                 .leads
                 .iter()
@@ -240,6 +265,13 @@ pub trait LeadStore: Send + Sync {
 
     /// Adds a rep or updates their profile, keeping their workload.
     async fn upsert_rep(&self, rep: &Rep) -> Result<()>;
+
+    /// One page of duplicate pairs (must equal [`PairQuery::page_of`]
+    /// over the stored pairs).
+    async fn review_pairs(&self, query: &PairQuery) -> Result<PairPage>;
+
+    /// A stored duplicate pair.
+    async fn get_review_pair(&self, id: Uuid) -> Result<Option<ReviewPair>>;
 
     /// Everything a capture reads before it decides, in one call, so a
     /// store over the network can answer with one round trip. Must equal

@@ -193,6 +193,7 @@ async fn merge_into_existing(
         json!({ "merge_id": record.id }),
     );
     let mut commit = Commit::new();
+    commit.load = super::open_load_changes(&[&existing], &[&survivor]);
     remember(&mut commit, idempotency, &survivor, now);
     let mut commit = commit.write(survivor, Some(expected));
     commit.merges.push(record.clone());

@@ -4,23 +4,28 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::capture::single;
-use super::{MAX_CONFLICT_RETRIES, assignment_change, load, outbox};
+use super::{MAX_CONFLICT_RETRIES, assignment_change, load, open_load_changes, outbox};
 use crate::dedup::undo;
 use crate::error::{Error, Result};
 use crate::matchkey::MatchKeys;
 use crate::model::{ChangeOrigin, Lead, LeadEvent, LeadExtId, RepId, Stage, StageChange};
 use crate::policy::Policy;
-use crate::ports::{AccountKey, Commit, Deps, LoadChange, OutboxKind, should_push};
+use crate::ports::{
+    AccountKey, Commit, Deps, LoadChange, OutboxKind, ReviewPair, ReviewStatus, should_push,
+};
 use crate::routing::{RoutingDecision, RoutingRequest, apply_assignment, route, virtual_time};
 
 /// Retries `attempt` after version conflicts, reading fresh state each
 /// time. A change conditional on the version a client read
 /// (`expected_version`) is not retried: its first conflict is the answer,
 /// since every later attempt would find the same newer version.
-async fn with_retries<F, Fut>(expected_version: Option<u64>, mut attempt: F) -> Result<Lead>
+pub(super) async fn with_retries<T, F, Fut>(
+    expected_version: Option<u64>,
+    mut attempt: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Lead>>,
+    Fut: std::future::Future<Output = Result<T>>,
 {
     let tries = if expected_version.is_some() {
         1
@@ -53,8 +58,8 @@ fn check_version(lead: &Lead, expected: Option<u64>) -> Result<()> {
 /// makes a stale client fail with [`Error::Conflict`] instead of
 /// overwriting a newer change; without it, conflicts are retried.
 /// Closing a lead (won, lost, unqualified) frees a place in its rep's
-/// open-lead capacity. Changes that came from the CRM are not queued back
-/// to it.
+/// open-lead capacity, and reopening one (lost to nurturing) takes it
+/// back. Changes that came from the CRM are not queued back to it.
 pub async fn change_stage(
     ext_id: &LeadExtId,
     to: Stage,
@@ -67,6 +72,7 @@ pub async fn change_stage(
     let attempt = || async {
         let mut lead = load(deps, ext_id).await?;
         check_version(&lead, expected_version)?;
+        let before = lead.clone();
         let from = lead.stage;
         from.check_transition(to)?;
         let now = deps.clock.now();
@@ -86,12 +92,7 @@ pub async fn change_stage(
             origin,
         });
         let mut commit = Commit::new();
-        if from.is_open()
-            && !to.is_open()
-            && let Some(rep) = &lead.assigned_to
-        {
-            commit.load.push(LoadChange::Released { rep: rep.clone() });
-        }
+        commit.load = open_load_changes(&[&before], &[&lead]);
         if should_push(origin) {
             commit.outbox.push(outbox(
                 deps,
@@ -254,6 +255,10 @@ pub async fn record_event(
 /// own: undoing that merge restores the survivor only and returns `None`
 /// for the absorbed side (two open leads may not share an e-mail).
 ///
+/// Undoing a merge of two stored leads records their pair as dismissed,
+/// so the duplicate scan does not merge them again; reps' open-lead counts
+/// follow the leads back.
+///
 /// Refused with [`Error::Conflict`] when the survivor changed after the
 /// merge (undoing would silently drop that change).
 pub async fn undo_merge(merge_id: Uuid, deps: &Deps) -> Result<(Lead, Option<Lead>)> {
@@ -276,7 +281,27 @@ pub async fn undo_merge(merge_id: Uuid, deps: &Deps) -> Result<(Lead, Option<Lea
     let (survivor, absorbed) = undo(&record);
     let stored_absorbed = deps.store.get(&absorbed.ext_id).await?;
     let survivor_id = survivor.ext_id.clone();
-    let mut commit = Commit::new().write(survivor, Some(current.version));
+    let mut commit = Commit::new();
+    match &stored_absorbed {
+        Some(stored) => {
+            commit.load = open_load_changes(&[&current, stored], &[&survivor, &absorbed]);
+            // A person said these are two people: no later scan may merge
+            // them again.
+            let now = deps.clock.now();
+            let pair = ReviewPair::new(
+                deps.ids.uuid(),
+                survivor.ext_id.clone(),
+                absorbed.ext_id.clone(),
+                record.similarity,
+                now,
+            );
+            commit
+                .reviews
+                .push(pair.decided(ReviewStatus::Dismissed, Some(merge_id), now));
+        }
+        None => commit.load = open_load_changes(&[&current], &[&survivor]),
+    }
+    let mut commit = commit.write(survivor, Some(current.version));
     if let Some(stored) = &stored_absorbed {
         commit = commit.write(absorbed, Some(stored.version));
     }

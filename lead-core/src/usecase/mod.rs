@@ -10,9 +10,13 @@
 //! [`Commit`]: crate::ports::Commit
 
 mod capture;
+mod dedup;
 mod lead_ops;
 
 pub use capture::{CaptureOutcome, Idempotency, capture, capture_once};
+pub use dedup::{
+    MergeOutcome, PairDecision, ScanReport, decide_pair, merge_leads, scan_duplicates,
+};
 pub use lead_ops::{AssignTo, assign, change_stage, record_event, route_dry_run, undo_merge};
 
 use crate::error::{Error, Result};
@@ -50,6 +54,38 @@ fn assignment_change(
         local_day: state.load.today.unwrap_or_else(|| now.date_naive()),
         pass: state.load.pass,
     }
+}
+
+/// The workload changes that take reps from the open leads of `before`
+/// to those of `after` (the same leads before and after one operation):
+/// a rep with fewer open, assigned, unmerged leads is released once per
+/// lead, one with more gets [`LoadChange::Reopened`](crate::ports::LoadChange::Reopened)
+/// once per lead. Closing, reopening, merging and undoing a merge all
+/// count workload through this one rule.
+fn open_load_changes(before: &[&Lead], after: &[&Lead]) -> Vec<crate::ports::LoadChange> {
+    use std::collections::BTreeMap;
+    let mut delta: BTreeMap<&crate::model::RepId, i64> = BTreeMap::new();
+    let counted = |lead: &&&Lead| lead.is_open();
+    for lead in before.iter().filter(counted) {
+        if let Some(rep) = &lead.assigned_to {
+            *delta.entry(rep).or_default() -= 1;
+        }
+    }
+    for lead in after.iter().filter(counted) {
+        if let Some(rep) = &lead.assigned_to {
+            *delta.entry(rep).or_default() += 1;
+        }
+    }
+    let mut changes = Vec::new();
+    for (rep, n) in delta {
+        let change = if n < 0 {
+            crate::ports::LoadChange::Released { rep: rep.clone() }
+        } else {
+            crate::ports::LoadChange::Reopened { rep: rep.clone() }
+        };
+        changes.extend(std::iter::repeat_n(change, n.unsigned_abs() as usize));
+    }
+    changes
 }
 
 fn outbox(

@@ -292,6 +292,22 @@ async fn stage_changes_follow_the_pipeline_and_free_capacity_when_closed() {
         stage_pushes, 1,
         "the change that came from the CRM is not echoed back"
     );
+    change_stage(
+        &id,
+        Stage::Nurturing,
+        None,
+        ChangeOrigin::Local,
+        None,
+        &policy,
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store.rep_states().await.unwrap()[0].load.open_leads,
+        1,
+        "reopening a lost lead takes its place back"
+    );
 }
 
 #[tokio::test]
@@ -575,4 +591,211 @@ async fn a_stale_expected_version_is_answered_at_once_without_retries() {
     .await
     .expect_err("stale version");
     assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+}
+
+/// Two leads of one person under different e-mails (same name, company
+/// and phone), and somebody else.
+async fn ana_twice_and_bob(deps: &Deps) -> (Lead, Lead, Lead) {
+    let policy = Policy::default();
+    let mut first = input("ana@acme.com");
+    first.phone = Some("+34 611 222 333".into());
+    let mut second = input("ana.lopez@gmail.com");
+    second.phone = Some("+34 611 222 333".into());
+    let mut bob = input("bob@other.com");
+    bob.first_name = Some("Bob".into());
+    bob.last_name = Some("Smith".into());
+    bob.company = Some("Other Inc".into());
+    let mut out = Vec::new();
+    for form in [first, second, bob] {
+        out.push(capture(&form, &policy, deps).await.unwrap().lead);
+    }
+    let bob = out.pop().unwrap();
+    let second = out.pop().unwrap();
+    (out.pop().unwrap(), second, bob)
+}
+
+fn review_only() -> crate::dedup::DedupConfig {
+    crate::dedup::DedupConfig {
+        mode: crate::dedup::DedupMode::Review,
+        ..Default::default()
+    }
+}
+
+/// Merges whatever is found, so tests do not hang on exact similarities.
+fn merge_everything() -> crate::dedup::DedupConfig {
+    crate::dedup::DedupConfig {
+        similarity_threshold: 0.5,
+        auto_merge_threshold: 0.5,
+        mode: crate::dedup::DedupMode::AutoMerge,
+    }
+}
+
+async fn open_pairs(store: &InMemoryStore) -> Vec<crate::ports::ReviewPair> {
+    let query = crate::ports::PairQuery {
+        status: Some(crate::ports::ReviewStatus::Open),
+        ..Default::default()
+    };
+    store.review_pairs(&query).await.unwrap().pairs
+}
+
+#[tokio::test]
+async fn a_scan_marks_pairs_for_review_once() {
+    let store = Arc::new(InMemoryStore::with_reps([rep("rep1@sales.com")]));
+    let deps = deps_with(store.clone());
+    let (a, b, _) = ana_twice_and_bob(&deps).await;
+
+    let first = scan_duplicates(&review_only(), &deps).await.unwrap();
+    assert_eq!(
+        (first.leads, first.found, first.marked, first.merged),
+        (3, 1, 1, 0),
+        "{first:?}"
+    );
+    let pairs = open_pairs(&store).await;
+    assert_eq!(pairs.len(), 1);
+    let mut expected = [a.ext_id.clone(), b.ext_id.clone()];
+    expected.sort();
+    assert_eq!(pairs[0].leads, expected);
+    assert!(pairs[0].similarity.is_some_and(|s| s >= 0.85));
+
+    let second = scan_duplicates(&review_only(), &deps).await.unwrap();
+    assert_eq!((second.marked, second.skipped), (0, 1), "{second:?}");
+    assert_eq!(open_pairs(&store).await, pairs, "the pair is stored once");
+}
+
+#[tokio::test]
+async fn merging_a_pair_counts_workload_and_its_undo_is_never_redone() {
+    let store = Arc::new(InMemoryStore::with_reps([rep("rep1@sales.com")]));
+    let deps = deps_with(store.clone());
+    let (a, b, _) = ana_twice_and_bob(&deps).await;
+    assert_eq!(store.rep_states().await.unwrap()[0].load.open_leads, 3);
+    scan_duplicates(&review_only(), &deps).await.unwrap();
+    let pair = open_pairs(&store).await.remove(0);
+
+    let (decided, merge) = decide_pair(pair.id, PairDecision::Merge, &deps)
+        .await
+        .unwrap();
+    let merge = merge.expect("a merge");
+    assert_eq!(decided.status, crate::ports::ReviewStatus::Merged);
+    assert_eq!(decided.merge_id, Some(merge.merge_id));
+    assert_eq!(merge.survivor.ext_id, a.ext_id, "the oldest lead survives");
+    assert_eq!(merge.absorbed.merged_into.as_ref(), Some(&a.ext_id));
+    assert_eq!(store.rep_states().await.unwrap()[0].load.open_leads, 2);
+    assert!(
+        store
+            .outbox()
+            .iter()
+            .any(|e| e.kind == OutboxKind::Merged && e.lead == a.ext_id)
+    );
+    let again = decide_pair(pair.id, PairDecision::Dismiss, &deps).await;
+    assert!(matches!(again, Err(Error::Conflict(_))), "{again:?}");
+
+    let (survivor, absorbed) = undo_merge(merge.merge_id, &deps).await.unwrap();
+    assert_eq!(survivor.ext_id, a.ext_id);
+    assert_eq!(absorbed.map(|l| l.ext_id), Some(b.ext_id.clone()));
+    assert_eq!(store.rep_states().await.unwrap()[0].load.open_leads, 3);
+    let stored = store.get_review_pair(pair.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.status,
+        crate::ports::ReviewStatus::Dismissed,
+        "an undone merge dismisses its pair"
+    );
+
+    let rescan = scan_duplicates(&merge_everything(), &deps).await.unwrap();
+    assert_eq!(rescan.merged, 0, "{rescan:?}");
+    assert!(
+        store
+            .get(&b.ext_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .merged_into
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn an_auto_merge_scan_merges_and_records_the_pair() {
+    let store = Arc::new(InMemoryStore::with_reps([rep("rep1@sales.com")]));
+    let deps = deps_with(store.clone());
+    let (a, b, _) = ana_twice_and_bob(&deps).await;
+
+    let report = scan_duplicates(&merge_everything(), &deps).await.unwrap();
+    assert_eq!((report.merged, report.marked), (1, 0), "{report:?}");
+    let listed = store.list(&Default::default()).await.unwrap().leads;
+    assert_eq!(listed.len(), 2, "the absorbed lead is no longer listed");
+    let absorbed = store.get(&b.ext_id).await.unwrap().unwrap();
+    assert_eq!(absorbed.merged_into, Some(a.ext_id.clone()));
+    let all = store.review_pairs(&Default::default()).await.unwrap().pairs;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].status, crate::ports::ReviewStatus::Merged);
+    let record = store.get_merge(all[0].merge_id.unwrap()).await.unwrap();
+    assert_eq!(record.and_then(|r| r.similarity), all[0].similarity);
+    assert_eq!(store.rep_states().await.unwrap()[0].load.open_leads, 2);
+}
+
+#[tokio::test]
+async fn a_dismissed_pair_keeps_both_leads() {
+    let store = Arc::new(InMemoryStore::new());
+    let deps = deps_with(store.clone());
+    let (a, b, _) = ana_twice_and_bob(&deps).await;
+    scan_duplicates(&review_only(), &deps).await.unwrap();
+    let pair = open_pairs(&store).await.remove(0);
+    let (decided, merge) = decide_pair(pair.id, PairDecision::Dismiss, &deps)
+        .await
+        .unwrap();
+    assert!(merge.is_none());
+    assert_eq!(decided.status, crate::ports::ReviewStatus::Dismissed);
+    assert!(decided.decided_at.is_some());
+    assert!(open_pairs(&store).await.is_empty());
+    for id in [&a.ext_id, &b.ext_id] {
+        assert!(store.get(id).await.unwrap().unwrap().merged_into.is_none());
+    }
+    let unknown = decide_pair(uuid::Uuid::from_u128(9), PairDecision::Merge, &deps).await;
+    assert!(matches!(unknown, Err(Error::NotFound(_))), "{unknown:?}");
+}
+
+#[tokio::test]
+async fn a_person_merges_any_two_leads_but_not_one_with_itself() {
+    let store = Arc::new(InMemoryStore::new());
+    let deps = deps_with(store.clone());
+    let (a, _, bob) = ana_twice_and_bob(&deps).await;
+    let itself = merge_leads(&a.ext_id, &a.ext_id, &deps).await;
+    assert!(matches!(itself, Err(Error::Invalid { .. })), "{itself:?}");
+
+    let merged = merge_leads(&bob.ext_id, &a.ext_id, &deps).await.unwrap();
+    assert_eq!(merged.survivor.ext_id, a.ext_id);
+    assert_eq!(merged.pair.similarity, None, "a person named this pair");
+    let stored = store.get_review_pair(merged.pair.id).await.unwrap();
+    assert_eq!(stored, Some(merged.pair.clone()));
+    let twice = merge_leads(&a.ext_id, &bob.ext_id, &deps).await;
+    assert!(matches!(twice, Err(Error::NotFound(_))), "{twice:?}");
+}
+
+#[test]
+fn workload_follows_open_leads_between_states() {
+    let lead = |rep: Option<&str>, stage: Stage| {
+        let mut l = crate::dedup::test_support::lead("WEB-AAAAAAAA", "a@x.com", monday_noon());
+        l.assigned_to = rep.map(|r| RepId::parse(r).unwrap());
+        l.stage = stage;
+        l
+    };
+    let a = lead(Some("a@x.com"), Stage::New);
+    let b = lead(Some("b@x.com"), Stage::Contacted);
+    let lost_b = lead(Some("b@x.com"), Stage::Lost);
+    let mut merged_away = a.clone();
+    merged_away.merged_into = Some(b.ext_id.clone());
+    let rep = |r: &str| RepId::parse(r).unwrap();
+    assert_eq!(
+        open_load_changes(&[&a, &b], &[&b, &merged_away]),
+        [crate::ports::LoadChange::Released {
+            rep: rep("a@x.com")
+        }]
+    );
+    assert_eq!(
+        open_load_changes(&[&lost_b], &[&b]),
+        [crate::ports::LoadChange::Reopened {
+            rep: rep("b@x.com")
+        }]
+    );
+    assert!(open_load_changes(&[&a], &[&a]).is_empty());
 }

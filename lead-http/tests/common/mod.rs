@@ -533,6 +533,20 @@ impl LeadStore for StallingStore {
     async fn upsert_rep(&self, rep: &Rep) -> lead_core::Result<()> {
         LeadStore::upsert_rep(&*self.0, rep).await
     }
+
+    async fn review_pairs(
+        &self,
+        query: &lead_core::PairQuery,
+    ) -> lead_core::Result<lead_core::PairPage> {
+        self.0.review_pairs(query).await
+    }
+
+    async fn get_review_pair(
+        &self,
+        id: uuid::Uuid,
+    ) -> lead_core::Result<Option<lead_core::ReviewPair>> {
+        self.0.get_review_pair(id).await
+    }
 }
 
 /// A whole answer.

@@ -1,0 +1,300 @@
+//! Duplicates among stored leads: merging two of them, deciding the pairs
+//! kept for review, and the scan behind the `lead_deduplication` job.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::lead_ops::with_retries;
+use super::{load, open_load_changes, outbox};
+use crate::dedup::{Decision, DedupConfig, find_duplicates_report, match_keys_batch, merge};
+use crate::error::{Error, Result};
+use crate::model::{Lead, LeadExtId};
+use crate::ports::{Commit, Deps, LeadQuery, OutboxKind, PairQuery, ReviewPair, ReviewStatus};
+
+/// A merge of two stored leads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeOutcome {
+    /// The merge record's id ([`super::undo_merge`] takes it).
+    pub merge_id: Uuid,
+    /// The surviving lead as stored.
+    pub survivor: Lead,
+    /// The absorbed lead as stored (`merged_into` the survivor).
+    pub absorbed: Lead,
+    /// The pair, decided `merged`.
+    pub pair: ReviewPair,
+}
+
+/// What a person decides about a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairDecision {
+    /// Same person: merge the two leads.
+    Merge,
+    /// Different people: keep both and never propose the pair again.
+    Dismiss,
+}
+
+/// What one duplicate scan did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ScanReport {
+    /// Unmerged leads compared.
+    pub leads: usize,
+    /// Candidate pairs scored (blocking keeps this near-linear in `leads`).
+    pub candidates: usize,
+    /// Pairs found at or above the similarity threshold.
+    pub found: usize,
+    /// Pairs merged automatically.
+    pub merged: usize,
+    /// New pairs marked for review.
+    pub marked: usize,
+    /// Pairs left alone: already decided or waiting for review, or one of
+    /// their leads changed or was merged during this scan (the next scan
+    /// sees them again).
+    pub skipped: usize,
+}
+
+/// Merges two stored leads by the survivorship rules
+/// ([`crate::dedup::merge`]): one commit writes both leads, the merge
+/// record (undone by [`super::undo_merge`]), the reps' open-lead counts,
+/// the CRM change, and the pair decided `merged` (so a scan never proposes
+/// it again).
+///
+/// Refused with [`Error::Invalid`] for a lead and itself, and with
+/// [`Error::NotFound`] when either lead is unknown or already merged away.
+pub async fn merge_leads(a: &LeadExtId, b: &LeadExtId, deps: &Deps) -> Result<MergeOutcome> {
+    merge_stored(a, b, None, deps).await
+}
+
+/// Decides an open pair: merges its leads, or dismisses it.
+///
+/// Refused with [`Error::NotFound`] for an unknown pair and with
+/// [`Error::Conflict`] when it is already decided or one of its leads was
+/// merged into a third lead since it was found.
+pub async fn decide_pair(
+    id: Uuid,
+    decision: PairDecision,
+    deps: &Deps,
+) -> Result<(ReviewPair, Option<MergeOutcome>)> {
+    let pair = deps
+        .store
+        .get_review_pair(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("duplicate pair {id}")))?;
+    if pair.status != ReviewStatus::Open {
+        return Err(Error::Conflict(format!(
+            "duplicate pair {id} is already {}",
+            pair.status.as_str()
+        )));
+    }
+    match decision {
+        PairDecision::Merge => {
+            for ext_id in &pair.leads {
+                if let Some(Lead {
+                    merged_into: Some(into),
+                    ..
+                }) = deps.store.get(ext_id).await?
+                {
+                    return Err(Error::Conflict(format!(
+                        "lead {ext_id} was merged into {into} after pair {id} was found"
+                    )));
+                }
+            }
+            let [a, b] = &pair.leads;
+            let outcome = merge_stored(a, b, Some(pair.clone()), deps).await?;
+            Ok((outcome.pair.clone(), Some(outcome)))
+        }
+        PairDecision::Dismiss => {
+            let now = deps.clock.now();
+            let mut commit = Commit::new();
+            commit
+                .reviews
+                .push(pair.decided(ReviewStatus::Dismissed, None, now));
+            deps.store.commit(commit).await?;
+            let stored = deps
+                .store
+                .get_review_pair(id)
+                .await?
+                .ok_or_else(|| Error::Internal(format!("duplicate pair {id} vanished")))?;
+            Ok((stored, None))
+        }
+    }
+}
+
+async fn merge_stored(
+    a: &LeadExtId,
+    b: &LeadExtId,
+    pair: Option<ReviewPair>,
+    deps: &Deps,
+) -> Result<MergeOutcome> {
+    if a == b {
+        return Err(Error::invalid(
+            "leads",
+            "same_lead",
+            "a lead cannot be merged with itself",
+        ));
+    }
+    let attempt = || async {
+        let (la, lb) = (load(deps, a).await?, load(deps, b).await?);
+        let open = pair.clone().unwrap_or_else(|| {
+            ReviewPair::new(
+                deps.ids.uuid(),
+                a.clone(),
+                b.clone(),
+                None,
+                deps.clock.now(),
+            )
+        });
+        let (commit, merge_id, pair) = merge_commit(&la, &lb, open, deps);
+        let mut written = deps.store.commit(commit).await?.into_iter();
+        match (written.next(), written.next()) {
+            (Some(survivor), Some(absorbed)) => Ok(MergeOutcome {
+                merge_id,
+                survivor,
+                absorbed,
+                pair,
+            }),
+            _ => Err(Error::Internal("store returned no lead".into())),
+        }
+    };
+    with_retries(None, attempt).await
+}
+
+/// Finds duplicates among every unmerged lead and acts on them by `config`:
+/// pairs at the auto-merge threshold are merged (in
+/// [`crate::DedupMode::AutoMerge`]), the others above the similarity
+/// threshold are stored as open pairs for a person. A pair already stored
+/// (open, merged or dismissed) is left alone, so a merge someone undid is
+/// not redone.
+///
+/// Each merge is its own commit: a scan cut short (a store outage, a
+/// timeout) leaves every finished merge in place and loses nothing; the
+/// next scan picks up the rest. Comparison uses blocking keys
+/// ([`crate::dedup::blocking`]), so the work stays near-linear in the
+/// number of leads; the leads are read once, page by page.
+pub async fn scan_duplicates(config: &DedupConfig, deps: &Deps) -> Result<ScanReport> {
+    let leads = all_unmerged(deps).await?;
+    let known = known_pairs(deps).await?;
+    let keys = match_keys_batch(&leads.iter().map(|l| l.fields.clone()).collect::<Vec<_>>());
+    let found = find_duplicates_report(&keys, config);
+    let mut report = ScanReport {
+        leads: leads.len(),
+        candidates: found.stats.candidate_pairs,
+        found: found.pairs.len(),
+        ..ScanReport::default()
+    };
+    // A lead changes once per scan: a second pair touching it was scored
+    // on its state before the first merge, so it waits for the next scan.
+    let mut touched: HashSet<&LeadExtId> = HashSet::new();
+    for found in &found.pairs {
+        let (a, b) = (&leads[found.a], &leads[found.b]);
+        let key = ordered(&a.ext_id, &b.ext_id);
+        if known.contains(&key) || touched.contains(&a.ext_id) || touched.contains(&b.ext_id) {
+            report.skipped += 1;
+            continue;
+        }
+        let now = deps.clock.now();
+        let pair = ReviewPair::new(
+            deps.ids.uuid(),
+            a.ext_id.clone(),
+            b.ext_id.clone(),
+            Some(found.similarity),
+            now,
+        );
+        match found.decision {
+            Decision::AutoMerge => {
+                match merge_unchanged(a, b, pair, deps).await? {
+                    true => report.merged += 1,
+                    false => report.skipped += 1,
+                }
+                touched.insert(&a.ext_id);
+                touched.insert(&b.ext_id);
+            }
+            Decision::Review => {
+                let mut commit = Commit::new();
+                commit.reviews.push(pair);
+                deps.store.commit(commit).await?;
+                report.marked += 1;
+            }
+            Decision::Distinct => {}
+        }
+    }
+    Ok(report)
+}
+
+/// Merges `a` and `b` as the scan scored them; `false` (nothing written)
+/// when either changed since it was read.
+async fn merge_unchanged(a: &Lead, b: &Lead, pair: ReviewPair, deps: &Deps) -> Result<bool> {
+    let (commit, _, _) = merge_commit(a, b, pair, deps);
+    match deps.store.commit(commit).await {
+        Ok(_) => Ok(true),
+        Err(Error::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The one commit of a merge of `a` and `b` as read: both leads at their
+/// read versions, the merge record (with the pair's similarity), the reps'
+/// open-lead counts, the CRM change, and `pair` decided `merged`.
+fn merge_commit(a: &Lead, b: &Lead, pair: ReviewPair, deps: &Deps) -> (Commit, Uuid, ReviewPair) {
+    let now = deps.clock.now();
+    let merge_id = deps.ids.uuid();
+    let mut merged = merge(a, b, now, merge_id);
+    merged.record.similarity = pair.similarity;
+    let pair = pair.decided(ReviewStatus::Merged, Some(merge_id), now);
+    let mut commit = Commit::new();
+    commit.load = open_load_changes(&[a, b], &[&merged.survivor, &merged.absorbed]);
+    commit.outbox.push(outbox(
+        deps,
+        &merged.survivor.ext_id,
+        OutboxKind::Merged,
+        json!({ "merge_id": merge_id, "absorbed": merged.absorbed.ext_id }),
+    ));
+    commit.merges.push(merged.record.clone());
+    commit.reviews.push(pair.clone());
+    let commit = commit
+        .write(merged.survivor, Some(merged.record.survivor_before.version))
+        .write(merged.absorbed, Some(merged.record.absorbed_before.version));
+    (commit, merge_id, pair)
+}
+
+fn ordered(a: &LeadExtId, b: &LeadExtId) -> [LeadExtId; 2] {
+    if a <= b {
+        [a.clone(), b.clone()]
+    } else {
+        [b.clone(), a.clone()]
+    }
+}
+
+async fn all_unmerged(deps: &Deps) -> Result<Vec<Lead>> {
+    let mut query = LeadQuery {
+        limit: Some(crate::ports::MAX_PAGE),
+        ..LeadQuery::default()
+    };
+    let mut leads = Vec::new();
+    loop {
+        let page = deps.store.list(&query).await?;
+        leads.extend(page.leads);
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return Ok(leads),
+        }
+    }
+}
+
+async fn known_pairs(deps: &Deps) -> Result<HashSet<[LeadExtId; 2]>> {
+    let mut query = PairQuery {
+        limit: Some(crate::ports::MAX_PAIR_PAGE),
+        ..PairQuery::default()
+    };
+    let mut known = HashSet::new();
+    loop {
+        let page = deps.store.review_pairs(&query).await?;
+        known.extend(page.pairs.into_iter().map(|p| p.leads));
+        match page.next_cursor {
+            Some(after) => query.after = Some(after),
+            None => return Ok(known),
+        }
+    }
+}
