@@ -180,7 +180,7 @@ pub(crate) async fn list(
     Ok(Json(state.deps().store.list(&query).await?.into()))
 }
 
-fn ext_id(raw: &str) -> ApiResult<LeadExtId> {
+pub(crate) fn ext_id(raw: &str) -> ApiResult<LeadExtId> {
     // An id that cannot exist is simply not found.
     LeadExtId::parse(raw).map_err(|_| ApiError::Core(Error::NotFound(format!("lead {raw}"))))
 }
@@ -569,30 +569,5 @@ pub(crate) async fn source_performance(
     let dashboard = state.deps().store.dashboard(since, 0).await?;
     Ok(Json(
         serde_json::json!({ "source_performance": dashboard.source_performance }),
-    ))
-}
-
-/// `POST /api/merges/{id}/undo`: restores both leads of a merge.
-#[utoipa::path(
-    post,
-    path = "/api/merges/{merge_id}/undo",
-    tag = "leads",
-    security(("api_key" = [])),
-    params(("merge_id" = String, Path, description = "The merge record's id")),
-    responses(
-        (status = 200, description = "Both leads as restored", body = Object),
-        WriteErrors,
-    ),
-)]
-pub(crate) async fn undo_merge(
-    _: WriteAccess,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let id = uuid::Uuid::parse_str(&id)
-        .map_err(|_| ApiError::Core(Error::NotFound(format!("merge {id}"))))?;
-    let (survivor, restored) = usecase::undo_merge(id, state.deps()).await?;
-    Ok(Json(
-        serde_json::json!({ "survivor": survivor, "restored": restored }),
     ))
 }

@@ -3,6 +3,7 @@
 pub mod auth;
 mod capture;
 mod docs;
+mod duplicates;
 pub mod error;
 mod leads;
 pub mod limits;
@@ -24,6 +25,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use auth::{ApiKeys, Scopes, hash_key};
 pub use capture::{Accepted, BatchAnswer, ItemResult};
+pub use duplicates::{MergeView, PairLead, PairPageView, PairView};
 pub use error::{ApiError, ErrorBody};
 pub use limits::{Rate, RateLimit};
 pub use signature::{Verified, WebhookKeys};
@@ -40,6 +42,7 @@ pub use state::{AppState, AppStateBuilder, HttpSettings};
     tags(
         (name = "capture", description = "Web forms and webhooks send leads"),
         (name = "leads", description = "Read and change leads (API key)"),
+        (name = "duplicates", description = "Review duplicate pairs, merge and unmerge leads (API key)"),
         (name = "dashboard", description = "Pipeline figures (API key, read)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
@@ -79,7 +82,8 @@ pub fn capture_router(settings: &HttpSettings) -> OpenApiRouter<AppState> {
         )
 }
 
-/// The lead API: list, read, stage, assignment, events, statistics, merges.
+/// The lead API: list, read, stage, assignment, events, statistics, and
+/// duplicates (review pairs, scan, merge, unmerge).
 pub fn leads_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(leads::list))
@@ -88,7 +92,14 @@ pub fn leads_router() -> OpenApiRouter<AppState> {
         .routes(routes!(leads::put_stage))
         .routes(routes!(leads::put_assign))
         .routes(routes!(leads::post_event))
-        .routes(routes!(leads::undo_merge))
+        .routes(routes!(duplicates::list_pairs))
+        .routes(routes!(duplicates::get_pair))
+        .routes(routes!(duplicates::scan))
+        .routes(routes!(duplicates::merge_pair))
+        .routes(routes!(duplicates::dismiss_pair))
+        .routes(routes!(duplicates::create_merge))
+        .routes(routes!(duplicates::get_merge))
+        .routes(routes!(duplicates::undo_merge))
 }
 
 /// The dashboard API (`?days=30&limit=20`).

@@ -13,7 +13,7 @@ use tower::ServiceExt;
 
 /// SPEC's HTTP surface as built so far (the CRM webhook receivers arrive
 /// with the CRM adapters).
-const ROUTES: [(&str, &str); 20] = [
+const ROUTES: [(&str, &str); 27] = [
     ("post", "/webhook/lead"),
     ("post", "/webhook/lead/batch"),
     ("get", "/api/leads"),
@@ -22,6 +22,13 @@ const ROUTES: [(&str, &str); 20] = [
     ("put", "/api/leads/{lead_ext_id}/stage"),
     ("put", "/api/leads/{lead_ext_id}/assign"),
     ("post", "/api/leads/{lead_ext_id}/events"),
+    ("get", "/api/duplicates"),
+    ("get", "/api/duplicates/{pair_id}"),
+    ("post", "/api/duplicates/scan"),
+    ("post", "/api/duplicates/{pair_id}/merge"),
+    ("post", "/api/duplicates/{pair_id}/dismiss"),
+    ("post", "/api/merges"),
+    ("get", "/api/merges/{merge_id}"),
     ("post", "/api/merges/{merge_id}/undo"),
     ("get", "/api/dashboard/summary"),
     ("get", "/api/dashboard/funnel"),

@@ -2,6 +2,9 @@
 //! 127.0.0.1 over a fresh in-memory store, a manual clock and predictable
 //! ids, and one typed helper per endpoint.
 
+// Each test binary uses its own part of the harness.
+#![allow(dead_code)]
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -57,6 +60,8 @@ pub(crate) struct Options {
     pub(crate) settings: HttpSettings,
     /// Store commits never finish (a store that hangs instead of failing).
     pub(crate) stall_commits: bool,
+    /// Scoring, routing and duplicate settings.
+    pub(crate) policy: lead_core::Policy,
 }
 
 impl Default for Options {
@@ -66,6 +71,7 @@ impl Default for Options {
             webhook_keys: WebhookKeys::none(),
             settings: HttpSettings::default(),
             stall_commits: false,
+            policy: lead_core::Policy::default(),
         }
     }
 }
@@ -104,6 +110,12 @@ impl Options {
     /// Commits hang forever (reads still answer).
     pub(crate) fn stalling(mut self) -> Self {
         self.stall_commits = true;
+        self
+    }
+
+    /// Duplicate detection by `dedup`.
+    pub(crate) fn with_dedup(mut self, dedup: lead_core::DedupConfig) -> Self {
+        self.policy.dedup = dedup;
         self
     }
 
@@ -200,6 +212,7 @@ impl TestApp {
             )
             .webhook_keys(options.webhook_keys)
             .settings(options.settings)
+            .policy(options.policy)
             .build();
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -423,6 +436,21 @@ impl TestApp {
             .client
             .get(self.url(&format!("/api/dashboard/{view}")))
             .query(query);
+        self.send(Self::with_key(request, key)).await
+    }
+
+    /// `method path` with `key` and an optional JSON body.
+    pub(crate) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
         self.send(Self::with_key(request, key)).await
     }
 
