@@ -364,8 +364,8 @@ async fn pg_capture(
 ) -> Measured {
     let (name, url) = create_db(admin).await;
     // W connections like the raw pool, plus one per group-commit writer
-    // (which holds one while busy).
-    let pool = writers + group.map_or(0, |g| g.writers);
+    // and one for the capture reader (each holds one while busy).
+    let pool = writers + group.map_or(0, |g| g.writers + 1);
     let config = PostgresConfig::from_url(url)
         .with_max_connections(u32::try_from(pool).expect("pool size"))
         .with_acquire_timeout(Duration::from_secs(60))

@@ -37,7 +37,7 @@ WITH new_leads AS (
     SELECT t.ext_id, t.email, t.email_key, t.company_key, t.corporate_domain, t.stage,
         t.priority, t.score, t.assigned_to, t.source, t.source_raw,
         t.search_text::text[], t.segments::text[],
-        t.created_at, t.updated_at, 1, t.doc::jsonb
+        t.created_at, t.updated_at, 1, t.doc::json
     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::int4[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
         $14::int8[], $15::int8[], $16::text[])

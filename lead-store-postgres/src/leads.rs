@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -18,39 +16,14 @@ use lead_core::{
 };
 
 use crate::codec::{LeadRow, bigint, count, from_json, instant, micros, to_json, wire_name};
+use crate::context::{ContextRequest, contexts_on};
 use crate::error::StoreError;
+use crate::held::HeldConnection;
 use crate::store::PostgresStore;
 use lead_store_sql::codec::{PairColumns, pair_columns, pair_page, rep_load, review_pair};
 use lead_store_sql::{Stats, answer_batch, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
-
-/// The owner of an account: the rep of its newest open (not won, lost or
-/// unqualified: `Stage::is_open`), assigned, unmerged lead, by company key
-/// (placeholder `$company`) or corporate domain (`$domain`). One branch per
-/// key, each walking its partial index in order and stopping at the first
-/// open lead; the newer of the two wins.
-macro_rules! owner_query {
-    ($company:literal, $domain:literal) => {
-        concat!(
-            "SELECT assigned_to FROM ( \
-             SELECT * FROM (SELECT assigned_to, updated_at, ext_id FROM leads \
-             WHERE merged_into IS NULL AND assigned_to IS NOT NULL AND company_key IS NOT NULL \
-             AND company_key = ",
-            $company,
-            " AND stage NOT IN ('won', 'lost', 'unqualified') \
-             ORDER BY updated_at DESC, ext_id DESC LIMIT 1) AS by_company \
-             UNION ALL \
-             SELECT * FROM (SELECT assigned_to, updated_at, ext_id FROM leads \
-             WHERE merged_into IS NULL AND assigned_to IS NOT NULL AND corporate_domain IS NOT NULL \
-             AND corporate_domain = ",
-            $domain,
-            " AND stage NOT IN ('won', 'lost', 'unqualified') \
-             ORDER BY updated_at DESC, ext_id DESC LIMIT 1) AS by_domain \
-             ) AS owners ORDER BY updated_at DESC, ext_id DESC LIMIT 1"
-        )
-    };
-}
 
 /// The columns of [`PairColumns`], ids as text.
 macro_rules! pg_pair_columns {
@@ -141,12 +114,12 @@ async fn write_lead(conn: &mut PgConnection, row: &LeadRow, expected: Option<u64
          score, assigned_to, source, source_raw, search_text, segments, created_at, updated_at, \
          merged_into, version, doc, ext_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-         $17::jsonb, $18)"
+         $17::json, $18)"
     } else {
         "UPDATE leads SET email = $1, email_key = $2, company_key = $3, corporate_domain = $4, \
          stage = $5, priority = $6, score = $7, assigned_to = $8, source = $9, source_raw = $10, \
          search_text = $11, segments = $12, created_at = $13, updated_at = $14, \
-         merged_into = $15, version = $16, doc = $17::jsonb WHERE ext_id = $18 AND version = $19"
+         merged_into = $15, version = $16, doc = $17::json WHERE ext_id = $18 AND version = $19"
     };
     let query = sqlx::query(sql)
         .bind(&row.email)
@@ -507,7 +480,7 @@ async fn apply(conn: &mut PgConnection, commit: Commit) -> Fallible<Vec<Lead>> {
     Ok(written)
 }
 
-fn lead_of(doc: &str) -> Fallible<Lead> {
+pub(crate) fn lead_of(doc: &str) -> Fallible<Lead> {
     Ok(from_json("stored lead", doc)?)
 }
 
@@ -515,7 +488,7 @@ fn stage_of(name: &str) -> Fallible<Stage> {
     Stage::parse(name).map_err(|_| StoreError::Corrupt("stage"))
 }
 
-fn rep_of(id: &str) -> Fallible<RepId> {
+pub(crate) fn rep_of(id: &str) -> Fallible<RepId> {
     RepId::parse(id).map_err(|_| StoreError::Corrupt("rep id"))
 }
 
@@ -583,72 +556,37 @@ async fn batch_on(
     Ok(answers)
 }
 
-/// How long a group-commit writer may keep its connection between
-/// batches. Under load it never goes back to the pool, which spares the
-/// pool's two liveness round trips (on acquire and on release) per batch:
-/// about a fifth of a small batch's time. Once the writer has been idle
-/// this long, its reaper hands the connection back, so the pool checks it
-/// before its next use and it is never kept from other operations for
-/// long.
-const HOLD_IDLE: Duration = Duration::from_secs(1);
-
-/// A connection kept between batches, and since when it is idle.
-type Held = Option<(PoolConnection<Postgres>, Instant)>;
-
-/// One group-commit writer: its pool and the connection it holds between
-/// batches.
+/// One group-commit writer: the connection it holds between batches
+/// ([`HeldConnection`]).
 #[derive(Debug, Clone)]
 pub(crate) struct BatchWriter {
-    pool: PgPool,
+    conn: HeldConnection,
     stats: Arc<Stats>,
-    held: Arc<tokio::sync::Mutex<Held>>,
 }
 
 impl BatchWriter {
-    /// A writer over `pool`, with a reaper task that returns its connection
-    /// once idle for [`HOLD_IDLE`] and stops when the writer is gone.
+    /// A writer over `pool`.
     pub(crate) fn new(pool: PgPool, stats: Arc<Stats>) -> Self {
-        let held: Arc<tokio::sync::Mutex<Held>> = Arc::default();
-        let watched = Arc::downgrade(&held);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(HOLD_IDLE);
-            loop {
-                tick.tick().await;
-                let Some(held) = watched.upgrade() else {
-                    break;
-                };
-                let mut held = held.lock().await;
-                if held
-                    .as_ref()
-                    .is_some_and(|(_, since)| since.elapsed() >= HOLD_IDLE)
-                {
-                    *held = None;
-                }
-            }
-        });
-        Self { pool, stats, held }
+        Self {
+            conn: HeldConnection::new(pool),
+            stats,
+        }
     }
 
     /// Runs a batch gathered by the writer: one answer per commit, in
     /// order. An `Ok` is only ever given after the shared COMMIT succeeded.
     pub(crate) async fn commit_batch(&self, commits: Vec<Commit>) -> Vec<Result<Vec<Lead>>> {
         let n = commits.len();
-        let mut held = self.held.lock().await;
-        let mut conn = match held.take() {
-            Some((conn, since)) if since.elapsed() < HOLD_IDLE => conn,
-            _ => match self.pool.acquire().await {
-                Ok(conn) => conn,
-                Err(err) => return answer_batch(n, Err(StoreError::from(err))),
-            },
+        let mut checkout = match self.conn.checkout().await {
+            Ok(checkout) => checkout,
+            Err(err) => return answer_batch(n, Err(StoreError::from(err))),
         };
-        let answers = answer_batch(n, batch_on(&mut conn, commits, &self.stats).await);
-        // A connection that may have failed goes back to the pool, which
-        // checks it on release.
+        let answers = answer_batch(n, batch_on(&mut checkout.conn, commits, &self.stats).await);
         if !answers
             .iter()
             .any(|a| matches!(a, Err(Error::Unavailable(_) | Error::Internal(_))))
         {
-            *held = Some((conn, Instant::now()));
+            checkout.keep();
         }
         answers
     }
@@ -884,59 +822,6 @@ impl PostgresStore {
         })
     }
 
-    /// [`LeadStore::capture_context`] in one statement: the four reads as
-    /// scalar subqueries, the reps as one JSON array.
-    async fn context_row(
-        &self,
-        idempotency_key: Option<&str>,
-        email_key: &str,
-        account: &AccountKey,
-        now: DateTime<Utc>,
-    ) -> Fallible<CaptureContext> {
-        type Row = (Option<String>, Option<String>, Option<String>, String);
-        let (replay, existing, owner, reps): Row = sqlx::query_as(concat!(
-            "SELECT \
-             (SELECT lead FROM idempotency_keys WHERE key = $1 AND expires_at > $2), \
-             (SELECT doc::text FROM leads WHERE email_key = $3 AND merged_into IS NULL), (",
-            owner_query!("$4", "$5"),
-            "), (SELECT COALESCE(json_agg(json_build_array(profile, open_leads, assigned_today, \
-             today::text, last_assigned_at, pass) ORDER BY id), '[]')::text FROM reps)",
-        ))
-        .bind(idempotency_key)
-        .bind(micros(now))
-        .bind(email_key)
-        .bind(&account.company)
-        .bind(&account.domain)
-        .fetch_one(&self.pool)
-        .await?;
-        type RepJson = (
-            serde_json::Value,
-            i64,
-            i64,
-            Option<String>,
-            Option<i64>,
-            f64,
-        );
-        let reps: Vec<RepJson> = from_json("rep states", &reps)?;
-        Ok(CaptureContext {
-            replay: replay
-                .map(|id| LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id")))
-                .transpose()?,
-            existing: existing.as_deref().map(lead_of).transpose()?,
-            owner: owner.as_deref().map(rep_of).transpose()?,
-            reps: reps
-                .into_iter()
-                .map(|(profile, open, today_count, today, last, pass)| {
-                    Ok(RepState {
-                        rep: serde_json::from_value(profile)
-                            .map_err(|_| StoreError::Corrupt("rep profile"))?,
-                        load: rep_load((open, today_count, today, last, pass))?,
-                    })
-                })
-                .collect::<Fallible<Vec<_>>>()?,
-        })
-    }
-
     async fn rep_rows(&self) -> Fallible<Vec<RepState>> {
         type RepColumns = (String, i64, i64, Option<String>, Option<i64>, f64);
         let rows: Vec<RepColumns> = sqlx::query_as(
@@ -1059,9 +944,22 @@ impl LeadStore for PostgresStore {
         account: &AccountKey,
         now: DateTime<Utc>,
     ) -> Result<CaptureContext> {
-        Ok(self
-            .context_row(idempotency_key, email_key, account, now)
-            .await?)
+        let request = ContextRequest {
+            idempotency_key: idempotency_key.map(str::to_owned),
+            email_key: email_key.to_owned(),
+            account: account.clone(),
+            now,
+        };
+        match &self.reader {
+            Some(reader) => reader.submit(request).await,
+            None => {
+                let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
+                let mut contexts = contexts_on(&mut conn, &[request]).await?;
+                contexts
+                    .pop()
+                    .ok_or_else(|| Error::Internal("no capture context read".into()))
+            }
+        }
     }
 
     async fn review_pairs(&self, query: &PairQuery) -> Result<PairPage> {

@@ -8,9 +8,10 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
-use lead_core::Result;
+use lead_core::{CaptureContext, Result};
 
 use crate::config::{PostgresConfig, describe};
+use crate::context::{ContextReader, ContextRequest};
 use crate::error::StoreError;
 use lead_store_sql::{Batcher, Stats};
 
@@ -37,8 +38,12 @@ pub struct PostgresStore {
     database: String,
     /// The group-commit writer; `None` when group commit is off.
     pub(crate) batcher: Option<Arc<Batcher>>,
+    /// The reader batching captures' reads; `None` when group commit is off.
+    pub(crate) reader: Option<Arc<Batcher<ContextRequest, CaptureContext>>>,
     /// Transactions and commits counted by `commit`.
     pub(crate) stats: Arc<Stats>,
+    /// Statements and reads counted by the capture reader.
+    read_stats: Arc<Stats>,
 }
 
 impl PostgresStore {
@@ -78,11 +83,30 @@ impl PostgresStore {
                 }
             }))
         });
+        // One reader: a batch of reads is one statement, so a second
+        // reader would only split batches.
+        let read_stats = Arc::new(Stats::default());
+        let reader = config.group_commit.map(|settings| {
+            let pool = pool.clone();
+            Arc::new(Batcher::start(
+                settings.with_writers(1),
+                read_stats.clone(),
+                move || {
+                    let reader = ContextReader::new(pool.clone());
+                    move |requests| {
+                        let reader = reader.clone();
+                        async move { reader.read_batch(requests).await }
+                    }
+                },
+            ))
+        });
         Ok(PostgresStore {
             pool,
             database: describe(&config.url),
             batcher,
+            reader,
             stats,
+            read_stats,
         })
     }
 
@@ -98,6 +122,9 @@ impl PostgresStore {
     /// [`Error::Unavailable`](lead_core::Error::Unavailable). For orderly
     /// shutdown and for tests of outage handling.
     pub async fn close(&self) {
+        if let Some(reader) = &self.reader {
+            reader.close().await;
+        }
         if let Some(batcher) = &self.batcher {
             batcher.close().await;
         }
@@ -109,6 +136,14 @@ impl PostgresStore {
     #[doc(hidden)]
     pub fn group_commit_stats(&self) -> (u64, u64) {
         self.stats.get()
+    }
+
+    /// `(statements, captures)` of the reads before captures
+    /// ([`capture_context`](lead_core::LeadStore::capture_context)) batched
+    /// so far; under load, fewer statements than captures.
+    #[doc(hidden)]
+    pub fn capture_read_stats(&self) -> (u64, u64) {
+        self.read_stats.get()
     }
 
     /// Batches of new leads the database refused on the fast path (each

@@ -206,3 +206,78 @@ async fn a_dropped_store_still_answers_what_it_queued() {
     );
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_capture_reads_share_statements_and_each_gets_its_own_answer() {
+    let db = TestDb::create().await;
+    let store = db.store().await;
+    let template = template(&store).await;
+    let mut stored = Vec::new();
+    for n in 0..4 {
+        let lead = fresh(&template, n);
+        let mut commit = Commit::new().write(lead.clone(), None);
+        commit.idempotency.push(lead_core::IdempotencyKey {
+            key: format!("key-{n}"),
+            lead: lead.ext_id.clone(),
+            created_at: t0(),
+            expires_at: t0() + chrono::Duration::minutes(10),
+        });
+        stored.extend(store.commit(commit).await.expect("store a lead"));
+    }
+    let (statements_before, reads_before) = store.capture_read_stats();
+
+    // Known and unknown addresses, live and unknown keys, with and
+    // without an account, all at once.
+    let asks: Vec<(Option<String>, String, lead_core::AccountKey)> = (0..N)
+        .map(|n| {
+            let email = format!("person{}@example.com", n % 8);
+            let key = (n % 3 == 0).then(|| format!("key-{}", n % 6));
+            let account = lead_core::AccountKey {
+                company: (n % 2 == 0).then(|| "acme".to_owned()),
+                domain: None,
+            };
+            (
+                key,
+                lead_core::email_match_key(&Email::parse(&email).expect("valid")),
+                account,
+            )
+        })
+        .collect();
+    let answers =
+        join_all(asks.iter().map(|(key, email, account)| {
+            store.capture_context(key.as_deref(), email, account, t0())
+        }))
+        .await;
+
+    for ((key, email, account), answer) in asks.iter().zip(answers) {
+        let answer = answer.expect("a context");
+        let replay = match key {
+            Some(key) => store.find_by_idempotency_key(key, t0()).await.expect("key"),
+            None => None,
+        };
+        assert_eq!(answer.replay, replay, "key {key:?}");
+        assert_eq!(
+            answer.existing,
+            store.find_by_email_key(email).await.expect("by e-mail"),
+            "{email}"
+        );
+        assert_eq!(
+            answer.owner,
+            store.account_owner(account).await.expect("owner")
+        );
+        assert_eq!(answer.reps, store.rep_states().await.expect("reps"));
+    }
+    assert!(
+        stored.iter().any(|l| asks
+            .iter()
+            .any(|(_, e, _)| *e == lead_core::email_match_key(&l.fields.email))),
+        "some reads find a stored lead"
+    );
+    let (statements, reads) = store.capture_read_stats();
+    assert_eq!(reads - reads_before, N as u64);
+    assert!(
+        statements - statements_before < N as u64,
+        "{N} concurrent reads took {} statements",
+        statements - statements_before
+    );
+}

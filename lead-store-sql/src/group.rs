@@ -26,8 +26,9 @@ use tokio::task::JoinHandle;
 
 use lead_core::{Commit, Error, Lead, LeadWrite, Result};
 
-/// One caller's commit and where its answer goes.
-type Request = (Commit, oneshot::Sender<Result<Vec<Lead>>>);
+/// One caller's request (a commit, or a read a store batches the same way)
+/// and where its answer goes.
+type Request<Q, A> = (Q, oneshot::Sender<Result<A>>);
 
 /// How many transactions ran, how many commits they carried, and how often
 /// the fast path for new leads was refused (and the checked path ran).
@@ -71,18 +72,22 @@ impl Stats {
 }
 
 /// The handle on the writer tasks, shared by every clone of a store.
+///
+/// Batches commits by default; a store may batch other requests `Q`
+/// answered by `A` the same way (PostgreSQL batches the reads before a
+/// capture).
 #[derive(Debug)]
-pub struct Batcher {
+pub struct Batcher<Q = Commit, A = Vec<Lead>> {
     /// `None` once closing has begun: new commits are refused.
-    tx: Mutex<Option<mpsc::Sender<Request>>>,
+    tx: Mutex<Option<mpsc::Sender<Request<Q, A>>>>,
     /// The writers, awaited by `close`.
     writers: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
-impl Batcher {
+impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
     /// Spawns the writers. Each gets its own runner from `new_runner` (so
     /// it may keep state, such as a connection, between its batches); a
-    /// runner executes one batch and returns one answer per commit, in
+    /// runner executes one batch and returns one answer per request, in
     /// order.
     pub fn start<N, F, Fut>(
         settings: GroupCommit,
@@ -91,8 +96,8 @@ impl Batcher {
     ) -> Self
     where
         N: Fn() -> F,
-        F: FnMut(Vec<Commit>) -> Fut + Send + 'static,
-        Fut: Future<Output = Vec<Result<Vec<Lead>>>> + Send + 'static,
+        F: FnMut(Vec<Q>) -> Fut + Send + 'static,
+        Fut: Future<Output = Vec<Result<A>>> + Send + 'static,
     {
         let max_batch = settings.max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch.saturating_mul(2));
@@ -115,7 +120,7 @@ impl Batcher {
 
     /// Queues `commit` and waits for its own answer, which comes only after
     /// the transaction carrying it committed (or failed).
-    pub async fn submit(&self, commit: Commit) -> Result<Vec<Lead>> {
+    pub async fn submit(&self, commit: Q) -> Result<A> {
         let tx = self
             .tx
             .lock()
@@ -158,7 +163,11 @@ fn stopped() -> Error {
 const GATHER_ROUNDS: usize = 4;
 
 /// Takes whatever is queued right now, up to `max_batch` in all.
-fn drain(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, max_batch: usize) {
+fn drain<Q, A>(
+    rx: &mut mpsc::Receiver<Request<Q, A>>,
+    batch: &mut Vec<Request<Q, A>>,
+    max_batch: usize,
+) {
     while batch.len() < max_batch {
         match rx.try_recv() {
             Ok(request) => batch.push(request),
@@ -167,14 +176,14 @@ fn drain(rx: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, max_batch: 
     }
 }
 
-async fn write_loop<F, Fut>(
-    rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Request>>>,
+async fn write_loop<Q, A, F, Fut>(
+    rx: std::sync::Arc<tokio::sync::Mutex<mpsc::Receiver<Request<Q, A>>>>,
     settings: GroupCommit,
     stats: std::sync::Arc<Stats>,
     mut run: F,
 ) where
-    F: FnMut(Vec<Commit>) -> Fut,
-    Fut: Future<Output = Vec<Result<Vec<Lead>>>>,
+    F: FnMut(Vec<Q>) -> Fut,
+    Fut: Future<Output = Vec<Result<A>>>,
 {
     let max_batch = settings.max_batch.max(1);
     let max_wait = settings.max_wait();
@@ -221,7 +230,7 @@ async fn write_loop<F, Fut>(
         if batch.is_empty() {
             continue;
         }
-        let (commits, replies): (Vec<Commit>, Vec<_>) = batch.into_iter().unzip();
+        let (commits, replies): (Vec<Q>, Vec<_>) = batch.into_iter().unzip();
         stats.record(commits.len());
         let answers = run(commits).await;
         for (reply, answer) in replies.into_iter().zip(answers) {

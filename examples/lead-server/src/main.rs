@@ -180,6 +180,12 @@ async fn run(config: ServerConfig) -> Result<(), String> {
     Ok(())
 }
 
+// A capture allocates and frees many small strings (normalized fields,
+// the lead's JSON document): mimalloc measured faster than the system
+// allocator under load (docs/perf.md, "HTTP captures").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
