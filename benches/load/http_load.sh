@@ -18,37 +18,48 @@ cargo build --release -q -p lead-server
 cargo build --release -q -p lead-benches --example store_write
 
 db="load_$(date +%s)"
-psql "$DATABASE_URL" -qc "CREATE DATABASE $db"
+pid=""
+trap 'if [ -n "$pid" ]; then kill $pid 2>/dev/null || true; fi' EXIT
 base="${DATABASE_URL%/*}"
-url="$base/$db"
 
 echo "== raw single-row INSERT baseline and the store's capture write (same server)"
 target/release/examples/store_write --backend postgres --writers 8,32 --rounds 1 --group-commit on \
   | grep -E '^\| (8|32) |^\| writers'
 
-echo "== lead-server (release) on $base/<fresh db>"
-DATABASE_URL="$url" WEBHOOK_PORT=$PORT LEAD_BIND_ADDR=127.0.0.1 LEAD_RATE_LIMIT_PER_IP=0 \
-  RUST_LOG=warn target/release/lead-server &
-pid=$!
-trap 'kill $pid 2>/dev/null; psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true' EXIT
-for _ in $(seq 1 100); do curl -sf "localhost:$PORT/ready" >/dev/null && break; sleep 0.1; done
-sleep 1
-echo "RSS idle: $(grep VmRSS /proc/$pid/status)"
+# The server twice: tokio's default runtime (one worker thread per core)
+# and one worker thread (TOKIO_WORKER_THREADS=1), which leaves the second
+# core to PostgreSQL and wrk on this 2-core machine.
+for workers in default 1; do
+  echo "== lead-server (release) on $base/<fresh db>, tokio worker threads: $workers"
+  dbw="${db}_w$workers"
+  psql "$DATABASE_URL" -qc "CREATE DATABASE $dbw"
+  env_workers=()
+  if [ "$workers" != default ]; then env_workers=(TOKIO_WORKER_THREADS="$workers"); fi
+  env "${env_workers[@]}" DATABASE_URL="$base/$dbw" WEBHOOK_PORT=$PORT LEAD_BIND_ADDR=127.0.0.1 \
+    LEAD_RATE_LIMIT_PER_IP=0 RUST_LOG=warn target/release/lead-server &
+  pid=$!
+  for _ in $(seq 1 100); do curl -sf "localhost:$PORT/ready" >/dev/null && break; sleep 0.1; done
+  sleep 1
+  echo "RSS idle: $(grep VmRSS /proc/$pid/status)"
 
-max8=0
-for c in 8 32; do
-  echo "== wrk -t2 -c$c -d$DURATION (closed loop, as fast as it answers)"
-  out=$(wrk -t2 -c$c -d"$DURATION" --latency -s benches/load/capture.lua "http://127.0.0.1:$PORT")
-  echo "$out" | grep -E 'Requests/sec|non_202|p50_ms|Socket errors'
-  rps=$(echo "$out" | awk '/Requests\/sec/ {print int($2)}')
-  if [ "$c" = 8 ]; then max8=$rps; fi
+  max8=0
+  for c in 8 32; do
+    echo "== wrk -t2 -c$c -d$DURATION (closed loop, as fast as it answers)"
+    out=$(wrk -t2 -c$c -d"$DURATION" --latency -s benches/load/capture.lua "http://127.0.0.1:$PORT")
+    echo "$out" | grep -E 'Requests/sec|non_202|p50_ms|Socket errors'
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print int($2)}')
+    if [ "$c" = 8 ]; then max8=$rps; fi
+  done
+  echo "RSS after load: $(grep -E 'VmRSS' /proc/$pid/status); peak $(grep VmHWM /proc/$pid/status)"
+
+  # Half load: a closed loop with 2 connections runs at about half the
+  # 8-connection maximum here (wrk cannot pace without adding its delay to
+  # the latency it reports); the achieved rate is printed beside it.
+  echo "== wrk -t1 -c2 (about half load; compare its Requests/sec with the 8-connection maximum $max8)"
+  wrk -t1 -c2 -d"$DURATION" --latency -s benches/load/capture.lua "http://127.0.0.1:$PORT" \
+    | grep -E 'Requests/sec|non_202|p50_ms'
+  echo "leads stored: $(psql "$base/$dbw" -Atc 'SELECT count(*) FROM leads')"
+  kill $pid
+  wait $pid 2>/dev/null || true
+  psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $dbw WITH (FORCE)"
 done
-echo "RSS after load: $(grep -E 'VmRSS' /proc/$pid/status); peak $(grep VmHWM /proc/$pid/status)"
-
-# Half load: a closed loop with 2 connections runs at about half the
-# 8-connection maximum here (wrk cannot pace without adding its delay to
-# the latency it reports); the achieved rate is printed beside it.
-echo "== wrk -t1 -c2 (about half load; compare its Requests/sec with the 8-connection maximum $max8)"
-wrk -t1 -c2 -d"$DURATION" --latency -s benches/load/capture.lua "http://127.0.0.1:$PORT" \
-  | grep -E 'Requests/sec|non_202|p50_ms'
-echo "leads stored: $(psql "$url" -Atc 'SELECT count(*) FROM leads')"
