@@ -131,7 +131,7 @@ fn authenticate(
         Err(crate::signature::SignatureError::Missing)
             if form_post && from_public_form(state, headers) =>
         {
-            Ok(Verified::Unsigned)
+            Ok(Verified::PublicForm)
         }
         Err(err) => Err(err.into()),
     }
@@ -329,7 +329,7 @@ async fn capture(
         ),
     ),
     responses(
-        (status = 202, description = "Stored (created, merged into the known lead with that e-mail, or a replay)", body = Accepted),
+        (status = 202, description = "Stored (created, merged into the known lead with that e-mail, or a replay); an unsigned public-form post gets only `{\"success\": true}`", body = Accepted),
         (status = 303, description = "Stored; a form's `_redirect` on a public origin"),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Missing or bad signature", body = ErrorBody),
@@ -354,7 +354,14 @@ pub(crate) async fn capture_one(
     let input = LeadInput::from_fields(fields, &FieldMap::default());
     let idempotency = idempotency_of(&state, &headers, &verified, &input, None)?;
     let outcome = capture(&state, &input, &idempotency).await?;
-    let accepted = Accepted::of(&outcome);
+    // An anonymous visitor learns only that the form was taken: the full
+    // answer would tell whether an address is already a lead, and that
+    // lead's id, score and rep.
+    let accepted = match verified {
+        Verified::PublicForm => serde_json::json!({ "success": true }),
+        _ => serde_json::to_value(Accepted::of(&outcome))
+            .map_err(|e| ApiError::Core(lead_core::Error::Internal(format!("answer: {e}"))))?,
+    };
     if kind == Kind::Form
         && let Some(target) = redirect
             .as_deref()

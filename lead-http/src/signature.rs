@@ -241,6 +241,9 @@ pub enum Verified {
     },
     /// No keys are configured: nothing was checked.
     Unsigned,
+    /// Keys are configured, but this unsigned post came from a configured
+    /// public form (an anonymous visitor's browser).
+    PublicForm,
 }
 
 /// Why a signature was refused (all answered `401`).

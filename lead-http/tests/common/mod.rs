@@ -498,6 +498,14 @@ impl TestApp {
             .collect()
     }
 
+    /// The unmerged stored lead with this e-mail.
+    pub(crate) fn stored_by_email(&self, email: &str) -> Lead {
+        self.live_leads()
+            .into_iter()
+            .find(|l| l.fields.email.as_str() == email)
+            .unwrap_or_else(|| panic!("a lead with {email} is stored"))
+    }
+
     /// The stored lead with this id.
     pub(crate) fn stored(&self, id: &str) -> Lead {
         self.store
