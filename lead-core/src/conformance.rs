@@ -113,12 +113,7 @@ fn form(n: usize) -> LeadInput {
 /// Every field of a lead, its history, events, links, BANT and routing
 /// explanation come back exactly as written.
 pub async fn a_lead_round_trips_exactly<S: FullStore>(store: Arc<S>) {
-    store
-        .upsert_rep(&rep("ana@sales.com"))
-        .await
-        .expect("upsert rep");
-    let clock = Arc::new(ManualClock::new(t0()));
-    let d = deps(&store, clock.clone());
+    let (clock, d) = ana_and_a_clock(&store).await;
     let policy = Policy::default();
     let mut input = form(0);
     input.job_title = Some("CTO".into());
@@ -265,12 +260,20 @@ pub async fn updates_need_the_current_version<S: FullStore>(store: Arc<S>) {
 
 /// Stores rep `ana@sales.com` (always at work) and captures `form(n)`,
 /// which routing gives to her.
-async fn ana_and_a_lead<S: FullStore>(store: &Arc<S>, n: usize) -> Lead {
+/// The store with rep Ana, and use-case dependencies on a manual clock at
+/// [`t0`].
+async fn ana_and_a_clock<S: FullStore>(store: &Arc<S>) -> (Arc<ManualClock>, Deps) {
     store
         .upsert_rep(&rep("ana@sales.com"))
         .await
         .expect("upsert rep");
-    let d = deps(store, Arc::new(ManualClock::new(t0())));
+    let clock = Arc::new(ManualClock::new(t0()));
+    let d = deps(store, clock.clone());
+    (clock, d)
+}
+
+async fn ana_and_a_lead<S: FullStore>(store: &Arc<S>, n: usize) -> Lead {
+    let (_, d) = ana_and_a_clock(store).await;
     usecase::capture(&form(n), &Policy::default(), &d)
         .await
         .expect("capture")
@@ -842,12 +845,7 @@ pub async fn review_pairs_page_like_the_reference_and_keep_decisions<S: FullStor
 /// The duplicate scan, decisions and undo, on this store: merges stay
 /// atomic with workloads and pairs, and an undone merge is not redone.
 pub async fn a_scan_merges_and_marks_through_the_store<S: FullStore>(store: Arc<S>) {
-    store
-        .upsert_rep(&rep("ana@sales.com"))
-        .await
-        .expect("upsert rep");
-    let clock = Arc::new(ManualClock::new(t0()));
-    let d = deps(&store, clock.clone());
+    let (clock, d) = ana_and_a_clock(&store).await;
     let policy = Policy::default();
     let mut first = form(8);
     first.phone = Some("+34 611 222 333".into());

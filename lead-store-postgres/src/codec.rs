@@ -1,7 +1,7 @@
 //! Turning domain values into columns and back: timestamps as microseconds,
 //! enums as their wire names, documents as JSON text (cast to JSONB in SQL).
 
-use lead_core::{Lead, MatchKeys, email_match_key};
+use lead_core::{Lead, MatchKeys, RepId, email_match_key};
 
 pub(crate) use lead_store_sql::codec::{count, from_json, instant, micros, to_json, wire_name};
 
@@ -68,4 +68,14 @@ impl LeadRow {
             doc: to_json("lead", lead)?,
         })
     }
+}
+
+/// A lead from its stored document.
+pub(crate) fn lead_of(doc: &str) -> Result<Lead, StoreError> {
+    Ok(from_json("stored lead", doc)?)
+}
+
+/// A rep id from its column.
+pub(crate) fn rep_of(id: &str) -> Result<RepId, StoreError> {
+    RepId::parse(id).map_err(|_| StoreError::Corrupt("rep id"))
 }

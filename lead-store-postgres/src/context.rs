@@ -17,10 +17,9 @@ use lead_core::{AccountKey, CaptureContext, LeadExtId, RepState, Result};
 use lead_store_sql::codec::rep_load;
 use lead_store_sql::replicate;
 
-use crate::codec::{from_json, micros};
+use crate::codec::{from_json, lead_of, micros, rep_of};
 use crate::error::StoreError;
 use crate::held::HeldConnection;
-use crate::leads::{lead_of, rep_of};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 

@@ -15,7 +15,9 @@ use lead_core::{
     ReviewPair, ReviewStatus, Stage,
 };
 
-use crate::codec::{LeadRow, bigint, count, from_json, instant, micros, to_json, wire_name};
+use crate::codec::{
+    LeadRow, bigint, count, from_json, instant, lead_of, micros, rep_of, to_json, wire_name,
+};
 use crate::context::{ContextRequest, contexts_on};
 use crate::error::StoreError;
 use crate::held::HeldConnection;
@@ -480,16 +482,8 @@ async fn apply(conn: &mut PgConnection, commit: Commit) -> Fallible<Vec<Lead>> {
     Ok(written)
 }
 
-pub(crate) fn lead_of(doc: &str) -> Fallible<Lead> {
-    Ok(from_json("stored lead", doc)?)
-}
-
 fn stage_of(name: &str) -> Fallible<Stage> {
     Stage::parse(name).map_err(|_| StoreError::Corrupt("stage"))
-}
-
-pub(crate) fn rep_of(id: &str) -> Fallible<RepId> {
-    RepId::parse(id).map_err(|_| StoreError::Corrupt("rep id"))
 }
 
 /// One commit on `conn`: new leads through the fast path
