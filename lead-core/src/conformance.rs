@@ -788,34 +788,58 @@ pub async fn review_pairs_page_like_the_reference_and_keep_decisions<S: FullStor
     again.reviews.push(merged.clone());
     again.reviews.push(dismissed.clone());
     store.commit(again).await.expect("decide pairs");
-    reference[2] = ReviewPair::merged_with(&reference[2], &merged);
-    reference[4] = ReviewPair::merged_with(&reference[4], &dismissed);
+    reference[2] = ReviewPair::merged_with(&reference[2], &merged).expect("merge an open pair");
+    reference[4] =
+        ReviewPair::merged_with(&reference[4], &dismissed).expect("dismiss an open pair");
 
-    // A later decision wins (an undone merge dismisses its pair).
-    let undone = reference[2]
+    // Only the undo of its merge may dismiss a merged pair; a refused
+    // decision writes nothing of its commit.
+    let stale = reference[2]
         .clone()
         .decided(ReviewStatus::Dismissed, None, t0());
+    let mut refused = Commit::new();
+    refused.reviews.push(
+        reference[5]
+            .clone()
+            .decided(ReviewStatus::Dismissed, None, t0()),
+    );
+    refused.reviews.push(stale);
+    assert!(
+        matches!(store.commit(refused).await, Err(Error::Conflict(_))),
+        "a stale dismissal of a merged pair is a conflict"
+    );
+    let undone = reference[2].clone().decided(
+        ReviewStatus::Dismissed,
+        Some(uuid::Uuid::from_u128(5)),
+        t0(),
+    );
     let mut undo = Commit::new();
     undo.reviews.push(undone.clone());
-    store.commit(undo).await.expect("dismiss a merged pair");
-    reference[2] = ReviewPair::merged_with(&reference[2], &undone);
+    store
+        .commit(undo)
+        .await
+        .expect("the undo dismisses a merged pair");
+    reference[2] = ReviewPair::merged_with(&reference[2], &undone).expect("an undo");
     assert_eq!(reference[2].status, ReviewStatus::Dismissed);
     assert_eq!(reference[2].id, uuid::Uuid::from_u128(102));
 
-    for status in [
-        None,
-        Some(ReviewStatus::Open),
-        Some(ReviewStatus::Merged),
-        Some(ReviewStatus::Dismissed),
+    for (status, lead) in [
+        (None, None),
+        (Some(ReviewStatus::Open), None),
+        (Some(ReviewStatus::Merged), None),
+        (Some(ReviewStatus::Dismissed), None),
+        (None, Some(lead(3))),
+        (Some(ReviewStatus::Open), Some(lead(3))),
     ] {
         let mut query = PairQuery {
             status,
+            lead,
             limit: Some(2),
             after: None,
         };
         loop {
             let page = store.review_pairs(&query).await.expect("review pairs");
-            assert_eq!(page, query.page_of(&reference), "status {status:?}");
+            assert_eq!(page, query.page_of(&reference), "{query:?}");
             match page.next_cursor {
                 Some(after) => query.after = Some(after),
                 None => break,

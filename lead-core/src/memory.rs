@@ -176,6 +176,20 @@ impl LeadStore for InMemoryStore {
         self.check_up()?;
         let mut state = self.lock();
         commit.check(&facts(&state, &commit))?;
+        // Pairs are decided before the first write, so a refused decision
+        // leaves nothing behind (like every other rule).
+        let mut reviews: Vec<ReviewPair> = Vec::with_capacity(commit.reviews.len());
+        for pair in &commit.reviews {
+            let stored = reviews
+                .iter()
+                .rev()
+                .find(|p| p.leads == pair.leads)
+                .or_else(|| state.reviews.get(&pair.leads));
+            reviews.push(match stored {
+                Some(stored) => ReviewPair::merged_with(stored, pair)?,
+                None => pair.clone(),
+            });
+        }
         let mut written = Vec::with_capacity(commit.leads.len());
         for write in commit.leads {
             let lead = write.into_written();
@@ -208,12 +222,8 @@ impl LeadStore for InMemoryStore {
         for merge in commit.merges {
             state.merges.insert(merge.id, merge);
         }
-        for pair in commit.reviews {
-            let kept = match state.reviews.get(&pair.leads) {
-                Some(stored) => ReviewPair::merged_with(stored, &pair),
-                None => pair,
-            };
-            state.reviews.insert(kept.leads.clone(), kept);
+        for pair in reviews {
+            state.reviews.insert(pair.leads.clone(), pair);
         }
         for change in commit.load {
             match change {

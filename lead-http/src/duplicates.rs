@@ -14,13 +14,14 @@ use uuid::Uuid;
 use crate::auth::{ReadAccess, WriteAccess};
 use crate::docs::{ReadErrors, WriteErrors};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::leads::{ApiJson, ext_id};
+use crate::leads::ApiJson;
 use crate::state::AppState;
 
 /// `GET /api/duplicates` query parameters.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct PairParams {
     status: Option<String>,
+    lead: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -58,6 +59,18 @@ impl PairParams {
                 None
             }
         };
+        let lead = match self.lead.as_deref().map(LeadExtId::parse) {
+            None => None,
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => {
+                fields.push(lead_core::FieldError::new(
+                    "lead",
+                    "invalid_lead_ext_id",
+                    "lead must be WEB- followed by 8 letters or digits",
+                ));
+                None
+            }
+        };
         let after = match self.cursor.as_deref().map(PairQuery::parse_cursor) {
             None => None,
             Some(Ok(id)) => Some(id),
@@ -72,6 +85,7 @@ impl PairParams {
         }
         Ok(PairQuery {
             status,
+            lead,
             after,
             limit,
         })
@@ -187,6 +201,7 @@ fn pair_id(raw: &str) -> ApiResult<Uuid> {
     security(("api_key" = [])),
     params(
         ("status" = Option<String>, Query, description = "open (default), merged, dismissed or all"),
+        ("lead" = Option<String>, Query, description = "Only pairs with this lead (WEB-XXXXXXXX)"),
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
@@ -340,7 +355,16 @@ pub(crate) async fn create_merge(
             Error::invalid("leads", "two_leads", "leads must name exactly two leads").into(),
         );
     };
-    let merged = usecase::merge_leads(&ext_id(a)?, &ext_id(b)?, state.deps()).await?;
+    let parse = |raw: &str| {
+        LeadExtId::parse(raw).map_err(|_| {
+            ApiError::from(Error::invalid(
+                "leads",
+                "invalid_lead_ext_id",
+                "each lead must be WEB- followed by 8 letters or digits",
+            ))
+        })
+    };
+    let merged = usecase::merge_leads(&parse(a)?, &parse(b)?, state.deps()).await?;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/api/merges/{}", merged.merge_id)) {
         headers.insert(header::LOCATION, location);
@@ -390,6 +414,8 @@ pub(crate) async fn get_merge(
     params(("merge_id" = String, Path, description = "The merge record's id")),
     responses(
         (status = 200, description = "Both leads as restored", body = Object),
+        (status = 404, description = "No such merge", body = ErrorBody),
+        (status = 409, description = "The survivor changed since the merge (undo would lose that change)", body = ErrorBody),
         WriteErrors,
     ),
 )]

@@ -180,7 +180,7 @@ pub(crate) async fn list(
     Ok(Json(state.deps().store.list(&query).await?.into()))
 }
 
-pub(crate) fn ext_id(raw: &str) -> ApiResult<LeadExtId> {
+fn ext_id(raw: &str) -> ApiResult<LeadExtId> {
     // An id that cannot exist is simply not found.
     LeadExtId::parse(raw).map_err(|_| ApiError::Core(Error::NotFound(format!("lead {raw}"))))
 }

@@ -106,6 +106,39 @@ async fn a_scan_lists_the_pair_with_both_leads_for_review() {
         .await;
     assert_eq!(again.body["marked"], 0, "{}", again.body);
     assert_eq!(again.body["skipped"], 1, "{}", again.body);
+    // Pairs of one lead.
+    for (lead, expected) in [(&first, 1), (&second, 1)] {
+        let page = app
+            .call(
+                Method::GET,
+                &format!("/api/duplicates?status=all&lead={lead}"),
+                Some(READER),
+                None,
+            )
+            .await
+            .json::<PairPageView>();
+        assert_eq!(page.pairs.len(), expected, "{lead}");
+    }
+    let bob = app.stored_by_email("bob@other.com").ext_id;
+    let none = app
+        .call(
+            Method::GET,
+            &format!("/api/duplicates?lead={bob}"),
+            Some(READER),
+            None,
+        )
+        .await
+        .json::<PairPageView>();
+    assert!(none.pairs.is_empty());
+    let reply = app
+        .call(Method::GET, "/api/duplicates?lead=bad", Some(READER), None)
+        .await;
+    assert_eq!(
+        reply
+            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+            .field_names(),
+        ["lead"]
+    );
     let merged_list = app
         .call(
             Method::GET,
@@ -267,6 +300,16 @@ async fn merge_requests_are_checked_before_anything_is_written() {
     let three = json!({ "leads": [a, a, a] });
     let reply = app
         .call(Method::POST, "/api/merges", Some(WRITER), Some(&three))
+        .await;
+    assert_eq!(
+        reply
+            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid")
+            .field_names(),
+        ["leads"]
+    );
+    let unparsable = json!({ "leads": [a, "nope"] });
+    let reply = app
+        .call(Method::POST, "/api/merges", Some(WRITER), Some(&unparsable))
         .await;
     assert_eq!(
         reply

@@ -171,16 +171,17 @@ impl PostgresConfig {
                 "a group commit needs room for at least one commit",
             ));
         }
-        // Each group-commit writer may hold a connection while busy:
-        // leave at least one for everything else.
+        // Each group-commit writer, and the reader that batches the reads
+        // before captures, may hold a connection while busy: leave at least
+        // one for everything else.
         if self
             .group_commit
-            .is_some_and(|g| g.writers.max(1) >= self.max_connections as usize)
+            .is_some_and(|g| g.writers.max(1) + 1 >= self.max_connections as usize)
         {
             return Err(Error::invalid(
                 "group_commit.writers",
                 "invalid_group_commit",
-                "group-commit writers need fewer connections than max_connections",
+                "group-commit writers plus the capture reader need fewer connections than max_connections",
             ));
         }
         // The URL itself is never repeated: it carries the password.
@@ -306,7 +307,7 @@ mod tests {
     #[test]
     fn group_commit_writers_leave_a_connection_for_everything_else() {
         let config = PostgresConfig::default()
-            .with_max_connections(2)
+            .with_max_connections(3)
             .with_group_commit(Some(GroupCommit::default().with_writers(2)));
         let err = config.connect_options().expect_err("no connection left");
         assert!(

@@ -368,13 +368,15 @@ pub(crate) async fn write_load(
 async fn write_reviews(conn: &mut PgConnection, pairs: &[lead_core::ReviewPair]) -> Fallible<()> {
     for pair in pairs {
         let (id, a, b, similarity, status, merge_id, found_at, decided_at) = pair_columns(pair);
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO review_pairs \
              (id, lead_a, lead_b, similarity, status, merge_id, found_at, decided_at) \
              VALUES ($1::uuid, $2, $3, $4, $5, $6::uuid, $7, $8) \
              ON CONFLICT (lead_a, lead_b) DO UPDATE SET status = EXCLUDED.status, \
              merge_id = EXCLUDED.merge_id, decided_at = EXCLUDED.decided_at \
-             WHERE EXCLUDED.status <> 'open'",
+             WHERE EXCLUDED.status <> 'open' AND NOT (review_pairs.status = 'merged' \
+             AND EXCLUDED.status = 'dismissed' \
+             AND review_pairs.merge_id IS DISTINCT FROM EXCLUDED.merge_id)",
         )
         .bind(id)
         .bind(a)
@@ -386,6 +388,15 @@ async fn write_reviews(conn: &mut PgConnection, pairs: &[lead_core::ReviewPair])
         .bind(decided_at)
         .execute(&mut *conn)
         .await?;
+        if pair.status != ReviewStatus::Open && done.rows_affected() == 0 {
+            // The rule of `ReviewPair::merged_with`: only the undo of a
+            // merge may dismiss a merged pair.
+            return Err(Error::Conflict(format!(
+                "the pair of {} and {} was merged; undo the merge to dismiss it",
+                pair.leads[0], pair.leads[1]
+            ))
+            .into());
+        }
     }
     Ok(())
 }
@@ -962,11 +973,13 @@ impl LeadStore for PostgresStore {
             "SELECT ",
             pg_pair_columns!(),
             " FROM review_pairs WHERE ($1::text IS NULL OR status = $1) \
-             AND ($2::uuid IS NULL OR id > $2::uuid) ORDER BY id LIMIT $3",
+             AND ($2::uuid IS NULL OR id > $2::uuid) \
+             AND ($4::text IS NULL OR lead_a = $4 OR lead_b = $4) ORDER BY id LIMIT $3",
         ))
         .bind(query.status.map(ReviewStatus::as_str))
         .bind(query.after.map(|id| id.to_string()))
         .bind(bigint(size + 1))
+        .bind(query.lead.as_ref().map(LeadExtId::as_str))
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from)?;

@@ -212,9 +212,27 @@ async fn concurrent_capture_reads_share_statements_and_each_gets_its_own_answer(
     let db = TestDb::create().await;
     let store = db.store().await;
     let template = template(&store).await;
+    let reps: Vec<lead_core::RepId> = ["ana@sales.com", "bo@sales.com"]
+        .iter()
+        .map(|r| lead_core::RepId::parse(r).expect("valid rep id"))
+        .collect();
+    for rep in &reps {
+        store
+            .upsert_rep(&lead_core::Rep::new(rep.clone(), rep.as_str()))
+            .await
+            .expect("a rep");
+    }
     let mut stored = Vec::new();
+    let mut accounts = Vec::new();
     for n in 0..4 {
-        let lead = fresh(&template, n);
+        let mut lead = fresh(&template, n);
+        // Each stored lead is its own account, owned by one of two reps.
+        lead.fields.company = Some(format!("Firm Number{n} SL"));
+        lead.assigned_to = Some(reps[n % 2].clone());
+        accounts.push(lead_core::AccountKey {
+            company: lead_core::MatchKeys::of(&lead.fields).company_key(),
+            domain: None,
+        });
         let mut commit = Commit::new().write(lead.clone(), None);
         commit.idempotency.push(lead_core::IdempotencyKey {
             key: format!("key-{n}"),
@@ -232,9 +250,9 @@ async fn concurrent_capture_reads_share_statements_and_each_gets_its_own_answer(
         .map(|n| {
             let email = format!("person{}@example.com", n % 8);
             let key = (n % 3 == 0).then(|| format!("key-{}", n % 6));
-            let account = lead_core::AccountKey {
-                company: (n % 2 == 0).then(|| "acme".to_owned()),
-                domain: None,
+            let account = match n % 5 {
+                4 => lead_core::AccountKey::default(),
+                i => accounts[i].clone(),
             };
             (
                 key,
@@ -272,6 +290,15 @@ async fn concurrent_capture_reads_share_statements_and_each_gets_its_own_answer(
             .iter()
             .any(|(_, e, _)| *e == lead_core::email_match_key(&l.fields.email))),
         "some reads find a stored lead"
+    );
+    let mut owners = std::collections::HashSet::new();
+    for (_, _, account) in &asks {
+        owners.insert(store.account_owner(account).await.expect("owner"));
+    }
+    assert_eq!(
+        owners.len(),
+        3,
+        "both reps and nobody own accounts: {owners:?}"
     );
     let (statements, reads) = store.capture_read_stats();
     assert_eq!(reads - reads_before, N as u64);

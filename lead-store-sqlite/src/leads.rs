@@ -196,13 +196,14 @@ async fn write_reviews(
 ) -> Fallible<()> {
     for pair in pairs {
         let (id, a, b, similarity, status, merge_id, found_at, decided_at) = pair_columns(pair);
-        sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO review_pairs \
              (id, lead_a, lead_b, similarity, status, merge_id, found_at, decided_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (lead_a, lead_b) DO UPDATE SET status = excluded.status, \
              merge_id = excluded.merge_id, decided_at = excluded.decided_at \
-             WHERE excluded.status <> 'open'",
+             WHERE excluded.status <> 'open' AND NOT (review_pairs.status = 'merged' \
+             AND excluded.status = 'dismissed' AND review_pairs.merge_id IS NOT excluded.merge_id)",
         )
         .bind(id)
         .bind(a)
@@ -214,6 +215,15 @@ async fn write_reviews(
         .bind(decided_at)
         .execute(&mut *conn)
         .await?;
+        if pair.status != ReviewStatus::Open && done.rows_affected() == 0 {
+            // The rule of `ReviewPair::merged_with`: only the undo of a
+            // merge may dismiss a merged pair.
+            return Err(Error::Conflict(format!(
+                "the pair of {} and {} was merged; undo the merge to dismiss it",
+                pair.leads[0], pair.leads[1]
+            ))
+            .into());
+        }
     }
     Ok(())
 }
@@ -822,11 +832,12 @@ impl LeadStore for SqliteStore {
         let rows: Vec<PairColumns> = sqlx::query_as(
             "SELECT id, lead_a, lead_b, similarity, status, merge_id, found_at, decided_at \
              FROM review_pairs WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR id > ?2) \
-             ORDER BY id LIMIT ?3",
+             AND (?4 IS NULL OR lead_a = ?4 OR lead_b = ?4) ORDER BY id LIMIT ?3",
         )
         .bind(query.status.map(ReviewStatus::as_str))
         .bind(query.after.map(|id| id.to_string()))
         .bind(i64::try_from(size + 1).unwrap_or(i64::MAX))
+        .bind(query.lead.as_ref().map(LeadExtId::as_str))
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from)?;

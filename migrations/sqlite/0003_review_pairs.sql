@@ -13,3 +13,5 @@ CREATE TABLE review_pairs (
     UNIQUE (lead_a, lead_b)
 ) STRICT;
 CREATE INDEX review_pairs_status ON review_pairs (status, id);
+-- Pairs of one lead (the unique index covers `lead_a`).
+CREATE INDEX review_pairs_lead_b ON review_pairs (lead_b);

@@ -103,20 +103,34 @@ impl ReviewPair {
     }
 
     /// What a store keeps when `incoming` is written over `stored` (the
-    /// same two leads): an open pair never replaces a stored one, while a
-    /// decision replaces the stored status (the latest decision wins: an
-    /// undone merge dismisses a merged pair). The id, similarity and
-    /// `found_at` of the first pair stay.
-    pub fn merged_with(stored: &ReviewPair, incoming: &ReviewPair) -> ReviewPair {
+    /// same two leads): an open pair never replaces a stored one; a
+    /// decision replaces the stored status (the latest decision wins), the
+    /// id, similarity and `found_at` of the first pair stay.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Conflict`] for a dismissal of a merged pair that does not
+    /// name its merge: only undoing that merge may dismiss it (a person
+    /// who read the pair as open lost a race with a merge).
+    pub fn merged_with(stored: &ReviewPair, incoming: &ReviewPair) -> Result<ReviewPair> {
         if incoming.status == ReviewStatus::Open {
-            return stored.clone();
+            return Ok(stored.clone());
         }
-        ReviewPair {
+        if stored.status == ReviewStatus::Merged
+            && incoming.status == ReviewStatus::Dismissed
+            && incoming.merge_id != stored.merge_id
+        {
+            return Err(Error::Conflict(format!(
+                "the pair of {} and {} was merged; undo the merge to dismiss it",
+                stored.leads[0], stored.leads[1]
+            )));
+        }
+        Ok(ReviewPair {
             status: incoming.status,
             merge_id: incoming.merge_id,
             decided_at: incoming.decided_at,
             ..stored.clone()
-        }
+        })
     }
 }
 
@@ -126,6 +140,8 @@ impl ReviewPair {
 pub struct PairQuery {
     /// Only pairs in this status (`None`: all).
     pub status: Option<ReviewStatus>,
+    /// Only pairs with this lead on either side.
+    pub lead: Option<LeadExtId>,
     /// Only pairs with an id after this one (the previous page's
     /// [`PairPage::next_cursor`]).
     pub after: Option<Uuid>,
@@ -156,6 +172,7 @@ impl PairQuery {
         let mut chosen: Vec<ReviewPair> = pairs
             .into_iter()
             .filter(|p| self.status.is_none_or(|s| p.status == s))
+            .filter(|p| self.lead.as_ref().is_none_or(|l| p.leads.contains(l)))
             .filter(|p| self.after.is_none_or(|after| p.id > after))
             .cloned()
             .collect();
@@ -202,15 +219,39 @@ mod tests {
 
     #[test]
     fn a_decision_sticks_and_open_never_overwrites() {
+        let at = DateTime::from_timestamp(1_700_000_000, 0).expect("time");
         let open = pair(1, ReviewStatus::Open);
-        let dismissed = pair(2, ReviewStatus::Dismissed);
-        let merged = pair(3, ReviewStatus::Merged);
-        assert_eq!(ReviewPair::merged_with(&open, &open), open);
-        let m = ReviewPair::merged_with(&open, &merged);
-        assert_eq!((m.id, m.status), (open.id, ReviewStatus::Merged));
-        assert_eq!(ReviewPair::merged_with(&m, &open), m);
-        let d = ReviewPair::merged_with(&m, &dismissed);
+        let merge = Uuid::from_u128(77);
+        let merged = open.clone().decided(ReviewStatus::Merged, Some(merge), at);
+        let keep = |stored: &ReviewPair, incoming: &ReviewPair| {
+            ReviewPair::merged_with(stored, incoming).expect("allowed")
+        };
+        assert_eq!(keep(&open, &open), open);
+        let m = keep(
+            &open,
+            &ReviewPair {
+                id: Uuid::from_u128(9),
+                ..merged.clone()
+            },
+        );
+        assert_eq!(
+            (m.id, m.status, m.merge_id),
+            (open.id, ReviewStatus::Merged, Some(merge))
+        );
+        assert_eq!(keep(&m, &open), m);
+        // Only the undo of that merge may dismiss a merged pair.
+        let stale = open.clone().decided(ReviewStatus::Dismissed, None, at);
+        assert!(matches!(
+            ReviewPair::merged_with(&m, &stale),
+            Err(Error::Conflict(_))
+        ));
+        let undo = open
+            .clone()
+            .decided(ReviewStatus::Dismissed, Some(merge), at);
+        let d = keep(&m, &undo);
         assert_eq!((d.id, d.status), (open.id, ReviewStatus::Dismissed));
+        // A person may still merge a dismissed pair.
+        assert_eq!(keep(&d, &merged).status, ReviewStatus::Merged);
     }
 
     #[test]
@@ -226,6 +267,11 @@ mod tests {
             })
             .rev()
             .collect();
+        let by_lead = PairQuery {
+            lead: Some(pairs[0].leads[1].clone()),
+            ..PairQuery::default()
+        };
+        assert_eq!(by_lead.page_of(&pairs).pairs, [pairs[0].clone()]);
         let q = PairQuery {
             status: Some(ReviewStatus::Open),
             limit: Some(2),

@@ -61,6 +61,9 @@ pub struct ScanReport {
 /// the CRM change, and the pair decided `merged` (so a scan never proposes
 /// it again).
 ///
+/// When the two leads are already a stored pair (open, or dismissed
+/// before), that pair is the one decided, with its similarity.
+///
 /// Refused with [`Error::Invalid`] for a lead and itself, and with
 /// [`Error::NotFound`] when either lead is unknown or already merged away.
 pub async fn merge_leads(a: &LeadExtId, b: &LeadExtId, deps: &Deps) -> Result<MergeOutcome> {
@@ -70,8 +73,9 @@ pub async fn merge_leads(a: &LeadExtId, b: &LeadExtId, deps: &Deps) -> Result<Me
 /// Decides an open pair: merges its leads, or dismisses it.
 ///
 /// Refused with [`Error::NotFound`] for an unknown pair and with
-/// [`Error::Conflict`] when it is already decided or one of its leads was
-/// merged into a third lead since it was found.
+/// [`Error::Conflict`] when it is already decided, one of its leads was
+/// merged into a third lead since it was found, or (dismissing) a merge of
+/// it won a race.
 pub async fn decide_pair(
     id: Uuid,
     decision: PairDecision,
@@ -102,7 +106,14 @@ pub async fn decide_pair(
                 }
             }
             let [a, b] = &pair.leads;
-            let outcome = merge_stored(a, b, Some(pair.clone()), deps).await?;
+            // A lead merged away since the check above is the same race.
+            let outcome =
+                merge_stored(a, b, Some(pair.clone()), deps)
+                    .await
+                    .map_err(|e| match e {
+                        Error::NotFound(why) => Error::Conflict(why),
+                        other => other,
+                    })?;
             Ok((outcome.pair.clone(), Some(outcome)))
         }
         PairDecision::Dismiss => {
@@ -135,6 +146,12 @@ async fn merge_stored(
             "a lead cannot be merged with itself",
         ));
     }
+    // Two leads a person names may already be a stored pair (open, or
+    // dismissed earlier): the merge decides that pair.
+    let pair = match pair {
+        Some(pair) => Some(pair),
+        None => stored_pair(a, b, deps).await?,
+    };
     let attempt = || async {
         let (la, lb) = (load(deps, a).await?, load(deps, b).await?);
         let open = pair.clone().unwrap_or_else(|| {
@@ -279,6 +296,25 @@ async fn all_unmerged(deps: &Deps) -> Result<Vec<Lead>> {
         match page.next_cursor {
             Some(cursor) => query.cursor = Some(cursor),
             None => return Ok(leads),
+        }
+    }
+}
+
+/// The stored pair of `a` and `b`, if any.
+async fn stored_pair(a: &LeadExtId, b: &LeadExtId, deps: &Deps) -> Result<Option<ReviewPair>> {
+    let mut query = PairQuery {
+        lead: Some(a.clone()),
+        limit: Some(crate::ports::MAX_PAIR_PAGE),
+        ..PairQuery::default()
+    };
+    loop {
+        let page = deps.store.review_pairs(&query).await?;
+        if let Some(pair) = page.pairs.into_iter().find(|p| p.leads.contains(b)) {
+            return Ok(Some(pair));
+        }
+        match page.next_cursor {
+            Some(after) => query.after = Some(after),
+            None => return Ok(None),
         }
     }
 }

@@ -160,10 +160,18 @@ pub async fn assign(
         apply_assignment(state, virtual_time, now);
         let mut commit = Commit::new();
         commit.load.push(assignment_change(state, now));
-        if let Some(previous) = lead.assigned_to.take()
-            && lead.stage.is_open()
-        {
-            commit.load.push(LoadChange::Released { rep: previous });
+        let previous = lead.assigned_to.take();
+        if lead.stage.is_open() {
+            if let Some(previous) = previous {
+                commit.load.push(LoadChange::Released { rep: previous });
+            }
+        } else {
+            // A closed lead is no open work: the assignment counts for the
+            // day and the round-robin pass, not for the open load (which
+            // reopening it adds).
+            commit.load.push(LoadChange::Released {
+                rep: target.clone(),
+            });
         }
         let version = lead.version;
         lead.assigned_to = Some(target.clone());

@@ -799,3 +799,102 @@ fn workload_follows_open_leads_between_states() {
     );
     assert!(open_load_changes(&[&a], &[&a]).is_empty());
 }
+
+#[tokio::test]
+async fn assigning_a_closed_lead_adds_no_open_work_until_it_reopens() {
+    let store = Arc::new(InMemoryStore::with_reps([
+        rep("rep1@sales.com"),
+        rep("rep2@sales.com"),
+    ]));
+    let deps = deps_with(store.clone());
+    let policy = Policy::default();
+    let lead = capture(&input("ana@acme.com"), &policy, &deps)
+        .await
+        .unwrap()
+        .lead;
+    let id = lead.ext_id.clone();
+    let first = lead.assigned_to.clone().expect("routed");
+    let other = ["rep1@sales.com", "rep2@sales.com"]
+        .into_iter()
+        .map(|r| RepId::parse(r).unwrap())
+        .find(|r| *r != first)
+        .unwrap();
+    let open = |store: Arc<InMemoryStore>| async move {
+        store
+            .rep_states()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.rep.id.as_str().to_owned(), s.load.open_leads))
+            .collect::<Vec<_>>()
+    };
+    change_stage(
+        &id,
+        Stage::Lost,
+        None,
+        ChangeOrigin::Local,
+        None,
+        &policy,
+        &deps,
+    )
+    .await
+    .unwrap();
+    assign(
+        &id,
+        AssignTo::Rep(other.clone()),
+        ChangeOrigin::Local,
+        None,
+        &policy,
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert!(
+        open(store.clone()).await.iter().all(|(_, n)| *n == 0),
+        "{:?}",
+        open(store.clone()).await
+    );
+    change_stage(
+        &id,
+        Stage::Nurturing,
+        None,
+        ChangeOrigin::Local,
+        None,
+        &policy,
+        &deps,
+    )
+    .await
+    .unwrap();
+    let counts = open(store.clone()).await;
+    assert!(
+        counts
+            .iter()
+            .all(|(r, n)| *n == u32::from(r == other.as_str())),
+        "{counts:?}"
+    );
+}
+
+#[tokio::test]
+async fn naming_two_leads_of_a_stored_pair_decides_that_pair() {
+    let store = Arc::new(InMemoryStore::new());
+    let deps = deps_with(store.clone());
+    let (a, b, _) = ana_twice_and_bob(&deps).await;
+    scan_duplicates(&review_only(), &deps).await.unwrap();
+    let pair = open_pairs(&store).await.remove(0);
+
+    let merged = merge_leads(&b.ext_id, &a.ext_id, &deps).await.unwrap();
+    assert_eq!(merged.pair.id, pair.id, "the stored pair, not a new one");
+    assert_eq!(merged.pair.similarity, pair.similarity);
+    let record = store.get_merge(merged.merge_id).await.unwrap().unwrap();
+    assert_eq!(record.similarity, pair.similarity);
+    assert_eq!(
+        store
+            .get_review_pair(pair.id)
+            .await
+            .unwrap()
+            .map(|p| p.status),
+        Some(crate::ports::ReviewStatus::Merged)
+    );
+    let late = decide_pair(pair.id, PairDecision::Dismiss, &deps).await;
+    assert!(matches!(late, Err(Error::Conflict(_))), "{late:?}");
+}
