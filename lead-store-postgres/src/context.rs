@@ -34,11 +34,12 @@ pub(crate) struct ContextRequest {
 
 /// Answers `requests`, in order, with one statement: per request the
 /// three lookups as scalar subqueries over the arrays, and the reps (as
-/// one JSON array) on the first row only.
+/// one JSON array) on the first row only. The statement failing fails
+/// them all; a row that does not decode fails its request alone.
 pub(crate) async fn contexts_on(
     conn: &mut PgConnection,
     requests: &[ContextRequest],
-) -> Fallible<Vec<CaptureContext>> {
+) -> Fallible<Vec<Fallible<CaptureContext>>> {
     type Row = (
         Option<String>,
         Option<String>,
@@ -82,7 +83,10 @@ pub(crate) async fn contexts_on(
         Some(json) => reps_of(json)?,
         None => Vec::new(),
     };
-    rows.into_iter()
+    // A row that does not decode fails its own capture only: one corrupt
+    // stored lead must not fail the captures batched with it.
+    Ok(rows
+        .into_iter()
         .map(|(replay, existing, owner, _)| {
             Ok(CaptureContext {
                 replay: replay
@@ -93,7 +97,7 @@ pub(crate) async fn contexts_on(
                 reps: reps.clone(),
             })
         })
-        .collect()
+        .collect())
 }
 
 /// Every rep's profile and workload from the JSON array `contexts_on`
@@ -134,7 +138,7 @@ impl ContextReader {
     }
 
     /// Answers a gathered batch, one context per request, in order; a
-    /// failed read fails every request of the batch alike.
+    /// failed statement fails every request of the batch alike.
     pub(crate) async fn read_batch(
         &self,
         requests: Vec<ContextRequest>,
@@ -150,7 +154,10 @@ impl ContextReader {
         match contexts_on(&mut checkout.conn, &requests).await {
             Ok(contexts) => {
                 checkout.keep();
-                contexts.into_iter().map(Ok).collect()
+                contexts
+                    .into_iter()
+                    .map(|c| c.map_err(lead_core::Error::from))
+                    .collect()
             }
             Err(err) => fail(err),
         }

@@ -960,9 +960,9 @@ impl LeadStore for PostgresStore {
             None => {
                 let mut conn = self.pool.acquire().await.map_err(StoreError::from)?;
                 let mut contexts = contexts_on(&mut conn, &[request]).await?;
-                contexts
+                Ok(contexts
                     .pop()
-                    .ok_or_else(|| Error::Internal("no capture context read".into()))
+                    .ok_or_else(|| Error::Internal("no capture context read".into()))??)
             }
         }
     }

@@ -308,3 +308,48 @@ async fn concurrent_capture_reads_share_statements_and_each_gets_its_own_answer(
         statements - statements_before
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_stored_lead_fails_only_the_capture_that_reads_it() {
+    let db = TestDb::create().await;
+    let store = db.store().await;
+    let template = template(&store).await;
+    let broken = fresh(&template, 1);
+    store
+        .commit(Commit::new().write(broken.clone(), None))
+        .await
+        .expect("store a lead");
+    let mut conn = db.inspect().await;
+    sqlx::query("UPDATE leads SET doc = '{\"not\": \"a lead\"}' WHERE ext_id = $1")
+        .bind(broken.ext_id.as_str())
+        .execute(&mut conn)
+        .await
+        .expect("corrupt the document");
+
+    let key = |n: usize| {
+        lead_core::email_match_key(&Email::parse(&format!("person{n}@example.com")).expect("valid"))
+    };
+    let account = lead_core::AccountKey::default();
+    let answers = join_all((0..N).map(|n| {
+        let email = key(n % 4);
+        let store = store.clone();
+        let account = account.clone();
+        async move { store.capture_context(None, &email, &account, t0()).await }
+    }))
+    .await;
+    for (n, answer) in answers.iter().enumerate() {
+        if n % 4 == 1 {
+            assert!(matches!(answer, Err(Error::Internal(_))), "{answer:?}");
+        } else {
+            assert!(
+                answer.as_ref().is_ok_and(|c| c.existing.is_none()),
+                "{answer:?}"
+            );
+        }
+    }
+    let (statements, reads) = store.capture_read_stats();
+    assert!(
+        statements < reads,
+        "the reads were batched: {statements} < {reads}"
+    );
+}
