@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use lead_core::ports::MAX_PAIR_PAGE;
 use lead_core::usecase::{self, MergeOutcome, PairDecision, ScanReport};
 use lead_core::{Error, Lead, LeadExtId, LeadFields, PairQuery, ReviewPair, ReviewStatus, Stage};
 use serde::{Deserialize, Serialize};
@@ -14,7 +15,7 @@ use uuid::Uuid;
 use crate::auth::{ReadAccess, WriteAccess};
 use crate::docs::{ReadErrors, WriteErrors};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::leads::ApiJson;
+use crate::leads::{ApiJson, Problems, number};
 use crate::state::AppState;
 
 /// `GET /api/duplicates` query parameters.
@@ -28,67 +29,36 @@ pub(crate) struct PairParams {
 
 impl PairParams {
     fn query(&self) -> ApiResult<PairQuery> {
-        let mut fields = Vec::new();
-        let status = match self.status.as_deref() {
-            None => Some(ReviewStatus::Open),
-            Some("all") => None,
-            Some(raw) => match ReviewStatus::parse(raw) {
-                Some(status) => Some(status),
-                None => {
-                    fields.push(lead_core::FieldError::new(
+        let mut p = Problems::default();
+        let mut query = PairQuery {
+            status: Some(ReviewStatus::Open),
+            ..PairQuery::default()
+        };
+        match self.status.as_deref() {
+            None => {}
+            Some("all") => query.status = None,
+            Some(raw) => {
+                let status = ReviewStatus::parse(raw).ok_or_else(|| {
+                    Error::invalid(
                         "status",
                         "invalid_status",
                         "status must be open, merged, dismissed or all",
-                    ));
-                    None
-                }
-            },
-        };
-        let limit = match self.limit.as_deref().map(str::parse::<usize>) {
-            None => None,
-            Some(Ok(n)) if (1..=lead_core::ports::MAX_PAIR_PAGE).contains(&n) => Some(n),
-            Some(_) => {
-                fields.push(lead_core::FieldError::new(
-                    "limit",
-                    "invalid_limit",
-                    format!(
-                        "limit must be a number from 1 to {}",
-                        lead_core::ports::MAX_PAIR_PAGE
-                    ),
-                ));
-                None
+                    )
+                });
+                query.status = p.take(status, "status");
             }
-        };
-        let lead = match self.lead.as_deref().map(LeadExtId::parse) {
-            None => None,
-            Some(Ok(id)) => Some(id),
-            Some(Err(_)) => {
-                fields.push(lead_core::FieldError::new(
-                    "lead",
-                    "invalid_lead_ext_id",
-                    "lead must be WEB- followed by 8 letters or digits",
-                ));
-                None
-            }
-        };
-        let after = match self.cursor.as_deref().map(PairQuery::parse_cursor) {
-            None => None,
-            Some(Ok(id)) => Some(id),
-            Some(Err(Error::Invalid { fields: bad })) => {
-                fields.extend(bad);
-                None
-            }
-            Some(Err(other)) => return Err(other.into()),
-        };
-        if !fields.is_empty() {
-            return Err(Error::Invalid { fields }.into());
         }
-        Ok(PairQuery {
-            status,
-            lead,
-            after,
-            limit,
-        })
+        if let Some(s) = &self.lead {
+            query.lead = p.take(LeadExtId::parse(s), "lead");
+        }
+        if let Some(s) = &self.limit {
+            query.limit = p.take(number(s, "limit", MAX_PAIR_PAGE), "limit");
+        }
+        if let Some(s) = &self.cursor {
+            query.after = p.take(PairQuery::parse_cursor(s), "cursor");
+        }
+        p.finish()?;
+        Ok(query)
     }
 }
 
@@ -187,9 +157,13 @@ async fn view(state: &AppState, pair: ReviewPair) -> ApiResult<PairView> {
     Ok(PairView { pair, lead_details })
 }
 
+/// A UUID in the path; one that cannot exist is simply not found.
+fn path_uuid(raw: &str, what: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::Core(Error::NotFound(format!("{what} {raw}"))))
+}
+
 fn pair_id(raw: &str) -> ApiResult<Uuid> {
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::Core(Error::NotFound(format!("duplicate pair {raw}"))))
+    path_uuid(raw, "duplicate pair")
 }
 
 /// `GET /api/duplicates`: pairs waiting for review (or in another status),
@@ -391,14 +365,13 @@ pub(crate) async fn get_merge(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let not_found = || ApiError::Core(Error::NotFound(format!("merge {id}")));
-    let merge_id = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let merge_id = path_uuid(&id, "merge")?;
     let record = state
         .deps()
         .store
         .get_merge(merge_id)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(|| ApiError::Core(Error::NotFound(format!("merge {id}"))))?;
     serde_json::to_value(record)
         .map(Json)
         .map_err(|e| ApiError::Core(Error::Internal(format!("merge record: {e}"))))
@@ -424,8 +397,7 @@ pub(crate) async fn undo_merge(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let id =
-        Uuid::parse_str(&id).map_err(|_| ApiError::Core(Error::NotFound(format!("merge {id}"))))?;
+    let id = path_uuid(&id, "merge")?;
     let (survivor, restored) = usecase::undo_merge(id, state.deps()).await?;
     Ok(Json(
         serde_json::json!({ "survivor": survivor, "restored": restored }),

@@ -42,10 +42,10 @@ pub(crate) struct ListParams {
 /// Collects every bad parameter before answering, so one `422` names them
 /// all.
 #[derive(Default)]
-struct Problems(Vec<FieldError>);
+pub(crate) struct Problems(Vec<FieldError>);
 
 impl Problems {
-    fn take<T>(&mut self, result: Result<T, Error>, field: &str) -> Option<T> {
+    pub(crate) fn take<T>(&mut self, result: Result<T, Error>, field: &str) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(Error::Invalid { fields }) => {
@@ -63,7 +63,7 @@ impl Problems {
         }
     }
 
-    fn finish(self) -> ApiResult<()> {
+    pub(crate) fn finish(self) -> ApiResult<()> {
         if self.0.is_empty() {
             Ok(())
         } else {
@@ -89,7 +89,7 @@ fn instant(raw: &str, field: &str) -> Result<DateTime<Utc>, Error> {
         })
 }
 
-fn number(raw: &str, field: &str, max: usize) -> Result<usize, Error> {
+pub(crate) fn number(raw: &str, field: &str, max: usize) -> Result<usize, Error> {
     raw.trim()
         .parse::<usize>()
         .ok()

@@ -77,16 +77,21 @@ impl ReviewPair {
         similarity: Option<f64>,
         at: DateTime<Utc>,
     ) -> Self {
-        let leads = if a <= b { [a, b] } else { [b, a] };
         ReviewPair {
             id,
-            leads,
+            leads: ReviewPair::key(a, b),
             similarity,
             status: ReviewStatus::Open,
             merge_id: None,
             found_at: at,
             decided_at: None,
         }
+    }
+
+    /// The two leads in the order a pair keeps them: the key a store
+    /// finds the pair of two leads by.
+    pub fn key(a: LeadExtId, b: LeadExtId) -> [LeadExtId; 2] {
+        if a <= b { [a, b] } else { [b, a] }
     }
 
     /// This pair, decided.

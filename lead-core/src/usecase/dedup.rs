@@ -94,19 +94,9 @@ pub async fn decide_pair(
     }
     match decision {
         PairDecision::Merge => {
-            for ext_id in &pair.leads {
-                if let Some(Lead {
-                    merged_into: Some(into),
-                    ..
-                }) = deps.store.get(ext_id).await?
-                {
-                    return Err(Error::Conflict(format!(
-                        "lead {ext_id} was merged into {into} after pair {id} was found"
-                    )));
-                }
-            }
             let [a, b] = &pair.leads;
-            // A lead merged away since the check above is the same race.
+            // A lead merged into a third one since the pair was found
+            // cannot be loaded: that is a race the pair lost.
             let outcome =
                 merge_stored(a, b, Some(pair.clone()), deps)
                     .await
@@ -185,9 +175,10 @@ async fn merge_stored(
 /// (open, merged or dismissed) is left alone, so a merge someone undid is
 /// not redone.
 ///
-/// Each merge is its own commit: a scan cut short (a store outage, a
-/// timeout) leaves every finished merge in place and loses nothing; the
-/// next scan picks up the rest. Comparison uses blocking keys
+/// Each merge is its own commit, and the new open pairs follow in a few
+/// commits of up to 500: a scan cut short (a store outage, a timeout)
+/// leaves every finished merge and stored pair in place and loses
+/// nothing; the next scan picks up the rest. Comparison uses blocking keys
 /// ([`crate::dedup::blocking`]), so the work stays near-linear in the
 /// number of leads; the leads are read once, page by page.
 pub async fn scan_duplicates(config: &DedupConfig, deps: &Deps) -> Result<ScanReport> {
@@ -204,9 +195,10 @@ pub async fn scan_duplicates(config: &DedupConfig, deps: &Deps) -> Result<ScanRe
     // A lead changes once per scan: a second pair touching it was scored
     // on its state before the first merge, so it waits for the next scan.
     let mut touched: HashSet<&LeadExtId> = HashSet::new();
+    let mut marks = Commit::new();
     for found in &found.pairs {
         let (a, b) = (&leads[found.a], &leads[found.b]);
-        let key = ordered(&a.ext_id, &b.ext_id);
+        let key = ReviewPair::key(a.ext_id.clone(), b.ext_id.clone());
         if known.contains(&key) || touched.contains(&a.ext_id) || touched.contains(&b.ext_id) {
             report.skipped += 1;
             continue;
@@ -228,17 +220,23 @@ pub async fn scan_duplicates(config: &DedupConfig, deps: &Deps) -> Result<ScanRe
                 touched.insert(&a.ext_id);
                 touched.insert(&b.ext_id);
             }
-            Decision::Review => {
-                let mut commit = Commit::new();
-                commit.reviews.push(pair);
-                deps.store.commit(commit).await?;
-                report.marked += 1;
-            }
+            Decision::Review => marks.reviews.push(pair),
             Decision::Distinct => {}
         }
     }
+    // New open pairs conflict with nothing, so they are stored a chunk per
+    // commit rather than one commit each.
+    for chunk in marks.reviews.chunks(MARKS_PER_COMMIT) {
+        let mut commit = Commit::new();
+        commit.reviews = chunk.to_vec();
+        deps.store.commit(commit).await?;
+        report.marked += chunk.len();
+    }
     Ok(report)
 }
+
+/// Open pairs one commit of a scan stores at most.
+const MARKS_PER_COMMIT: usize = 500;
 
 /// Merges `a` and `b` as the scan scored them; `false` (nothing written)
 /// when either changed since it was read.
@@ -276,14 +274,6 @@ fn merge_commit(a: &Lead, b: &Lead, pair: ReviewPair, deps: &Deps) -> (Commit, U
     (commit, merge_id, pair)
 }
 
-fn ordered(a: &LeadExtId, b: &LeadExtId) -> [LeadExtId; 2] {
-    if a <= b {
-        [a.clone(), b.clone()]
-    } else {
-        [b.clone(), a.clone()]
-    }
-}
-
 async fn all_unmerged(deps: &Deps) -> Result<Vec<Lead>> {
     let mut query = LeadQuery {
         limit: Some(crate::ports::MAX_PAGE),
@@ -300,37 +290,31 @@ async fn all_unmerged(deps: &Deps) -> Result<Vec<Lead>> {
     }
 }
 
-/// The stored pair of `a` and `b`, if any.
-async fn stored_pair(a: &LeadExtId, b: &LeadExtId, deps: &Deps) -> Result<Option<ReviewPair>> {
-    let mut query = PairQuery {
-        lead: Some(a.clone()),
-        limit: Some(crate::ports::MAX_PAIR_PAGE),
-        ..PairQuery::default()
-    };
+/// Every stored pair `query` selects, page by page.
+async fn all_pairs(mut query: PairQuery, deps: &Deps) -> Result<Vec<ReviewPair>> {
+    query.limit = Some(crate::ports::MAX_PAIR_PAGE);
+    let mut pairs = Vec::new();
     loop {
         let page = deps.store.review_pairs(&query).await?;
-        if let Some(pair) = page.pairs.into_iter().find(|p| p.leads.contains(b)) {
-            return Ok(Some(pair));
-        }
+        pairs.extend(page.pairs);
         match page.next_cursor {
             Some(after) => query.after = Some(after),
-            None => return Ok(None),
+            None => return Ok(pairs),
         }
     }
 }
 
-async fn known_pairs(deps: &Deps) -> Result<HashSet<[LeadExtId; 2]>> {
-    let mut query = PairQuery {
-        limit: Some(crate::ports::MAX_PAIR_PAGE),
+/// The stored pair of `a` and `b`, if any.
+async fn stored_pair(a: &LeadExtId, b: &LeadExtId, deps: &Deps) -> Result<Option<ReviewPair>> {
+    let query = PairQuery {
+        lead: Some(a.clone()),
         ..PairQuery::default()
     };
-    let mut known = HashSet::new();
-    loop {
-        let page = deps.store.review_pairs(&query).await?;
-        known.extend(page.pairs.into_iter().map(|p| p.leads));
-        match page.next_cursor {
-            Some(after) => query.after = Some(after),
-            None => return Ok(known),
-        }
-    }
+    let pairs = all_pairs(query, deps).await?;
+    Ok(pairs.into_iter().find(|p| p.leads.contains(b)))
+}
+
+async fn known_pairs(deps: &Deps) -> Result<HashSet<[LeadExtId; 2]>> {
+    let pairs = all_pairs(PairQuery::default(), deps).await?;
+    Ok(pairs.into_iter().map(|p| p.leads).collect())
 }
