@@ -137,6 +137,16 @@ fn the_field_map_understands_other_form_tools_and_keeps_unknown_fields() {
 }
 
 #[test]
+fn the_standard_field_map_is_the_default_one_built_once() {
+    assert_eq!(FieldMap::standard(), &FieldMap::default());
+    assert!(std::ptr::eq(FieldMap::standard(), FieldMap::standard()));
+    assert_eq!(
+        FieldMap::standard().canonical("Email Address"),
+        Some("email")
+    );
+}
+
+#[test]
 fn match_keys_fold_aliases_domains_and_names() {
     let mut f = LeadFields::new(Email::parse("J.O.H.N+promo@gmail.com").unwrap());
     f.first_name = Some("Jöhn".into());

@@ -351,7 +351,7 @@ pub(crate) async fn capture_one(
     let kind = kind?;
     let mut fields = parse_fields(kind, &body)?;
     let redirect = take_control_fields(&state, &mut fields)?;
-    let input = LeadInput::from_fields(fields, &FieldMap::default());
+    let input = LeadInput::from_fields(fields, FieldMap::standard());
     let idempotency = idempotency_of(&state, &headers, &verified, &input, None)?;
     let outcome = capture(&state, &input, &idempotency).await?;
     // An anonymous visitor learns only that the form was taken: the full
@@ -459,7 +459,7 @@ pub(crate) async fn capture_batch(
         let result = async {
             let mut fields = fields_of_json(item)?;
             take_control_fields(&state, &mut fields)?;
-            let input = LeadInput::from_fields(fields, &FieldMap::default());
+            let input = LeadInput::from_fields(fields, FieldMap::standard());
             let idempotency = idempotency_of(&state, &headers, &verified, &input, Some(index))?;
             Ok::<_, ApiError>(capture(&state, &input, &idempotency).await?)
         }

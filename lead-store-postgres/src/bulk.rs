@@ -45,7 +45,7 @@ WITH new_leads AS (
         assigned_to, source, source_raw, search_text, segments, created_at, updated_at, doc)
 ), new_events AS (
     INSERT INTO lead_events (lead, position, kind, at, properties)
-    SELECT t.lead, t.position, t.kind, t.at, t.properties::jsonb
+    SELECT t.lead, t.position, t.kind, t.at, t.properties::json
     FROM UNNEST($17::text[], $18::int8[], $19::text[], $20::int8[], $21::text[])
         AS t(lead, position, kind, at, properties)
 ), new_history AS (
@@ -57,13 +57,13 @@ WITH new_leads AS (
     SELECT * FROM UNNEST($29::text[], $30::text[], $31::text[], $32::text[])
 ), new_outbox AS (
     INSERT INTO outbox (id, lead, kind, payload, created_at, available_at)
-    SELECT t.id::uuid, t.lead, t.kind, t.payload::jsonb, t.created_at, t.created_at
+    SELECT t.id::uuid, t.lead, t.kind, t.payload::json, t.created_at, t.created_at
     FROM UNNEST($33::text[], $34::text[], $35::text[], $36::text[], $37::int8[])
         WITH ORDINALITY AS t(id, lead, kind, payload, created_at, n)
     ORDER BY t.n
 ), new_tasks AS (
     INSERT INTO sales_followup_tasks (id, lead, assigned_to, priority, due_at, status, doc)
-    SELECT t.id::uuid, t.lead, t.assigned_to, t.priority, t.due_at, t.status, t.doc::jsonb
+    SELECT t.id::uuid, t.lead, t.assigned_to, t.priority, t.due_at, t.status, t.doc::json
     FROM UNNEST($38::text[], $39::text[], $40::text[], $41::text[], $42::int8[], $43::text[],
         $44::text[]) AS t(id, lead, assigned_to, priority, due_at, status, doc)
 )

@@ -170,7 +170,7 @@ async fn write_projections(conn: &mut PgConnection, leads: &[&Lead]) -> Fallible
     if !lead.is_empty() {
         sqlx::query(
             "INSERT INTO lead_events (lead, position, kind, at, properties) \
-             SELECT t.lead, t.position, t.kind, t.at, t.properties::jsonb \
+             SELECT t.lead, t.position, t.kind, t.at, t.properties::json \
              FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[]) \
              AS t(lead, position, kind, at, properties)",
         )
@@ -258,7 +258,7 @@ async fn write_outbox(
     // WITH ORDINALITY keeps the given order in `seq`.
     sqlx::query(
         "INSERT INTO outbox (id, lead, kind, payload, created_at, available_at) \
-         SELECT t.id::uuid, t.lead, t.kind, t.payload::jsonb, t.created_at, t.created_at \
+         SELECT t.id::uuid, t.lead, t.kind, t.payload::json, t.created_at, t.created_at \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
          WITH ORDINALITY AS t(id, lead, kind, payload, created_at, n) ORDER BY t.n",
     )
@@ -293,7 +293,7 @@ async fn write_followups(
     }
     sqlx::query(
         "INSERT INTO sales_followup_tasks (id, lead, assigned_to, priority, due_at, status, doc) \
-         SELECT t.id::uuid, t.lead, t.assigned_to, t.priority, t.due_at, t.status, t.doc::jsonb \
+         SELECT t.id::uuid, t.lead, t.assigned_to, t.priority, t.due_at, t.status, t.doc::json \
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], \
          $7::text[]) AS t(id, lead, assigned_to, priority, due_at, status, doc) \
          ON CONFLICT (id) DO UPDATE SET lead = EXCLUDED.lead, \

@@ -311,7 +311,8 @@ pub struct GroupCommit {
     /// Batches in flight at once (at least 1), each on its own connection:
     /// while one batch is being written the next one gathers and starts,
     /// so a lone commit does not hold up the ones queued behind it. Default
-    /// 1 (SQLite has one writer anyway); PostgreSQL's default is higher.
+    /// 1 on both stores: SQLite has one writer anyway, and on PostgreSQL
+    /// more writers measured slower on a 2-core machine (`docs/perf.md`).
     pub writers: usize,
 }
 

@@ -2,6 +2,7 @@
 //! other form tools' field names into ours.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -275,6 +276,13 @@ impl Default for FieldMap {
 }
 
 impl FieldMap {
+    /// The [`Default`] map, built once for the whole process: a capture
+    /// that uses it costs a lookup per field, not building ~80 aliases.
+    pub fn standard() -> &'static FieldMap {
+        static STANDARD: LazyLock<FieldMap> = LazyLock::new(FieldMap::default);
+        &STANDARD
+    }
+
     /// Adds (or replaces) an alias. Fails when `canonical` is not one of
     /// [`CANONICAL_FIELDS`].
     pub fn with_alias(mut self, alias: &str, canonical: &str) -> crate::Result<Self> {
