@@ -715,6 +715,11 @@ pub async fn merge_and_undo_round_trip<S: FullStore>(store: Arc<S>) {
     let mut other = form(8);
     other.email = Some("someone.else@example.org".into());
     other.job_title = Some("VP Sales".into());
+    // Free-form metadata keeps any JSON string, `\u0000` included (JSONB
+    // would refuse it), through the capture, the merge record and the undo.
+    other
+        .metadata
+        .insert("note".into(), serde_json::Value::from("tab\tand nul\u{0}"));
     let b = usecase::capture(&other, &policy, &d)
         .await
         .expect("capture b")

@@ -24,8 +24,8 @@ pub use matchkey::{MatchKeys, company_tokens, email_match_key, fold_text, phonet
 pub use memory::InMemoryStore;
 pub use model::*;
 pub use normalize::{
-    DomainKind, MAX_FIELD_LEN, NormalizeOptions, classify_domain, fix_name_case, normalize,
-    registrable_domain,
+    DomainKind, MAX_FIELD_LEN, NormalizeOptions, check_text, classify_domain, fix_name_case,
+    normalize, registrable_domain,
 };
 pub use policy::{Assessment, Policy};
 pub use ports::{

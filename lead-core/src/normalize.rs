@@ -61,6 +61,9 @@ pub fn normalize(input: &LeadInput, options: &NormalizeOptions) -> Result<LeadFi
                 format!("{name} is longer than {MAX_FIELD_LEN} bytes"),
             )));
         }
+        if let Some(value) = value {
+            collect(check_text(name, value));
+        }
     }
 
     let email = match clean(&input.email) {
@@ -172,6 +175,21 @@ fn text_fields(input: &LeadInput) -> [(&'static str, Option<&String>); 20] {
         ("consent_marketing", input.consent_marketing.as_ref()),
         ("consent_text", input.consent_text.as_ref()),
     ]
+}
+
+/// Refuses text no store can keep: the NUL character (PostgreSQL's text
+/// types reject it; no form has a reason to send it). Every free-text
+/// value that reaches a store column goes through here, so the answer is
+/// a validation error naming `field`, never a failed write.
+pub fn check_text(field: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Error::invalid(
+            field,
+            "invalid_character",
+            format!("{field} contains a NUL character"),
+        ));
+    }
+    Ok(())
 }
 
 /// Trims and turns empty into `None`.

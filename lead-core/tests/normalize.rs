@@ -204,3 +204,30 @@ fn timelines_are_read_in_english_and_spanish() {
     );
     assert_eq!(timeline_days("Immediately"), Some(7));
 }
+
+#[test]
+fn a_nul_character_is_refused_in_every_field_it_appears_in() {
+    let input = LeadInput {
+        email: Some("ana@acme.com".into()),
+        first_name: Some("A\u{0}na".into()),
+        message: Some("hi\u{0}".into()),
+        job_title: Some("CEO".into()),
+        ..Default::default()
+    };
+    let Err(lead_core::Error::Invalid { fields }) = normalize(&input, &NormalizeOptions::default())
+    else {
+        panic!("a NUL character must be refused");
+    };
+    let named: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|f| (f.field.as_str(), f.code.as_str()))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("first_name", "invalid_character"),
+            ("message", "invalid_character")
+        ]
+    );
+    assert!(lead_core::check_text("notes", "tab\tis fine").is_ok());
+}

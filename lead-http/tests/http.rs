@@ -1361,6 +1361,44 @@ async fn changing_the_stage_of_an_unknown_lead_is_not_found() {
 }
 
 #[tokio::test]
+async fn a_nul_character_is_refused_with_422_naming_the_field() {
+    // PostgreSQL's text columns cannot hold NUL: the answer must be a
+    // validation error on that field, on every store, not a failed write.
+    let app = TestApp::spawn().await;
+    let reply = app
+        .post_lead_json(
+            &json!({"email": "nul@acme.io", "first_name": "A\u{0}B", "company": "X\u{0}"}),
+        )
+        .await;
+    let error = reply.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let named: Vec<(&str, &str)> = error
+        .fields
+        .iter()
+        .map(|f| (f.field.as_str(), f.code.as_str()))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("first_name", "invalid_character"),
+            ("company", "invalid_character")
+        ]
+    );
+    assert!(app.store.leads().is_empty());
+
+    let lead = app.create_lead(&person("nul.notes@acme.io")).await;
+    let reply = app
+        .put_stage(
+            Some(WRITER),
+            &lead.lead_ext_id,
+            &json!({"stage": "contacted", "notes": "called\u{0}"}),
+        )
+        .await;
+    let error = reply.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(error.fields[0].field, "notes");
+    assert_eq!(app.stored(&lead.lead_ext_id).stage, Stage::New);
+}
+
+#[tokio::test]
 async fn a_stage_change_needs_a_json_body() {
     let app = TestApp::spawn().await;
     let lead = app.create_lead(&person("stage.body@acme.io")).await;

@@ -475,7 +475,7 @@ async fn apply(conn: &mut PgConnection, commit: Commit) -> Fallible<Vec<Lead>> {
     write_followups(conn, &commit.followups).await?;
     for merge in &commit.merges {
         sqlx::query(
-            "INSERT INTO merge_records (id, doc) VALUES ($1::uuid, $2::jsonb) \
+            "INSERT INTO merge_records (id, doc) VALUES ($1::uuid, $2::json) \
              ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc",
         )
         .bind(merge.id.to_string())

@@ -69,6 +69,9 @@ pub async fn change_stage(
     policy: &Policy,
     deps: &Deps,
 ) -> Result<Lead> {
+    if let Some(notes) = &notes {
+        crate::normalize::check_text("notes", notes)?;
+    }
     let attempt = || async {
         let mut lead = load(deps, ext_id).await?;
         check_version(&lead, expected_version)?;
