@@ -110,6 +110,15 @@ impl ListParams {
         if let Some(s) = &self.assigned_to {
             query.assigned_to = p.take(RepId::parse(s), "assigned_to");
         }
+        for (field, value) in [
+            ("source", &self.source),
+            ("segment", &self.segment),
+            ("q", &self.q),
+        ] {
+            if let Some(value) = value {
+                p.take(lead_core::check_text(field, value), field);
+            }
+        }
         query.source = self.source.clone().filter(|s| !s.is_empty());
         query.segment = self.segment.clone().filter(|s| !s.is_empty());
         query.text = self.q.clone().filter(|s| !s.is_empty());

@@ -1691,15 +1691,28 @@ async fn bad_list_parameters_are_named_in_one_422() {
                 ("cursor", "junk"),
                 ("created_from", "yesterday"),
                 ("priority", "urgent"),
+                // Text PostgreSQL cannot compare (a NUL) is named too, not a 500.
+                ("source", "web\u{0}"),
+                ("segment", "\u{0}"),
+                ("q", "a\u{0}b"),
             ],
         )
         .await
         .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
 
     let named: BTreeSet<_> = error.field_names().into_iter().collect();
-    let expected: BTreeSet<_> = ["limit", "stage", "cursor", "created_from", "priority"]
-        .into_iter()
-        .collect();
+    let expected: BTreeSet<_> = [
+        "limit",
+        "stage",
+        "cursor",
+        "created_from",
+        "priority",
+        "source",
+        "segment",
+        "q",
+    ]
+    .into_iter()
+    .collect();
     assert_eq!(named, expected, "{error:?}");
 }
 
