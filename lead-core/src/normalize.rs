@@ -125,6 +125,14 @@ pub fn normalize(input: &LeadInput, options: &NormalizeOptions) -> Result<LeadFi
             }
         });
 
+    // A field refused for a NUL is named once: its own parse error (an
+    // e-mail or phone that cannot hold one) would only repeat it.
+    let refused: Vec<String> = errors
+        .iter()
+        .filter(|e| e.code == "invalid_character")
+        .map(|e| e.field.clone())
+        .collect();
+    errors.retain(|e| e.code == "invalid_character" || !refused.contains(&e.field));
     let (Ok(email), true) = (email, errors.is_empty()) else {
         return Err(Error::Invalid { fields: errors });
     };

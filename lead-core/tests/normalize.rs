@@ -210,6 +210,7 @@ fn a_nul_character_is_refused_in_every_field_it_appears_in() {
     let input = LeadInput {
         email: Some("ana@acme.com".into()),
         first_name: Some("A\u{0}na".into()),
+        phone: Some("+34 612\u{0}345678".into()),
         message: Some("hi\u{0}".into()),
         job_title: Some("CEO".into()),
         ..Default::default()
@@ -226,8 +227,10 @@ fn a_nul_character_is_refused_in_every_field_it_appears_in() {
         named,
         [
             ("first_name", "invalid_character"),
+            ("phone", "invalid_character"),
             ("message", "invalid_character")
-        ]
+        ],
+        "each field once, not also with its own parse error"
     );
     assert!(lead_core::check_text("notes", "tab\tis fine").is_ok());
 }

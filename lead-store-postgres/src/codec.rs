@@ -1,5 +1,5 @@
 //! Turning domain values into columns and back: timestamps as microseconds,
-//! enums as their wire names, documents as JSON text (cast to JSONB in SQL).
+//! enums as their wire names, documents as JSON text (cast to `json` in SQL).
 
 use lead_core::{Lead, MatchKeys, RepId, email_match_key};
 

@@ -1001,7 +1001,7 @@ impl LeadStore for PostgresStore {
 
     async fn upsert_rep(&self, rep: &Rep) -> Result<()> {
         sqlx::query(
-            "INSERT INTO reps (id, profile) VALUES ($1, $2::jsonb) \
+            "INSERT INTO reps (id, profile) VALUES ($1, $2::json) \
              ON CONFLICT (id) DO UPDATE SET profile = EXCLUDED.profile",
         )
         .bind(rep.id.as_str())

@@ -424,7 +424,7 @@ async fn two_leads_may_trade_addresses_in_one_commit() {
 }
 
 #[tokio::test]
-async fn metadata_numbers_and_text_round_trip_through_jsonb() {
+async fn metadata_numbers_and_text_round_trip_through_the_json_document() {
     let db = TestDb::create().await;
     let store = db.store().await;
     let mut input = form("ana@acme.de");
