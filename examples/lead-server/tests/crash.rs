@@ -5,89 +5,21 @@
 //! fresh database; required, never skipped).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sqlx::Connection;
 use tokio::sync::Mutex;
 
-const SECRET: &str = "crash-test-secret";
-const API_KEY: &str = "crash-test-key";
+mod common;
+
+use common::{API_KEY, SECRET, start};
+
 /// Concurrent senders.
 const SENDERS: usize = 8;
 /// The server is killed once this many captures were acknowledged.
 const KILL_AFTER: usize = 400;
-
-/// Strips ANSI colour codes from a log line.
-fn plain(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Starts the server binary on `database_url` and a free port; returns the
-/// process and its address (read from its "listening" log line).
-fn start(database_url: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lead-server"))
-        .env("DATABASE_URL", database_url)
-        .env("WEBHOOK_PORT", "0")
-        .env("LEAD_BIND_ADDR", "127.0.0.1")
-        .env("WEBHOOK_SECRET_KEY", SECRET)
-        .env(
-            "LEAD_API_KEYS",
-            format!("{}:read", lead_http::hash_key(API_KEY)),
-        )
-        // The load comes from one address: no per-IP limit here.
-        .env("LEAD_RATE_LIMIT_PER_IP", "0")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start lead-server");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let line = plain(&line);
-            if !sent && line.contains("listening") {
-                if let Some(addr) = line
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("addr="))
-                {
-                    let _ = tx.send(Ok(addr.to_owned()));
-                    sent = true;
-                }
-            } else if !sent && line.contains("ERROR") {
-                let _ = tx.send(Err(line));
-                sent = true;
-            }
-            // Keep draining so the server never blocks on a full pipe.
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Ok(addr)) => (child, addr),
-        Ok(Err(line)) => panic!("the server failed to start: {line}"),
-        Err(_) => {
-            let _ = child.kill();
-            panic!("the server did not report its address within 60 s")
-        }
-    }
-}
 
 /// Sends signed captures from `SENDERS` tasks until the server is gone;
 /// kills it (SIGKILL) once `KILL_AFTER` were acknowledged. Returns every
@@ -252,35 +184,7 @@ async fn acknowledged_captures_survive_kill_9_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_captures_survive_kill_9_on_postgres() {
-    let admin = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "DATABASE_URL is not set: run through .ci/with-postgres (the README's test command)"
-        ),
-    };
-    let name = format!("crash_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("admin connection");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut conn)
-        .await
-        .expect("create the test database");
-    let (base, query) = admin
-        .split_once('?')
-        .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
-    let host_start = base.find("://").map_or(0, |i| i + 3);
-    let root = base[host_start..]
-        .find('/')
-        .map_or(base, |i| &base[..host_start + i]);
-    let url = match query {
-        Some(q) => format!("{root}/{name}?{q}"),
-        None => format!("{root}/{name}"),
-    };
-    crash_and_check(&url, "PostgreSQL").await;
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await;
+    let db = common::FreshPostgres::create("crash").await;
+    crash_and_check(&db.url, "PostgreSQL").await;
+    db.drop().await;
 }
