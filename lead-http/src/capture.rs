@@ -26,6 +26,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::docs::CaptureHeaders;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::signature::Verified;
 use crate::state::AppState;
@@ -314,13 +315,7 @@ async fn capture(
     post,
     path = "/webhook/lead",
     tag = "capture",
-    params(
-        ("X-Webhook-Signature" = Option<String>, Header, description = "Hex HMAC-SHA256 of the raw body with WEBHOOK_SECRET_KEY"),
-        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id (also the idempotency key)"),
-        ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks signing time, Unix seconds, within 5 minutes"),
-        ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks signatures: space-separated v1,<base64>"),
-        ("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key answers with the first lead"),
-    ),
+    params(CaptureHeaders),
     request_body(
         description = "One lead: the original system's fields (email, first_name, last_name, phone, company, source, message, utm_*, landing_page, metadata, ...); other form builders' names are mapped, unknown fields kept in metadata",
         content(
@@ -410,13 +405,7 @@ pub struct BatchAnswer {
     post,
     path = "/webhook/lead/batch",
     tag = "capture",
-    params(
-        ("X-Webhook-Signature" = Option<String>, Header, description = "Hex HMAC-SHA256 of the raw body with WEBHOOK_SECRET_KEY"),
-        ("webhook-id" = Option<String>, Header, description = "Standard Webhooks message id (also the idempotency key)"),
-        ("webhook-timestamp" = Option<i64>, Header, description = "Standard Webhooks signing time, Unix seconds, within 5 minutes"),
-        ("webhook-signature" = Option<String>, Header, description = "Standard Webhooks signatures: space-separated v1,<base64>"),
-        ("Idempotency-Key" = Option<String>, Header, description = "A repeat with the same key answers with the first lead"),
-    ),
+    params(CaptureHeaders),
     request_body(description = "{\"leads\": [lead, ...]}", content((serde_json::Value = "application/json"))),
     responses(
         (status = 202, description = "Every lead stored", body = BatchAnswer),

@@ -49,3 +49,25 @@ pub(crate) enum WriteErrors {
     #[response(status = 503, description = "The store is down")]
     Unavailable(ErrorBody),
 }
+
+/// The signature and idempotency headers both capture routes read.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct CaptureHeaders {
+    /// Hex HMAC-SHA256 of the raw body with WEBHOOK_SECRET_KEY
+    #[param(rename = "X-Webhook-Signature")]
+    legacy_signature: Option<String>,
+    /// Standard Webhooks message id (also the idempotency key)
+    #[param(rename = "webhook-id")]
+    webhook_id: Option<String>,
+    /// Standard Webhooks signing time, Unix seconds, within 5 minutes
+    #[param(rename = "webhook-timestamp")]
+    webhook_timestamp: Option<i64>,
+    /// Standard Webhooks signatures: space-separated v1,<base64>
+    #[param(rename = "webhook-signature")]
+    webhook_signature: Option<String>,
+    /// A repeat with the same key answers with the first lead
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}

@@ -284,6 +284,22 @@ impl TestApp {
 
     // ----- capture -----
 
+    /// `POST path` with exactly these bytes and headers.
+    async fn post_bytes(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, String)],
+    ) -> Reply {
+        let request = self
+            .client
+            .post(self.url(path))
+            .header(CONTENT_TYPE, content_type)
+            .body(body);
+        self.send(Self::with_headers(request, headers)).await
+    }
+
     /// `POST /webhook/lead` with exactly these bytes.
     pub(crate) async fn post_lead_bytes(
         &self,
@@ -291,12 +307,8 @@ impl TestApp {
         body: Vec<u8>,
         headers: &[(&str, String)],
     ) -> Reply {
-        let request = self
-            .client
-            .post(self.url("/webhook/lead"))
-            .header(CONTENT_TYPE, content_type)
-            .body(body);
-        self.send(Self::with_headers(request, headers)).await
+        self.post_bytes("/webhook/lead", content_type, body, headers)
+            .await
     }
 
     /// `POST /webhook/lead` with a JSON lead, unsigned.
@@ -337,12 +349,8 @@ impl TestApp {
         body: Vec<u8>,
         headers: &[(&str, String)],
     ) -> Reply {
-        let request = self
-            .client
-            .post(self.url("/webhook/lead/batch"))
-            .header(CONTENT_TYPE, content_type)
-            .body(body);
-        self.send(Self::with_headers(request, headers)).await
+        self.post_bytes("/webhook/lead/batch", content_type, body, headers)
+            .await
     }
 
     /// `POST /webhook/lead/batch` with `{"leads": leads}` as JSON.
