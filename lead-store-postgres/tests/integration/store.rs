@@ -3,14 +3,12 @@
 //! leases, idempotency keys, captures), migrations run once, and the
 //! projection tables follow the leads they come from.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::TestDb;
 use chrono::{DateTime, TimeZone, Utc};
-use common::TestDb;
 use lead_core::{
     ChangeOrigin, Commit, CrmKind, CrmLink, Deps, Email, Error, IdempotencyKey, Lead, LeadInput,
     LeadStore, ManualClock, OutboxEntry, OutboxKind, OutboxStore, Policy, RandomIds, SequentialIds,
@@ -116,8 +114,8 @@ async fn connecting_where_nothing_listens_is_unavailable_quickly() {
 
 #[tokio::test]
 async fn a_database_that_does_not_exist_is_refused_without_showing_the_url() {
-    let admin = common::admin_url();
-    let url = common::with_database(&admin, "lead_no_such_database");
+    let admin = crate::common::admin_url();
+    let url = crate::common::with_database(&admin, "lead_no_such_database");
     let err = PostgresStore::connect(
         &PostgresConfig::from_url(url).with_connect_timeout(Duration::from_secs(5)),
     )

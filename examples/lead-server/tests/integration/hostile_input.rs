@@ -12,9 +12,7 @@ use std::process::Child;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-mod common;
-
-use common::{API_KEY, FreshPostgres, SECRET, start};
+use crate::common::{API_KEY, FreshPostgres, SECRET, start};
 
 /// The lead fields a form can send as free text.
 const FIELDS: [&str; 12] = [

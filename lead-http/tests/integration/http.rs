@@ -2,16 +2,14 @@
 //! (JSON, forms, signatures, idempotency, batches, limits, public forms),
 //! the lead API and its keys, the dashboard and the operations endpoints.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use chrono::Duration;
-use common::{
+use crate::common::{
     BatchReply, FORM, JSON, LEGACY_SECRET, OLD_STANDARD_SECRET, Options, PUBLIC_ORIGIN, Page,
     READER, STANDARD_SECRET, TestApp, WRITE_ONLY, WRITER, form_bytes, json_bytes, legacy_signature,
     rep, standard_signature, start_time,
 };
+use chrono::Duration;
 use lead_core::{Clock, EventKind, Lead, LeadExtId, OutboxKind, Stage};
 use lead_http::signature::sign_legacy;
 use reqwest::StatusCode;

@@ -2,9 +2,7 @@
 //! listener: scan, the review list, merge and dismiss decisions, merging
 //! any two leads, reading a merge and undoing it; scopes and error codes.
 
-mod common;
-
-use common::{Options, READER, TestApp, WRITER, rep};
+use crate::common::{Options, READER, TestApp, WRITER, rep};
 use lead_core::{DedupConfig, DedupMode, LeadStore, ReviewStatus};
 use lead_http::{MergeView, PairPageView, PairView};
 use reqwest::{Method, StatusCode};

@@ -3,15 +3,13 @@
 //! directory and port), so stopping it never disturbs the tests sharing the
 //! server of `DATABASE_URL`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::TestDb;
 use chrono::{TimeZone, Utc};
-use common::TestDb;
 use lead_core::{
     Deps, Error, LeadInput, LeadQuery, LeadStore, ManualClock, OutboxStore, Policy, SequentialIds,
     SyncState, usecase,

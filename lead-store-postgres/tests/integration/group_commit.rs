@@ -1,12 +1,10 @@
 //! Group commit: concurrent commits share transactions, each caller gets
 //! its own answer, a bad commit fails alone, and closing flushes the queue.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::TestDb;
 use chrono::{DateTime, TimeZone, Utc};
-use common::TestDb;
 use futures_util::future::join_all;
 use lead_core::{
     Commit, Deps, Email, Error, Lead, LeadExtId, LeadInput, LeadStore, ManualClock, Policy,

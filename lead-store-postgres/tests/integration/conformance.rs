@@ -1,11 +1,9 @@
 //! The shared store conformance suite, run against a fresh PostgreSQL
 //! database per check.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::TestDb;
+use crate::common::TestDb;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_postgres_store_passes_the_conformance_suite() {

@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 
-mod common;
-
-use common::{API_KEY, SECRET, start};
+use crate::common::{API_KEY, SECRET, start};
 
 /// Concurrent senders.
 const SENDERS: usize = 8;
@@ -184,7 +182,7 @@ async fn acknowledged_captures_survive_kill_9_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_captures_survive_kill_9_on_postgres() {
-    let db = common::FreshPostgres::create("crash").await;
+    let db = crate::common::FreshPostgres::create("crash").await;
     crash_and_check(&db.url, "PostgreSQL").await;
     db.drop().await;
 }

@@ -226,7 +226,7 @@ fn group_caps_limit_points_and_the_total_is_clamped() {
 
 #[test]
 fn the_shipped_default_rules_file_is_the_default_set() {
-    let text = include_str!("../rules/default.toml");
+    let text = include_str!("../../rules/default.toml");
     assert_eq!(RuleSet::from_toml(text).unwrap(), RuleSet::default());
 }
 

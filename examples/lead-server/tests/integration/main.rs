@@ -1,0 +1,8 @@
+//! The lead-server binary itself: kill -9 mid-load, and hostile text on SQLite and PostgreSQL.
+//!
+//! One test binary per crate: each one links the whole dependency tree,
+//! so a binary per file cost tens of megabytes of disk and a link step each.
+
+mod common;
+mod crash;
+mod hostile_input;
