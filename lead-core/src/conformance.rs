@@ -1143,6 +1143,58 @@ pub async fn rep_workloads_count_by_increments<S: FullStore>(store: Arc<S>) {
     assert_eq!(state.load.pass, 9.0, "the pass only moves forward");
     assert_eq!(state.load.last_assigned_at, Some(t0()));
 
+    // Several reps, days and clamped releases in one commit: each rep ends
+    // as if its changes were applied one at a time.
+    store
+        .upsert_rep(&rep("bob@sales.com"))
+        .await
+        .expect("upsert rep");
+    let bob = RepId::parse("bob@sales.com").expect("valid");
+    let next_day = t0() + chrono::Duration::days(1);
+    let assign = |rep: &RepId, at: DateTime<Utc>, pass: f64| LoadChange::Assigned {
+        rep: rep.clone(),
+        at,
+        local_day: at.date_naive(),
+        pass,
+    };
+    let mut mixed = Commit::new();
+    mixed.load.extend([
+        assign(&bob, t0(), 2.0),
+        assign(&ana, t0(), 3.0),
+        assign(&bob, next_day, 1.0),
+        LoadChange::Released { rep: bob.clone() },
+        assign(&bob, next_day, f64::NAN),
+        LoadChange::Released { rep: bob.clone() },
+        LoadChange::Released { rep: bob.clone() },
+        LoadChange::Released { rep: bob.clone() },
+        LoadChange::Reopened { rep: bob.clone() },
+    ]);
+    store.commit(mixed).await.expect("mixed workload changes");
+    let states = store.rep_states().await.expect("reps");
+    let load_of = |id: &RepId| {
+        states
+            .iter()
+            .find(|s| &s.rep.id == id)
+            .map(|s| s.load.clone())
+            .expect("rep")
+    };
+    let (ana_load, bob_load) = (load_of(&ana), load_of(&bob));
+    assert_eq!(
+        (ana_load.open_leads, ana_load.assigned_today, ana_load.pass),
+        (10, 11, 9.0),
+        "same day: the count goes on; a lower pass does not move it"
+    );
+    assert_eq!(
+        (bob_load.open_leads, bob_load.assigned_today, bob_load.today),
+        (1, 2, Some(next_day.date_naive())),
+        "releases never go below zero; a new day restarts the count"
+    );
+    assert_eq!(
+        (bob_load.pass, bob_load.last_assigned_at),
+        (2.0, Some(next_day)),
+        "the highest pass; the last assignment's instant"
+    );
+
     let mut renamed = state.rep.clone();
     renamed.name = "Ana María".into();
     store.upsert_rep(&renamed).await.expect("update rep");
@@ -1155,7 +1207,7 @@ pub async fn rep_workloads_count_by_increments<S: FullStore>(store: Arc<S>) {
         .expect("rep");
     assert_eq!(
         (again.rep.name.as_str(), again.load.open_leads),
-        ("Ana María", 9),
+        ("Ana María", 10),
         "profile updates keep the workload"
     );
     let mut unknown = Commit::new();

@@ -29,11 +29,11 @@ pub use normalize::{
 };
 pub use policy::{Assessment, Policy};
 pub use ports::{
-    AccountKey, CaptureContext, Claimed, Clock, Commit, CommitFacts, CrmClient, Cursor, Dashboard,
-    DeadLetter, Deps, Enricher, FactKeys, IdGenerator, IdempotencyKey, LeadPage, LeadQuery,
-    LeadStore, LeadWrite, LoadChange, ManualClock, Notifier, OutboxEntry, OutboxKind, OutboxStore,
-    PairPage, PairQuery, RandomIds, ReviewPair, ReviewStatus, SequentialIds, SyncState,
-    SystemClock,
+    AccountKey, Assignments, CaptureContext, Claimed, Clock, Commit, CommitFacts, CrmClient,
+    Cursor, Dashboard, DeadLetter, Deps, Enricher, FactKeys, IdGenerator, IdempotencyKey, LeadPage,
+    LeadQuery, LeadStore, LeadWrite, LoadChange, LoadDelta, ManualClock, Notifier, OutboxEntry,
+    OutboxKind, OutboxStore, PairPage, PairQuery, RandomIds, ReviewPair, ReviewStatus,
+    SequentialIds, SyncState, SystemClock,
 };
 #[cfg(any(test, feature = "testing"))]
 pub use ports::{

@@ -17,7 +17,7 @@ use crate::model::CrmKind;
 use crate::model::{Lead, LeadExtId, Rep, RepId, RepLoad, RepState};
 use crate::ports::{
     AccountKey, Claimed, Commit, CommitFacts, Dashboard, DeadLetter, IdempotencyKey, LeadPage,
-    LeadQuery, LeadStore, LoadChange, OutboxEntry, OutboxStore, PairPage, PairQuery, ReviewPair,
+    LeadQuery, LeadStore, LoadDelta, OutboxEntry, OutboxStore, PairPage, PairQuery, ReviewPair,
     SyncState, dashboard_of, page_of,
 };
 
@@ -225,37 +225,9 @@ impl LeadStore for InMemoryStore {
         for pair in reviews {
             state.reviews.insert(pair.leads.clone(), pair);
         }
-        for change in commit.load {
-            match change {
-                LoadChange::Assigned {
-                    rep,
-                    at,
-                    local_day,
-                    pass,
-                } => {
-                    if let Some(s) = state.reps.get_mut(&rep) {
-                        let load = &mut s.load;
-                        load.open_leads += 1;
-                        load.assigned_today = if load.today == Some(local_day) {
-                            load.assigned_today + 1
-                        } else {
-                            1
-                        };
-                        load.today = Some(local_day);
-                        load.last_assigned_at = Some(at);
-                        load.pass = load.pass.max(pass);
-                    }
-                }
-                LoadChange::Released { rep } => {
-                    if let Some(s) = state.reps.get_mut(&rep) {
-                        s.load.open_leads = s.load.open_leads.saturating_sub(1);
-                    }
-                }
-                LoadChange::Reopened { rep } => {
-                    if let Some(s) = state.reps.get_mut(&rep) {
-                        s.load.open_leads += 1;
-                    }
-                }
+        for delta in LoadDelta::fold(&commit.load) {
+            if let Some(s) = state.reps.get_mut(&delta.rep) {
+                delta.apply(&mut s.load);
             }
         }
         Ok(written)

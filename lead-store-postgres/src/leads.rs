@@ -11,8 +11,8 @@ use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
     AccountKey, CaptureContext, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error,
     FollowUpTask, IdempotencyKey, Lead, LeadExtId, LeadPage, LeadQuery, LeadStore, LoadChange,
-    MergeRecord, OutboxEntry, PairPage, PairQuery, Priority, Rep, RepId, RepState, Result,
-    ReviewPair, ReviewStatus, Stage,
+    LoadDelta, MergeRecord, OutboxEntry, PairPage, PairQuery, Priority, Rep, RepId, RepState,
+    Result, ReviewPair, ReviewStatus, Stage,
 };
 
 use crate::codec::{
@@ -312,54 +312,57 @@ async fn write_followups(
     Ok(())
 }
 
-/// Applies workload changes in order, as increments in SQL so concurrent
-/// commits from any instance add up. `false` when a rep does not exist.
+/// Applies workload changes folded per rep ([`LoadDelta`]) in one
+/// statement, as increments over the stored rows so concurrent commits from
+/// any instance add up; a batch of assigned captures costs one round trip,
+/// not one per lead. `false` when a rep does not exist (the caller rolls
+/// back).
 pub(crate) async fn write_load(
     conn: &mut PgConnection,
     changes: impl IntoIterator<Item = &LoadChange>,
 ) -> Fallible<bool> {
-    for change in changes {
-        let done = match change {
-            LoadChange::Assigned {
-                rep,
-                at,
-                local_day,
-                pass,
-            } => {
-                sqlx::query(
-                    "UPDATE reps SET open_leads = open_leads + 1, \
-                     assigned_today = CASE WHEN today = $1::date THEN assigned_today + 1 ELSE 1 END, \
-                     today = $1::date, last_assigned_at = $2, \
-                     pass = GREATEST(pass, COALESCE($3, pass)) WHERE id = $4",
-                )
-                .bind(local_day.to_string())
-                .bind(micros(*at))
-                // NaN never moves the pass (like f64::max).
-                .bind((!pass.is_nan()).then_some(*pass))
-                .bind(rep.as_str())
-                .execute(&mut *conn)
-                .await?
-            }
-            LoadChange::Released { rep } => {
-                sqlx::query(
-                    "UPDATE reps SET open_leads = GREATEST(open_leads - 1, 0) WHERE id = $1",
-                )
-                .bind(rep.as_str())
-                .execute(&mut *conn)
-                .await?
-            }
-            LoadChange::Reopened { rep } => {
-                sqlx::query("UPDATE reps SET open_leads = open_leads + 1 WHERE id = $1")
-                    .bind(rep.as_str())
-                    .execute(&mut *conn)
-                    .await?
-            }
-        };
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
+    let deltas = LoadDelta::fold(changes);
+    if deltas.is_empty() {
+        return Ok(true);
     }
-    Ok(true)
+    let n = deltas.len();
+    let (mut ids, mut add, mut floor) = (Vec::with_capacity(n), vec![], vec![]);
+    let (mut day, mut all_on_day, mut on_day, mut last_at, mut pass) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for delta in &deltas {
+        ids.push(delta.rep.as_str());
+        add.push(delta.open_add);
+        floor.push(delta.open_floor);
+        day.push(delta.assigned.map(|a| a.day.to_string()));
+        all_on_day.push(delta.assigned.is_some_and(|a| a.all_on_day));
+        on_day.push(delta.assigned.map_or(0, |a| i64::from(a.on_day)));
+        last_at.push(delta.assigned.map(|a| micros(a.last_at)));
+        pass.push(delta.pass);
+    }
+    let done = sqlx::query(
+        "UPDATE reps SET open_leads = GREATEST(reps.open_leads + t.open_add, t.open_floor), \
+         assigned_today = CASE WHEN t.day IS NULL THEN reps.assigned_today \
+         WHEN t.all_on_day AND reps.today = t.day::date THEN reps.assigned_today + t.on_day \
+         ELSE t.on_day END, \
+         today = COALESCE(t.day::date, reps.today), \
+         last_assigned_at = COALESCE(t.last_at, reps.last_assigned_at), \
+         pass = GREATEST(reps.pass, COALESCE(t.pass, reps.pass)) \
+         FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::bool[], $6::int8[], \
+         $7::int8[], $8::float8[]) AS t(id, open_add, open_floor, day, all_on_day, on_day, \
+         last_at, pass) \
+         WHERE reps.id = t.id",
+    )
+    .bind(ids)
+    .bind(add)
+    .bind(floor)
+    .bind(day)
+    .bind(all_on_day)
+    .bind(on_day)
+    .bind(last_at)
+    .bind(pass)
+    .execute(&mut *conn)
+    .await?;
+    Ok(usize::try_from(done.rows_affected()).ok() == Some(n))
 }
 
 /// Stores duplicate pairs: a new pair is inserted; over the stored pair of

@@ -14,11 +14,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod check;
+mod load;
 mod outbox;
 mod query;
 mod review;
 
 pub use check::{CommitFacts, FactKeys};
+pub use load::{Assignments, LoadDelta};
 
 pub use outbox::{Claimed, DeadLetter, OutboxStore, SyncState};
 #[cfg(any(test, feature = "testing"))]
