@@ -36,6 +36,10 @@
 //! transaction per commit), or both in the same run.
 //!
 //! `--backend sqlite` needs no server.
+//!
+//! `--reps N` (default 0) gives the captures N always-available reps to be
+//! routed to, so every commit also carries the rep's workload change
+//! (`LoadChange::Assigned`); the stores under test hold the same reps.
 
 use std::future::Future;
 use std::str::FromStr;
@@ -52,8 +56,10 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use uuid::Uuid;
 
-use lead_core::ports::{Commit, Deps, IdempotencyKey, OutboxEntry, OutboxKind};
-use lead_core::{InMemoryStore, LeadInput, LeadStore, MatchKeys, Policy, usecase};
+use lead_core::ports::{Commit, Deps, IdempotencyKey, LoadChange, OutboxEntry, OutboxKind};
+use lead_core::{
+    InMemoryStore, LeadInput, LeadStore, MatchKeys, Policy, Rep, RepId, WorkingHours, usecase,
+};
 use lead_store_postgres::{PostgresConfig, PostgresStore};
 use lead_store_sqlite::{GroupCommit, SqliteConfig, SqliteStore, Synchronous};
 
@@ -138,6 +144,30 @@ struct Args {
     /// stores' default).
     #[arg(long)]
     max_wait_ms: Option<u64>,
+    /// Reps the captures are assigned to (0: none, every lead unassigned).
+    #[arg(long, default_value_t = 0)]
+    reps: usize,
+}
+
+/// `n` reps who take every lead at any hour.
+fn bench_reps(n: usize) -> Vec<Rep> {
+    (0..n)
+        .map(|i| {
+            let id = RepId::parse(&format!("rep{i}@sales.example")).expect("rep id");
+            Rep {
+                working_hours: WorkingHours::always(),
+                daily_capacity: u32::MAX,
+                open_capacity: u32::MAX,
+                ..Rep::new(id, format!("Rep {i}"))
+            }
+        })
+        .collect()
+}
+
+async fn add_reps<S: LeadStore>(store: &S, reps: &[Rep]) {
+    for rep in reps {
+        store.upsert_rep(rep).await.expect("upsert rep");
+    }
 }
 
 /// One prebuilt lead: the store commit and the raw row.
@@ -185,8 +215,10 @@ fn form(n: usize) -> LeadInput {
 }
 
 /// `n` distinct leads, as a capture with an idempotency key would commit them.
-async fn build_items(n: usize) -> Vec<Item> {
-    let deps = Deps::new(Arc::new(InMemoryStore::new()));
+async fn build_items(n: usize, reps: &[Rep]) -> Vec<Item> {
+    let memory = Arc::new(InMemoryStore::new());
+    add_reps(memory.as_ref(), reps).await;
+    let deps = Deps::new(memory);
     let policy = Policy::default();
     let mut items = Vec::with_capacity(n);
     for i in 0..n {
@@ -213,7 +245,14 @@ async fn build_items(n: usize) -> Vec<Item> {
             doc: serde_json::to_string(&lead).expect("lead JSON"),
             commit: Commit::new(),
         };
+        let assigned = lead.assigned_to.clone().map(|rep| LoadChange::Assigned {
+            rep,
+            at: now,
+            local_day: now.date_naive(),
+            pass: i as f64,
+        });
         let mut commit = Commit::new().write(lead, None);
+        commit.load.extend(assigned);
         commit
             .outbox
             .push(outbox(OutboxKind::LeadCreated, json!({})));
@@ -361,6 +400,7 @@ async fn pg_capture(
     warm: &[Item],
     writers: usize,
     group: Option<GroupCommit>,
+    reps: &[Rep],
 ) -> Measured {
     let (name, url) = create_db(admin).await;
     // W connections like the raw pool, plus one per group-commit writer
@@ -371,6 +411,7 @@ async fn pg_capture(
         .with_acquire_timeout(Duration::from_secs(60))
         .with_group_commit(group);
     let store = Arc::new(PostgresStore::connect(&config).await.expect("store"));
+    add_reps(store.as_ref(), reps).await;
     let m = measure(items, warm, writers, store_op(store.clone())).await;
     store.close().await;
     drop_db(admin, &name).await;
@@ -459,6 +500,7 @@ async fn sqlite_capture(
     warm: &[Item],
     writers: usize,
     group: Option<GroupCommit>,
+    reps: &[Rep],
 ) -> Measured {
     let path = dir.join(format!("store-{}.db", Uuid::new_v4().simple()));
     let config = SqliteConfig::from_url(path.display().to_string())
@@ -468,6 +510,7 @@ async fn sqlite_capture(
         .with_synchronous(Synchronous::Full)
         .with_group_commit(group);
     let store = Arc::new(SqliteStore::connect(&config).await.expect("store"));
+    add_reps(store.as_ref(), reps).await;
     let m = measure(items, warm, writers, store_op(store.clone())).await;
     store.close().await;
     m
@@ -650,8 +693,15 @@ async fn main() {
     let max_w = args.writers.iter().copied().max().unwrap_or(1);
     let warm_n = 2 * max_w;
     let t = Instant::now();
-    let all = build_items(args.leads + warm_n).await;
+    let reps = bench_reps(args.reps);
+    let all = build_items(args.leads + warm_n, &reps).await;
     let (items, warm) = all.split_at(args.leads);
+    let assigned = items.iter().filter(|i| !i.commit.load.is_empty()).count();
+    println!(
+        "{assigned} of {} leads assigned to {} reps",
+        items.len(),
+        reps.len()
+    );
     let doc_bytes = items.iter().map(|i| i.doc.len()).sum::<usize>() / items.len();
     println!(
         "{} leads built in {:.1}s (mean lead JSON {doc_bytes} bytes); warm-up 2×W leads per measurement, not timed",
@@ -669,7 +719,7 @@ async fn main() {
             "postgres",
             &args,
             |w| pg_raw(admin, items, &warm[..2 * w], w),
-            |w, group| pg_capture(admin, items, &warm[..2 * w], w, group),
+            |w, group| pg_capture(admin, items, &warm[..2 * w], w, group, &reps),
         )
         .await;
     }
@@ -685,7 +735,7 @@ async fn main() {
             "sqlite",
             &args,
             |w| sqlite_raw(path, items, &warm[..2 * w], w),
-            |w, group| sqlite_capture(path, items, &warm[..2 * w], w, group),
+            |w, group| sqlite_capture(path, items, &warm[..2 * w], w, group, &reps),
         )
         .await;
     }
