@@ -153,7 +153,7 @@ struct Args {
 fn bench_reps(n: usize) -> Vec<Rep> {
     (0..n)
         .map(|i| {
-            let id = RepId::parse(&format!("rep{i}@sales.example")).expect("rep id");
+            let id = RepId::parse(&format!("rep{i}@example.com")).expect("rep id");
             Rep {
                 working_hours: WorkingHours::always(),
                 daily_capacity: u32::MAX,

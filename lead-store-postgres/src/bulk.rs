@@ -13,24 +13,32 @@
 //! there. Every array has a fixed type, so the statement is prepared once
 //! per connection and a batch costs one round trip.
 //!
-//! Workload changes can miss (an unknown rep updates nothing, with no
-//! error), so a batch carrying them runs in a transaction that checks the
-//! updated row counts before its COMMIT.
+//! The reps' workloads are updated in the same statement
+//! ([`load_update!`]). An unknown rep would update nothing, with no error,
+//! so the statement also tries to insert every rep it cannot find without
+//! a profile: the `NOT NULL` column refuses that, the statement aborts, and
+//! the checked path answers that the rep does not exist.
 
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
 
-use lead_core::{Commit, FollowUpTask, IdempotencyKey, Lead, LoadChange, OutboxEntry, RepId};
+use lead_core::{Commit, FollowUpTask, IdempotencyKey, Lead, OutboxEntry, RepId};
 
 use crate::codec::{LeadRow, bigint, micros, to_json, wire_name};
 use crate::error::StoreError;
-use crate::leads::write_load;
+use crate::leads::{LoadColumns, PgQuery};
 use lead_store_sql::Stats;
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
 /// Writes the batch in one statement.
-const INSERT_ALL: &str = "\
-WITH new_leads AS (
+const INSERT_ALL: &str = concat!(
+    "WITH updated_reps AS (",
+    load_update!("$49", "$50", "$51", "$52", "$53", "$54", "$55", "$56"),
+    "), missing_reps AS (
+    INSERT INTO reps (id, profile)
+    SELECT t.id, NULL FROM UNNEST($49::text[]) AS t(id)
+    WHERE NOT EXISTS (SELECT 1 FROM reps WHERE reps.id = t.id)
+), new_leads AS (
     INSERT INTO leads (ext_id, email, email_key, company_key, corporate_domain, stage, priority,
         score, assigned_to, source, source_raw, search_text, segments, created_at, updated_at,
         version, doc)
@@ -68,7 +76,8 @@ WITH new_leads AS (
         $44::text[]) AS t(id, lead, assigned_to, priority, due_at, status, doc)
 )
 INSERT INTO idempotency_keys (key, lead, created_at, expires_at)
-SELECT * FROM UNNEST($45::text[], $46::text[], $47::int8[], $48::int8[])";
+SELECT * FROM UNNEST($45::text[], $46::text[], $47::int8[], $48::int8[])"
+);
 
 /// The batch as one array per column.
 #[derive(Default)]
@@ -127,6 +136,8 @@ struct Columns<'a> {
     key_lead: Vec<&'a str>,
     key_created: Vec<i64>,
     key_expires: Vec<i64>,
+
+    load: LoadColumns,
 }
 
 impl<'a> Columns<'a> {
@@ -209,7 +220,7 @@ impl<'a> Columns<'a> {
     }
 
     async fn insert(self, conn: &mut PgConnection) -> Fallible<()> {
-        sqlx::query(INSERT_ALL)
+        let query: PgQuery<'_> = sqlx::query(INSERT_ALL)
             .bind(self.ext_id)
             .bind(self.email)
             .bind(self.email_key)
@@ -257,9 +268,8 @@ impl<'a> Columns<'a> {
             .bind(self.key)
             .bind(self.key_lead)
             .bind(self.key_created)
-            .bind(self.key_expires)
-            .execute(conn)
-            .await?;
+            .bind(self.key_expires);
+        self.load.bind(query).execute(conn).await?;
         Ok(())
     }
 }
@@ -303,22 +313,9 @@ async fn write(
             columns.key(key);
         }
     }
-    let load: Vec<&LoadChange> = commits.iter().flat_map(|c| &c.load).collect();
-    if load.is_empty() {
-        // One statement is its own transaction: committed or not at all.
-        return refused(columns.insert(conn).await);
-    }
-    let mut tx = conn.begin().await?;
-    let applied = match refused(columns.insert(&mut tx).await)? {
-        true => write_load(&mut tx, load).await?,
-        false => false,
-    };
-    if applied {
-        tx.commit().await?;
-    } else {
-        tx.rollback().await?;
-    }
-    Ok(applied)
+    columns.load = LoadColumns::of(commits.iter().flat_map(|c| &c.load));
+    // One statement is its own transaction: committed or not at all.
+    refused(columns.insert(conn).await)
 }
 
 /// `values` as a PostgreSQL array literal (`{"a","b \\"c\\""}`), so a

@@ -312,57 +312,83 @@ async fn write_followups(
     Ok(())
 }
 
-/// Applies workload changes folded per rep ([`LoadDelta`]) in one
-/// statement, as increments over the stored rows so concurrent commits from
-/// any instance add up; a batch of assigned captures costs one round trip,
-/// not one per lead. `false` when a rep does not exist (the caller rolls
-/// back).
+/// A batch's workload changes folded per rep ([`LoadDelta`]), one array
+/// per column of [`load_update!`].
+#[derive(Debug, Default)]
+pub(crate) struct LoadColumns {
+    ids: Vec<String>,
+    add: Vec<i64>,
+    floor: Vec<i64>,
+    day: Vec<Option<String>>,
+    all_on_day: Vec<bool>,
+    on_day: Vec<i64>,
+    last_at: Vec<Option<i64>>,
+    pass: Vec<Option<f64>>,
+}
+
+impl LoadColumns {
+    pub(crate) fn of<'a>(changes: impl IntoIterator<Item = &'a LoadChange>) -> Self {
+        let mut columns = Self::default();
+        for delta in LoadDelta::fold(changes) {
+            columns.ids.push(delta.rep.as_str().to_owned());
+            columns.add.push(delta.open_add);
+            columns.floor.push(delta.open_floor);
+            columns.day.push(delta.assigned.map(|a| a.day.to_string()));
+            columns
+                .all_on_day
+                .push(delta.assigned.is_some_and(|a| a.all_on_day));
+            columns
+                .on_day
+                .push(delta.assigned.map_or(0, |a| i64::from(a.on_day)));
+            columns
+                .last_at
+                .push(delta.assigned.map(|a| micros(a.last_at)));
+            columns.pass.push(delta.pass);
+        }
+        columns
+    }
+
+    /// How many reps the changes touch.
+    pub(crate) fn reps(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Binds the arrays, in [`load_update!`]'s order, after what `query` has.
+    pub(crate) fn bind<'q>(self, query: PgQuery<'q>) -> PgQuery<'q> {
+        query
+            .bind(self.ids)
+            .bind(self.add)
+            .bind(self.floor)
+            .bind(self.day)
+            .bind(self.all_on_day)
+            .bind(self.on_day)
+            .bind(self.last_at)
+            .bind(self.pass)
+    }
+}
+
+/// A query being built.
+pub(crate) type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// Applies workload changes in one statement, as increments over the
+/// stored rows so concurrent commits from any instance add up. `false`
+/// when a rep does not exist (the caller rolls back).
 pub(crate) async fn write_load(
     conn: &mut PgConnection,
     changes: impl IntoIterator<Item = &LoadChange>,
 ) -> Fallible<bool> {
-    let deltas = LoadDelta::fold(changes);
-    if deltas.is_empty() {
+    let columns = LoadColumns::of(changes);
+    let reps = columns.reps();
+    if reps == 0 {
         return Ok(true);
     }
-    let n = deltas.len();
-    let (mut ids, mut add, mut floor) = (Vec::with_capacity(n), vec![], vec![]);
-    let (mut day, mut all_on_day, mut on_day, mut last_at, mut pass) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    for delta in &deltas {
-        ids.push(delta.rep.as_str());
-        add.push(delta.open_add);
-        floor.push(delta.open_floor);
-        day.push(delta.assigned.map(|a| a.day.to_string()));
-        all_on_day.push(delta.assigned.is_some_and(|a| a.all_on_day));
-        on_day.push(delta.assigned.map_or(0, |a| i64::from(a.on_day)));
-        last_at.push(delta.assigned.map(|a| micros(a.last_at)));
-        pass.push(delta.pass);
-    }
-    let done = sqlx::query(
-        "UPDATE reps SET open_leads = GREATEST(reps.open_leads + t.open_add, t.open_floor), \
-         assigned_today = CASE WHEN t.day IS NULL THEN reps.assigned_today \
-         WHEN t.all_on_day AND reps.today = t.day::date THEN reps.assigned_today + t.on_day \
-         ELSE t.on_day END, \
-         today = COALESCE(t.day::date, reps.today), \
-         last_assigned_at = COALESCE(t.last_at, reps.last_assigned_at), \
-         pass = GREATEST(reps.pass, COALESCE(t.pass, reps.pass)) \
-         FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::text[], $5::bool[], $6::int8[], \
-         $7::int8[], $8::float8[]) AS t(id, open_add, open_floor, day, all_on_day, on_day, \
-         last_at, pass) \
-         WHERE reps.id = t.id",
-    )
-    .bind(ids)
-    .bind(add)
-    .bind(floor)
-    .bind(day)
-    .bind(all_on_day)
-    .bind(on_day)
-    .bind(last_at)
-    .bind(pass)
-    .execute(&mut *conn)
-    .await?;
-    Ok(usize::try_from(done.rows_affected()).ok() == Some(n))
+    let done = columns
+        .bind(sqlx::query(load_update!(
+            "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8"
+        )))
+        .execute(&mut *conn)
+        .await?;
+    Ok(usize::try_from(done.rows_affected()).ok() == Some(reps))
 }
 
 /// Stores duplicate pairs: a new pair is inserted; over the stored pair of

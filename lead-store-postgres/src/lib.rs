@@ -27,6 +27,29 @@ macro_rules! owner_query {
     };
 }
 
+/// Rep workloads, folded per rep ([`lead_core::LoadDelta`]), as increments
+/// over the stored rows in one UPDATE: the placeholders are the eight
+/// arrays [`crate::leads::LoadColumns`] binds, in its order (rep ids first).
+macro_rules! load_update {
+    ($ids:literal, $add:literal, $floor:literal, $day:literal, $all_on_day:literal,
+     $on_day:literal, $last_at:literal, $pass:literal) => {
+        concat!(
+            "UPDATE reps SET open_leads = GREATEST(reps.open_leads + t.open_add, t.open_floor), \
+             assigned_today = CASE WHEN t.day IS NULL THEN reps.assigned_today \
+             WHEN t.all_on_day AND reps.today = t.day::date THEN reps.assigned_today + t.on_day \
+             ELSE t.on_day END, \
+             today = COALESCE(t.day::date, reps.today), \
+             last_assigned_at = COALESCE(t.last_at, reps.last_assigned_at), \
+             pass = GREATEST(reps.pass, COALESCE(t.pass, reps.pass)) \
+             FROM UNNEST(",
+            $ids, "::text[], ", $add, "::int8[], ", $floor, "::int8[], ", $day, "::text[], ",
+            $all_on_day, "::bool[], ", $on_day, "::int8[], ", $last_at, "::int8[], ", $pass,
+            "::float8[]) AS t(id, open_add, open_floor, day, all_on_day, on_day, last_at, pass) \
+             WHERE reps.id = t.id"
+        )
+    };
+}
+
 mod bulk;
 mod codec;
 mod config;

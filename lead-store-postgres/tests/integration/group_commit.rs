@@ -7,8 +7,8 @@ use crate::common::TestDb;
 use chrono::{DateTime, TimeZone, Utc};
 use futures_util::future::join_all;
 use lead_core::{
-    Commit, Deps, Email, Error, Lead, LeadExtId, LeadInput, LeadStore, ManualClock, Policy,
-    SequentialIds, usecase,
+    Commit, Deps, Email, Error, Lead, LeadExtId, LeadInput, LeadStore, LoadChange, ManualClock,
+    Policy, Rep, RepId, SequentialIds, usecase,
 };
 use lead_store_postgres::PostgresStore;
 
@@ -124,6 +124,79 @@ async fn a_stale_commit_in_a_burst_fails_alone() {
     );
     let (batches, commits) = store.group_commit_stats();
     assert!(batches - batches_before < commits - commits_before);
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assigned_captures_in_a_burst_count_once_each_and_an_unknown_rep_fails_alone() {
+    let db = TestDb::create().await;
+    let store = db.store().await;
+    let template = template(&store).await;
+    let ana = RepId::parse("ana@sales.com").expect("valid");
+    let bob = RepId::parse("bob@sales.com").expect("valid");
+    for rep in [&ana, &bob] {
+        store
+            .upsert_rep(&Rep::new(rep.clone(), "Rep"))
+            .await
+            .expect("upsert rep");
+    }
+    let ghost_at = N / 2;
+    let ghost = RepId::parse("ghost@sales.com").expect("valid");
+    let commits: Vec<Commit> = (0..N)
+        .map(|n| {
+            let rep = match n {
+                n if n == ghost_at => ghost.clone(),
+                n if n % 2 == 0 => ana.clone(),
+                _ => bob.clone(),
+            };
+            let mut lead = fresh(&template, n);
+            lead.assigned_to = Some(rep.clone());
+            let mut commit = Commit::new().write(lead, None);
+            commit.load.push(LoadChange::Assigned {
+                rep,
+                at: t0(),
+                local_day: t0().date_naive(),
+                pass: n as f64,
+            });
+            commit
+        })
+        .collect();
+    let results = join_all(commits.into_iter().map(|commit| store.commit(commit))).await;
+    for (n, result) in results.into_iter().enumerate() {
+        if n == ghost_at {
+            let err = result.expect_err("an unknown rep is refused");
+            assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+            let stored = store.get(&fresh(&template, n).ext_id).await.expect("get");
+            assert!(stored.is_none(), "the refused capture left no lead");
+        } else {
+            result.expect("the other captures succeed");
+        }
+    }
+    let states = store.rep_states().await.expect("reps");
+    let load_of = |id: &RepId| {
+        states
+            .iter()
+            .find(|s| &s.rep.id == id)
+            .map(|s| s.load.clone())
+            .expect("rep")
+    };
+    // Even n went to ana (ghost_at is even and went nowhere), odd n to bob.
+    let (to_ana, to_bob) = (N / 2 - 1, N / 2);
+    let (ana_load, bob_load) = (load_of(&ana), load_of(&bob));
+    assert_eq!(
+        (ana_load.open_leads, ana_load.assigned_today),
+        (to_ana as u32, to_ana as u32)
+    );
+    assert_eq!(
+        (bob_load.open_leads, bob_load.assigned_today),
+        (to_bob as u32, to_bob as u32)
+    );
+    assert_eq!(bob_load.pass, (N - 1) as f64, "the highest pass");
+    assert_eq!(ana_load.pass, (N - 2) as f64, "the highest pass");
+    assert!(
+        store.fast_path_refusals() >= 1,
+        "the unknown rep made the one-statement write refuse its batch"
+    );
     db.drop_db().await;
 }
 
