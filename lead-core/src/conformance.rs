@@ -32,7 +32,7 @@ use serde_json::json;
 use crate::error::Error;
 use crate::model::{
     ChangeOrigin, CrmKind, CrmLink, EventKind, Lead, LeadEvent, LeadExtId, LeadInput, Priority,
-    Rep, RepId, Stage, WorkingHours,
+    Rep, RepId, RepLoad, Stage, WorkingHours,
 };
 use crate::policy::Policy;
 use crate::ports::{
@@ -1108,6 +1108,18 @@ pub async fn dashboard_matches_the_reference<S: FullStore>(store: Arc<S>) {
     }
 }
 
+/// The stored workload of `rep`; panics when the store does not know the rep.
+pub async fn rep_load<S: LeadStore + ?Sized>(store: &S, rep: &RepId) -> RepLoad {
+    store
+        .rep_states()
+        .await
+        .expect("rep states")
+        .into_iter()
+        .find(|s| &s.rep.id == rep)
+        .map(|s| s.load)
+        .unwrap_or_else(|| panic!("no rep {rep}"))
+}
+
 /// Workload changes are increments: concurrent assignments never lose a count.
 pub async fn rep_workloads_count_by_increments<S: FullStore>(store: Arc<S>) {
     let ana = RepId::parse("ana@sales.com").expect("valid");
@@ -1170,15 +1182,7 @@ pub async fn rep_workloads_count_by_increments<S: FullStore>(store: Arc<S>) {
         LoadChange::Reopened { rep: bob.clone() },
     ]);
     store.commit(mixed).await.expect("mixed workload changes");
-    let states = store.rep_states().await.expect("reps");
-    let load_of = |id: &RepId| {
-        states
-            .iter()
-            .find(|s| &s.rep.id == id)
-            .map(|s| s.load.clone())
-            .expect("rep")
-    };
-    let (ana_load, bob_load) = (load_of(&ana), load_of(&bob));
+    let (ana_load, bob_load) = (rep_load(&*store, &ana).await, rep_load(&*store, &bob).await);
     assert_eq!(
         (ana_load.open_leads, ana_load.assigned_today, ana_load.pass),
         (10, 11, 9.0),

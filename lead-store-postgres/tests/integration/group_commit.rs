@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::common::TestDb;
 use chrono::{DateTime, TimeZone, Utc};
 use futures_util::future::join_all;
+use lead_core::conformance::rep_load;
 use lead_core::{
     Commit, Deps, Email, Error, Lead, LeadExtId, LeadInput, LeadStore, LoadChange, ManualClock,
     Policy, Rep, RepId, SequentialIds, usecase,
@@ -172,17 +173,9 @@ async fn assigned_captures_in_a_burst_count_once_each_and_an_unknown_rep_fails_a
             result.expect("the other captures succeed");
         }
     }
-    let states = store.rep_states().await.expect("reps");
-    let load_of = |id: &RepId| {
-        states
-            .iter()
-            .find(|s| &s.rep.id == id)
-            .map(|s| s.load.clone())
-            .expect("rep")
-    };
     // Even n went to ana (ghost_at is even and went nowhere), odd n to bob.
     let (to_ana, to_bob) = (N / 2 - 1, N / 2);
-    let (ana_load, bob_load) = (load_of(&ana), load_of(&bob));
+    let (ana_load, bob_load) = (rep_load(&*store, &ana).await, rep_load(&*store, &bob).await);
     assert_eq!(
         (ana_load.open_leads, ana_load.assigned_today),
         (to_ana as u32, to_ana as u32)
