@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use lead_core::{Error, FieldError};
+use lead_core::{Error, FieldError, Policy, Rep, RuleSet};
 use lead_http::{ApiKeys, HttpSettings, Part, Rate, Scopes, WebhookKeys};
 use secrecy::SecretString;
 
@@ -32,6 +32,85 @@ pub(crate) struct ServerConfig {
     pub(crate) api_key_count: usize,
     /// `PUBLIC_FORM_ORIGINS` and the defaults.
     pub(crate) http: HttpSettings,
+    /// `LEAD_POLICY`, `LEAD_RULES` and `LEAD_REPS`: files read at start-up.
+    pub(crate) files: FilePaths,
+}
+
+/// The paths of the files the server reads at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct FilePaths {
+    /// `LEAD_POLICY`: a TOML policy (scoring, BANT, segments, routing,
+    /// follow-ups, duplicates); sections left out keep their defaults.
+    pub(crate) policy: Option<String>,
+    /// `LEAD_RULES`: a TOML scoring rule set (the format of
+    /// `lead-core/rules/default.toml`), replacing the policy's rules.
+    pub(crate) rules: Option<String>,
+    /// `LEAD_REPS`: a TOML file of `[[rep]]` tables.
+    pub(crate) reps: Option<String>,
+}
+
+/// What the start-up files say.
+#[derive(Debug, Clone)]
+pub(crate) struct Files {
+    /// The policy every route uses.
+    pub(crate) policy: Policy,
+    /// The reps to make the store's (`None`: `LEAD_REPS` not set, the
+    /// stored reps stay as they are).
+    pub(crate) reps: Option<Vec<Rep>>,
+}
+
+impl FilePaths {
+    /// Reads and checks every file; the error names the variable and the
+    /// file, with the parser's line and column.
+    pub(crate) fn load(&self) -> Result<Files, String> {
+        let read = |var: &str, path: &str| {
+            std::fs::read_to_string(path).map_err(|e| format!("{var}: cannot read {path}: {e}"))
+        };
+        let mut policy = match &self.policy {
+            Some(path) => Policy::from_toml(&read("LEAD_POLICY", path)?)
+                .map_err(|e| format!("LEAD_POLICY ({path}): {}", details(&e)))?,
+            None => Policy::default(),
+        };
+        if let Some(path) = &self.rules {
+            policy.rules = RuleSet::from_toml(&read("LEAD_RULES", path)?)
+                .map_err(|e| format!("LEAD_RULES ({path}): {}", details(&e)))?;
+        }
+        let reps = match &self.reps {
+            Some(path) => Some(
+                parse_reps(&read("LEAD_REPS", path)?)
+                    .map_err(|e| format!("LEAD_REPS ({path}): {}", details(&e)))?,
+            ),
+            None => None,
+        };
+        Ok(Files { policy, reps })
+    }
+}
+
+/// The messages of a validation error, without the generic preamble.
+fn details(err: &Error) -> String {
+    match err {
+        Error::Invalid { fields } => fields
+            .iter()
+            .map(|f| f.message.clone())
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    }
+}
+
+/// The reps of a reps file: `[[rep]]` tables, each a [`Rep`] (`id` and
+/// `name` required, every other field defaulting as in [`Rep::new`];
+/// unknown keys refused).
+pub(crate) fn parse_reps(text: &str) -> Result<Vec<Rep>, Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RepsFile {
+        #[serde(default)]
+        rep: Vec<Rep>,
+    }
+    let file: RepsFile = toml::from_str(text)
+        .map_err(|e| Error::invalid("reps", "invalid_reps_file", e.to_string()))?;
+    Ok(file.rep)
 }
 
 impl ServerConfig {
@@ -52,6 +131,9 @@ impl ServerConfig {
     /// | `LEAD_RATE_LIMIT_PER_IP` | `<per minute>[,<burst>]`, `0` turns it off (default `6000,200`) |
     /// | `LEAD_RATE_LIMIT_PER_KEY` | the same per API key (default `12000,400`) |
     /// | `LEAD_TRUST_FORWARDED_FOR` | `true` behind your own proxy: client IP from `X-Forwarded-For` |
+    /// | `LEAD_POLICY` | a TOML policy file ([`FilePaths::policy`]) |
+    /// | `LEAD_RULES` | a TOML scoring rule-set file ([`FilePaths::rules`]) |
+    /// | `LEAD_REPS` | a TOML file of `[[rep]]` tables ([`FilePaths::reps`]) |
     ///
     /// # Errors
     ///
@@ -174,6 +256,11 @@ impl ServerConfig {
             api_keys,
             api_key_count,
             http,
+            files: FilePaths {
+                policy: get("LEAD_POLICY"),
+                rules: get("LEAD_RULES"),
+                reps: get("LEAD_REPS"),
+            },
         })
     }
 }
@@ -371,5 +458,128 @@ mod tests {
             ["WEBHOOK_PORT", "WEBHOOK_STANDARD_SECRETS", "LEAD_API_KEYS"]
         );
         assert!(fields.iter().all(|f| !f.message.contains("hunter2")));
+    }
+
+    #[test]
+    fn a_reps_file_needs_only_id_and_name_and_names_what_is_wrong() {
+        let reps = parse_reps(
+            r#"
+            [[rep]]
+            id = "ana@empresa.com"
+            name = "Ana García"
+            time_zone = "Europe/Madrid"
+            daily_capacity = 25
+            working_hours = { days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat"], start = "08:30:00", end = "17:00:00" }
+            skills = { languages = ["es", "en"], industries = ["software"] }
+
+            [[rep]]
+            id = "bob@empresa.com"
+            name = "Bob"
+            "#,
+        )
+        .expect("valid reps file");
+        assert_eq!(reps.len(), 2);
+        assert_eq!(serde_json::json!(reps[0].time_zone), "Europe/Madrid");
+        assert_eq!(reps[0].daily_capacity, 25);
+        assert_eq!(reps[0].working_hours.days.len(), 6);
+        assert!(reps[0].skills.languages.contains("es"));
+        let bob = lead_core::RepId::parse("bob@empresa.com").expect("valid");
+        assert_eq!(
+            reps[1],
+            Rep::new(bob, "Bob"),
+            "the rest are Rep::new's defaults"
+        );
+
+        for (text, says) in [
+            (
+                "[[rep]]\nid = \"ana@empresa.com\"\nname = \"Ana\"\ndaily_capcity = 5\n",
+                "daily_capcity",
+            ),
+            (
+                "[[rep]]\nid = \"not an address\"\nname = \"Ana\"\n",
+                "valid e-mail",
+            ),
+            (
+                "[[rep]]\nid = \"ana@empresa.com\"\nname = \"Ana\"\ntime_zone = \"Mars/Olympus\"\n",
+                "line 4",
+            ),
+            ("[[rep]]\nname = \"Ana\"\n", "missing field `id`"),
+            (
+                "[[reps]]\nid = \"ana@empresa.com\"\nname = \"Ana\"\n",
+                "reps",
+            ),
+        ] {
+            let err = parse_reps(text).expect_err(text);
+            let message = super::details(&err);
+            assert!(message.contains(says), "{text:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn the_example_reps_file_is_valid_and_its_first_rep_shows_the_defaults() {
+        let reps = parse_reps(include_str!("../reps.example.toml")).expect("valid example");
+        assert_eq!(reps.len(), 2);
+        let shown = Rep {
+            name: "Ana García".into(),
+            ..Rep::new(reps[0].id.clone(), "")
+        };
+        assert_eq!(reps[0], shown, "the values written out are the defaults");
+        assert_eq!(serde_json::json!(reps[1].time_zone), "Europe/Madrid");
+    }
+
+    #[test]
+    fn start_up_files_are_read_and_a_bad_one_names_its_variable_and_path() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            path.display().to_string()
+        };
+        let rules = write(
+            "rules.toml",
+            "[[group]]\nname = \"all\"\ncap = 100\n\n[[group.rule]]\nid = \"any\"\npoints = 77\nwhen = { present = \"email\" }\n",
+        );
+        let policy = write("policy.toml", "default_region = \"ES\"\n");
+        let reps = write(
+            "reps.toml",
+            "[[rep]]\nid = \"ana@empresa.com\"\nname = \"Ana\"\n",
+        );
+        let files = FilePaths {
+            policy: Some(policy),
+            rules: Some(rules),
+            reps: Some(reps),
+        }
+        .load()
+        .expect("valid files");
+        assert_eq!(files.policy.default_region.code(), "ES");
+        assert_eq!(files.policy.rules.groups.len(), 1);
+        assert_eq!(files.reps.map(|r| r.len()), Some(1));
+        assert!(
+            FilePaths::default()
+                .load()
+                .expect("no files")
+                .reps
+                .is_none()
+        );
+
+        let bad = write("bad.toml", "[[group]]\nname = 5\n");
+        let err = FilePaths {
+            rules: Some(bad.clone()),
+            ..FilePaths::default()
+        }
+        .load()
+        .expect_err("bad rules");
+        assert!(err.starts_with(&format!("LEAD_RULES ({bad}): ")), "{err}");
+        let missing = dir.path().join("nope.toml").display().to_string();
+        let err = FilePaths {
+            reps: Some(missing.clone()),
+            ..FilePaths::default()
+        }
+        .load()
+        .expect_err("missing file");
+        assert!(
+            err.starts_with(&format!("LEAD_REPS: cannot read {missing}")),
+            "{err}"
+        );
     }
 }

@@ -15,12 +15,12 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use lead_core::{Deps, Error, LeadStore};
+use lead_core::{Deps, Error, LeadStore, usecase};
 use lead_http::{AppState, router_for};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
 
-use crate::config::ServerConfig;
+use crate::config::{Files, ServerConfig};
 
 /// The store the server runs on, kept concrete so shutdown can flush it.
 enum Store {
@@ -111,7 +111,7 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-async fn run(config: ServerConfig) -> Result<(), String> {
+async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
     let store = Store::open(&config.database_url).await.map_err(|e| {
         format!(
             "cannot open the store at {}: {e}",
@@ -137,7 +137,25 @@ async fn run(config: ServerConfig) -> Result<(), String> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
-    let state = AppState::builder(Deps::new(store.port()))
+    let deps = Deps::new(store.port());
+    if let Some(reps) = &files.reps {
+        let report = usecase::sync_reps(reps, &deps)
+            .await
+            .map_err(|e| format!("cannot store the reps of LEAD_REPS: {e}"))?;
+        tracing::info!(reps = report.upserted, "reps from LEAD_REPS stored");
+        for rep in &report.deactivated {
+            tracing::warn!(rep = %rep, "rep not in LEAD_REPS: deactivated (keeps their leads)");
+        }
+    } else if deps
+        .store
+        .rep_states()
+        .await
+        .is_ok_and(|reps| reps.is_empty())
+    {
+        tracing::warn!("no reps (LEAD_REPS): leads stay unassigned");
+    }
+    let state = AppState::builder(deps)
+        .policy(files.policy)
         .webhook_keys(config.webhook_keys)
         .api_keys(config.api_keys)
         .settings(config.http)
@@ -216,7 +234,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(config).await {
+    let files = match config.files.load() {
+        Ok(files) => files,
+        Err(message) => {
+            tracing::error!("configuration: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(config, files).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");

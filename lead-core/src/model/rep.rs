@@ -60,6 +60,7 @@ impl From<RepId> for String {
 
 /// Weekly working hours in the rep's own time zone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WorkingHours {
     /// Days the rep works.
     pub days: Vec<Weekday>,
@@ -102,6 +103,7 @@ impl WorkingHours {
 
 /// A period a rep is away (holiday, sick leave), `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Absence {
     /// First instant away.
     pub start: DateTime<Utc>,
@@ -111,7 +113,7 @@ pub struct Absence {
 
 /// What a rep is good at; leads matching more of it prefer that rep.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Skills {
     /// Industries, lower-case (`software`, `retail`).
     pub industries: BTreeSet<String>,
@@ -124,32 +126,68 @@ pub struct Skills {
 }
 
 /// A sales rep.
+///
+/// Deserializing needs only `id` and `name`; every other field left out
+/// takes [`Rep::new`]'s default, and an unknown field is an error (a typo
+/// in a reps file must not pass silently).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rep {
     /// Id (e-mail).
     pub id: RepId,
     /// Display name.
     pub name: String,
     /// Inactive reps never receive leads.
+    #[serde(default = "defaults::active")]
     pub active: bool,
     /// The rep's time zone (IANA name).
+    #[serde(default = "defaults::time_zone")]
     pub time_zone: Tz,
     /// When the rep works, in `time_zone`.
+    #[serde(default)]
     pub working_hours: WorkingHours,
     /// Out-of-office periods.
+    #[serde(default)]
     pub absences: Vec<Absence>,
     /// Public holidays the rep does not work, in their own calendar.
+    #[serde(default)]
     pub holidays: BTreeSet<NaiveDate>,
     /// Most leads the rep receives per local day.
+    #[serde(default = "defaults::daily_capacity")]
     pub daily_capacity: u32,
     /// Most open leads the rep holds at once.
+    #[serde(default = "defaults::open_capacity")]
     pub open_capacity: u32,
     /// Skills used for matching.
+    #[serde(default)]
     pub skills: Skills,
     /// Relative share of leads (1.0 = normal, 2.0 = twice as many).
+    #[serde(default = "defaults::weight")]
     pub weight: f64,
     /// Historical conversion rate, 0-1.
+    #[serde(default)]
     pub conversion_rate: f64,
+}
+
+/// [`Rep::new`]'s defaults, also what deserializing fills in.
+mod defaults {
+    use chrono_tz::Tz;
+
+    pub(super) fn active() -> bool {
+        true
+    }
+    pub(super) fn time_zone() -> Tz {
+        Tz::UTC
+    }
+    pub(super) fn daily_capacity() -> u32 {
+        20
+    }
+    pub(super) fn open_capacity() -> u32 {
+        200
+    }
+    pub(super) fn weight() -> f64 {
+        1.0
+    }
 }
 
 impl Rep {
@@ -158,15 +196,15 @@ impl Rep {
         Self {
             id,
             name: name.into(),
-            active: true,
-            time_zone: Tz::UTC,
+            active: defaults::active(),
+            time_zone: defaults::time_zone(),
             working_hours: WorkingHours::default(),
             absences: Vec::new(),
             holidays: BTreeSet::new(),
-            daily_capacity: 20,
-            open_capacity: 200,
+            daily_capacity: defaults::daily_capacity(),
+            open_capacity: defaults::open_capacity(),
             skills: Skills::default(),
-            weight: 1.0,
+            weight: defaults::weight(),
             conversion_rate: 0.0,
         }
     }

@@ -12,12 +12,14 @@
 mod capture;
 mod dedup;
 mod lead_ops;
+mod reps;
 
 pub use capture::{CaptureOutcome, Idempotency, capture, capture_once};
 pub use dedup::{
     MergeOutcome, PairDecision, ScanReport, decide_pair, merge_leads, scan_duplicates,
 };
 pub use lead_ops::{AssignTo, assign, change_stage, record_event, route_dry_run, undo_merge};
+pub use reps::{RepSync, sync_reps};
 
 use crate::error::{Error, Result};
 use crate::model::{Lead, LeadExtId};

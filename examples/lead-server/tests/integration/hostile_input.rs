@@ -7,12 +7,10 @@
 //! answer may be a server error; a `202` lead must read back; a `422` must
 //! name the field.
 
-use std::process::Child;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{API_KEY, FreshPostgres, SECRET, start};
+use crate::common::{API_KEY, FreshPostgres, Server};
 
 /// The lead fields a form can send as free text.
 const FIELDS: [&str; 12] = [
@@ -41,64 +39,6 @@ fn hostile_values() -> Vec<String> {
         "é".repeat(5_000),                 // 10 000 bytes: the limit
         format!("{}x", "é".repeat(5_000)), // one byte over it
     ]
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-    client: reqwest::Client,
-}
-
-impl Server {
-    fn start(database_url: &str) -> Server {
-        let (child, addr) = start(database_url);
-        Server {
-            child,
-            addr,
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn capture(&self, body: &Value) -> (StatusCode, Value) {
-        let body = body.to_string();
-        let sig = lead_http::signature::sign_legacy(SECRET, body.as_bytes());
-        let response = self
-            .client
-            .post(format!("http://{}/webhook/lead", self.addr))
-            .header("content-type", "application/json")
-            .header("x-webhook-signature", sig)
-            .body(body)
-            .send()
-            .await
-            .expect("capture request");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn api(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("http://{}{path}", self.addr))
-            .bearer_auth(API_KEY);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.expect("API request");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// The fields a `422` names.

@@ -1,4 +1,5 @@
-//! The lead-server binary itself: kill -9 mid-load, and hostile text on SQLite and PostgreSQL.
+//! The lead-server binary itself: kill -9 mid-load, hostile text on SQLite
+//! and PostgreSQL, and the files it reads at start-up.
 //!
 //! One test binary per crate: each one links the whole dependency tree,
 //! so a binary per file cost tens of megabytes of disk and a link step each.
@@ -6,3 +7,4 @@
 mod common;
 mod crash;
 mod hostile_input;
+mod start_up_files;

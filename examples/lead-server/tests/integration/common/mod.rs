@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use reqwest::StatusCode;
+use serde_json::Value;
 use sqlx::Connection;
 
 /// The legacy webhook secret the started server checks.
@@ -34,7 +36,13 @@ pub(crate) fn plain(line: &str) -> String {
 /// Starts the server binary on `database_url` and a free port; returns the
 /// process and its address (read from its "listening" log line).
 pub(crate) fn start(database_url: &str) -> (Child, String) {
+    start_with(database_url, &[])
+}
+
+/// [`start`] with more environment variables.
+pub(crate) fn start_with(database_url: &str, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_lead-server"))
+        .envs(env.iter().copied())
         .env("DATABASE_URL", database_url)
         .env("WEBHOOK_PORT", "0")
         .env("LEAD_BIND_ADDR", "127.0.0.1")
@@ -78,6 +86,74 @@ pub(crate) fn start(database_url: &str) -> (Child, String) {
             let _ = child.kill();
             panic!("the server did not report its address within 60 s")
         }
+    }
+}
+
+/// A started server and a client for it; dropping it kills the server.
+pub(crate) struct Server {
+    child: Child,
+    /// `host:port`.
+    pub(crate) addr: String,
+    /// A client for it.
+    pub(crate) client: reqwest::Client,
+}
+
+impl Server {
+    pub(crate) fn start(database_url: &str) -> Server {
+        Server::start_with(database_url, &[])
+    }
+
+    /// The server with more environment variables.
+    pub(crate) fn start_with(database_url: &str, env: &[(&str, &str)]) -> Server {
+        let (child, addr) = start_with(database_url, env);
+        Server {
+            child,
+            addr,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Posts `body` as a signed JSON capture.
+    pub(crate) async fn capture(&self, body: &Value) -> (StatusCode, Value) {
+        let body = body.to_string();
+        let sig = lead_http::signature::sign_legacy(SECRET, body.as_bytes());
+        let response = self
+            .client
+            .post(format!("http://{}/webhook/lead", self.addr))
+            .header("content-type", "application/json")
+            .header("x-webhook-signature", sig)
+            .body(body)
+            .send()
+            .await
+            .expect("capture request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Calls the lead API with the read-write key.
+    pub(crate) async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("http://{}{path}", self.addr))
+            .bearer_auth(API_KEY);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("API request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -1,0 +1,136 @@
+//! The reps a deployment declares (the server's reps file), made the
+//! store's.
+
+use std::collections::BTreeSet;
+
+use crate::error::{Error, Result};
+use crate::model::{Rep, RepId};
+use crate::ports::Deps;
+
+/// What [`sync_reps`] changed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RepSync {
+    /// Reps written from the list (new or updated profiles; workloads kept).
+    pub upserted: usize,
+    /// Stored reps missing from the list, now inactive: they receive no
+    /// more leads but keep the ones they have, their workload and history.
+    pub deactivated: Vec<RepId>,
+}
+
+/// Makes `reps` the store's active reps: every one of them is written
+/// (profile only; the stored workload stays), and every stored rep not in
+/// the list is deactivated rather than deleted, so no lead loses its owner.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] when the list names a rep twice (field `reps`), and
+/// whatever the store answers.
+///
+/// ```
+/// # tokio_block_on(async {
+/// use std::sync::Arc;
+/// use lead_core::{Deps, InMemoryStore, LeadStore, Rep, RepId, usecase};
+///
+/// let deps = Deps::new(Arc::new(InMemoryStore::new()));
+/// let ana = Rep::new(RepId::parse("ana@example.com").unwrap(), "Ana");
+/// let bob = Rep::new(RepId::parse("bob@example.com").unwrap(), "Bob");
+/// usecase::sync_reps(&[ana.clone(), bob], &deps).await.unwrap();
+/// let report = usecase::sync_reps(&[ana], &deps).await.unwrap();
+/// assert_eq!(report.deactivated[0].as_str(), "bob@example.com");
+/// # });
+/// # fn tokio_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+/// # }
+/// ```
+pub async fn sync_reps(reps: &[Rep], deps: &Deps) -> Result<RepSync> {
+    let mut listed = BTreeSet::new();
+    for rep in reps {
+        if !listed.insert(&rep.id) {
+            return Err(Error::invalid(
+                "reps",
+                "duplicate_rep",
+                format!("rep {} is listed twice", rep.id),
+            ));
+        }
+    }
+    let mut report = RepSync::default();
+    for rep in reps {
+        deps.store.upsert_rep(rep).await?;
+        report.upserted += 1;
+    }
+    for state in deps.store.rep_states().await? {
+        if state.rep.active && !listed.contains(&state.rep.id) {
+            let rep = Rep {
+                active: false,
+                ..state.rep
+            };
+            deps.store.upsert_rep(&rep).await?;
+            report.deactivated.push(rep.id);
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::memory::InMemoryStore;
+    use crate::ports::{Commit, LoadChange};
+
+    fn rep(id: &str) -> Rep {
+        Rep::new(RepId::parse(id).expect("valid"), id)
+    }
+
+    #[tokio::test]
+    async fn profiles_are_replaced_workloads_kept_and_left_out_reps_deactivated_once() {
+        let store = Arc::new(InMemoryStore::new());
+        let deps = Deps::new(store.clone());
+        let (ana, bob) = (rep("ana@x.com"), rep("bob@x.com"));
+        sync_reps(&[ana.clone(), bob.clone()], &deps)
+            .await
+            .expect("sync");
+        let at = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
+        let mut assigned = Commit::new();
+        assigned.load.push(LoadChange::Assigned {
+            rep: ana.id.clone(),
+            at,
+            local_day: at.date_naive(),
+            pass: 1.0,
+        });
+        deps.store.commit(assigned).await.expect("assign");
+
+        let renamed = Rep {
+            name: "Ana María".into(),
+            daily_capacity: 5,
+            ..ana.clone()
+        };
+        let report = sync_reps(std::slice::from_ref(&renamed), &deps)
+            .await
+            .expect("sync");
+        assert_eq!(report.upserted, 1);
+        assert_eq!(report.deactivated, vec![bob.id.clone()]);
+        let states = deps.store.rep_states().await.expect("reps");
+        let ana_now = states.iter().find(|s| s.rep.id == ana.id).expect("ana");
+        assert_eq!(ana_now.rep, renamed);
+        assert_eq!(ana_now.load.open_leads, 1, "the workload stays");
+        let bob_now = states.iter().find(|s| s.rep.id == bob.id).expect("bob");
+        assert!(!bob_now.rep.active);
+
+        let again = sync_reps(std::slice::from_ref(&renamed), &deps)
+            .await
+            .expect("sync");
+        assert!(
+            again.deactivated.is_empty(),
+            "an inactive rep is not reported again"
+        );
+
+        let err = sync_reps(&[ana.clone(), ana], &deps)
+            .await
+            .expect_err("listed twice");
+        assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    }
+}
