@@ -28,7 +28,7 @@
 //! ```text
 //! .ci/with-postgres cargo run --release -p lead-benches --example store_write -- \
 //!     [--leads 4000] [--writers 1,8,32] [--backend postgres|sqlite|both] [--rounds 1] \
-//!     [--group-commit on|off|both]
+//!     [--group-commit on|off|both] [--batch-writers 1] [--max-wait-ms N] [--reps 0]
 //! ```
 //!
 //! `--group-commit` measures the stores with their default group commit

@@ -4,6 +4,10 @@
 #
 #   .ci/with-postgres bash benches/load/http_load.sh
 #
+# REPS=8 gives the server 8 always-available reps (LEAD_REPS), so every
+# capture is routed and updates a rep's workload, as in production; the
+# default, REPS=0, leaves every lead unassigned.
+#
 # Needs wrk (apt-get install wrk). Captures are unsigned (wrk's Lua has no
 # HMAC; the signature check is microseconds against a capture's
 # milliseconds) and the per-IP rate limit is off.
@@ -12,6 +16,7 @@ cd "$(dirname "$0")/../.."
 : "${DATABASE_URL:?run through .ci/with-postgres}"
 DURATION=${DURATION:-15s}
 PORT=${PORT:-5099}
+REPS=${REPS:-0}
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 cargo build --release -q -p lead-server
@@ -21,9 +26,18 @@ db="load_$(date +%s)"
 pid=""
 trap 'if [ -n "$pid" ]; then kill $pid 2>/dev/null || true; fi' EXIT
 base="${DATABASE_URL%/*}"
+reps_env=()
+if [ "$REPS" -gt 0 ]; then
+  reps_file="$(mktemp /tmp/load-reps.XXXXXX.toml)"
+  for i in $(seq 1 "$REPS"); do
+    printf '[[rep]]\nid = "rep%d@example.com"\nname = "Rep %d"\nopen_capacity = 4000000000\ndaily_capacity = 4000000000\nworking_hours = { days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"], start = "00:00:00", end = "00:00:00" }\n\n' "$i" "$i"
+  done > "$reps_file"
+  reps_env=(LEAD_REPS="$reps_file")
+fi
+echo "== reps: $REPS"
 
 echo "== raw single-row INSERT baseline and the store's capture write (same server)"
-target/release/examples/store_write --backend postgres --writers 8,32 --rounds 1 --group-commit on \
+target/release/examples/store_write --backend postgres --writers 8,32 --rounds 1 --group-commit on --reps "$REPS" \
   | grep -E '^\| (8|32) |^\| writers'
 
 # The server twice: tokio's default runtime (one worker thread per core)
@@ -35,7 +49,7 @@ for workers in default 1; do
   psql "$DATABASE_URL" -qc "CREATE DATABASE $dbw"
   env_workers=()
   if [ "$workers" != default ]; then env_workers=(TOKIO_WORKER_THREADS="$workers"); fi
-  env "${env_workers[@]}" DATABASE_URL="$base/$dbw" WEBHOOK_PORT=$PORT LEAD_BIND_ADDR=127.0.0.1 \
+  env "${env_workers[@]}" "${reps_env[@]}" DATABASE_URL="$base/$dbw" WEBHOOK_PORT=$PORT LEAD_BIND_ADDR=127.0.0.1 \
     LEAD_RATE_LIMIT_PER_IP=0 RUST_LOG=warn target/release/lead-server &
   pid=$!
   for _ in $(seq 1 100); do curl -sf "localhost:$PORT/ready" >/dev/null && break; sleep 0.1; done
@@ -58,7 +72,7 @@ for workers in default 1; do
   echo "== wrk -t1 -c2 (about half load; compare its Requests/sec with the 8-connection maximum $max8)"
   wrk -t1 -c2 -d"$DURATION" --latency -s benches/load/capture.lua "http://127.0.0.1:$PORT" \
     | grep -E 'Requests/sec|non_202|p50_ms'
-  echo "leads stored: $(psql "$base/$dbw" -Atc 'SELECT count(*) FROM leads')"
+  echo "leads stored: $(psql "$base/$dbw" -Atc 'SELECT count(*) FROM leads'), assigned: $(psql "$base/$dbw" -Atc 'SELECT count(*) FROM leads WHERE assigned_to IS NOT NULL')"
   kill $pid
   wait $pid 2>/dev/null || true
   psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $dbw WITH (FORCE)"

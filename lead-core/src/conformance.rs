@@ -1199,6 +1199,31 @@ pub async fn rep_workloads_count_by_increments<S: FullStore>(store: Arc<S>) {
         "the highest pass; the last assignment's instant"
     );
 
+    // A run that changes day and comes back: the stored count of that day
+    // does not go on, since the count restarted within the run.
+    let carol = RepId::parse("carol@sales.com").expect("valid");
+    store
+        .upsert_rep(&rep("carol@sales.com"))
+        .await
+        .expect("upsert rep");
+    let mut first = Commit::new();
+    first.load.push(assign(&carol, t0(), 0.0));
+    store.commit(first).await.expect("first assignment");
+    let mut back = Commit::new();
+    back.load
+        .extend([assign(&carol, next_day, 1.0), assign(&carol, t0(), 2.0)]);
+    store.commit(back).await.expect("a day and back");
+    let carol_load = rep_load(&*store, &carol).await;
+    assert_eq!(
+        (
+            carol_load.open_leads,
+            carol_load.assigned_today,
+            carol_load.today
+        ),
+        (3, 1, Some(t0().date_naive())),
+        "the count restarted on the day between"
+    );
+
     let mut renamed = state.rep.clone();
     renamed.name = "Ana María".into();
     store.upsert_rep(&renamed).await.expect("update rep");

@@ -6,6 +6,6 @@
 mod common;
 mod duplicates;
 mod fuzz;
-mod http;
 mod limits;
 mod openapi;
+mod routes;
