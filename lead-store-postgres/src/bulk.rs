@@ -25,7 +25,7 @@ use lead_core::{Commit, FollowUpTask, IdempotencyKey, Lead, OutboxEntry, RepId};
 
 use crate::codec::{LeadRow, bigint, micros, to_json, wire_name};
 use crate::error::StoreError;
-use crate::leads::{LoadColumns, PgQuery};
+use crate::load::{LoadColumns, PgQuery};
 use lead_store_sql::Stats;
 
 type Fallible<T> = std::result::Result<T, StoreError>;

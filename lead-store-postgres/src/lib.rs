@@ -29,7 +29,7 @@ macro_rules! owner_query {
 
 /// Rep workloads, folded per rep ([`lead_core::LoadDelta`]), as increments
 /// over the stored rows in one UPDATE: the placeholders are the eight
-/// arrays [`crate::leads::LoadColumns`] binds, in its order (rep ids first).
+/// arrays [`crate::load::LoadColumns`] binds, in its order (rep ids first).
 macro_rules! load_update {
     ($ids:literal, $add:literal, $floor:literal, $day:literal, $all_on_day:literal,
      $on_day:literal, $last_at:literal, $pass:literal) => {
@@ -57,6 +57,7 @@ mod context;
 mod error;
 mod held;
 mod leads;
+mod load;
 mod queue;
 mod store;
 

@@ -17,7 +17,7 @@ use lead_core::{Commit, Lead, LoadChange, RepId};
 
 use crate::codec::{LeadRow, micros, to_json, wire_name};
 use crate::error::StoreError;
-use crate::leads::write_load;
+use crate::load::write_load;
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 

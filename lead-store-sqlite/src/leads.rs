@@ -8,12 +8,13 @@ use uuid::Uuid;
 use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
     AccountKey, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error, Lead, LeadExtId, LeadPage,
-    LeadQuery, LeadStore, LoadChange, LoadDelta, MergeRecord, PairPage, PairQuery, Priority, Rep,
-    RepId, RepState, Result, ReviewPair, ReviewStatus, Stage,
+    LeadQuery, LeadStore, MergeRecord, PairPage, PairQuery, Priority, Rep, RepId, RepState, Result,
+    ReviewPair, ReviewStatus, Stage,
 };
 
 use crate::codec::{LeadRow, count, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
+use crate::load::write_load;
 use crate::store::SqliteStore;
 use lead_store_sql::codec::{PairColumns, pair_columns, pair_page, rep_load, review_pair};
 use lead_store_sql::{Stats, answer_batch, insert_only};
@@ -226,37 +227,6 @@ async fn write_reviews(
         }
     }
     Ok(())
-}
-
-/// Applies workload changes folded per rep ([`LoadDelta`]), as increments
-/// in SQL. `false` when a rep does not exist (the caller rolls back).
-pub(crate) async fn write_load(
-    conn: &mut SqliteConnection,
-    changes: impl IntoIterator<Item = &LoadChange>,
-) -> Fallible<bool> {
-    for delta in LoadDelta::fold(changes) {
-        let done = sqlx::query(
-            "UPDATE reps SET open_leads = MAX(open_leads + ?1, ?2), \
-             assigned_today = CASE WHEN ?3 IS NULL THEN assigned_today \
-             WHEN ?4 AND today = ?3 THEN assigned_today + ?5 ELSE ?5 END, \
-             today = COALESCE(?3, today), last_assigned_at = COALESCE(?6, last_assigned_at), \
-             pass = MAX(pass, COALESCE(?7, pass)) WHERE id = ?8",
-        )
-        .bind(delta.open_add)
-        .bind(delta.open_floor)
-        .bind(delta.assigned.map(|a| a.day.to_string()))
-        .bind(delta.assigned.is_some_and(|a| a.all_on_day))
-        .bind(delta.assigned.map_or(0, |a| i64::from(a.on_day)))
-        .bind(delta.assigned.map(|a| micros(a.last_at)))
-        .bind(delta.pass)
-        .bind(delta.rep.as_str())
-        .execute(&mut *conn)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
-        }
-    }
-    Ok(true)
 }
 
 /// Applies a checked commit; returns the leads with their new versions.

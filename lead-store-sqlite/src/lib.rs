@@ -5,6 +5,7 @@ mod codec;
 mod config;
 mod error;
 mod leads;
+mod load;
 mod queue;
 mod store;
 
