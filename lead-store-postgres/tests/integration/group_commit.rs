@@ -50,6 +50,20 @@ fn fresh(template: &Lead, n: usize) -> Lead {
     lead
 }
 
+/// The capture of new lead `n`, assigned to `rep` with round-robin `pass`.
+fn assigned(template: &Lead, n: usize, rep: RepId, pass: f64) -> Commit {
+    let mut lead = fresh(template, n);
+    lead.assigned_to = Some(rep.clone());
+    let mut commit = Commit::new().write(lead, None);
+    commit.load.push(LoadChange::Assigned {
+        rep,
+        at: t0(),
+        local_day: t0().date_naive(),
+        pass,
+    });
+    commit
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_concurrent_burst_shares_transactions_and_every_lead_is_stored() {
     let db = TestDb::create().await;
@@ -151,16 +165,7 @@ async fn assigned_captures_in_a_burst_count_once_each_and_an_unknown_rep_fails_a
                 n if n % 2 == 0 => ana.clone(),
                 _ => bob.clone(),
             };
-            let mut lead = fresh(&template, n);
-            lead.assigned_to = Some(rep.clone());
-            let mut commit = Commit::new().write(lead, None);
-            commit.load.push(LoadChange::Assigned {
-                rep,
-                at: t0(),
-                local_day: t0().date_naive(),
-                pass: n as f64,
-            });
-            commit
+            assigned(&template, n, rep, n as f64)
         })
         .collect();
     let results = join_all(commits.into_iter().map(|commit| store.commit(commit))).await;
@@ -455,16 +460,7 @@ async fn two_instances_assigning_to_the_same_reps_lose_no_count() {
             (0..PER_ROUND)
                 .map(|i| {
                     let rep = reps[if reverse { 7 - i % 8 } else { i % 8 }].clone();
-                    let mut lead = fresh(&template, first + round * PER_ROUND + i);
-                    lead.assigned_to = Some(rep.clone());
-                    let mut commit = Commit::new().write(lead, None);
-                    commit.load.push(LoadChange::Assigned {
-                        rep,
-                        at: t0(),
-                        local_day: t0().date_naive(),
-                        pass: 0.0,
-                    });
-                    commit
+                    assigned(&template, first + round * PER_ROUND + i, rep, 0.0)
                 })
                 .collect()
         };
