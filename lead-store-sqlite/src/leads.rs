@@ -219,11 +219,7 @@ async fn write_reviews(
         if pair.status != ReviewStatus::Open && done.rows_affected() == 0 {
             // The rule of `ReviewPair::merged_with`: only the undo of a
             // merge may dismiss a merged pair.
-            return Err(Error::Conflict(format!(
-                "the pair of {} and {} was merged; undo the merge to dismiss it",
-                pair.leads[0], pair.leads[1]
-            ))
-            .into());
+            return Err(pair.dismissal_refused().into());
         }
     }
     Ok(())

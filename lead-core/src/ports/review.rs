@@ -125,10 +125,7 @@ impl ReviewPair {
             && incoming.status == ReviewStatus::Dismissed
             && incoming.merge_id != stored.merge_id
         {
-            return Err(Error::Conflict(format!(
-                "the pair of {} and {} was merged; undo the merge to dismiss it",
-                stored.leads[0], stored.leads[1]
-            )));
+            return Err(stored.dismissal_refused());
         }
         Ok(ReviewPair {
             status: incoming.status,
@@ -136,6 +133,16 @@ impl ReviewPair {
             decided_at: incoming.decided_at,
             ..stored.clone()
         })
+    }
+
+    /// The answer to a dismissal of this merged pair that is not its
+    /// merge's undo ([`ReviewPair::merged_with`]'s rule, which a SQL store
+    /// checks in its upsert and answers with this).
+    pub fn dismissal_refused(&self) -> Error {
+        Error::Conflict(format!(
+            "the pair of {} and {} was merged; undo the merge to dismiss it",
+            self.leads[0], self.leads[1]
+        ))
     }
 }
 
