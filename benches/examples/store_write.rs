@@ -60,7 +60,7 @@ use lead_core::ports::{Commit, Deps, IdempotencyKey, LoadChange, OutboxEntry, Ou
 use lead_core::{
     InMemoryStore, LeadInput, LeadStore, MatchKeys, Policy, Rep, RepId, WorkingHours, usecase,
 };
-use lead_store_postgres::{PostgresConfig, PostgresStore};
+use lead_store_postgres::{PostgresConfig, PostgresStore, url_with_database};
 use lead_store_sqlite::{GroupCommit, SqliteConfig, SqliteStore, Synchronous};
 
 /// Which stores to measure.
@@ -344,22 +344,6 @@ fn store_op<S: LeadStore + 'static>(
 
 // ---------------------------------------------------------------- PostgreSQL
 
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let host_start = base.find("://").map_or(0, |i| i + 3);
-    let root = match base[host_start..].find('/') {
-        Some(i) => &base[..host_start + i],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{root}/{name}?{query}"),
-        None => format!("{root}/{name}"),
-    }
-}
-
 async fn admin_exec(admin: &str, sql: String) {
     let mut conn = PgConnection::connect(admin)
         .await
@@ -375,7 +359,7 @@ async fn admin_exec(admin: &str, sql: String) {
 async fn create_db(admin: &str) -> (String, String) {
     let name = format!("bench_{}", Uuid::new_v4().simple());
     admin_exec(admin, format!("CREATE DATABASE \"{name}\"")).await;
-    let url = with_database(admin, &name);
+    let url = url_with_database(admin, &name);
     (name, url)
 }
 

@@ -213,6 +213,40 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// `url` pointing at database `name` on the same server instead: same
+/// user, password, host, port and query parameters. For tools and tests
+/// that create a database of their own beside the one `DATABASE_URL`
+/// names.
+///
+/// ```
+/// use lead_store_postgres::url_with_database;
+///
+/// assert_eq!(
+///     url_with_database("postgres://u:p@127.0.0.1:5432/postgres?sslmode=disable", "bench_1"),
+///     "postgres://u:p@127.0.0.1:5432/bench_1?sslmode=disable"
+/// );
+/// assert_eq!(url_with_database("postgres://db:5432", "x"), "postgres://db:5432/x");
+/// assert_eq!(
+///     url_with_database("postgres://h:5?sslmode=disable", "x"),
+///     "postgres://h:5/x?sslmode=disable"
+/// );
+/// ```
+pub fn url_with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let host_start = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[host_start..].find('/') {
+        Some(i) => &base[..host_start + i],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{root}/{name}?{query}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
 /// Where a URL points, without user or password: `host:port/database`.
 pub(crate) fn describe(url: &str) -> String {
     match PgConnectOptions::from_str(url.trim()) {

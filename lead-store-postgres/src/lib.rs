@@ -61,5 +61,5 @@ mod load;
 mod queue;
 mod store;
 
-pub use config::{GroupCommit, PostgresConfig};
+pub use config::{GroupCommit, PostgresConfig, url_with_database};
 pub use store::PostgresStore;

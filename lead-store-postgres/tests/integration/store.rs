@@ -115,7 +115,7 @@ async fn connecting_where_nothing_listens_is_unavailable_quickly() {
 #[tokio::test]
 async fn a_database_that_does_not_exist_is_refused_without_showing_the_url() {
     let admin = crate::common::admin_url();
-    let url = crate::common::with_database(&admin, "lead_no_such_database");
+    let url = lead_store_postgres::url_with_database(&admin, "lead_no_such_database");
     let err = PostgresStore::connect(
         &PostgresConfig::from_url(url).with_connect_timeout(Duration::from_secs(5)),
     )

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lead_store_postgres::{PostgresConfig, PostgresStore};
+use lead_store_postgres::{PostgresConfig, PostgresStore, url_with_database};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 const HOW_TO_RUN: &str = "these tests need a real PostgreSQL server: run them as \
@@ -16,23 +16,6 @@ pub(crate) fn admin_url() -> String {
     match std::env::var("DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => url,
         _ => panic!("DATABASE_URL is not set; {HOW_TO_RUN}"),
-    }
-}
-
-/// `url` pointing at database `name` instead (query parameters kept).
-pub(crate) fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let host_start = base.find("://").map_or(0, |i| i + 3);
-    let root = match base[host_start..].find('/') {
-        Some(i) => &base[..host_start + i],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{root}/{name}?{query}"),
-        None => format!("{root}/{name}"),
     }
 }
 
@@ -70,7 +53,7 @@ impl TestDb {
             .expect("create the test database");
         let _ = conn.close().await;
         TestDb {
-            url: with_database(admin, &name),
+            url: url_with_database(admin, &name),
             name,
             admin: admin.to_owned(),
         }
@@ -108,16 +91,4 @@ impl TestDb {
             let _ = conn.close().await;
         }
     }
-}
-
-#[test]
-fn urls_are_pointed_at_another_database() {
-    assert_eq!(
-        with_database("postgres://u:p@127.0.0.1:5/postgres", "x"),
-        "postgres://u:p@127.0.0.1:5/x"
-    );
-    assert_eq!(
-        with_database("postgres://h:5?sslmode=disable", "x"),
-        "postgres://h:5/x?sslmode=disable"
-    );
 }

@@ -183,17 +183,7 @@ impl FreshPostgres {
             .execute(&mut conn)
             .await
             .expect("create the test database");
-        let (base, query) = admin
-            .split_once('?')
-            .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
-        let host_start = base.find("://").map_or(0, |i| i + 3);
-        let root = base[host_start..]
-            .find('/')
-            .map_or(base, |i| &base[..host_start + i]);
-        let url = match query {
-            Some(q) => format!("{root}/{name}?{q}"),
-            None => format!("{root}/{name}"),
-        };
+        let url = lead_store_postgres::url_with_database(&admin, &name);
         FreshPostgres {
             url,
             name,
