@@ -4,13 +4,12 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{Server, plain};
+use crate::common::{Server, plain, spawn};
 
 /// Reps who work at every hour, so routing never depends on the clock.
 fn reps_file(dir: &Path, ids: &[&str]) -> String {
@@ -90,15 +89,7 @@ async fn reps_and_rules_come_from_their_files_and_a_rep_left_out_stops_receiving
 /// Runs the server with `env` until it exits (it must: the configuration
 /// is bad); returns its exit code and log.
 fn refused_start(env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lead-server"))
-        .env("DATABASE_URL", "sqlite::memory:")
-        .env("WEBHOOK_PORT", "0")
-        .env("LEAD_BIND_ADDR", "127.0.0.1")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start lead-server");
+    let mut child = spawn("sqlite::memory:", env);
     let mut stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -39,10 +39,11 @@ pub(crate) fn start(database_url: &str) -> (Child, String) {
     start_with(database_url, &[])
 }
 
-/// [`start`] with more environment variables.
-pub(crate) fn start_with(database_url: &str, env: &[(&str, &str)]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lead-server"))
-        .envs(env.iter().copied())
+/// The server binary started on `database_url` and a free loopback port,
+/// with the test secret and key, then `env` (which wins); its log is
+/// piped to the caller.
+pub(crate) fn spawn(database_url: &str, env: &[(&str, &str)]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_lead-server"))
         .env("DATABASE_URL", database_url)
         .env("WEBHOOK_PORT", "0")
         .env("LEAD_BIND_ADDR", "127.0.0.1")
@@ -54,10 +55,16 @@ pub(crate) fn start_with(database_url: &str, env: &[(&str, &str)]) -> (Child, St
         // The load comes from one address: no per-IP limit here.
         .env("LEAD_RATE_LIMIT_PER_IP", "0")
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start lead-server");
+        .expect("start lead-server")
+}
+
+/// [`start`] with more environment variables.
+pub(crate) fn start_with(database_url: &str, env: &[(&str, &str)]) -> (Child, String) {
+    let mut child = spawn(database_url, env);
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
