@@ -1,6 +1,8 @@
 //! Workload changes folded per rep, so a store writes each rep once per
 //! batch instead of once per change.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::LoadChange;
@@ -76,21 +78,14 @@ impl LoadDelta {
     /// The changes folded per rep, in rep id order (a deterministic
     /// order; it does not decide the order a database locks the rows in).
     pub fn fold<'a>(changes: impl IntoIterator<Item = &'a LoadChange>) -> Vec<LoadDelta> {
-        let mut deltas: Vec<LoadDelta> = Vec::new();
+        let mut deltas: BTreeMap<&RepId, LoadDelta> = BTreeMap::new();
         for change in changes {
-            let rep = change.rep();
-            let delta = match deltas.iter().position(|d| &d.rep == rep) {
-                Some(i) => &mut deltas[i],
-                None => {
-                    deltas.push(Self::none(rep.clone()));
-                    let last = deltas.len() - 1;
-                    &mut deltas[last]
-                }
-            };
-            delta.add(change);
+            deltas
+                .entry(change.rep())
+                .or_insert_with(|| Self::none(change.rep().clone()))
+                .add(change);
         }
-        deltas.sort_by(|a, b| a.rep.cmp(&b.rep));
-        deltas
+        deltas.into_values().collect()
     }
 
     fn add(&mut self, change: &LoadChange) {
