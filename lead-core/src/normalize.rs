@@ -1,9 +1,17 @@
 //! Turning raw form input into trusted [`LeadFields`].
 //!
 //! Rules (SPEC "The lead"): trim everything; empty strings become absent;
-//! e-mail lower-cased and syntax-checked; phone to E.164 in a configurable
-//! default region; names title-cased only when written all upper or all
-//! lower case; URLs parsed. Every failing field is reported at once.
+//! e-mail lower-cased and syntax-checked; phone to E.164, read in the
+//! lead's country when it names one, else in a configurable default
+//! region; names title-cased only when written all upper or all lower
+//! case; URLs parsed.
+//!
+//! Only the e-mail, the lead's identity, can make a submission invalid. A
+//! value that does not parse as its field (a phone, a URL, a number) is
+//! kept as written in a [`FieldWarning`] and the field stays empty; text
+//! over [`MAX_FIELD_LEN`] is cut there with the whole value in the
+//! warning; a NUL character (no store keeps one) is dropped with a
+//! warning. Nothing a person typed is lost.
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -13,20 +21,26 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, FieldError, Result};
-use crate::model::{Email, LeadFields, LeadInput, Phone, Region};
+use crate::model::{Email, FieldWarning, LeadFields, LeadInput, Phone, Region};
 
-/// Longest text we keep in a single field; longer input is refused rather
-/// than silently cut.
+/// Longest text we keep in a field itself; a longer value is cut here and
+/// kept whole in the lead's warnings.
 pub const MAX_FIELD_LEN: usize = 10_000;
 
 /// Knobs for normalization.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NormalizeOptions {
-    /// Region for phone numbers written without `+country`.
+    /// Region for phone numbers written without `+country` when the lead's
+    /// `country` does not name one.
     pub default_region: Region,
 }
 
-/// Normalizes raw input, reporting every invalid field.
+/// Normalizes raw input. Values that cannot be used are kept in
+/// [`LeadFields::warnings`].
+///
+/// # Errors
+///
+/// [`Error::Invalid`] only when the e-mail is missing or invalid.
 ///
 /// # Example
 ///
@@ -37,6 +51,9 @@ pub struct NormalizeOptions {
 ///     first_name: Some("JUAN".into()),
 ///     last_name: Some("de la Peña".into()),
 ///     company: Some("  ".into()),
+///     phone: Some("612 345 678".into()),
+///     country: Some("ES".into()),
+///     website: Some("not a url".into()),
 ///     ..Default::default()
 /// };
 /// let fields = normalize(&input, &NormalizeOptions::default()).unwrap();
@@ -44,98 +61,48 @@ pub struct NormalizeOptions {
 /// assert_eq!(fields.first_name.as_deref(), Some("Juan"));
 /// assert_eq!(fields.last_name.as_deref(), Some("de la Peña")); // mixed case is kept
 /// assert_eq!(fields.company, None);
+/// assert_eq!(fields.phone.unwrap().as_str(), "+34612345678"); // read in Spain
+/// assert_eq!(fields.website, None);
+/// assert_eq!(fields.warnings[0].field, "website");
+/// assert_eq!(fields.warnings[0].value.as_deref(), Some("not a url"));
 /// ```
 pub fn normalize(input: &LeadInput, options: &NormalizeOptions) -> Result<LeadFields> {
-    let mut errors: Vec<FieldError> = Vec::new();
-    let mut collect = |r: Result<()>| {
-        if let Err(Error::Invalid { fields }) = r {
-            errors.extend(fields);
-        }
-    };
-
-    for (name, value) in text_fields(input) {
-        if value.is_some_and(|v| v.len() > MAX_FIELD_LEN) {
-            collect(Err(Error::invalid(
-                name,
-                "too_long",
-                format!("{name} is longer than {MAX_FIELD_LEN} bytes"),
-            )));
-        }
-        if let Some(value) = value {
-            collect(check_text(name, value));
+    let mut warnings: Vec<FieldWarning> = Vec::new();
+    let mut cleaned = input.clone();
+    for (name, slot) in text_slots(&mut cleaned) {
+        if let Some(value) = slot.as_mut() {
+            keep_storable(name, value, &mut warnings);
         }
     }
+    let input = &cleaned;
 
     let email = match clean(&input.email) {
-        Some(raw) => Email::parse(&raw).map_err(|e| {
-            collect(Err(e));
-        }),
-        None => {
-            collect(Err(Error::invalid(
+        // An address that held a NUL or was cut is not the address sent.
+        Some(_) if warnings.iter().any(|w| w.field == "email") => {
+            return Err(Error::invalid(
                 "email",
-                "required",
-                "email is required",
-            )));
-            Err(())
+                "invalid_email",
+                "email is not a valid address",
+            ));
         }
+        Some(raw) => Email::parse(&raw)?,
+        None => return Err(Error::invalid("email", "required", "email is required")),
     };
-    let phone =
-        clean(&input.phone).and_then(|raw| match Phone::parse(&raw, options.default_region) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                collect(Err(e));
-                None
-            }
-        });
-    let website = clean(&input.website).and_then(|raw| match parse_url(&raw, "website") {
-        Ok(u) => Some(u),
-        Err(e) => {
-            collect(Err(e));
-            None
-        }
-    });
-    let landing_page =
-        clean(&input.landing_page).and_then(|raw| match parse_url(&raw, "landing_page") {
-            Ok(u) => Some(u),
-            Err(e) => {
-                collect(Err(e));
-                None
-            }
-        });
-    let company_size = clean(&input.company_size).and_then(|raw| match parse_company_size(&raw) {
-        Ok(n) => Some(n),
-        Err(e) => {
-            collect(Err(e));
-            None
-        }
-    });
-    let budget = clean(&input.budget).and_then(|raw| match parse_money(&raw) {
-        Ok(n) => Some(n),
-        Err(e) => {
-            collect(Err(e));
-            None
-        }
-    });
-    let consent_marketing =
-        clean(&input.consent_marketing).and_then(|raw| match parse_bool(&raw) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                collect(Err(e));
-                None
-            }
-        });
+    warnings.retain(|w| w.field != "email");
 
-    // A field refused for a NUL is named once: its own parse error (an
-    // e-mail or phone that cannot hold one) would only repeat it.
-    let refused: Vec<String> = errors
-        .iter()
-        .filter(|e| e.code == "invalid_character")
-        .map(|e| e.field.clone())
-        .collect();
-    errors.retain(|e| e.code == "invalid_character" || !refused.contains(&e.field));
-    let (Ok(email), true) = (email, errors.is_empty()) else {
-        return Err(Error::Invalid { fields: errors });
-    };
+    let country = clean(&input.country);
+    let region = country
+        .as_deref()
+        .and_then(region_of_country)
+        .unwrap_or(options.default_region);
+    let w = &mut warnings;
+    let phone = parsed(&input.phone, w, |raw| Phone::parse(raw, region));
+    let website = parsed(&input.website, w, |raw| parse_url(raw, "website"));
+    let landing_page = parsed(&input.landing_page, w, |raw| parse_url(raw, "landing_page"));
+    let company_size = parsed(&input.company_size, w, parse_company_size);
+    let budget = parsed(&input.budget, w, parse_money);
+    let consent_marketing = parsed(&input.consent_marketing, w, parse_bool);
+
     let mut fields = LeadFields::new(email);
     fields.first_name = clean(&input.first_name).map(|n| fix_name_case(&n));
     fields.last_name = clean(&input.last_name).map(|n| fix_name_case(&n));
@@ -143,7 +110,7 @@ pub fn normalize(input: &LeadInput, options: &NormalizeOptions) -> Result<LeadFi
     fields.company = clean(&input.company);
     fields.job_title = clean(&input.job_title);
     fields.website = website;
-    fields.country = clean(&input.country);
+    fields.country = country;
     fields.industry = clean(&input.industry).map(|i| i.to_lowercase());
     fields.company_size = company_size;
     fields.budget = budget;
@@ -157,31 +124,125 @@ pub fn normalize(input: &LeadInput, options: &NormalizeOptions) -> Result<LeadFi
     fields.consent_marketing = consent_marketing;
     fields.consent_text = clean(&input.consent_text);
     fields.metadata = input.metadata.clone();
+    fields.warnings = warnings;
     Ok(fields)
 }
 
-fn text_fields(input: &LeadInput) -> [(&'static str, Option<&String>); 20] {
+/// `raw` cleaned and read by `parse`; a value that does not parse is kept
+/// in `warnings` and the field stays empty.
+fn parsed<T>(
+    raw: &Option<String>,
+    warnings: &mut Vec<FieldWarning>,
+    parse: impl FnOnce(&str) -> Result<T>,
+) -> Option<T> {
+    let raw = clean(raw)?;
+    match parse(&raw) {
+        Ok(value) => Some(value),
+        Err(err) => {
+            warnings.extend(warnings_of(err, &raw));
+            None
+        }
+    }
+}
+
+/// The warnings of a field whose value did not parse, keeping `raw`.
+fn warnings_of(err: Error, raw: &str) -> Vec<FieldWarning> {
+    match err {
+        Error::Invalid { fields } => fields
+            .into_iter()
+            .map(|f: FieldError| {
+                FieldWarning::kept(&f.field, &f.code, f.message, Some(raw.to_owned()))
+            })
+            .collect(),
+        other => vec![FieldWarning::kept(
+            "unknown",
+            "invalid",
+            other.to_string(),
+            Some(raw.to_owned()),
+        )],
+    }
+}
+
+/// Makes `value` storable: drops NUL characters and cuts text over
+/// [`MAX_FIELD_LEN`] (on a character boundary), each with a warning that
+/// keeps what was written.
+fn keep_storable(name: &str, value: &mut String, warnings: &mut Vec<FieldWarning>) {
+    if value.contains('\0') {
+        let written = value.replace('\0', "\u{FFFD}");
+        value.retain(|c| c != '\0');
+        warnings.push(FieldWarning::kept(
+            name,
+            "invalid_character",
+            format!("{name} contained a NUL character, which was removed"),
+            Some(written),
+        ));
+    }
+    if value.len() > MAX_FIELD_LEN {
+        let mut cut = MAX_FIELD_LEN;
+        while !value.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let written = value.clone();
+        value.truncate(cut);
+        warnings.push(FieldWarning::kept(
+            name,
+            "too_long",
+            format!("{name} is longer than {MAX_FIELD_LEN} bytes: the field holds the start, this warning the whole value"),
+            Some(written),
+        ));
+    }
+}
+
+/// The phone region a lead's `country` names: an ISO 3166-1 alpha-2 code
+/// (`ES`, `mx`) or a common English or Spanish country name.
+pub fn region_of_country(country: &str) -> Option<Region> {
+    // Folded: accents, case, spaces and dots do not matter (`España`, `U.S.A.`).
+    let folded = crate::matchkey::fold_text(country);
+    let code = match folded.as_str() {
+        "spain" | "espana" => "ES",
+        "mexico" => "MX",
+        "unitedstates" | "usa" | "unitedstatesofamerica" | "estadosunidos" => "US",
+        "unitedkingdom" | "uk" | "greatbritain" | "reinounido" => "GB",
+        "france" | "francia" => "FR",
+        "germany" | "alemania" | "deutschland" => "DE",
+        "portugal" => "PT",
+        "italy" | "italia" => "IT",
+        "argentina" => "AR",
+        "colombia" => "CO",
+        "chile" => "CL",
+        "peru" => "PE",
+        "brazil" | "brasil" => "BR",
+        "canada" => "CA",
+        "netherlands" | "paisesbajos" => "NL",
+        "ireland" | "irlanda" => "IE",
+        _ if folded.len() == 2 => return Region::parse(&folded).ok(),
+        _ => return None,
+    };
+    Region::parse(code).ok()
+}
+
+fn text_slots(input: &mut LeadInput) -> [(&'static str, &mut Option<String>); 20] {
     [
-        ("email", input.email.as_ref()),
-        ("first_name", input.first_name.as_ref()),
-        ("last_name", input.last_name.as_ref()),
-        ("phone", input.phone.as_ref()),
-        ("company", input.company.as_ref()),
-        ("source", input.source.as_ref()),
-        ("message", input.message.as_ref()),
-        ("utm_source", input.utm_source.as_ref()),
-        ("utm_campaign", input.utm_campaign.as_ref()),
-        ("utm_medium", input.utm_medium.as_ref()),
-        ("landing_page", input.landing_page.as_ref()),
-        ("job_title", input.job_title.as_ref()),
-        ("website", input.website.as_ref()),
-        ("country", input.country.as_ref()),
-        ("industry", input.industry.as_ref()),
-        ("company_size", input.company_size.as_ref()),
-        ("budget", input.budget.as_ref()),
-        ("timeline", input.timeline.as_ref()),
-        ("consent_marketing", input.consent_marketing.as_ref()),
-        ("consent_text", input.consent_text.as_ref()),
+        ("email", &mut input.email),
+        ("first_name", &mut input.first_name),
+        ("last_name", &mut input.last_name),
+        ("phone", &mut input.phone),
+        ("company", &mut input.company),
+        ("source", &mut input.source),
+        ("message", &mut input.message),
+        ("utm_source", &mut input.utm_source),
+        ("utm_campaign", &mut input.utm_campaign),
+        ("utm_medium", &mut input.utm_medium),
+        ("landing_page", &mut input.landing_page),
+        ("job_title", &mut input.job_title),
+        ("website", &mut input.website),
+        ("country", &mut input.country),
+        ("industry", &mut input.industry),
+        ("company_size", &mut input.company_size),
+        ("budget", &mut input.budget),
+        ("timeline", &mut input.timeline),
+        ("consent_marketing", &mut input.consent_marketing),
+        ("consent_text", &mut input.consent_text),
     ]
 }
 
@@ -232,7 +293,7 @@ pub fn fix_name_case(name: &str) -> String {
 
 /// Accepts `https://x.com/p`, `http://…` and bare hosts (`x.com/p`, made
 /// `https://`). Returns the URL with a lower-cased scheme and host.
-fn parse_url(raw: &str, field: &str) -> Result<String> {
+pub(crate) fn parse_url(raw: &str, field: &str) -> Result<String> {
     let invalid = || Error::invalid(field, "invalid_url", format!("{field} is not a valid URL"));
     let (scheme, rest) = match raw.split_once("://") {
         Some((s, r)) => (s.to_ascii_lowercase(), r),

@@ -8,7 +8,7 @@ use crate::dedup::DedupConfig;
 use crate::error::{Error, Result};
 use crate::followup::FollowUpConfig;
 use crate::model::{
-    LeadEvent, LeadFields, Priority, PriorityThresholds, Score, StageProbabilities,
+    FieldMap, LeadEvent, LeadFields, Priority, PriorityThresholds, Score, StageProbabilities,
 };
 use crate::normalize::NormalizeOptions;
 use crate::routing::RoutingConfig;
@@ -43,6 +43,11 @@ pub struct Policy {
     pub routing: RoutingConfig,
     /// Follow-up planning.
     pub followup: FollowUpConfig,
+    /// Other form tools' field names, `alias = "lead field"` (a
+    /// `[field_aliases]` table): added to the built-in map, which already
+    /// knows Contact Form 7, HubSpot, Typeform, Gravity Forms and
+    /// Mailchimp names.
+    pub field_aliases: std::collections::BTreeMap<String, String>,
 }
 
 mod region_code {
@@ -79,8 +84,36 @@ pub struct Assessment {
 
 impl Policy {
     /// Reads a policy from TOML.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] when the TOML does not read as a policy or a
+    /// field alias names no lead field.
     pub fn from_toml(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::invalid("policy", "invalid_policy", e.to_string()))
+        let policy: Policy = toml::from_str(text)
+            .map_err(|e| Error::invalid("policy", "invalid_policy", e.to_string()))?;
+        policy.field_map()?;
+        Ok(policy)
+    }
+
+    /// The built-in field map plus [`Policy::field_aliases`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`] (field `field_aliases.<alias>`) when an alias
+    /// names no lead field.
+    pub fn field_map(&self) -> Result<FieldMap> {
+        let mut map = FieldMap::standard().clone();
+        for (alias, canonical) in &self.field_aliases {
+            map = map.with_alias(alias, canonical).map_err(|_| {
+                Error::invalid(
+                    &format!("field_aliases.{alias}"),
+                    "unknown_field",
+                    format!("`{canonical}` (for `{alias}`) is not a lead field"),
+                )
+            })?;
+        }
+        Ok(map)
     }
 
     /// Normalization options implied by the policy.

@@ -21,27 +21,36 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lead_core::usecase::{self, CaptureOutcome, Idempotency};
-use lead_core::{Error, FieldMap, LeadInput};
+use lead_core::{Error, LeadInput};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::docs::CaptureHeaders;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::page::{self, Lang};
 use crate::signature::Verified;
 use crate::state::AppState;
+use crate::view::WarningView;
 
 /// The longest `Idempotency-Key` accepted.
 const MAX_KEY_LEN: usize = 255;
 
 /// A form field naming where a browser goes after a successful post.
 const REDIRECT_FIELD: &str = "_redirect";
+/// A form field naming where a browser goes when the post is refused
+/// (`?error=<code>&fields=<names>` is added to it).
+const ERROR_REDIRECT_FIELD: &str = "_error_redirect";
 
 /// The answer to a stored capture.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     /// Always `true` (the original system's field).
     pub success: bool,
+    /// For people, in the language of `Accept-Language` (Spanish or English).
+    pub message: String,
+    /// The e-mail the lead was stored under (normalized).
+    pub lead_email: String,
     /// The stored lead's id.
     pub lead_ext_id: String,
     /// Its score, 0–100.
@@ -55,26 +64,58 @@ pub struct Accepted {
     /// `created`, `merged` (the e-mail was known: merged into that lead) or
     /// `replayed` (a repeat of an earlier request: nothing new stored).
     pub status: &'static str,
+    /// Values of this submission kept as written but not usable (a phone
+    /// that is no number, a URL that does not parse); the lead was stored.
+    pub warnings: Vec<WarningView>,
+}
+
+/// The answer's `message`.
+fn received(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Es => "Lead recibido y en proceso",
+        Lang::En => "Lead received and being processed",
+    }
+}
+
+/// What an unsigned public-form post is told: that the form was taken,
+/// and what of its own input was kept unread, nothing about the lead (the
+/// full answer would tell whether an address is already a lead, and that
+/// lead's id, score and rep).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FormReceived {
+    /// Always `true`.
+    pub success: bool,
+    /// For people.
+    pub message: String,
+    /// Values of this submission kept as written but not usable.
+    pub warnings: Vec<WarningView>,
 }
 
 impl Accepted {
-    fn of(outcome: &CaptureOutcome) -> Self {
+    fn of(outcome: &CaptureOutcome, lang: Lang) -> Self {
         let lead = &outcome.lead;
         Accepted {
             success: true,
+            message: received(lang).to_owned(),
+            lead_email: lead.fields.email.as_str().to_owned(),
             lead_ext_id: lead.ext_id.to_string(),
             score: lead.score.value(),
             priority: lead.priority.as_str().to_owned(),
             stage: lead.stage.as_str().to_owned(),
             assigned_to: lead.assigned_to.as_ref().map(|r| r.as_str().to_owned()),
-            status: if outcome.replayed {
-                "replayed"
-            } else if outcome.merged.is_some() {
-                "merged"
-            } else {
-                "created"
-            },
+            status: status_of(outcome),
+            warnings: outcome.warnings.iter().map(WarningView::from).collect(),
         }
+    }
+}
+
+fn status_of(outcome: &CaptureOutcome) -> &'static str {
+    if outcome.replayed {
+        "replayed"
+    } else if outcome.merged.is_some() {
+        "merged"
+    } else {
+        "created"
     }
 }
 
@@ -199,14 +240,23 @@ fn parse_fields(kind: Kind, body: &[u8]) -> ApiResult<Vec<(String, Value)>> {
     }
 }
 
+/// Where a browser goes after a form post, as the form asked.
+#[derive(Debug, Default)]
+struct Redirects {
+    /// After a stored lead (`_redirect`).
+    success: Option<String>,
+    /// After a refused one (`_error_redirect`).
+    error: Option<String>,
+}
+
 /// Takes the honeypot and redirect fields out of a submission; refuses a
 /// filled honeypot.
 fn take_control_fields(
     state: &AppState,
     fields: &mut Vec<(String, Value)>,
-) -> ApiResult<Option<String>> {
+    redirects: &mut Redirects,
+) -> ApiResult<()> {
     let honeypot = &state.settings().honeypot_field;
-    let mut redirect = None;
     let mut filled = false;
     fields.retain(|(name, value)| {
         if name == honeypot {
@@ -217,7 +267,10 @@ fn take_control_fields(
             };
             false
         } else if name == REDIRECT_FIELD {
-            redirect = value.as_str().map(str::to_owned);
+            redirects.success = value.as_str().map(str::to_owned);
+            false
+        } else if name == ERROR_REDIRECT_FIELD {
+            redirects.error = value.as_str().map(str::to_owned);
             false
         } else {
             true
@@ -230,7 +283,7 @@ fn take_control_fields(
             "this field must be left empty",
         )));
     }
-    Ok(redirect)
+    Ok(())
 }
 
 /// The idempotency key of one submission (`suffix` tells batch items apart).
@@ -302,7 +355,13 @@ async fn capture(
     let result =
         usecase::capture_once(input, Some(idempotency), state.policy(), state.deps()).await;
     match &result {
-        Ok(outcome) => record(Accepted::of(outcome).status, started),
+        Ok(outcome) => {
+            record(status_of(outcome), started);
+            if !outcome.replayed && outcome.routing.is_some() && outcome.lead.assigned_to.is_some()
+            {
+                crate::counters::assigned(false);
+            }
+        }
         Err(Error::Invalid { .. }) => record("invalid", started),
         Err(Error::Unavailable(_)) => record("unavailable", started),
         Err(_) => record("failed", started),
@@ -311,65 +370,145 @@ async fn capture(
 }
 
 /// `POST /webhook/lead`: captures one lead.
+///
+/// A browser posting a plain form (one that asks for HTML first) gets a
+/// small page in its language instead of JSON, unless the form names a
+/// `_redirect` (success) or `_error_redirect` (refusal) on a public form
+/// origin, which it is sent to.
 #[utoipa::path(
     post,
     path = "/webhook/lead",
     tag = "capture",
     params(CaptureHeaders),
     request_body(
-        description = "One lead: the original system's fields (email, first_name, last_name, phone, company, source, message, utm_*, landing_page, metadata, ...); other form builders' names are mapped, unknown fields kept in metadata",
+        description = "One lead: the original system's fields (email, first_name, last_name, phone, company, source, message, utm_*, landing_page, metadata, ...); other form builders' names are mapped, unknown fields kept in metadata. Only a missing or invalid email is refused; any other value that does not parse is kept as written and listed in `warnings`. Forms may add `_redirect` and `_error_redirect`.",
         content(
             (serde_json::Value = "application/json"),
             (serde_json::Value = "application/x-www-form-urlencoded"),
         ),
     ),
     responses(
-        (status = 202, description = "Stored (created, merged into the known lead with that e-mail, or a replay); an unsigned public-form post gets only `{\"success\": true}`", body = Accepted),
-        (status = 303, description = "Stored; a form's `_redirect` on a public origin"),
-        (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Missing or bad signature", body = ErrorBody),
-        (status = 413, description = "Body over the limit", body = ErrorBody),
-        (status = 415, description = "Not JSON or url-encoded", body = ErrorBody),
-        (status = 422, description = "Invalid lead; `fields` names each bad field", body = ErrorBody),
-        (status = 503, description = "The store is down; nothing stored", body = ErrorBody),
+        (status = 202, description = "Stored (created, merged into the known lead with that e-mail, or a replay); an unsigned public-form post gets only `success`, `message` and `warnings`; a browser that asks for HTML gets a thank-you page", body = Accepted,
+            content((Accepted = "application/json"), (FormReceived = "application/json"), (String = "text/html"))),
+        (status = 303, description = "Stored, or refused: the form's `_redirect` or `_error_redirect` on a public origin"),
+        (status = 400, description = "Malformed body", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 401, description = "Missing or bad signature", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 413, description = "Body over the limit", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 415, description = "Not JSON or url-encoded", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 422, description = "Missing or invalid e-mail (or a filled honeypot); `fields` names it", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 503, description = "The store is down; nothing stored", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
     ),
 )]
 pub(crate) async fn capture_one(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
+) -> Response {
+    let lang = page::lang_of(&headers);
+    let html = page::prefers_html(&headers);
+    let mut redirects = Redirects::default();
+    let result = capture_form(&state, &headers, body, lang, &mut redirects).await;
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| allowed_redirect(&state, r));
+    match result {
+        Ok((answer, kind)) => {
+            if kind == Kind::Form
+                && let Some(target) = redirects
+                    .success
+                    .as_deref()
+                    .and_then(|t| allowed_redirect(&state, t))
+            {
+                return (
+                    StatusCode::SEE_OTHER,
+                    [(header::LOCATION, target)],
+                    Json(answer),
+                )
+                    .into_response();
+            }
+            if html {
+                return page::thank_you(lang);
+            }
+            (StatusCode::ACCEPTED, Json(answer)).into_response()
+        }
+        Err(err) => {
+            let (status, _) = err.status_and_code();
+            if let Some(target) = redirects
+                .error
+                .as_deref()
+                .and_then(|t| error_redirect(&state, t, &err))
+            {
+                return (
+                    StatusCode::SEE_OTHER,
+                    [(header::LOCATION, target)],
+                    Json(err.body()),
+                )
+                    .into_response();
+            }
+            if html {
+                tracing::debug!(error = %err, "form refused");
+                let back = back.as_ref().and_then(|v| v.to_str().ok());
+                return page::problem(lang, status, &err.body(), back);
+            }
+            err.into_response()
+        }
+    }
+}
+
+/// Reads, checks and stores one capture; the answer's JSON and the body
+/// kind.
+async fn capture_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    lang: Lang,
+    redirects: &mut Redirects,
+) -> ApiResult<(Value, Kind)> {
     let body = body_of(body, state.settings().max_lead_bytes)?;
     // The signature is checked before the media type is refused.
-    let kind = kind_of(&headers);
-    let verified = authenticate(&state, &headers, &body, matches!(kind, Ok(Kind::Form)))?;
+    let kind = kind_of(headers);
+    let verified = authenticate(state, headers, &body, matches!(kind, Ok(Kind::Form)))?;
     let kind = kind?;
     let mut fields = parse_fields(kind, &body)?;
-    let redirect = take_control_fields(&state, &mut fields)?;
-    let input = LeadInput::from_fields(fields, FieldMap::standard());
-    let idempotency = idempotency_of(&state, &headers, &verified, &input, None)?;
-    let outcome = capture(&state, &input, &idempotency).await?;
-    // An anonymous visitor learns only that the form was taken: the full
-    // answer would tell whether an address is already a lead, and that
-    // lead's id, score and rep.
-    let accepted = match verified {
-        Verified::PublicForm => serde_json::json!({ "success": true }),
-        _ => serde_json::to_value(Accepted::of(&outcome))
-            .map_err(|e| ApiError::Core(lead_core::Error::Internal(format!("answer: {e}"))))?,
-    };
-    if kind == Kind::Form
-        && let Some(target) = redirect
-            .as_deref()
-            .and_then(|t| allowed_redirect(&state, t))
-    {
-        return Ok((
-            StatusCode::SEE_OTHER,
-            [(header::LOCATION, target)],
-            Json(accepted),
-        )
-            .into_response());
+    take_control_fields(state, &mut fields, redirects)?;
+    let input = LeadInput::from_fields(fields, state.field_map());
+    let idempotency = idempotency_of(state, headers, &verified, &input, None)?;
+    let outcome = capture(state, &input, &idempotency).await?;
+    let answer = match verified {
+        Verified::PublicForm => serde_json::to_value(FormReceived {
+            success: true,
+            message: received(lang).to_owned(),
+            warnings: outcome.warnings.iter().map(WarningView::from).collect(),
+        }),
+        _ => serde_json::to_value(Accepted::of(&outcome, lang)),
     }
-    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+    .map_err(|e| ApiError::Core(Error::Internal(format!("answer: {e}"))))?;
+    Ok((answer, kind))
+}
+
+/// The `_error_redirect` target with `error=<code>` and the failing
+/// `fields` added to its query, when it is on a public form origin.
+fn error_redirect(state: &AppState, target: &str, err: &ApiError) -> Option<http::HeaderValue> {
+    let body = err.body();
+    let mut query = format!("error={}", body.error);
+    let names: Vec<&str> = body.fields.iter().map(|f| f.field.as_str()).collect();
+    if !names.is_empty() {
+        let names = serde_urlencoded::to_string([("fields", names.join(","))]).ok()?;
+        query.push('&');
+        query.push_str(&names);
+    }
+    let (base, fragment) = match target.split_once('#') {
+        Some((base, fragment)) => (base, Some(fragment)),
+        None => (target, None),
+    };
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let mut url = format!("{base}{separator}{query}");
+    if let Some(fragment) = fragment {
+        url.push('#');
+        url.push_str(fragment);
+    }
+    allowed_redirect(state, &url)
 }
 
 /// One item of a batch answer.
@@ -424,6 +563,7 @@ pub(crate) async fn capture_batch(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let settings = state.settings();
+    let lang = page::lang_of(&headers);
     let body = body_of(body, settings.max_batch_bytes)?;
     let verified = authenticate(&state, &headers, &body, false)?;
     if kind_of(&headers)? != Kind::Json {
@@ -447,8 +587,8 @@ pub(crate) async fn capture_batch(
     for (index, item) in items.into_iter().enumerate() {
         let result = async {
             let mut fields = fields_of_json(item)?;
-            take_control_fields(&state, &mut fields)?;
-            let input = LeadInput::from_fields(fields, FieldMap::standard());
+            take_control_fields(&state, &mut fields, &mut Redirects::default())?;
+            let input = LeadInput::from_fields(fields, state.field_map());
             let idempotency = idempotency_of(&state, &headers, &verified, &input, Some(index))?;
             Ok::<_, ApiError>(capture(&state, &input, &idempotency).await?)
         }
@@ -457,7 +597,7 @@ pub(crate) async fn capture_batch(
             Ok(outcome) => ItemResult {
                 index,
                 status: StatusCode::ACCEPTED.as_u16(),
-                lead: Some(Accepted::of(&outcome)),
+                lead: Some(Accepted::of(&outcome, lang)),
                 error: None,
             },
             Err(err) => ItemResult {

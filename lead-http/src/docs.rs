@@ -6,6 +6,9 @@ use crate::error::ErrorBody;
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)] // documentation only
 pub(crate) enum ReadErrors {
+    /// The query string does not read (a parameter given twice).
+    #[response(status = 400, description = "Malformed query string or body")]
+    Malformed(ErrorBody),
     /// A filter or window parameter is wrong; `fields` names it.
     #[response(status = 422, description = "Bad parameter; `fields` names it")]
     Invalid(ErrorBody),

@@ -3,7 +3,7 @@
 //! and undoing a merge. Reads need the `read` scope, changes `write`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use lead_core::ports::MAX_PAIR_PAGE;
 use lead_core::usecase::{self, MergeOutcome, PairDecision, ScanReport};
@@ -15,7 +15,8 @@ use uuid::Uuid;
 use crate::auth::{ReadAccess, WriteAccess};
 use crate::docs::{ReadErrors, WriteErrors};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::leads::{ApiJson, Problems, number};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::leads::{Problems, number};
 use crate::state::AppState;
 
 /// `GET /api/duplicates` query parameters.
@@ -187,7 +188,7 @@ fn pair_id(raw: &str) -> ApiResult<Uuid> {
 pub(crate) async fn list_pairs(
     _: ReadAccess,
     State(state): State<AppState>,
-    Query(params): Query<PairParams>,
+    ApiQuery(params): ApiQuery<PairParams>,
 ) -> ApiResult<Json<PairPageView>> {
     let page = state.deps().store.review_pairs(&params.query()?).await?;
     let mut pairs = Vec::with_capacity(page.pairs.len());
@@ -216,7 +217,7 @@ pub(crate) async fn list_pairs(
 pub(crate) async fn get_pair(
     _: ReadAccess,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<PairView>> {
     let id = pair_id(&id)?;
     let pair = state
@@ -265,7 +266,7 @@ pub(crate) async fn scan(
 pub(crate) async fn merge_pair(
     _: WriteAccess,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<MergeView>> {
     let (_, merge) = usecase::decide_pair(pair_id(&id)?, PairDecision::Merge, state.deps()).await?;
     merge
@@ -291,7 +292,7 @@ pub(crate) async fn merge_pair(
 pub(crate) async fn dismiss_pair(
     _: WriteAccess,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ReviewPair>> {
     let (pair, _) =
         usecase::decide_pair(pair_id(&id)?, PairDecision::Dismiss, state.deps()).await?;
@@ -300,8 +301,10 @@ pub(crate) async fn dismiss_pair(
 
 /// `POST /api/merges` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct MergeBody {
     /// The two leads to merge (the older one survives).
+    #[schema(min_items = 2, max_items = 2)]
     leads: Vec<String>,
 }
 
@@ -363,7 +366,7 @@ pub(crate) async fn create_merge(
 pub(crate) async fn get_merge(
     _: ReadAccess,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let merge_id = path_uuid(&id, "merge")?;
     let record = state
@@ -395,7 +398,7 @@ pub(crate) async fn get_merge(
 pub(crate) async fn undo_merge(
     _: WriteAccess,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     let id = path_uuid(&id, "merge")?;
     let (survivor, restored) = usecase::undo_merge(id, state.deps()).await?;

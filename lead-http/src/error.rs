@@ -36,6 +36,9 @@ pub enum ApiError {
     /// The API key lacks the scope the route needs.
     #[error("the API key lacks the {0} scope")]
     Forbidden(&'static str),
+    /// The path exists but does not take this method.
+    #[error("this path does not take {0}")]
+    MethodNotAllowed(String),
 }
 
 /// The JSON body of every error.
@@ -44,7 +47,7 @@ pub struct ErrorBody {
     /// Stable machine-readable code (`malformed`, `bad_signature`,
     /// `unauthorized`, `forbidden`, `not_found`, `conflict`, `too_large`,
     /// `unsupported_media_type`, `invalid`, `not_allowed`, `rate_limited`,
-    /// `unavailable`, `internal`).
+    /// `unavailable`, `method_not_allowed`, `internal`).
     #[schema(value_type = String)]
     pub error: &'static str,
     /// What went wrong, for people.
@@ -88,6 +91,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         }
     }
 

@@ -2,13 +2,13 @@
 //! Reads need a key with the `read` scope, changes one with `write`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
-use lead_core::usecase::{self, AssignTo};
+use lead_core::usecase::{self, AssignTo, LeadEdit};
 use lead_core::{
-    ChangeOrigin, Cursor, Error, EventKind, FieldError, Lead, LeadEvent, LeadExtId, LeadPage,
-    LeadQuery, Priority, RepId, Stage,
+    ChangeOrigin, Cursor, Error, EventKind, FieldError, LeadEvent, LeadExtId, LeadQuery, Priority,
+    RepId, Stage,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -16,7 +16,10 @@ use serde_json::{Map, Value};
 use crate::auth::{ReadAccess, WriteAccess};
 use crate::docs::{ReadErrors, WriteErrors};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::schema;
 use crate::state::AppState;
+use crate::view::{LeadDetail, LeadList};
 
 /// Largest page of `GET /api/leads` and `recent-leads`.
 const MAX_LIMIT: usize = 200;
@@ -139,24 +142,6 @@ impl ListParams {
     }
 }
 
-/// One page of leads.
-#[derive(Debug, Serialize)]
-pub(crate) struct Page {
-    leads: Vec<Lead>,
-    /// Pass as `cursor` for the next page; absent on the last one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_cursor: Option<String>,
-}
-
-impl From<LeadPage> for Page {
-    fn from(page: LeadPage) -> Self {
-        Page {
-            leads: page.leads,
-            next_cursor: page.next_cursor.map(|c| c.to_string()),
-        }
-    }
-}
-
 /// `GET /api/leads`.
 #[utoipa::path(
     get,
@@ -176,15 +161,15 @@ impl From<LeadPage> for Page {
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
     responses(
-        (status = 200, description = "A page of leads, newest first", body = Object),
+        (status = 200, description = "A page of leads, newest first", body = LeadList),
         ReadErrors,
     ),
 )]
 pub(crate) async fn list(
     _: ReadAccess,
     State(state): State<AppState>,
-    Query(params): Query<ListParams>,
-) -> ApiResult<Json<Page>> {
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<LeadList>> {
     let query = params.query()?;
     Ok(Json(state.deps().store.list(&query).await?.into()))
 }
@@ -203,7 +188,7 @@ fn ext_id(raw: &str) -> ApiResult<LeadExtId> {
     security(("api_key" = [])),
     params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)")),
     responses(
-        (status = 200, description = "The lead with score breakdown, BANT evidence, routing explanation and history", body = Object),
+        (status = 200, description = "The lead with score breakdown, BANT evidence, routing explanation and history", body = LeadDetail),
         (status = 404, description = "No such lead", body = ErrorBody),
         ReadErrors,
     ),
@@ -211,15 +196,15 @@ fn ext_id(raw: &str) -> ApiResult<LeadExtId> {
 pub(crate) async fn get(
     _: ReadAccess,
     State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Lead>> {
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<LeadDetail>> {
     let id = ext_id(&id)?;
     state
         .deps()
         .store
         .get(&id)
         .await?
-        .map(Json)
+        .map(|lead| Json(LeadDetail::from(&lead)))
         .ok_or_else(|| ApiError::Core(Error::NotFound(format!("lead {id}"))))
 }
 
@@ -242,35 +227,20 @@ fn expected_version(body: Option<u64>, headers: &HeaderMap) -> ApiResult<Option<
 }
 
 /// `PUT …/stage` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct StageBody {
+    /// The new stage.
+    #[schema(schema_with = schema::stage)]
     stage: String,
+    /// Why (kept in the lead's history).
     #[serde(default)]
+    #[schema(schema_with = schema::optional_text)]
     notes: Option<String>,
+    /// The version the change is based on (else `If-Match`); a stale one is `409`.
     #[serde(default)]
+    #[schema(minimum = 0)]
     expected_version: Option<u64>,
-}
-
-/// A JSON body whose rejections answer in the error shape (`415` without
-/// a JSON content type, `400` when it does not parse as `T`).
-pub(crate) struct ApiJson<T>(pub(crate) T);
-
-impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
-where
-    S: Send + Sync,
-    T: serde::de::DeserializeOwned,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(axum::extract::rejection::JsonRejection::MissingJsonContentType(_)) => {
-                Err(ApiError::UnsupportedMediaType)
-            }
-            Err(rejection) => Err(ApiError::Malformed(rejection.body_text())),
-        }
-    }
 }
 
 /// `PUT /api/leads/{lead_ext_id}/stage`: moves the lead along the pipeline
@@ -281,19 +251,19 @@ where
     tag = "leads",
     security(("api_key" = [])),
     params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, description = "The version the change is based on")),
-    request_body(description = "{stage, notes?, expected_version?}", content((serde_json::Value = "application/json"))),
+    request_body = StageBody,
     responses(
-        (status = 200, description = "The updated lead", body = Object),
+        (status = 200, description = "The updated lead", body = LeadDetail),
         WriteErrors,
     ),
 )]
 pub(crate) async fn put_stage(
     _: WriteAccess,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<StageBody>,
-) -> ApiResult<Json<Lead>> {
+) -> ApiResult<Json<LeadDetail>> {
     let id = ext_id(&id)?;
     let stage = Stage::parse(&body.stage).map_err(ApiError::Core)?;
     let version = expected_version(body.expected_version, &headers)?;
@@ -307,17 +277,23 @@ pub(crate) async fn put_stage(
         state.deps(),
     )
     .await?;
-    Ok(Json(lead))
+    Ok(Json(LeadDetail::from(&lead)))
 }
 
 /// `PUT …/assign` body: a rep, or `{"route": true}` to let routing choose.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct AssignBody {
+    /// The rep's e-mail (or give `route: true`).
     #[serde(default)]
+    #[schema(format = Email)]
     assigned_to: Option<String>,
+    /// Let routing choose the rep.
     #[serde(default)]
     route: bool,
+    /// The version the change is based on (else `If-Match`); a stale one is `409`.
     #[serde(default)]
+    #[schema(minimum = 0)]
     expected_version: Option<u64>,
 }
 
@@ -328,19 +304,19 @@ pub(crate) struct AssignBody {
     tag = "leads",
     security(("api_key" = [])),
     params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, description = "The version the change is based on")),
-    request_body(description = "{assigned_to: rep e-mail} or {route: true}, optional expected_version", content((serde_json::Value = "application/json"))),
+    request_body = AssignBody,
     responses(
-        (status = 200, description = "The updated lead", body = Object),
+        (status = 200, description = "The updated lead", body = LeadDetail),
         WriteErrors,
     ),
 )]
 pub(crate) async fn put_assign(
     _: WriteAccess,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<AssignBody>,
-) -> ApiResult<Json<Lead>> {
+) -> ApiResult<Json<LeadDetail>> {
     let id = ext_id(&id)?;
     let to = match (&body.assigned_to, body.route) {
         (Some(rep), false) => AssignTo::Rep(RepId::parse(rep).map_err(|e| {
@@ -363,6 +339,13 @@ pub(crate) async fn put_assign(
         }
     };
     let version = expected_version(body.expected_version, &headers)?;
+    // Only for the routing metrics: who had the lead before.
+    let before = state
+        .deps()
+        .store
+        .get(&id)
+        .await?
+        .and_then(|l| l.assigned_to);
     let lead = usecase::assign(
         &id,
         to,
@@ -372,16 +355,25 @@ pub(crate) async fn put_assign(
         state.deps(),
     )
     .await?;
-    Ok(Json(lead))
+    if lead.assigned_to != before {
+        crate::counters::assigned(before.is_some());
+    }
+    Ok(Json(LeadDetail::from(&lead)))
 }
 
 /// `POST …/events` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct EventBody {
+    /// What the lead did.
+    #[schema(schema_with = schema::event_kind)]
     kind: String,
+    /// When (default: now).
     #[serde(default)]
     at: Option<DateTime<Utc>>,
+    /// Details (page URL, campaign, ...).
     #[serde(default)]
+    #[schema(value_type = Object)]
     properties: Map<String, Value>,
 }
 
@@ -393,18 +385,18 @@ pub(crate) struct EventBody {
     tag = "leads",
     security(("api_key" = [])),
     params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)")),
-    request_body(description = "{kind, at?, properties?}; kinds demo_request, webinar_register, form_submit, pricing_view, download, email_click, page_visit", content((serde_json::Value = "application/json"))),
+    request_body = EventBody,
     responses(
-        (status = 201, description = "The re-scored lead", body = Object),
+        (status = 201, description = "The re-scored lead", body = LeadDetail),
         WriteErrors,
     ),
 )]
 pub(crate) async fn post_event(
     _: WriteAccess,
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<EventBody>,
-) -> ApiResult<(StatusCode, Json<Lead>)> {
+) -> ApiResult<(StatusCode, Json<LeadDetail>)> {
     let id = ext_id(&id)?;
     let kind = EventKind::parse(&body.kind).map_err(ApiError::Core)?;
     let event = LeadEvent {
@@ -413,7 +405,134 @@ pub(crate) async fn post_event(
         properties: body.properties,
     };
     let lead = usecase::record_event(&id, event, state.policy(), state.deps()).await?;
-    Ok((StatusCode::CREATED, Json(lead)))
+    Ok((StatusCode::CREATED, Json(LeadDetail::from(&lead))))
+}
+
+/// Reads a present-or-null field: absent → `None`, `null` → `Some(None)`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PATCH /api/leads/{lead_ext_id}` body: the editable fields. A field
+/// left out stays as it is; `null` clears it.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(clippy::option_option)] // absent and null mean different things here
+pub(crate) struct PatchBody {
+    /// Given name.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schema::optional_text)]
+    first_name: Option<Option<String>>,
+    /// Family name.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schema::optional_text)]
+    last_name: Option<Option<String>>,
+    /// Phone, in any common format (read in the lead's country).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schema::optional_text)]
+    phone: Option<Option<String>>,
+    /// Company.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schema::optional_text)]
+    company: Option<Option<String>>,
+    /// Job title.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schema::optional_text)]
+    job_title: Option<Option<String>>,
+    /// Company web site.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schema::optional_text)]
+    website: Option<Option<String>>,
+    /// Country (ISO code or name).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schema::optional_text)]
+    country: Option<Option<String>>,
+    /// Industry.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = schema::optional_text)]
+    industry: Option<Option<String>>,
+    /// Expected deal value, not negative (needs a currency).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>, minimum = 0)]
+    estimated_value: Option<Option<serde_json::Number>>,
+    /// ISO 4217 currency of `estimated_value` (`EUR`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, pattern = "^[A-Za-z]{3}$")]
+    currency: Option<Option<String>>,
+    /// The version the change is based on (else `If-Match`); a stale one is `409`.
+    #[serde(default)]
+    #[schema(minimum = 0)]
+    expected_version: Option<u64>,
+}
+
+/// A JSON number as an exact decimal (`50000.00`, `5e4`).
+fn decimal(number: &serde_json::Number) -> Result<rust_decimal::Decimal, Error> {
+    use std::str::FromStr;
+    let text = number.to_string();
+    rust_decimal::Decimal::from_str(&text)
+        .or_else(|_| rust_decimal::Decimal::from_scientific(&text))
+        .map_err(|_| {
+            Error::invalid(
+                "estimated_value",
+                "out_of_range",
+                "estimated_value is not an amount this server can hold",
+            )
+        })
+}
+
+/// `PATCH /api/leads/{lead_ext_id}`: changes contact fields and the deal
+/// value; the lead is re-scored and the change queued for the CRM.
+#[utoipa::path(
+    patch,
+    path = "/api/leads/{lead_ext_id}",
+    tag = "leads",
+    security(("api_key" = [])),
+    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, description = "The version the change is based on")),
+    request_body = PatchBody,
+    responses(
+        (status = 200, description = "The updated lead", body = LeadDetail),
+        WriteErrors,
+    ),
+)]
+pub(crate) async fn patch(
+    _: WriteAccess,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PatchBody>,
+) -> ApiResult<Json<LeadDetail>> {
+    let id = ext_id(&id)?;
+    let version = expected_version(body.expected_version, &headers)?;
+    let estimated_value = match &body.estimated_value {
+        Some(Some(n)) => Some(Some(decimal(n)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let edit = LeadEdit {
+        first_name: body.first_name,
+        last_name: body.last_name,
+        phone: body.phone,
+        company: body.company,
+        job_title: body.job_title,
+        website: body.website,
+        country: body.country,
+        industry: body.industry,
+        estimated_value,
+        currency: body.currency,
+    };
+    if edit.touched().is_empty() {
+        return Err(ApiError::Core(Error::invalid(
+            "body",
+            "empty",
+            "name at least one field to change",
+        )));
+    }
+    let lead = usecase::edit_lead(&id, &edit, version, state.policy(), state.deps()).await?;
+    Ok(Json(LeadDetail::from(&lead)))
 }
 
 /// `?days=30&limit=20` of the statistics and dashboard routes.
@@ -424,11 +543,15 @@ pub(crate) struct WindowParams {
 }
 
 impl WindowParams {
+    fn days_or_default(&self) -> ApiResult<u32> {
+        match &self.days {
+            Some(d) => Ok(number(d, "days", MAX_DAYS as usize).map_err(ApiError::Core)? as u32),
+            None => Ok(30),
+        }
+    }
+
     fn since(&self, state: &AppState) -> ApiResult<DateTime<Utc>> {
-        let days = match &self.days {
-            Some(d) => number(d, "days", MAX_DAYS as usize).map_err(ApiError::Core)? as i64,
-            None => 30,
-        };
+        let days = i64::from(self.days_or_default()?);
         Ok(state.deps().clock.now() - chrono::Duration::days(days))
     }
 
@@ -449,17 +572,36 @@ impl WindowParams {
     security(("api_key" = [])),
     params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
     responses(
-        (status = 200, description = "Counts by stage, priority and source; average score", body = Object),
+        (status = 200, description = "Counts by stage, priority and source; average score; pipeline value", body = Statistics),
         ReadErrors,
     ),
 )]
 pub(crate) async fn statistics(
     _: ReadAccess,
     State(state): State<AppState>,
-    Query(params): Query<WindowParams>,
-) -> ApiResult<Json<lead_core::ports::PipelineStats>> {
+    ApiQuery(params): ApiQuery<WindowParams>,
+) -> ApiResult<Json<Statistics>> {
     let since = params.since(&state)?;
-    Ok(Json(state.deps().store.dashboard(since, 0).await?.stats))
+    let stats = state.deps().store.dashboard(since, 0).await?.stats;
+    Ok(Json(Statistics {
+        success: true,
+        days: params.days_or_default()?,
+        stats,
+    }))
+}
+
+/// Pipeline statistics over a window, with the original system's `success`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Statistics {
+    /// Always `true`.
+    success: bool,
+    /// The window, in days.
+    days: u32,
+    /// `total`, `by_stage`, `by_priority`, `by_source`, `average_score`,
+    /// `unassigned`, `pipeline_value`, `weighted_pipeline_value`.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    stats: lead_core::ports::PipelineStats,
 }
 
 /// `GET /api/dashboard/summary`: the same figures as the statistics.
@@ -470,15 +612,15 @@ pub(crate) async fn statistics(
     security(("api_key" = [])),
     params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
     responses(
-        (status = 200, description = "Counts by stage, priority and source; average score", body = Object),
+        (status = 200, description = "Counts by stage, priority and source; average score; pipeline value", body = Statistics),
         ReadErrors,
     ),
 )]
 pub(crate) async fn summary(
     access: ReadAccess,
     state: State<AppState>,
-    params: Query<WindowParams>,
-) -> ApiResult<Json<lead_core::ports::PipelineStats>> {
+    params: ApiQuery<WindowParams>,
+) -> ApiResult<Json<Statistics>> {
     statistics(access, state, params).await
 }
 
@@ -497,7 +639,7 @@ pub(crate) async fn summary(
 pub(crate) async fn funnel(
     _: ReadAccess,
     State(state): State<AppState>,
-    Query(params): Query<WindowParams>,
+    ApiQuery(params): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Value>> {
     let since = params.since(&state)?;
     let dashboard = state.deps().store.dashboard(since, 0).await?;
@@ -506,10 +648,13 @@ pub(crate) async fn funnel(
         .iter()
         .map(|(stage, count)| serde_json::json!({"stage": stage.as_str(), "count": count}))
         .collect();
-    Ok(Json(serde_json::json!({ "funnel": steps })))
+    Ok(Json(
+        serde_json::json!({ "success": true, "funnel": steps }),
+    ))
 }
 
-/// `GET /api/dashboard/recent-leads`: the newest `limit` leads.
+/// `GET /api/dashboard/recent-leads`: the newest `limit` leads created in
+/// the last `days`.
 #[utoipa::path(
     get,
     path = "/api/dashboard/recent-leads",
@@ -517,17 +662,18 @@ pub(crate) async fn funnel(
     security(("api_key" = [])),
     params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
     responses(
-        (status = 200, description = "The newest leads", body = Object),
+        (status = 200, description = "The newest leads", body = LeadList),
         ReadErrors,
     ),
 )]
 pub(crate) async fn recent_leads(
     _: ReadAccess,
     State(state): State<AppState>,
-    Query(params): Query<WindowParams>,
-) -> ApiResult<Json<Page>> {
+    ApiQuery(params): ApiQuery<WindowParams>,
+) -> ApiResult<Json<LeadList>> {
     let query = LeadQuery {
         limit: Some(params.limit()?),
+        created_from: Some(params.since(&state)?),
         ..LeadQuery::default()
     };
     Ok(Json(state.deps().store.list(&query).await?.into()))
@@ -548,12 +694,12 @@ pub(crate) async fn recent_leads(
 pub(crate) async fn top_performers(
     _: ReadAccess,
     State(state): State<AppState>,
-    Query(params): Query<WindowParams>,
+    ApiQuery(params): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Value>> {
     let since = params.since(&state)?;
     let dashboard = state.deps().store.dashboard(since, params.limit()?).await?;
     Ok(Json(
-        serde_json::json!({ "top_performers": dashboard.top_performers }),
+        serde_json::json!({ "success": true, "top_performers": dashboard.top_performers }),
     ))
 }
 
@@ -572,11 +718,11 @@ pub(crate) async fn top_performers(
 pub(crate) async fn source_performance(
     _: ReadAccess,
     State(state): State<AppState>,
-    Query(params): Query<WindowParams>,
+    ApiQuery(params): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Value>> {
     let since = params.since(&state)?;
     let dashboard = state.deps().store.dashboard(since, 0).await?;
     Ok(Json(
-        serde_json::json!({ "source_performance": dashboard.source_performance }),
+        serde_json::json!({ "success": true, "source_performance": dashboard.source_performance }),
     ))
 }

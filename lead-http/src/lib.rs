@@ -2,14 +2,20 @@
 
 pub mod auth;
 mod capture;
+mod counters;
 mod docs;
 mod duplicates;
 pub mod error;
+mod extract;
 mod leads;
 pub mod limits;
 mod ops;
+mod page;
+mod reps;
+mod schema;
 pub mod signature;
 mod state;
+mod view;
 
 use std::time::Instant;
 
@@ -24,12 +30,14 @@ use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
 pub use auth::{ApiKeys, Scopes, hash_key};
-pub use capture::{Accepted, BatchAnswer, ItemResult};
+pub use capture::{Accepted, BatchAnswer, FormReceived, ItemResult};
 pub use duplicates::{MergeView, PairLead, PairPageView, PairView};
 pub use error::{ApiError, ErrorBody};
 pub use limits::{Rate, RateLimit};
+pub use reps::{DryRun, RepList, RepView};
 pub use signature::{Verified, WebhookKeys};
 pub use state::{AppState, AppStateBuilder, HttpSettings};
+pub use view::{CrmLinkView, LeadDetail, LeadList, LeadView, WarningView};
 
 /// The OpenAPI document's fixed parts; the paths come from the routers.
 #[derive(OpenApi)]
@@ -43,6 +51,7 @@ pub use state::{AppState, AppStateBuilder, HttpSettings};
         (name = "capture", description = "Web forms and webhooks send leads"),
         (name = "leads", description = "Read and change leads (API key)"),
         (name = "duplicates", description = "Review duplicate pairs, merge and unmerge leads (API key)"),
+        (name = "reps", description = "Sales reps and routing's dry run (API key)"),
         (name = "dashboard", description = "Pipeline figures (API key, read)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
@@ -63,6 +72,55 @@ impl Modify for Security {
             "api_key_header",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
         );
+    }
+}
+
+/// The answers any route may give whatever it does: the rate limit
+/// (`429`) and the request time limit (`503`), added to every operation
+/// that does not document them itself. Applied once the routers' paths
+/// are in the document (an `#[openapi(modifiers)]` runs before).
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = || {
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build()
+        };
+        let common = [
+            ("429", "Rate limited; Retry-After says when to come back"),
+            (
+                "503",
+                "The request took longer than the server's limit, or the store is down",
+            ),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (status, description) in common {
+                    if !operation.responses.responses.contains_key(status) {
+                        operation.responses.responses.insert(
+                            status.to_owned(),
+                            ResponseBuilder::new()
+                                .description(description)
+                                .content("application/json", error())
+                                .build()
+                                .into(),
+                        );
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -88,10 +146,13 @@ pub fn leads_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(leads::list))
         .routes(routes!(leads::statistics))
-        .routes(routes!(leads::get))
+        .routes(routes!(leads::get, leads::patch))
         .routes(routes!(leads::put_stage))
         .routes(routes!(leads::put_assign))
         .routes(routes!(leads::post_event))
+        .routes(routes!(reps::list, reps::put_all))
+        .routes(routes!(reps::get, reps::put_one))
+        .routes(routes!(reps::dry_run))
         .routes(routes!(duplicates::list_pairs))
         .routes(routes!(duplicates::get_pair))
         .routes(routes!(duplicates::scan))
@@ -149,7 +210,7 @@ fn routes_of(
     settings: &HttpSettings,
     parts: &[Part],
 ) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    parts
+    let (routes, mut api) = parts
         .iter()
         .fold(
             OpenApiRouter::with_openapi(ApiDoc::openapi()),
@@ -162,7 +223,9 @@ fn routes_of(
                 })
             },
         )
-        .split_for_parts()
+        .split_for_parts();
+    CommonResponses.modify(&mut api);
+    (routes, api)
 }
 
 /// The OpenAPI document of [`router`] (also served at `/openapi.json`).
@@ -190,6 +253,8 @@ pub fn router_for(state: AppState, parts: &[Part]) -> Router {
     let (routes, api) = routes_of(settings, parts);
     let router = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(state.clone(), limits::limit))
         .layer(middleware::from_fn(track))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
@@ -212,7 +277,7 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     (!origins.is_empty()).then(|| {
         tower_http::cors::CorsLayer::new()
             .allow_origin(origins)
-            .allow_methods([Method::GET, Method::POST, Method::PUT])
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH])
             .allow_headers([
                 header::CONTENT_TYPE,
                 header::AUTHORIZATION,
@@ -223,6 +288,22 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
             ])
             .max_age(std::time::Duration::from_secs(600))
     })
+}
+
+/// A path no route serves: `404` in the error shape.
+async fn no_route(uri: http::Uri) -> Response {
+    use axum::response::IntoResponse;
+    ApiError::Core(lead_core::Error::NotFound(format!(
+        "no route {}",
+        uri.path()
+    )))
+    .into_response()
+}
+
+/// A method the path does not take: `405` in the error shape.
+async fn no_method(method: http::Method) -> Response {
+    use axum::response::IntoResponse;
+    ApiError::MethodNotAllowed(method.to_string()).into_response()
 }
 
 /// Answers `503` in the error shape when a request takes longer than

@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     pub(crate) api_keys: ApiKeys,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) limiters: Arc<Limiters>,
+    /// The policy's field map, built once.
+    pub(crate) field_map: lead_core::FieldMap,
 }
 
 impl std::fmt::Debug for AppState {
@@ -110,6 +112,12 @@ impl AppState {
 
     pub(crate) fn settings(&self) -> &HttpSettings {
         &self.inner.settings
+    }
+
+    /// Form field names to lead fields: the built-in map plus the policy's
+    /// `field_aliases`.
+    pub(crate) fn field_map(&self) -> &lead_core::FieldMap {
+        &self.inner.field_map
     }
 }
 
@@ -166,10 +174,20 @@ impl AppStateBuilder {
         self
     }
 
-    /// The state.
+    /// The state. A policy whose `field_aliases` name no lead field (only
+    /// possible when built in code: [`Policy::from_toml`] refuses it) uses
+    /// the built-in field map, with an error in the log.
     pub fn build(self) -> AppState {
+        let field_map = self.policy.field_map().unwrap_or_else(|err| {
+            tracing::error!(error = %err, "policy field_aliases ignored");
+            lead_core::FieldMap::standard().clone()
+        });
+        if self.metrics.is_some() {
+            crate::counters::describe();
+        }
         AppState {
             inner: Arc::new(Inner {
+                field_map,
                 limiters: Limiters::new(&self.settings.rate_limit),
                 deps: self.deps,
                 policy: self.policy,

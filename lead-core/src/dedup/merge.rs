@@ -436,6 +436,18 @@ fn merge_fields(
         metadata.insert(ALTERNATE_VALUES.to_owned(), Value::Object(alt.values));
     }
     f.metadata = metadata;
+    // A value kept unparsed stays flagged while its field is still empty
+    // (a cut or cleaned text stays flagged); the most recent submission's
+    // is the one shown.
+    let mut warnings: Vec<crate::model::FieldWarning> = Vec::new();
+    for warning in recent.warnings.iter().chain(&stale.warnings) {
+        let still = !f.has(&warning.field)
+            || matches!(warning.code.as_str(), "too_long" | "invalid_character");
+        if still && !warnings.iter().any(|w| w.field == warning.field) {
+            warnings.push(warning.clone());
+        }
+    }
+    f.warnings = warnings;
     f
 }
 

@@ -56,6 +56,44 @@ pub struct LeadFields {
     pub consent_text: Option<String>,
     /// Everything else the form sent, never dropped.
     pub metadata: Map<String, Value>,
+    /// Values that could not be read as their field's type (a phone that
+    /// is not a number, a URL that does not parse), kept as written: a lead
+    /// is never refused, nor a value dropped, for a field that is not its
+    /// identity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<FieldWarning>,
+}
+
+/// A submitted value that was kept but could not be used as its field
+/// (SPEC "The lead": flagged, never dropped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldWarning {
+    /// The lead field (`phone`, `website`, ...).
+    pub field: String,
+    /// Stable code (`invalid_phone`, `invalid_url`, `too_long`, ...).
+    pub code: String,
+    /// What is wrong, for people.
+    pub message: String,
+    /// The value as it was written (trimmed), when it is not in the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+impl FieldWarning {
+    /// A warning that `value` was kept for `field` without being usable.
+    pub fn kept(
+        field: &str,
+        code: &str,
+        message: impl Into<String>,
+        value: Option<String>,
+    ) -> Self {
+        Self {
+            field: field.to_owned(),
+            code: code.to_owned(),
+            message: message.into(),
+            value,
+        }
+    }
 }
 
 impl LeadFields {
@@ -83,6 +121,34 @@ impl LeadFields {
             consent_marketing: None,
             consent_text: None,
             metadata: Map::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// `true` when `field` (a lead field name) holds a value.
+    pub fn has(&self, field: &str) -> bool {
+        match field {
+            "email" => true,
+            "first_name" => self.first_name.is_some(),
+            "last_name" => self.last_name.is_some(),
+            "phone" => self.phone.is_some(),
+            "company" => self.company.is_some(),
+            "job_title" => self.job_title.is_some(),
+            "website" => self.website.is_some(),
+            "country" => self.country.is_some(),
+            "industry" => self.industry.is_some(),
+            "company_size" => self.company_size.is_some(),
+            "budget" => self.budget.is_some(),
+            "timeline" => self.timeline.is_some(),
+            "source" => self.source.is_some(),
+            "message" => self.message.is_some(),
+            "utm_source" => self.utm_source.is_some(),
+            "utm_campaign" => self.utm_campaign.is_some(),
+            "utm_medium" => self.utm_medium.is_some(),
+            "landing_page" => self.landing_page.is_some(),
+            "consent_marketing" => self.consent_marketing.is_some(),
+            "consent_text" => self.consent_text.is_some(),
+            _ => false,
         }
     }
 

@@ -13,7 +13,8 @@ pub use email::Email;
 pub use ext_id::{EXT_ID_ALPHABET, LeadExtId};
 pub use input::{CANONICAL_FIELDS, FieldMap, LeadInput};
 pub use lead::{
-    ChangeOrigin, CrmKind, CrmLink, EventKind, Lead, LeadEvent, LeadFields, StageChange,
+    ChangeOrigin, CrmKind, CrmLink, EventKind, FieldWarning, Lead, LeadEvent, LeadFields,
+    StageChange,
 };
 pub use phone::{Phone, Region};
 pub use rep::{Absence, Rep, RepId, RepLoad, RepState, Skills, WorkingHours};

@@ -8,7 +8,7 @@ use crate::dedup::{MergeRecord, merge_into};
 use crate::error::{Error, Result};
 use crate::followup::{FollowUpTask, plan_followup};
 use crate::matchkey::MatchKeys;
-use crate::model::{ChangeOrigin, Lead, LeadFields, LeadInput, Score, Stage, StageChange};
+use crate::model::{FieldWarning, Lead, LeadFields, LeadInput, Score, Stage};
 use crate::normalize::normalize;
 use crate::policy::Policy;
 use crate::ports::{AccountKey, Commit, Deps, IdempotencyKey, OutboxKind};
@@ -28,6 +28,9 @@ pub struct CaptureOutcome {
     /// The idempotency key was seen before: nothing was stored, `lead` is
     /// the first request's lead as it is now.
     pub replayed: bool,
+    /// What this submission sent that was kept but could not be used
+    /// (also on the lead, [`LeadFields::warnings`]).
+    pub warnings: Vec<FieldWarning>,
 }
 
 /// Captures a lead: normalize → score → dedup by e-mail → route → plan the
@@ -94,6 +97,7 @@ pub async fn capture_once(
                 routing: None,
                 followup: None,
                 replayed: true,
+                warnings: fields.warnings.clone(),
             });
         }
         let incoming = new_lead(fields.clone(), policy, deps, now);
@@ -109,6 +113,12 @@ pub async fn capture_once(
         };
         match attempt {
             Err(Error::Conflict(why)) => last_conflict = Some(why),
+            Ok(outcome) => {
+                return Ok(CaptureOutcome {
+                    warnings: fields.warnings.clone(),
+                    ..outcome
+                });
+            }
             other => return other,
         }
     }
@@ -136,29 +146,17 @@ fn remember(
 /// Builds the lead a submission would become on its own.
 fn new_lead(fields: LeadFields, policy: &Policy, deps: &Deps, now: DateTime<Utc>) -> Lead {
     let assessment = policy.assess(&fields, &[], now);
-    let mut stage = Stage::New;
-    let mut history = Vec::new();
-    if policy.bant.auto_qualify_enabled && assessment.bant.qualified {
-        stage = Stage::Qualified;
-        history.push(StageChange {
-            from: Stage::New,
-            to: Stage::Qualified,
-            at: now,
-            notes: Some(format!("auto-qualified: BANT {}/4", assessment.bant.score)),
-            origin: ChangeOrigin::Local,
-        });
-    }
-    Lead {
+    let mut lead = Lead {
         ext_id: deps.ids.lead_ext_id(),
         fields,
         score: assessment.score,
         priority: assessment.priority,
         score_breakdown: assessment.hits,
-        stage,
+        stage: Stage::New,
         assigned_to: None,
         estimated_value: None,
         currency: None,
-        probability_pct: policy.stage_probabilities.of(stage),
+        probability_pct: policy.stage_probabilities.of(Stage::New),
         segments: assessment.segments,
         bant: Some(assessment.bant),
         behavioral_score: Score::MIN,
@@ -170,10 +168,12 @@ fn new_lead(fields: LeadFields, policy: &Policy, deps: &Deps, now: DateTime<Utc>
         last_contacted_at: None,
         merged_into: None,
         version: 0,
-        history,
+        history: Vec::new(),
         events: Vec::new(),
         routing: None,
-    }
+    };
+    super::auto_qualify(&mut lead, policy, now);
+    lead
 }
 
 async fn merge_into_existing(
@@ -205,6 +205,7 @@ async fn merge_into_existing(
         routing: None,
         followup: None,
         replayed: false,
+        warnings: Vec::new(),
     })
 }
 
@@ -276,6 +277,7 @@ async fn insert_new(
         routing: Some(decision),
         followup: Some(task),
         replayed: false,
+        warnings: Vec::new(),
     })
 }
 

@@ -136,7 +136,7 @@ pub async fn assign(
         let (target, virtual_time) = match &to {
             AssignTo::Rep(rep) => (rep.clone(), virtual_time),
             AssignTo::Route => {
-                let decision = decide(&lead, &reps, policy, deps, now).await?;
+                let decision = decide(&lead.fields, &reps, policy, deps, now).await?;
                 let picked = decision.assigned.clone().ok_or_else(|| {
                     Error::NotAllowed(format!(
                         "no rep can take lead {ext_id} now: {}",
@@ -193,13 +193,13 @@ pub async fn assign(
 }
 
 async fn decide(
-    lead: &Lead,
+    fields: &crate::model::LeadFields,
     reps: &[crate::model::RepState],
     policy: &Policy,
     deps: &Deps,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<RoutingDecision> {
-    let keys = MatchKeys::of(&lead.fields);
+    let keys = MatchKeys::of(fields);
     let account = AccountKey {
         company: keys.company_key(),
         domain: keys.corporate_domain().map(str::to_owned),
@@ -209,12 +209,247 @@ async fn decide(
         &policy.routing,
         reps,
         &RoutingRequest {
-            lead: &lead.fields,
+            lead: fields,
             keys: &keys,
             account_owner: owner.as_ref(),
             now,
         },
     ))
+}
+
+/// A change to a lead's editable fields (`PATCH /api/leads/{id}`): for
+/// each field, `None` leaves it, `Some(None)` clears it, `Some(Some(v))`
+/// sets it. The e-mail is the lead's identity and is not editable here
+/// (merge two leads instead).
+#[derive(Debug, Clone, PartialEq, Default)]
+#[allow(missing_docs)] // the field names are the lead's (SPEC "The lead")
+pub struct LeadEdit {
+    pub first_name: Option<Option<String>>,
+    pub last_name: Option<Option<String>>,
+    pub phone: Option<Option<String>>,
+    pub company: Option<Option<String>>,
+    pub job_title: Option<Option<String>>,
+    pub website: Option<Option<String>>,
+    pub country: Option<Option<String>>,
+    pub industry: Option<Option<String>>,
+    /// Expected deal value, not negative.
+    pub estimated_value: Option<Option<rust_decimal::Decimal>>,
+    /// ISO 4217 code of `estimated_value` (`EUR`); required once a value is set.
+    pub currency: Option<Option<String>>,
+}
+
+impl LeadEdit {
+    /// The names of the fields this edit touches.
+    pub fn touched(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        for (name, touched) in [
+            ("first_name", self.first_name.is_some()),
+            ("last_name", self.last_name.is_some()),
+            ("phone", self.phone.is_some()),
+            ("company", self.company.is_some()),
+            ("job_title", self.job_title.is_some()),
+            ("website", self.website.is_some()),
+            ("country", self.country.is_some()),
+            ("industry", self.industry.is_some()),
+            ("estimated_value", self.estimated_value.is_some()),
+            ("currency", self.currency.is_some()),
+        ] {
+            if touched {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    /// Applies the edit to `lead`, validated as an API change: unlike a
+    /// capture, a value that does not parse is refused, naming the field
+    /// (the person editing is there to correct it).
+    fn apply(&self, lead: &mut Lead, policy: &Policy) -> Result<()> {
+        use crate::normalize::{check_text, fix_name_case, parse_url, region_of_country};
+        let mut problems = Vec::new();
+        let mut text = |name: &str, value: &Option<Option<String>>| -> Option<Option<String>> {
+            let value = value.as_ref()?;
+            let cleaned = value.as_deref().map(str::trim).filter(|v| !v.is_empty());
+            if let Some(v) = cleaned {
+                if let Err(Error::Invalid { fields }) = check_text(name, v) {
+                    problems.extend(fields);
+                    return None;
+                }
+                if v.len() > crate::normalize::MAX_FIELD_LEN {
+                    problems.push(crate::error::FieldError::new(
+                        name,
+                        "too_long",
+                        format!(
+                            "{name} is longer than {} bytes",
+                            crate::normalize::MAX_FIELD_LEN
+                        ),
+                    ));
+                    return None;
+                }
+            }
+            Some(cleaned.map(str::to_owned))
+        };
+        let first_name = text("first_name", &self.first_name);
+        let last_name = text("last_name", &self.last_name);
+        let phone = text("phone", &self.phone);
+        let company = text("company", &self.company);
+        let job_title = text("job_title", &self.job_title);
+        let website = text("website", &self.website);
+        let country = text("country", &self.country);
+        let industry = text("industry", &self.industry);
+        let currency = text("currency", &self.currency);
+        let f = &mut lead.fields;
+        if let Some(v) = first_name {
+            f.first_name = v.map(|n| fix_name_case(&n));
+        }
+        if let Some(v) = last_name {
+            f.last_name = v.map(|n| fix_name_case(&n));
+        }
+        if let Some(v) = company {
+            f.company = v;
+        }
+        if let Some(v) = job_title {
+            f.job_title = v;
+        }
+        if let Some(v) = country {
+            f.country = v;
+        }
+        if let Some(v) = industry {
+            f.industry = v.map(|i| i.to_lowercase());
+        }
+        if let Some(v) = website {
+            match v.map(|w| parse_url(&w, "website")).transpose() {
+                Ok(w) => f.website = w,
+                Err(Error::Invalid { fields }) => problems.extend(fields),
+                Err(other) => return Err(other),
+            }
+        }
+        if let Some(v) = phone {
+            let region = f
+                .country
+                .as_deref()
+                .and_then(region_of_country)
+                .unwrap_or(policy.default_region);
+            match v
+                .map(|p| crate::model::Phone::parse(&p, region))
+                .transpose()
+            {
+                Ok(p) => f.phone = p,
+                Err(Error::Invalid { fields }) => problems.extend(fields),
+                Err(other) => return Err(other),
+            }
+        }
+        if let Some(v) = currency {
+            match v {
+                Some(code) if code.len() == 3 && code.chars().all(|c| c.is_ascii_alphabetic()) => {
+                    lead.currency = Some(code.to_ascii_uppercase());
+                }
+                Some(_) => problems.push(crate::error::FieldError::new(
+                    "currency",
+                    "invalid_currency",
+                    "currency is an ISO 4217 code such as EUR or USD",
+                )),
+                None => lead.currency = None,
+            }
+        }
+        if let Some(v) = self.estimated_value {
+            match v {
+                Some(value) if value.is_sign_negative() => {
+                    problems.push(crate::error::FieldError::new(
+                        "estimated_value",
+                        "out_of_range",
+                        "estimated_value cannot be negative",
+                    ));
+                }
+                other => lead.estimated_value = other,
+            }
+        }
+        if problems.is_empty() && lead.estimated_value.is_some() && lead.currency.is_none() {
+            problems.push(crate::error::FieldError::new(
+                "currency",
+                "required",
+                "give the currency of estimated_value (EUR, USD, ...)",
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(Error::Invalid { fields: problems });
+        }
+        // A field set or cleared by a person is no longer a value kept unread.
+        let touched = self.touched();
+        lead.fields
+            .warnings
+            .retain(|w| !touched.contains(&w.field.as_str()));
+        Ok(())
+    }
+}
+
+/// Changes a lead's editable fields and re-scores it (score, priority,
+/// BANT, segments; BANT auto-qualify applies). `expected_version` makes a
+/// stale client fail with [`Error::Conflict`]; every change is queued for
+/// the CRM.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] naming every bad field (nothing is written),
+/// [`Error::NotFound`], [`Error::Conflict`].
+pub async fn edit_lead(
+    ext_id: &LeadExtId,
+    edit: &LeadEdit,
+    expected_version: Option<u64>,
+    policy: &Policy,
+    deps: &Deps,
+) -> Result<Lead> {
+    let attempt = || async {
+        let mut lead = load(deps, ext_id).await?;
+        check_version(&lead, expected_version)?;
+        let before = lead.clone();
+        edit.apply(&mut lead, policy)?;
+        let now = deps.clock.now();
+        let version = lead.version;
+        let assessment = policy.assess(&lead.fields, &lead.events, now);
+        lead.score = assessment.score;
+        lead.priority = assessment.priority;
+        lead.score_breakdown = assessment.hits;
+        lead.segments = assessment.segments;
+        lead.bant = Some(assessment.bant);
+        lead.behavioral_score = assessment.behavior.score;
+        lead.updated_at = now;
+        let qualified_from = super::auto_qualify(&mut lead, policy, now);
+        let mut commit = Commit::new();
+        commit.outbox.push(outbox(
+            deps,
+            ext_id,
+            OutboxKind::LeadUpdated,
+            json!({ "fields": edit.touched() }),
+        ));
+        if let Some(from) = qualified_from {
+            commit.load = open_load_changes(&[&before], &[&lead]);
+            commit.outbox.push(outbox(
+                deps,
+                ext_id,
+                OutboxKind::StageChanged,
+                json!({ "from": from.as_str(), "to": lead.stage.as_str() }),
+            ));
+        }
+        single(deps.store.commit(commit.write(lead, Some(version))).await?)
+    };
+    with_retries(expected_version, attempt).await
+}
+
+/// What routing would decide for a lead that is not stored (a form's
+/// fields), now, without storing or applying anything.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] when the e-mail is missing or invalid.
+pub async fn route_preview(
+    input: &crate::model::LeadInput,
+    policy: &Policy,
+    deps: &Deps,
+) -> Result<RoutingDecision> {
+    let fields = crate::normalize::normalize(input, &policy.normalize_options())?;
+    let reps = deps.store.rep_states().await?;
+    decide(&fields, &reps, policy, deps, deps.clock.now()).await
 }
 
 /// What routing would decide for a stored lead now, without applying it.
@@ -225,10 +460,12 @@ pub async fn route_dry_run(
 ) -> Result<RoutingDecision> {
     let lead = load(deps, ext_id).await?;
     let reps = deps.store.rep_states().await?;
-    decide(&lead, &reps, policy, deps, deps.clock.now()).await
+    decide(&lead.fields, &reps, policy, deps, deps.clock.now()).await
 }
 
-/// Records a behavioral event and re-scores behavior and segments as of now.
+/// Records a behavioral event and re-scores behavior, BANT and segments as
+/// of now; with BANT auto-qualify on, a lead the event makes qualified
+/// moves to `qualified` in the same commit.
 pub async fn record_event(
     ext_id: &LeadExtId,
     event: LeadEvent,
@@ -246,14 +483,25 @@ pub async fn record_event(
         lead.segments = assessment.segments;
         lead.bant = Some(assessment.bant);
         lead.updated_at = now;
-        let entry = outbox(
+        let before = lead.clone();
+        let qualified_from = super::auto_qualify(&mut lead, policy, now);
+        let mut commit = Commit::new();
+        commit.outbox.push(outbox(
             deps,
             ext_id,
             OutboxKind::LeadUpdated,
             json!({ "event": event.kind }),
-        );
-        let mut commit = Commit::new().write(lead, Some(version));
-        commit.outbox.push(entry);
+        ));
+        if let Some(from) = qualified_from {
+            commit.load = open_load_changes(&[&before], &[&lead]);
+            commit.outbox.push(outbox(
+                deps,
+                ext_id,
+                OutboxKind::StageChanged,
+                json!({ "from": from.as_str(), "to": lead.stage.as_str() }),
+            ));
+        }
+        let commit = commit.write(lead, Some(version));
         single(deps.store.commit(commit).await?)
     };
     with_retries(None, attempt).await

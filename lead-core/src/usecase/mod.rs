@@ -18,8 +18,11 @@ pub use capture::{CaptureOutcome, Idempotency, capture, capture_once};
 pub use dedup::{
     MergeOutcome, PairDecision, ScanReport, decide_pair, merge_leads, scan_duplicates,
 };
-pub use lead_ops::{AssignTo, assign, change_stage, record_event, route_dry_run, undo_merge};
-pub use reps::{RepSync, sync_reps};
+pub use lead_ops::{
+    AssignTo, LeadEdit, assign, change_stage, edit_lead, record_event, route_dry_run,
+    route_preview, undo_merge,
+};
+pub use reps::{RepSync, check_rep, save_reps, sync_reps};
 
 use crate::error::{Error, Result};
 use crate::model::{Lead, LeadExtId};
@@ -88,6 +91,39 @@ fn open_load_changes(before: &[&Lead], after: &[&Lead]) -> Vec<crate::ports::Loa
         changes.extend(std::iter::repeat_n(change, n.unsigned_abs() as usize));
     }
     changes
+}
+
+/// BANT auto-qualification (SPEC "BANT qualification"): with
+/// `auto_qualify_enabled`, a lead whose BANT verdict reached the threshold
+/// moves to `qualified` from `new`, `contacted` or `nurturing`, with a
+/// history entry. A lead a person marked `unqualified`, or one already
+/// further along, is left alone. Returns the stage it left.
+fn auto_qualify(
+    lead: &mut Lead,
+    policy: &crate::policy::Policy,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<crate::model::Stage> {
+    use crate::model::{ChangeOrigin, Stage, StageChange};
+    let bant = lead.bant.as_ref()?;
+    let from = lead.stage;
+    if !policy.bant.auto_qualify_enabled
+        || !bant.qualified
+        || !matches!(from, Stage::New | Stage::Contacted | Stage::Nurturing)
+    {
+        return None;
+    }
+    let notes = format!("auto-qualified: BANT {}/4", bant.score);
+    lead.stage = Stage::Qualified;
+    lead.probability_pct = policy.stage_probabilities.of(Stage::Qualified);
+    lead.stage_changed_at = now;
+    lead.history.push(StageChange {
+        from,
+        to: Stage::Qualified,
+        at: now,
+        notes: Some(notes),
+        origin: ChangeOrigin::Local,
+    });
+    Some(from)
 }
 
 fn outbox(

@@ -71,6 +71,87 @@ pub async fn sync_reps(reps: &[Rep], deps: &Deps) -> Result<RepSync> {
     Ok(report)
 }
 
+/// Checks a rep profile: a name, a weight and a conversion rate that
+/// routing can use, absences that end after they start. Every problem is
+/// named at once.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] naming each bad field.
+pub fn check_rep(rep: &Rep) -> Result<()> {
+    use crate::error::FieldError;
+    let mut problems = Vec::new();
+    if rep.name.trim().is_empty() {
+        problems.push(FieldError::new("name", "required", "a rep needs a name"));
+    }
+    if let Err(Error::Invalid { fields }) = crate::normalize::check_text("name", &rep.name) {
+        problems.extend(fields);
+    }
+    if !rep.weight.is_finite() || rep.weight < 0.0 {
+        problems.push(FieldError::new(
+            "weight",
+            "out_of_range",
+            "weight is a share of leads, 0 or more (1 is normal)",
+        ));
+    }
+    if !(0.0..=1.0).contains(&rep.conversion_rate) {
+        problems.push(FieldError::new(
+            "conversion_rate",
+            "out_of_range",
+            "conversion_rate is between 0 and 1",
+        ));
+    }
+    if rep.absences.iter().any(|a| a.end <= a.start) {
+        problems.push(FieldError::new(
+            "absences",
+            "invalid_range",
+            "each absence ends after it starts",
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid { fields: problems })
+    }
+}
+
+/// Adds or updates reps from the API (the reps file's reps can be changed
+/// this way too, until the file is read again at the next start). Reps
+/// not named stay as they are; nobody is ever deleted (deactivate with
+/// `active: false`). Workloads are kept.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] naming the rep's position and field when one fails
+/// [`check_rep`] or is named twice (nothing is written then), and
+/// whatever the store answers.
+pub async fn save_reps(reps: &[Rep], deps: &Deps) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    let mut problems = Vec::new();
+    for (i, rep) in reps.iter().enumerate() {
+        if !seen.insert(&rep.id) {
+            problems.push(crate::error::FieldError::new(
+                format!("reps[{i}].id"),
+                "duplicate_rep",
+                format!("rep {} is listed twice", rep.id),
+            ));
+        }
+        if let Err(Error::Invalid { fields }) = check_rep(rep) {
+            problems.extend(fields.into_iter().map(|mut f| {
+                f.field = format!("reps[{i}].{}", f.field);
+                f
+            }));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid { fields: problems });
+    }
+    for rep in reps {
+        deps.store.upsert_rep(rep).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

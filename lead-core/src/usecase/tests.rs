@@ -72,8 +72,9 @@ async fn capture_stores_scores_routes_and_plans_a_followup_in_one_commit() {
 }
 
 #[tokio::test]
-async fn capture_names_every_invalid_field() {
-    let deps = deps_with(Arc::new(InMemoryStore::new()));
+async fn only_the_email_makes_a_capture_invalid_and_other_values_are_kept() {
+    let store = Arc::new(InMemoryStore::new());
+    let deps = deps_with(store.clone());
     let bad = LeadInput {
         email: Some("nope".into()),
         phone: Some("12".into()),
@@ -82,10 +83,189 @@ async fn capture_names_every_invalid_field() {
     match capture(&bad, &Policy::default(), &deps).await {
         Err(Error::Invalid { fields }) => {
             let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
-            assert_eq!(names, ["email", "phone"]);
+            assert_eq!(names, ["email"], "the phone is not a reason to refuse");
         }
         other => panic!("expected Invalid, got {other:?}"),
     }
+    let odd = LeadInput {
+        phone: Some("call me maybe 12".into()),
+        website: Some("not a url".into()),
+        budget: Some("lots".into()),
+        first_name: Some("A\u{0}na".into()),
+        ..input("ana@acme.com")
+    };
+    let out = capture(&odd, &Policy::default(), &deps)
+        .await
+        .expect("stored despite the odd fields");
+    let kept: Vec<(&str, &str, Option<&str>)> = out
+        .warnings
+        .iter()
+        .map(|w| (w.field.as_str(), w.code.as_str(), w.value.as_deref()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("first_name", "invalid_character", Some("A\u{FFFD}na")),
+            ("phone", "invalid_phone", Some("call me maybe 12")),
+            ("website", "invalid_url", Some("not a url")),
+            ("budget", "invalid_amount", Some("lots")),
+        ]
+    );
+    assert_eq!(out.lead.fields.first_name.as_deref(), Some("Ana"));
+    assert_eq!(out.lead.fields.phone, None);
+    let stored = store.get(&out.lead.ext_id).await.unwrap().expect("stored");
+    assert_eq!(stored.fields.warnings, out.warnings, "flagged on the lead");
+
+    // A later submission with a good phone clears that warning only.
+    let fixed = LeadInput {
+        phone: Some("+34 612 345 678".into()),
+        ..input("ana@acme.com")
+    };
+    let merged = capture(&fixed, &Policy::default(), &deps).await.unwrap();
+    assert!(merged.warnings.is_empty());
+    let fields: Vec<&str> = merged
+        .lead
+        .fields
+        .warnings
+        .iter()
+        .map(|w| w.field.as_str())
+        .collect();
+    assert_eq!(fields, ["first_name", "website", "budget"]);
+}
+
+#[tokio::test]
+async fn national_phones_are_read_in_the_leads_country() {
+    let deps = deps_with(Arc::new(InMemoryStore::new()));
+    for (email, country, phone) in [
+        ("a@acme.com", "ES", "+34612345678"),
+        ("b@acme.com", "España", "+34612345678"),
+    ] {
+        let form = LeadInput {
+            phone: Some("612 345 678".into()),
+            country: Some(country.into()),
+            ..input(email)
+        };
+        let out = capture(&form, &Policy::default(), &deps).await.unwrap();
+        assert_eq!(
+            out.lead.fields.phone.map(|p| p.to_string()).as_deref(),
+            Some(phone)
+        );
+        assert!(out.warnings.is_empty());
+    }
+    // Without a country the default region (US) reads it, and it is not a
+    // US number: kept as written.
+    let form = LeadInput {
+        phone: Some("612 345 678".into()),
+        ..input("c@acme.com")
+    };
+    let out = capture(&form, &Policy::default(), &deps).await.unwrap();
+    assert_eq!(out.lead.fields.phone, None);
+    assert_eq!(out.warnings[0].value.as_deref(), Some("612 345 678"));
+    let spain = Policy {
+        default_region: crate::model::Region::parse("ES").unwrap(),
+        ..Policy::default()
+    };
+    let out = capture(
+        &LeadInput {
+            phone: Some("612 345 678".into()),
+            ..input("d@acme.com")
+        },
+        &spain,
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.lead.fields.phone.unwrap().as_str(), "+34612345678");
+}
+
+fn auto_qualifying() -> Policy {
+    let mut policy = Policy::default();
+    policy.bant.auto_qualify_enabled = true;
+    policy
+}
+
+#[tokio::test]
+async fn bant_auto_qualify_moves_a_lead_to_qualified_at_capture() {
+    let deps = deps_with(Arc::new(InMemoryStore::new()));
+    let form = LeadInput {
+        budget: Some("20000 EUR".into()),
+        job_title: Some("CEO".into()),
+        message: Some("We need a demo".into()),
+        timeline: Some("this month".into()),
+        ..input("ceo@acme.com")
+    };
+    let out = capture(&form, &auto_qualifying(), &deps).await.unwrap();
+    assert_eq!(out.lead.stage, Stage::Qualified);
+    assert_eq!(out.lead.probability_pct, 20);
+    assert_eq!(out.lead.history.len(), 1);
+    assert_eq!(out.lead.history[0].from, Stage::New);
+    let off = capture(
+        &LeadInput {
+            email: Some("cfo@acme.com".into()),
+            ..form.clone()
+        },
+        &Policy::default(),
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(off.lead.stage, Stage::New, "off by default");
+    let weak = capture(
+        &LeadInput {
+            budget: None,
+            timeline: None,
+            ..input("dev@acme.com")
+        },
+        &auto_qualifying(),
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(weak.lead.stage, Stage::New, "below the threshold");
+}
+
+#[tokio::test]
+async fn bant_auto_qualify_moves_a_lead_when_an_event_completes_bant() {
+    let store = Arc::new(InMemoryStore::new());
+    let deps = deps_with(store.clone());
+    // Budget, authority and timeline: 3 of 4 would qualify, so leave the
+    // timeline out: B + A = 2, and a demo request adds N.
+    let form = LeadInput {
+        budget: Some("20000 EUR".into()),
+        job_title: Some("CEO".into()),
+        message: Some("Hello".into()),
+        ..input("ceo@acme.com")
+    };
+    let policy = auto_qualifying();
+    let out = capture(&form, &policy, &deps).await.unwrap();
+    assert_eq!(out.lead.stage, Stage::New);
+    let visit = LeadEvent {
+        kind: EventKind::PageVisit,
+        at: monday_noon(),
+        properties: Default::default(),
+    };
+    let lead = record_event(&out.lead.ext_id, visit, &policy, &deps)
+        .await
+        .unwrap();
+    assert_eq!(lead.stage, Stage::New, "a page visit is no need");
+    let demo = LeadEvent {
+        kind: EventKind::DemoRequest,
+        at: monday_noon(),
+        properties: Default::default(),
+    };
+    let lead = record_event(&out.lead.ext_id, demo, &policy, &deps)
+        .await
+        .unwrap();
+    assert_eq!(lead.stage, Stage::Qualified);
+    assert_eq!(lead.bant.as_ref().map(|b| b.score), Some(3));
+    let last = lead.history.last().expect("history");
+    assert_eq!((last.from, last.to), (Stage::New, Stage::Qualified));
+    let kinds: Vec<OutboxKind> = store.outbox().iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds.last(),
+        Some(&OutboxKind::StageChanged),
+        "the CRM hears of the stage change: {kinds:?}"
+    );
 }
 
 #[tokio::test]

@@ -326,7 +326,7 @@ async fn merge_requests_are_checked_before_anything_is_written() {
         Some(&json!({ "leads": "nope" })),
     )
     .await
-    .error(StatusCode::BAD_REQUEST, "malformed");
+    .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
     assert_eq!(app.stored(&a).version, 1, "nothing was written");
 
     app.call(

@@ -13,12 +13,13 @@ use tower::ServiceExt;
 
 /// SPEC's HTTP surface as built so far (the CRM webhook receivers arrive
 /// with the CRM adapters).
-const ROUTES: [(&str, &str); 27] = [
+const ROUTES: [(&str, &str); 33] = [
     ("post", "/webhook/lead"),
     ("post", "/webhook/lead/batch"),
     ("get", "/api/leads"),
     ("get", "/api/leads/statistics"),
     ("get", "/api/leads/{lead_ext_id}"),
+    ("patch", "/api/leads/{lead_ext_id}"),
     ("put", "/api/leads/{lead_ext_id}/stage"),
     ("put", "/api/leads/{lead_ext_id}/assign"),
     ("post", "/api/leads/{lead_ext_id}/events"),
@@ -30,6 +31,11 @@ const ROUTES: [(&str, &str); 27] = [
     ("post", "/api/merges"),
     ("get", "/api/merges/{merge_id}"),
     ("post", "/api/merges/{merge_id}/undo"),
+    ("get", "/api/reps"),
+    ("put", "/api/reps"),
+    ("get", "/api/reps/{rep_id}"),
+    ("put", "/api/reps/{rep_id}"),
+    ("post", "/api/routing/dry-run"),
     ("get", "/api/dashboard/summary"),
     ("get", "/api/dashboard/funnel"),
     ("get", "/api/dashboard/recent-leads"),
@@ -112,10 +118,22 @@ async fn the_document_parses_and_lists_every_route_of_the_router() {
         assert!(stage[status].is_object(), "PUT stage documents {status}");
     }
     let funnel = &doc["paths"]["/api/dashboard/funnel"]["get"]["responses"];
-    for status in ["200", "401", "403", "422", "503"] {
+    for status in ["200", "400", "401", "403", "422", "429", "503"] {
         assert!(funnel[status].is_object(), "GET funnel documents {status}");
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    // Any route may be rate limited or time out.
+    for (method, path) in &documented {
+        let responses = &doc["paths"][path][method]["responses"];
+        assert!(
+            responses["429"].is_object(),
+            "{method} {path} documents 429"
+        );
+        assert!(
+            responses["503"].is_object(),
+            "{method} {path} documents 503"
+        );
+    }
     let built = serde_json::to_value(lead_http::openapi()).expect("serializes");
     assert_eq!(
         built["paths"], doc["paths"],
@@ -129,7 +147,9 @@ async fn every_listed_route_is_served() {
     for (method, path) in ROUTES {
         let concrete = path
             .replace("{lead_ext_id}", "WEB-ABCDEFGH")
-            .replace("{merge_id}", "00000000-0000-0000-0000-000000000000");
+            .replace("{merge_id}", "00000000-0000-0000-0000-000000000000")
+            .replace("{rep_id}", "nobody@example.com")
+            .replace("{pair_id}", "00000000-0000-0000-0000-000000000000");
         let (status, body) = call(method, &concrete).await;
         assert_ne!(
             status,
@@ -137,12 +157,14 @@ async fn every_listed_route_is_served() {
             "{method} {path} is routed"
         );
         if status == StatusCode::NOT_FOUND {
-            // Our own 404 (an unknown lead) has a JSON error; an unrouted
-            // path has none. /metrics without a recorder is the exception.
+            // A route's own 404 names what is unknown; an unrouted path
+            // says "no route". /metrics without a recorder is the exception.
             assert!(
                 path == "/metrics"
-                    || serde_json::from_slice::<serde_json::Value>(&body)
-                        .is_ok_and(|v| v["error"] == "not_found"),
+                    || serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|v| {
+                        v["error"] == "not_found"
+                            && !v["message"].as_str().unwrap_or("").contains("no route")
+                    }),
                 "{method} {path} is routed (got an unrouted 404)"
             );
         }

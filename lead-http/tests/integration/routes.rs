@@ -11,6 +11,7 @@ use crate::common::{
 };
 use chrono::Duration;
 use lead_core::{Clock, EventKind, Lead, LeadExtId, OutboxKind, Stage};
+use lead_http::LeadDetail;
 use lead_http::signature::sign_legacy;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -836,7 +837,11 @@ async fn an_unsigned_form_from_a_public_origin_is_accepted() {
         .await;
 
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
-    assert_eq!(reply.body, json!({"success": true}), "an anonymous answer");
+    assert_eq!(
+        reply.body,
+        json!({"success": true, "message": "Lead received and being processed", "warnings": []}),
+        "an anonymous answer"
+    );
     let stored = app.stored_by_email("visitor@acme.io");
     assert_eq!(stored.fields.first_name.as_deref(), Some("Vera"));
 }
@@ -1034,7 +1039,8 @@ async fn a_redirect_with_a_control_character_is_not_followed() {
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     assert_eq!(reply.header("location"), None);
     assert_eq!(reply.header("set-cookie"), None);
-    assert_eq!(reply.body, json!({"success": true}));
+    assert_eq!(reply.body["success"], true);
+    assert!(reply.body.get("lead_ext_id").is_none(), "{}", reply.body);
 }
 
 // ===================================================================
@@ -1148,11 +1154,15 @@ async fn a_reader_key_can_read_leads_statistics_and_dashboards() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let page: Page = reply.json();
     assert_eq!(page.leads.len(), 1);
-    assert_eq!(page.leads[0].ext_id.as_str(), lead.lead_ext_id);
+    assert_eq!(page.leads[0].lead_ext_id, lead.lead_ext_id);
+    assert_eq!((page.success, page.count), (true, 1));
 
     let reply = app.get_lead(Some(READER), &lead.lead_ext_id).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(reply.json::<Lead>().ext_id.as_str(), lead.lead_ext_id);
+    assert_eq!(
+        reply.json::<LeadDetail>().lead.lead_ext_id,
+        lead.lead_ext_id
+    );
 
     // Ids are read case-insensitively.
     let reply = app
@@ -1234,11 +1244,11 @@ async fn a_valid_stage_change_answers_200_and_is_stored() {
         .await;
 
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let answered: Lead = reply.json();
-    assert_eq!(answered.stage, Stage::Contacted);
-    assert_eq!(answered.version, 2);
+    let answered: LeadDetail = reply.json();
+    assert_eq!(answered.lead.stage, "contacted");
+    assert_eq!(answered.lead.version, 2);
     let stored = app.stored(&lead.lead_ext_id);
-    assert_eq!(stored, answered);
+    assert_eq!(LeadDetail::from(&stored), answered);
     assert_eq!(stored.history.len(), 1);
     assert_eq!(stored.history[0].from, Stage::New);
     assert_eq!(stored.history[0].to, Stage::Contacted);
@@ -1304,7 +1314,7 @@ async fn a_stale_expected_version_is_a_conflict() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(reply.json::<Lead>().version, 2);
+    assert_eq!(reply.json::<LeadDetail>().lead.version, 2);
 
     // A client that still believes in version 1.
     app.put_stage(
@@ -1359,18 +1369,21 @@ async fn changing_the_stage_of_an_unknown_lead_is_not_found() {
 }
 
 #[tokio::test]
-async fn a_nul_character_is_refused_with_422_naming_the_field() {
-    // PostgreSQL's text columns cannot hold NUL: the answer must be a
-    // validation error on that field, on every store, not a failed write.
+async fn a_nul_character_in_a_lead_field_is_dropped_with_a_warning_and_in_notes_refused() {
+    // PostgreSQL's text columns cannot hold NUL. A lead is never refused
+    // for a field that is not its identity: the character is dropped and
+    // the value as written kept in a warning; stage notes (not a lead)
+    // are refused naming the field.
     let app = TestApp::spawn().await;
     let reply = app
         .post_lead_json(
             &json!({"email": "nul@acme.io", "first_name": "A\u{0}B", "company": "X\u{0}"}),
         )
         .await;
-    let error = reply.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
-    let named: Vec<(&str, &str)> = error
-        .fields
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    let captured = reply.captured();
+    let named: Vec<(&str, &str)> = captured
+        .warnings
         .iter()
         .map(|f| (f.field.as_str(), f.code.as_str()))
         .collect();
@@ -1381,7 +1394,15 @@ async fn a_nul_character_is_refused_with_422_naming_the_field() {
             ("company", "invalid_character")
         ]
     );
-    assert!(app.store.leads().is_empty());
+    let stored = app.stored(&captured.lead_ext_id);
+    assert_eq!(stored.fields.first_name.as_deref(), Some("Ab"));
+    assert_eq!(stored.fields.company.as_deref(), Some("X"));
+    assert_eq!(stored.fields.warnings.len(), 2);
+    let email = app
+        .post_lead_json(&json!({"email": "n\u{0}ul@acme.io"}))
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(email.field_names(), ["email"], "the identity is refused");
 
     let lead = app.create_lead(&person("nul.notes@acme.io")).await;
     let reply = app
@@ -1446,11 +1467,8 @@ async fn a_lead_can_be_assigned_to_a_known_rep() {
         .await;
 
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let answered: Lead = reply.json();
-    assert_eq!(
-        answered.assigned_to.as_ref().map(|r| r.as_str()),
-        Some("ana@sales.com")
-    );
+    let answered: LeadDetail = reply.json();
+    assert_eq!(answered.lead.assigned_to.as_deref(), Some("ana@sales.com"));
     assert_eq!(
         app.stored(&lead.lead_ext_id)
             .assigned_to
@@ -1504,11 +1522,8 @@ async fn routing_picks_an_available_rep_when_asked() {
         .await;
 
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let answered: Lead = reply.json();
-    assert_eq!(
-        answered.assigned_to.map(|r| r.to_string()),
-        Some("ana@sales.com".to_owned())
-    );
+    let answered: LeadDetail = reply.json();
+    assert_eq!(answered.lead.assigned_to.as_deref(), Some("ana@sales.com"));
     assert!(answered.routing.is_some(), "routing explains its choice");
 }
 
@@ -1527,18 +1542,19 @@ async fn a_recorded_event_answers_201_and_raises_the_behavioral_score() {
         .await;
 
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-    let answered: Lead = reply.json();
-    assert_eq!(answered.events.len(), 1);
-    assert_eq!(answered.events[0].kind, EventKind::DemoRequest);
-    assert_eq!(answered.events[0].at, app.clock.now());
-    assert_eq!(answered.events[0].properties["page"], "/demo");
+    let answered: LeadDetail = reply.json();
+    let stored = app.stored(&lead.lead_ext_id);
+    assert_eq!(LeadDetail::from(&stored), answered);
+    assert_eq!(stored.events.len(), 1);
+    assert_eq!(stored.events[0].kind, EventKind::DemoRequest);
+    assert_eq!(stored.events[0].at, app.clock.now());
+    assert_eq!(stored.events[0].properties["page"], "/demo");
     assert!(
-        answered.behavioral_score > before,
+        stored.behavioral_score > before,
         "{:?} -> {:?}",
         before,
-        answered.behavioral_score
+        stored.behavioral_score
     );
-    assert_eq!(app.stored(&lead.lead_ext_id), answered);
 
     // An explicit time is kept.
     let at = start_time() - Duration::days(1);
@@ -1603,7 +1619,7 @@ async fn the_lead_list_pages_through_every_lead_once_with_the_cursor() {
         let page: Page = reply.json();
         assert!(page.leads.len() <= 2);
         pages.push(page.leads.len());
-        seen.extend(page.leads.iter().map(|l| l.ext_id.to_string()));
+        seen.extend(page.leads.iter().map(|l| l.lead_ext_id.clone()));
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => break,
@@ -1625,7 +1641,7 @@ async fn listed_ids(app: &TestApp, query: &[(&str, &str)]) -> Vec<String> {
         .json::<Page>()
         .leads
         .iter()
-        .map(|l| l.ext_id.to_string())
+        .map(|l| l.lead_ext_id.clone())
         .collect();
     sorted(&ids.iter().collect::<Vec<_>>())
 }
@@ -1807,8 +1823,10 @@ async fn the_dashboard_counts_captured_leads_stages_and_wins() {
     assert_eq!(summary.body["by_source"]["google"], 2);
     assert_eq!(summary.body["by_source"]["referral"], 1);
     assert_eq!(summary.body["unassigned"], 0);
-    let statistics = app.get_statistics(Some(READER), &[("days", "7")]).await;
+    let statistics = app.get_statistics(Some(READER), &[("days", "30")]).await;
     assert_eq!(statistics.body, summary.body);
+    assert_eq!(summary.body["success"], true);
+    assert_eq!(summary.body["days"], 30);
 
     let funnel = app.get_dashboard(Some(READER), "funnel", &[]).await;
     assert_eq!(funnel.status, StatusCode::OK, "{}", funnel.body);

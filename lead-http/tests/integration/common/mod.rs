@@ -640,12 +640,15 @@ impl Reply {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Captured {
     pub(crate) success: bool,
+    pub(crate) message: String,
+    pub(crate) lead_email: String,
     pub(crate) lead_ext_id: String,
     pub(crate) score: u8,
     pub(crate) priority: String,
     pub(crate) stage: String,
     pub(crate) assigned_to: Option<String>,
     pub(crate) status: String,
+    pub(crate) warnings: Vec<lead_http::WarningView>,
 }
 
 /// Every error's body.
@@ -687,6 +690,8 @@ pub(crate) struct ItemReply {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Page {
-    pub(crate) leads: Vec<Lead>,
+    pub(crate) success: bool,
+    pub(crate) count: usize,
+    pub(crate) leads: Vec<lead_http::LeadView>,
     pub(crate) next_cursor: Option<String>,
 }

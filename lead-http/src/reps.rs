@@ -1,0 +1,332 @@
+//! Sales reps (`/api/reps…`) and routing's dry run
+//! (`POST /api/routing/dry-run`): what sales ops change while the team
+//! works. Reads need the `read` scope, changes `write`. Reps are never
+//! deleted: `active: false` stops routing to them and keeps their leads.
+
+use axum::Json;
+use axum::extract::State;
+use lead_core::usecase;
+use lead_core::{Error, LeadInput, Rep, RepId, RepState, RoutingDecision};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::auth::{ReadAccess, WriteAccess};
+use crate::docs::{ReadErrors, WriteErrors};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+
+/// A rep's profile as the API reads and writes it (`lead_core::Rep`).
+/// Documentation of the shape only; the rep itself is deserialized.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(as = Rep)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct RepSchema {
+    /// The rep's e-mail, their id.
+    #[schema(format = Email)]
+    id: String,
+    /// Display name.
+    name: String,
+    /// Inactive reps receive no leads (and keep the ones they have).
+    active: bool,
+    /// IANA time zone (`Europe/Madrid`).
+    time_zone: String,
+    /// `{days: ["Mon", ...], start: "09:00:00", end: "17:00:00"}` in the rep's zone.
+    #[schema(value_type = Object)]
+    working_hours: Value,
+    /// Out-of-office periods, `[{start, end}]` (RFC 3339 instants).
+    #[schema(value_type = Vec<Object>)]
+    absences: Vec<Value>,
+    /// Days off in the rep's calendar (`2026-12-25`).
+    #[schema(value_type = Vec<String>)]
+    holidays: Vec<String>,
+    /// Most leads per local day.
+    daily_capacity: u32,
+    /// Most open leads at once.
+    open_capacity: u32,
+    /// `{industries, products, regions, languages}`, each a list.
+    #[schema(value_type = Object)]
+    skills: Value,
+    /// Share of leads, 0 or more (1 is normal).
+    #[schema(minimum = 0)]
+    weight: f64,
+    /// Historical conversion rate, 0 to 1.
+    #[schema(minimum = 0, maximum = 1)]
+    conversion_rate: f64,
+}
+
+/// A rep with their current workload.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RepView {
+    /// The profile.
+    #[schema(value_type = RepSchema)]
+    pub rep: Rep,
+    /// Open leads, assignments today, last assignment.
+    #[schema(value_type = Object)]
+    pub load: lead_core::RepLoad,
+}
+
+impl From<RepState> for RepView {
+    fn from(state: RepState) -> Self {
+        RepView {
+            rep: state.rep,
+            load: state.load,
+        }
+    }
+}
+
+/// Every rep.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RepList {
+    /// Always `true`.
+    pub success: bool,
+    /// How many.
+    pub count: usize,
+    /// The reps, by id.
+    pub reps: Vec<RepView>,
+}
+
+async fn all_reps(state: &AppState) -> ApiResult<Vec<RepState>> {
+    let mut reps = state.deps().store.rep_states().await?;
+    reps.sort_by(|a, b| a.rep.id.cmp(&b.rep.id));
+    Ok(reps)
+}
+
+fn rep_id(raw: &str) -> ApiResult<RepId> {
+    // A path that is no e-mail names no rep.
+    RepId::parse(raw).map_err(|_| ApiError::Core(Error::NotFound(format!("rep {raw}"))))
+}
+
+async fn find_rep(state: &AppState, id: &RepId) -> ApiResult<RepState> {
+    all_reps(state)
+        .await?
+        .into_iter()
+        .find(|s| &s.rep.id == id)
+        .ok_or_else(|| ApiError::Core(Error::NotFound(format!("rep {id}"))))
+}
+
+/// `GET /api/reps`: every rep with their workload.
+#[utoipa::path(
+    get,
+    path = "/api/reps",
+    tag = "reps",
+    security(("api_key" = [])),
+    responses((status = 200, description = "Every rep, by id", body = RepList), ReadErrors),
+)]
+pub(crate) async fn list(_: ReadAccess, State(state): State<AppState>) -> ApiResult<Json<RepList>> {
+    let reps: Vec<RepView> = all_reps(&state)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    Ok(Json(RepList {
+        success: true,
+        count: reps.len(),
+        reps,
+    }))
+}
+
+/// `GET /api/reps/{rep_id}`: one rep with their workload.
+#[utoipa::path(
+    get,
+    path = "/api/reps/{rep_id}",
+    tag = "reps",
+    security(("api_key" = [])),
+    params(("rep_id" = String, Path, description = "The rep's e-mail")),
+    responses(
+        (status = 200, description = "The rep", body = RepView),
+        (status = 404, description = "No such rep", body = ErrorBody),
+        ReadErrors,
+    ),
+)]
+pub(crate) async fn get(
+    _: ReadAccess,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<RepView>> {
+    Ok(Json(find_rep(&state, &rep_id(&id)?).await?.into()))
+}
+
+/// A rep as JSON: `id` and `name` required, the rest defaulted.
+fn rep_of(value: Value, field_prefix: &str) -> ApiResult<Rep> {
+    serde_json::from_value(value).map_err(|e| {
+        let message = e.to_string();
+        let field = message
+            .split('`')
+            .nth(1)
+            .filter(|f| !f.contains(' '))
+            .unwrap_or("body");
+        ApiError::Core(Error::invalid(
+            &format!("{field_prefix}{field}"),
+            "invalid",
+            message,
+        ))
+    })
+}
+
+/// `PUT /api/reps` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RepsBody {
+    /// Reps to add or update (each needs `id` and `name`; what is left out
+    /// takes the defaults).
+    #[schema(value_type = Vec<RepSchema>)]
+    reps: Vec<Value>,
+}
+
+/// `PUT /api/reps`: adds or updates the listed reps (profiles only; their
+/// workloads stay). Reps not listed stay as they are.
+#[utoipa::path(
+    put,
+    path = "/api/reps",
+    tag = "reps",
+    security(("api_key" = [])),
+    request_body = RepsBody,
+    responses((status = 200, description = "Every rep, after the change", body = RepList), WriteErrors),
+)]
+pub(crate) async fn put_all(
+    _: WriteAccess,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<RepsBody>,
+) -> ApiResult<Json<RepList>> {
+    if body.reps.is_empty() || body.reps.len() > 1000 {
+        return Err(ApiError::Core(Error::invalid(
+            "reps",
+            "batch_size",
+            "list 1 to 1000 reps",
+        )));
+    }
+    let reps = body
+        .reps
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| rep_of(value, &format!("reps[{i}].")))
+        .collect::<ApiResult<Vec<Rep>>>()?;
+    usecase::save_reps(&reps, state.deps()).await?;
+    list(ReadAccess, State(state)).await
+}
+
+/// `PUT /api/reps/{rep_id}`: changes a rep. The body names only what
+/// changes (`{"active": false}` deactivates; `{"absences": [...]}` sets
+/// the out-of-office periods); everything else stays.
+#[utoipa::path(
+    put,
+    path = "/api/reps/{rep_id}",
+    tag = "reps",
+    security(("api_key" = [])),
+    params(("rep_id" = String, Path, description = "The rep's e-mail")),
+    request_body(content = Object, description = "Fields of Rep to change (not `id`)"),
+    responses(
+        (status = 200, description = "The rep after the change", body = RepView),
+        (status = 404, description = "No such rep", body = ErrorBody),
+        WriteErrors,
+    ),
+)]
+pub(crate) async fn put_one(
+    _: WriteAccess,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(changes): ApiJson<Map<String, Value>>,
+) -> ApiResult<Json<RepView>> {
+    let id = rep_id(&id)?;
+    let current = find_rep(&state, &id).await?;
+    if let Some(other) = changes.get("id")
+        && other.as_str() != Some(id.as_str())
+    {
+        return Err(ApiError::Core(Error::invalid(
+            "id",
+            "immutable",
+            "a rep's id is their e-mail and cannot change",
+        )));
+    }
+    let Value::Object(mut profile) = serde_json::to_value(&current.rep)
+        .map_err(|e| ApiError::Core(Error::Internal(format!("rep: {e}"))))?
+    else {
+        return Err(ApiError::Core(Error::Internal("a rep is an object".into())));
+    };
+    profile.extend(changes);
+    let rep = rep_of(Value::Object(profile), "")?;
+    usecase::check_rep(&rep)?;
+    usecase::save_reps(std::slice::from_ref(&rep), state.deps()).await?;
+    Ok(Json(find_rep(&state, &id).await?.into()))
+}
+
+/// `POST /api/routing/dry-run` body: a stored lead, or a form's fields.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DryRunBody {
+    /// A stored lead (`WEB-XXXXXXXX`).
+    #[serde(default)]
+    lead_ext_id: Option<String>,
+    /// Or a lead that is not stored: the capture fields (`email` required).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    lead: Option<Map<String, Value>>,
+}
+
+/// Who would get a lead, and why.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DryRun {
+    /// Always `true`.
+    pub success: bool,
+    /// The rep routing picks now; `null` when nobody can take the lead.
+    pub assigned_to: Option<String>,
+    /// One sentence for people.
+    pub summary: String,
+    /// Every rep's verdict, the deciding rule, account matching.
+    #[schema(value_type = Object)]
+    pub explanation: Value,
+}
+
+impl From<RoutingDecision> for DryRun {
+    fn from(decision: RoutingDecision) -> Self {
+        DryRun {
+            success: true,
+            assigned_to: decision.assigned.map(|r| r.as_str().to_owned()),
+            summary: decision.explanation.summary.clone(),
+            explanation: serde_json::to_value(&decision.explanation).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// `POST /api/routing/dry-run`: who routing would pick now, and why,
+/// without assigning anything.
+#[utoipa::path(
+    post,
+    path = "/api/routing/dry-run",
+    tag = "reps",
+    security(("api_key" = [])),
+    request_body = DryRunBody,
+    responses(
+        (status = 200, description = "The decision routing would make now", body = DryRun),
+        (status = 404, description = "No such lead", body = ErrorBody),
+        ReadErrors,
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+    ),
+)]
+pub(crate) async fn dry_run(
+    _: ReadAccess,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<DryRunBody>,
+) -> ApiResult<Json<DryRun>> {
+    let decision = match (body.lead_ext_id, body.lead) {
+        (Some(id), None) => {
+            let id = lead_core::LeadExtId::parse(&id)
+                .map_err(|_| ApiError::Core(Error::NotFound(format!("lead {id}"))))?;
+            usecase::route_dry_run(&id, state.policy(), state.deps()).await?
+        }
+        (None, Some(fields)) => {
+            let input = LeadInput::from_fields(fields, state.field_map());
+            usecase::route_preview(&input, state.policy(), state.deps()).await?
+        }
+        _ => {
+            return Err(ApiError::Core(Error::invalid(
+                "lead_ext_id",
+                "required",
+                "give lead_ext_id (a stored lead) or lead (a form's fields), not both",
+            )));
+        }
+    };
+    Ok(Json(decision.into()))
+}
