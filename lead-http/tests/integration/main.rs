@@ -9,3 +9,4 @@ mod fuzz;
 mod limits;
 mod openapi;
 mod routes;
+mod sales_ops;

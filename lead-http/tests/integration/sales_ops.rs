@@ -1,0 +1,527 @@
+//! What sales ops run the team with: editing a lead (`PATCH`), reps,
+//! routing's dry run; browser forms answered in HTML; every rejection in
+//! the one error shape.
+
+use lead_core::{LeadStore, OutboxKind};
+use lead_http::{DryRun, LeadDetail, RepList, RepView};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{
+    FORM, Options, PUBLIC_ORIGIN, READER, TestApp, WRITE_ONLY, WRITER, form_bytes, rep,
+};
+
+fn person(email: &str) -> Value {
+    json!({"email": email, "first_name": "Ana", "last_name": "García", "company": "Acme Robotics", "source": "web"})
+}
+
+async fn with_reps(app: &TestApp) {
+    for (email, name) in [("ana@sales.com", "Ana"), ("bob@sales.com", "Bob")] {
+        app.store.upsert_rep(rep(email, name));
+    }
+}
+
+// ----- PATCH /api/leads/{id} -----
+
+#[tokio::test]
+async fn patch_sets_contact_fields_and_the_deal_value_and_rescores() {
+    let app = TestApp::spawn().await;
+    let lead = app.create_lead(&person("deal@acme.io")).await;
+    let path = format!("/api/leads/{}", lead.lead_ext_id);
+    let outbox_before = app.store.outbox().len();
+    let reply = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(WRITER),
+            Some(&json!({
+                "estimated_value": 50000.00,
+                "currency": "eur",
+                "phone": "612 345 678",
+                "country": "ES",
+                "expected_version": 1,
+            })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let answered: LeadDetail = reply.json();
+    assert_eq!(answered.lead.estimated_value, Some(50000.0));
+    assert_eq!(answered.lead.currency.as_deref(), Some("EUR"));
+    assert_eq!(answered.lead.phone.as_deref(), Some("+34612345678"));
+    assert_eq!(answered.lead.version, 2);
+    assert!(
+        answered.lead.score > lead.score,
+        "a phone scores: {} -> {}",
+        lead.score,
+        answered.lead.score
+    );
+    let stored = app.stored(&lead.lead_ext_id);
+    assert_eq!(LeadDetail::from(&stored), answered);
+    assert_eq!(
+        stored
+            .estimated_value
+            .map(|v| v.normalize().to_string())
+            .as_deref(),
+        Some("50000"),
+        "kept as an exact decimal"
+    );
+    let outbox = app.store.outbox();
+    assert_eq!(
+        outbox.len(),
+        outbox_before + 1,
+        "the change goes to the CRM"
+    );
+    assert_eq!(outbox.last().map(|e| e.kind), Some(OutboxKind::LeadUpdated));
+
+    // null clears a field.
+    let reply = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(WRITER),
+            Some(&json!({"phone": null})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(app.stored(&lead.lead_ext_id).fields.phone, None);
+}
+
+#[tokio::test]
+async fn patch_refuses_bad_values_naming_each_field_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let lead = app.create_lead(&person("bad.patch@acme.io")).await;
+    let path = format!("/api/leads/{}", lead.lead_ext_id);
+    for (body, fields) in [
+        (
+            json!({"phone": "12", "website": "not a url"}),
+            vec!["website", "phone"],
+        ),
+        (
+            json!({"estimated_value": -5, "currency": "EUR"}),
+            vec!["estimated_value"],
+        ),
+        (json!({"estimated_value": 100}), vec!["currency"]),
+        (json!({"currency": "EURO"}), vec!["currency"]),
+        (json!({"favourite_colour": "red"}), vec!["favourite_colour"]),
+        (json!({"first_name": 7}), vec!["first_name"]),
+        (json!({}), vec!["body"]),
+    ] {
+        let error = app
+            .call(Method::PATCH, &path, Some(WRITER), Some(&body))
+            .await
+            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        assert_eq!(error.field_names(), fields, "{body}");
+    }
+    assert_eq!(
+        app.stored(&lead.lead_ext_id).version,
+        1,
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn patch_needs_the_write_scope_a_known_lead_and_the_current_version() {
+    let app = TestApp::spawn().await;
+    let lead = app.create_lead(&person("scoped.patch@acme.io")).await;
+    let path = format!("/api/leads/{}", lead.lead_ext_id);
+    let body = json!({"company": "Globex"});
+    app.call(Method::PATCH, &path, Some(READER), Some(&body))
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+    app.call(Method::PATCH, &path, None, Some(&body))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthorized");
+    app.call(
+        Method::PATCH,
+        "/api/leads/WEB-ZZZZZZZZ",
+        Some(WRITER),
+        Some(&body),
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "not_found");
+    let stale = json!({"company": "Globex", "expected_version": 7});
+    app.call(Method::PATCH, &path, Some(WRITER), Some(&stale))
+        .await
+        .error(StatusCode::CONFLICT, "conflict");
+    assert_eq!(
+        app.stored(&lead.lead_ext_id).fields.company.as_deref(),
+        Some("Acme Robotics")
+    );
+}
+
+// ----- reps -----
+
+#[tokio::test]
+async fn reps_are_listed_read_and_changed_never_deleted() {
+    let app = TestApp::spawn().await;
+    with_reps(&app).await;
+    let reply = app.call(Method::GET, "/api/reps", Some(READER), None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let list: RepList = reply.json();
+    assert_eq!((list.success, list.count), (true, 2));
+    assert_eq!(list.reps[0].rep.id.as_str(), "ana@sales.com");
+
+    let reply = app
+        .call(Method::GET, "/api/reps/bob@sales.com", Some(READER), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json::<RepView>().rep.name, "Bob");
+
+    // Deactivated: routing skips Bob, he keeps existing.
+    let reply = app
+        .call(
+            Method::PUT,
+            "/api/reps/bob@sales.com",
+            Some(WRITER),
+            Some(&json!({"active": false, "daily_capacity": 5})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let bob: RepView = reply.json();
+    assert!(!bob.rep.active);
+    assert_eq!(bob.rep.daily_capacity, 5);
+    assert_eq!(bob.rep.name, "Bob", "fields left out stay");
+    for n in 0..3 {
+        let lead = app.create_lead(&person(&format!("r{n}@acme.io"))).await;
+        assert_eq!(lead.assigned_to.as_deref(), Some("ana@sales.com"));
+    }
+
+    // PUT /api/reps adds Carol and changes Ana; Bob stays as he is.
+    let reply = app
+        .call(
+            Method::PUT,
+            "/api/reps",
+            Some(WRITER),
+            Some(&json!({"reps": [
+                {"id": "carol@sales.com", "name": "Carol"},
+                {"id": "ana@sales.com", "name": "Ana María", "weight": 2.0},
+            ]})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let list: RepList = reply.json();
+    assert_eq!(list.count, 3);
+    let states = app.store.rep_states().await.expect("reps");
+    let ana = states
+        .iter()
+        .find(|s| s.rep.id.as_str() == "ana@sales.com")
+        .expect("ana");
+    assert_eq!(ana.rep.name, "Ana María");
+    assert_eq!(ana.load.open_leads, 3, "the workload is kept");
+    assert!(
+        states
+            .iter()
+            .any(|s| s.rep.id.as_str() == "bob@sales.com" && !s.rep.active)
+    );
+}
+
+#[tokio::test]
+async fn rep_changes_are_checked_scoped_and_need_a_known_rep() {
+    let app = TestApp::spawn().await;
+    with_reps(&app).await;
+    for (body, field) in [
+        (json!({"weight": -1.0}), "weight"),
+        (json!({"conversion_rate": 1.5}), "conversion_rate"),
+        (json!({"daily_capcity": 3}), "daily_capcity"),
+        (json!({"id": "other@sales.com"}), "id"),
+        (json!({"name": ""}), "name"),
+    ] {
+        let error = app
+            .call(
+                Method::PUT,
+                "/api/reps/ana@sales.com",
+                Some(WRITER),
+                Some(&body),
+            )
+            .await
+            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        assert_eq!(error.field_names(), [field], "{body}");
+    }
+    let error = app
+        .call(
+            Method::PUT,
+            "/api/reps",
+            Some(WRITER),
+            Some(&json!({"reps": [{"id": "dan@sales.com", "name": "Dan"}, {"id": "not an email", "name": "X"}]})),
+        )
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert!(error.field_names()[0].starts_with("reps[1]."), "{error:?}");
+    assert_eq!(
+        app.store.rep_states().await.expect("reps").len(),
+        2,
+        "nothing written"
+    );
+
+    app.call(
+        Method::PUT,
+        "/api/reps/ana@sales.com",
+        Some(READER),
+        Some(&json!({"active": false})),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+    app.call(Method::GET, "/api/reps", Some(WRITE_ONLY), None)
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+    app.call(Method::GET, "/api/reps", None, None)
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthorized");
+    for path in ["/api/reps/nobody@sales.com", "/api/reps/not-an-email"] {
+        app.call(Method::GET, path, Some(READER), None)
+            .await
+            .error(StatusCode::NOT_FOUND, "not_found");
+        app.call(
+            Method::PUT,
+            path,
+            Some(WRITER),
+            Some(&json!({"active": false})),
+        )
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    }
+    let states = app.store.rep_states().await.expect("reps");
+    assert!(states.iter().all(|s| s.rep.active), "nothing was changed");
+}
+
+// ----- routing dry run -----
+
+#[tokio::test]
+async fn the_dry_run_says_who_would_get_a_lead_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let stored = app.create_lead(&person("before.reps@acme.io")).await;
+    assert_eq!(stored.assigned_to, None);
+    with_reps(&app).await;
+    let loads = app.store.rep_states().await.expect("reps");
+
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/routing/dry-run",
+            Some(READER),
+            Some(&json!({"lead_ext_id": stored.lead_ext_id})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let dry: DryRun = reply.json();
+    assert!(dry.assigned_to.is_some(), "{dry:?}");
+    assert!(!dry.summary.is_empty());
+    assert!(
+        dry.explanation["reps"]
+            .as_array()
+            .is_some_and(|r| r.len() == 2)
+    );
+
+    let reply = app
+        .call(
+            Method::POST,
+            "/api/routing/dry-run",
+            Some(READER),
+            Some(&json!({"lead": {"your-email": "new@acme.io", "company": "Acme"}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.json::<DryRun>().assigned_to.is_some());
+
+    assert_eq!(
+        app.stored(&stored.lead_ext_id).assigned_to,
+        None,
+        "not assigned"
+    );
+    assert_eq!(
+        app.store.rep_states().await.expect("reps"),
+        loads,
+        "no workload"
+    );
+    assert_eq!(app.store.leads().len(), 1, "nothing stored");
+}
+
+#[tokio::test]
+async fn the_dry_run_refuses_bad_requests() {
+    let app = TestApp::spawn().await;
+    let path = "/api/routing/dry-run";
+    for (body, field) in [
+        (json!({}), "lead_ext_id"),
+        (json!({"lead": {"email": "nope"}}), "email"),
+        (
+            json!({"lead_ext_id": "WEB-AAAAAAAA", "lead": {"email": "a@b.co"}}),
+            "lead_ext_id",
+        ),
+        (json!({"lead_id": "WEB-AAAAAAAA"}), "lead_id"),
+    ] {
+        let error = app
+            .call(Method::POST, path, Some(READER), Some(&body))
+            .await
+            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        assert_eq!(error.field_names(), [field], "{body}");
+    }
+    app.call(
+        Method::POST,
+        path,
+        Some(READER),
+        Some(&json!({"lead_ext_id": "WEB-ZZZZZZZZ"})),
+    )
+    .await
+    .error(StatusCode::NOT_FOUND, "not_found");
+    app.call(
+        Method::POST,
+        path,
+        Some(WRITE_ONLY),
+        Some(&json!({"lead_ext_id": "WEB-ZZZZZZZZ"})),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+}
+
+// ----- browser forms -----
+
+const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+async fn browser_post(
+    app: &TestApp,
+    fields: &[(&str, &str)],
+    language: &str,
+) -> (StatusCode, String, String) {
+    let response = app
+        .client
+        .post(format!("http://{}/webhook/lead", app.addr))
+        .header("content-type", FORM)
+        .header("accept", BROWSER_ACCEPT)
+        .header("accept-language", language)
+        .header("origin", PUBLIC_ORIGIN)
+        .body(form_bytes(fields))
+        .send()
+        .await
+        .expect("answer");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, content_type, response.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn a_spanish_browser_form_gets_a_spanish_page_and_its_phone_read_in_spain() {
+    let app = TestApp::spawn().await;
+    let (status, content_type, page) = browser_post(
+        &app,
+        &[
+            ("email", "ana@empresa.es"),
+            ("phone", "612 345 678"),
+            ("country", "ES"),
+        ],
+        "es-ES,es;q=0.9,en;q=0.8",
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{page}");
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(
+        page.contains("lang=\"es\"") && page.contains("Gracias"),
+        "{page}"
+    );
+    assert_eq!(
+        app.stored_by_email("ana@empresa.es")
+            .fields
+            .phone
+            .map(|p| p.to_string())
+            .as_deref(),
+        Some("+34612345678")
+    );
+
+    let (status, _, page) = browser_post(&app, &[("email", "not-an-email")], "es").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("Revisa el formulario") && page.contains("Correo electrónico"),
+        "{page}"
+    );
+
+    let (status, _, page) = browser_post(&app, &[("email", "bob@empresa.com")], "en-GB").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(
+        page.contains("lang=\"en\"") && page.contains("Thank you"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn a_form_may_name_where_to_go_when_it_is_refused_on_its_own_origin_only() {
+    let app = TestApp::spawn_with(
+        Options::default().with_settings(|s| s.public_form_origins = vec![PUBLIC_ORIGIN.into()]),
+    )
+    .await;
+    let reply = app
+        .post_lead_form(
+            &[
+                ("email", "nope"),
+                ("_error_redirect", "https://example.com/contact?x=1#form"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(
+        reply.header("location"),
+        Some("https://example.com/contact?x=1&error=invalid&fields=email#form")
+    );
+    // Another origin is never a redirect target.
+    let reply = app
+        .post_lead_form(
+            &[
+                ("email", "nope"),
+                ("_error_redirect", "https://evil.example/x"),
+            ],
+            &[],
+        )
+        .await;
+    reply.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(reply.header("location"), None);
+}
+
+// ----- the one error shape -----
+
+#[tokio::test]
+async fn rejections_of_the_framework_answer_in_the_error_shape() {
+    let app = TestApp::spawn().await;
+    app.get_leads(Some(READER), &[("limit", "1"), ("limit", "2")])
+        .await
+        .error(StatusCode::BAD_REQUEST, "malformed");
+    app.call(Method::GET, "/api/nothing-here", Some(READER), None)
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    app.call(Method::DELETE, "/api/leads", Some(WRITER), None)
+        .await
+        .error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let lead = app.create_lead(&person("shape@acme.io")).await;
+    let error = app
+        .put_stage(
+            Some(WRITER),
+            &lead.lead_ext_id,
+            &json!({"stage": "pondering"}),
+        )
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(error.field_names(), ["stage"]);
+}
+
+#[tokio::test]
+async fn recent_leads_honour_the_window() {
+    let app = TestApp::spawn().await;
+    app.create_lead(&person("old.recent@acme.io")).await;
+    app.clock.advance(chrono::Duration::days(10));
+    app.create_lead(&person("new.recent@acme.io")).await;
+    let page = |days: &'static str| {
+        let app = &app;
+        async move {
+            let reply = app
+                .get_dashboard(Some(READER), "recent-leads", &[("days", days)])
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            reply.json::<crate::common::Page>().count
+        }
+    };
+    assert_eq!(page("7").await, 1);
+    assert_eq!(page("30").await, 2);
+}
