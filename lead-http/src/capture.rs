@@ -42,6 +42,15 @@ const REDIRECT_FIELD: &str = "_redirect";
 /// (`?error=<code>&fields=<names>` is added to it).
 const ERROR_REDIRECT_FIELD: &str = "_error_redirect";
 
+crate::schema::named_schema!(
+    /// One lead as a form or webhook sends it.
+    CaptureLead = crate::schema::capture_lead
+);
+crate::schema::named_schema!(
+    /// `{"leads": [lead, ...]}`.
+    CaptureBatch = crate::schema::capture_batch
+);
+
 /// The answer to a stored capture.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Accepted {
@@ -286,6 +295,24 @@ fn take_control_fields(
     Ok(())
 }
 
+/// The client's `Idempotency-Key`, checked: 1 to 255 visible characters.
+fn client_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::Malformed(format!(
+                "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible characters"
+            ))
+        })
+}
+
 /// The idempotency key of one submission (`suffix` tells batch items apart).
 fn idempotency_of(
     state: &AppState,
@@ -299,17 +326,7 @@ fn idempotency_of(
         Some(i) => format!("{key}#{i}"),
         None => key,
     };
-    if let Some(value) = headers.get("idempotency-key") {
-        let key = value
-            .to_str()
-            .ok()
-            .map(str::trim)
-            .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
-            .ok_or_else(|| {
-                ApiError::Malformed(format!(
-                    "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible characters"
-                ))
-            })?;
+    if let Some(key) = client_key(headers)? {
         return Ok(Idempotency {
             key: item(format!("key:{key}")),
             window: settings.idempotency_window,
@@ -383,8 +400,8 @@ async fn capture(
     request_body(
         description = "One lead: the original system's fields (email, first_name, last_name, phone, company, source, message, utm_*, landing_page, metadata, ...); other form builders' names are mapped, unknown fields kept in metadata. Only a missing or invalid email is refused; any other value that does not parse is kept as written and listed in `warnings`. Forms may add `_redirect` and `_error_redirect`.",
         content(
-            (serde_json::Value = "application/json"),
-            (serde_json::Value = "application/x-www-form-urlencoded"),
+            (CaptureLead = "application/json"),
+            (CaptureLead = "application/x-www-form-urlencoded"),
         ),
     ),
     responses(
@@ -545,7 +562,7 @@ pub struct BatchAnswer {
     path = "/webhook/lead/batch",
     tag = "capture",
     params(CaptureHeaders),
-    request_body(description = "{\"leads\": [lead, ...]}", content((serde_json::Value = "application/json"))),
+    request_body(description = "{\"leads\": [lead, ...]}", content((CaptureBatch = "application/json"))),
     responses(
         (status = 202, description = "Every lead stored", body = BatchAnswer),
         (status = 207, description = "Some leads stored; see each result", body = BatchAnswer),
@@ -566,6 +583,8 @@ pub(crate) async fn capture_batch(
     let lang = page::lang_of(&headers);
     let body = body_of(body, settings.max_batch_bytes)?;
     let verified = authenticate(&state, &headers, &body, false)?;
+    // A bad key is the whole request's fault, not each lead's.
+    client_key(&headers)?;
     if kind_of(&headers)? != Kind::Json {
         return Err(ApiError::UnsupportedMediaType);
     }

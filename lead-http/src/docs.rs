@@ -71,6 +71,9 @@ pub(crate) struct CaptureHeaders {
     #[param(rename = "webhook-signature")]
     webhook_signature: Option<String>,
     /// A repeat with the same key answers with the first lead
-    #[param(rename = "Idempotency-Key")]
+    #[param(
+        rename = "Idempotency-Key",
+        pattern = r"^[\t ]*[!-~]([ -~]{0,253}[!-~])?[\t ]*$"
+    )]
     idempotency_key: Option<String>,
 }

@@ -175,9 +175,9 @@ fn pair_id(raw: &str) -> ApiResult<Uuid> {
     tag = "duplicates",
     security(("api_key" = [])),
     params(
-        ("status" = Option<String>, Query, description = "open (default), merged, dismissed or all"),
-        ("lead" = Option<String>, Query, description = "Only pairs with this lead (WEB-XXXXXXXX)"),
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
+        ("status" = Option<String>, Query, pattern = "^(open|merged|dismissed|all)$", description = "open (default), merged, dismissed or all"),
+        ("lead" = Option<String>, Query, pattern = "^[Ww][Ee][Bb]-[A-Za-z0-9]{8}$", description = "Only pairs with this lead (WEB-XXXXXXXX)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "Page size, 1 to 200 (default 50)"),
         ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
     ),
     responses(
@@ -299,12 +299,17 @@ pub(crate) async fn dismiss_pair(
     Ok(Json(pair))
 }
 
+crate::schema::named_schema!(
+    /// A lead id (`WEB-` and 8 letters or digits).
+    LeadIdSchema = crate::schema::lead_ext_id
+);
+
 /// `POST /api/merges` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MergeBody {
     /// The two leads to merge (the older one survives).
-    #[schema(min_items = 2, max_items = 2)]
+    #[schema(min_items = 2, max_items = 2, inline, value_type = Vec<LeadIdSchema>)]
     leads: Vec<String>,
 }
 

@@ -42,6 +42,42 @@ pub(crate) struct ListParams {
     cursor: Option<String>,
 }
 
+/// `GET /api/leads` query parameters, documented.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct ListDoc {
+    /// Pipeline stage.
+    #[param(schema_with = schema::stage)]
+    stage: Option<String>,
+    /// `low`, `medium` or `high`.
+    #[param(schema_with = schema::priority)]
+    priority: Option<String>,
+    /// A rep's e-mail.
+    #[param(schema_with = schema::email)]
+    assigned_to: Option<String>,
+    /// Source, case-insensitive.
+    #[param(schema_with = schema::text)]
+    source: Option<String>,
+    /// A segment name (`score:premium`).
+    #[param(schema_with = schema::text)]
+    segment: Option<String>,
+    /// Text in e-mail, names or company.
+    #[param(schema_with = schema::text)]
+    q: Option<String>,
+    /// Date (`2026-11-25`) or RFC 3339 instant, inclusive.
+    #[param(schema_with = schema::date_or_instant)]
+    created_from: Option<String>,
+    /// Date or RFC 3339 instant, exclusive.
+    #[param(schema_with = schema::date_or_instant)]
+    created_to: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
 /// Collects every bad parameter before answering, so one `422` names them
 /// all.
 #[derive(Default)]
@@ -75,7 +111,7 @@ impl Problems {
     }
 }
 
-fn instant(raw: &str, field: &str) -> Result<DateTime<Utc>, Error> {
+pub(crate) fn instant(raw: &str, field: &str) -> Result<DateTime<Utc>, Error> {
     if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
         return Ok(at.with_timezone(&Utc));
     }
@@ -148,18 +184,7 @@ impl ListParams {
     path = "/api/leads",
     tag = "leads",
     security(("api_key" = [])),
-    params(
-        ("stage" = Option<String>, Query, description = "new, contacted, qualified, proposal, negotiation, won, lost, unqualified"),
-        ("priority" = Option<String>, Query, description = "low, medium, high"),
-        ("assigned_to" = Option<String>, Query, description = "A rep's e-mail"),
-        ("source" = Option<String>, Query, description = "Source, case-insensitive"),
-        ("segment" = Option<String>, Query, description = "A segment name"),
-        ("q" = Option<String>, Query, description = "Text in e-mail, names or company"),
-        ("created_from" = Option<String>, Query, description = "Date or RFC 3339 instant, inclusive"),
-        ("created_to" = Option<String>, Query, description = "Date or RFC 3339 instant, exclusive"),
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
-    ),
+    params(ListDoc),
     responses(
         (status = 200, description = "A page of leads, newest first", body = LeadList),
         ReadErrors,
@@ -238,7 +263,7 @@ pub(crate) struct StageBody {
     #[schema(schema_with = schema::optional_text)]
     notes: Option<String>,
     /// The version the change is based on (else `If-Match`); a stale one is `409`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 0)]
     expected_version: Option<u64>,
 }
@@ -250,7 +275,7 @@ pub(crate) struct StageBody {
     path = "/api/leads/{lead_ext_id}/stage",
     tag = "leads",
     security(("api_key" = [])),
-    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, description = "The version the change is based on")),
+    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, pattern = r#"^\s*(W/)?"?[0-9]{1,19}"?\s*$"#, description = "The version the change is based on")),
     request_body = StageBody,
     responses(
         (status = 200, description = "The updated lead", body = LeadDetail),
@@ -281,21 +306,21 @@ pub(crate) async fn put_stage(
 }
 
 /// `PUT …/assign` body: a rep, or `{"route": true}` to let routing choose.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct AssignBody {
-    /// The rep's e-mail (or give `route: true`).
+pub(crate) struct AssignIn {
     #[serde(default)]
-    #[schema(format = Email)]
     assigned_to: Option<String>,
-    /// Let routing choose the rep.
     #[serde(default)]
     route: bool,
-    /// The version the change is based on (else `If-Match`); a stale one is `409`.
-    #[serde(default)]
-    #[schema(minimum = 0)]
+    #[serde(default, deserialize_with = "whole_number")]
     expected_version: Option<u64>,
 }
+
+crate::schema::named_schema!(
+    /// `{assigned_to}` or `{route: true}`, with an optional `expected_version`.
+    AssignBody = crate::schema::assign_body
+);
 
 /// `PUT /api/leads/{lead_ext_id}/assign`.
 #[utoipa::path(
@@ -303,7 +328,7 @@ pub(crate) struct AssignBody {
     path = "/api/leads/{lead_ext_id}/assign",
     tag = "leads",
     security(("api_key" = [])),
-    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, description = "The version the change is based on")),
+    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, pattern = r#"^\s*(W/)?"?[0-9]{1,19}"?\s*$"#, description = "The version the change is based on")),
     request_body = AssignBody,
     responses(
         (status = 200, description = "The updated lead", body = LeadDetail),
@@ -315,7 +340,7 @@ pub(crate) async fn put_assign(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<AssignBody>,
+    ApiJson(body): ApiJson<AssignIn>,
 ) -> ApiResult<Json<LeadDetail>> {
     let id = ext_id(&id)?;
     let to = match (&body.assigned_to, body.route) {
@@ -408,6 +433,26 @@ pub(crate) async fn post_event(
     Ok((StatusCode::CREATED, Json(LeadDetail::from(&lead))))
 }
 
+/// A version: a whole number, 0 or more, however JSON writes it (`3`,
+/// `3.0`); JSON Schema's `integer` admits both.
+fn whole_number<'de, D>(d: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let number: Option<serde_json::Number> = Option::deserialize(d)?;
+    number
+        .map(|n| {
+            n.as_u64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < u64::MAX as f64)
+                        .map(|f| f as u64)
+                })
+                .ok_or_else(|| serde::de::Error::custom("a whole number, 0 or more"))
+        })
+        .transpose()
+}
+
 /// Reads a present-or-null field: absent → `None`, `null` → `Some(None)`.
 fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
@@ -464,7 +509,7 @@ pub(crate) struct PatchBody {
     #[schema(value_type = Option<String>, pattern = "^[A-Za-z]{3}$")]
     currency: Option<Option<String>>,
     /// The version the change is based on (else `If-Match`); a stale one is `409`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 0)]
     expected_version: Option<u64>,
 }
@@ -491,7 +536,7 @@ fn decimal(number: &serde_json::Number) -> Result<rust_decimal::Decimal, Error> 
     path = "/api/leads/{lead_ext_id}",
     tag = "leads",
     security(("api_key" = [])),
-    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, description = "The version the change is based on")),
+    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, pattern = r#"^\s*(W/)?"?[0-9]{1,19}"?\s*$"#, description = "The version the change is based on")),
     request_body = PatchBody,
     responses(
         (status = 200, description = "The updated lead", body = LeadDetail),
@@ -524,15 +569,32 @@ pub(crate) async fn patch(
         estimated_value,
         currency: body.currency,
     };
-    if edit.touched().is_empty() {
-        return Err(ApiError::Core(Error::invalid(
-            "body",
-            "empty",
-            "name at least one field to change",
-        )));
-    }
     let lead = usecase::edit_lead(&id, &edit, version, state.policy(), state.deps()).await?;
     Ok(Json(LeadDetail::from(&lead)))
+}
+
+/// `?days=30`, documented (the look-back of every statistics and
+/// dashboard route).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct DaysDoc {
+    /// Look back this many days, 1 to 3650 (default 30).
+    #[param(minimum = 1, maximum = 3650)]
+    days: Option<u32>,
+}
+
+/// `?days=30&limit=20`, documented (routes that list rows).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct WindowDoc {
+    /// Look back this many days, 1 to 3650 (default 30).
+    #[param(minimum = 1, maximum = 3650)]
+    days: Option<u32>,
+    /// At most this many rows, 1 to 200 (default 20).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
 }
 
 /// `?days=30&limit=20` of the statistics and dashboard routes.
@@ -570,7 +632,7 @@ impl WindowParams {
     path = "/api/leads/statistics",
     tag = "leads",
     security(("api_key" = [])),
-    params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
+    params(DaysDoc),
     responses(
         (status = 200, description = "Counts by stage, priority and source; average score; pipeline value", body = Statistics),
         ReadErrors,
@@ -610,7 +672,7 @@ pub(crate) struct Statistics {
     path = "/api/dashboard/summary",
     tag = "dashboard",
     security(("api_key" = [])),
-    params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
+    params(DaysDoc),
     responses(
         (status = 200, description = "Counts by stage, priority and source; average score; pipeline value", body = Statistics),
         ReadErrors,
@@ -630,7 +692,7 @@ pub(crate) async fn summary(
     path = "/api/dashboard/funnel",
     tag = "dashboard",
     security(("api_key" = [])),
-    params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
+    params(DaysDoc),
     responses(
         (status = 200, description = "Leads that reached each open stage", body = Object),
         ReadErrors,
@@ -660,7 +722,7 @@ pub(crate) async fn funnel(
     path = "/api/dashboard/recent-leads",
     tag = "dashboard",
     security(("api_key" = [])),
-    params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
+    params(WindowDoc),
     responses(
         (status = 200, description = "The newest leads", body = LeadList),
         ReadErrors,
@@ -685,7 +747,7 @@ pub(crate) async fn recent_leads(
     path = "/api/dashboard/top-performers",
     tag = "dashboard",
     security(("api_key" = [])),
-    params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
+    params(WindowDoc),
     responses(
         (status = 200, description = "Reps by won leads", body = Object),
         ReadErrors,
@@ -709,7 +771,7 @@ pub(crate) async fn top_performers(
     path = "/api/dashboard/source-performance",
     tag = "dashboard",
     security(("api_key" = [])),
-    params(("days" = Option<u32>, Query, description = "Look back this many days (default 30)"), ("limit" = Option<u32>, Query, description = "At most this many rows (default 20)")),
+    params(DaysDoc),
     responses(
         (status = 200, description = "Leads, score and wins by source", body = Object),
         ReadErrors,

@@ -43,7 +43,7 @@ fn weighted(header: &str) -> impl Iterator<Item = (String, f32)> + '_ {
     })
 }
 
-fn header_text<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> &'a str {
+fn header_text(headers: &HeaderMap, name: header::HeaderName) -> &str {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::State;
 use lead_core::usecase;
-use lead_core::{Error, LeadInput, Rep, RepId, RepState, RoutingDecision};
+use lead_core::{Error, LeadInput, RepId, RepState, RoutingDecision};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -16,51 +16,25 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
-/// A rep's profile as the API reads and writes it (`lead_core::Rep`).
-/// Documentation of the shape only; the rep itself is deserialized.
-#[derive(Debug, utoipa::ToSchema)]
-#[schema(as = Rep)]
-#[allow(dead_code)] // documentation only
-pub(crate) struct RepSchema {
-    /// The rep's e-mail, their id.
-    #[schema(format = Email)]
-    id: String,
-    /// Display name.
-    name: String,
-    /// Inactive reps receive no leads (and keep the ones they have).
-    active: bool,
-    /// IANA time zone (`Europe/Madrid`).
-    time_zone: String,
-    /// `{days: ["Mon", ...], start: "09:00:00", end: "17:00:00"}` in the rep's zone.
-    #[schema(value_type = Object)]
-    working_hours: Value,
-    /// Out-of-office periods, `[{start, end}]` (RFC 3339 instants).
-    #[schema(value_type = Vec<Object>)]
-    absences: Vec<Value>,
-    /// Days off in the rep's calendar (`2026-12-25`).
-    #[schema(value_type = Vec<String>)]
-    holidays: Vec<String>,
-    /// Most leads per local day.
-    daily_capacity: u32,
-    /// Most open leads at once.
-    open_capacity: u32,
-    /// `{industries, products, regions, languages}`, each a list.
-    #[schema(value_type = Object)]
-    skills: Value,
-    /// Share of leads, 0 or more (1 is normal).
-    #[schema(minimum = 0)]
-    weight: f64,
-    /// Historical conversion rate, 0 to 1.
-    #[schema(minimum = 0, maximum = 1)]
-    conversion_rate: f64,
-}
+crate::schema::named_schema!(
+    /// A rep's profile (`lead_core::Rep`).
+    Rep = crate::schema::rep
+);
+crate::schema::named_schema!(
+    /// The fields of a rep to change.
+    RepChange = crate::schema::rep_change
+);
+crate::schema::named_schema!(
+    /// `{"reps": [rep, ...]}`.
+    RepsBody = crate::schema::reps_body
+);
 
 /// A rep with their current workload.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RepView {
     /// The profile.
-    #[schema(value_type = RepSchema)]
-    pub rep: Rep,
+    #[schema(value_type = Rep)]
+    pub rep: lead_core::Rep,
     /// Open leads, assignments today, last assignment.
     #[schema(value_type = Object)]
     pub load: lead_core::RepLoad,
@@ -147,9 +121,30 @@ pub(crate) async fn get(
     Ok(Json(find_rep(&state, &rep_id(&id)?).await?.into()))
 }
 
+/// Whole numbers written as floats (`5.0`) as integers: JSON Schema's
+/// `integer` admits both, serde's `u32` only the first.
+fn whole_numbers(value: Value) -> Value {
+    match value {
+        Value::Number(n)
+            if n.as_f64()
+                .is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15) =>
+        {
+            n.as_f64()
+                .map_or(Value::Number(n), |f| Value::from(f as i64))
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(whole_numbers).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, whole_numbers(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 /// A rep as JSON: `id` and `name` required, the rest defaulted.
-fn rep_of(value: Value, field_prefix: &str) -> ApiResult<Rep> {
-    serde_json::from_value(value).map_err(|e| {
+fn rep_of(value: Value, field_prefix: &str) -> ApiResult<lead_core::Rep> {
+    serde_json::from_value(whole_numbers(value)).map_err(|e| {
         let message = e.to_string();
         let field = message
             .split('`')
@@ -165,12 +160,11 @@ fn rep_of(value: Value, field_prefix: &str) -> ApiResult<Rep> {
 }
 
 /// `PUT /api/reps` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RepsBody {
+pub(crate) struct RepsIn {
     /// Reps to add or update (each needs `id` and `name`; what is left out
     /// takes the defaults).
-    #[schema(value_type = Vec<RepSchema>)]
     reps: Vec<Value>,
 }
 
@@ -187,7 +181,7 @@ pub(crate) struct RepsBody {
 pub(crate) async fn put_all(
     _: WriteAccess,
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<RepsBody>,
+    ApiJson(body): ApiJson<RepsIn>,
 ) -> ApiResult<Json<RepList>> {
     if body.reps.is_empty() || body.reps.len() > 1000 {
         return Err(ApiError::Core(Error::invalid(
@@ -201,7 +195,7 @@ pub(crate) async fn put_all(
         .into_iter()
         .enumerate()
         .map(|(i, value)| rep_of(value, &format!("reps[{i}].")))
-        .collect::<ApiResult<Vec<Rep>>>()?;
+        .collect::<ApiResult<Vec<lead_core::Rep>>>()?;
     usecase::save_reps(&reps, state.deps()).await?;
     list(ReadAccess, State(state)).await
 }
@@ -215,7 +209,7 @@ pub(crate) async fn put_all(
     tag = "reps",
     security(("api_key" = [])),
     params(("rep_id" = String, Path, description = "The rep's e-mail")),
-    request_body(content = Object, description = "Fields of Rep to change (not `id`)"),
+    request_body = RepChange,
     responses(
         (status = 200, description = "The rep after the change", body = RepView),
         (status = 404, description = "No such rep", body = ErrorBody),
@@ -251,18 +245,44 @@ pub(crate) async fn put_one(
     Ok(Json(find_rep(&state, &id).await?.into()))
 }
 
-/// `POST /api/routing/dry-run` body: a stored lead, or a form's fields.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct DryRunBody {
-    /// A stored lead (`WEB-XXXXXXXX`).
-    #[serde(default)]
-    lead_ext_id: Option<String>,
-    /// Or a lead that is not stored: the capture fields (`email` required).
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    lead: Option<Map<String, Value>>,
+/// What a dry run is asked about: a stored lead, or a form's fields.
+enum DryRunIn {
+    Stored(String),
+    Preview(Map<String, Value>),
 }
+
+impl DryRunIn {
+    /// Reads `{"lead_ext_id": "WEB-…"}` or `{"lead": {...}}`: exactly one
+    /// of them, of its type, and nothing else.
+    fn read(body: Map<String, Value>) -> ApiResult<Self> {
+        let invalid = |field: &str, message: &str| {
+            ApiError::Core(Error::invalid(field, "invalid", message.to_owned()))
+        };
+        if let Some(unknown) = body.keys().find(|k| *k != "lead_ext_id" && *k != "lead") {
+            return Err(invalid(unknown, "unknown field: give lead_ext_id or lead"));
+        }
+        let mut entries = body.into_iter();
+        match (entries.next(), entries.next()) {
+            (Some((_, Value::String(id))), None) => Ok(DryRunIn::Stored(id)),
+            (Some((key, Value::Object(fields))), None) if key == "lead" => {
+                Ok(DryRunIn::Preview(fields))
+            }
+            (Some((key, _)), None) if key == "lead" => {
+                Err(invalid("lead", "lead is an object of capture fields"))
+            }
+            (Some((key, _)), None) => Err(invalid(&key, "lead_ext_id is a lead id (WEB-XXXXXXXX)")),
+            _ => Err(invalid(
+                "lead_ext_id",
+                "give lead_ext_id (a stored lead) or lead (a form's fields), exactly one",
+            )),
+        }
+    }
+}
+
+crate::schema::named_schema!(
+    /// `{"lead_ext_id": "WEB-…"}` or `{"lead": {capture fields}}`.
+    DryRunBody = crate::schema::dry_run_body
+);
 
 /// Who would get a lead, and why.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -308,24 +328,17 @@ impl From<RoutingDecision> for DryRun {
 pub(crate) async fn dry_run(
     _: ReadAccess,
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<DryRunBody>,
+    ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> ApiResult<Json<DryRun>> {
-    let decision = match (body.lead_ext_id, body.lead) {
-        (Some(id), None) => {
+    let decision = match DryRunIn::read(body)? {
+        DryRunIn::Stored(id) => {
             let id = lead_core::LeadExtId::parse(&id)
                 .map_err(|_| ApiError::Core(Error::NotFound(format!("lead {id}"))))?;
             usecase::route_dry_run(&id, state.policy(), state.deps()).await?
         }
-        (None, Some(fields)) => {
+        DryRunIn::Preview(fields) => {
             let input = LeadInput::from_fields(fields, state.field_map());
             usecase::route_preview(&input, state.policy(), state.deps()).await?
-        }
-        _ => {
-            return Err(ApiError::Core(Error::invalid(
-                "lead_ext_id",
-                "required",
-                "give lead_ext_id (a stored lead) or lead (a form's fields), not both",
-            )));
         }
     };
     Ok(Json(decision.into()))

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use lead_core::{Error, FieldError, Policy, Rep, RuleSet};
+use lead_core::{Error, FieldError, Policy, Region, Rep, RuleSet};
 use lead_http::{ApiKeys, HttpSettings, Part, Rate, Scopes, WebhookKeys};
 use secrecy::SecretString;
 
@@ -13,6 +13,121 @@ use secrecy::SecretString;
 pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://leads.db";
 /// The original system's webhook port.
 pub(crate) const DEFAULT_PORT: u16 = 5000;
+
+/// The log filter of `WEBHOOK_DEBUG` (when `RUST_LOG` is not set): the
+/// HTTP layer's refused requests and the server's own details.
+pub(crate) const DEBUG_LOG_FILTER: &str = "info,lead_http=debug,lead_server=debug";
+
+/// A variable of the original system whose feature is not built yet: the
+/// server starts without it and says so, never with its value (most of
+/// them hold passwords and tokens).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct NotBuilt {
+    /// The variable's name.
+    pub(crate) var: &'static str,
+    /// The feature that would read it.
+    pub(crate) feature: &'static str,
+    /// What running without it means.
+    pub(crate) effect: &'static str,
+}
+
+impl NotBuilt {
+    /// The start-up warning: the variable's name, never its value.
+    pub(crate) fn warning(&self) -> String {
+        format!(
+            "{} is set but {} is not built yet: ignored, {}",
+            self.var, self.feature, self.effect
+        )
+    }
+}
+
+/// The original system's variables this server knows but does not use
+/// yet (the CRM and Slack features are not built): each one that is set
+/// is named in a start-up warning.
+pub(crate) const NOT_BUILT: &[NotBuilt] = &[
+    NotBuilt {
+        var: "CRM_TYPE",
+        feature: "CRM sync",
+        effect: "no lead reaches a CRM",
+    },
+    NotBuilt {
+        var: "SALESFORCE_USERNAME",
+        feature: "Salesforce sync",
+        effect: "no lead reaches Salesforce",
+    },
+    NotBuilt {
+        var: "SALESFORCE_PASSWORD",
+        feature: "Salesforce sync",
+        effect: "no lead reaches Salesforce",
+    },
+    NotBuilt {
+        var: "SALESFORCE_SECURITY_TOKEN",
+        feature: "Salesforce sync",
+        effect: "no lead reaches Salesforce",
+    },
+    NotBuilt {
+        var: "SALESFORCE_CLIENT_ID",
+        feature: "Salesforce sync",
+        effect: "no lead reaches Salesforce",
+    },
+    NotBuilt {
+        var: "SALESFORCE_CLIENT_SECRET",
+        feature: "Salesforce sync",
+        effect: "no lead reaches Salesforce",
+    },
+    NotBuilt {
+        var: "SALESFORCE_SANDBOX",
+        feature: "Salesforce sync",
+        effect: "no lead reaches Salesforce",
+    },
+    NotBuilt {
+        var: "PIPEDRIVE_API_TOKEN",
+        feature: "Pipedrive sync",
+        effect: "no lead reaches Pipedrive",
+    },
+    NotBuilt {
+        var: "PIPEDRIVE_COMPANY_DOMAIN",
+        feature: "Pipedrive sync",
+        effect: "no lead reaches Pipedrive",
+    },
+    NotBuilt {
+        var: "PIPEDRIVE_DEFAULT_STAGE_ID",
+        feature: "Pipedrive sync",
+        effect: "no lead reaches Pipedrive",
+    },
+    NotBuilt {
+        var: "SLACK_WEBHOOK_URL",
+        feature: "the Slack notifier",
+        effect: "no alert is sent to Slack",
+    },
+];
+
+/// The log filter: `RUST_LOG` when it is set (and not blank), else
+/// [`DEBUG_LOG_FILTER`] when `WEBHOOK_DEBUG` is on, else `info`.
+pub(crate) fn log_filter(rust_log: Option<&str>, debug: bool) -> String {
+    match rust_log.map(str::trim).filter(|f| !f.is_empty()) {
+        Some(filter) => filter.to_owned(),
+        None if debug => DEBUG_LOG_FILTER.to_owned(),
+        None => "info".to_owned(),
+    }
+}
+
+/// `true`/`1`/`yes` or `false`/`0`/`no`, in any case.
+fn flag(value: &str) -> Result<bool, ()> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(()),
+    }
+}
+
+/// An ISO 3166-1 alpha-2 code the phone library knows (`ES`, `us`).
+fn region(value: &str) -> Result<Region, ()> {
+    if value.len() != 2 || !value.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(());
+    }
+    Region::parse(value).map_err(|_| ())
+}
 
 /// Everything the server needs to start.
 pub(crate) struct ServerConfig {
@@ -34,6 +149,15 @@ pub(crate) struct ServerConfig {
     pub(crate) http: HttpSettings,
     /// `LEAD_POLICY`, `LEAD_RULES` and `LEAD_REPS`: files read at start-up.
     pub(crate) files: FilePaths,
+    /// `WEBHOOK_DEBUG`: log at [`DEBUG_LOG_FILTER`] when `RUST_LOG` is not set.
+    pub(crate) debug: bool,
+    /// `LEAD_DEFAULT_REGION`: the region of phone numbers written without
+    /// a country prefix when the lead has no `country`; replaces the
+    /// policy's `default_region`.
+    pub(crate) default_region: Option<Region>,
+    /// The variables of [`NOT_BUILT`] that are set (non-empty), in that
+    /// order: each is named in a start-up warning.
+    pub(crate) ignored: Vec<&'static NotBuilt>,
 }
 
 /// The paths of the files the server reads at start-up.
@@ -134,6 +258,10 @@ impl ServerConfig {
     /// | `LEAD_POLICY` | a TOML policy file ([`FilePaths::policy`]) |
     /// | `LEAD_RULES` | a TOML scoring rule-set file ([`FilePaths::rules`]) |
     /// | `LEAD_REPS` | a TOML file of `[[rep]]` tables ([`FilePaths::reps`]) |
+    /// | `LEAD_DEFAULT_REGION` | ISO 3166-1 alpha-2 region of phone numbers without a prefix when the lead has no country (replaces the policy's `default_region`) |
+    /// | `WEBHOOK_DEBUG` | `true`: log at [`DEBUG_LOG_FILTER`] when `RUST_LOG` is not set |
+    ///
+    /// The variables of [`NOT_BUILT`] are only noted in [`ServerConfig::ignored`].
     ///
     /// # Errors
     ///
@@ -237,12 +365,34 @@ impl ServerConfig {
             }
         }
         if let Some(value) = get("LEAD_TRUST_FORWARDED_FOR") {
-            match value.to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => http.rate_limit.trust_forwarded_for = true,
-                "false" | "0" | "no" => http.rate_limit.trust_forwarded_for = false,
-                _ => invalid("LEAD_TRUST_FORWARDED_FOR", "true or false"),
+            match flag(&value) {
+                Ok(trust) => http.rate_limit.trust_forwarded_for = trust,
+                Err(()) => invalid("LEAD_TRUST_FORWARDED_FOR", "true or false"),
             }
         }
+        let debug = match get("WEBHOOK_DEBUG").map(|v| flag(&v)) {
+            Some(Ok(debug)) => debug,
+            Some(Err(())) => {
+                invalid("WEBHOOK_DEBUG", "true or false");
+                false
+            }
+            None => false,
+        };
+        let default_region = match get("LEAD_DEFAULT_REGION").map(|v| region(&v)) {
+            Some(Ok(region)) => Some(region),
+            Some(Err(())) => {
+                invalid(
+                    "LEAD_DEFAULT_REGION",
+                    "an ISO 3166-1 alpha-2 country code such as ES or US",
+                );
+                None
+            }
+            None => None,
+        };
+        let ignored = NOT_BUILT
+            .iter()
+            .filter(|item| get(item.var).is_some())
+            .collect();
 
         if !problems.is_empty() {
             return Err(Error::Invalid { fields: problems });
@@ -261,6 +411,9 @@ impl ServerConfig {
                 rules: get("LEAD_RULES"),
                 reps: get("LEAD_REPS"),
             },
+            debug,
+            default_region,
+            ignored,
         })
     }
 }
@@ -458,6 +611,176 @@ mod tests {
             ["WEBHOOK_PORT", "WEBHOOK_STANDARD_SECRETS", "LEAD_API_KEYS"]
         );
         assert!(fields.iter().all(|f| !f.message.contains("hunter2")));
+    }
+
+    /// The original system's variables (SPEC "HTTP surface" and the seed's
+    /// `WEBHOOK_DEBUG`), each with a value it could hold.
+    const SEED_VARS: [(&str, &str); 16] = [
+        ("CRM_TYPE", "salesforce"),
+        ("SALESFORCE_USERNAME", "ventas@empresa.com"),
+        ("SALESFORCE_PASSWORD", "hunter2-secret"),
+        ("SALESFORCE_SECURITY_TOKEN", "hunter2-token"),
+        ("SALESFORCE_CLIENT_ID", "hunter2-client"),
+        ("SALESFORCE_CLIENT_SECRET", "hunter2-client-secret"),
+        ("SALESFORCE_SANDBOX", "false"),
+        ("PIPEDRIVE_API_TOKEN", "hunter2-pipedrive"),
+        ("PIPEDRIVE_COMPANY_DOMAIN", "mycompany"),
+        ("PIPEDRIVE_DEFAULT_STAGE_ID", "1"),
+        ("WEBHOOK_SECRET_KEY", "hunter2-webhook"),
+        ("WEBHOOK_PORT", "5000"),
+        ("WEBHOOK_DEBUG", "false"),
+        ("API_PORT", "5001"),
+        (
+            "DATABASE_URL",
+            "postgresql://user:hunter2@localhost:5432/db",
+        ),
+        (
+            "SLACK_WEBHOOK_URL",
+            "https://hooks.slack.com/services/YOUR/WEBHOOK/URL",
+        ),
+    ];
+
+    #[test]
+    fn every_seed_variable_is_honoured_or_named_as_ignored_without_its_value() {
+        let config = ServerConfig::from_vars(&vars(&SEED_VARS)).expect("the seed's values");
+        let ignored: Vec<&str> = config.ignored.iter().map(|i| i.var).collect();
+        assert_eq!(
+            ignored,
+            [
+                "CRM_TYPE",
+                "SALESFORCE_USERNAME",
+                "SALESFORCE_PASSWORD",
+                "SALESFORCE_SECURITY_TOKEN",
+                "SALESFORCE_CLIENT_ID",
+                "SALESFORCE_CLIENT_SECRET",
+                "SALESFORCE_SANDBOX",
+                "PIPEDRIVE_API_TOKEN",
+                "PIPEDRIVE_COMPANY_DOMAIN",
+                "PIPEDRIVE_DEFAULT_STAGE_ID",
+                "SLACK_WEBHOOK_URL",
+            ]
+        );
+        // The others are read.
+        assert_eq!(config.database_url, SEED_VARS[14].1);
+        assert!(config.webhook_keys.required());
+        assert!(!config.debug);
+        let ports: Vec<u16> = config.listeners.iter().map(|(a, _)| a.port()).collect();
+        assert_eq!(ports, [5000, 5001]);
+        for (var, _) in SEED_VARS {
+            let honoured = [
+                "WEBHOOK_SECRET_KEY",
+                "WEBHOOK_PORT",
+                "WEBHOOK_DEBUG",
+                "API_PORT",
+                "DATABASE_URL",
+            ];
+            assert!(
+                honoured.contains(&var) || ignored.contains(&var),
+                "{var} is neither read nor warned about"
+            );
+        }
+
+        for item in &config.ignored {
+            let warning = item.warning();
+            assert!(warning.starts_with(item.var), "{warning}");
+            assert!(warning.contains("not built yet"), "{warning}");
+            for value in ["hunter2", "ventas@", "mycompany", "hooks.slack.com"] {
+                assert!(!warning.contains(value), "{warning} shows a value");
+            }
+        }
+        assert_eq!(
+            config.ignored[0].warning(),
+            "CRM_TYPE is set but CRM sync is not built yet: ignored, no lead reaches a CRM"
+        );
+    }
+
+    #[test]
+    fn blank_or_absent_seed_variables_are_not_warned_about() {
+        let config =
+            ServerConfig::from_vars(&vars(&[("CRM_TYPE", "  "), ("SLACK_WEBHOOK_URL", "")]))
+                .expect("valid");
+        assert!(config.ignored.is_empty());
+        let config =
+            ServerConfig::from_vars(&vars(&[("PIPEDRIVE_API_TOKEN", "t")])).expect("valid");
+        let ignored: Vec<&str> = config.ignored.iter().map(|i| i.var).collect();
+        assert_eq!(ignored, ["PIPEDRIVE_API_TOKEN"]);
+    }
+
+    #[test]
+    fn webhook_debug_turns_on_debug_logs_unless_rust_log_says_otherwise() {
+        for (value, debug) in [
+            ("true", true),
+            ("1", true),
+            ("YES", true),
+            ("false", false),
+            ("0", false),
+            ("no", false),
+        ] {
+            let config = ServerConfig::from_vars(&vars(&[("WEBHOOK_DEBUG", value)])).expect(value);
+            assert_eq!(config.debug, debug, "{value}");
+        }
+        assert!(
+            !ServerConfig::from_vars(&HashMap::new())
+                .expect("defaults")
+                .debug
+        );
+        let Err(Error::Invalid { fields }) =
+            ServerConfig::from_vars(&vars(&[("WEBHOOK_DEBUG", "verbose-hunter2")]))
+        else {
+            panic!("a bad WEBHOOK_DEBUG accepted");
+        };
+        assert_eq!(fields.len(), 1);
+        assert_eq!(fields[0].field, "WEBHOOK_DEBUG");
+        assert!(
+            !fields[0].message.contains("hunter2"),
+            "{}",
+            fields[0].message
+        );
+
+        assert_eq!(log_filter(None, true), DEBUG_LOG_FILTER);
+        assert_eq!(
+            log_filter(Some(" "), true),
+            DEBUG_LOG_FILTER,
+            "blank is unset"
+        );
+        assert_eq!(log_filter(None, false), "info");
+        assert_eq!(log_filter(Some("warn"), true), "warn", "RUST_LOG wins");
+        assert_eq!(
+            log_filter(Some("lead_http=trace"), false),
+            "lead_http=trace"
+        );
+    }
+
+    #[test]
+    fn lead_default_region_is_an_alpha_2_code_and_a_bad_one_is_named() {
+        let config =
+            ServerConfig::from_vars(&vars(&[("LEAD_DEFAULT_REGION", "es")])).expect("valid region");
+        assert_eq!(
+            config.default_region.map(|r| r.code().to_owned()),
+            Some("ES".into())
+        );
+        let config =
+            ServerConfig::from_vars(&vars(&[("LEAD_DEFAULT_REGION", " GB ")])).expect("valid");
+        assert_eq!(
+            config.default_region.map(|r| r.code().to_owned()),
+            Some("GB".into())
+        );
+        assert!(
+            ServerConfig::from_vars(&HashMap::new())
+                .expect("defaults")
+                .default_region
+                .is_none(),
+            "unset: the policy's default_region stays"
+        );
+        for bad in ["Spain", "E", "ESP", "XX", "34", "é1"] {
+            let Err(Error::Invalid { fields }) =
+                ServerConfig::from_vars(&vars(&[("LEAD_DEFAULT_REGION", bad)]))
+            else {
+                panic!("{bad:?} accepted as a region");
+            };
+            let named: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+            assert_eq!(named, ["LEAD_DEFAULT_REGION"], "{bad:?}");
+        }
     }
 
     #[test]

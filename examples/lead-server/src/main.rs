@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Settings are environment variables (see `config.rs` and the README);
-//! logs go to stderr (`RUST_LOG=lead_server=debug,lead_http=debug`).
+//! logs go to stderr, filtered by `RUST_LOG` (`WEBHOOK_DEBUG=true` when it
+//! is not set: `info,lead_http=debug,lead_server=debug`).
 
 mod config;
 
@@ -206,41 +207,68 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let mut vars: HashMap<String, String> = HashMap::new();
+    let mut file_error = None;
     if let Ok(path) = std::env::var("LEAD_CONFIG") {
         match std::fs::read_to_string(&path)
             .map_err(|e| format!("cannot read {path}: {e}"))
             .and_then(|text| config::file_vars(&text).map_err(|e| format!("{path}: {e}")))
         {
             Ok(file) => vars.extend(file),
-            Err(message) => {
-                tracing::error!("configuration: {message}");
-                return ExitCode::from(2);
-            }
+            Err(message) => file_error = Some(message),
         }
     }
     // The environment wins over the file.
     vars.extend(std::env::vars());
-    let config = match ServerConfig::from_vars(&vars) {
+    let config = ServerConfig::from_vars(&vars);
+    // The configuration is read before logging starts: `WEBHOOK_DEBUG`
+    // chooses the log filter when `RUST_LOG` is not set.
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let debug = config.as_ref().is_ok_and(|c| c.debug);
+    let filter = config::log_filter(rust_log.as_deref(), debug);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Some(message) = file_error {
+        tracing::error!("configuration: {message}");
+        return ExitCode::from(2);
+    }
+    let config = match config {
         Ok(config) => config,
         Err(err) => {
             tracing::error!("configuration: {err}");
             return ExitCode::from(2);
         }
     };
-    let files = match config.files.load() {
+    if config.debug {
+        if filter == config::DEBUG_LOG_FILTER {
+            tracing::debug!(filter = %filter, "WEBHOOK_DEBUG: debug logs on");
+        } else {
+            tracing::info!("WEBHOOK_DEBUG is set but RUST_LOG chooses the log filter");
+        }
+    }
+    // Names only: these variables hold passwords and tokens.
+    for item in &config.ignored {
+        tracing::warn!("{}", item.warning());
+    }
+    let mut files = match config.files.load() {
         Ok(files) => files,
         Err(message) => {
             tracing::error!("configuration: {message}");
             return ExitCode::from(2);
         }
     };
+    if let Some(region) = config.default_region {
+        files.policy.default_region = region;
+        tracing::info!(
+            region = region.code(),
+            "LEAD_DEFAULT_REGION: phone numbers without a country prefix, of leads without a country, are read in this region"
+        );
+    }
     match run(config, files).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -386,7 +386,8 @@ impl LeadEdit {
 /// Changes a lead's editable fields and re-scores it (score, priority,
 /// BANT, segments; BANT auto-qualify applies). `expected_version` makes a
 /// stale client fail with [`Error::Conflict`]; every change is queued for
-/// the CRM.
+/// the CRM. An edit that names no field changes nothing and returns the
+/// lead as it is (after the version check).
 ///
 /// # Errors
 ///
@@ -402,6 +403,9 @@ pub async fn edit_lead(
     let attempt = || async {
         let mut lead = load(deps, ext_id).await?;
         check_version(&lead, expected_version)?;
+        if edit.touched().is_empty() {
+            return Ok(lead);
+        }
         let before = lead.clone();
         edit.apply(&mut lead, policy)?;
         let now = deps.clock.now();

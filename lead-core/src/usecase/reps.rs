@@ -87,6 +87,21 @@ pub fn check_rep(rep: &Rep) -> Result<()> {
     if let Err(Error::Invalid { fields }) = crate::normalize::check_text("name", &rep.name) {
         problems.extend(fields);
     }
+    let skills = &rep.skills;
+    for (field, values) in [
+        ("skills.industries", &skills.industries),
+        ("skills.products", &skills.products),
+        ("skills.regions", &skills.regions),
+        ("skills.languages", &skills.languages),
+    ] {
+        if let Some(Err(Error::Invalid { fields })) = values
+            .iter()
+            .map(|v| crate::normalize::check_text(field, v))
+            .find(Result::is_err)
+        {
+            problems.extend(fields);
+        }
+    }
     if !rep.weight.is_finite() || rep.weight < 0.0 {
         problems.push(FieldError::new(
             "weight",

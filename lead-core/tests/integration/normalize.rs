@@ -79,15 +79,14 @@ fn urls_sizes_budgets_and_consent_are_parsed() {
 }
 
 #[test]
-fn every_bad_field_is_reported_by_name() {
-    let err = norm(LeadInput {
-        email: None,
+fn only_the_email_is_refused_and_every_other_bad_field_is_kept_by_name() {
+    let odd = LeadInput {
         website: Some("javascript:alert(1)".into()),
         company_size: Some("lots".into()),
         consent_marketing: Some("maybe".into()),
         ..Default::default()
-    })
-    .unwrap_err();
+    };
+    let err = norm(odd.clone()).unwrap_err();
     let lead_core::Error::Invalid { fields } = err else {
         panic!("expected Invalid")
     };
@@ -95,15 +94,46 @@ fn every_bad_field_is_reported_by_name() {
         .iter()
         .map(|f| (f.field.as_str(), f.code.as_str()))
         .collect();
+    assert_eq!(names, [("email", "required")]);
+
+    let kept = norm(LeadInput {
+        email: Some("ana@acme.com".into()),
+        ..odd
+    })
+    .expect("stored with warnings");
+    let names: Vec<(&str, &str, Option<&str>)> = kept
+        .warnings
+        .iter()
+        .map(|w| (w.field.as_str(), w.code.as_str(), w.value.as_deref()))
+        .collect();
     assert_eq!(
         names,
         [
-            ("email", "required"),
-            ("website", "invalid_url"),
-            ("company_size", "invalid_number"),
-            ("consent_marketing", "invalid_bool")
+            ("website", "invalid_url", Some("javascript:alert(1)")),
+            ("company_size", "invalid_number", Some("lots")),
+            ("consent_marketing", "invalid_bool", Some("maybe"))
         ]
     );
+    assert_eq!(
+        (kept.website, kept.company_size, kept.consent_marketing),
+        (None, None, None)
+    );
+}
+
+#[test]
+fn text_over_the_limit_is_cut_and_kept_whole_in_a_warning() {
+    let long = "ñ".repeat(lead_core::MAX_FIELD_LEN); // two bytes each
+    let kept = norm(LeadInput {
+        email: Some("ana@acme.com".into()),
+        message: Some(long.clone()),
+        ..Default::default()
+    })
+    .expect("stored");
+    let message = kept.message.expect("the start is kept");
+    assert!(message.len() <= lead_core::MAX_FIELD_LEN);
+    assert!(long.starts_with(&message), "cut on a character boundary");
+    assert_eq!(kept.warnings[0].code, "too_long");
+    assert_eq!(kept.warnings[0].value.as_deref(), Some(long.as_str()));
 }
 
 #[test]
@@ -206,7 +236,7 @@ fn timelines_are_read_in_english_and_spanish() {
 }
 
 #[test]
-fn a_nul_character_is_refused_in_every_field_it_appears_in() {
+fn a_nul_character_is_dropped_from_every_field_it_appears_in_with_a_warning() {
     let input = LeadInput {
         email: Some("ana@acme.com".into()),
         first_name: Some("A\u{0}na".into()),
@@ -215,11 +245,9 @@ fn a_nul_character_is_refused_in_every_field_it_appears_in() {
         job_title: Some("CEO".into()),
         ..Default::default()
     };
-    let Err(lead_core::Error::Invalid { fields }) = normalize(&input, &NormalizeOptions::default())
-    else {
-        panic!("a NUL character must be refused");
-    };
-    let named: Vec<(&str, &str)> = fields
+    let kept = normalize(&input, &NormalizeOptions::default()).expect("stored");
+    let named: Vec<(&str, &str)> = kept
+        .warnings
         .iter()
         .map(|f| (f.field.as_str(), f.code.as_str()))
         .collect();
@@ -230,7 +258,16 @@ fn a_nul_character_is_refused_in_every_field_it_appears_in() {
             ("phone", "invalid_character"),
             ("message", "invalid_character")
         ],
-        "each field once, not also with its own parse error"
+        "each field once: the phone parses once the NUL is gone"
     );
+    assert_eq!(kept.first_name.as_deref(), Some("Ana"));
+    assert_eq!(kept.phone.map(|p| p.to_string()).as_deref(), Some("+34612345678"));
+    assert_eq!(kept.message.as_deref(), Some("hi"));
+    // The identity is not guessed at.
+    let email = LeadInput {
+        email: Some("a\u{0}na@acme.com".into()),
+        ..Default::default()
+    };
+    assert!(normalize(&email, &NormalizeOptions::default()).is_err());
     assert!(lead_core::check_text("notes", "tab\tis fine").is_ok());
 }

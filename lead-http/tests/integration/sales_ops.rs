@@ -104,7 +104,6 @@ async fn patch_refuses_bad_values_naming_each_field_and_writes_nothing() {
         (json!({"currency": "EURO"}), vec!["currency"]),
         (json!({"favourite_colour": "red"}), vec!["favourite_colour"]),
         (json!({"first_name": 7}), vec!["first_name"]),
-        (json!({}), vec!["body"]),
     ] {
         let error = app
             .call(Method::PATCH, &path, Some(WRITER), Some(&body))

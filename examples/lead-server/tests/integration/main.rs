@@ -1,5 +1,6 @@
 //! The lead-server binary itself: kill -9 mid-load, hostile text on SQLite
-//! and PostgreSQL, and the files it reads at start-up.
+//! and PostgreSQL, the files it reads at start-up, and the original
+//! system's variables, metrics and README examples.
 //!
 //! One test binary per crate: each one links the whole dependency tree,
 //! so a binary per file cost tens of megabytes of disk and a link step each.
@@ -7,4 +8,5 @@
 mod common;
 mod crash;
 mod hostile_input;
+mod seed_compat;
 mod start_up_files;

@@ -3,28 +3,12 @@
 //! bad file stops the start with a message naming it.
 
 use std::io::Read;
-use std::path::Path;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{Server, plain, spawn};
-
-/// Reps who work at every hour, so routing never depends on the clock.
-fn reps_file(dir: &Path, ids: &[&str]) -> String {
-    let mut text = String::new();
-    for id in ids {
-        text.push_str(&format!(
-            "[[rep]]\nid = \"{id}\"\nname = \"{id}\"\n\
-             working_hours = {{ days = [\"Mon\", \"Tue\", \"Wed\", \"Thu\", \"Fri\", \"Sat\", \"Sun\"], \
-             start = \"00:00:00\", end = \"00:00:00\" }}\n\n"
-        ));
-    }
-    let path = dir.join("reps.toml");
-    std::fs::write(&path, text).expect("write reps file");
-    path.display().to_string()
-}
+use crate::common::{Server, plain, reps_file, spawn};
 
 const RULES: &str = r#"
 [[group]]

@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -31,6 +34,22 @@ pub(crate) fn plain(line: &str) -> String {
         }
     }
     out
+}
+
+/// Writes a reps file (`LEAD_REPS`) of reps who work at every hour, so
+/// routing never depends on the clock; returns its path.
+pub(crate) fn reps_file(dir: &Path, ids: &[&str]) -> String {
+    let mut text = String::new();
+    for id in ids {
+        text.push_str(&format!(
+            "[[rep]]\nid = \"{id}\"\nname = \"{id}\"\n\
+             working_hours = {{ days = [\"Mon\", \"Tue\", \"Wed\", \"Thu\", \"Fri\", \"Sat\", \"Sun\"], \
+             start = \"00:00:00\", end = \"00:00:00\" }}\n\n"
+        ));
+    }
+    let path = dir.join("reps.toml");
+    std::fs::write(&path, text).expect("write reps file");
+    path.display().to_string()
 }
 
 /// Starts the server binary on `database_url` and a free port; returns the
@@ -64,13 +83,51 @@ pub(crate) fn spawn(database_url: &str, env: &[(&str, &str)]) -> Child {
 
 /// [`start`] with more environment variables.
 pub(crate) fn start_with(database_url: &str, env: &[(&str, &str)]) -> (Child, String) {
+    let (child, addr, _log) = start_logged(database_url, env);
+    (child, addr)
+}
+
+/// The log lines (ANSI colours stripped) a started server has written so
+/// far, collected by a thread that reads its stderr to the end.
+pub(crate) struct Log {
+    lines: Arc<Mutex<Vec<String>>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Log {
+    /// Every line read so far, one per line.
+    pub(crate) fn text(&self) -> String {
+        let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+        lines.join("\n")
+    }
+
+    /// Waits for the reader to reach the end of the log (the process has
+    /// exited), then returns all of it.
+    fn finish(&mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.text()
+    }
+}
+
+/// [`start_with`], keeping the log: every line up to the "listening" one
+/// is in it when this returns (start-up messages come first).
+pub(crate) fn start_logged(database_url: &str, env: &[(&str, &str)]) -> (Child, String, Log) {
     let mut child = spawn(database_url, env);
     let stderr = child.stderr.take().expect("stderr");
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let kept = lines.clone();
+    let reader = std::thread::spawn(move || {
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let line = plain(&line);
+            // Kept before the address is sent: the caller sees every line
+            // up to "listening".
+            kept.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(line.clone());
             if !sent && line.contains("listening") {
                 if let Some(addr) = line
                     .split_whitespace()
@@ -86,8 +143,12 @@ pub(crate) fn start_with(database_url: &str, env: &[(&str, &str)]) -> (Child, St
             // Keep draining so the server never blocks on a full pipe.
         }
     });
+    let log = Log {
+        lines,
+        reader: Some(reader),
+    };
     match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(Ok(addr)) => (child, addr),
+        Ok(Ok(addr)) => (child, addr, log),
         Ok(Err(line)) => panic!("the server failed to start: {line}"),
         Err(_) => {
             let _ = child.kill();
@@ -103,6 +164,8 @@ pub(crate) struct Server {
     pub(crate) addr: String,
     /// A client for it.
     pub(crate) client: reqwest::Client,
+    /// Its log so far.
+    pub(crate) log: Log,
 }
 
 impl Server {
@@ -112,12 +175,20 @@ impl Server {
 
     /// The server with more environment variables.
     pub(crate) fn start_with(database_url: &str, env: &[(&str, &str)]) -> Server {
-        let (child, addr) = start_with(database_url, env);
+        let (child, addr, log) = start_logged(database_url, env);
         Server {
             child,
             addr,
             client: reqwest::Client::new(),
+            log,
         }
+    }
+
+    /// Kills the server and returns its whole log.
+    pub(crate) fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log.finish()
     }
 
     /// Posts `body` as a signed JSON capture.
