@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod check;
+mod followups;
 mod load;
 mod outbox;
 mod query;
 mod review;
 
 pub use check::{CommitFacts, FactKeys};
+pub use followups::{FollowUpCursor, FollowUpPage, FollowUpQuery, MAX_FOLLOWUP_PAGE};
 pub use load::{Assignments, LoadDelta};
 
 pub use outbox::{Claimed, DeadLetter, OutboxStore, SyncState};
