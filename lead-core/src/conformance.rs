@@ -30,15 +30,16 @@ use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::error::Error;
+use crate::followup::{FollowUpStatus, FollowUpTask};
 use crate::model::{
     ChangeOrigin, CrmKind, CrmLink, EventKind, Lead, LeadEvent, LeadExtId, LeadInput, Priority,
     Rep, RepId, RepLoad, Stage, WorkingHours,
 };
 use crate::policy::Policy;
 use crate::ports::{
-    AccountKey, Clock, Commit, Deps, IdempotencyKey, LeadQuery, LeadStore, LoadChange, ManualClock,
-    OutboxEntry, OutboxKind, OutboxStore, PairQuery, RandomIds, ReviewPair, ReviewStatus,
-    SequentialIds, SyncState, dashboard_of, page_of,
+    AccountKey, Clock, Commit, Deps, FollowUpCursor, FollowUpQuery, IdempotencyKey, LeadQuery,
+    LeadStore, LoadChange, ManualClock, OutboxEntry, OutboxKind, OutboxStore, PairQuery, RandomIds,
+    ReviewPair, ReviewStatus, SequentialIds, SyncState, dashboard_of, page_of,
 };
 use crate::usecase::{self, AssignTo};
 
@@ -66,6 +67,7 @@ where
     review_pairs_page_like_the_reference_and_keep_decisions(make().await).await;
     a_scan_merges_and_marks_through_the_store(make().await).await;
     listing_filters_and_pages_like_the_reference(make().await).await;
+    followups_page_like_the_reference_and_update(make().await).await;
     dashboard_matches_the_reference(make().await).await;
     rep_workloads_count_by_increments(make().await).await;
     capture_context_equals_the_reads_it_stands_for(make().await).await;
@@ -1025,6 +1027,367 @@ pub async fn listing_filters_and_pages_like_the_reference<S: FullStore>(store: A
                 None => break,
             }
         }
+    }
+}
+
+/// Walks every page of `query` (cursors through their text form, as a
+/// client sends them back) and checks each against
+/// [`FollowUpQuery::page_of`] over `all`, and that the walk lists every
+/// match once, in order.
+async fn followup_pages_agree<S: FullStore>(
+    store: &S,
+    all: &[FollowUpTask],
+    query: &FollowUpQuery,
+) {
+    let mut q = query.clone();
+    let mut seen = Vec::new();
+    for _ in 0..=all.len() + 1 {
+        let got = store.followups(&q).await.expect("follow-ups");
+        assert_eq!(got, q.page_of(all.iter().cloned()), "page for {q:?}");
+        seen.extend(got.tasks.iter().map(|t| t.id));
+        match got.next_cursor {
+            Some(cursor) => {
+                let text = cursor.to_string();
+                q.cursor = Some(FollowUpCursor::parse(&text).expect("a cursor the store gave"));
+            }
+            None => {
+                let mut every: Vec<&FollowUpTask> =
+                    all.iter().filter(|t| query.matches(t)).collect();
+                every.sort_by_key(|t| (t.due_at, t.id));
+                let every: Vec<uuid::Uuid> = every.iter().map(|t| t.id).collect();
+                assert_eq!(seen, every, "every page of {query:?}, walked");
+                return;
+            }
+        }
+    }
+    panic!("the pages of {query:?} never end");
+}
+
+/// Follow-up tasks: pages equal [`FollowUpQuery::page_of`] for each filter
+/// alone and combined, at several page sizes, walked to the end;
+/// [`LeadStore::get_followup`] reads a task back exactly; a
+/// [`Commit::followup_updates`] entry replaces the stored task whole (so
+/// filters see its new status, rep and due date), and one that names a
+/// task not stored before the commit fails the whole commit with
+/// `NotFound`.
+pub async fn followups_page_like_the_reference_and_update<S: FullStore>(store: Arc<S>) {
+    use FollowUpStatus::{Cancelled, Done, Open};
+    let reps: Vec<RepId> = ["ana@sales.com", "ben@sales.com", "cho@sales.com"]
+        .into_iter()
+        .map(|r| RepId::parse(r).expect("valid"))
+        .collect();
+    for r in &reps {
+        store
+            .upsert_rep(&rep(r.as_str()))
+            .await
+            .expect("upsert rep");
+    }
+    let clock = Arc::new(ManualClock::new(t0()));
+    let d = deps(&store, clock.clone());
+    let policy = Policy::default();
+    let mut all: Vec<FollowUpTask> = Vec::new();
+    let mut leads = Vec::new();
+    for n in 0..5 {
+        clock.advance(chrono::Duration::minutes(13));
+        let captured = usecase::capture(&form(300 + n), &policy, &d)
+            .await
+            .expect("capture");
+        all.push(captured.followup.expect("a new lead gets a follow-up"));
+        leads.push(captured.lead);
+    }
+    // Tasks with every mix of rep (or none), status and due date; 36 tasks
+    // over 17 due instants, with ids out of due order, so ties on `due_at`
+    // must be broken by id.
+    let mut tasks = Commit::new();
+    for k in 0..36u64 {
+        let status = [Open, Done, Cancelled][(k / 4 % 3) as usize];
+        let micros = if k % 9 == 0 { 123_456 } else { 0 };
+        let task = FollowUpTask {
+            id: uuid::Uuid::from_u128(
+                u128::from(k.wrapping_mul(0x9E37_79B9_7F4A_7C15)) << 64 | u128::from(k),
+            ),
+            lead: leads[(k % 5) as usize].ext_id.clone(),
+            assigned_to: match k % 4 {
+                0 => None,
+                i => Some(reps[i as usize - 1].clone()),
+            },
+            priority: Priority::ALL[(k % 3) as usize],
+            due_at: t0()
+                + chrono::Duration::hours(((k * 7) % 17 * 5) as i64)
+                + chrono::Duration::microseconds(micros),
+            subject: format!("Call back #{k} ✆"),
+            status,
+            created_at: t0(),
+            completed_at: (status == Done).then(|| t0() + chrono::Duration::minutes(k as i64)),
+            notes: k
+                .is_multiple_of(5)
+                .then(|| format!("note {k}: \"quoted\", tab\t, ünïcode")),
+        };
+        all.push(task.clone());
+        tasks.followups.push(task);
+    }
+    store.commit(tasks).await.expect("store tasks");
+
+    for task in &all {
+        assert_eq!(
+            store
+                .get_followup(task.id)
+                .await
+                .expect("get follow-up")
+                .as_ref(),
+            Some(task),
+            "a stored task reads back exactly"
+        );
+    }
+    assert_eq!(
+        store
+            .get_followup(uuid::Uuid::from_u128(0xDEAD))
+            .await
+            .expect("get follow-up"),
+        None
+    );
+
+    let hours = |h: i64| t0() + chrono::Duration::hours(h);
+    let q = FollowUpQuery::default;
+    let queries = |leads: &[Lead]| {
+        vec![
+            q(),
+            FollowUpQuery {
+                limit: Some(1),
+                ..q()
+            },
+            FollowUpQuery {
+                limit: Some(7),
+                ..q()
+            },
+            FollowUpQuery {
+                limit: Some(100_000),
+                ..q()
+            },
+            FollowUpQuery {
+                assigned_to: Some(reps[0].clone()),
+                limit: Some(3),
+                ..q()
+            },
+            FollowUpQuery {
+                assigned_to: Some(reps[2].clone()),
+                ..q()
+            },
+            FollowUpQuery {
+                status: Some(Open),
+                limit: Some(4),
+                ..q()
+            },
+            FollowUpQuery {
+                status: Some(Done),
+                ..q()
+            },
+            FollowUpQuery {
+                status: Some(Cancelled),
+                limit: Some(2),
+                ..q()
+            },
+            FollowUpQuery {
+                lead: Some(leads[2].ext_id.clone()),
+                limit: Some(2),
+                ..q()
+            },
+            // Bounds on a due instant: `due_from` keeps it, `due_to` does not.
+            FollowUpQuery {
+                due_from: Some(hours(10)),
+                ..q()
+            },
+            FollowUpQuery {
+                due_to: Some(hours(40)),
+                limit: Some(5),
+                ..q()
+            },
+            FollowUpQuery {
+                due_from: Some(hours(15)),
+                due_to: Some(hours(55)),
+                limit: Some(3),
+                ..q()
+            },
+            FollowUpQuery {
+                assigned_to: Some(reps[1].clone()),
+                status: Some(Open),
+                ..q()
+            },
+            FollowUpQuery {
+                assigned_to: Some(reps[0].clone()),
+                status: Some(Done),
+                due_from: Some(t0()),
+                due_to: Some(hours(80)),
+                limit: Some(1),
+                ..q()
+            },
+            FollowUpQuery {
+                lead: Some(leads[1].ext_id.clone()),
+                status: Some(Open),
+                limit: Some(1),
+                ..q()
+            },
+            FollowUpQuery {
+                lead: Some(leads[0].ext_id.clone()),
+                assigned_to: Some(reps[2].clone()),
+                due_from: Some(hours(5)),
+                ..q()
+            },
+        ]
+    };
+    for query in queries(&leads) {
+        assert!(
+            !query.page_of(all.iter().cloned()).tasks.is_empty(),
+            "the tasks exercise {query:?}"
+        );
+        followup_pages_agree(&*store, &all, &query).await;
+    }
+    let nobody = FollowUpQuery {
+        assigned_to: Some(RepId::parse("nobody@sales.com").expect("valid")),
+        ..q()
+    };
+    assert_eq!(
+        store.followups(&nobody).await.expect("follow-ups"),
+        crate::ports::FollowUpPage::default()
+    );
+
+    // Ana completes one of her open tasks; it also moves to Ben, with a
+    // new due date, subject and priority: the update replaces it whole.
+    let before = all
+        .iter()
+        .find(|t| t.assigned_to.as_ref() == Some(&reps[0]) && t.status == Open)
+        .cloned()
+        .expect("ana has an open task");
+    let done = FollowUpTask {
+        assigned_to: Some(reps[1].clone()),
+        priority: Priority::High,
+        due_at: t0() + chrono::Duration::days(9) + chrono::Duration::microseconds(7),
+        subject: "Demo follow-up".into(),
+        status: Done,
+        completed_at: Some(hours(3)),
+        notes: Some("Called: demo booked for Friday ✓".into()),
+        ..before.clone()
+    };
+    // Two updates of one task in one commit apply in order: the last wins.
+    let mut update = Commit::new();
+    update.followup_updates.push(FollowUpTask {
+        notes: Some("Left a voicemail".into()),
+        due_at: hours(30),
+        ..before.clone()
+    });
+    update.followup_updates.push(done.clone());
+    assert_eq!(
+        store.commit(update).await.expect("update a stored task"),
+        Vec::<Lead>::new()
+    );
+    for t in all.iter_mut().filter(|t| t.id == done.id) {
+        *t = done.clone();
+    }
+    assert_eq!(
+        store.get_followup(done.id).await.expect("get follow-up"),
+        Some(done.clone()),
+        "an updated task reads back exactly"
+    );
+    let by_new = FollowUpQuery {
+        assigned_to: Some(reps[1].clone()),
+        status: Some(Done),
+        due_from: Some(done.due_at),
+        due_to: Some(done.due_at + chrono::Duration::microseconds(1)),
+        ..q()
+    };
+    assert_eq!(
+        store.followups(&by_new).await.expect("follow-ups").tasks,
+        vec![done.clone()],
+        "found by its new rep, status and due instant"
+    );
+    let by_old = FollowUpQuery {
+        assigned_to: Some(reps[0].clone()),
+        status: Some(Open),
+        due_to: Some(before.due_at + chrono::Duration::microseconds(1)),
+        limit: Some(crate::ports::MAX_FOLLOWUP_PAGE),
+        ..q()
+    };
+    assert!(
+        !store
+            .followups(&by_old)
+            .await
+            .expect("follow-ups")
+            .tasks
+            .iter()
+            .any(|t| t.id == done.id),
+        "no longer found by its old rep and status"
+    );
+
+    // An update of a task that is not stored fails its whole commit: the
+    // new lead, the other (valid) update and the outbox entry stay out.
+    let pending = store.pending_count().await.expect("pending");
+    let mut fresh = leads[0].clone();
+    fresh.ext_id = LeadExtId::from_random(4242);
+    fresh.fields.email = crate::model::Email::parse("fresh.followup@example.com").expect("valid");
+    let kept = all
+        .iter()
+        .find(|t| t.id != done.id && t.notes.is_none())
+        .cloned()
+        .expect("another task");
+    let mut refused = Commit::new().write(fresh.clone(), None);
+    refused.outbox.push(OutboxEntry {
+        id: uuid::Uuid::from_u128(0xF00D),
+        lead: fresh.ext_id.clone(),
+        kind: OutboxKind::LeadCreated,
+        payload: json!({}),
+        created_at: t0(),
+    });
+    refused.followup_updates.push(FollowUpTask {
+        notes: Some("must not be kept".into()),
+        ..kept.clone()
+    });
+    refused.followup_updates.push(FollowUpTask {
+        id: uuid::Uuid::from_u128(0xDEAD),
+        ..done.clone()
+    });
+    let err = store
+        .commit(refused)
+        .await
+        .expect_err("an update of an unknown task");
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    assert_eq!(store.get(&fresh.ext_id).await.expect("get"), None);
+    assert_eq!(store.pending_count().await.expect("pending"), pending);
+    assert_eq!(
+        store.get_followup(kept.id).await.expect("get follow-up"),
+        Some(kept.clone()),
+        "the valid update of a refused commit was not kept"
+    );
+    assert_eq!(
+        store
+            .get_followup(uuid::Uuid::from_u128(0xDEAD))
+            .await
+            .expect("get follow-up"),
+        None
+    );
+    // A task the same commit inserts is not stored yet: updating it fails
+    // the commit, insert included.
+    let newborn = FollowUpTask {
+        id: uuid::Uuid::from_u128(0xBEEF),
+        ..kept.clone()
+    };
+    let mut both = Commit::new();
+    both.followups.push(newborn.clone());
+    both.followup_updates.push(FollowUpTask {
+        status: Cancelled,
+        ..newborn.clone()
+    });
+    let err = store
+        .commit(both)
+        .await
+        .expect_err("an update of a task not stored before the commit");
+    assert!(matches!(err, Error::NotFound(_)), "{err:?}");
+    assert_eq!(
+        store.get_followup(newborn.id).await.expect("get follow-up"),
+        None
+    );
+
+    for query in queries(&leads).iter().chain([&by_new, &by_old]) {
+        followup_pages_agree(&*store, &all, query).await;
     }
 }
 

@@ -132,6 +132,14 @@ pub struct FollowUpTask {
     pub status: FollowUpStatus,
     /// When the task was planned.
     pub created_at: DateTime<Utc>,
+    /// When the rep marked it done (absent from documents stored before
+    /// tasks could be completed, hence the default).
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+    /// What the rep wrote when completing or rescheduling it, kept with the
+    /// task so whoever picks the lead up next can read it.
+    #[serde(default)]
+    pub notes: Option<String>,
 }
 
 /// Days that count as business days for one rep (or for unassigned leads).
@@ -286,6 +294,8 @@ pub fn plan_followup(
         due_at: due_at(config, priority, assigned, now),
         status: FollowUpStatus::Open,
         created_at: now,
+        completed_at: None,
+        notes: None,
     }
 }
 
@@ -531,8 +541,27 @@ mod tests {
         assert_eq!(task.created_at, now);
         assert_eq!(task.due_at, utc(2024, 11, 6, 9, 0));
         assert!(task.subject.contains("WEB-7KQ2M9XA"));
+        assert_eq!((task.completed_at, task.notes.as_deref()), (None, None));
         let json = serde_json::to_string(&task).unwrap();
         assert_eq!(serde_json::from_str::<FollowUpTask>(&json).unwrap(), task);
+    }
+
+    #[test]
+    fn a_document_stored_before_completion_fields_still_reads() {
+        let old = r#"{"id": "00000000-0000-0000-0000-00000000002a", "lead": "WEB-7KQ2M9XA",
+            "assigned_to": null, "priority": "high", "due_at": "2024-11-11T15:00:00Z",
+            "subject": "Follow up", "status": "open", "created_at": "2024-11-08T15:00:00Z"}"#;
+        let task: FollowUpTask = serde_json::from_str(old).unwrap();
+        assert_eq!(task.id, Uuid::from_u128(42));
+        assert_eq!((task.completed_at, task.notes), (None, None));
+        let done = FollowUpTask {
+            status: FollowUpStatus::Done,
+            completed_at: Some(utc(2024, 11, 11, 16, 0)),
+            notes: Some("Demo booked ✓".into()),
+            ..task
+        };
+        let json = serde_json::to_string(&done).unwrap();
+        assert_eq!(serde_json::from_str::<FollowUpTask>(&json).unwrap(), done);
     }
 
     const ZONES: &[Tz] = &[

@@ -16,9 +16,9 @@ use crate::matchkey::{MatchKeys, email_match_key};
 use crate::model::CrmKind;
 use crate::model::{Lead, LeadExtId, Rep, RepId, RepLoad, RepState};
 use crate::ports::{
-    AccountKey, Claimed, Commit, CommitFacts, Dashboard, DeadLetter, IdempotencyKey, LeadPage,
-    LeadQuery, LeadStore, LoadDelta, OutboxEntry, OutboxStore, PairPage, PairQuery, ReviewPair,
-    SyncState, dashboard_of, page_of,
+    AccountKey, Claimed, Commit, CommitFacts, Dashboard, DeadLetter, FollowUpPage, FollowUpQuery,
+    IdempotencyKey, LeadPage, LeadQuery, LeadStore, LoadDelta, OutboxEntry, OutboxStore, PairPage,
+    PairQuery, ReviewPair, SyncState, dashboard_of, page_of,
 };
 
 /// An outbox entry with its delivery state.
@@ -167,6 +167,11 @@ fn facts(state: &State, commit: &Commit) -> CommitFacts {
             .into_iter()
             .filter(|r| state.reps.contains_key(r))
             .collect(),
+        known_followups: keys
+            .followups
+            .into_iter()
+            .filter(|id| state.followups.iter().any(|t| t.id == *id))
+            .collect(),
     }
 }
 
@@ -219,6 +224,11 @@ impl LeadStore for InMemoryStore {
             state.idempotency.insert(key.key.clone(), key);
         }
         state.followups.extend(commit.followups);
+        for update in commit.followup_updates {
+            for task in state.followups.iter_mut().filter(|t| t.id == update.id) {
+                *task = update.clone();
+            }
+        }
         for merge in commit.merges {
             state.merges.insert(merge.id, merge);
         }
@@ -326,6 +336,16 @@ impl LeadStore for InMemoryStore {
     async fn get_review_pair(&self, id: Uuid) -> Result<Option<ReviewPair>> {
         self.check_up()?;
         Ok(self.lock().reviews.values().find(|p| p.id == id).cloned())
+    }
+
+    async fn followups(&self, query: &FollowUpQuery) -> Result<FollowUpPage> {
+        self.check_up()?;
+        Ok(query.page_of(self.lock().followups.iter().cloned()))
+    }
+
+    async fn get_followup(&self, id: Uuid) -> Result<Option<FollowUpTask>> {
+        self.check_up()?;
+        Ok(self.lock().followups.iter().find(|t| t.id == id).cloned())
     }
 }
 

@@ -10,9 +10,9 @@ use uuid::Uuid;
 use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
     AccountKey, CaptureContext, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error,
-    FollowUpTask, IdempotencyKey, Lead, LeadExtId, LeadPage, LeadQuery, LeadStore, MergeRecord,
-    OutboxEntry, PairPage, PairQuery, Priority, Rep, RepId, RepState, Result, ReviewPair,
-    ReviewStatus, Stage,
+    FollowUpPage, FollowUpQuery, FollowUpTask, IdempotencyKey, Lead, LeadExtId, LeadPage,
+    LeadQuery, LeadStore, MergeRecord, OutboxEntry, PairPage, PairQuery, Priority, Rep, RepId,
+    RepState, Result, ReviewPair, ReviewStatus, Stage,
 };
 
 use crate::codec::{
@@ -23,7 +23,10 @@ use crate::error::StoreError;
 use crate::held::HeldConnection;
 use crate::load::write_load;
 use crate::store::PostgresStore;
-use lead_store_sql::codec::{PairColumns, pair_columns, pair_page, rep_load, review_pair};
+use lead_store_sql::codec::{
+    PairColumns, followup_columns, followup_of, followup_page, last_update_per_task, pair_columns,
+    pair_page, rep_load, review_pair,
+};
 use lead_store_sql::{Stats, answer_batch, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
@@ -103,6 +106,20 @@ async fn check(conn: &mut PgConnection, commit: &Commit) -> Fallible<()> {
             facts
                 .known_reps
                 .insert(RepId::parse(&rep).map_err(|_| StoreError::Corrupt("rep id"))?);
+        }
+    }
+    if !keys.followups.is_empty() {
+        let ids: Vec<String> = keys.followups.iter().map(Uuid::to_string).collect();
+        let tasks: Vec<String> = sqlx::query_scalar(
+            "SELECT id::text FROM sales_followup_tasks WHERE id = ANY($1::uuid[])",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+        for id in tasks {
+            facts
+                .known_followups
+                .insert(Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("follow-up id"))?);
         }
     }
     Ok(commit.check(&facts)?)
@@ -313,6 +330,49 @@ async fn write_followups(
     Ok(())
 }
 
+/// Replaces stored follow-up tasks whole (every column and the document)
+/// in one statement. [`Commit::check`] found each one stored; a task
+/// missing anyway fails the commit rather than being created by an update.
+async fn write_followup_updates(conn: &mut PgConnection, updates: &[FollowUpTask]) -> Fallible<()> {
+    // One row per task: UPDATE … FROM would pick an arbitrary one of two.
+    let updates = last_update_per_task(updates);
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let (mut ids, mut leads, mut reps, mut priorities, mut due, mut statuses, mut docs) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for task in &updates {
+        let (id, lead, rep, priority, due_at, status, doc) = followup_columns(task)?;
+        ids.push(id);
+        leads.push(lead);
+        reps.push(rep);
+        priorities.push(priority);
+        due.push(due_at);
+        statuses.push(status);
+        docs.push(doc);
+    }
+    let done = sqlx::query(
+        "UPDATE sales_followup_tasks AS s SET lead = t.lead, assigned_to = t.assigned_to, \
+         priority = t.priority, due_at = t.due_at, status = t.status, doc = t.doc::json \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[], \
+         $7::text[]) AS t(id, lead, assigned_to, priority, due_at, status, doc) \
+         WHERE s.id = t.id::uuid",
+    )
+    .bind(ids)
+    .bind(leads)
+    .bind(reps)
+    .bind(priorities)
+    .bind(due)
+    .bind(statuses)
+    .bind(docs)
+    .execute(&mut *conn)
+    .await?;
+    if usize::try_from(done.rows_affected()).ok() != Some(updates.len()) {
+        return Err(Error::NotFound("a follow-up task to update".into()).into());
+    }
+    Ok(())
+}
+
 /// Stores duplicate pairs: a new pair is inserted; over the stored pair of
 /// the same two leads only a decision is written
 /// ([`lead_core::ReviewPair::merged_with`]).
@@ -420,6 +480,7 @@ async fn apply(conn: &mut PgConnection, commit: Commit) -> Fallible<Vec<Lead>> {
     write_projections(conn, &written.iter().collect::<Vec<_>>()).await?;
     write_outbox(conn, &commit.outbox).await?;
     write_followups(conn, &commit.followups).await?;
+    write_followup_updates(conn, &commit.followup_updates).await?;
     for merge in &commit.merges {
         sqlx::query(
             "INSERT INTO merge_records (id, doc) VALUES ($1::uuid, $2::json) \
@@ -625,6 +686,43 @@ impl PostgresStore {
             None
         };
         Ok(LeadPage { leads, next_cursor })
+    }
+
+    /// One page of follow-up tasks: only the filters given become WHERE
+    /// clauses (each one an index can serve), and the cursor a keyset
+    /// bound on `(due_at, id)`, the order of the page.
+    async fn followup_rows(&self, query: &FollowUpQuery) -> Fallible<FollowUpPage> {
+        let mut sql =
+            QueryBuilder::<Postgres>::new("SELECT doc::text FROM sales_followup_tasks WHERE TRUE");
+        if let Some(rep) = &query.assigned_to {
+            sql.push(" AND assigned_to = ")
+                .push_bind(rep.as_str().to_owned());
+        }
+        if let Some(status) = query.status {
+            sql.push(" AND status = ")
+                .push_bind(wire_name("follow-up status", &status)?);
+        }
+        if let Some(lead) = &query.lead {
+            sql.push(" AND lead = ").push_bind(lead.as_str().to_owned());
+        }
+        if let Some(from) = query.due_from {
+            sql.push(" AND due_at >= ").push_bind(micros(from));
+        }
+        if let Some(to) = query.due_to {
+            sql.push(" AND due_at < ").push_bind(micros(to));
+        }
+        if let Some(cursor) = &query.cursor {
+            sql.push(" AND (due_at, id) > (")
+                .push_bind(micros(cursor.due_at))
+                .push(", ")
+                .push_bind(cursor.id.to_string())
+                .push("::uuid)");
+        }
+        let size = query.page_size();
+        sql.push(" ORDER BY due_at, id LIMIT ")
+            .push_bind(bigint(size + 1));
+        let docs: Vec<String> = sql.build_query_scalar().fetch_all(&self.pool).await?;
+        Ok(followup_page(docs, size)?)
     }
 
     async fn dashboard_rows(&self, since: DateTime<Utc>, top: usize) -> Fallible<Dashboard> {
@@ -944,6 +1042,20 @@ impl LeadStore for PostgresStore {
         .await
         .map_err(StoreError::from)?;
         Ok(row.map(review_pair).transpose()?)
+    }
+
+    async fn followups(&self, query: &FollowUpQuery) -> Result<FollowUpPage> {
+        Ok(self.followup_rows(query).await?)
+    }
+
+    async fn get_followup(&self, id: Uuid) -> Result<Option<FollowUpTask>> {
+        let doc: Option<String> =
+            sqlx::query_scalar("SELECT doc::text FROM sales_followup_tasks WHERE id = $1::uuid")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from)?;
+        Ok(doc.as_deref().map(followup_of).transpose()?)
     }
 
     async fn upsert_rep(&self, rep: &Rep) -> Result<()> {

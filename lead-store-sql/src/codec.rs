@@ -179,9 +179,128 @@ pub fn pair_page(rows: Vec<PairColumns>, size: usize) -> Result<lead_core::PairP
     Ok(lead_core::PairPage { pairs, next_cursor })
 }
 
+/// `id, lead, assigned_to, priority, due_at (µs), status, doc` of a
+/// `sales_followup_tasks` row, the id as text: the columns filters and
+/// order use, beside the document reads return.
+pub type FollowUpColumns = (
+    String,
+    String,
+    Option<String>,
+    &'static str,
+    i64,
+    String,
+    String,
+);
+
+/// A follow-up task's columns.
+pub fn followup_columns(task: &lead_core::FollowUpTask) -> Result<FollowUpColumns, CodecError> {
+    Ok((
+        task.id.to_string(),
+        task.lead.as_str().to_owned(),
+        task.assigned_to.as_ref().map(|r| r.as_str().to_owned()),
+        task.priority.as_str(),
+        micros(task.due_at),
+        wire_name("follow-up status", &task.status)?,
+        to_json("follow-up task", task)?,
+    ))
+}
+
+/// A follow-up task from its stored document.
+pub fn followup_of(doc: &str) -> Result<lead_core::FollowUpTask, CodecError> {
+    from_json("stored follow-up task", doc)
+}
+
+/// One page of follow-up tasks from up to `size + 1` documents in
+/// `(due_at, id)` order (the extra one only says whether another page
+/// follows).
+pub fn followup_page(
+    docs: Vec<String>,
+    size: usize,
+) -> Result<lead_core::FollowUpPage, CodecError> {
+    let mut tasks = docs
+        .iter()
+        .map(|doc| followup_of(doc))
+        .collect::<Result<Vec<_>, _>>()?;
+    let more = tasks.len() > size;
+    tasks.truncate(size);
+    let next_cursor = if more {
+        tasks.last().map(lead_core::FollowUpCursor::after)
+    } else {
+        None
+    };
+    Ok(lead_core::FollowUpPage { tasks, next_cursor })
+}
+
+/// A commit's follow-up updates as applying them in order would leave
+/// them: the last one per task, each task once (in the order first named),
+/// so one statement can write them all and count one row per task.
+pub fn last_update_per_task(updates: &[lead_core::FollowUpTask]) -> Vec<&lead_core::FollowUpTask> {
+    let mut last: Vec<&lead_core::FollowUpTask> = Vec::with_capacity(updates.len());
+    for task in updates {
+        match last.iter_mut().find(|t| t.id == task.id) {
+            Some(slot) => *slot = task,
+            None => last.push(task),
+        }
+    }
+    last
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn task(n: u128, hour: i64) -> lead_core::FollowUpTask {
+        let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).expect("valid");
+        lead_core::FollowUpTask {
+            id: uuid::Uuid::from_u128(n),
+            lead: lead_core::LeadExtId::from_random(9),
+            assigned_to: None,
+            priority: lead_core::Priority::Low,
+            due_at: at + chrono::Duration::hours(hour),
+            subject: format!("task {n}"),
+            status: lead_core::FollowUpStatus::Open,
+            created_at: at,
+            completed_at: None,
+            notes: None,
+        }
+    }
+
+    #[test]
+    fn followup_pages_say_whether_more_follow() {
+        let tasks = [task(1, 1), task(2, 2), task(3, 3)];
+        let docs = |n: usize| {
+            tasks[..n]
+                .iter()
+                .map(|t| followup_columns(t).expect("columns").6)
+                .collect::<Vec<_>>()
+        };
+        let page = followup_page(docs(3), 2).expect("valid");
+        assert_eq!(page.tasks, tasks[..2]);
+        assert_eq!(
+            page.next_cursor,
+            Some(lead_core::FollowUpCursor::after(&tasks[1]))
+        );
+        let last = followup_page(docs(2), 2).expect("valid");
+        assert_eq!((last.tasks.len(), last.next_cursor), (2, None));
+        let (id, _, rep, priority, due, status, _) = followup_columns(&tasks[0]).expect("columns");
+        assert_eq!(
+            (id.as_str(), rep, priority, due, status.as_str()),
+            (
+                "00000000-0000-0000-0000-000000000001",
+                None,
+                "low",
+                micros(tasks[0].due_at),
+                "open"
+            )
+        );
+    }
+
+    #[test]
+    fn the_last_update_of_each_task_wins() {
+        let (a1, b, a2) = (task(1, 1), task(2, 2), task(1, 5));
+        let updates = [a1, b.clone(), a2.clone()];
+        assert_eq!(last_update_per_task(&updates), [&a2, &b]);
+    }
 
     #[test]
     fn values_round_trip_through_their_columns() {

@@ -7,16 +7,19 @@ use uuid::Uuid;
 
 use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
-    AccountKey, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error, Lead, LeadExtId, LeadPage,
-    LeadQuery, LeadStore, MergeRecord, PairPage, PairQuery, Priority, Rep, RepId, RepState, Result,
-    ReviewPair, ReviewStatus, Stage,
+    AccountKey, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error, FollowUpPage,
+    FollowUpQuery, FollowUpTask, Lead, LeadExtId, LeadPage, LeadQuery, LeadStore, MergeRecord,
+    PairPage, PairQuery, Priority, Rep, RepId, RepState, Result, ReviewPair, ReviewStatus, Stage,
 };
 
 use crate::codec::{LeadRow, count, from_json, instant, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::load::write_load;
 use crate::store::SqliteStore;
-use lead_store_sql::codec::{PairColumns, pair_columns, pair_page, rep_load, review_pair};
+use lead_store_sql::codec::{
+    PairColumns, followup_columns, followup_of, followup_page, last_update_per_task, pair_columns,
+    pair_page, rep_load, review_pair,
+};
 use lead_store_sql::{Stats, answer_batch, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
@@ -90,6 +93,19 @@ async fn check(conn: &mut SqliteConnection, commit: &Commit) -> Fallible<()> {
             facts
                 .known_reps
                 .insert(RepId::parse(&rep).map_err(|_| StoreError::Corrupt("rep id"))?);
+        }
+    }
+    if !keys.followups.is_empty() {
+        let tasks: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM sales_followup_tasks WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(list(keys.followups.iter().map(Uuid::to_string).collect())?)
+        .fetch_all(&mut *conn)
+        .await?;
+        for id in tasks {
+            facts
+                .known_followups
+                .insert(Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("follow-up id"))?);
         }
     }
     Ok(commit.check(&facts)?)
@@ -225,6 +241,35 @@ async fn write_reviews(
     Ok(())
 }
 
+/// Replaces stored follow-up tasks whole, every column and the document.
+/// [`Commit::check`] found each one stored; a task missing anyway fails
+/// the commit rather than being created by an update.
+async fn write_followup_updates(
+    conn: &mut SqliteConnection,
+    updates: &[FollowUpTask],
+) -> Fallible<()> {
+    for task in last_update_per_task(updates) {
+        let (id, lead, rep, priority, due_at, status, doc) = followup_columns(task)?;
+        let done = sqlx::query(
+            "UPDATE sales_followup_tasks SET lead = ?, assigned_to = ?, priority = ?, \
+             due_at = ?, status = ?, doc = ? WHERE id = ?",
+        )
+        .bind(lead)
+        .bind(rep)
+        .bind(priority)
+        .bind(due_at)
+        .bind(status)
+        .bind(doc)
+        .bind(&id)
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(Error::NotFound(format!("follow-up task {id}")).into());
+        }
+    }
+    Ok(())
+}
+
 /// Applies a checked commit; returns the leads with their new versions.
 async fn apply(conn: &mut SqliteConnection, commit: Commit) -> Fallible<Vec<Lead>> {
     let mut written = Vec::with_capacity(commit.leads.len());
@@ -296,6 +341,7 @@ async fn apply(conn: &mut SqliteConnection, commit: Commit) -> Fallible<Vec<Lead
         .execute(&mut *conn)
         .await?;
     }
+    write_followup_updates(conn, &commit.followup_updates).await?;
     for merge in &commit.merges {
         sqlx::query("INSERT OR REPLACE INTO merge_records (id, doc) VALUES (?, ?)")
             .bind(merge.id.to_string())
@@ -507,6 +553,45 @@ impl SqliteStore {
             None
         };
         Ok(LeadPage { leads, next_cursor })
+    }
+
+    /// One page of follow-up tasks: only the filters given become WHERE
+    /// clauses (each one an index can serve), and the cursor a keyset
+    /// bound on `(due_at, id)`, the order of the page.
+    async fn followup_rows(&self, query: &FollowUpQuery) -> Fallible<FollowUpPage> {
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("SELECT doc FROM sales_followup_tasks WHERE TRUE");
+        if let Some(rep) = &query.assigned_to {
+            sql.push(" AND assigned_to = ")
+                .push_bind(rep.as_str().to_owned());
+        }
+        if let Some(status) = query.status {
+            sql.push(" AND status = ")
+                .push_bind(wire_name("follow-up status", &status)?);
+        }
+        if let Some(lead) = &query.lead {
+            sql.push(" AND lead = ").push_bind(lead.as_str().to_owned());
+        }
+        if let Some(from) = query.due_from {
+            sql.push(" AND due_at >= ").push_bind(micros(from));
+        }
+        if let Some(to) = query.due_to {
+            sql.push(" AND due_at < ").push_bind(micros(to));
+        }
+        if let Some(cursor) = &query.cursor {
+            // Ids are lower-case hyphenated UUIDs: as text they sort like
+            // the UUIDs themselves.
+            sql.push(" AND (due_at, id) > (")
+                .push_bind(micros(cursor.due_at))
+                .push(", ")
+                .push_bind(cursor.id.to_string())
+                .push(")");
+        }
+        let size = query.page_size();
+        sql.push(" ORDER BY due_at, id LIMIT ")
+            .push_bind(i64::try_from(size + 1).unwrap_or(i64::MAX));
+        let docs: Vec<String> = sql.build_query_scalar().fetch_all(&self.pool).await?;
+        Ok(followup_page(docs, size)?)
     }
 
     async fn dashboard_rows(&self, since: DateTime<Utc>, top: usize) -> Fallible<Dashboard> {
@@ -804,6 +889,20 @@ impl LeadStore for SqliteStore {
         .await
         .map_err(StoreError::from)?;
         Ok(row.map(review_pair).transpose()?)
+    }
+
+    async fn followups(&self, query: &FollowUpQuery) -> Result<FollowUpPage> {
+        Ok(self.followup_rows(query).await?)
+    }
+
+    async fn get_followup(&self, id: Uuid) -> Result<Option<FollowUpTask>> {
+        let doc: Option<String> =
+            sqlx::query_scalar("SELECT doc FROM sales_followup_tasks WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from)?;
+        Ok(doc.as_deref().map(followup_of).transpose()?)
     }
 
     async fn upsert_rep(&self, rep: &Rep) -> Result<()> {

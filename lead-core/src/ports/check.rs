@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::Commit;
 use crate::error::{Error, Result};
@@ -21,6 +22,8 @@ pub struct FactKeys {
     pub idempotency_keys: Vec<String>,
     /// Reps whose workload changes: whether they exist.
     pub reps: Vec<RepId>,
+    /// Follow-up tasks updated: whether they are stored.
+    pub followups: Vec<Uuid>,
 }
 
 /// The stored state a commit is checked against, as the store read it
@@ -35,6 +38,8 @@ pub struct CommitFacts {
     pub idempotency_expiry: HashMap<String, DateTime<Utc>>,
     /// Reps that exist among [`FactKeys::reps`].
     pub known_reps: HashSet<RepId>,
+    /// Follow-up tasks stored among [`FactKeys::followups`].
+    pub known_followups: HashSet<Uuid>,
 }
 
 impl Commit {
@@ -56,6 +61,11 @@ impl Commit {
                 keys.reps.push(rep.clone());
             }
         }
+        for task in &self.followup_updates {
+            if !keys.followups.contains(&task.id) {
+                keys.followups.push(task.id);
+            }
+        }
         keys
     }
 
@@ -63,7 +73,10 @@ impl Commit {
     /// contract given the stored facts: inserts need a new id and a free
     /// folded e-mail (an address is free when its holder is merged away or
     /// readdressed by this same commit), updates need the stored version,
-    /// live idempotency keys cannot be reused, load changes need known reps.
+    /// live idempotency keys cannot be reused, load changes need known reps,
+    /// follow-up updates need a task stored before the commit (one the
+    /// same commit inserts does not count: an update replaces what a rep
+    /// read, and nobody read a task that is not stored yet).
     pub fn check(&self, facts: &CommitFacts) -> Result<()> {
         let mut new_emails: HashMap<String, &LeadExtId> = HashMap::new();
         for write in &self.leads {
@@ -121,6 +134,11 @@ impl Commit {
             let rep = change.rep();
             if !facts.known_reps.contains(rep) {
                 return Err(Error::NotFound(format!("rep {rep}")));
+            }
+        }
+        for task in &self.followup_updates {
+            if !facts.known_followups.contains(&task.id) {
+                return Err(Error::NotFound(format!("follow-up task {}", task.id)));
             }
         }
         Ok(())
@@ -235,5 +253,40 @@ mod tests {
         known.known_reps.insert(rep);
         assert!(load.check(&known).is_ok());
         assert_eq!(load.fact_keys().reps.len(), 1);
+    }
+
+    #[test]
+    fn followup_updates_need_a_task_stored_before_the_commit() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
+        let task = crate::followup::plan_followup(
+            &crate::followup::FollowUpConfig::default(),
+            LeadExtId::from_random(1),
+            crate::model::Priority::High,
+            None,
+            at,
+            Uuid::from_u128(7),
+        );
+        let mut update = Commit::new();
+        update.followup_updates.push(task.clone());
+        update.followup_updates.push(task.clone());
+        assert_eq!(
+            update.fact_keys().followups,
+            [task.id],
+            "each task is looked up once"
+        );
+        assert!(!update.is_insert_only(), "an update must be checked");
+        assert!(matches!(
+            update.check(&CommitFacts::default()),
+            Err(Error::NotFound(_))
+        ));
+        let mut stored = CommitFacts::default();
+        stored.known_followups.insert(task.id);
+        assert!(update.check(&stored).is_ok());
+        // A task this same commit inserts is not stored yet.
+        update.followups.push(task);
+        assert!(matches!(
+            update.check(&CommitFacts::default()),
+            Err(Error::NotFound(_))
+        ));
     }
 }

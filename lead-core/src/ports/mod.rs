@@ -14,12 +14,14 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod check;
+mod followups;
 mod load;
 mod outbox;
 mod query;
 mod review;
 
 pub use check::{CommitFacts, FactKeys};
+pub use followups::{FollowUpCursor, FollowUpPage, FollowUpQuery, MAX_FOLLOWUP_PAGE};
 pub use load::{Assignments, LoadDelta};
 
 pub use outbox::{Claimed, DeadLetter, OutboxStore, SyncState};
@@ -142,6 +144,12 @@ pub struct Commit {
     pub outbox: Vec<OutboxEntry>,
     /// Follow-up tasks to store.
     pub followups: Vec<FollowUpTask>,
+    /// Stored follow-up tasks to replace whole (found by `id`; in order, so
+    /// the last one for a task wins), e.g. marked done or rescheduled by
+    /// their rep; the task must be stored before this commit, or the
+    /// commit fails with [`Error::NotFound`](crate::Error::NotFound) and
+    /// writes nothing.
+    pub followup_updates: Vec<FollowUpTask>,
     /// Merge records to store (reversible merges).
     pub merges: Vec<MergeRecord>,
     /// Rep workload changes.
@@ -184,16 +192,17 @@ impl Commit {
     }
 
     /// True when the commit only adds: every lead write inserts a new,
-    /// unmerged lead and no merge record nor review pair is written
-    /// (outbox entries, follow-ups, workload changes and idempotency keys
-    /// may come along). For such a commit the database's own guards
-    /// (primary keys, the unique e-mail index, a conditional idempotency
-    /// upsert, the rep rows an update touched) enforce every rule of
-    /// [`Commit::check`], so a store may write it without reading the
-    /// facts first.
+    /// unmerged lead and no merge record, review pair nor follow-up update
+    /// is written (outbox entries, new follow-ups, workload changes and
+    /// idempotency keys may come along). For such a commit the database's
+    /// own guards (primary keys, the unique e-mail index, a conditional
+    /// idempotency upsert, the rep rows an update touched) enforce every
+    /// rule of [`Commit::check`], so a store may write it without reading
+    /// the facts first.
     pub fn is_insert_only(&self) -> bool {
         self.merges.is_empty()
             && self.reviews.is_empty()
+            && self.followup_updates.is_empty()
             && self
                 .leads
                 .iter()
@@ -215,12 +224,16 @@ pub struct AccountKey {
 /// # Contract
 ///
 /// - [`commit`](LeadStore::commit) is atomic: either every write, outbox
-///   entry, follow-up, merge record and load change is stored, or none is.
+///   entry, follow-up (new or updated), merge record and load change is
+///   stored, or none is.
 /// - An insert (`expected_version: None`) fails with
 ///   [`Error::Conflict`](crate::Error::Conflict) when the `ext_id` exists or
 ///   another unmerged lead has the same [`crate::email_match_key`].
 /// - A commit fails with `Conflict` when one of its idempotency keys is
 ///   already stored and has not expired.
+/// - A commit fails with [`Error::NotFound`](crate::Error::NotFound) when
+///   one of its [`followup_updates`](Commit::followup_updates) names a task
+///   that was not stored before it.
 /// - An update fails with `Conflict` unless the stored version equals
 ///   `expected_version`. Every stored lead's version is incremented (an
 ///   insert stores version 1), and the returned leads carry the new versions.
@@ -274,6 +287,15 @@ pub trait LeadStore: Send + Sync {
 
     /// A stored duplicate pair.
     async fn get_review_pair(&self, id: Uuid) -> Result<Option<ReviewPair>>;
+
+    /// One page of follow-up tasks, soonest due first, so reps can work
+    /// through their to-do list (must equal [`FollowUpQuery::page_of`]
+    /// over the stored tasks).
+    async fn followups(&self, query: &FollowUpQuery) -> Result<FollowUpPage>;
+
+    /// A stored follow-up task, to show it or to change it in a
+    /// [`Commit::followup_updates`] from what is stored.
+    async fn get_followup(&self, id: Uuid) -> Result<Option<FollowUpTask>>;
 
     /// Everything a capture reads before it decides, in one call, so a
     /// store over the network can answer with one round trip. Must equal

@@ -591,6 +591,21 @@ impl LeadStore for StallingStore {
     ) -> lead_core::Result<Option<lead_core::ReviewPair>> {
         self.0.get_review_pair(id).await
     }
+
+    async fn followups(
+        &self,
+        query: &lead_core::FollowUpQuery,
+    ) -> lead_core::Result<lead_core::FollowUpPage> {
+        // `InMemoryStore::followups` (every task, no query) would shadow it.
+        LeadStore::followups(&*self.0, query).await
+    }
+
+    async fn get_followup(
+        &self,
+        id: uuid::Uuid,
+    ) -> lead_core::Result<Option<lead_core::FollowUpTask>> {
+        self.0.get_followup(id).await
+    }
 }
 
 /// A whole answer.
