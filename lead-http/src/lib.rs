@@ -7,6 +7,7 @@ mod docs;
 mod duplicates;
 pub mod error;
 mod extract;
+mod followups;
 mod leads;
 pub mod limits;
 mod ops;
@@ -33,6 +34,7 @@ pub use auth::{ApiKeys, Scopes, hash_key};
 pub use capture::{Accepted, BatchAnswer, FormReceived, ItemResult};
 pub use duplicates::{MergeView, PairLead, PairPageView, PairView};
 pub use error::{ApiError, ErrorBody};
+pub use followups::{FollowUpList, FollowUpView};
 pub use limits::{Rate, RateLimit};
 pub use reps::{DryRun, RepList, RepView};
 pub use signature::{Verified, WebhookKeys};
@@ -52,6 +54,7 @@ pub use view::{CrmLinkView, LeadDetail, LeadList, LeadView, WarningView};
         (name = "leads", description = "Read and change leads (API key)"),
         (name = "duplicates", description = "Review duplicate pairs, merge and unmerge leads (API key)"),
         (name = "reps", description = "Sales reps and routing's dry run (API key)"),
+        (name = "followups", description = "Follow-up tasks by rep, status and due date; complete or reschedule (API key)"),
         (name = "dashboard", description = "Pipeline figures (API key, read)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
@@ -153,6 +156,8 @@ pub fn leads_router() -> OpenApiRouter<AppState> {
         .routes(routes!(reps::list, reps::put_all))
         .routes(routes!(reps::get, reps::put_one))
         .routes(routes!(reps::dry_run))
+        .routes(routes!(followups::list))
+        .routes(routes!(followups::put))
         .routes(routes!(duplicates::list_pairs))
         .routes(routes!(duplicates::get_pair))
         .routes(routes!(duplicates::scan))

@@ -91,6 +91,19 @@ fn strings(items: Object) -> utoipa::openapi::schema::Array {
         .build()
 }
 
+/// A follow-up task's status.
+pub(crate) fn followup_status() -> Object {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(
+            ["open", "done", "cancelled"]
+                .map(Some)
+                .into_iter()
+                .chain([None]),
+        ))
+        .build()
+}
+
 /// A lead id as the API writes it (`WEB-` and 8 letters or digits; read
 /// case-insensitively).
 pub(crate) fn lead_ext_id() -> Object {

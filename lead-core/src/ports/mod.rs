@@ -74,6 +74,8 @@ pub enum OutboxKind {
     Assigned,
     /// A follow-up task to create.
     FollowUpCreated,
+    /// A follow-up task was completed, cancelled, reopened or moved.
+    FollowUpUpdated,
     /// Two leads were merged (or a merge undone).
     Merged,
 }

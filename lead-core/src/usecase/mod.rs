@@ -11,6 +11,7 @@
 
 mod capture;
 mod dedup;
+mod followups;
 mod lead_ops;
 mod reps;
 
@@ -18,6 +19,7 @@ pub use capture::{CaptureOutcome, Idempotency, capture, capture_once};
 pub use dedup::{
     MergeOutcome, PairDecision, ScanReport, decide_pair, merge_leads, scan_duplicates,
 };
+pub use followups::{FollowUpChange, update_followup};
 pub use lead_ops::{
     AssignTo, LeadEdit, assign, change_stage, edit_lead, record_event, route_dry_run,
     route_preview, undo_merge,

@@ -261,7 +261,10 @@ fn a_nul_character_is_dropped_from_every_field_it_appears_in_with_a_warning() {
         "each field once: the phone parses once the NUL is gone"
     );
     assert_eq!(kept.first_name.as_deref(), Some("Ana"));
-    assert_eq!(kept.phone.map(|p| p.to_string()).as_deref(), Some("+34612345678"));
+    assert_eq!(
+        kept.phone.map(|p| p.to_string()).as_deref(),
+        Some("+34612345678")
+    );
     assert_eq!(kept.message.as_deref(), Some("hi"));
     // The identity is not guessed at.
     let email = LeadInput {

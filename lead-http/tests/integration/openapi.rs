@@ -13,7 +13,7 @@ use tower::ServiceExt;
 
 /// SPEC's HTTP surface as built so far (the CRM webhook receivers arrive
 /// with the CRM adapters).
-const ROUTES: [(&str, &str); 33] = [
+const ROUTES: [(&str, &str); 35] = [
     ("post", "/webhook/lead"),
     ("post", "/webhook/lead/batch"),
     ("get", "/api/leads"),
@@ -36,6 +36,8 @@ const ROUTES: [(&str, &str); 33] = [
     ("get", "/api/reps/{rep_id}"),
     ("put", "/api/reps/{rep_id}"),
     ("post", "/api/routing/dry-run"),
+    ("get", "/api/followups"),
+    ("put", "/api/followups/{id}"),
     ("get", "/api/dashboard/summary"),
     ("get", "/api/dashboard/funnel"),
     ("get", "/api/dashboard/recent-leads"),
@@ -149,6 +151,7 @@ async fn every_listed_route_is_served() {
             .replace("{lead_ext_id}", "WEB-ABCDEFGH")
             .replace("{merge_id}", "00000000-0000-0000-0000-000000000000")
             .replace("{rep_id}", "nobody@example.com")
+            .replace("{id}", "00000000-0000-0000-0000-000000000000")
             .replace("{pair_id}", "00000000-0000-0000-0000-000000000000");
         let (status, body) = call(method, &concrete).await;
         assert_ne!(

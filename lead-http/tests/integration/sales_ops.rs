@@ -2,8 +2,9 @@
 //! routing's dry run; browser forms answered in HTML; every rejection in
 //! the one error shape.
 
+use lead_core::Clock;
 use lead_core::{LeadStore, OutboxKind};
-use lead_http::{DryRun, LeadDetail, RepList, RepView};
+use lead_http::{DryRun, FollowUpList, FollowUpView, LeadDetail, RepList, RepView};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -523,4 +524,181 @@ async fn recent_leads_honour_the_window() {
     };
     assert_eq!(page("7").await, 1);
     assert_eq!(page("30").await, 2);
+}
+
+// ----- follow-ups -----
+
+#[tokio::test]
+async fn follow_ups_are_listed_by_rep_status_and_due_date_and_paged() {
+    let app = TestApp::spawn().await;
+    with_reps(&app).await;
+    for n in 0..4 {
+        app.create_lead(&person(&format!("task{n}@acme.io"))).await;
+        app.clock.advance(chrono::Duration::hours(1));
+    }
+    let list = |query: Vec<(&'static str, String)>| {
+        let app = &app;
+        async move {
+            let reply = app
+                .send(
+                    app.client
+                        .get(format!("http://{}/api/followups", app.addr))
+                        .query(&query)
+                        .bearer_auth(READER),
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            reply.json::<FollowUpList>()
+        }
+    };
+    let all = list(vec![]).await;
+    assert_eq!((all.success, all.count), (true, 4));
+    assert!(
+        all.followups.windows(2).all(|w| w[0].due_at <= w[1].due_at),
+        "soonest first"
+    );
+    let ana = list(vec![("assigned_to", "ana@sales.com".into())]).await;
+    assert!(
+        ana.count >= 1
+            && ana
+                .followups
+                .iter()
+                .all(|t| t.assigned_to.as_deref() == Some("ana@sales.com"))
+    );
+    let second = all.followups[1].due_at;
+    let from_second = list(vec![("due_from", second.to_rfc3339())]).await;
+    assert_eq!(from_second.count, 3);
+    let lead = all.followups[0].lead_ext_id.clone();
+    assert_eq!(list(vec![("lead", lead)]).await.count, 1);
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("limit", "1".to_owned())];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.clone()));
+        }
+        let page = list(query).await;
+        seen.extend(page.followups.iter().map(|t| t.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(seen.len() <= 4, "the cursor keeps going");
+    }
+    assert_eq!(seen, all.followups.iter().map(|t| t.id).collect::<Vec<_>>());
+
+    for (name, value) in [
+        ("status", "finished"),
+        ("limit", "0"),
+        ("assigned_to", "nobody"),
+        ("due_to", "soon"),
+        ("cursor", "x"),
+    ] {
+        let error = app
+            .send(
+                app.client
+                    .get(format!("http://{}/api/followups", app.addr))
+                    .query(&[(name, value)])
+                    .bearer_auth(READER),
+            )
+            .await
+            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        assert_eq!(error.field_names(), [name]);
+    }
+    app.call(Method::GET, "/api/followups", Some(WRITE_ONLY), None)
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+}
+
+#[tokio::test]
+async fn a_follow_up_is_completed_or_moved_and_the_crm_hears_of_it() {
+    let app = TestApp::spawn().await;
+    with_reps(&app).await;
+    app.create_lead(&person("call.me@acme.io")).await;
+    let task = app.store.followups().remove(0);
+    let path = format!("/api/followups/{}", task.id);
+    let outbox_before = app.store.outbox().len();
+
+    app.clock.advance(chrono::Duration::hours(2));
+    let reply = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(WRITER),
+            Some(&json!({"status": "done", "notes": "Llamado, interesado"})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let done: FollowUpView = reply.json();
+    assert_eq!(done.status, "done");
+    assert_eq!(done.completed_at, Some(app.clock.now()));
+    assert_eq!(done.notes.as_deref(), Some("Llamado, interesado"));
+    let stored = app.store.followups().remove(0);
+    assert_eq!(FollowUpView::from(&stored), done);
+    let outbox = app.store.outbox();
+    assert_eq!(outbox.len(), outbox_before + 1);
+    assert_eq!(
+        outbox.last().map(|e| e.kind),
+        Some(OutboxKind::FollowUpUpdated)
+    );
+
+    let later = task.due_at + chrono::Duration::days(3);
+    let reply = app
+        .call(
+            Method::PUT,
+            &path,
+            Some(WRITER),
+            Some(&json!({"status": "open", "due_at": later})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let moved: FollowUpView = reply.json();
+    assert_eq!(
+        (moved.status.as_str(), moved.due_at, moved.completed_at),
+        ("open", later, None)
+    );
+}
+
+#[tokio::test]
+async fn follow_up_changes_are_checked_scoped_and_need_a_known_task() {
+    let app = TestApp::spawn().await;
+    app.create_lead(&person("checked.task@acme.io")).await;
+    let task = app.store.followups().remove(0);
+    let path = format!("/api/followups/{}", task.id);
+    for (body, field) in [
+        (json!({"status": "finished"}), "status"),
+        (json!({"due_at": "tomorrow"}), "due_at"),
+        (json!({"notes": "a\u{0}b"}), "notes"),
+        (json!({"colour": "red"}), "colour"),
+        (json!({}), "body"),
+    ] {
+        let error = app
+            .call(Method::PUT, &path, Some(WRITER), Some(&body))
+            .await
+            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        assert_eq!(error.field_names(), [field], "{body}");
+    }
+    assert_eq!(app.store.followups()[0], task, "nothing was written");
+    app.call(
+        Method::PUT,
+        &path,
+        Some(READER),
+        Some(&json!({"status": "done"})),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN, "forbidden");
+    app.call(Method::PUT, &path, None, Some(&json!({"status": "done"})))
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthorized");
+    for unknown in ["00000000-0000-0000-0000-000000000000", "not-a-uuid"] {
+        app.call(
+            Method::PUT,
+            &format!("/api/followups/{unknown}"),
+            Some(WRITER),
+            Some(&json!({"status": "done"})),
+        )
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found");
+    }
 }
