@@ -50,6 +50,15 @@ crate::schema::named_schema!(
     /// `{"leads": [lead, ...]}`.
     CaptureBatch = crate::schema::capture_batch
 );
+crate::schema::named_schema!(
+    /// `Accepted`, or `FormReceived` for an unsigned public-form post.
+    CaptureAnswer = crate::schema::capture_answer
+);
+crate::schema::named_schema!(
+    /// A batch that stored nothing: the per-item answer, or one error for
+    /// the whole request.
+    BatchRefusal = crate::schema::batch_refusal
+);
 
 /// The answer to a stored capture.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -405,8 +414,8 @@ async fn capture(
         ),
     ),
     responses(
-        (status = 202, description = "Stored (created, merged into the known lead with that e-mail, or a replay); an unsigned public-form post gets only `success`, `message` and `warnings`; a browser that asks for HTML gets a thank-you page", body = Accepted,
-            content((Accepted = "application/json"), (FormReceived = "application/json"), (String = "text/html"))),
+        (status = 202, description = "Stored (created, merged into the known lead with that e-mail, or a replay); an unsigned public-form post gets only `success`, `message` and `warnings`; a browser that asks for HTML gets a thank-you page",
+            content((CaptureAnswer = "application/json"), (String = "text/html"))),
         (status = 303, description = "Stored, or refused: the form's `_redirect` or `_error_redirect` on a public origin"),
         (status = 400, description = "Malformed body", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 401, description = "Missing or bad signature", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
@@ -566,12 +575,13 @@ pub struct BatchAnswer {
     responses(
         (status = 202, description = "Every lead stored", body = BatchAnswer),
         (status = 207, description = "Some leads stored; see each result", body = BatchAnswer),
-        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 400, description = "Malformed body (ErrorBody), or no lead stored and the first item malformed (BatchAnswer)", body = BatchRefusal),
         (status = 401, description = "Missing or bad signature", body = ErrorBody),
+        (status = 409, description = "No lead stored: the first item kept conflicting with concurrent writes", body = BatchRefusal),
         (status = 413, description = "Body over the limit", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "No lead stored (first failure), or a bad batch size", body = BatchAnswer),
-        (status = 503, description = "The store is down", body = BatchAnswer),
+        (status = 422, description = "A bad batch size (ErrorBody), or no lead stored and the first item invalid (BatchAnswer)", body = BatchRefusal),
+        (status = 503, description = "The store is down (BatchAnswer, or ErrorBody when the request timed out)", body = BatchRefusal),
     ),
 )]
 pub(crate) async fn capture_batch(

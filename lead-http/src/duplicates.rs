@@ -299,17 +299,12 @@ pub(crate) async fn dismiss_pair(
     Ok(Json(pair))
 }
 
-crate::schema::named_schema!(
-    /// A lead id (`WEB-` and 8 letters or digits).
-    LeadIdSchema = crate::schema::lead_ext_id
-);
-
 /// `POST /api/merges` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MergeBody {
     /// The two leads to merge (the older one survives).
-    #[schema(min_items = 2, max_items = 2, inline, value_type = Vec<LeadIdSchema>)]
+    #[schema(schema_with = crate::schema::two_leads)]
     leads: Vec<String>,
 }
 

@@ -99,6 +99,33 @@ pub struct FollowUpList {
     pub next_cursor: Option<String>,
 }
 
+/// `GET /api/followups` query parameters, documented.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // documentation only
+pub(crate) struct FollowUpDoc {
+    /// A rep's e-mail.
+    #[param(schema_with = schema::email)]
+    assigned_to: Option<String>,
+    /// `open`, `done` or `cancelled`.
+    #[param(schema_with = schema::followup_status)]
+    status: Option<String>,
+    /// A lead id (`WEB-XXXXXXXX`).
+    #[param(schema_with = schema::lead_ext_id)]
+    lead: Option<String>,
+    /// Date (`2026-11-25`) or RFC 3339 instant, inclusive.
+    #[param(schema_with = schema::date_or_instant)]
+    due_from: Option<String>,
+    /// Date or RFC 3339 instant, exclusive.
+    #[param(schema_with = schema::date_or_instant)]
+    due_to: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
 /// `GET /api/followups` query parameters (all optional).
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct FollowUpParams {
@@ -145,17 +172,10 @@ impl FollowUpParams {
 #[utoipa::path(
     get,
     path = "/api/followups",
+    operation_id = "list_followups",
     tag = "followups",
     security(("api_key" = [])),
-    params(
-        ("assigned_to" = Option<String>, Query, description = "A rep's e-mail"),
-        ("status" = Option<String>, Query, description = "open, done or cancelled"),
-        ("lead" = Option<String>, Query, description = "A lead id (WEB-XXXXXXXX)"),
-        ("due_from" = Option<String>, Query, description = "Date or RFC 3339 instant, inclusive"),
-        ("due_to" = Option<String>, Query, description = "Date or RFC 3339 instant, exclusive"),
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
-    ),
+    params(FollowUpDoc),
     responses(
         (status = 200, description = "A page of tasks, soonest due first", body = FollowUpList),
         ReadErrors,
@@ -175,9 +195,10 @@ pub(crate) async fn list(
     }))
 }
 
-/// `PUT /api/followups/{id}` body: what changes.
+/// `PUT /api/followups/{id}` body: what changes (at least one field).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub(crate) struct FollowUpBody {
     /// `done` completes the task, `cancelled` drops it, `open` reopens it.
     #[serde(default)]
@@ -197,6 +218,7 @@ pub(crate) struct FollowUpBody {
 #[utoipa::path(
     put,
     path = "/api/followups/{id}",
+    operation_id = "put_followup",
     tag = "followups",
     security(("api_key" = [])),
     params(("id" = String, Path, description = "The task id")),

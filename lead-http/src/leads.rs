@@ -182,6 +182,7 @@ impl ListParams {
 #[utoipa::path(
     get,
     path = "/api/leads",
+    operation_id = "list_leads",
     tag = "leads",
     security(("api_key" = [])),
     params(ListDoc),
@@ -209,6 +210,7 @@ fn ext_id(raw: &str) -> ApiResult<LeadExtId> {
 #[utoipa::path(
     get,
     path = "/api/leads/{lead_ext_id}",
+    operation_id = "get_lead",
     tag = "leads",
     security(("api_key" = [])),
     params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)")),
@@ -275,7 +277,7 @@ pub(crate) struct StageBody {
     path = "/api/leads/{lead_ext_id}/stage",
     tag = "leads",
     security(("api_key" = [])),
-    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, pattern = r#"^\s*(W/)?"?[0-9]{1,19}"?\s*$"#, description = "The version the change is based on")),
+    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, pattern = r#"^[ \t]*(W/)?"?[0-9]{1,19}"?[ \t]*$"#, description = "The version the change is based on")),
     request_body = StageBody,
     responses(
         (status = 200, description = "The updated lead", body = LeadDetail),
@@ -328,7 +330,7 @@ crate::schema::named_schema!(
     path = "/api/leads/{lead_ext_id}/assign",
     tag = "leads",
     security(("api_key" = [])),
-    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, pattern = r#"^\s*(W/)?"?[0-9]{1,19}"?\s*$"#, description = "The version the change is based on")),
+    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, pattern = r#"^[ \t]*(W/)?"?[0-9]{1,19}"?[ \t]*$"#, description = "The version the change is based on")),
     request_body = AssignBody,
     responses(
         (status = 200, description = "The updated lead", body = LeadDetail),
@@ -534,9 +536,10 @@ fn decimal(number: &serde_json::Number) -> Result<rust_decimal::Decimal, Error> 
 #[utoipa::path(
     patch,
     path = "/api/leads/{lead_ext_id}",
+    operation_id = "patch_lead",
     tag = "leads",
     security(("api_key" = [])),
-    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, pattern = r#"^\s*(W/)?"?[0-9]{1,19}"?\s*$"#, description = "The version the change is based on")),
+    params(("lead_ext_id" = String, Path, description = "The lead id (WEB-XXXXXXXX)"), ("If-Match" = Option<String>, Header, pattern = r#"^[ \t]*(W/)?"?[0-9]{1,19}"?[ \t]*$"#, description = "The version the change is based on")),
     request_body = PatchBody,
     responses(
         (status = 200, description = "The updated lead", body = LeadDetail),

@@ -49,6 +49,7 @@ pub use view::{CrmLinkView, LeadDetail, LeadList, LeadView, WarningView};
         description = "Lead capture webhooks, the lead API, the dashboard API and operations."
     ),
     modifiers(&Security),
+    components(schemas(Accepted, FormReceived, BatchAnswer, ErrorBody)),
     tags(
         (name = "capture", description = "Web forms and webhooks send leads"),
         (name = "leads", description = "Read and change leads (API key)"),

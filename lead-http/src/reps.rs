@@ -83,6 +83,7 @@ async fn find_rep(state: &AppState, id: &RepId) -> ApiResult<RepState> {
 #[utoipa::path(
     get,
     path = "/api/reps",
+    operation_id = "list_reps",
     tag = "reps",
     security(("api_key" = [])),
     responses((status = 200, description = "Every rep, by id", body = RepList), ReadErrors),
@@ -104,6 +105,7 @@ pub(crate) async fn list(_: ReadAccess, State(state): State<AppState>) -> ApiRes
 #[utoipa::path(
     get,
     path = "/api/reps/{rep_id}",
+    operation_id = "get_rep",
     tag = "reps",
     security(("api_key" = [])),
     params(("rep_id" = String, Path, description = "The rep's e-mail")),

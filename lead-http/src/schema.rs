@@ -93,15 +93,7 @@ fn strings(items: Object) -> utoipa::openapi::schema::Array {
 
 /// A follow-up task's status.
 pub(crate) fn followup_status() -> Object {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-        .enum_values(Some(
-            ["open", "done", "cancelled"]
-                .map(Some)
-                .into_iter()
-                .chain([None]),
-        ))
-        .build()
+    string_enum(["open", "done", "cancelled"])
 }
 
 /// A lead id as the API writes it (`WEB-` and 8 letters or digits; read
@@ -381,5 +373,41 @@ pub(crate) fn dry_run_body() -> Object {
         .min_properties(Some(1))
         .max_properties(Some(1))
         .additional_properties(Some(closed()))
+        .build()
+}
+
+/// `BatchAnswer` or `ErrorBody`: what a batch that stored nothing answers.
+pub(crate) fn batch_refusal() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::Ref;
+    use utoipa::openapi::schema::{OneOfBuilder, Schema};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(Ref::from_schema_name("BatchAnswer"))
+            .item(Ref::from_schema_name("ErrorBody"))
+            .build(),
+    )
+}
+
+/// `Accepted` or `FormReceived`: what a stored capture answers (anyOf:
+/// an `Accepted` answer also has every field a `FormReceived` has).
+pub(crate) fn capture_answer() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::Ref;
+    use utoipa::openapi::schema::{AnyOfBuilder, Schema};
+    Schema::AnyOf(
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name("Accepted"))
+            .item(Ref::from_schema_name("FormReceived"))
+            .build(),
+    )
+}
+
+/// Two different lead ids (`POST /api/merges`).
+pub(crate) fn two_leads() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .items(lead_ext_id())
+        .min_items(Some(2))
+        .max_items(Some(2))
+        .unique_items(true)
+        .description(Some("The two leads to merge (the older one survives)"))
         .build()
 }

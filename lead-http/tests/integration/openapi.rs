@@ -124,6 +124,14 @@ async fn the_document_parses_and_lists_every_route_of_the_router() {
         assert!(funnel[status].is_object(), "GET funnel documents {status}");
     }
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    // Operation ids are unique (OpenAPI requires it).
+    let mut ids = BTreeSet::new();
+    for (method, path) in &documented {
+        let id = doc["paths"][path][method]["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has an operationId"));
+        assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+    }
     // Any route may be rate limited or time out.
     for (method, path) in &documented {
         let responses = &doc["paths"][path][method]["responses"];
