@@ -702,3 +702,58 @@ async fn follow_up_changes_are_checked_scoped_and_need_a_known_task() {
         .error(StatusCode::NOT_FOUND, "not_found");
     }
 }
+
+#[tokio::test]
+async fn the_policys_field_aliases_map_another_form_tools_names() {
+    let mut options = Options::default();
+    options.policy = lead_core::Policy::from_toml(
+        "[field_aliases]\n\"contact-mail\" = \"email\"\n\"Nombre completo\" = \"first_name\"\n",
+    )
+    .expect("a valid policy");
+    let app = TestApp::spawn_with(options).await;
+    let reply = app
+        .post_lead_form(
+            &[
+                ("contact-mail", "first.named@acme.io"),
+                ("Nombre completo", "Lucía"),
+                ("your-email", "last.named@acme.io"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    let stored = app.stored_by_email("last.named@acme.io");
+    assert_eq!(stored.fields.first_name.as_deref(), Some("Lucía"));
+    // Both names map to `email`; the last one in the form wins, as for any
+    // repeated field, and the built-in aliases still work.
+    let reply = app
+        .post_lead_form(&[("contact-mail", "only.alias@acme.io")], &[])
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    app.stored_by_email("only.alias@acme.io");
+
+    let error = lead_core::Policy::from_toml("[field_aliases]\n\"x\" = \"favourite_colour\"\n")
+        .expect_err("an alias to no lead field");
+    let lead_core::Error::Invalid { fields } = error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(fields[0].field, "field_aliases.x");
+}
+
+#[tokio::test]
+async fn adding_reps_needs_the_write_scope() {
+    let app = TestApp::spawn().await;
+    let body = json!({"reps": [{"id": "dan@sales.com", "name": "Dan"}]});
+    app.call(Method::PUT, "/api/reps", Some(READER), Some(&body))
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+    app.call(
+        Method::PUT,
+        "/api/reps",
+        Some(WRITER),
+        Some(&json!({"reps": []})),
+    )
+    .await
+    .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert!(app.store.rep_states().await.expect("reps").is_empty());
+}
