@@ -21,12 +21,14 @@
 //! a store doing real I/O (a connection pool) still sees the requests
 //! overlap, and the suite needs no runtime of its own.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use futures_util::future::join_all;
+use rust_decimal::Decimal;
 use serde_json::json;
 
 use crate::error::Error;
@@ -1441,9 +1443,18 @@ pub async fn dashboard_matches_the_reference<S: FullStore>(store: Arc<S>) {
         }
         all.push(lead);
     }
-    for (since, top) in [(t0(), 10), (t0() + chrono::Duration::days(4), 2)] {
+    let window_2 = t0() + chrono::Duration::days(4);
+    deal_values_on(&store, &d, &policy, &mut all).await;
+    for (since, top) in [(t0(), 10), (window_2, 2)] {
         let got = store.dashboard(since, top).await.expect("dashboard");
         let want = dashboard_of(all.iter(), since, top);
+        let values = |d: &crate::ports::Dashboard| {
+            let s = &d.stats;
+            // As JSON: the same numbers with the same scale, as clients see them.
+            serde_json::to_value((&s.pipeline_value, &s.weighted_pipeline_value, &s.won_value))
+                .expect("serialize values")
+        };
+        assert_eq!(values(&got), values(&want), "pipeline values since {since}");
         assert_eq!(got.stats.total, want.stats.total);
         assert_eq!(got.stats.by_stage, want.stats.by_stage);
         assert_eq!(got.stats.by_priority, want.stats.by_priority);
@@ -1468,6 +1479,122 @@ pub async fn dashboard_matches_the_reference<S: FullStore>(store: Arc<S>) {
                 .collect::<Vec<_>>()
         };
         assert_eq!(sources(&got), sources(&want), "source performance");
+    }
+
+    // The reference itself, against figures worked out by hand from the
+    // table in `deal_values_on`.
+    let money = |entries: &[(&str, &str)]| -> BTreeMap<String, Decimal> {
+        entries
+            .iter()
+            .map(|(c, v)| ((*c).to_owned(), v.parse().expect("decimal")))
+            .collect()
+    };
+    let all_time = dashboard_of(all.iter(), t0(), 10).stats;
+    assert_eq!(
+        all_time.pipeline_value,
+        money(&[
+            ("EUR", "14434.66"),
+            ("USD", "60075.25"),
+            ("unknown", "40.00")
+        ]),
+        "pipeline value: open leads only (nurturing in; won, lost, unqualified, merged out)"
+    );
+    assert_eq!(
+        all_time.weighted_pipeline_value,
+        money(&[("EUR", "7168.884"), ("USD", "11015.05"), ("unknown", "24")]),
+        "weighted pipeline value: each value times its lead's probability"
+    );
+    assert_eq!(
+        all_time.won_value,
+        money(&[("EUR", "3500.49"), ("USD", "4321.09")]),
+        "won value: won leads only"
+    );
+    let recent = dashboard_of(all.iter(), window_2, 10).stats;
+    assert_eq!(
+        (
+            recent.pipeline_value,
+            recent.weighted_pipeline_value,
+            recent.won_value
+        ),
+        (
+            money(&[("EUR", "900.10"), ("USD", "10075.25"), ("unknown", "40.00")]),
+            money(&[("EUR", "515.06"), ("USD", "6015.05"), ("unknown", "24")]),
+            money(&[("EUR", "999.99")]),
+        ),
+        "values of the leads created in the window only"
+    );
+}
+
+/// Gives deal values to leads of [`dashboard_matches_the_reference`]
+/// (`all[n]` is the `n`th lead captured, one every 6 hours), through
+/// [`usecase::edit_lead`] as the API does, and a few written directly: a
+/// probability no stage has, a value without a currency, a merged lead.
+/// The expected figures there are worked out from this table.
+async fn deal_values_on<S: FullStore>(store: &Arc<S>, d: &Deps, policy: &Policy, all: &mut [Lead]) {
+    for (n, to) in [(12, Stage::Unqualified), (13, Stage::Nurturing)] {
+        all[n] = usecase::change_stage(
+            &all[n].ext_id,
+            to,
+            None,
+            ChangeOrigin::Local,
+            None,
+            policy,
+            d,
+        )
+        .await
+        .expect("stage");
+    }
+    // (lead, its stage and probability by then, value, currency)
+    let deals = [
+        (1, Stage::Contacted, 10, "50000", "USD"),
+        (2, Stage::Qualified, 20, "300", "EUR"),
+        (3, Stage::Lost, 0, "7000", "EUR"),
+        (4, Stage::Negotiation, 60, "10000.00", "EUR"),
+        (5, Stage::Won, 100, "2500.50", "EUR"),
+        (9, Stage::Proposal, 40, "1234.56", "EUR"),
+        (10, Stage::Lost, 0, "12000", "USD"),
+        (11, Stage::Won, 100, "4321.09", "USD"),
+        (12, Stage::Unqualified, 0, "900", "EUR"),
+        (13, Stage::Nurturing, 5, "2000", "EUR"),
+        (16, Stage::Negotiation, 60, "800.10", "EUR"),
+        (17, Stage::Won, 100, "999.99", "EUR"),
+        (20, Stage::Qualified, 20, "75.25", "USD"),
+        (22, Stage::Negotiation, 60, "10000", "USD"),
+        (24, Stage::Lost, 0, "555", "EUR"),
+        (27, Stage::Proposal, 40, "100", "EUR"),
+    ];
+    for (n, stage, probability, value, currency) in deals {
+        let edit = usecase::LeadEdit {
+            estimated_value: Some(Some(value.parse().expect("decimal"))),
+            currency: Some(Some(currency.into())),
+            ..Default::default()
+        };
+        let lead = usecase::edit_lead(&all[n].ext_id, &edit, None, policy, d)
+            .await
+            .expect("edit value");
+        assert_eq!(
+            (lead.stage, lead.probability_pct),
+            (stage, probability),
+            "lead {n}'s stage, as the expected figures assume"
+        );
+        all[n] = lead;
+    }
+    // Proposal at 35 %, not the stage's 40 %: the lead's own probability counts.
+    all[27].probability_pct = 35;
+    // Negotiation (60 %): a value no API call could write.
+    all[28].estimated_value = Some(Decimal::new(4000, 2));
+    all[28].currency = None;
+    // Won, but merged away: counts nowhere.
+    all[29].estimated_value = Some(Decimal::from(5_000_000));
+    all[29].currency = Some("EUR".into());
+    all[29].merged_into = Some(all[0].ext_id.clone());
+    for n in [27, 28, 29] {
+        let version = all[n].version;
+        let written = store
+            .commit(Commit::new().write(all[n].clone(), Some(version)))
+            .await
+            .expect("write a deal directly");
+        all[n] = written.into_iter().next().expect("the written lead");
     }
 }
 

@@ -663,7 +663,8 @@ pub(crate) struct Statistics {
     /// The window, in days.
     days: u32,
     /// `total`, `by_stage`, `by_priority`, `by_source`, `average_score`,
-    /// `unassigned`, `pipeline_value`, `weighted_pipeline_value`.
+    /// `unassigned`, and per currency (decimal strings) `pipeline_value`,
+    /// `weighted_pipeline_value`, `won_value`.
     #[serde(flatten)]
     #[schema(value_type = Object)]
     stats: lead_core::ports::PipelineStats,

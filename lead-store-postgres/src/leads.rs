@@ -24,8 +24,8 @@ use crate::held::HeldConnection;
 use crate::load::write_load;
 use crate::store::PostgresStore;
 use lead_store_sql::codec::{
-    PairColumns, followup_columns, followup_of, followup_page, last_update_per_task, pair_columns,
-    pair_page, rep_load, review_pair,
+    DealColumns, PairColumns, deal_value, followup_columns, followup_of, followup_page,
+    last_update_per_task, pair_columns, pair_page, rep_load, review_pair,
 };
 use lead_store_sql::{Stats, answer_batch, insert_only};
 
@@ -751,6 +751,30 @@ impl PostgresStore {
             },
             ..PipelineStats::default()
         };
+
+        // Deal values live only in the lead document (no column holds
+        // them): read what the fold needs of the window's leads that have
+        // one, the value as the document's text, and fold it with the
+        // reference's own code so the figures cannot drift from it. The
+        // document is `json` (text, maybe compressed): `json_to_record`
+        // decompresses and parses it once per row, where one `->>` per key
+        // would do it four times.
+        let deals: Vec<DealColumns> = sqlx::query_as(
+            "SELECT l.stage, d.probability_pct, d.currency, d.estimated_value \
+             FROM leads l CROSS JOIN LATERAL json_to_record(l.doc) \
+             AS d(probability_pct int8, currency text, estimated_value text) \
+             WHERE l.merged_into IS NULL AND l.created_at >= $1 \
+             AND d.estimated_value IS NOT NULL",
+        )
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        stats.set_deal_values(
+            deals
+                .into_iter()
+                .map(deal_value)
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        );
 
         let stages: Vec<(String, i64)> = sqlx::query_as(
             "SELECT stage, COUNT(*) FROM leads WHERE merged_into IS NULL AND created_at >= $1 \

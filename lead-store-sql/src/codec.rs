@@ -231,6 +231,29 @@ pub fn followup_page(
     Ok(lead_core::FollowUpPage { tasks, next_cursor })
 }
 
+/// `stage, probability_pct, currency, estimated_value` of a lead that has
+/// a value, the last three read from its document, the value as the text
+/// the document holds (`rust_decimal` writes it as a JSON string), never
+/// through a float.
+pub type DealColumns = (String, i64, Option<String>, String);
+
+/// A lead's deal from its columns, for
+/// [`PipelineStats::set_deal_values`](lead_core::ports::PipelineStats::set_deal_values).
+/// The value is read by the same deserializer that reads the lead
+/// document, so it is exactly the `estimated_value` the stored lead has.
+pub fn deal_value(
+    (stage, probability_pct, currency, value): DealColumns,
+) -> Result<lead_core::ports::DealValue, CodecError> {
+    Ok(lead_core::ports::DealValue {
+        stage: from_wire_name("stage", &stage)?,
+        probability_pct: u8::try_from(probability_pct)
+            .map_err(|_| CodecError::Corrupt("probability_pct"))?,
+        currency,
+        value: serde_json::from_value(serde_json::Value::String(value))
+            .map_err(json("estimated_value"))?,
+    })
+}
+
 /// A commit's follow-up updates as applying them in order would leave
 /// them: the last one per task, each task once (in the order first named),
 /// so one statement can write them all and count one row per task.
@@ -344,6 +367,33 @@ mod tests {
         assert!(matches!(
             review_pair(bad),
             Err(CodecError::Corrupt("pair status"))
+        ));
+    }
+
+    #[test]
+    fn deal_values_read_exactly_from_their_columns() {
+        let deal = deal_value((
+            "negotiation".into(),
+            60,
+            Some("EUR".into()),
+            "12345678901234567890.0123".into(),
+        ))
+        .expect("valid");
+        assert_eq!(deal.stage, lead_core::Stage::Negotiation);
+        assert_eq!(deal.probability_pct, 60);
+        assert_eq!(deal.currency.as_deref(), Some("EUR"));
+        // More digits than an f64 holds, and the scale kept.
+        assert_eq!(deal.value.to_string(), "12345678901234567890.0123");
+        assert!(matches!(
+            deal_value(("won".into(), 300, None, "1".into())),
+            Err(CodecError::Corrupt("probability_pct"))
+        ));
+        assert!(matches!(
+            deal_value(("won".into(), 100, None, "a lot".into())),
+            Err(CodecError::Json {
+                what: "estimated_value",
+                ..
+            })
         ));
     }
 

@@ -17,8 +17,8 @@ use crate::error::StoreError;
 use crate::load::write_load;
 use crate::store::SqliteStore;
 use lead_store_sql::codec::{
-    PairColumns, followup_columns, followup_of, followup_page, last_update_per_task, pair_columns,
-    pair_page, rep_load, review_pair,
+    DealColumns, PairColumns, deal_value, followup_columns, followup_of, followup_page,
+    last_update_per_task, pair_columns, pair_page, rep_load, review_pair,
 };
 use lead_store_sql::{Stats, answer_batch, insert_only};
 
@@ -616,6 +616,26 @@ impl SqliteStore {
             },
             ..PipelineStats::default()
         };
+
+        // Deal values live only in the lead document (no column holds
+        // them): read what the fold needs of the window's leads that have
+        // one, the value as the document's text, and fold it with the
+        // reference's own code so the figures cannot drift from it.
+        let deals: Vec<DealColumns> = sqlx::query_as(
+            "SELECT stage, json_extract(doc, '$.probability_pct'), \
+             json_extract(doc, '$.currency'), json_extract(doc, '$.estimated_value') \
+             FROM leads WHERE merged_into IS NULL AND created_at >= ? \
+             AND json_extract(doc, '$.estimated_value') IS NOT NULL",
+        )
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        stats.set_deal_values(
+            deals
+                .into_iter()
+                .map(deal_value)
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        );
 
         let stages: Vec<(String, i64)> = sqlx::query_as(
             "SELECT stage, COUNT(*) FROM leads WHERE merged_into IS NULL AND created_at >= ? \

@@ -28,8 +28,8 @@ pub use outbox::{Claimed, DeadLetter, OutboxStore, SyncState};
 #[cfg(any(test, feature = "testing"))]
 pub use outbox::{MockOutboxStore, MockSyncState};
 pub use query::{
-    Cursor, Dashboard, LeadPage, LeadQuery, MAX_PAGE, PipelineStats, RepPerformance,
-    SourcePerformance, dashboard_of, page_of,
+    Cursor, Dashboard, DealValue, LeadPage, LeadQuery, MAX_PAGE, PipelineStats, RepPerformance,
+    SourcePerformance, UNKNOWN_CURRENCY, dashboard_of, page_of,
 };
 pub use review::{MAX_PAIR_PAGE, PairPage, PairQuery, ReviewPair, ReviewStatus};
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -199,6 +200,110 @@ pub struct PipelineStats {
     pub average_score: f64,
     /// Leads without a rep.
     pub unassigned: u64,
+    /// Per currency, the sum of `estimated_value` over the open leads
+    /// ([`Stage::is_open`]) that have one. See [`PipelineStats::set_deal_values`].
+    #[serde(default)]
+    pub pipeline_value: BTreeMap<String, Decimal>,
+    /// Per currency, the sum of `estimated_value × probability_pct / 100`
+    /// over the same leads as `pipeline_value`.
+    #[serde(default)]
+    pub weighted_pipeline_value: BTreeMap<String, Decimal>,
+    /// Per currency, the sum of `estimated_value` over the won leads.
+    #[serde(default)]
+    pub won_value: BTreeMap<String, Decimal>,
+}
+
+/// The currency key of a value stored without a currency (the API never
+/// writes one, but a lead written some other way may hold one).
+pub const UNKNOWN_CURRENCY: &str = "unknown";
+
+/// What the value figures of [`PipelineStats`] need of one lead that has an
+/// `estimated_value`. SQL stores read these four things from their rows, so
+/// the reference and every store fold the same values with the same code
+/// ([`PipelineStats::set_deal_values`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DealValue {
+    /// The lead's stage.
+    pub stage: Stage,
+    /// The lead's `probability_pct`.
+    pub probability_pct: u8,
+    /// The lead's currency, as stored.
+    pub currency: Option<String>,
+    /// The lead's `estimated_value`.
+    pub value: Decimal,
+}
+
+impl DealValue {
+    /// The deal of `lead`; `None` when it has no `estimated_value`.
+    pub fn of(lead: &Lead) -> Option<DealValue> {
+        Some(DealValue {
+            stage: lead.stage,
+            probability_pct: lead.probability_pct,
+            currency: lead.currency.clone(),
+            value: lead.estimated_value?,
+        })
+    }
+}
+
+/// Adds `values` exactly, in a fixed order whatever order they came in.
+///
+/// Decimal addition is exact until a sum needs more than 96 bits of
+/// mantissa; past that it rounds, and rounding makes the result depend on
+/// the order of the terms. Sorting first (by value, then scale, so even
+/// `1.0` and `1.00` have a fixed place) makes the sum a function of the
+/// values alone, so a store reading its rows in any order agrees with the
+/// reference. A sum beyond `Decimal`'s range (about 7.9 × 10²⁸) saturates
+/// rather than failing the whole dashboard.
+fn exact_sum(mut values: Vec<Decimal>) -> Decimal {
+    values.sort_by(|a, b| a.cmp(b).then(a.scale().cmp(&b.scale())));
+    values
+        .into_iter()
+        .fold(Decimal::ZERO, |sum, v| sum.saturating_add(v))
+}
+
+impl PipelineStats {
+    /// Sets `pipeline_value`, `weighted_pipeline_value` and `won_value` from
+    /// the deals of the window's leads (those that have a value; the caller
+    /// has already left out merged leads and leads created before the
+    /// window). The one rule for these figures: [`dashboard_of`] and the SQL
+    /// stores all call it.
+    ///
+    /// - `pipeline_value`: open leads ([`Stage::is_open`], so `nurturing`
+    ///   counts and `won`, `lost`, `unqualified` do not);
+    /// - `weighted_pipeline_value`: the same leads, each value times
+    ///   `probability_pct / 100` (exact for values with up to 26 decimal
+    ///   places: the product has two more than the value);
+    /// - `won_value`: leads in stage `won`.
+    ///
+    /// Each is keyed by currency ([`UNKNOWN_CURRENCY`] when a value has
+    /// none); a currency with no lead in a figure has no key in it.
+    pub fn set_deal_values(&mut self, deals: impl IntoIterator<Item = DealValue>) {
+        let mut open: BTreeMap<String, Vec<Decimal>> = BTreeMap::new();
+        let mut weighted: BTreeMap<String, Vec<Decimal>> = BTreeMap::new();
+        let mut won: BTreeMap<String, Vec<Decimal>> = BTreeMap::new();
+        for deal in deals {
+            let currency = deal.currency.unwrap_or_else(|| UNKNOWN_CURRENCY.to_owned());
+            if deal.stage.is_open() {
+                let share = Decimal::new(i64::from(deal.probability_pct), 2);
+                weighted
+                    .entry(currency.clone())
+                    .or_default()
+                    .push(deal.value.saturating_mul(share));
+                open.entry(currency).or_default().push(deal.value);
+            } else if deal.stage == Stage::Won {
+                won.entry(currency).or_default().push(deal.value);
+            }
+        }
+        let sums = |by_currency: BTreeMap<String, Vec<Decimal>>| {
+            by_currency
+                .into_iter()
+                .map(|(currency, values)| (currency, exact_sum(values)))
+                .collect()
+        };
+        self.pipeline_value = sums(open);
+        self.weighted_pipeline_value = sums(weighted);
+        self.won_value = sums(won);
+    }
 }
 
 /// How one rep did in a window.
@@ -294,6 +399,7 @@ pub fn dashboard_of<'a>(
     } else {
         score_sum as f64 / leads.len() as f64
     };
+    stats.set_deal_values(leads.iter().filter_map(|l| DealValue::of(l)));
 
     let open = [
         Stage::New,
@@ -356,5 +462,98 @@ pub fn dashboard_of<'a>(
         funnel,
         top_performers,
         source_performance,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(text: &str) -> Decimal {
+        text.parse().expect("decimal literal")
+    }
+
+    fn deal(stage: Stage, pct: u8, currency: Option<&str>, value: &str) -> DealValue {
+        DealValue {
+            stage,
+            probability_pct: pct,
+            currency: currency.map(str::to_owned),
+            value: dec(value),
+        }
+    }
+
+    fn map(entries: &[(&str, &str)]) -> BTreeMap<String, Decimal> {
+        entries
+            .iter()
+            .map(|(c, v)| ((*c).to_owned(), dec(v)))
+            .collect()
+    }
+
+    #[test]
+    fn deal_values_split_open_won_and_closed_per_currency() {
+        let mut stats = PipelineStats::default();
+        stats.set_deal_values([
+            deal(Stage::Negotiation, 60, Some("EUR"), "1000.00"),
+            deal(Stage::Nurturing, 5, Some("EUR"), "200"),
+            deal(Stage::Proposal, 40, Some("USD"), "0.05"),
+            deal(Stage::Won, 100, Some("EUR"), "700.50"),
+            deal(Stage::Lost, 0, Some("EUR"), "9999"),
+            deal(Stage::Unqualified, 0, Some("USD"), "9999"),
+            deal(Stage::New, 5, None, "10"),
+        ]);
+        assert_eq!(
+            stats.pipeline_value,
+            map(&[("EUR", "1200.00"), ("USD", "0.05"), ("unknown", "10")])
+        );
+        assert_eq!(
+            stats.weighted_pipeline_value,
+            map(&[("EUR", "610.00"), ("USD", "0.02"), ("unknown", "0.5")])
+        );
+        assert_eq!(stats.won_value, map(&[("EUR", "700.50")]));
+        // Exact decimals, written as strings with their scale.
+        let json = serde_json::to_value(&stats).expect("serialize");
+        assert_eq!(json["weighted_pipeline_value"]["USD"], "0.0200");
+        assert_eq!(json["won_value"]["EUR"], "700.50");
+    }
+
+    #[test]
+    fn deal_value_sums_do_not_depend_on_row_order() {
+        // 10^28 + 0.4 needs more mantissa than a Decimal has, so it rounds:
+        // added one by one after the big value, the two 0.4 vanish; added
+        // to each other first, they make 0.8 and round the total up.
+        let big = dec("10000000000000000000000000000");
+        let small = dec("0.4");
+        assert_ne!(
+            (big + small) + small,
+            big + (small + small),
+            "these values must round differently by order for this test to mean anything"
+        );
+        let rows = [big, small, small];
+        let orders = [[0, 1, 2], [1, 0, 2], [1, 2, 0], [2, 0, 1]];
+        let sums: Vec<PipelineStats> = orders
+            .iter()
+            .map(|order| {
+                let mut stats = PipelineStats::default();
+                stats.set_deal_values(order.iter().map(|&i| DealValue {
+                    stage: Stage::Won,
+                    probability_pct: 100,
+                    currency: None,
+                    value: rows[i],
+                }));
+                stats
+            })
+            .collect();
+        assert!(sums.windows(2).all(|w| w[0] == w[1]), "{sums:?}");
+        assert_eq!(sums[0].won_value["unknown"], big + (small + small));
+    }
+
+    #[test]
+    fn a_sum_beyond_the_decimal_range_saturates() {
+        let mut stats = PipelineStats::default();
+        stats.set_deal_values([
+            deal(Stage::Won, 100, Some("EUR"), &Decimal::MAX.to_string()),
+            deal(Stage::Won, 100, Some("EUR"), "1"),
+        ]);
+        assert_eq!(stats.won_value["EUR"], Decimal::MAX);
     }
 }

@@ -2,10 +2,14 @@
 //! routing's dry run; browser forms answered in HTML; every rejection in
 //! the one error shape.
 
+use std::collections::BTreeMap;
+
 use lead_core::Clock;
-use lead_core::{LeadStore, OutboxKind};
+use lead_core::ports::PipelineStats;
+use lead_core::{LeadStore, OutboxKind, Stage};
 use lead_http::{DryRun, FollowUpList, FollowUpView, LeadDetail, RepList, RepView};
 use reqwest::{Method, StatusCode};
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use crate::common::{
@@ -73,6 +77,23 @@ async fn patch_sets_contact_fields_and_the_deal_value_and_rescores() {
         "the change goes to the CRM"
     );
     assert_eq!(outbox.last().map(|e| e.kind), Some(OutboxKind::LeadUpdated));
+
+    // The dashboard counts the value: the lead is new, open at 5 %.
+    assert_eq!((stored.stage, stored.probability_pct), (Stage::New, 5));
+    for path in ["/api/leads/statistics", "/api/dashboard/summary"] {
+        let reply = app.call(Method::GET, path, Some(READER), None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert!(
+            reply.body["pipeline_value"]["EUR"].is_string(),
+            "exact decimals travel as strings: {}",
+            reply.body
+        );
+        let stats: PipelineStats = reply.json();
+        let eur = |v: i64| BTreeMap::from([("EUR".to_owned(), Decimal::from(v))]);
+        assert_eq!(stats.pipeline_value, eur(50_000), "{path}");
+        assert_eq!(stats.weighted_pipeline_value, eur(2_500), "{path}");
+        assert_eq!(stats.won_value, BTreeMap::new(), "{path}");
+    }
 
     // null clears a field.
     let reply = app
