@@ -726,11 +726,13 @@ async fn follow_up_changes_are_checked_scoped_and_need_a_known_task() {
 
 #[tokio::test]
 async fn the_policys_field_aliases_map_another_form_tools_names() {
-    let mut options = Options::default();
-    options.policy = lead_core::Policy::from_toml(
-        "[field_aliases]\n\"contact-mail\" = \"email\"\n\"Nombre completo\" = \"first_name\"\n",
-    )
-    .expect("a valid policy");
+    let options = Options {
+        policy: lead_core::Policy::from_toml(
+            "[field_aliases]\n\"contact-mail\" = \"email\"\n\"Nombre completo\" = \"first_name\"\n",
+        )
+        .expect("a valid policy"),
+        ..Options::default()
+    };
     let app = TestApp::spawn_with(options).await;
     let reply = app
         .post_lead_form(
