@@ -71,6 +71,11 @@ pub fn normalize(input: &LeadInput, options: &NormalizeOptions) -> Result<LeadFi
     let mut cleaned = input.clone();
     for (name, slot) in text_slots(&mut cleaned) {
         if let Some(value) = slot.as_mut() {
+            // Trimmed first: padding must not push a value over the limit.
+            let trimmed = value.trim();
+            if trimmed.len() != value.len() {
+                *value = trimmed.to_owned();
+            }
             keep_storable(name, value, &mut warnings);
         }
     }

@@ -460,6 +460,11 @@ pub(crate) async fn capture_one(
         }
         Err(err) => {
             let (status, _) = err.status_and_code();
+            if status.is_server_error() {
+                // The JSON path logs this in `into_response`; the form
+                // answers below do not go through it.
+                tracing::error!(error = %err, "form capture failed");
+            }
             if let Some(target) = redirects
                 .error
                 .as_deref()
@@ -475,7 +480,12 @@ pub(crate) async fn capture_one(
             if html {
                 tracing::debug!(error = %err, "form refused");
                 let back = back.as_ref().and_then(|v| v.to_str().ok());
-                return page::problem(lang, status, &err.body(), back);
+                let mut page = page::problem(lang, status, &err.body(), back);
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    page.headers_mut()
+                        .insert(header::RETRY_AFTER, http::HeaderValue::from(1));
+                }
+                return page;
             }
             err.into_response()
         }

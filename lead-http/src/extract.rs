@@ -11,8 +11,12 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
+/// axum's default body limit, which the lead API's JSON routes keep.
+const API_BODY_LIMIT: usize = 2 * 1024 * 1024;
+
 /// A JSON body: `415` without a JSON content type, `400` when it is not
-/// JSON, `422` naming the field when it is JSON of the wrong shape.
+/// JSON, `413` over the body limit, `422` naming the field when it is JSON
+/// of the wrong shape.
 pub(crate) struct ApiJson<T>(pub(crate) T);
 
 impl<S, T> FromRequest<S> for ApiJson<T>
@@ -27,6 +31,11 @@ where
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
             Err(JsonRejection::JsonDataError(err)) => Err(shape_error(&err.body_text())),
+            Err(rejection) if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(ApiError::TooLarge {
+                    limit: API_BODY_LIMIT,
+                })
+            }
             Err(rejection) => Err(ApiError::Malformed(rejection.body_text())),
         }
     }

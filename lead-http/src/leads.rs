@@ -516,7 +516,9 @@ pub(crate) struct PatchBody {
     expected_version: Option<u64>,
 }
 
-/// A JSON number as an exact decimal (`50000.00`, `5e4`).
+/// A JSON number as a decimal (`50000.00`, `5e4`). The body's number was
+/// read as an `f64` (JSON numbers are), so about 15 significant digits
+/// survive, plenty for a deal value; sums are then exact decimals.
 fn decimal(number: &serde_json::Number) -> Result<rust_decimal::Decimal, Error> {
     use std::str::FromStr;
     let text = number.to_string();

@@ -130,6 +130,31 @@ fn label(lang: Lang, field: &str) -> String {
     known.to_owned()
 }
 
+/// What to do without a link back (no allowed `Referer`).
+fn back_button(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Es => "Vuelve atrás con el botón de tu navegador para corregirlo.",
+        Lang::En => "Use your browser's Back button to correct it.",
+    }
+}
+
+/// A field problem in the page's language, by its stable code; English
+/// pages keep the server's own message.
+fn message(lang: Lang, code: &str, english: &str) -> String {
+    let spanish = match code {
+        "required" => "es obligatorio",
+        "invalid_email" => "no es una dirección de correo válida",
+        "must_be_empty" => "debe quedar vacío",
+        "invalid_character" => "contiene un carácter no permitido",
+        "too_long" => "es demasiado largo",
+        _ => "no es válido",
+    };
+    match lang {
+        Lang::Es => spanish.to_owned(),
+        Lang::En => english.to_owned(),
+    }
+}
+
 /// The thank-you page of a stored lead.
 pub(crate) fn thank_you(lang: Lang) -> Response {
     let (title, text) = match lang {
@@ -193,14 +218,21 @@ pub(crate) fn problem(
             body.push_str(&format!(
                 "<li><strong>{}</strong>: {}</li>\n",
                 escape(&label(lang, &field.field)),
-                escape(&field.message)
+                escape(&message(lang, &field.code, &field.message))
             ));
         }
         body.push_str("</ul>\n");
     }
     body.push_str("</div>\n");
-    let href = back.map_or_else(|| "javascript:history.back()".to_owned(), escape);
-    body.push_str(&format!("<p><a href=\"{href}\">{}</a></p>", escape(link)));
+    match back {
+        Some(href) => body.push_str(&format!(
+            "<p><a href=\"{}\">{}</a></p>",
+            escape(href),
+            escape(link)
+        )),
+        // The page allows no script (its CSP), so no `history.back()`.
+        None => body.push_str(&format!("<p>{}</p>", escape(back_button(lang)))),
+    }
     html(status, document(lang, title, &body))
 }
 
@@ -271,18 +303,36 @@ mod tests {
                 "<script>alert(1)</script>",
             )],
         };
-        let response = problem(
-            Lang::Es,
+        let page = futures_body(problem(
+            Lang::En,
             StatusCode::UNPROCESSABLE_ENTITY,
             &error,
             Some("https://example.com/f?a=1&b=\"x\""),
-        );
-        let page = futures_body(response);
+        ));
         assert!(!page.contains("<script>"), "{page}");
         assert!(page.contains("&lt;script&gt;"));
         assert!(page.contains("href=\"https://example.com/f?a=1&amp;b=&quot;x&quot;\""));
+        let page = futures_body(problem(
+            Lang::Es,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &error,
+            None,
+        ));
         assert!(page.contains("lang=\"es\""));
         assert!(page.contains("Correo electrónico"));
+        assert!(
+            page.contains("no es una dirección de correo válida"),
+            "Spanish pages say it in Spanish: {page}"
+        );
+        assert!(page.contains("botón de tu navegador"));
+        let without_back = futures_body(problem(
+            Lang::En,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &error,
+            None,
+        ));
+        assert!(!without_back.contains("javascript:"), "{without_back}");
+        assert!(without_back.contains("Back button"));
     }
 
     fn futures_body(response: Response) -> String {

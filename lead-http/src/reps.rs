@@ -144,21 +144,45 @@ fn whole_numbers(value: Value) -> Value {
     }
 }
 
-/// A rep as JSON: `id` and `name` required, the rest defaulted.
+/// A rep as JSON: `id` and `name` required, the rest defaulted; a value
+/// of the wrong type is named by its path (`skills.languages`).
 fn rep_of(value: Value, field_prefix: &str) -> ApiResult<lead_core::Rep> {
-    serde_json::from_value(whole_numbers(value)).map_err(|e| {
-        let message = e.to_string();
-        let field = message
-            .split('`')
-            .nth(1)
-            .filter(|f| !f.contains(' '))
-            .unwrap_or("body");
+    serde_path_to_error::deserialize(whole_numbers(value)).map_err(|e| {
+        let message = e.inner().to_string();
+        let path = e.path().to_string();
+        // At the top level serde names the field in the message only
+        // (`missing field `id``, `unknown field `x``).
+        let field = if path == "." || path.is_empty() {
+            ["missing field `", "unknown field `"]
+                .iter()
+                .find_map(|p| message.split_once(p))
+                .and_then(|(_, rest)| rest.split('`').next())
+                .unwrap_or("body")
+                .to_owned()
+        } else {
+            path
+        };
         ApiError::Core(Error::invalid(
             &format!("{field_prefix}{field}"),
             "invalid",
             message,
         ))
     })
+}
+
+/// `current` with `changes` applied: objects (skills, working hours) are
+/// merged key by key, so `{"skills": {"languages": ["es"]}}` leaves the
+/// other skills as they are; anything else is replaced.
+fn merged(mut current: Map<String, Value>, changes: Map<String, Value>) -> Map<String, Value> {
+    for (key, change) in changes {
+        match (current.get_mut(&key), change) {
+            (Some(Value::Object(old)), Value::Object(new)) => old.extend(new),
+            (_, change) => {
+                current.insert(key, change);
+            }
+        }
+    }
+    current
 }
 
 /// `PUT /api/reps` body.
@@ -204,7 +228,8 @@ pub(crate) async fn put_all(
 
 /// `PUT /api/reps/{rep_id}`: changes a rep. The body names only what
 /// changes (`{"active": false}` deactivates; `{"absences": [...]}` sets
-/// the out-of-office periods); everything else stays.
+/// the out-of-office periods; `{"skills": {"languages": [...]}}` changes
+/// one kind of skill); everything else stays.
 #[utoipa::path(
     put,
     path = "/api/reps/{rep_id}",
@@ -235,13 +260,12 @@ pub(crate) async fn put_one(
             "a rep's id is their e-mail and cannot change",
         )));
     }
-    let Value::Object(mut profile) = serde_json::to_value(&current.rep)
+    let Value::Object(profile) = serde_json::to_value(&current.rep)
         .map_err(|e| ApiError::Core(Error::Internal(format!("rep: {e}"))))?
     else {
         return Err(ApiError::Core(Error::Internal("a rep is an object".into())));
     };
-    profile.extend(changes);
-    let rep = rep_of(Value::Object(profile), "")?;
+    let rep = rep_of(Value::Object(merged(profile, changes)), "")?;
     usecase::check_rep(&rep)?;
     usecase::save_reps(std::slice::from_ref(&rep), state.deps()).await?;
     Ok(Json(find_rep(&state, &id).await?.into()))
@@ -265,7 +289,9 @@ impl DryRunIn {
         }
         let mut entries = body.into_iter();
         match (entries.next(), entries.next()) {
-            (Some((_, Value::String(id))), None) => Ok(DryRunIn::Stored(id)),
+            (Some((key, Value::String(id))), None) if key == "lead_ext_id" => {
+                Ok(DryRunIn::Stored(id))
+            }
             (Some((key, Value::Object(fields))), None) if key == "lead" => {
                 Ok(DryRunIn::Preview(fields))
             }

@@ -436,14 +436,18 @@ fn merge_fields(
         metadata.insert(ALTERNATE_VALUES.to_owned(), Value::Object(alt.values));
     }
     f.metadata = metadata;
-    // A value kept unparsed stays flagged while its field is still empty
-    // (a cut or cleaned text stays flagged); the most recent submission's
-    // is the one shown.
+    // Values kept as written are never dropped: the most recent
+    // submission's all stay (even when the field keeps an older usable
+    // value); an older one stays unless the most recent submission gave
+    // that field a value (a correction clears it). Identical ones once.
     let mut warnings: Vec<crate::model::FieldWarning> = Vec::new();
-    for warning in recent.warnings.iter().chain(&stale.warnings) {
-        let still = !f.has(&warning.field)
-            || matches!(warning.code.as_str(), "too_long" | "invalid_character");
-        if still && !warnings.iter().any(|w| w.field == warning.field) {
+    for warning in &recent.warnings {
+        if !warnings.contains(warning) {
+            warnings.push(warning.clone());
+        }
+    }
+    for warning in &stale.warnings {
+        if !recent.has(&warning.field) && !warnings.contains(warning) {
             warnings.push(warning.clone());
         }
     }

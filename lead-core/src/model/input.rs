@@ -83,9 +83,22 @@ impl LeadInput {
     /// assert_eq!(input.email.as_deref(), Some("a@b.com"));
     /// assert_eq!(input.first_name.as_deref(), Some("Ana"));
     /// assert_eq!(input.metadata["favourite_color"], "red");
+    ///
+    /// // Two names for one field: the last fills it, the other is kept.
+    /// let input = LeadInput::from_fields(
+    ///     [("email", "a@b.com"), ("Email Address", "c@d.com")]
+    ///         .map(|(k, v)| (k.to_string(), serde_json::Value::from(v))),
+    ///     &FieldMap::default(),
+    /// );
+    /// assert_eq!(input.email.as_deref(), Some("c@d.com"));
+    /// assert_eq!(input.metadata["email"], "a@b.com");
     /// ```
     pub fn from_fields(fields: impl IntoIterator<Item = (String, Value)>, map: &FieldMap) -> Self {
         let mut input = LeadInput::default();
+        // The form name each lead field was read from: when two names map
+        // to one field (`email` and `Email Address`), the last one fills
+        // it and the earlier value is kept in metadata under its own name.
+        let mut read_from: HashMap<&'static str, String> = HashMap::new();
         for (name, value) in fields {
             if name == "metadata" {
                 match value {
@@ -101,7 +114,15 @@ impl LeadInput {
                 Some(canonical) => match value_text(&value) {
                     Some(text) => {
                         if let Some(slot) = input.slot(canonical) {
-                            *slot = Some(text);
+                            if let Some(earlier) = slot.replace(text)
+                                && Some(&earlier) != slot.as_ref()
+                                && let Some(earlier_name) = read_from.get(canonical)
+                            {
+                                input
+                                    .metadata
+                                    .insert(earlier_name.clone(), Value::String(earlier));
+                            }
+                            read_from.insert(canonical, name);
                         }
                     }
                     None if value.is_null() => {}

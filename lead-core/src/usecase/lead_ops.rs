@@ -118,7 +118,8 @@ pub enum AssignTo {
     Route,
 }
 
-/// Assigns (or reassigns) a lead, keeping reps' workloads right.
+/// Assigns (or reassigns) a lead, keeping reps' workloads right; the
+/// lead's open follow-up tasks move to the new rep in the same commit.
 pub async fn assign(
     ext_id: &LeadExtId,
     to: AssignTo,
@@ -186,6 +187,32 @@ pub async fn assign(
                 OutboxKind::Assigned,
                 json!({ "assigned_to": target }),
             ));
+        }
+        // The lead's open follow-ups go with it: the new rep must see them
+        // in their list, the old one no longer.
+        let open_tasks = deps
+            .store
+            .followups(&crate::ports::FollowUpQuery {
+                lead: Some(ext_id.clone()),
+                status: Some(crate::followup::FollowUpStatus::Open),
+                limit: Some(crate::ports::MAX_FOLLOWUP_PAGE),
+                ..Default::default()
+            })
+            .await?;
+        for mut task in open_tasks.tasks {
+            if task.assigned_to.as_ref() == Some(&target) {
+                continue;
+            }
+            task.assigned_to = Some(target.clone());
+            if should_push(origin) {
+                commit.outbox.push(outbox(
+                    deps,
+                    ext_id,
+                    OutboxKind::FollowUpUpdated,
+                    json!({ "task_id": task.id, "assigned_to": target }),
+                ));
+            }
+            commit.followup_updates.push(task);
         }
         single(deps.store.commit(commit.write(lead, Some(version))).await?)
     };

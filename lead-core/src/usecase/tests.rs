@@ -74,7 +74,11 @@ async fn capture_stores_scores_routes_and_plans_a_followup_in_one_commit() {
 #[tokio::test]
 async fn only_the_email_makes_a_capture_invalid_and_other_values_are_kept() {
     let store = Arc::new(InMemoryStore::new());
-    let deps = deps_with(store.clone());
+    let clock = Arc::new(ManualClock::new(monday_noon()));
+    let deps = Deps {
+        clock: clock.clone(),
+        ..deps_with(store.clone())
+    };
     let bad = LeadInput {
         email: Some("nope".into()),
         phone: Some("12".into()),
@@ -116,21 +120,56 @@ async fn only_the_email_makes_a_capture_invalid_and_other_values_are_kept() {
     let stored = store.get(&out.lead.ext_id).await.unwrap().expect("stored");
     assert_eq!(stored.fields.warnings, out.warnings, "flagged on the lead");
 
-    // A later submission with a good phone clears that warning only.
+    // A later submission that gives usable values clears those fields'
+    // warnings (a phone, and the first name `input` sends) and keeps the
+    // others.
     let fixed = LeadInput {
         phone: Some("+34 612 345 678".into()),
         ..input("ana@acme.com")
     };
+    clock.advance(chrono::Duration::minutes(5));
     let merged = capture(&fixed, &Policy::default(), &deps).await.unwrap();
     assert!(merged.warnings.is_empty());
-    let fields: Vec<&str> = merged
-        .lead
-        .fields
-        .warnings
-        .iter()
-        .map(|w| w.field.as_str())
-        .collect();
-    assert_eq!(fields, ["first_name", "website", "budget"]);
+    let fields = |lead: &crate::model::Lead| -> Vec<(String, Option<String>)> {
+        lead.fields
+            .warnings
+            .iter()
+            .map(|w| (w.field.clone(), w.value.clone()))
+            .collect()
+    };
+    assert_eq!(
+        fields(&merged.lead),
+        [
+            ("website".to_owned(), Some("not a url".to_owned())),
+            ("budget".to_owned(), Some("lots".to_owned()))
+        ]
+    );
+
+    // A later unreadable phone is kept even though the field keeps the
+    // earlier usable number; so is a second unreadable website.
+    let worse = LeadInput {
+        phone: Some("call me at 5pm".into()),
+        website: Some("also not a url".into()),
+        ..input("ana@acme.com")
+    };
+    clock.advance(chrono::Duration::minutes(5));
+    let merged = capture(&worse, &Policy::default(), &deps).await.unwrap();
+    assert_eq!(
+        merged.lead.fields.phone.as_ref().map(|p| p.as_str()),
+        Some("+34612345678")
+    );
+    let kept = fields(&merged.lead);
+    for (field, value) in [
+        ("phone", "call me at 5pm"),
+        ("website", "also not a url"),
+        ("website", "not a url"),
+        ("budget", "lots"),
+    ] {
+        assert!(
+            kept.contains(&(field.to_owned(), Some(value.to_owned()))),
+            "{field} = {value} is kept: {kept:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -747,8 +747,12 @@ async fn the_policys_field_aliases_map_another_form_tools_names() {
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     let stored = app.stored_by_email("last.named@acme.io");
     assert_eq!(stored.fields.first_name.as_deref(), Some("Lucía"));
-    // Both names map to `email`; the last one in the form wins, as for any
-    // repeated field, and the built-in aliases still work.
+    // Both names map to `email`: the last one in the form is the e-mail,
+    // the other is kept in metadata under its own name.
+    assert_eq!(
+        stored.fields.metadata["contact-mail"],
+        "first.named@acme.io"
+    );
     let reply = app
         .post_lead_form(&[("contact-mail", "only.alias@acme.io")], &[])
         .await;
@@ -779,4 +783,133 @@ async fn adding_reps_needs_the_write_scope() {
     .await
     .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
     assert!(app.store.rep_states().await.expect("reps").is_empty());
+}
+
+#[tokio::test]
+async fn reassigning_a_lead_moves_its_open_follow_up_to_the_new_rep() {
+    let app = TestApp::spawn().await;
+    with_reps(&app).await;
+    let lead = app.create_lead(&person("moving@acme.io")).await;
+    let first = lead.assigned_to.clone().expect("assigned at capture");
+    let other = if first == "ana@sales.com" {
+        "bob@sales.com"
+    } else {
+        "ana@sales.com"
+    };
+    let reply = app
+        .put_assign(
+            Some(WRITER),
+            &lead.lead_ext_id,
+            &json!({"assigned_to": other}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let tasks = app.store.followups();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(
+        tasks[0].assigned_to.as_ref().map(|r| r.as_str()),
+        Some(other)
+    );
+    assert_eq!(
+        app.store.outbox().last().map(|e| e.kind),
+        Some(OutboxKind::FollowUpUpdated)
+    );
+}
+
+#[tokio::test]
+async fn a_rep_change_merges_skills_and_names_a_badly_typed_field() {
+    let app = TestApp::spawn().await;
+    let mut ana = rep("ana@sales.com", "Ana");
+    ana.skills.industries.insert("software".into());
+    app.store.upsert_rep(ana);
+    let reply = app
+        .call(
+            Method::PUT,
+            "/api/reps/ana@sales.com",
+            Some(WRITER),
+            Some(&json!({"skills": {"languages": ["es"]}})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let ana: RepView = reply.json();
+    assert!(ana.rep.skills.languages.contains("es"));
+    assert!(
+        ana.rep.skills.industries.contains("software"),
+        "the other skills stay"
+    );
+    for (body, field) in [
+        (json!({"daily_capacity": 1.5}), "daily_capacity"),
+        (json!({"weight": true}), "weight"),
+        (
+            json!({"working_hours": {"days": ["Funday"]}}),
+            "working_hours.days[0]",
+        ),
+    ] {
+        let error = app
+            .call(
+                Method::PUT,
+                "/api/reps/ana@sales.com",
+                Some(WRITER),
+                Some(&body),
+            )
+            .await
+            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        assert_eq!(error.field_names(), [field], "{body}");
+    }
+    let error = app
+        .call(
+            Method::POST,
+            "/api/routing/dry-run",
+            Some(READER),
+            Some(&json!({"lead": "WEB-AAAAAAAA"})),
+        )
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(error.field_names(), ["lead"]);
+}
+
+#[tokio::test]
+async fn an_edit_that_completes_bant_qualifies_the_lead() {
+    let mut options = Options::default();
+    options.policy.bant.auto_qualify_enabled = true;
+    let app = TestApp::spawn_with(options).await;
+    let lead = app
+        .create_lead(&json!({
+            "email": "buyer@acme.io",
+            "budget": "20000 EUR",
+            "message": "We need a quote",
+        }))
+        .await;
+    assert_eq!(lead.stage, "new", "budget and need: 2 of 4");
+    let reply = app
+        .call(
+            Method::PATCH,
+            &format!("/api/leads/{}", lead.lead_ext_id),
+            Some(WRITER),
+            Some(&json!({"job_title": "CEO"})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let detail: LeadDetail = reply.json();
+    assert_eq!(detail.lead.stage, "qualified");
+    assert_eq!(detail.lead.bant_score, Some(3));
+    assert_eq!(
+        app.store.outbox().last().map(|e| e.kind),
+        Some(OutboxKind::StageChanged)
+    );
+}
+
+#[tokio::test]
+async fn an_api_body_over_the_limit_is_413() {
+    let app = TestApp::spawn().await;
+    let lead = app.create_lead(&person("big.body@acme.io")).await;
+    let huge = "x".repeat(3 * 1024 * 1024);
+    app.call(
+        Method::PATCH,
+        &format!("/api/leads/{}", lead.lead_ext_id),
+        Some(WRITER),
+        Some(&json!({"company": huge})),
+    )
+    .await
+    .error(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
 }
