@@ -99,7 +99,9 @@ fn open_load_changes(before: &[&Lead], after: &[&Lead]) -> Vec<crate::ports::Loa
 /// `auto_qualify_enabled`, a lead whose BANT verdict reached the threshold
 /// moves to `qualified` from `new`, `contacted` or `nurturing`, with a
 /// history entry. A lead a person marked `unqualified`, or one already
-/// further along, is left alone. Returns the stage it left.
+/// further along, is left alone by events and edits (a new capture of the
+/// same person follows the merge's own stage rule, `crate::dedup::merge`:
+/// renewed interest reopens a closed lead). Returns the stage it left.
 fn auto_qualify(
     lead: &mut Lead,
     policy: &crate::policy::Policy,
