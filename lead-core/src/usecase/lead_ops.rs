@@ -433,38 +433,56 @@ pub async fn edit_lead(
         if edit.touched().is_empty() {
             return Ok(lead);
         }
-        let before = lead.clone();
         edit.apply(&mut lead, policy)?;
         let now = deps.clock.now();
         let version = lead.version;
-        let assessment = policy.assess(&lead.fields, &lead.events, now);
-        lead.score = assessment.score;
-        lead.priority = assessment.priority;
-        lead.score_breakdown = assessment.hits;
-        lead.segments = assessment.segments;
-        lead.bant = Some(assessment.bant);
-        lead.behavioral_score = assessment.behavior.score;
-        lead.updated_at = now;
-        let qualified_from = super::auto_qualify(&mut lead, policy, now);
-        let mut commit = Commit::new();
-        commit.outbox.push(outbox(
-            deps,
-            ext_id,
-            OutboxKind::LeadUpdated,
+        let commit = reassessed(
+            &mut lead,
             json!({ "fields": edit.touched() }),
-        ));
-        if let Some(from) = qualified_from {
-            commit.load = open_load_changes(&[&before], &[&lead]);
-            commit.outbox.push(outbox(
-                deps,
-                ext_id,
-                OutboxKind::StageChanged,
-                json!({ "from": from.as_str(), "to": lead.stage.as_str() }),
-            ));
-        }
+            policy,
+            deps,
+            now,
+        );
         single(deps.store.commit(commit.write(lead, Some(version))).await?)
     };
     with_retries(expected_version, attempt).await
+}
+
+/// Re-assesses `lead` as of `now` (scores, BANT, segments; BANT
+/// auto-qualify) and builds the commit that tells the CRM: a
+/// `LeadUpdated` entry carrying `why`, and, when auto-qualify moved the
+/// lead, its stage change and workload. The caller writes the lead.
+fn reassessed(
+    lead: &mut Lead,
+    why: serde_json::Value,
+    policy: &Policy,
+    deps: &Deps,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Commit {
+    let assessment = policy.assess(&lead.fields, &lead.events, now);
+    lead.score = assessment.score;
+    lead.priority = assessment.priority;
+    lead.score_breakdown = assessment.hits;
+    lead.segments = assessment.segments;
+    lead.bant = Some(assessment.bant);
+    lead.behavioral_score = assessment.behavior.score;
+    lead.updated_at = now;
+    let before = lead.clone();
+    let qualified_from = super::auto_qualify(lead, policy, now);
+    let mut commit = Commit::new();
+    commit
+        .outbox
+        .push(outbox(deps, &lead.ext_id, OutboxKind::LeadUpdated, why));
+    if let Some(from) = qualified_from {
+        commit.load = open_load_changes(&[&before], &[&*lead]);
+        commit.outbox.push(outbox(
+            deps,
+            &lead.ext_id,
+            OutboxKind::StageChanged,
+            json!({ "from": from.as_str(), "to": lead.stage.as_str() }),
+        ));
+    }
+    commit
 }
 
 /// What routing would decide for a lead that is not stored (a form's
@@ -509,29 +527,7 @@ pub async fn record_event(
         let version = lead.version;
         let at = lead.events.partition_point(|e| e.at <= event.at);
         lead.events.insert(at, event.clone());
-        let assessment = policy.assess(&lead.fields, &lead.events, now);
-        lead.behavioral_score = assessment.behavior.score;
-        lead.segments = assessment.segments;
-        lead.bant = Some(assessment.bant);
-        lead.updated_at = now;
-        let before = lead.clone();
-        let qualified_from = super::auto_qualify(&mut lead, policy, now);
-        let mut commit = Commit::new();
-        commit.outbox.push(outbox(
-            deps,
-            ext_id,
-            OutboxKind::LeadUpdated,
-            json!({ "event": event.kind }),
-        ));
-        if let Some(from) = qualified_from {
-            commit.load = open_load_changes(&[&before], &[&lead]);
-            commit.outbox.push(outbox(
-                deps,
-                ext_id,
-                OutboxKind::StageChanged,
-                json!({ "from": from.as_str(), "to": lead.stage.as_str() }),
-            ));
-        }
+        let commit = reassessed(&mut lead, json!({ "event": event.kind }), policy, deps, now);
         let commit = commit.write(lead, Some(version));
         single(deps.store.commit(commit).await?)
     };
