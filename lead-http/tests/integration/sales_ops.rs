@@ -247,16 +247,7 @@ async fn rep_changes_are_checked_scoped_and_need_a_known_rep() {
         (json!({"id": "other@sales.com"}), "id"),
         (json!({"name": ""}), "name"),
     ] {
-        let error = app
-            .call(
-                Method::PUT,
-                "/api/reps/ana@sales.com",
-                Some(WRITER),
-                Some(&body),
-            )
-            .await
-            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
-        assert_eq!(error.field_names(), [field], "{body}");
+        refused_change_of_ana(&app, &body, field).await;
     }
     let error = app
         .call(
@@ -303,6 +294,20 @@ async fn rep_changes_are_checked_scoped_and_need_a_known_rep() {
     }
     let states = app.store.rep_states().await.expect("reps");
     assert!(states.iter().all(|s| s.rep.active), "nothing was changed");
+}
+
+/// `PUT /api/reps/ana@sales.com` with `body` is a 422 naming `field`.
+async fn refused_change_of_ana(app: &TestApp, body: &Value, field: &str) {
+    let error = app
+        .call(
+            Method::PUT,
+            "/api/reps/ana@sales.com",
+            Some(WRITER),
+            Some(body),
+        )
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(error.field_names(), [field], "{body}");
 }
 
 // ----- routing dry run -----
@@ -845,16 +850,7 @@ async fn a_rep_change_merges_skills_and_names_a_badly_typed_field() {
             "working_hours.days[0]",
         ),
     ] {
-        let error = app
-            .call(
-                Method::PUT,
-                "/api/reps/ana@sales.com",
-                Some(WRITER),
-                Some(&body),
-            )
-            .await
-            .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
-        assert_eq!(error.field_names(), [field], "{body}");
+        refused_change_of_ana(&app, &body, field).await;
     }
     let error = app
         .call(
