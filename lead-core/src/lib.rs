@@ -25,7 +25,7 @@ pub use memory::InMemoryStore;
 pub use model::*;
 pub use normalize::{
     DomainKind, MAX_FIELD_LEN, NormalizeOptions, check_text, classify_domain, fix_name_case,
-    normalize, region_of_country, registrable_domain,
+    normalize, registrable_domain,
 };
 pub use policy::{Assessment, Policy};
 pub use ports::{

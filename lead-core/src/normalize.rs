@@ -98,7 +98,7 @@ pub fn normalize(input: &LeadInput, options: &NormalizeOptions) -> Result<LeadFi
     let country = clean(&input.country);
     let region = country
         .as_deref()
-        .and_then(region_of_country)
+        .and_then(Region::of_country)
         .unwrap_or(options.default_region);
     let w = &mut warnings;
     let phone = parsed(&input.phone, w, |raw| Phone::parse(raw, region));
@@ -196,34 +196,6 @@ fn keep_storable(name: &str, value: &mut String, warnings: &mut Vec<FieldWarning
             Some(written),
         ));
     }
-}
-
-/// The phone region a lead's `country` names: an ISO 3166-1 alpha-2 code
-/// (`ES`, `mx`) or a common English or Spanish country name.
-pub fn region_of_country(country: &str) -> Option<Region> {
-    // Folded: accents, case, spaces and dots do not matter (`España`, `U.S.A.`).
-    let folded = crate::matchkey::fold_text(country);
-    let code = match folded.as_str() {
-        "spain" | "espana" => "ES",
-        "mexico" => "MX",
-        "unitedstates" | "usa" | "unitedstatesofamerica" | "estadosunidos" => "US",
-        "unitedkingdom" | "uk" | "greatbritain" | "reinounido" => "GB",
-        "france" | "francia" => "FR",
-        "germany" | "alemania" | "deutschland" => "DE",
-        "portugal" => "PT",
-        "italy" | "italia" => "IT",
-        "argentina" => "AR",
-        "colombia" => "CO",
-        "chile" => "CL",
-        "peru" => "PE",
-        "brazil" | "brasil" => "BR",
-        "canada" => "CA",
-        "netherlands" | "paisesbajos" => "NL",
-        "ireland" | "irlanda" => "IE",
-        _ if folded.len() == 2 => return Region::parse(&folded).ok(),
-        _ => return None,
-    };
-    Region::parse(code).ok()
 }
 
 fn text_slots(input: &mut LeadInput) -> [(&'static str, &mut Option<String>); 20] {

@@ -29,6 +29,45 @@ impl Region {
 }
 
 impl Region {
+    /// The phone region a lead's `country` names: an ISO 3166-1 alpha-2 code
+    /// (`ES`, `mx`) or a common English or Spanish country name.
+    ///
+    /// ```
+    /// use lead_core::Region;
+    /// assert_eq!(Region::of_country("España").map(|r| r.code().to_owned()).as_deref(), Some("ES"));
+    /// assert_eq!(Region::of_country(" mx ").map(|r| r.code().to_owned()).as_deref(), Some("MX"));
+    /// assert!(Region::of_country("Atlantis").is_none());
+    /// ```
+    pub fn of_country(country: &str) -> Option<Region> {
+        // Folded: accents, case, spaces and dots do not matter (`España`, `U.S.A.`).
+        let folded: String = deunicode::deunicode(country)
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        let code = match folded.as_str() {
+            "spain" | "espana" => "ES",
+            "mexico" => "MX",
+            "unitedstates" | "usa" | "unitedstatesofamerica" | "estadosunidos" => "US",
+            "unitedkingdom" | "uk" | "greatbritain" | "reinounido" => "GB",
+            "france" | "francia" => "FR",
+            "germany" | "alemania" | "deutschland" => "DE",
+            "portugal" => "PT",
+            "italy" | "italia" => "IT",
+            "argentina" => "AR",
+            "colombia" => "CO",
+            "chile" => "CL",
+            "peru" => "PE",
+            "brazil" | "brasil" => "BR",
+            "canada" => "CA",
+            "netherlands" | "paisesbajos" => "NL",
+            "ireland" | "irlanda" => "IE",
+            _ if folded.len() == 2 => return Self::parse(&folded).ok(),
+            _ => return None,
+        };
+        Self::parse(code).ok()
+    }
+
     /// The ISO 3166-1 alpha-2 code.
     pub fn code(&self) -> &str {
         self.0.as_ref()

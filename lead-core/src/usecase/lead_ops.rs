@@ -292,7 +292,7 @@ impl LeadEdit {
     /// capture, a value that does not parse is refused, naming the field
     /// (the person editing is there to correct it).
     fn apply(&self, lead: &mut Lead, policy: &Policy) -> Result<()> {
-        use crate::normalize::{check_text, fix_name_case, parse_url, region_of_country};
+        use crate::normalize::{check_text, fix_name_case, parse_url};
         let mut problems = Vec::new();
         let mut text = |name: &str, value: &Option<Option<String>>| -> Option<Option<String>> {
             let value = value.as_ref()?;
@@ -355,7 +355,7 @@ impl LeadEdit {
             let region = f
                 .country
                 .as_deref()
-                .and_then(region_of_country)
+                .and_then(crate::model::Region::of_country)
                 .unwrap_or(policy.default_region);
             match v
                 .map(|p| crate::model::Phone::parse(&p, region))
