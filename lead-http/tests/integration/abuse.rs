@@ -1,0 +1,55 @@
+//! Attacks on the server, one test each: the answer it gives and that the
+//! attack costs it only bounded work (checked by structure, never by time).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use lead_http::signature::{MAX_SIGNATURE_HEADER_LEN, MAX_SIGNATURES};
+use reqwest::StatusCode;
+
+use crate::common::{JSON, Options, STANDARD_SECRET, TestApp, standard_signature, start_time};
+
+/// `n` Standard Webhooks entries that decode to 32 bytes, none right.
+fn wrong_signatures(n: usize) -> String {
+    let wrong = format!("v1,{}", BASE64.encode([7u8; 32]));
+    vec![wrong; n].join(" ")
+}
+
+#[tokio::test]
+async fn a_ten_thousand_entry_signature_header_with_a_one_mib_body_is_refused() {
+    // A body limit that lets 1 MiB reach the signature check.
+    let app = TestApp::spawn_with(
+        Options::signed().with_settings(|s| s.max_lead_bytes = 2 * 1024 * 1024),
+    )
+    .await;
+    let now = start_time().timestamp();
+    let mut body = br#"{"email":"flood@acme.io","message":""#.to_vec();
+    body.resize(1024 * 1024 - 2, b'x');
+    body.extend_from_slice(br#""}"#);
+    assert_eq!(body.len(), 1024 * 1024);
+
+    // 10 000 entries (the real one among them): over both caps.
+    let mut headers = standard_signature(STANDARD_SECRET, "msg_flood", now, &body);
+    let flood = format!("{} {}", wrong_signatures(9_999), headers[2].1);
+    assert!(flood.len() > MAX_SIGNATURE_HEADER_LEN);
+    headers[2].1 = flood;
+    let reply = app.post_lead_bytes(JSON, body.clone(), &headers).await;
+    let error = reply.error(StatusCode::UNAUTHORIZED, "bad_signature");
+    assert!(error.message.contains("over its limits"), "{}", reply.body);
+
+    // Within the length cap but one entry too many: refused the same way.
+    let mut headers = standard_signature(STANDARD_SECRET, "msg_many", now, &body);
+    let many = format!("{} {}", wrong_signatures(MAX_SIGNATURES), headers[2].1);
+    assert!(many.len() <= MAX_SIGNATURE_HEADER_LEN);
+    headers[2].1 = many;
+    let reply = app.post_lead_bytes(JSON, body.clone(), &headers).await;
+    let error = reply.error(StatusCode::UNAUTHORIZED, "bad_signature");
+    assert!(error.message.contains("over its limits"), "{}", reply.body);
+    assert!(app.store.leads().is_empty());
+
+    // At the cap, the real signature still gets the lead in.
+    let mut headers = standard_signature(STANDARD_SECRET, "msg_at_cap", now, &body);
+    headers[2].1 = format!("{} {}", wrong_signatures(MAX_SIGNATURES - 1), headers[2].1);
+    let reply = app.post_lead_bytes(JSON, body, &headers).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    assert_eq!(app.store.leads().len(), 1);
+}
