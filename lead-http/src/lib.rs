@@ -336,12 +336,83 @@ async fn track(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status).increment(1);
-    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method)
-        .record(started.elapsed().as_secs_f64());
+    record_request(route, method, response.status(), started.elapsed());
     response
+}
+
+/// The `method` label of the request metrics: the standard methods by
+/// name, any other token `other`, so a client cannot create a new series
+/// per method it invents (the `route` label is the matched route or
+/// `unmatched`, fixed too).
+fn method_label(method: &http::Method) -> &'static str {
+    use http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Records one answered request in the request metrics.
+fn record_request(
+    route: String,
+    method: &'static str,
+    status: http::StatusCode,
+    elapsed: std::time::Duration,
+) {
+    let status = status.as_u16().to_string();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method)
+        .record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_method_label_takes_only_standard_methods() {
+        for (method, label) in [
+            ("GET", "GET"),
+            ("POST", "POST"),
+            ("PUT", "PUT"),
+            ("PATCH", "PATCH"),
+            ("DELETE", "DELETE"),
+            ("HEAD", "HEAD"),
+            ("OPTIONS", "OPTIONS"),
+            ("FOOBAR", "other"),
+            ("get", "other"),
+            ("TRACE", "other"),
+            ("CONNECT", "other"),
+        ] {
+            let method = http::Method::from_bytes(method.as_bytes()).expect("a method token");
+            assert_eq!(method_label(&method), label, "{method}");
+        }
+    }
+
+    #[test]
+    fn an_invented_method_is_rendered_as_other() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let method = http::Method::from_bytes(b"FOOBAR").expect("a method token");
+        metrics::with_local_recorder(&recorder, || {
+            record_request(
+                "unmatched".to_owned(),
+                method_label(&method),
+                http::StatusCode::NOT_FOUND,
+                std::time::Duration::from_millis(1),
+            );
+        });
+        let rendered = handle.render();
+        assert!(rendered.contains(r#"method="other""#), "{rendered}");
+        assert!(!rendered.contains("FOOBAR"), "{rendered}");
+    }
 }

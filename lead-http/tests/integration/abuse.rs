@@ -5,6 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use lead_http::signature::{MAX_SIGNATURE_HEADER_LEN, MAX_SIGNATURES};
 use reqwest::StatusCode;
+use serde_json::Value;
 
 use crate::common::{JSON, Options, STANDARD_SECRET, TestApp, standard_signature, start_time};
 
@@ -52,4 +53,29 @@ async fn a_ten_thousand_entry_signature_header_with_a_one_mib_body_is_refused() 
     let reply = app.post_lead_bytes(JSON, body, &headers).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     assert_eq!(app.store.leads().len(), 1);
+}
+
+#[tokio::test]
+async fn an_invented_http_method_makes_no_metric_series_of_its_own() {
+    let app = TestApp::spawn_with(Options::default().with_metrics()).await;
+    let method = reqwest::Method::from_bytes(b"FOOBAR").expect("a method token");
+
+    let request = app
+        .client
+        .request(method, format!("http://{}/webhook/lead", app.addr));
+    let reply = app.send(request).await;
+    reply.error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+
+    let metrics = app.get_metrics().await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    let Value::String(text) = &metrics.body else {
+        panic!("the metrics are text: {}", metrics.body);
+    };
+    assert!(
+        text.lines().any(|l| l.starts_with("http_requests_total{")
+            && l.contains(r#"method="other""#)
+            && l.contains(r#"status="405""#)),
+        "{text}"
+    );
+    assert!(!text.contains("FOOBAR"), "{text}");
 }
