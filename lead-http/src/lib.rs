@@ -241,7 +241,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Every router on one listener, plus `/openapi.json` and Swagger UI at
 /// `/docs`, with request metrics, rate limits, CORS for the configured
-/// origins and the request time limit.
+/// origins, the request time limit and security headers
+/// (`X-Content-Type-Options: nosniff` on every answer, `Cache-Control:
+/// no-store` on lead data).
 ///
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
 /// the per-IP limit sees client addresses.
@@ -270,7 +272,39 @@ pub fn router_for(state: AppState, parts: &[Part]) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    router.with_state(state)
+    // Outermost: every answer, rate-limit, timeout and CORS ones included.
+    router
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Adds the security headers every answer carries:
+/// `X-Content-Type-Options: nosniff` on all, and `Cache-Control: no-store`
+/// on the lead API (`/api/...`) and capture (`/webhook/...`) answers, which
+/// hold lead data. Headers a handler set are kept (an HTML page's own
+/// `Content-Security-Policy`), except a weaker `Cache-Control` there.
+async fn security_headers(request: Request, next: Next) -> Response {
+    use http::{HeaderValue, header};
+    let no_store = holds_lead_data(request.uri().path());
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if no_store {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// True for the paths whose answers hold lead data: the lead, sales-ops
+/// and dashboard API (`/api/...`) and the capture webhooks (`/webhook/...`).
+fn holds_lead_data(path: &str) -> bool {
+    ["/api", "/webhook"].iter().any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// CORS for `origins` (exact matches), or none.
@@ -377,6 +411,29 @@ fn record_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lead_data_is_under_api_and_webhook_only() {
+        for path in [
+            "/api",
+            "/api/leads",
+            "/api/dashboard/summary",
+            "/webhook/lead",
+            "/webhook/lead/batch",
+        ] {
+            assert!(holds_lead_data(path), "{path}");
+        }
+        for path in [
+            "/health",
+            "/metrics",
+            "/docs/",
+            "/openapi.json",
+            "/apix",
+            "/webhooks",
+        ] {
+            assert!(!holds_lead_data(path), "{path}");
+        }
+    }
 
     #[test]
     fn the_method_label_takes_only_standard_methods() {

@@ -1,13 +1,17 @@
 //! Attacks on the server, one test each: the answer it gives and that the
-//! attack costs it only bounded work (checked by structure, never by time).
+//! attack costs it only bounded work (checked by structure, never by time);
+//! and the security headers every answer carries.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use lead_http::signature::{MAX_SIGNATURE_HEADER_LEN, MAX_SIGNATURES};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::common::{JSON, Options, STANDARD_SECRET, TestApp, standard_signature, start_time};
+use crate::common::{
+    JSON, Options, PUBLIC_ORIGIN, READER, Reply, STANDARD_SECRET, TestApp, standard_signature,
+    start_time,
+};
 
 /// `n` Standard Webhooks entries that decode to 32 bytes, none right.
 fn wrong_signatures(n: usize) -> String {
@@ -78,4 +82,64 @@ async fn an_invented_http_method_makes_no_metric_series_of_its_own() {
         "{text}"
     );
     assert!(!text.contains("FOOBAR"), "{text}");
+}
+
+/// Fails unless `reply` carries `nosniff`, and `no-store` exactly when
+/// `no_store`.
+fn assert_security_headers(what: &str, reply: &Reply, no_store: bool) {
+    assert_eq!(
+        reply.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}: {:?}",
+        reply.headers
+    );
+    let cache = reply.header("cache-control");
+    if no_store {
+        assert_eq!(cache, Some("no-store"), "{what}: {:?}", reply.headers);
+    } else {
+        assert_ne!(cache, Some("no-store"), "{what}: {:?}", reply.headers);
+    }
+}
+
+#[tokio::test]
+async fn every_answer_is_nosniff_and_lead_data_is_not_stored_by_caches() {
+    let app = TestApp::spawn().await;
+
+    let reply = app.post_lead_json(&json!({"email": "cache@acme.io"})).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    assert_security_headers("POST /webhook/lead", &reply, true);
+
+    let reply = app.get_leads(Some(READER), &[]).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_security_headers("GET /api/leads", &reply, true);
+
+    // Refusals too: no key, an unknown lead route.
+    let reply = app.get_leads(None, &[]).await;
+    reply.error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_security_headers("GET /api/leads without a key", &reply, true);
+    let reply = app
+        .post_lead_json(&json!({"email": "not an address"}))
+        .await;
+    reply.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_security_headers("a refused capture", &reply, true);
+
+    let reply = app.get_health().await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_security_headers("GET /health", &reply, false);
+}
+
+#[tokio::test]
+async fn a_thank_you_page_keeps_its_own_csp_and_gains_nosniff() {
+    let app = TestApp::spawn_with(Options::public_form()).await;
+    let headers = vec![
+        ("origin", PUBLIC_ORIGIN.to_owned()),
+        ("accept", "text/html,application/xhtml+xml".to_owned()),
+    ];
+    let reply = app
+        .post_lead_form(&[("email", "page@acme.io")], &headers)
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    assert_security_headers("the thank-you page", &reply, true);
+    let csp = reply.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
 }
