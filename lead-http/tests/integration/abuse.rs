@@ -143,3 +143,29 @@ async fn a_thank_you_page_keeps_its_own_csp_and_gains_nosniff() {
     let csp = reply.header("content-security-policy").unwrap_or_default();
     assert!(csp.contains("default-src 'none'"), "{csp}");
 }
+
+#[tokio::test]
+async fn a_filled_honeypot_is_counted_in_the_capture_metrics() {
+    let app = TestApp::spawn_with(Options::public_form().with_metrics()).await;
+
+    let reply = app
+        .post_lead_form(
+            &[("email", "counted.bot@acme.io"), ("_hp", "filled")],
+            &[("origin", PUBLIC_ORIGIN.to_owned())],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    assert!(app.store.leads().is_empty());
+
+    let metrics = app.get_metrics().await;
+    let Value::String(text) = &metrics.body else {
+        panic!("the metrics are text: {}", metrics.body);
+    };
+    // Other tests of this binary may count honeypots too: at least ours.
+    let count: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"lead_captures_total{outcome="honeypot"} "#))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no honeypot count: {text}"));
+    assert!(count >= 1.0, "{text}");
+}
