@@ -267,13 +267,13 @@ struct Redirects {
     error: Option<String>,
 }
 
-/// Takes the honeypot and redirect fields out of a submission; refuses a
-/// filled honeypot.
+/// Takes the honeypot and redirect fields out of a submission; true when
+/// the honeypot was filled (a bot: the caller decides what to answer).
 fn take_control_fields(
     state: &AppState,
     fields: &mut Vec<(String, Value)>,
     redirects: &mut Redirects,
-) -> ApiResult<()> {
+) -> bool {
     let honeypot = &state.settings().honeypot_field;
     let mut filled = false;
     fields.retain(|(name, value)| {
@@ -294,14 +294,7 @@ fn take_control_fields(
             true
         }
     });
-    if filled {
-        return Err(ApiError::Core(Error::invalid(
-            honeypot,
-            "must_be_empty",
-            "this field must be left empty",
-        )));
-    }
-    Ok(())
+    filled
 }
 
 /// The client's `Idempotency-Key`, checked: 1 to 255 visible characters.
@@ -414,14 +407,14 @@ async fn capture(
         ),
     ),
     responses(
-        (status = 202, description = "Stored (created, merged into the known lead with that e-mail, or a replay); an unsigned public-form post gets only `success`, `message` and `warnings`; a browser that asks for HTML gets a thank-you page",
+        (status = 202, description = "Stored (created, merged into the known lead with that e-mail, or a replay); an unsigned public-form post gets only `success`, `message` and `warnings`; a browser that asks for HTML gets a thank-you page. A filled honeypot (`_hp`) gets the public-form answer (or its redirect or page) and nothing is stored",
             content((CaptureAnswer = "application/json"), (String = "text/html"))),
         (status = 303, description = "Stored, or refused: the form's `_redirect` or `_error_redirect` on a public origin"),
         (status = 400, description = "Malformed body", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 401, description = "Missing or bad signature", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 413, description = "Body over the limit", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 415, description = "Not JSON or url-encoded", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
-        (status = 422, description = "Missing or invalid e-mail (or a filled honeypot); `fields` names it", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 422, description = "Missing or invalid e-mail; `fields` names it", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
         (status = 503, description = "The store is down; nothing stored", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
     ),
 )]
@@ -507,20 +500,36 @@ async fn capture_form(
     let verified = authenticate(state, headers, &body, matches!(kind, Ok(Kind::Form)))?;
     let kind = kind?;
     let mut fields = parse_fields(kind, &body)?;
-    take_control_fields(state, &mut fields, redirects)?;
+    if take_control_fields(state, &mut fields, redirects) {
+        // A bot: told exactly what a stored public-form post is told (the
+        // same JSON, redirect or thank-you page), so it learns nothing to
+        // change; nothing is stored.
+        record("honeypot", Instant::now());
+        tracing::debug!("a filled honeypot: nothing stored");
+        return Ok((form_received(lang, Vec::new())?, kind));
+    }
     let input = LeadInput::from_fields(fields, state.field_map());
     let idempotency = idempotency_of(state, headers, &verified, &input, None)?;
     let outcome = capture(state, &input, &idempotency).await?;
     let answer = match verified {
-        Verified::PublicForm => serde_json::to_value(FormReceived {
-            success: true,
-            message: received(lang).to_owned(),
-            warnings: outcome.warnings.iter().map(WarningView::from).collect(),
-        }),
-        _ => serde_json::to_value(Accepted::of(&outcome, lang)),
-    }
-    .map_err(|e| ApiError::Core(Error::Internal(format!("answer: {e}"))))?;
+        Verified::PublicForm => form_received(
+            lang,
+            outcome.warnings.iter().map(WarningView::from).collect(),
+        )?,
+        _ => serde_json::to_value(Accepted::of(&outcome, lang))
+            .map_err(|e| ApiError::Core(Error::Internal(format!("answer: {e}"))))?,
+    };
     Ok((answer, kind))
+}
+
+/// The [`FormReceived`] answer as JSON.
+fn form_received(lang: Lang, warnings: Vec<WarningView>) -> ApiResult<Value> {
+    serde_json::to_value(FormReceived {
+        success: true,
+        message: received(lang).to_owned(),
+        warnings,
+    })
+    .map_err(|e| ApiError::Core(Error::Internal(format!("answer: {e}"))))
 }
 
 /// The `_error_redirect` target with `error=<code>` and the failing
@@ -626,7 +635,16 @@ pub(crate) async fn capture_batch(
     for (index, item) in items.into_iter().enumerate() {
         let result = async {
             let mut fields = fields_of_json(item)?;
-            take_control_fields(&state, &mut fields, &mut Redirects::default())?;
+            if take_control_fields(&state, &mut fields, &mut Redirects::default()) {
+                // A batch comes from a sender, not a browser: it is told
+                // which field kept its lead out.
+                record("honeypot", Instant::now());
+                return Err(ApiError::Core(Error::invalid(
+                    &settings.honeypot_field,
+                    "must_be_empty",
+                    "this field must be left empty",
+                )));
+            }
             let input = LeadInput::from_fields(fields, state.field_map());
             let idempotency = idempotency_of(&state, &headers, &verified, &input, Some(index))?;
             Ok::<_, ApiError>(capture(&state, &input, &idempotency).await?)

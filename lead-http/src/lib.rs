@@ -241,7 +241,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// Every router on one listener, plus `/openapi.json` and Swagger UI at
 /// `/docs`, with request metrics, rate limits, CORS for the configured
-/// origins and the request time limit.
+/// origins, the request time limit and security headers
+/// (`X-Content-Type-Options: nosniff` on every answer, `Cache-Control:
+/// no-store` on lead data).
 ///
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
 /// the per-IP limit sees client addresses.
@@ -270,7 +272,39 @@ pub fn router_for(state: AppState, parts: &[Part]) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    router.with_state(state)
+    // Outermost: every answer, rate-limit, timeout and CORS ones included.
+    router
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Adds the security headers every answer carries:
+/// `X-Content-Type-Options: nosniff` on all, and `Cache-Control: no-store`
+/// on the lead API (`/api/...`) and capture (`/webhook/...`) answers, which
+/// hold lead data. Headers a handler set are kept (an HTML page's own
+/// `Content-Security-Policy`), except a weaker `Cache-Control` there.
+async fn security_headers(request: Request, next: Next) -> Response {
+    use http::{HeaderValue, header};
+    let no_store = holds_lead_data(request.uri().path());
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if no_store {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// True for the paths whose answers hold lead data: the lead, sales-ops
+/// and dashboard API (`/api/...`) and the capture webhooks (`/webhook/...`).
+fn holds_lead_data(path: &str) -> bool {
+    ["/api", "/webhook"].iter().any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// CORS for `origins` (exact matches), or none.
@@ -336,12 +370,106 @@ async fn track(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status).increment(1);
-    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method)
-        .record(started.elapsed().as_secs_f64());
+    record_request(route, method, response.status(), started.elapsed());
     response
+}
+
+/// The `method` label of the request metrics: the standard methods by
+/// name, any other token `other`, so a client cannot create a new series
+/// per method it invents (the `route` label is the matched route or
+/// `unmatched`, fixed too).
+fn method_label(method: &http::Method) -> &'static str {
+    use http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Records one answered request in the request metrics.
+fn record_request(
+    route: String,
+    method: &'static str,
+    status: http::StatusCode,
+    elapsed: std::time::Duration,
+) {
+    let status = status.as_u16().to_string();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method)
+        .record(elapsed.as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lead_data_is_under_api_and_webhook_only() {
+        for path in [
+            "/api",
+            "/api/leads",
+            "/api/dashboard/summary",
+            "/webhook/lead",
+            "/webhook/lead/batch",
+        ] {
+            assert!(holds_lead_data(path), "{path}");
+        }
+        for path in [
+            "/health",
+            "/metrics",
+            "/docs/",
+            "/openapi.json",
+            "/apix",
+            "/webhooks",
+        ] {
+            assert!(!holds_lead_data(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn the_method_label_takes_only_standard_methods() {
+        for (method, label) in [
+            ("GET", "GET"),
+            ("POST", "POST"),
+            ("PUT", "PUT"),
+            ("PATCH", "PATCH"),
+            ("DELETE", "DELETE"),
+            ("HEAD", "HEAD"),
+            ("OPTIONS", "OPTIONS"),
+            ("FOOBAR", "other"),
+            ("get", "other"),
+            ("TRACE", "other"),
+            ("CONNECT", "other"),
+        ] {
+            let method = http::Method::from_bytes(method.as_bytes()).expect("a method token");
+            assert_eq!(method_label(&method), label, "{method}");
+        }
+    }
+
+    #[test]
+    fn an_invented_method_is_rendered_as_other() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let method = http::Method::from_bytes(b"FOOBAR").expect("a method token");
+        metrics::with_local_recorder(&recorder, || {
+            record_request(
+                "unmatched".to_owned(),
+                method_label(&method),
+                http::StatusCode::NOT_FOUND,
+                std::time::Duration::from_millis(1),
+            );
+        });
+        let rendered = handle.render();
+        assert!(rendered.contains(r#"method="other""#), "{rendered}");
+        assert!(!rendered.contains("FOOBAR"), "{rendered}");
+    }
 }

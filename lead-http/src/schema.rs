@@ -290,7 +290,7 @@ fn lead_fields(required: bool, honeypot: bool) -> Object {
         lead = lead.property(
             "_hp",
             string().max_length(Some(0)).description(Some(
-                "Honeypot: people leave it empty (hidden by CSS); a filled one is refused",
+                "Honeypot: people leave it empty (hidden by CSS). A form post that fills it is answered as if stored and nothing is stored (a batch item is refused)",
             )),
         );
     }

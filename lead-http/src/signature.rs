@@ -10,8 +10,12 @@
 //!   which may match any configured `whsec_` secret, so keys can rotate)
 //!   over `id.timestamp.body`.
 //!
-//! Every comparison is constant time (`Mac::verify_slice`). Errors say
-//! which rule failed, never what was expected.
+//! Every comparison is constant time (`Mac::verify_slice`, `subtle`).
+//! The cost of a Standard Webhooks check is bounded before any secret is
+//! involved: at most [`MAX_SIGNATURES`] entries in at most
+//! [`MAX_SIGNATURE_HEADER_LEN`] bytes, entries that are not 32 bytes are
+//! dropped, and the body is hashed once per key, not once per entry.
+//! Errors say which rule failed, never what was expected.
 
 use std::fmt;
 
@@ -22,6 +26,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use secrecy::{ExposeSecret, SecretBox, SecretString};
 use sha2::Sha256;
+use subtle::{Choice, ConstantTimeEq};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -33,6 +38,13 @@ pub const ID_HEADER: &str = "webhook-id";
 pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
 /// Standard Webhooks: the signatures.
 pub const SIGNATURE_HEADER: &str = "webhook-signature";
+
+/// The most entries one `webhook-signature` header may list (senders list
+/// one per active key; more is refused before any hashing).
+pub const MAX_SIGNATURES: usize = 16;
+
+/// The longest `webhook-signature` header accepted, in bytes.
+pub const MAX_SIGNATURE_HEADER_LEN: usize = 4 * 1024;
 
 /// How far a Standard Webhooks timestamp may be from now, either way.
 pub const TOLERANCE: chrono::Duration = chrono::Duration::minutes(5);
@@ -139,6 +151,13 @@ impl WebhookKeys {
                 .to_str()
                 .map_err(|_| SignatureError::Malformed(name))
         };
+        // The length cap comes before anything reads the header.
+        if headers
+            .get(SIGNATURE_HEADER)
+            .is_some_and(|v| v.len() > MAX_SIGNATURE_HEADER_LEN)
+        {
+            return Err(SignatureError::OverLimit);
+        }
         let id = text(ID_HEADER)?;
         let timestamp = text(TIMESTAMP_HEADER)?;
         let signatures = text(SIGNATURE_HEADER)?;
@@ -157,28 +176,77 @@ impl WebhookKeys {
         if signed_at > now + TOLERANCE {
             return Err(SignatureError::InFuture);
         }
-        let candidates: Vec<Vec<u8>> = signatures
-            .split(' ')
-            .filter_map(|entry| entry.strip_prefix("v1,"))
-            .filter_map(|b64| BASE64.decode(b64).ok())
-            .filter(|sig| !sig.is_empty())
-            .collect();
+        let candidates = candidates(signatures)?;
+        let (matched, _macs) = self.match_standard(&candidates, id, timestamp, body);
+        if matched {
+            Ok(Verified::Standard { id: id.to_owned() })
+        } else {
+            Err(SignatureError::Mismatch)
+        }
+    }
+
+    /// True when one of `candidates` is the MAC of `id.timestamp.body`
+    /// under one of the keys, with how many MACs were computed: at most
+    /// one per key, whatever the number of candidates, and none without
+    /// a candidate (the body is hashed once per key, never per entry).
+    /// Every comparison is constant time.
+    fn match_standard(
+        &self,
+        candidates: &[[u8; MAC_LEN]],
+        id: &str,
+        timestamp: &str,
+        body: &[u8],
+    ) -> (bool, usize) {
+        let mut macs = 0;
+        if candidates.is_empty() {
+            return (false, macs);
+        }
         for key in &self.standard {
-            for candidate in &candidates {
-                let mut mac = HmacSha256::new_from_slice(key.expose_secret())
-                    .map_err(|_| SignatureError::Mismatch)?;
-                mac.update(id.as_bytes());
-                mac.update(b".");
-                mac.update(timestamp.as_bytes());
-                mac.update(b".");
-                mac.update(body);
-                if mac.verify_slice(candidate).is_ok() {
-                    return Ok(Verified::Standard { id: id.to_owned() });
-                }
+            let Ok(mut mac) = HmacSha256::new_from_slice(key.expose_secret()) else {
+                continue;
+            };
+            mac.update(id.as_bytes());
+            mac.update(b".");
+            mac.update(timestamp.as_bytes());
+            mac.update(b".");
+            mac.update(body);
+            let expected = mac.finalize().into_bytes();
+            macs += 1;
+            // No early exit between candidates: the time taken does not
+            // depend on which one matched.
+            let matched = candidates.iter().fold(Choice::from(0), |any, candidate| {
+                any | expected.as_slice().ct_eq(candidate)
+            });
+            if bool::from(matched) {
+                return (true, macs);
             }
         }
-        Err(SignatureError::Mismatch)
+        (false, macs)
     }
+}
+
+/// The length of an HMAC-SHA256, in bytes.
+const MAC_LEN: usize = 32;
+
+/// The `v1,` entries of a `webhook-signature` header that can be an
+/// HMAC-SHA256 (base64 of exactly 32 bytes); other entries are ignored.
+///
+/// # Errors
+///
+/// [`SignatureError::OverLimit`] when the header lists more than
+/// [`MAX_SIGNATURES`] entries.
+fn candidates(header: &str) -> Result<Vec<[u8; MAC_LEN]>, SignatureError> {
+    let entries = header.split(' ').filter(|e| !e.is_empty());
+    if entries.clone().nth(MAX_SIGNATURES).is_some() {
+        return Err(SignatureError::OverLimit);
+    }
+    Ok(entries
+        .filter_map(|entry| entry.strip_prefix("v1,"))
+        // Base64 of 32 bytes is 44 characters: anything longer is not one.
+        .filter(|b64| b64.len() <= 44)
+        .filter_map(|b64| BASE64.decode(b64).ok())
+        .filter_map(|sig| <[u8; MAC_LEN]>::try_from(sig.as_slice()).ok())
+        .collect())
 }
 
 fn verify_legacy(
@@ -267,6 +335,12 @@ pub enum SignatureError {
     /// The timestamp is more than 5 minutes ahead.
     #[error("the webhook-timestamp is in the future")]
     InFuture,
+    /// The `webhook-signature` header lists more than [`MAX_SIGNATURES`]
+    /// entries or is longer than [`MAX_SIGNATURE_HEADER_LEN`] bytes.
+    #[error(
+        "the webhook-signature header is over its limits (at most 16 signatures in 4096 bytes)"
+    )]
+    OverLimit,
 }
 
 #[cfg(test)]
@@ -391,6 +465,96 @@ mod tests {
         assert!(
             keys.verify(&h, v.payload.as_bytes(), at(v.webhook_timestamp))
                 .is_ok()
+        );
+    }
+
+    /// `n` entries that each decode to 32 bytes, none of them right.
+    fn wrong_signatures(n: usize) -> String {
+        let wrong = format!("v1,{}", BASE64.encode([7u8; MAC_LEN]));
+        vec![wrong; n].join(" ")
+    }
+
+    #[test]
+    fn the_body_is_hashed_once_per_key_whatever_the_number_of_entries() {
+        let v = &vectors()[0];
+        let keys = WebhookKeys::none()
+            .with_standard(&vectors()[1].secret)
+            .and_then(|k| k.with_standard("whsec_aHVudGVyMg=="))
+            .and_then(|k| k.with_standard(&v.secret))
+            .expect("keys");
+        let id = v.webhook_id.as_str();
+        let ts = v.webhook_timestamp.to_string();
+        let body = v.payload.as_bytes();
+
+        // The most entries a header may list, none matching: one MAC per key.
+        let header = wrong_signatures(MAX_SIGNATURES);
+        let many = candidates(&header).expect("within the cap");
+        assert_eq!(many.len(), MAX_SIGNATURES);
+        assert_eq!(keys.match_standard(&many, id, &ts, body), (false, 3));
+
+        // The right one last still costs at most one MAC per key.
+        let header = format!(
+            "{} {}",
+            wrong_signatures(MAX_SIGNATURES - 1),
+            v.expected_signature
+        );
+        let listed = candidates(&header).expect("within the cap");
+        assert_eq!(keys.match_standard(&listed, id, &ts, body), (true, 3));
+
+        // Entries that cannot be an HMAC-SHA256 are dropped before hashing.
+        let short = format!("v1,{}", BASE64.encode([7u8; 31]));
+        let long = format!("v1,{}", BASE64.encode([7u8; 33]));
+        let odd = [short.as_str(), long.as_str(), "v1,Zm9v", "v2,abc", "v1,!!"].join(" ");
+        let none = candidates(&odd).expect("within the cap");
+        assert!(none.is_empty());
+        assert_eq!(keys.match_standard(&none, id, &ts, body), (false, 0));
+    }
+
+    #[test]
+    fn a_header_over_its_caps_is_refused_before_any_hashing() {
+        let v = &vectors()[0];
+        let keys = WebhookKeys::none().with_standard(&v.secret).expect("key");
+        let now = at(v.webhook_timestamp);
+        let body = vec![b'x'; 1024 * 1024];
+
+        // 10 000 entries: over the length cap.
+        let h = standard_headers(
+            &v.webhook_id,
+            v.webhook_timestamp,
+            &wrong_signatures(10_000),
+        );
+        assert_eq!(keys.verify(&h, &body, now), Err(SignatureError::OverLimit));
+
+        // One entry too many, well within the length cap, the right one
+        // among them: still refused.
+        let header = format!(
+            "{} {}",
+            wrong_signatures(MAX_SIGNATURES),
+            v.expected_signature
+        );
+        assert!(header.len() <= MAX_SIGNATURE_HEADER_LEN);
+        assert_eq!(candidates(&header), Err(SignatureError::OverLimit));
+        let h = standard_headers(&v.webhook_id, v.webhook_timestamp, &header);
+        assert_eq!(
+            keys.verify(&h, v.payload.as_bytes(), now),
+            Err(SignatureError::OverLimit)
+        );
+
+        // At the caps the right signature is found.
+        let header = format!(
+            "{} {}",
+            wrong_signatures(MAX_SIGNATURES - 1),
+            v.expected_signature
+        );
+        let h = standard_headers(&v.webhook_id, v.webhook_timestamp, &header);
+        assert!(keys.verify(&h, v.payload.as_bytes(), now).is_ok());
+
+        // The message states the caps as they are.
+        let message = SignatureError::OverLimit.to_string();
+        assert!(
+            message.contains(&MAX_SIGNATURES.to_string())
+                && message.contains(&MAX_SIGNATURE_HEADER_LEN.to_string()),
+            "{message}"
         );
     }
 

@@ -31,8 +31,9 @@ pub struct HttpSettings {
     /// against `Origin`, then `Referer`). Empty: every capture must be
     /// signed when keys are configured.
     pub public_form_origins: Vec<String>,
-    /// A form field real people leave empty (hidden by CSS); a submission
-    /// that fills it is refused. Default `_hp`.
+    /// A form field real people leave empty (hidden by CSS). A submission
+    /// that fills it stores nothing and is answered as a stored public-form
+    /// post (a batch item is refused naming it). Default `_hp`.
     pub honeypot_field: String,
     /// Whole-request time limit. Default 10 s.
     pub request_timeout: Duration,

@@ -1,8 +1,9 @@
-//! lead-http's integration tests: every route over HTTP, duplicate review, capture fuzzing, limits and the OpenAPI document.
+//! lead-http's integration tests: every route over HTTP, duplicate review, capture fuzzing, limits, attacks and the OpenAPI document.
 //!
 //! One test binary per crate: each one links the whole dependency tree,
 //! so a binary per file cost tens of megabytes of disk and a link step each.
 
+mod abuse;
 mod common;
 mod duplicates;
 mod fuzz;

@@ -941,30 +941,82 @@ async fn a_public_origin_does_not_excuse_a_wrong_signature() {
 }
 
 #[tokio::test]
-async fn a_filled_honeypot_is_refused_naming_the_field() {
+async fn a_filled_honeypot_is_answered_like_a_stored_form_and_stores_nothing() {
     let app = TestApp::spawn_with(Options::public_form()).await;
 
-    let reply = app
+    // The answer a real visitor gets.
+    let real = app
+        .post_lead_form(&[("email", "human@acme.io")], &from_origin(PUBLIC_ORIGIN))
+        .await;
+    assert_eq!(real.status, StatusCode::ACCEPTED, "{}", real.body);
+    assert_eq!(app.store.leads().len(), 1);
+
+    // A bot filling the honeypot gets the same answer, nothing named.
+    let bot = app
         .post_lead_form(
             &[("email", "bot@acme.io"), ("_hp", "http://spam.example")],
             &from_origin(PUBLIC_ORIGIN),
         )
         .await;
-
-    let error = reply.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
-    assert_eq!(error.field_names(), ["_hp"]);
-    assert!(app.store.leads().is_empty());
+    assert_eq!(bot.status, StatusCode::ACCEPTED, "{}", bot.body);
+    assert_eq!(bot.body, real.body);
+    assert_eq!(
+        bot.body,
+        json!({"success": true, "message": "Lead received and being processed", "warnings": []})
+    );
+    assert_eq!(bot.header("content-type"), real.header("content-type"));
+    assert!(!bot.body.to_string().contains("_hp"), "{}", bot.body);
+    assert_eq!(app.store.leads().len(), 1, "the bot's post is not stored");
 
     // Left empty, as people leave it, it is dropped.
     let reply = app
         .post_lead_form(
-            &[("email", "human@acme.io"), ("_hp", "")],
+            &[("email", "human2@acme.io"), ("_hp", "")],
             &from_origin(PUBLIC_ORIGIN),
         )
         .await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
-    let stored = app.stored_by_email("human@acme.io");
+    let stored = app.stored_by_email("human2@acme.io");
     assert!(!stored.fields.metadata.contains_key("_hp"));
+}
+
+#[tokio::test]
+async fn a_filled_honeypot_gets_the_redirect_or_the_thank_you_page_a_person_gets() {
+    let app = TestApp::spawn_with(Options::public_form()).await;
+    let thanks = format!("{PUBLIC_ORIGIN}/thanks");
+
+    let reply = app
+        .post_lead_form(
+            &[
+                ("email", "bot@acme.io"),
+                ("_hp", "x"),
+                ("_redirect", thanks.as_str()),
+            ],
+            &from_origin(PUBLIC_ORIGIN),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.body);
+    assert_eq!(reply.header("location"), Some(thanks.as_str()));
+
+    let mut browser = from_origin(PUBLIC_ORIGIN);
+    browser.push(("accept", "text/html,application/xhtml+xml".to_owned()));
+    let person = app
+        .post_lead_form(&[("email", "person@acme.io")], &browser)
+        .await;
+    let bot = app
+        .post_lead_form(&[("email", "bot2@acme.io"), ("_hp", "x")], &browser)
+        .await;
+    assert_eq!(person.status, StatusCode::ACCEPTED, "{}", person.body);
+    assert_eq!(bot.status, person.status);
+    assert_eq!(bot.body, person.body, "the same thank-you page");
+
+    let stored: Vec<String> = app
+        .store
+        .leads()
+        .iter()
+        .map(|l| l.fields.email.as_str().to_owned())
+        .collect();
+    assert_eq!(stored, ["person@acme.io"]);
 }
 
 #[tokio::test]

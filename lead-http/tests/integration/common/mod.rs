@@ -62,6 +62,23 @@ pub(crate) struct Options {
     pub(crate) stall_commits: bool,
     /// Scoring, routing and duplicate settings.
     pub(crate) policy: lead_core::Policy,
+    /// `/metrics` renders the process-wide recorder ([`global_metrics`]).
+    pub(crate) metrics: bool,
+}
+
+/// The process-wide Prometheus recorder, installed on first use. Every
+/// test in this binary records into it, so a test may only look for
+/// series that no other test makes.
+pub(crate) fn global_metrics() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .expect("the only global recorder")
+        })
+        .clone()
 }
 
 impl Default for Options {
@@ -72,6 +89,7 @@ impl Default for Options {
             settings: HttpSettings::default(),
             stall_commits: false,
             policy: lead_core::Policy::default(),
+            metrics: false,
         }
     }
 }
@@ -110,6 +128,12 @@ impl Options {
     /// Commits hang forever (reads still answer).
     pub(crate) fn stalling(mut self) -> Self {
         self.stall_commits = true;
+        self
+    }
+
+    /// `/metrics` renders [`global_metrics`].
+    pub(crate) fn with_metrics(mut self) -> Self {
+        self.metrics = true;
         self
     }
 
@@ -197,7 +221,11 @@ impl TestApp {
             clock: clock.clone(),
             ids: Arc::new(SequentialIds::default()),
         };
-        let state = AppState::builder(deps)
+        let mut builder = AppState::builder(deps);
+        if options.metrics {
+            builder = builder.metrics(global_metrics());
+        }
+        let state = builder
             .api_keys(
                 ApiKeys::default()
                     .with_key(READER, Scopes::READ)
