@@ -21,7 +21,7 @@ use lead_http::{AppState, router_for};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
 
-use crate::config::{Files, ServerConfig};
+use crate::config::{Bind, Files, ServerConfig};
 
 /// The store the server runs on, kept concrete so shutdown can flush it.
 enum Store {
@@ -131,6 +131,17 @@ async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
         tracing::warn!(
             "no WEBHOOK_SECRET_KEY or WEBHOOK_STANDARD_SECRETS: captures are accepted unsigned"
         );
+        match config.bind {
+            Bind::Loopback => tracing::info!(
+                bind = %config.bind.ip(),
+                "no capture secret and no LEAD_BIND_ADDR: bound to loopback only, reachable from this machine alone; set a secret to serve every interface"
+            ),
+            Bind::Given(ip) if !ip.to_canonical().is_loopback() => tracing::warn!(
+                bind = %ip,
+                "LEAD_ALLOW_UNSIGNED_PUBLIC: bound to a non-loopback address without a capture secret; anyone who reaches it can post unsigned leads"
+            ),
+            Bind::Given(_) | Bind::Public => {}
+        }
     }
     if config.api_key_count == 0 {
         tracing::warn!("no LEAD_API_KEYS: the lead and dashboard APIs refuse every request");
