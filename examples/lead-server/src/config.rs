@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use lead_core::{Error, FieldError, Policy, Region, Rep, RuleSet};
-use lead_http::{ApiKeys, HttpSettings, Part, Rate, Scopes, WebhookKeys};
+use lead_http::{ApiKeys, HttpSettings, IpRange, Part, Rate, Scopes, WebhookKeys};
 use secrecy::SecretString;
 
 /// Where the store lives when `DATABASE_URL` is not set.
@@ -190,6 +190,9 @@ pub(crate) struct ServerConfig {
     /// The variables of [`NOT_BUILT`] that are set (non-empty), in that
     /// order: each is named in a start-up warning.
     pub(crate) ignored: Vec<&'static NotBuilt>,
+    /// `LEAD_TRUST_FORWARDED_FOR=true` (deprecated): loopback proxies are
+    /// trusted; the start-up log says to use `LEAD_TRUSTED_PROXIES`.
+    pub(crate) legacy_trust_forwarded_for: bool,
 }
 
 /// The paths of the files the server reads at start-up.
@@ -287,7 +290,8 @@ impl ServerConfig {
     /// | `CORS_ORIGINS` | comma-separated origins browsers may call the APIs from |
     /// | `LEAD_RATE_LIMIT_PER_IP` | `<per minute>[,<burst>]`, `0` turns it off (default `6000,200`) |
     /// | `LEAD_RATE_LIMIT_PER_KEY` | the same per API key (default `12000,400`) |
-    /// | `LEAD_TRUST_FORWARDED_FOR` | `true` behind your own proxy: client IP from `X-Forwarded-For` |
+    /// | `LEAD_TRUSTED_PROXIES` | comma-separated IPs or CIDR ranges of your reverse proxies: from them, the client is the right-most `X-Forwarded-For` hop that is not a proxy |
+    /// | `LEAD_TRUST_FORWARDED_FOR` | deprecated: `true` adds the loopback proxies (`127.0.0.0/8`, `::1`) to `LEAD_TRUSTED_PROXIES` |
     /// | `LEAD_POLICY` | a TOML policy file ([`FilePaths::policy`]) |
     /// | `LEAD_RULES` | a TOML scoring rule-set file ([`FilePaths::rules`]) |
     /// | `LEAD_REPS` | a TOML file of `[[rep]]` tables ([`FilePaths::reps`]) |
@@ -414,9 +418,35 @@ impl ServerConfig {
                 }
             }
         }
+        if let Some(value) = get("LEAD_TRUSTED_PROXIES") {
+            for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                match entry.parse::<IpRange>() {
+                    Ok(range) => http.rate_limit.trusted_proxies.push(range),
+                    Err(_) => {
+                        invalid(
+                            "LEAD_TRUSTED_PROXIES",
+                            "comma-separated IP addresses or CIDR ranges such as 10.0.0.1, 10.0.0.0/8 or fd00::/8",
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+        // Deprecated: it trusted the left-most X-Forwarded-For address from
+        // anyone. It now means "a proxy on this machine".
+        let mut legacy_trust_forwarded_for = false;
         if let Some(value) = get("LEAD_TRUST_FORWARDED_FOR") {
             match flag(&value) {
-                Ok(trust) => http.rate_limit.trust_forwarded_for = trust,
+                Ok(trust) => {
+                    legacy_trust_forwarded_for = trust;
+                    if trust {
+                        for range in IpRange::loopback() {
+                            if !http.rate_limit.trusted_proxies.contains(&range) {
+                                http.rate_limit.trusted_proxies.push(range);
+                            }
+                        }
+                    }
+                }
                 Err(()) => invalid("LEAD_TRUST_FORWARDED_FOR", "true or false"),
             }
         }
@@ -479,6 +509,7 @@ impl ServerConfig {
             debug,
             default_region,
             ignored,
+            legacy_trust_forwarded_for,
         })
     }
 }
@@ -747,7 +778,10 @@ mod tests {
             config.http.public_form_origins,
             vec!["https://a.example", "https://b.example"]
         );
-        assert!(config.http.rate_limit.trust_forwarded_for);
+        assert_eq!(
+            config.http.rate_limit.trusted_proxies,
+            IpRange::loopback().to_vec()
+        );
         assert!(file_vars("WEBHOOK_PORT = ").is_err());
         assert!(file_vars("[section]\nx = 1").is_err());
     }
@@ -769,9 +803,50 @@ mod tests {
             })
         );
         assert_eq!(config.http.rate_limit.per_key, None);
-        assert!(config.http.rate_limit.trust_forwarded_for);
+        assert!(config.legacy_trust_forwarded_for);
+        assert_eq!(
+            config.http.rate_limit.trusted_proxies,
+            IpRange::loopback().to_vec(),
+            "the deprecated flag trusts a proxy on this machine only"
+        );
         assert_eq!(config.http.cors_origins, vec!["https://app.example.com"]);
         assert!(ServerConfig::from_vars(&vars(&[("LEAD_RATE_LIMIT_PER_IP", "fast")])).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_and_a_bad_one_is_named() {
+        let config = ServerConfig::from_vars(&vars(&[(
+            "LEAD_TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.0.2.7,fd00::/8",
+        )]))
+        .expect("valid");
+        let trusted = &config.http.rate_limit.trusted_proxies;
+        assert_eq!(trusted.len(), 3);
+        assert!(trusted[0].contains("10.9.9.9".parse().expect("ip")));
+        assert!(trusted[1].contains("192.0.2.7".parse().expect("ip")));
+        assert!(trusted[2].contains("fd00::1".parse().expect("ip")));
+        assert!(!config.legacy_trust_forwarded_for);
+        let none = ServerConfig::from_vars(&HashMap::new()).expect("defaults");
+        assert!(
+            none.http.rate_limit.trusted_proxies.is_empty(),
+            "X-Forwarded-For is ignored unless proxies are named"
+        );
+        let off = ServerConfig::from_vars(&vars(&[("LEAD_TRUST_FORWARDED_FOR", "false")]))
+            .expect("valid");
+        assert!(off.http.rate_limit.trusted_proxies.is_empty());
+        let both = ServerConfig::from_vars(&vars(&[
+            ("LEAD_TRUSTED_PROXIES", "10.0.0.0/8"),
+            ("LEAD_TRUST_FORWARDED_FOR", "true"),
+        ]))
+        .expect("valid");
+        assert_eq!(both.http.rate_limit.trusted_proxies.len(), 3);
+        for bad in ["proxy.internal", "10.0.0.0/33", "10.0.0.1, nope"] {
+            assert_eq!(
+                refused(&[("LEAD_TRUSTED_PROXIES", bad)]),
+                ["LEAD_TRUSTED_PROXIES"],
+                "{bad}"
+            );
+        }
     }
 
     #[test]

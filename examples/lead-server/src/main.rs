@@ -143,6 +143,24 @@ async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
             Bind::Given(_) | Bind::Public => {}
         }
     }
+    if config.legacy_trust_forwarded_for {
+        tracing::warn!(
+            "LEAD_TRUST_FORWARDED_FOR is deprecated: X-Forwarded-For is now read only from proxies on this machine (127.0.0.0/8, ::1), right-most hop first; list your proxies in LEAD_TRUSTED_PROXIES instead"
+        );
+    }
+    if !config.http.rate_limit.trusted_proxies.is_empty() {
+        let proxies: Vec<String> = config
+            .http
+            .rate_limit
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tracing::info!(
+            proxies = %proxies.join(","),
+            "X-Forwarded-For is read from these proxies only"
+        );
+    }
     if config.api_key_count == 0 {
         tracing::warn!("no LEAD_API_KEYS: the lead and dashboard APIs refuse every request");
     }
