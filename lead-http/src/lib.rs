@@ -35,7 +35,7 @@ pub use capture::{Accepted, BatchAnswer, FormReceived, ItemResult};
 pub use duplicates::{MergeView, PairLead, PairPageView, PairView};
 pub use error::{ApiError, ErrorBody};
 pub use followups::{FollowUpList, FollowUpView};
-pub use limits::{Rate, RateLimit};
+pub use limits::{InvalidIpRange, IpRange, Rate, RateLimit, client_key};
 pub use reps::{DryRun, RepList, RepView};
 pub use signature::{Verified, WebhookKeys};
 pub use state::{AppState, AppStateBuilder, HttpSettings};

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use lead_core::{Error, FieldError, Policy, Region, Rep, RuleSet};
-use lead_http::{ApiKeys, HttpSettings, Part, Rate, Scopes, WebhookKeys};
+use lead_http::{ApiKeys, HttpSettings, IpRange, Part, Rate, Scopes, WebhookKeys};
 use secrecy::SecretString;
 
 /// Where the store lives when `DATABASE_URL` is not set.
@@ -129,6 +129,36 @@ fn region(value: &str) -> Result<Region, ()> {
     Region::parse(value).map_err(|_| ())
 }
 
+/// The address every listener is bound to, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bind {
+    /// `LEAD_BIND_ADDR`, as given.
+    Given(IpAddr),
+    /// No `LEAD_BIND_ADDR` and a capture secret: every interface
+    /// (`0.0.0.0`).
+    Public,
+    /// No `LEAD_BIND_ADDR` and no capture secret: loopback only
+    /// (`127.0.0.1`), so unsigned captures come from this machine only.
+    Loopback,
+}
+
+impl Bind {
+    /// The address to listen on.
+    pub(crate) fn ip(self) -> IpAddr {
+        match self {
+            Bind::Given(ip) => ip,
+            Bind::Public => IpAddr::from([0, 0, 0, 0]),
+            Bind::Loopback => IpAddr::from([127, 0, 0, 1]),
+        }
+    }
+}
+
+/// Whether only this machine can reach `ip` (`127.0.0.0/8`, `::1`, and
+/// their IPv4-mapped forms).
+fn is_loopback(ip: IpAddr) -> bool {
+    ip.to_canonical().is_loopback()
+}
+
 /// Everything the server needs to start.
 pub(crate) struct ServerConfig {
     /// `DATABASE_URL`: `sqlite://path` or `postgres://…`.
@@ -137,8 +167,10 @@ pub(crate) struct ServerConfig {
     pub(crate) database_url_given: bool,
     /// The listeners and what each serves: `WEBHOOK_PORT` (default 5000)
     /// serves everything not given a port of its own by `API_PORT` or
-    /// `DASHBOARD_PORT`; all on `LEAD_BIND_ADDR` (default `0.0.0.0`).
+    /// `DASHBOARD_PORT`; all on the address of [`ServerConfig::bind`].
     pub(crate) listeners: Vec<(SocketAddr, Vec<Part>)>,
+    /// Why the listeners are on their address (for the start-up log).
+    pub(crate) bind: Bind,
     /// `WEBHOOK_SECRET_KEY` and `WEBHOOK_STANDARD_SECRETS`.
     pub(crate) webhook_keys: WebhookKeys,
     /// `LEAD_API_KEYS`.
@@ -158,6 +190,9 @@ pub(crate) struct ServerConfig {
     /// The variables of [`NOT_BUILT`] that are set (non-empty), in that
     /// order: each is named in a start-up warning.
     pub(crate) ignored: Vec<&'static NotBuilt>,
+    /// `LEAD_TRUST_FORWARDED_FOR=true` (deprecated): loopback proxies are
+    /// trusted; the start-up log says to use `LEAD_TRUSTED_PROXIES`.
+    pub(crate) legacy_trust_forwarded_for: bool,
 }
 
 /// The paths of the files the server reads at start-up.
@@ -246,15 +281,17 @@ impl ServerConfig {
     /// | `WEBHOOK_PORT` | the main listener's port (default 5000) |
     /// | `API_PORT` | serve the lead API on its own port (the original's 5001) |
     /// | `DASHBOARD_PORT` | serve the dashboard API on its own port (the original's 5003) |
-    /// | `LEAD_BIND_ADDR` | the listener's address (default `0.0.0.0`) |
-    /// | `WEBHOOK_SECRET_KEY` | `X-Webhook-Signature` secret; when set (or standard secrets are), unsigned captures are refused |
+    /// | `LEAD_BIND_ADDR` | the listener's address (default `0.0.0.0` with a capture secret, `127.0.0.1` without); without a secret a non-loopback address is refused unless `LEAD_ALLOW_UNSIGNED_PUBLIC=true` |
+    /// | `LEAD_ALLOW_UNSIGNED_PUBLIC` | `true`: accept a non-loopback `LEAD_BIND_ADDR` with no capture secret (anyone who reaches it can post unsigned) |
+    /// | `WEBHOOK_SECRET_KEY` | `X-Webhook-Signature` secret; when set (or standard secrets are), unsigned captures are refused; set but blank is an error |
     /// | `WEBHOOK_STANDARD_SECRETS` | comma-separated `whsec_…` Standard Webhooks secrets (several rotate) |
     /// | `LEAD_API_KEYS` | `;`-separated `<sha256 hex of the key>:<scopes>` (`read`, `write`, `read,write`) |
     /// | `PUBLIC_FORM_ORIGINS` | comma-separated origins whose browser forms may post unsigned |
     /// | `CORS_ORIGINS` | comma-separated origins browsers may call the APIs from |
     /// | `LEAD_RATE_LIMIT_PER_IP` | `<per minute>[,<burst>]`, `0` turns it off (default `6000,200`) |
     /// | `LEAD_RATE_LIMIT_PER_KEY` | the same per API key (default `12000,400`) |
-    /// | `LEAD_TRUST_FORWARDED_FOR` | `true` behind your own proxy: client IP from `X-Forwarded-For` |
+    /// | `LEAD_TRUSTED_PROXIES` | comma-separated IPs or CIDR ranges of your reverse proxies: from them, the client is the right-most `X-Forwarded-For` hop that is not a proxy |
+    /// | `LEAD_TRUST_FORWARDED_FOR` | deprecated: `true` adds the loopback proxies (`127.0.0.0/8`, `::1`) to `LEAD_TRUSTED_PROXIES` |
     /// | `LEAD_POLICY` | a TOML policy file ([`FilePaths::policy`]) |
     /// | `LEAD_RULES` | a TOML scoring rule-set file ([`FilePaths::rules`]) |
     /// | `LEAD_REPS` | a TOML file of `[[rep]]` tables ([`FilePaths::reps`]) |
@@ -288,17 +325,34 @@ impl ServerConfig {
         let port = port_of("WEBHOOK_PORT").unwrap_or(DEFAULT_PORT);
         let api_port = port_of("API_PORT");
         let dashboard_port = port_of("DASHBOARD_PORT");
-        let ip = match get("LEAD_BIND_ADDR") {
-            Some(a) => a.parse::<IpAddr>().unwrap_or_else(|_| {
+        let bind_addr = get("LEAD_BIND_ADDR").map(|a| {
+            a.parse::<IpAddr>().unwrap_or_else(|_| {
                 invalid("LEAD_BIND_ADDR", "an IP address such as 127.0.0.1");
-                IpAddr::from([0, 0, 0, 0])
-            }),
-            None => IpAddr::from([0, 0, 0, 0]),
+                IpAddr::from([127, 0, 0, 1])
+            })
+        });
+        let allow_unsigned_public = match get("LEAD_ALLOW_UNSIGNED_PUBLIC").map(|v| flag(&v)) {
+            Some(Ok(allow)) => allow,
+            Some(Err(())) => {
+                invalid("LEAD_ALLOW_UNSIGNED_PUBLIC", "true or false");
+                false
+            }
+            None => false,
         };
 
         let mut webhook_keys = WebhookKeys::none();
-        if let Some(secret) = get("WEBHOOK_SECRET_KEY") {
-            webhook_keys = webhook_keys.with_legacy(SecretString::from(secret));
+        match vars.get("WEBHOOK_SECRET_KEY").map(|v| v.trim()) {
+            // Set but blank is a mistake (an unfilled template, a missing
+            // secret store entry), not "no secret": refused, so the server
+            // never turns open by accident.
+            Some("") => invalid(
+                "WEBHOOK_SECRET_KEY",
+                "is set but empty: give the secret, or leave the variable unset to accept unsigned captures on loopback only",
+            ),
+            Some(secret) => {
+                webhook_keys = webhook_keys.with_legacy(SecretString::from(secret.to_owned()));
+            }
+            None => {}
         }
         if let Some(secrets) = get("WEBHOOK_STANDARD_SECRETS") {
             for secret in secrets.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -364,9 +418,35 @@ impl ServerConfig {
                 }
             }
         }
+        if let Some(value) = get("LEAD_TRUSTED_PROXIES") {
+            for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+                match entry.parse::<IpRange>() {
+                    Ok(range) => http.rate_limit.trusted_proxies.push(range),
+                    Err(_) => {
+                        invalid(
+                            "LEAD_TRUSTED_PROXIES",
+                            "comma-separated IP addresses or CIDR ranges such as 10.0.0.1, 10.0.0.0/8 or fd00::/8",
+                        );
+                        break;
+                    }
+                }
+            }
+        }
+        // Deprecated: it trusted the left-most X-Forwarded-For address from
+        // anyone. It now means "a proxy on this machine".
+        let mut legacy_trust_forwarded_for = false;
         if let Some(value) = get("LEAD_TRUST_FORWARDED_FOR") {
             match flag(&value) {
-                Ok(trust) => http.rate_limit.trust_forwarded_for = trust,
+                Ok(trust) => {
+                    legacy_trust_forwarded_for = trust;
+                    if trust {
+                        for range in IpRange::loopback() {
+                            if !http.rate_limit.trusted_proxies.contains(&range) {
+                                http.rate_limit.trusted_proxies.push(range);
+                            }
+                        }
+                    }
+                }
                 Err(()) => invalid("LEAD_TRUST_FORWARDED_FOR", "true or false"),
             }
         }
@@ -393,6 +473,20 @@ impl ServerConfig {
             .iter()
             .filter(|item| get(item.var).is_some())
             .collect();
+        // A blank WEBHOOK_SECRET_KEY counts as configured: it is refused
+        // above, and one message says enough.
+        let secret_configured = webhook_keys.required() || vars.contains_key("WEBHOOK_SECRET_KEY");
+        let bind = match bind_addr {
+            Some(ip) => Bind::Given(ip),
+            None if secret_configured => Bind::Public,
+            None => Bind::Loopback,
+        };
+        if !secret_configured && !allow_unsigned_public && !is_loopback(bind.ip()) {
+            invalid(
+                "LEAD_BIND_ADDR",
+                "is not a loopback address but no WEBHOOK_SECRET_KEY or WEBHOOK_STANDARD_SECRETS is set: anyone could post unsigned captures. Set a secret, bind to 127.0.0.1, or set LEAD_ALLOW_UNSIGNED_PUBLIC=true to accept that",
+            );
+        }
 
         if !problems.is_empty() {
             return Err(Error::Invalid { fields: problems });
@@ -401,7 +495,8 @@ impl ServerConfig {
         Ok(ServerConfig {
             database_url_given: database_url.is_some(),
             database_url: database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
-            listeners: listeners(ip, port, api_port, dashboard_port),
+            listeners: listeners(bind.ip(), port, api_port, dashboard_port),
+            bind,
             webhook_keys,
             api_keys,
             api_key_count,
@@ -414,6 +509,7 @@ impl ServerConfig {
             debug,
             default_region,
             ignored,
+            legacy_trust_forwarded_for,
         })
     }
 }
@@ -512,6 +608,119 @@ mod tests {
         assert_eq!(config.listeners[0].1.len(), 4);
         assert!(!config.webhook_keys.required());
         assert_eq!(config.api_key_count, 0);
+        assert_eq!(config.bind, Bind::Loopback, "no secret: loopback only");
+        assert_eq!(
+            config.listeners[0].0,
+            "127.0.0.1:5000".parse().expect("address")
+        );
+    }
+
+    /// The names of the variables an invalid configuration names.
+    fn refused(pairs: &[(&str, &str)]) -> Vec<String> {
+        match ServerConfig::from_vars(&vars(pairs)) {
+            Err(Error::Invalid { fields }) => fields.into_iter().map(|f| f.field).collect(),
+            Err(other) => panic!("{pairs:?}: {other}"),
+            Ok(_) => panic!("{pairs:?} accepted"),
+        }
+    }
+
+    #[test]
+    fn a_blank_webhook_secret_is_an_error_naming_it_not_an_open_server() {
+        for blank in ["", "   ", "\t"] {
+            assert_eq!(
+                refused(&[("WEBHOOK_SECRET_KEY", blank)]),
+                ["WEBHOOK_SECRET_KEY"],
+                "{blank:?}"
+            );
+            // Also with an address that would be fine either way.
+            assert_eq!(
+                refused(&[("WEBHOOK_SECRET_KEY", blank), ("LEAD_BIND_ADDR", "0.0.0.0")]),
+                ["WEBHOOK_SECRET_KEY"],
+                "{blank:?}: one message, about the secret"
+            );
+        }
+        // A config file's empty string is the same mistake.
+        let file = file_vars("WEBHOOK_SECRET_KEY = \"\"\n").expect("valid file");
+        assert!(ServerConfig::from_vars(&file).is_err());
+    }
+
+    #[test]
+    fn without_a_secret_and_an_address_the_server_binds_to_loopback() {
+        for pairs in [
+            &[][..],
+            &[("WEBHOOK_PORT", "8080")][..],
+            &[("LEAD_ALLOW_UNSIGNED_PUBLIC", "true")][..],
+            &[("WEBHOOK_STANDARD_SECRETS", " , ")][..],
+        ] {
+            let config = ServerConfig::from_vars(&vars(pairs)).expect("valid");
+            assert_eq!(config.bind, Bind::Loopback, "{pairs:?}");
+            assert!(
+                config
+                    .listeners
+                    .iter()
+                    .all(|(addr, _)| addr.ip() == IpAddr::from([127, 0, 0, 1])),
+                "{pairs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_secret_a_public_address_is_refused_unless_opted_in() {
+        for public in ["0.0.0.0", "::", "192.0.2.10", "2001:db8::1"] {
+            let named = refused(&[("LEAD_BIND_ADDR", public)]);
+            assert_eq!(named, ["LEAD_BIND_ADDR"], "{public}");
+            let Err(Error::Invalid { fields }) =
+                ServerConfig::from_vars(&vars(&[("LEAD_BIND_ADDR", public)]))
+            else {
+                unreachable!()
+            };
+            assert!(
+                fields[0].message.contains("LEAD_ALLOW_UNSIGNED_PUBLIC"),
+                "{}",
+                fields[0].message
+            );
+            assert_eq!(
+                refused(&[
+                    ("LEAD_BIND_ADDR", public),
+                    ("LEAD_ALLOW_UNSIGNED_PUBLIC", "false")
+                ]),
+                ["LEAD_BIND_ADDR"],
+                "{public}"
+            );
+            let config = ServerConfig::from_vars(&vars(&[
+                ("LEAD_BIND_ADDR", public),
+                ("LEAD_ALLOW_UNSIGNED_PUBLIC", "true"),
+            ]))
+            .expect("opted in");
+            assert_eq!(config.bind, Bind::Given(public.parse().expect("ip")));
+            assert!(!config.webhook_keys.required());
+        }
+        // Loopback addresses need no opt-in.
+        for local in ["127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"] {
+            let config = ServerConfig::from_vars(&vars(&[("LEAD_BIND_ADDR", local)])).expect(local);
+            assert_eq!(config.bind, Bind::Given(local.parse().expect("ip")));
+        }
+        assert_eq!(
+            refused(&[("LEAD_ALLOW_UNSIGNED_PUBLIC", "sure")]),
+            ["LEAD_ALLOW_UNSIGNED_PUBLIC"]
+        );
+    }
+
+    #[test]
+    fn with_a_secret_the_default_address_is_every_interface() {
+        let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        for pairs in [
+            &[("WEBHOOK_SECRET_KEY", "s3cret")][..],
+            &[("WEBHOOK_STANDARD_SECRETS", whsec)][..],
+        ] {
+            let config = ServerConfig::from_vars(&vars(pairs)).expect("valid");
+            assert_eq!(config.bind, Bind::Public, "{pairs:?}");
+            assert_eq!(config.listeners[0].0.ip(), IpAddr::from([0, 0, 0, 0]));
+            let mut public = pairs.to_vec();
+            public.push(("LEAD_BIND_ADDR", "0.0.0.0"));
+            let config = ServerConfig::from_vars(&vars(&public)).expect("a secret: no opt-in");
+            assert_eq!(config.bind, Bind::Given(IpAddr::from([0, 0, 0, 0])));
+        }
     }
 
     #[test]
@@ -569,7 +778,10 @@ mod tests {
             config.http.public_form_origins,
             vec!["https://a.example", "https://b.example"]
         );
-        assert!(config.http.rate_limit.trust_forwarded_for);
+        assert_eq!(
+            config.http.rate_limit.trusted_proxies,
+            IpRange::loopback().to_vec()
+        );
         assert!(file_vars("WEBHOOK_PORT = ").is_err());
         assert!(file_vars("[section]\nx = 1").is_err());
     }
@@ -591,9 +803,50 @@ mod tests {
             })
         );
         assert_eq!(config.http.rate_limit.per_key, None);
-        assert!(config.http.rate_limit.trust_forwarded_for);
+        assert!(config.legacy_trust_forwarded_for);
+        assert_eq!(
+            config.http.rate_limit.trusted_proxies,
+            IpRange::loopback().to_vec(),
+            "the deprecated flag trusts a proxy on this machine only"
+        );
         assert_eq!(config.http.cors_origins, vec!["https://app.example.com"]);
         assert!(ServerConfig::from_vars(&vars(&[("LEAD_RATE_LIMIT_PER_IP", "fast")])).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_and_a_bad_one_is_named() {
+        let config = ServerConfig::from_vars(&vars(&[(
+            "LEAD_TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.0.2.7,fd00::/8",
+        )]))
+        .expect("valid");
+        let trusted = &config.http.rate_limit.trusted_proxies;
+        assert_eq!(trusted.len(), 3);
+        assert!(trusted[0].contains("10.9.9.9".parse().expect("ip")));
+        assert!(trusted[1].contains("192.0.2.7".parse().expect("ip")));
+        assert!(trusted[2].contains("fd00::1".parse().expect("ip")));
+        assert!(!config.legacy_trust_forwarded_for);
+        let none = ServerConfig::from_vars(&HashMap::new()).expect("defaults");
+        assert!(
+            none.http.rate_limit.trusted_proxies.is_empty(),
+            "X-Forwarded-For is ignored unless proxies are named"
+        );
+        let off = ServerConfig::from_vars(&vars(&[("LEAD_TRUST_FORWARDED_FOR", "false")]))
+            .expect("valid");
+        assert!(off.http.rate_limit.trusted_proxies.is_empty());
+        let both = ServerConfig::from_vars(&vars(&[
+            ("LEAD_TRUSTED_PROXIES", "10.0.0.0/8"),
+            ("LEAD_TRUST_FORWARDED_FOR", "true"),
+        ]))
+        .expect("valid");
+        assert_eq!(both.http.rate_limit.trusted_proxies.len(), 3);
+        for bad in ["proxy.internal", "10.0.0.0/33", "10.0.0.1, nope"] {
+            assert_eq!(
+                refused(&[("LEAD_TRUSTED_PROXIES", bad)]),
+                ["LEAD_TRUSTED_PROXIES"],
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use lead_http::{AppState, router_for};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
 
-use crate::config::{Files, ServerConfig};
+use crate::config::{Bind, Files, ServerConfig};
 
 /// The store the server runs on, kept concrete so shutdown can flush it.
 enum Store {
@@ -130,6 +130,35 @@ async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
     if !config.webhook_keys.required() {
         tracing::warn!(
             "no WEBHOOK_SECRET_KEY or WEBHOOK_STANDARD_SECRETS: captures are accepted unsigned"
+        );
+        match config.bind {
+            Bind::Loopback => tracing::info!(
+                bind = %config.bind.ip(),
+                "no capture secret and no LEAD_BIND_ADDR: bound to loopback only, reachable from this machine alone; set a secret to serve every interface"
+            ),
+            Bind::Given(ip) if !ip.to_canonical().is_loopback() => tracing::warn!(
+                bind = %ip,
+                "LEAD_ALLOW_UNSIGNED_PUBLIC: bound to a non-loopback address without a capture secret; anyone who reaches it can post unsigned leads"
+            ),
+            Bind::Given(_) | Bind::Public => {}
+        }
+    }
+    if config.legacy_trust_forwarded_for {
+        tracing::warn!(
+            "LEAD_TRUST_FORWARDED_FOR is deprecated: X-Forwarded-For is now read only from proxies on this machine (127.0.0.0/8, ::1), right-most hop first; list your proxies in LEAD_TRUSTED_PROXIES instead"
+        );
+    }
+    if !config.http.rate_limit.trusted_proxies.is_empty() {
+        let proxies: Vec<String> = config
+            .http
+            .rate_limit
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        tracing::info!(
+            proxies = %proxies.join(","),
+            "X-Forwarded-For is read from these proxies only"
         );
     }
     if config.api_key_count == 0 {

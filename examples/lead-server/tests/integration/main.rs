@@ -8,5 +8,6 @@
 mod common;
 mod crash;
 mod hostile_input;
+mod safe_defaults;
 mod seed_compat;
 mod start_up_files;

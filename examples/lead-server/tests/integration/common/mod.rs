@@ -62,7 +62,14 @@ pub(crate) fn start(database_url: &str) -> (Child, String) {
 /// with the test secret and key, then `env` (which wins); its log is
 /// piped to the caller.
 pub(crate) fn spawn(database_url: &str, env: &[(&str, &str)]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_lead-server"))
+    spawn_unset(database_url, env, &[])
+}
+
+/// [`spawn`], then without the variables of `unset` (not even inherited),
+/// e.g. `WEBHOOK_SECRET_KEY` for a server without a secret.
+pub(crate) fn spawn_unset(database_url: &str, env: &[(&str, &str)], unset: &[&str]) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lead-server"));
+    command
         .env("DATABASE_URL", database_url)
         .env("WEBHOOK_PORT", "0")
         .env("LEAD_BIND_ADDR", "127.0.0.1")
@@ -74,7 +81,11 @@ pub(crate) fn spawn(database_url: &str, env: &[(&str, &str)]) -> Child {
         // The load comes from one address: no per-IP limit here.
         .env("LEAD_RATE_LIMIT_PER_IP", "0")
         .env("RUST_LOG", "info")
-        .envs(env.iter().copied())
+        .envs(env.iter().copied());
+    for var in unset {
+        command.env_remove(var);
+    }
+    command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -114,7 +125,16 @@ impl Log {
 /// [`start_with`], keeping the log: every line up to the "listening" one
 /// is in it when this returns (start-up messages come first).
 pub(crate) fn start_logged(database_url: &str, env: &[(&str, &str)]) -> (Child, String, Log) {
-    let mut child = spawn(database_url, env);
+    start_logged_unset(database_url, env, &[])
+}
+
+/// [`start_logged`] without the variables of `unset` (see [`spawn_unset`]).
+pub(crate) fn start_logged_unset(
+    database_url: &str,
+    env: &[(&str, &str)],
+    unset: &[&str],
+) -> (Child, String, Log) {
+    let mut child = spawn_unset(database_url, env, unset);
     let stderr = child.stderr.take().expect("stderr");
     let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -175,7 +195,13 @@ impl Server {
 
     /// The server with more environment variables.
     pub(crate) fn start_with(database_url: &str, env: &[(&str, &str)]) -> Server {
-        let (child, addr, log) = start_logged(database_url, env);
+        Server::start_unset(database_url, env, &[])
+    }
+
+    /// The server with more environment variables and without those of
+    /// `unset` (see [`spawn_unset`]).
+    pub(crate) fn start_unset(database_url: &str, env: &[(&str, &str)], unset: &[&str]) -> Server {
+        let (child, addr, log) = start_logged_unset(database_url, env, unset);
         Server {
             child,
             addr,

@@ -1,0 +1,92 @@
+//! Safe by default: without a capture secret the server is reachable from
+//! this machine only, and refuses a public address unless told to accept
+//! unsigned captures from anyone.
+
+use std::io::Read;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+
+use crate::common::{Server, plain, spawn_unset};
+
+/// The variables a server without a secret and without an address lacks.
+const NO_SECRET_NO_ADDR: [&str; 3] = [
+    "WEBHOOK_SECRET_KEY",
+    "WEBHOOK_STANDARD_SECRETS",
+    "LEAD_BIND_ADDR",
+];
+
+fn sqlite() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("safe.db").display());
+    (dir, url)
+}
+
+#[test]
+fn without_a_secret_a_public_address_stops_the_start_naming_the_variable() {
+    let mut child = spawn_unset(
+        "sqlite::memory:",
+        &[("LEAD_BIND_ADDR", "0.0.0.0")],
+        &NO_SECRET_NO_ADDR[..2],
+    );
+    let mut stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = stderr.read_to_string(&mut log);
+        let _ = tx.send(log);
+    });
+    // The log ends when the process does.
+    let log = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("the server started on 0.0.0.0 without a secret")
+        });
+    let log = plain(&log);
+    let status = child.wait().expect("exit status");
+    assert_eq!(status.code(), Some(2), "{log}");
+    assert!(log.contains("LEAD_BIND_ADDR"), "{log}");
+    assert!(log.contains("LEAD_ALLOW_UNSIGNED_PUBLIC"), "{log}");
+    assert!(!log.contains("listening"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_secret_or_an_address_the_server_serves_on_loopback_only() {
+    let (_dir, url) = sqlite();
+    let server = Server::start_unset(&url, &[], &NO_SECRET_NO_ADDR);
+    let log = server.log.text();
+    let listening = log
+        .lines()
+        .find(|l| l.contains("listening"))
+        .unwrap_or_else(|| panic!("no listening line: {log}"));
+    assert!(
+        listening.contains("addr=127.0.0.1:"),
+        "not on loopback: {listening}"
+    );
+    assert!(server.addr.starts_with("127.0.0.1:"), "{}", server.addr);
+    assert!(log.contains("bound to loopback only"), "{log}");
+    let health = server
+        .client
+        .get(format!("http://{}/health", server.addr))
+        .send()
+        .await
+        .expect("health request");
+    assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_secret_a_public_address_needs_the_opt_in() {
+    let (_dir, url) = sqlite();
+    let server = Server::start_unset(
+        &url,
+        &[
+            ("LEAD_BIND_ADDR", "0.0.0.0"),
+            ("LEAD_ALLOW_UNSIGNED_PUBLIC", "true"),
+        ],
+        &NO_SECRET_NO_ADDR[..2],
+    );
+    assert!(server.addr.starts_with("0.0.0.0:"), "{}", server.addr);
+    let log = server.log.text();
+    assert!(log.contains("LEAD_ALLOW_UNSIGNED_PUBLIC"), "{log}");
+}
