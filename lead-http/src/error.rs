@@ -39,6 +39,13 @@ pub enum ApiError {
     /// The path exists but does not take this method.
     #[error("this path does not take {0}")]
     MethodNotAllowed(String),
+    /// The request took longer than the server's limit. Unlike a store
+    /// that is down, a commit it started may still complete.
+    #[error("the request took longer than {limit_ms} ms")]
+    TimedOut {
+        /// The limit, in milliseconds.
+        limit_ms: u128,
+    },
 }
 
 /// The JSON body of every error.
@@ -47,7 +54,7 @@ pub struct ErrorBody {
     /// Stable machine-readable code (`malformed`, `bad_signature`,
     /// `unauthorized`, `forbidden`, `not_found`, `conflict`, `too_large`,
     /// `unsupported_media_type`, `invalid`, `not_allowed`, `rate_limited`,
-    /// `unavailable`, `method_not_allowed`, `internal`).
+    /// `unavailable`, `timeout`, `method_not_allowed`, `internal`).
     #[schema(value_type = String)]
     pub error: &'static str,
     /// What went wrong, for people.
@@ -92,6 +99,7 @@ impl ApiError {
             }
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::TimedOut { .. } => (StatusCode::SERVICE_UNAVAILABLE, "timeout"),
         }
     }
 
@@ -108,6 +116,12 @@ impl ApiError {
                 Vec::new(),
             ),
             ApiError::Core(Error::Internal(_)) => ("internal error".to_owned(), Vec::new()),
+            ApiError::TimedOut { limit_ms } => (
+                format!(
+                    "the request took longer than {limit_ms} ms; it may or may not have been stored: retry with the same Idempotency-Key"
+                ),
+                Vec::new(),
+            ),
             ApiError::Core(Error::NotFound(what)) => (format!("not found: {what}"), Vec::new()),
             ApiError::Core(Error::Conflict(why)) => (why.clone(), Vec::new()),
             ApiError::Core(Error::NotAllowed(why)) => (why.clone(), Vec::new()),
@@ -135,7 +149,7 @@ impl IntoResponse for ApiError {
             ApiError::Core(Error::RateLimited { retry_after }) => {
                 Some(retry_after.map_or(1, |d| d.as_secs().max(1)))
             }
-            ApiError::Core(Error::Unavailable(_)) => Some(1),
+            ApiError::Core(Error::Unavailable(_)) | ApiError::TimedOut { .. } => Some(1),
             _ => None,
         };
         if matches!(self, ApiError::Core(Error::Unauthorized(_))) {

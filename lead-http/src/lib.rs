@@ -346,18 +346,20 @@ async fn no_method(method: http::Method) -> Response {
     ApiError::MethodNotAllowed(method.to_string()).into_response()
 }
 
-/// Answers `503` in the error shape when a request takes longer than
-/// `limit` (a store that hangs, a slow client body); the work is dropped,
-/// and a commit it started either completes or never happened.
+/// Answers `503 timeout` in the error shape when a request takes longer
+/// than `limit` (a store that hangs, a slow client body). The work is
+/// dropped, but a commit it already handed to the store's writer may
+/// still complete, so the answer says the lead may have been stored (a
+/// retry with the same idempotency key is safe), unlike a store that is
+/// down.
 async fn within(limit: std::time::Duration, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
             use axum::response::IntoResponse;
-            ApiError::Core(lead_core::Error::Unavailable(format!(
-                "the request took longer than {} ms",
-                limit.as_millis()
-            )))
+            ApiError::TimedOut {
+                limit_ms: limit.as_millis(),
+            }
             .into_response()
         }
     }

@@ -53,8 +53,10 @@ pub struct PostgresConfig {
     /// waits for the first connection, in milliseconds. Default 10000.
     pub connect_timeout_ms: u64,
     /// PostgreSQL's `statement_timeout` for every connection, in
-    /// milliseconds; `None` (the default) keeps the server's setting. A
-    /// statement cancelled by it fails with [`Error::Unavailable`].
+    /// milliseconds. Default 30 000: one statement stuck on a lock must
+    /// not hold the group-commit writer (and every capture queued behind
+    /// it) for ever. `None` keeps the server's setting. A statement
+    /// cancelled by it fails with [`Error::Unavailable`].
     pub statement_timeout_ms: Option<u64>,
     /// Group commit: concurrent commits of this instance share one
     /// transaction and one durable COMMIT; a batch of new leads is written
@@ -70,7 +72,7 @@ impl Default for PostgresConfig {
             max_connections: 16,
             acquire_timeout_ms: 5_000,
             connect_timeout_ms: 10_000,
-            statement_timeout_ms: None,
+            statement_timeout_ms: Some(30_000),
             group_commit: Some(GroupCommit::default()),
         }
     }

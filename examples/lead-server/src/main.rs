@@ -79,8 +79,11 @@ impl Store {
     }
 }
 
-/// Where the store is, without credentials.
+/// Where the store is, without credentials: the user and password before
+/// `@` and the whole query string (`?password=…`, `sslpassword=…` and the
+/// like) are left out.
 fn describe(url: &str) -> String {
+    let url = url.split_once('?').map_or(url, |(base, _)| base);
     match url.split_once("://") {
         Some((scheme, rest)) => {
             let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
@@ -318,5 +321,10 @@ mod tests {
             "postgres://db:5432/leads"
         );
         assert_eq!(describe("sqlite://leads.db"), "sqlite://leads.db");
+        assert_eq!(
+            describe("postgres://db:5432/leads?user=app&password=hunter2&sslmode=require"),
+            "postgres://db:5432/leads"
+        );
+        assert_eq!(describe("sqlite://leads.db?mode=rwc"), "sqlite://leads.db");
     }
 }

@@ -2078,7 +2078,13 @@ async fn a_store_that_hangs_is_answered_with_the_json_503_after_the_request_time
         "a 503 says when to retry: {:?}",
         reply.headers
     );
-    reply.error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let error = reply.error(StatusCode::SERVICE_UNAVAILABLE, "timeout");
+    assert!(
+        error.message.contains("may or may not have been stored")
+            && !error.message.contains("nothing was stored"),
+        "a commit handed to the writer may still complete: {}",
+        error.message
+    );
 }
 
 #[tokio::test]

@@ -485,3 +485,51 @@ async fn quotes_backslashes_and_braces_in_names_survive_the_batch_insert_and_fil
     }
     db.drop_db().await;
 }
+
+/// A statement stuck on a lock fails with `Unavailable` after the
+/// configured `statement_timeout` instead of holding the group-commit
+/// writer, and every capture queued behind it, for ever; the store
+/// serves again once the lock is gone. Without a statement timeout
+/// (`with_statement_timeout(None)`, the old default) this test fails: the
+/// commit still waits when the test's own deadline ends.
+#[tokio::test]
+async fn a_statement_stuck_on_a_lock_is_cancelled_by_the_statement_timeout() {
+    use sqlx::Connection;
+    let db = TestDb::create().await;
+    assert_eq!(
+        PostgresConfig::default().statement_timeout(),
+        Some(Duration::from_secs(30)),
+        "on by default"
+    );
+    let store = Arc::new(
+        PostgresStore::connect(
+            &db.config()
+                .with_statement_timeout(Some(Duration::from_millis(300))),
+        )
+        .await
+        .expect("connect"),
+    );
+    let deps = deps(store.clone());
+    let mut locker = db.inspect().await;
+    let mut tx = locker.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE leads IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .expect("lock");
+    let stuck = tokio::time::timeout(
+        Duration::from_secs(10),
+        usecase::capture(&form("stuck@acme.de"), &Policy::default(), &deps),
+    )
+    .await
+    .expect("the statement timeout ends the wait, not the test's deadline");
+    assert!(
+        matches!(stuck, Err(Error::Unavailable(_))),
+        "a cancelled statement is Unavailable: {stuck:?}"
+    );
+    tx.rollback().await.expect("unlock");
+    let out = usecase::capture(&form("after@acme.de"), &Policy::default(), &deps)
+        .await
+        .expect("the store serves again");
+    assert!(store.get(&out.lead.ext_id).await.expect("read").is_some());
+    db.drop_db().await;
+}
