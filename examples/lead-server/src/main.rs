@@ -11,6 +11,7 @@
 //! is not set: `info,lead_http=debug,lead_server=debug`).
 
 mod config;
+mod serve;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -192,6 +193,9 @@ async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
         .metrics(metrics)
         .build();
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let limits = config.limits;
+    // One cap over every listener: it guards the process's file descriptors.
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut servers = tokio::task::JoinSet::new();
     for (addr, parts) in &config.listeners {
         let listener = TcpListener::bind(addr)
@@ -201,22 +205,26 @@ async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;
         tracing::info!(addr = %local, serves = ?parts, "listening");
-        let app = router_for(state.clone(), parts)
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let mut stopped = stopped.clone();
-        servers.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        let app = router_for(state.clone(), parts);
+        servers.spawn(serve::serve(
+            listener,
+            app,
+            limits,
+            permits.clone(),
+            stopped.clone(),
+        ));
     }
+    tracing::info!(
+        header_read_timeout_secs = limits.header_read_timeout.as_secs(),
+        max_connections = limits.max_connections,
+        shutdown_timeout_secs = limits.shutdown_timeout.as_secs(),
+        "connection limits"
+    );
     shutdown_signal().await;
     let _ = stop.send(true);
     let mut served = Ok(());
     while let Some(result) = servers.join_next().await {
-        if let Ok(Err(err)) | Err(err) = result.map_err(std::io::Error::other) {
+        if let Err(err) = result {
             served = Err(err);
         }
     }

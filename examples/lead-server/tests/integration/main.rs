@@ -11,3 +11,4 @@ mod hostile_input;
 mod safe_defaults;
 mod seed_compat;
 mod start_up_files;
+mod timeouts;

@@ -114,7 +114,7 @@ impl Log {
 
     /// Waits for the reader to reach the end of the log (the process has
     /// exited), then returns all of it.
-    fn finish(&mut self) -> String {
+    pub(crate) fn finish(&mut self) -> String {
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
