@@ -155,6 +155,30 @@ pub(crate) fn log_filter(rust_log: Option<&str>, debug: bool) -> String {
     }
 }
 
+/// How log lines are written (`LEAD_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// `LEAD_LOG_FORMAT` from `vars`: `text` (or unset) or `json`, in any
+/// case; `Err` for anything else.
+pub(crate) fn log_format(vars: &HashMap<String, String>) -> Result<LogFormat, ()> {
+    match vars
+        .get("LEAD_LOG_FORMAT")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("" | "text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(_) => Err(()),
+    }
+}
+
 /// `true`/`1`/`yes` or `false`/`0`/`no`, in any case.
 fn flag(value: &str) -> Result<bool, ()> {
     match value.to_ascii_lowercase().as_str() {
@@ -239,6 +263,8 @@ pub(crate) struct ServerConfig {
     /// The header-read timeout, the connection cap and the shutdown
     /// deadline.
     pub(crate) limits: ServeLimits,
+    /// `LEAD_LOG_FORMAT`: text lines or JSON lines.
+    pub(crate) log_format: LogFormat,
 }
 
 /// The paths of the files the server reads at start-up.
@@ -343,6 +369,7 @@ impl ServerConfig {
     /// | `LEAD_REPS` | a TOML file of `[[rep]]` tables ([`FilePaths::reps`]) |
     /// | `LEAD_DEFAULT_REGION` | ISO 3166-1 alpha-2 region of phone numbers without a prefix when the lead has no country (replaces the policy's `default_region`) |
     /// | `WEBHOOK_DEBUG` | `true`: log at [`DEBUG_LOG_FILTER`] when `RUST_LOG` is not set |
+    /// | `LEAD_LOG_FORMAT` | `text` (default) or `json`: one JSON object per log line |
     /// | `LEAD_HEADER_READ_TIMEOUT_SECS` | seconds a client has to send a request head (default 10, 1 to 86400) |
     /// | `LEAD_MAX_CONNECTIONS` | connections served at once over every listener (default 1024); more wait to be accepted |
     /// | `LEAD_SHUTDOWN_TIMEOUT_SECS` | seconds requests in flight get after SIGTERM before connections are closed (default 30, 0 to 86400) |
@@ -547,6 +574,10 @@ impl ServerConfig {
                 ),
             }
         }
+        let log_format = log_format(vars).unwrap_or_else(|()| {
+            invalid("LEAD_LOG_FORMAT", "text or json");
+            LogFormat::Text
+        });
         let ignored = NOT_BUILT
             .iter()
             .filter(|item| get(item.var).is_some())
@@ -589,6 +620,7 @@ impl ServerConfig {
             ignored,
             legacy_trust_forwarded_for,
             limits,
+            log_format,
         })
     }
 }
@@ -877,6 +909,29 @@ mod tests {
             ("LEAD_SHUTDOWN_TIMEOUT_SECS", "1.5"),
         ] {
             assert_eq!(refused(&[(var, bad)]), [var], "{var}={bad}");
+        }
+    }
+
+    #[test]
+    fn the_log_format_is_text_or_json_and_a_bad_one_is_named() {
+        let config = ServerConfig::from_vars(&HashMap::new()).expect("defaults");
+        assert_eq!(config.log_format, LogFormat::Text);
+        for (value, format) in [
+            ("json", LogFormat::Json),
+            (" JSON ", LogFormat::Json),
+            ("text", LogFormat::Text),
+            ("", LogFormat::Text),
+        ] {
+            let config =
+                ServerConfig::from_vars(&vars(&[("LEAD_LOG_FORMAT", value)])).expect(value);
+            assert_eq!(config.log_format, format, "{value:?}");
+        }
+        for bad in ["logfmt", "jsonl", "yes"] {
+            assert_eq!(
+                refused(&[("LEAD_LOG_FORMAT", bad)]),
+                ["LEAD_LOG_FORMAT"],
+                "{bad}"
+            );
         }
     }
 

@@ -262,14 +262,28 @@ async fn main() -> ExitCode {
     // chooses the log filter when `RUST_LOG` is not set.
     let rust_log = std::env::var("RUST_LOG").ok();
     let debug = config.as_ref().is_ok_and(|c| c.debug);
-    let filter = config::log_filter(rust_log.as_deref(), debug);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter_text = config::log_filter(rust_log.as_deref(), debug);
+    let filter = filter_text.clone();
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Read on its own so a JSON log shipper gets JSON even when another
+    // variable is wrong; a bad value is reported with the configuration.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let format = match &config {
+        Ok(config) => config.log_format,
+        Err(_) => config::log_format(&vars).unwrap_or_default(),
+    };
+    match format {
+        // The request span (its request_id) is in each line's "span".
+        config::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        config::LogFormat::Text => builder.init(),
+    }
     if let Some(message) = file_error {
         tracing::error!("configuration: {message}");
         return ExitCode::from(2);
@@ -282,8 +296,8 @@ async fn main() -> ExitCode {
         }
     };
     if config.debug {
-        if filter == config::DEBUG_LOG_FILTER {
-            tracing::debug!(filter = %filter, "WEBHOOK_DEBUG: debug logs on");
+        if filter_text == config::DEBUG_LOG_FILTER {
+            tracing::debug!(filter = %filter_text, "WEBHOOK_DEBUG: debug logs on");
         } else {
             tracing::info!("WEBHOOK_DEBUG is set but RUST_LOG chooses the log filter");
         }
