@@ -272,10 +272,53 @@ pub fn router_for(state: AppState, parts: &[Part]) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     };
-    // Outermost: every answer, rate-limit, timeout and CORS ones included.
+    // Outermost: every answer, rate-limit, timeout and CORS ones included;
+    // the request id's span wraps everything the request logs.
     router
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// The request id header: read from the client, always on the answer.
+pub const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
+
+/// The longest client request id kept; a longer one is replaced.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The client's request id when it is sane (1 to [`MAX_REQUEST_ID_LEN`]
+/// visible ASCII characters, no spaces), else `None`.
+pub fn sane_request_id(value: &http::HeaderValue) -> Option<&str> {
+    let bytes = value.as_bytes();
+    let sane = !bytes.is_empty()
+        && bytes.len() <= MAX_REQUEST_ID_LEN
+        && bytes.iter().all(|b| b.is_ascii_graphic());
+    sane.then(|| value.to_str().ok()).flatten()
+}
+
+/// Gives every request an id: the client's `X-Request-Id` when sane
+/// ([`sane_request_id`]), else a new UUID v7. The id is put on the request
+/// (handlers see the one in use), on the answer, and on a `request` span
+/// (`request_id`, `method`, `path`) around everything the request logs.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(sane_request_id)
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    let value = http::HeaderValue::from_str(&id)
+        .unwrap_or_else(|_| http::HeaderValue::from_static("invalid"));
+    request.headers_mut().insert(REQUEST_ID, value.clone());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    );
+    let mut response = next.run(request).instrument(span).await;
+    response.headers_mut().insert(REQUEST_ID, value);
+    response
 }
 
 /// Adds the security headers every answer carries:
@@ -413,6 +456,28 @@ fn record_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_id_is_kept_only_when_sane() {
+        let value = |v: &[u8]| http::HeaderValue::from_bytes(v).expect("a header value");
+        for sane in [
+            &b"abc-123"[..],
+            b"x",
+            b"0f8fad5b-d9cb-469f-a165-70867728950e",
+            &[b'a'; 128],
+        ] {
+            assert!(sane_request_id(&value(sane)).is_some(), "{sane:?}");
+        }
+        for insane in [
+            &b""[..],
+            b"has space",
+            b"tab\there",
+            &[b'a'; 129],
+            "caf\u{e9}".as_bytes(),
+        ] {
+            assert!(sane_request_id(&value(insane)).is_none(), "{insane:?}");
+        }
+    }
 
     #[test]
     fn lead_data_is_under_api_and_webhook_only() {

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use lead_core::{Error, FieldError, Policy, Region, Rep, RuleSet};
 use lead_http::{ApiKeys, HttpSettings, IpRange, Part, Rate, Scopes, WebhookKeys};
@@ -13,6 +14,48 @@ use secrecy::SecretString;
 pub(crate) const DEFAULT_DATABASE_URL: &str = "sqlite://leads.db";
 /// The original system's webhook port.
 pub(crate) const DEFAULT_PORT: u16 = 5000;
+
+/// How long a client may take to send a request head, by default.
+pub(crate) const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many connections are served at once, by default (all listeners).
+pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// How long requests in flight get after SIGTERM, by default.
+pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest timeout a variable may give (a day).
+const MAX_TIMEOUT_SECS: u64 = 86_400;
+
+/// How connections are served: the limits that keep a slow or crowded
+/// client side from holding the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ServeLimits {
+    /// `LEAD_HEADER_READ_TIMEOUT_SECS`: a connection whose request head is
+    /// not complete this long after it started is closed (slowloris).
+    pub(crate) header_read_timeout: Duration,
+    /// `LEAD_MAX_CONNECTIONS`: connections served at once, over every
+    /// listener; further ones wait in the accept queue until one closes.
+    pub(crate) max_connections: usize,
+    /// `LEAD_SHUTDOWN_TIMEOUT_SECS`: after SIGTERM, how long requests in
+    /// flight get before the remaining connections are closed.
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+/// Whole seconds from `min` to a day.
+fn seconds(value: &str, min: u64) -> Result<Duration, ()> {
+    match value.parse::<u64>() {
+        Ok(secs) if (min..=MAX_TIMEOUT_SECS).contains(&secs) => Ok(Duration::from_secs(secs)),
+        _ => Err(()),
+    }
+}
 
 /// The log filter of `WEBHOOK_DEBUG` (when `RUST_LOG` is not set): the
 /// HTTP layer's refused requests and the server's own details.
@@ -112,6 +155,30 @@ pub(crate) fn log_filter(rust_log: Option<&str>, debug: bool) -> String {
     }
 }
 
+/// How log lines are written (`LEAD_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// `LEAD_LOG_FORMAT` from `vars`: `text` (or unset) or `json`, in any
+/// case; `Err` for anything else.
+pub(crate) fn log_format(vars: &HashMap<String, String>) -> Result<LogFormat, ()> {
+    match vars
+        .get("LEAD_LOG_FORMAT")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("" | "text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(_) => Err(()),
+    }
+}
+
 /// `true`/`1`/`yes` or `false`/`0`/`no`, in any case.
 fn flag(value: &str) -> Result<bool, ()> {
     match value.to_ascii_lowercase().as_str() {
@@ -193,6 +260,11 @@ pub(crate) struct ServerConfig {
     /// `LEAD_TRUST_FORWARDED_FOR=true` (deprecated): loopback proxies are
     /// trusted; the start-up log says to use `LEAD_TRUSTED_PROXIES`.
     pub(crate) legacy_trust_forwarded_for: bool,
+    /// The header-read timeout, the connection cap and the shutdown
+    /// deadline.
+    pub(crate) limits: ServeLimits,
+    /// `LEAD_LOG_FORMAT`: text lines or JSON lines.
+    pub(crate) log_format: LogFormat,
 }
 
 /// The paths of the files the server reads at start-up.
@@ -297,6 +369,10 @@ impl ServerConfig {
     /// | `LEAD_REPS` | a TOML file of `[[rep]]` tables ([`FilePaths::reps`]) |
     /// | `LEAD_DEFAULT_REGION` | ISO 3166-1 alpha-2 region of phone numbers without a prefix when the lead has no country (replaces the policy's `default_region`) |
     /// | `WEBHOOK_DEBUG` | `true`: log at [`DEBUG_LOG_FILTER`] when `RUST_LOG` is not set |
+    /// | `LEAD_LOG_FORMAT` | `text` (default) or `json`: one JSON object per log line |
+    /// | `LEAD_HEADER_READ_TIMEOUT_SECS` | seconds a client has to send a request head (default 10, 1 to 86400) |
+    /// | `LEAD_MAX_CONNECTIONS` | connections served at once over every listener (default 1024); more wait to be accepted |
+    /// | `LEAD_SHUTDOWN_TIMEOUT_SECS` | seconds requests in flight get after SIGTERM before connections are closed (default 30, 0 to 86400) |
     ///
     /// The variables of [`NOT_BUILT`] are only noted in [`ServerConfig::ignored`].
     ///
@@ -469,6 +545,39 @@ impl ServerConfig {
             }
             None => None,
         };
+        let mut limits = ServeLimits::default();
+        if let Some(value) = get("LEAD_HEADER_READ_TIMEOUT_SECS") {
+            match seconds(&value, 1) {
+                Ok(timeout) => limits.header_read_timeout = timeout,
+                Err(()) => invalid(
+                    "LEAD_HEADER_READ_TIMEOUT_SECS",
+                    "whole seconds from 1 to 86400",
+                ),
+            }
+        }
+        if let Some(value) = get("LEAD_SHUTDOWN_TIMEOUT_SECS") {
+            match seconds(&value, 0) {
+                Ok(timeout) => limits.shutdown_timeout = timeout,
+                Err(()) => invalid(
+                    "LEAD_SHUTDOWN_TIMEOUT_SECS",
+                    "whole seconds from 0 to 86400",
+                ),
+            }
+        }
+        if let Some(value) = get("LEAD_MAX_CONNECTIONS") {
+            // The semaphore's ceiling is far above this.
+            match value.parse::<usize>() {
+                Ok(max) if (1..=1_000_000).contains(&max) => limits.max_connections = max,
+                _ => invalid(
+                    "LEAD_MAX_CONNECTIONS",
+                    "a number of connections from 1 to 1000000",
+                ),
+            }
+        }
+        let log_format = log_format(vars).unwrap_or_else(|()| {
+            invalid("LEAD_LOG_FORMAT", "text or json");
+            LogFormat::Text
+        });
         let ignored = NOT_BUILT
             .iter()
             .filter(|item| get(item.var).is_some())
@@ -510,6 +619,8 @@ impl ServerConfig {
             default_region,
             ignored,
             legacy_trust_forwarded_for,
+            limits,
+            log_format,
         })
     }
 }
@@ -764,6 +875,64 @@ mod tests {
                 (5003, vec![Part::Dashboard, Part::Operations]),
             ]
         );
+    }
+
+    #[test]
+    fn serve_limits_have_defaults_and_a_bad_one_is_named() {
+        let config = ServerConfig::from_vars(&HashMap::new()).expect("defaults");
+        assert_eq!(config.limits, ServeLimits::default());
+        assert_eq!(config.limits.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.limits.max_connections, 1024);
+        assert_eq!(config.limits.shutdown_timeout, Duration::from_secs(30));
+        let config = ServerConfig::from_vars(&vars(&[
+            ("LEAD_HEADER_READ_TIMEOUT_SECS", "2"),
+            ("LEAD_MAX_CONNECTIONS", "16"),
+            ("LEAD_SHUTDOWN_TIMEOUT_SECS", "0"),
+        ]))
+        .expect("valid");
+        assert_eq!(
+            config.limits,
+            ServeLimits {
+                header_read_timeout: Duration::from_secs(2),
+                max_connections: 16,
+                shutdown_timeout: Duration::ZERO,
+            }
+        );
+        for (var, bad) in [
+            ("LEAD_HEADER_READ_TIMEOUT_SECS", "0"),
+            ("LEAD_HEADER_READ_TIMEOUT_SECS", "10s"),
+            ("LEAD_HEADER_READ_TIMEOUT_SECS", "86401"),
+            ("LEAD_MAX_CONNECTIONS", "0"),
+            ("LEAD_MAX_CONNECTIONS", "-1"),
+            ("LEAD_MAX_CONNECTIONS", "many"),
+            ("LEAD_SHUTDOWN_TIMEOUT_SECS", "-5"),
+            ("LEAD_SHUTDOWN_TIMEOUT_SECS", "1.5"),
+        ] {
+            assert_eq!(refused(&[(var, bad)]), [var], "{var}={bad}");
+        }
+    }
+
+    #[test]
+    fn the_log_format_is_text_or_json_and_a_bad_one_is_named() {
+        let config = ServerConfig::from_vars(&HashMap::new()).expect("defaults");
+        assert_eq!(config.log_format, LogFormat::Text);
+        for (value, format) in [
+            ("json", LogFormat::Json),
+            (" JSON ", LogFormat::Json),
+            ("text", LogFormat::Text),
+            ("", LogFormat::Text),
+        ] {
+            let config =
+                ServerConfig::from_vars(&vars(&[("LEAD_LOG_FORMAT", value)])).expect(value);
+            assert_eq!(config.log_format, format, "{value:?}");
+        }
+        for bad in ["logfmt", "jsonl", "yes"] {
+            assert_eq!(
+                refused(&[("LEAD_LOG_FORMAT", bad)]),
+                ["LEAD_LOG_FORMAT"],
+                "{bad}"
+            );
+        }
     }
 
     #[test]

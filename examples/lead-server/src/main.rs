@@ -11,6 +11,7 @@
 //! is not set: `info,lead_http=debug,lead_server=debug`).
 
 mod config;
+mod serve;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -195,6 +196,9 @@ async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
         .metrics(metrics)
         .build();
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let limits = config.limits;
+    // One cap over every listener: it guards the process's file descriptors.
+    let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut servers = tokio::task::JoinSet::new();
     for (addr, parts) in &config.listeners {
         let listener = TcpListener::bind(addr)
@@ -204,22 +208,26 @@ async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;
         tracing::info!(addr = %local, serves = ?parts, "listening");
-        let app = router_for(state.clone(), parts)
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let mut stopped = stopped.clone();
-        servers.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        let app = router_for(state.clone(), parts);
+        servers.spawn(serve::serve(
+            listener,
+            app,
+            limits,
+            permits.clone(),
+            stopped.clone(),
+        ));
     }
+    tracing::info!(
+        header_read_timeout_secs = limits.header_read_timeout.as_secs(),
+        max_connections = limits.max_connections,
+        shutdown_timeout_secs = limits.shutdown_timeout.as_secs(),
+        "connection limits"
+    );
     shutdown_signal().await;
     let _ = stop.send(true);
     let mut served = Ok(());
     while let Some(result) = servers.join_next().await {
-        if let Ok(Err(err)) | Err(err) = result.map_err(std::io::Error::other) {
+        if let Err(err) = result {
             served = Err(err);
         }
     }
@@ -257,14 +265,28 @@ async fn main() -> ExitCode {
     // chooses the log filter when `RUST_LOG` is not set.
     let rust_log = std::env::var("RUST_LOG").ok();
     let debug = config.as_ref().is_ok_and(|c| c.debug);
-    let filter = config::log_filter(rust_log.as_deref(), debug);
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter_text = config::log_filter(rust_log.as_deref(), debug);
+    let filter = filter_text.clone();
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Read on its own so a JSON log shipper gets JSON even when another
+    // variable is wrong; a bad value is reported with the configuration.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let format = match &config {
+        Ok(config) => config.log_format,
+        Err(_) => config::log_format(&vars).unwrap_or_default(),
+    };
+    match format {
+        // The request span (its request_id) is in each line's "span".
+        config::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        config::LogFormat::Text => builder.init(),
+    }
     if let Some(message) = file_error {
         tracing::error!("configuration: {message}");
         return ExitCode::from(2);
@@ -277,8 +299,8 @@ async fn main() -> ExitCode {
         }
     };
     if config.debug {
-        if filter == config::DEBUG_LOG_FILTER {
-            tracing::debug!(filter = %filter, "WEBHOOK_DEBUG: debug logs on");
+        if filter_text == config::DEBUG_LOG_FILTER {
+            tracing::debug!(filter = %filter_text, "WEBHOOK_DEBUG: debug logs on");
         } else {
             tracing::info!("WEBHOOK_DEBUG is set but RUST_LOG chooses the log filter");
         }

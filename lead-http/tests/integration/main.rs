@@ -9,5 +9,6 @@ mod duplicates;
 mod fuzz;
 mod limits;
 mod openapi;
+mod request_id;
 mod routes;
 mod sales_ops;

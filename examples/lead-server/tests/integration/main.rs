@@ -8,6 +8,8 @@
 mod common;
 mod crash;
 mod hostile_input;
+mod json_logs;
 mod safe_defaults;
 mod seed_compat;
 mod start_up_files;
+mod timeouts;

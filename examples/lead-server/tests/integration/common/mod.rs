@@ -114,7 +114,7 @@ impl Log {
 
     /// Waits for the reader to reach the end of the log (the process has
     /// exited), then returns all of it.
-    fn finish(&mut self) -> String {
+    pub(crate) fn finish(&mut self) -> String {
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
@@ -149,11 +149,8 @@ pub(crate) fn start_logged_unset(
                 .unwrap_or_else(|p| p.into_inner())
                 .push(line.clone());
             if !sent && line.contains("listening") {
-                if let Some(addr) = line
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("addr="))
-                {
-                    let _ = tx.send(Ok(addr.to_owned()));
+                if let Some(addr) = listening_addr(&line) {
+                    let _ = tx.send(Ok(addr));
                     sent = true;
                 }
             } else if !sent && line.contains("ERROR") {
@@ -175,6 +172,18 @@ pub(crate) fn start_logged_unset(
             panic!("the server did not report its address within 60 s")
         }
     }
+}
+
+/// The address of a "listening" log line, text (`addr=…`) or JSON
+/// (`LEAD_LOG_FORMAT=json`: `"fields": {"addr": …}`).
+fn listening_addr(line: &str) -> Option<String> {
+    if line.starts_with('{') {
+        let value: Value = serde_json::from_str(line).ok()?;
+        return value["fields"]["addr"].as_str().map(str::to_owned);
+    }
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("addr="))
+        .map(str::to_owned)
 }
 
 /// A started server and a client for it; dropping it kills the server.
