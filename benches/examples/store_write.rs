@@ -265,6 +265,7 @@ async fn build_items(n: usize, reps: &[Rep]) -> Vec<Item> {
             lead: ext_id.clone(),
             created_at: now,
             expires_at: now + chrono::Duration::hours(24),
+            request_hash: Some(format!("{:064x}", 0)),
         });
         items.push(Item { commit, ..raw });
     }

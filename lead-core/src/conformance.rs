@@ -41,7 +41,7 @@ use crate::policy::Policy;
 use crate::ports::{
     AccountKey, Clock, Commit, Deps, FollowUpCursor, FollowUpQuery, IdempotencyKey, LeadQuery,
     LeadStore, LoadChange, ManualClock, OutboxEntry, OutboxKind, OutboxStore, PairQuery, RandomIds,
-    ReviewPair, ReviewStatus, SequentialIds, SyncState, dashboard_of, page_of,
+    Replay, ReviewPair, ReviewStatus, SequentialIds, SyncState, dashboard_of, page_of,
 };
 use crate::usecase::{self, AssignTo};
 
@@ -65,6 +65,7 @@ where
     outbox_entries_go_to_one_worker_each(make().await).await;
     outbox_leases_expire_and_retries_wait(make().await).await;
     idempotency_keys_expire(make().await).await;
+    a_key_reused_for_another_request_is_refused(make().await).await;
     merge_and_undo_round_trip(make().await).await;
     review_pairs_page_like_the_reference_and_keep_decisions(make().await).await;
     a_scan_merges_and_marks_through_the_store(make().await).await;
@@ -343,6 +344,7 @@ pub async fn concurrent_new_leads_that_break_a_rule_fail_alone<S: FullStore>(sto
         lead: lead.ext_id.clone(),
         created_at: t0(),
         expires_at: t0() + chrono::Duration::hours(1),
+        request_hash: Some(format!("hash of {name}")),
     };
     let mut taken = Commit::new();
     taken.idempotency.push(key("taken-key", &held));
@@ -425,6 +427,18 @@ pub async fn concurrent_new_leads_that_break_a_rule_fail_alone<S: FullStore>(sto
                     Some(want),
                     "a good new lead reads back exactly, events included"
                 );
+                let key = &commit.idempotency[0].key;
+                assert_eq!(
+                    store
+                        .find_by_idempotency_key(key, t0())
+                        .await
+                        .expect("find"),
+                    Some(Replay {
+                        lead: lead.ext_id.clone(),
+                        request_hash: Some(format!("hash of {key}")),
+                    }),
+                    "a good commit's key is stored with its request hash"
+                );
                 stored += 1;
             }
             (Some("conflict"), Err(Error::Conflict(_)))
@@ -461,8 +475,11 @@ pub async fn concurrent_new_leads_that_break_a_rule_fail_alone<S: FullStore>(sto
             .find_by_idempotency_key("taken-key", t0())
             .await
             .expect("find"),
-        Some(held.ext_id.clone()),
-        "the live key still points at its first lead"
+        Some(Replay {
+            lead: held.ext_id.clone(),
+            request_hash: Some("hash of taken-key".into()),
+        }),
+        "the live key still points at its first lead, with its first hash"
     );
     assert_eq!(
         store.pending_count().await.expect("pending"),
@@ -662,34 +679,64 @@ pub async fn outbox_leases_expire_and_retries_wait<S: FullStore>(store: Arc<S>) 
     );
 }
 
-/// An idempotency key points at its lead until it expires.
+/// An idempotency key points at its lead, with the hash of the request
+/// that stored it, until it expires; a key stored without a hash (before
+/// hashes were kept) reads back without one.
 pub async fn idempotency_keys_expire<S: FullStore>(store: Arc<S>) {
     let d = deps(&store, Arc::new(ManualClock::new(t0())));
     let lead = usecase::capture(&form(6), &Policy::default(), &d)
         .await
         .expect("capture")
         .lead;
-    let key = |created_at: DateTime<Utc>| IdempotencyKey {
-        key: "k-1".into(),
+    let keyed = |name: &str, created_at: DateTime<Utc>, hash: Option<&str>| IdempotencyKey {
+        key: name.into(),
         lead: lead.ext_id.clone(),
         created_at,
         expires_at: created_at + chrono::Duration::hours(1),
+        request_hash: hash.map(str::to_owned),
     };
+    let key = |created_at: DateTime<Utc>| keyed("k-1", created_at, Some("hash-1"));
     let mut commit = Commit::new();
     commit.idempotency.push(key(t0()));
+    commit.idempotency.push(keyed("k-old", t0(), None));
     store.commit(commit).await.expect("store key");
     let found = store
         .find_by_idempotency_key("k-1", t0() + chrono::Duration::minutes(59))
         .await
         .expect("find");
-    assert_eq!(found, Some(lead.ext_id.clone()));
+    let first = Replay {
+        lead: lead.ext_id.clone(),
+        request_hash: Some("hash-1".into()),
+    };
+    assert_eq!(found, Some(first.clone()), "the key and its request hash");
+    assert_eq!(
+        store
+            .find_by_idempotency_key("k-old", t0())
+            .await
+            .expect("find"),
+        Some(Replay {
+            lead: lead.ext_id.clone(),
+            request_hash: None,
+        }),
+        "a key stored without a hash reads back without one"
+    );
     let mut again = Commit::new();
-    again
-        .idempotency
-        .push(key(t0() + chrono::Duration::minutes(30)));
+    again.idempotency.push(keyed(
+        "k-1",
+        t0() + chrono::Duration::minutes(30),
+        Some("hash-2"),
+    ));
     assert!(
         matches!(store.commit(again).await, Err(Error::Conflict(_))),
-        "a live key cannot be reused"
+        "a live key cannot be reused, whatever its hash"
+    );
+    assert_eq!(
+        store
+            .find_by_idempotency_key("k-1", t0() + chrono::Duration::minutes(31))
+            .await
+            .expect("find"),
+        Some(first),
+        "a refused reuse leaves the first hash"
     );
     let expired = store
         .find_by_idempotency_key("k-1", t0() + chrono::Duration::minutes(61))
@@ -704,6 +751,53 @@ pub async fn idempotency_keys_expire<S: FullStore>(store: Arc<S>) {
         .commit(reuse)
         .await
         .expect("an expired key may be used again");
+}
+
+/// [`usecase::capture_once`] over the store: a live key brought back with
+/// another request hash is refused (`Invalid` on `Idempotency-Key`,
+/// `key_reused`) and stores nothing; with the same hash it replays the
+/// first lead.
+pub async fn a_key_reused_for_another_request_is_refused<S: FullStore>(store: Arc<S>) {
+    let d = deps(&store, Arc::new(ManualClock::new(t0())));
+    let policy = Policy::default();
+    let idem = |hash: &str| usecase::Idempotency {
+        key: "anon:reused".into(),
+        window: chrono::Duration::hours(1),
+        request_hash: Some(hash.into()),
+    };
+    let first = usecase::capture_once(&form(8), Some(&idem("hash-a")), &policy, &d)
+        .await
+        .expect("first capture");
+    assert!(!first.replayed);
+    let pending = store.pending_count().await.expect("pending");
+    let other = form(9);
+    let refused = usecase::capture_once(&other, Some(&idem("hash-b")), &policy, &d).await;
+    match refused {
+        Err(Error::Invalid { fields }) => {
+            assert_eq!(fields.len(), 1);
+            assert_eq!(fields[0].field, "Idempotency-Key");
+            assert_eq!(fields[0].code, "key_reused");
+        }
+        other => panic!("expected key_reused, got {other:?}"),
+    }
+    let email = crate::matchkey::email_match_key(
+        &crate::model::Email::parse(other.email.as_deref().unwrap_or_default()).expect("valid"),
+    );
+    assert_eq!(
+        store.find_by_email_key(&email).await.expect("find"),
+        None,
+        "the refused request stored no lead"
+    );
+    assert_eq!(
+        store.pending_count().await.expect("pending"),
+        pending,
+        "the refused request queued nothing"
+    );
+    let again = usecase::capture_once(&form(8), Some(&idem("hash-a")), &policy, &d)
+        .await
+        .expect("a retry");
+    assert!(again.replayed, "the same request replays");
+    assert_eq!(again.lead.ext_id, first.lead.ext_id);
 }
 
 /// A merge found by similarity, then undone, restores both leads exactly.
@@ -1876,6 +1970,7 @@ pub async fn capture_context_equals_the_reads_it_stands_for<S: FullStore>(store:
         lead: captured.ext_id.clone(),
         created_at: t0(),
         expires_at: t0() + chrono::Duration::hours(1),
+        request_hash: Some("ctx-hash".into()),
     });
     store.commit(keyed).await.expect("store a key");
 
@@ -1905,6 +2000,13 @@ pub async fn capture_context_equals_the_reads_it_stands_for<S: FullStore>(store:
             None => None,
         };
         assert_eq!(context.replay, replay, "replay for {key:?}");
+        if key == Some("ctx-key") {
+            assert_eq!(
+                replay.as_ref().and_then(|r| r.request_hash.as_deref()),
+                Some("ctx-hash"),
+                "the stored key comes with its request hash"
+            );
+        }
         if replay.is_some() {
             continue;
         }

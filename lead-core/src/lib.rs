@@ -33,7 +33,7 @@ pub use ports::{
     Cursor, Dashboard, DeadLetter, Deps, Enricher, FactKeys, FollowUpCursor, FollowUpPage,
     FollowUpQuery, IdGenerator, IdempotencyKey, LeadPage, LeadQuery, LeadStore, LeadWrite,
     LoadChange, LoadDelta, ManualClock, Notifier, OutboxEntry, OutboxKind, OutboxStore, PairPage,
-    PairQuery, RandomIds, ReviewPair, ReviewStatus, SequentialIds, SyncState, SystemClock,
+    PairQuery, RandomIds, Replay, ReviewPair, ReviewStatus, SequentialIds, SyncState, SystemClock,
 };
 #[cfg(any(test, feature = "testing"))]
 pub use ports::{

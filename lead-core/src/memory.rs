@@ -18,7 +18,7 @@ use crate::model::{Lead, LeadExtId, Rep, RepId, RepLoad, RepState};
 use crate::ports::{
     AccountKey, Claimed, Commit, CommitFacts, Dashboard, DeadLetter, FollowUpPage, FollowUpQuery,
     IdempotencyKey, LeadPage, LeadQuery, LeadStore, LoadDelta, OutboxEntry, OutboxStore, PairPage,
-    PairQuery, ReviewPair, SyncState, dashboard_of, page_of,
+    PairQuery, Replay, ReviewPair, SyncState, dashboard_of, page_of,
 };
 
 /// An outbox entry with its delivery state.
@@ -292,14 +292,17 @@ impl LeadStore for InMemoryStore {
         &self,
         key: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<LeadExtId>> {
+    ) -> Result<Option<Replay>> {
         self.check_up()?;
         let state = self.lock();
         Ok(state
             .idempotency
             .get(key)
             .filter(|k| k.expires_at > now)
-            .map(|k| k.lead.clone()))
+            .map(|k| Replay {
+                lead: k.lead.clone(),
+                request_hash: k.request_hash.clone(),
+            }))
     }
 
     async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> Result<Option<Lead>> {

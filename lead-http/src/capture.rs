@@ -316,6 +316,15 @@ fn client_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
 }
 
 /// The idempotency key of one submission (`suffix` tells batch items apart).
+///
+/// A signed Standard Webhooks `webhook-id` wins over `Idempotency-Key`
+/// (which no signature covers), and keys are namespaced by who sent them:
+/// `std:` for Standard Webhooks ids, `legacy:` for the `Idempotency-Key` of
+/// a request signed with `X-Webhook-Signature`, `anon:` for unsigned and
+/// public-form requests; so an anonymous key never meets a signed
+/// sender's. Without a key, the key is a hash of the submission. Every key
+/// carries the SHA-256 of the normalized input, so the same key with
+/// another payload is refused (`key_reused`) instead of replayed.
 fn idempotency_of(
     state: &AppState,
     headers: &HeaderMap,
@@ -328,22 +337,29 @@ fn idempotency_of(
         Some(i) => format!("{key}#{i}"),
         None => key,
     };
-    if let Some(key) = client_key(headers)? {
-        return Ok(Idempotency {
-            key: item(format!("key:{key}")),
-            window: settings.idempotency_window,
-        });
-    }
-    if let Verified::Standard { id } = verified {
-        return Ok(Idempotency {
-            key: item(format!("webhook:{id}")),
-            window: settings.idempotency_window,
-        });
-    }
+    // A bad header is refused even when a signed id takes its place.
+    let client = client_key(headers)?;
     let submitted = serde_json::to_vec(input).map_err(|e| Error::Internal(e.to_string()))?;
+    let hash = hex::encode(Sha256::digest(&submitted));
+    let keyed = |key: String| Idempotency {
+        key: item(key),
+        window: settings.idempotency_window,
+        request_hash: Some(hash.clone()),
+    };
+    if let Verified::Standard { id } = verified {
+        return Ok(keyed(format!("std:{id}")));
+    }
+    if let Some(key) = client {
+        let namespace = match verified {
+            Verified::Legacy => "legacy",
+            Verified::Standard { .. } | Verified::Unsigned | Verified::PublicForm => "anon",
+        };
+        return Ok(keyed(format!("{namespace}:{key}")));
+    }
     Ok(Idempotency {
-        key: format!("submission:{}", hex::encode(Sha256::digest(&submitted))),
+        key: format!("submission:{hash}"),
         window: settings.resubmit_window,
+        request_hash: Some(hash),
     })
 }
 
@@ -371,8 +387,16 @@ async fn capture(
     idempotency: &Idempotency,
 ) -> Result<CaptureOutcome, Error> {
     let started = Instant::now();
-    let result =
+    let mut result =
         usecase::capture_once(input, Some(idempotency), state.policy(), state.deps()).await;
+    // A reused Standard Webhooks id is named as the header that carried it.
+    if let Err(Error::Invalid { fields }) = &mut result
+        && idempotency.key.starts_with("std:")
+    {
+        for field in fields.iter_mut().filter(|f| f.field == "Idempotency-Key") {
+            field.field = crate::signature::ID_HEADER.to_owned();
+        }
+    }
     match &result {
         Ok(outcome) => {
             record(status_of(outcome), started);

@@ -70,7 +70,8 @@ pub(crate) struct CaptureHeaders {
     /// Standard Webhooks signatures: space-separated v1,<base64>
     #[param(rename = "webhook-signature")]
     webhook_signature: Option<String>,
-    /// A repeat with the same key answers with the first lead
+    /// A repeat with the same key and payload answers with the first lead;
+    /// the same key with another payload is a 422 (a signed webhook-id wins)
     #[param(
         rename = "Idempotency-Key",
         pattern = r"^[\t ]*[!-~]([ -~]{0,253}[!-~])?[\t ]*$"

@@ -74,8 +74,8 @@ macro_rules! insert_all {
     FROM UNNEST($38::text[], $39::text[], $40::text[], $41::text[], $42::int8[], $43::text[],
         $44::text[]) AS t(id, lead, assigned_to, priority, due_at, status, doc)
 )
-INSERT INTO idempotency_keys (key, lead, created_at, expires_at)
-SELECT * FROM UNNEST($45::text[], $46::text[], $47::int8[], $48::int8[])"
+INSERT INTO idempotency_keys (key, lead, created_at, expires_at, request_hash)
+SELECT * FROM UNNEST($45::text[], $46::text[], $47::int8[], $48::int8[], $49::text[])"
         )
     };
 }
@@ -88,10 +88,10 @@ const INSERT_ALL: &str = insert_all!("");
 /// half load), so batches without workload changes use [`INSERT_ALL`].
 const INSERT_ALL_WITH_LOAD: &str = insert_all!(concat!(
     "updated_reps AS (",
-    load_update!("$49", "$50", "$51", "$52", "$53", "$54", "$55", "$56"),
+    load_update!("$50", "$51", "$52", "$53", "$54", "$55", "$56", "$57"),
     "), missing_reps AS (
     INSERT INTO reps (id, profile)
-    SELECT t.id, NULL FROM UNNEST($49::text[]) AS t(id)
+    SELECT t.id, NULL FROM UNNEST($50::text[]) AS t(id)
     WHERE NOT EXISTS (SELECT 1 FROM reps WHERE reps.id = t.id)
 ), "
 ));
@@ -153,6 +153,7 @@ struct Columns<'a> {
     key_lead: Vec<&'a str>,
     key_created: Vec<i64>,
     key_expires: Vec<i64>,
+    key_hash: Vec<Option<&'a str>>,
 
     load: LoadColumns,
 }
@@ -234,6 +235,7 @@ impl<'a> Columns<'a> {
         self.key_lead.push(key.lead.as_str());
         self.key_created.push(micros(key.created_at));
         self.key_expires.push(micros(key.expires_at));
+        self.key_hash.push(key.request_hash.as_deref());
     }
 
     async fn insert(self, conn: &mut PgConnection) -> Fallible<()> {
@@ -290,7 +292,8 @@ impl<'a> Columns<'a> {
         .bind(self.key)
         .bind(self.key_lead)
         .bind(self.key_created)
-        .bind(self.key_expires);
+        .bind(self.key_expires)
+        .bind(self.key_hash);
         let query = if with_load {
             self.load.bind(query)
         } else {

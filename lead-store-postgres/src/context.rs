@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use lead_core::{AccountKey, CaptureContext, LeadExtId, RepState, Result};
+use lead_core::{AccountKey, CaptureContext, LeadExtId, RepState, Replay, Result};
 use lead_store_sql::codec::rep_load;
 use lead_store_sql::replicate;
 
@@ -33,7 +33,8 @@ pub(crate) struct ContextRequest {
 }
 
 /// Answers `requests`, in order, with one statement: per request the
-/// three lookups as scalar subqueries over the arrays, and the reps (as
+/// live idempotency key (a join on its primary key, for the lead and the
+/// request hash) and two lookups as scalar subqueries over the arrays, and the reps (as
 /// one JSON array) on the first row only. The statement failing fails
 /// them all; a row that does not decode fails its request alone.
 pub(crate) async fn contexts_on(
@@ -41,6 +42,7 @@ pub(crate) async fn contexts_on(
     requests: &[ContextRequest],
 ) -> Fallible<Vec<Fallible<CaptureContext>>> {
     type Row = (
+        Option<String>,
         Option<String>,
         Option<String>,
         Option<String>,
@@ -60,14 +62,17 @@ pub(crate) async fn contexts_on(
     }
     let rows: Vec<Row> = sqlx::query_as(concat!(
         "SELECT \
-         (SELECT lead FROM idempotency_keys WHERE key = r.key AND expires_at > r.now), \
+         k.lead, \
          (SELECT doc::text FROM leads WHERE email_key = r.email AND merged_into IS NULL), (",
         owner_query!("r.company", "r.domain"),
         "), CASE WHEN r.n = 1 THEN (SELECT COALESCE(json_agg(json_build_array(profile, \
          open_leads, assigned_today, today::text, last_assigned_at, pass) ORDER BY id), \
-         '[]')::text FROM reps) END \
+         '[]')::text FROM reps) END, \
+         k.request_hash \
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
-         WITH ORDINALITY AS r(key, email, company, domain, now, n) ORDER BY r.n",
+         WITH ORDINALITY AS r(key, email, company, domain, now, n) \
+         LEFT JOIN idempotency_keys k ON k.key = r.key AND k.expires_at > r.now \
+         ORDER BY r.n",
     ))
     .bind(keys)
     .bind(emails)
@@ -87,10 +92,16 @@ pub(crate) async fn contexts_on(
     // stored lead must not fail the captures batched with it.
     Ok(rows
         .into_iter()
-        .map(|(replay, existing, owner, _)| {
+        .map(|(replay, existing, owner, _, request_hash)| {
             Ok(CaptureContext {
                 replay: replay
-                    .map(|id| LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id")))
+                    .map(|id| {
+                        Ok::<_, StoreError>(Replay {
+                            lead: LeadExtId::parse(&id)
+                                .map_err(|_| StoreError::Corrupt("lead id"))?,
+                            request_hash,
+                        })
+                    })
                     .transpose()?,
                 existing: existing.as_deref().map(lead_of).transpose()?,
                 owner: owner.as_deref().map(rep_of).transpose()?,

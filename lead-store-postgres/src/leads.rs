@@ -12,7 +12,7 @@ use lead_core::{
     AccountKey, CaptureContext, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error,
     FollowUpPage, FollowUpQuery, FollowUpTask, IdempotencyKey, Lead, LeadExtId, LeadPage,
     LeadQuery, LeadStore, MergeRecord, OutboxEntry, PairPage, PairQuery, Priority, Rep, RepId,
-    RepState, Result, ReviewPair, ReviewStatus, Stage,
+    RepState, Replay, Result, ReviewPair, ReviewStatus, Stage,
 };
 
 use crate::codec::{
@@ -416,28 +416,32 @@ async fn write_idempotency(
     conn: &mut PgConnection,
     keys: impl IntoIterator<Item = &IdempotencyKey>,
 ) -> Fallible<bool> {
-    let (mut names, mut leads, mut created, mut expires) = (vec![], vec![], vec![], vec![]);
+    let (mut names, mut leads, mut created, mut expires, mut hashes) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for key in keys {
         names.push(key.key.as_str());
         leads.push(key.lead.as_str());
         created.push(micros(key.created_at));
         expires.push(micros(key.expires_at));
+        hashes.push(key.request_hash.as_deref());
     }
     if names.is_empty() {
         return Ok(true);
     }
     let wanted = names.len();
     let done = sqlx::query(
-        "INSERT INTO idempotency_keys (key, lead, created_at, expires_at) \
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[]) \
+        "INSERT INTO idempotency_keys (key, lead, created_at, expires_at, request_hash) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::text[]) \
          ON CONFLICT (key) DO UPDATE SET lead = EXCLUDED.lead, \
-         created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at \
+         created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at, \
+         request_hash = EXCLUDED.request_hash \
          WHERE idempotency_keys.expires_at <= EXCLUDED.created_at",
     )
     .bind(names)
     .bind(leads)
     .bind(created)
     .bind(expires)
+    .bind(hashes)
     .execute(&mut *conn)
     .await?;
     Ok(usize::try_from(done.rows_affected()).ok() == Some(wanted))
@@ -976,17 +980,22 @@ impl LeadStore for PostgresStore {
         &self,
         key: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<LeadExtId>> {
-        let lead: Option<String> = sqlx::query_scalar(
-            "SELECT lead FROM idempotency_keys WHERE key = $1 AND expires_at > $2",
+    ) -> Result<Option<Replay>> {
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT lead, request_hash FROM idempotency_keys WHERE key = $1 AND expires_at > $2",
         )
         .bind(key)
         .bind(micros(now))
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from)?;
-        Ok(lead
-            .map(|id| LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id")))
+        Ok(row
+            .map(|(id, request_hash)| {
+                Ok::<_, StoreError>(Replay {
+                    lead: LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id"))?,
+                    request_hash,
+                })
+            })
             .transpose()?)
     }
 

@@ -201,6 +201,7 @@ async fn write(
                 key.lead.as_str(),
                 micros(key.created_at),
                 micros(key.expires_at),
+                key.request_hash.as_deref(),
             ));
         }
     }
@@ -236,13 +237,14 @@ async fn write(
     .await?;
     insert_rows(
         conn,
-        "idempotency_keys (key, lead, created_at, expires_at)",
+        "idempotency_keys (key, lead, created_at, expires_at, request_hash)",
         &keys,
         |b, k| {
             b.push_bind(k.0.to_owned())
                 .push_bind(k.1.to_owned())
                 .push_bind(k.2)
-                .push_bind(k.3);
+                .push_bind(k.3)
+                .push_bind(k.4.map(str::to_owned));
         },
     )
     .await?;

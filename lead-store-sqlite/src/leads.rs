@@ -9,7 +9,8 @@ use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
     AccountKey, Commit, CommitFacts, CrmKind, Cursor, Dashboard, Error, FollowUpPage,
     FollowUpQuery, FollowUpTask, Lead, LeadExtId, LeadPage, LeadQuery, LeadStore, MergeRecord,
-    PairPage, PairQuery, Priority, Rep, RepId, RepState, Result, ReviewPair, ReviewStatus, Stage,
+    PairPage, PairQuery, Priority, Rep, RepId, RepState, Replay, Result, ReviewPair, ReviewStatus,
+    Stage,
 };
 
 use crate::codec::{LeadRow, count, from_json, instant, micros, to_json, wire_name};
@@ -355,14 +356,17 @@ async fn apply(conn: &mut SqliteConnection, commit: Commit) -> Fallible<Vec<Lead
     }
     for key in &commit.idempotency {
         sqlx::query(
-            "INSERT INTO idempotency_keys (key, lead, created_at, expires_at) VALUES (?, ?, ?, ?) \
+            "INSERT INTO idempotency_keys (key, lead, created_at, expires_at, request_hash) \
+             VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT (key) DO UPDATE SET lead = excluded.lead, \
-             created_at = excluded.created_at, expires_at = excluded.expires_at",
+             created_at = excluded.created_at, expires_at = excluded.expires_at, \
+             request_hash = excluded.request_hash",
         )
         .bind(&key.key)
         .bind(key.lead.as_str())
         .bind(micros(key.created_at))
         .bind(micros(key.expires_at))
+        .bind(key.request_hash.as_deref())
         .execute(&mut *conn)
         .await?;
     }
@@ -847,17 +851,22 @@ impl LeadStore for SqliteStore {
         &self,
         key: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<LeadExtId>> {
-        let lead: Option<String> = sqlx::query_scalar(
-            "SELECT lead FROM idempotency_keys WHERE key = ? AND expires_at > ?",
+    ) -> Result<Option<Replay>> {
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT lead, request_hash FROM idempotency_keys WHERE key = ? AND expires_at > ?",
         )
         .bind(key)
         .bind(micros(now))
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from)?;
-        Ok(lead
-            .map(|id| LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id")))
+        Ok(row
+            .map(|(id, request_hash)| {
+                Ok::<_, StoreError>(Replay {
+                    lead: LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id"))?,
+                    request_hash,
+                })
+            })
             .transpose()?)
     }
 

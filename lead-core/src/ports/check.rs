@@ -233,6 +233,7 @@ mod tests {
             lead: a.ext_id.clone(),
             created_at: at,
             expires_at: at,
+            request_hash: None,
         });
         let mut with_key = facts.clone();
         with_key

@@ -176,6 +176,22 @@ pub struct IdempotencyKey {
     pub created_at: DateTime<Utc>,
     /// After this instant the key is forgotten and may be used again.
     pub expires_at: DateTime<Utc>,
+    /// A hash of the request that first used the key (SHA-256 hex), so a
+    /// repeat with another payload can be told from a retry; `None` for
+    /// keys stored before hashes were kept.
+    #[serde(default)]
+    pub request_hash: Option<String>,
+}
+
+/// What a live idempotency key points at
+/// ([`LeadStore::find_by_idempotency_key`], [`CaptureContext::replay`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replay {
+    /// The lead the first request produced.
+    pub lead: LeadExtId,
+    /// [`IdempotencyKey::request_hash`] as stored.
+    #[serde(default)]
+    pub request_hash: Option<String>,
 }
 
 impl Commit {
@@ -262,12 +278,13 @@ pub trait LeadStore: Send + Sync {
     /// A stored merge record.
     async fn get_merge(&self, id: Uuid) -> Result<Option<MergeRecord>>;
 
-    /// The lead an unexpired idempotency key points at.
+    /// The lead an unexpired idempotency key points at, with the hash of
+    /// the request that stored the key.
     async fn find_by_idempotency_key(
         &self,
         key: &str,
         now: DateTime<Utc>,
-    ) -> Result<Option<LeadExtId>>;
+    ) -> Result<Option<Replay>>;
 
     /// The lead linked to a CRM record.
     async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> Result<Option<Lead>>;
@@ -335,9 +352,10 @@ pub trait LeadStore: Send + Sync {
 /// What a capture reads before deciding ([`LeadStore::capture_context`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CaptureContext {
-    /// The lead a live idempotency key already points at: the capture is a
-    /// repeat (the other fields may then be left empty).
-    pub replay: Option<LeadExtId>,
+    /// The lead a live idempotency key already points at, with the stored
+    /// request hash: the capture is a repeat (the other fields may then be
+    /// left empty).
+    pub replay: Option<Replay>,
     /// The unmerged lead holding the submission's folded e-mail.
     pub existing: Option<Lead>,
     /// The owner of the submission's account (company or corporate domain).

@@ -53,10 +53,17 @@ pub async fn capture(input: &LeadInput, policy: &Policy, deps: &Deps) -> Result<
 /// A client's idempotency key and how long it is remembered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Idempotency {
-    /// The key (`Idempotency-Key`, `webhook-id`, or a hash of the normalized submission).
+    /// The key (`Idempotency-Key`, `webhook-id`, or a hash of the normalized
+    /// submission), namespaced by the caller so that keys of different
+    /// senders never meet.
     pub key: String,
     /// How long a repeat of the key returns the first result.
     pub window: chrono::Duration,
+    /// A hash of this request (e.g. SHA-256 hex of the normalized input):
+    /// stored with the key, and a live key stored with another hash is
+    /// refused ([`Error::Invalid`] on `Idempotency-Key`, `key_reused`).
+    /// `None` skips the comparison.
+    pub request_hash: Option<String>,
 }
 
 /// [`capture`] that runs at most once per idempotency key within its
@@ -64,6 +71,13 @@ pub struct Idempotency {
 /// first request stored, with [`CaptureOutcome::replayed`] set, and stores
 /// nothing. The key is written in the same commit as the lead, so a
 /// concurrent repeat either finds it or conflicts and then finds it.
+///
+/// # Errors
+///
+/// Those of [`capture`], and [`Error::Invalid`] on `Idempotency-Key`
+/// (`key_reused`) when the key is live and was stored with a
+/// [`Idempotency::request_hash`] other than this request's (a key stored
+/// without a hash, or a request without one, replays as before).
 pub async fn capture_once(
     input: &LeadInput,
     idempotency: Option<&Idempotency>,
@@ -89,8 +103,19 @@ pub async fn capture_once(
                 now,
             )
             .await?;
-        if let Some(ext_id) = context.replay {
-            let lead = super::load(deps, &ext_id).await?;
+        if let Some(replay) = context.replay {
+            if let (Some(stored), Some(this)) = (
+                replay.request_hash.as_deref(),
+                idempotency.and_then(|i| i.request_hash.as_deref()),
+            ) && stored != this
+            {
+                return Err(Error::invalid(
+                    "Idempotency-Key",
+                    "key_reused",
+                    "this key was used for a different request",
+                ));
+            }
+            let lead = super::load(deps, &replay.lead).await?;
             return Ok(CaptureOutcome {
                 lead,
                 merged: None,
@@ -139,6 +164,7 @@ fn remember(
             lead: lead.ext_id.clone(),
             created_at: now,
             expires_at: now + idem.window,
+            request_hash: idem.request_hash.clone(),
         });
     }
 }

@@ -706,6 +706,7 @@ async fn a_double_submit_with_one_idempotency_key_stores_once_until_the_key_expi
     let key = Idempotency {
         key: "form-123".into(),
         window: chrono::Duration::hours(24),
+        request_hash: Some("the same form".into()),
     };
     let first = capture_once(
         &input("ana@acme.com"),
@@ -756,6 +757,8 @@ async fn concurrent_repeats_of_one_key_store_one_lead() {
     let key = Arc::new(Idempotency {
         key: "webhook-msg-1".into(),
         window: chrono::Duration::hours(1),
+        // No hash: the repeats differ, only the key makes them one request.
+        request_hash: None,
     });
     let tasks: Vec<_> = (0..8)
         .map(|i| {

@@ -332,7 +332,8 @@ async fn a_replayed_standard_webhook_answers_with_the_first_lead() {
         "nothing rewritten"
     );
 
-    // Another message reusing the id answers with the first lead too.
+    // Another message reusing the id is refused, naming the header, and
+    // stores nothing.
     let other = json_bytes(&person("same.id@acme.io"));
     let headers = standard_signature(
         STANDARD_SECRET,
@@ -341,10 +342,9 @@ async fn a_replayed_standard_webhook_answers_with_the_first_lead() {
         &other,
     );
     let reply = app.post_lead_bytes(JSON, other, &headers).await;
-    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
-    let third = reply.captured();
-    assert_eq!(third.status, "replayed");
-    assert_eq!(third.lead_ext_id, first.lead_ext_id);
+    let error = reply.error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(error.field_names(), ["webhook-id"], "{}", reply.body);
+    assert_eq!(error.fields[0].code, "key_reused");
     assert_eq!(app.store.leads().len(), 1);
 
     // Once the timestamp is out of tolerance the replay is refused outright.
@@ -421,12 +421,15 @@ async fn the_same_idempotency_key_twice_makes_one_lead() {
     let app = TestApp::spawn().await;
     let key = vec![("idempotency-key", "order-42".to_owned())];
 
-    // Different bodies: only the key makes the second a repeat.
+    // The same request twice, after the 10-minute resubmit window: only the
+    // key makes the second a repeat (another payload under the key is a
+    // 422: `idempotency::a_key_reused_with_another_payload_is_a_422_and_stores_nothing`).
     let first = app
         .post_lead_json_with(&person("first.key@acme.io"), &key)
         .await;
+    app.clock.advance(chrono::Duration::hours(1));
     let second = app
-        .post_lead_json_with(&person("second.key@acme.io"), &key)
+        .post_lead_json_with(&person("first.key@acme.io"), &key)
         .await;
 
     assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);

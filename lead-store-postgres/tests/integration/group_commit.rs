@@ -309,6 +309,8 @@ async fn concurrent_capture_reads_share_statements_and_each_gets_its_own_answer(
             lead: lead.ext_id.clone(),
             created_at: t0(),
             expires_at: t0() + chrono::Duration::minutes(10),
+            // Keys with and without a request hash (older rows have none).
+            request_hash: (n % 2 == 0).then(|| format!("hash-{n}")),
         });
         stored.extend(store.commit(commit).await.expect("store a lead"));
     }
@@ -344,6 +346,13 @@ async fn concurrent_capture_reads_share_statements_and_each_gets_its_own_answer(
             None => None,
         };
         assert_eq!(answer.replay, replay, "key {key:?}");
+        if key.as_deref() == Some("key-0") {
+            assert_eq!(
+                answer.replay.and_then(|r| r.request_hash).as_deref(),
+                Some("hash-0"),
+                "the batched read brings the request hash"
+            );
+        }
         assert_eq!(
             answer.existing,
             store.find_by_email_key(email).await.expect("by e-mail"),

@@ -277,6 +277,7 @@ async fn an_idempotency_key_is_won_by_one_of_many_instances() {
                 lead,
                 created_at: t0(),
                 expires_at: t0() + chrono::Duration::hours(1),
+                request_hash: None,
             });
             store.commit(commit).await
         }));

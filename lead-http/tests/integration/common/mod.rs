@@ -586,7 +586,7 @@ impl LeadStore for StallingStore {
         &self,
         key: &str,
         now: DateTime<Utc>,
-    ) -> lead_core::Result<Option<LeadExtId>> {
+    ) -> lead_core::Result<Option<lead_core::Replay>> {
         self.0.find_by_idempotency_key(key, now).await
     }
 
