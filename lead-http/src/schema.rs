@@ -106,12 +106,13 @@ pub(crate) fn lead_ext_id() -> Object {
         .build()
 }
 
-/// A rep's profile (`lead_core::Rep`), every field optional
-/// (`required_id`: `id` and `name` required, as when adding a rep).
+/// A rep's profile (`lead_core::Rep`): `whole`, as when adding a rep
+/// (`id` and `name` required, working hours given whole), or a change of
+/// one (every field optional; objects are merged key by key).
 fn rep_object(whole: bool) -> Object {
     let time = || string().pattern(Some("^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"));
     let weekdays = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    let working_hours = ObjectBuilder::new()
+    let mut working_hours = ObjectBuilder::new()
         .property(
             "days",
             utoipa::openapi::schema::ArrayBuilder::new()
@@ -119,10 +120,14 @@ fn rep_object(whole: bool) -> Object {
                 .build(),
         )
         .property("start", time().build())
-        .property("end", time().build())
-        .required("days")
-        .required("start")
-        .required("end")
+        .property("end", time().build());
+    if whole {
+        working_hours = working_hours
+            .required("days")
+            .required("start")
+            .required("end");
+    }
+    let working_hours = working_hours
         .additional_properties(Some(closed()))
         .description(Some(
             "Working days and hours in the rep's time zone; end <= start runs past midnight",
