@@ -129,6 +129,22 @@ pub fn normalize(input: &LeadInput, options: &NormalizeOptions) -> Result<LeadFi
     fields.consent_marketing = consent_marketing;
     fields.consent_text = clean(&input.consent_text);
     fields.metadata = input.metadata.clone();
+    // The merge's own bookkeeping keys are not input: a submission must
+    // not pass off its own values as the lead's history. What was sent
+    // is kept in a warning.
+    for key in [
+        crate::dedup::merge::ALTERNATE_EMAILS,
+        crate::dedup::merge::ALTERNATE_VALUES,
+    ] {
+        if let Some(sent) = fields.metadata.remove(key) {
+            warnings.push(FieldWarning::kept(
+                &format!("metadata.{key}"),
+                "reserved_key",
+                format!("metadata.{key} is kept by the server and cannot be submitted"),
+                Some(sent.to_string()),
+            ));
+        }
+    }
     fields.warnings = warnings;
     Ok(fields)
 }

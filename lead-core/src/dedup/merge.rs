@@ -54,6 +54,19 @@ pub const ALTERNATE_EMAILS: &str = "alternate_emails";
 /// (or `metadata.<key>`) to an array of values.
 pub const ALTERNATE_VALUES: &str = "alternate_values";
 
+/// Most earlier values kept per field (and e-mails) in the alternates: a
+/// person who posts again and again must not grow the lead without bound;
+/// the oldest go first.
+pub const MAX_ALTERNATES: usize = 20;
+
+/// Drops the oldest entries of an alternates list over [`MAX_ALTERNATES`].
+fn keep_latest(list: &mut Vec<Value>) {
+    if list.len() > MAX_ALTERNATES {
+        let excess = list.len() - MAX_ALTERNATES;
+        list.drain(..excess);
+    }
+}
+
 /// The outcome of [`merge`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merged {
@@ -299,12 +312,14 @@ impl Alternates {
             && !list.contains(&value)
         {
             list.push(value);
+            keep_latest(list);
         }
     }
 
     fn push_email(&mut self, value: Value) {
         if !self.emails.contains(&value) {
             self.emails.push(value);
+            keep_latest(&mut self.emails);
         }
     }
 
@@ -469,6 +484,33 @@ mod tests {
             .single()
             .expect("valid date")
             + Duration::days(day)
+    }
+
+    #[test]
+    fn alternates_keep_the_latest_values_up_to_the_cap() {
+        let mut survivor = lead("WEB-BBBBBBBB", "a@acme.com", t(0));
+        for n in 0..(MAX_ALTERNATES + 15) {
+            let mut incoming = lead("WEB-CCCCCCCC", "a@acme.com", t(1 + n as i64));
+            incoming.fields.company = Some(format!("Company {n}"));
+            incoming.fields.email = crate::Email::parse(&format!("a{n}@acme.com")).expect("valid");
+            survivor = merge(&survivor, &incoming, t(1 + n as i64), Uuid::nil()).survivor;
+        }
+        let md = &survivor.fields.metadata;
+        let companies = md[ALTERNATE_VALUES]["company"].as_array().expect("a list");
+        assert_eq!(companies.len(), MAX_ALTERNATES);
+        assert_eq!(
+            companies.last(),
+            Some(&Value::from(format!("Company {}", MAX_ALTERNATES + 13))),
+            "the latest earlier value is kept"
+        );
+        assert!(
+            !companies.contains(&Value::from("Company 0")),
+            "the oldest go"
+        );
+        assert_eq!(
+            md[ALTERNATE_EMAILS].as_array().map(Vec::len),
+            Some(MAX_ALTERNATES)
+        );
     }
 
     #[test]

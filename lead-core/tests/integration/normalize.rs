@@ -274,3 +274,43 @@ fn a_nul_character_is_dropped_from_every_field_it_appears_in_with_a_warning() {
     assert!(normalize(&email, &NormalizeOptions::default()).is_err());
     assert!(lead_core::check_text("notes", "tab\tis fine").is_ok());
 }
+
+#[test]
+fn a_submission_cannot_pass_off_its_own_values_as_the_leads_history() {
+    let mut input = LeadInput {
+        email: Some("ana@acme.com".into()),
+        ..Default::default()
+    };
+    input.metadata.insert(
+        "alternate_emails".into(),
+        serde_json::json!(["ceo@victim.com"]),
+    );
+    input.metadata.insert(
+        "alternate_values".into(),
+        serde_json::json!({"phone": ["+1"]}),
+    );
+    input.metadata.insert("plan".into(), "pro".into());
+    let kept = normalize(&input, &NormalizeOptions::default()).expect("stored");
+    assert!(kept.metadata.get("alternate_emails").is_none());
+    assert!(kept.metadata.get("alternate_values").is_none());
+    assert_eq!(kept.metadata["plan"], "pro", "other metadata stays");
+    let reserved: Vec<(&str, &str)> = kept
+        .warnings
+        .iter()
+        .map(|w| (w.field.as_str(), w.code.as_str()))
+        .collect();
+    assert_eq!(
+        reserved,
+        [
+            ("metadata.alternate_emails", "reserved_key"),
+            ("metadata.alternate_values", "reserved_key")
+        ]
+    );
+    assert!(
+        kept.warnings[0]
+            .value
+            .as_deref()
+            .is_some_and(|v| v.contains("ceo@victim.com")),
+        "what was sent is kept in the warning"
+    );
+}
