@@ -18,6 +18,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::leads::{Problems, number};
 use crate::state::AppState;
+use crate::view::LeadDetail;
 
 /// `GET /api/duplicates` query parameters.
 #[derive(Debug, Default, Deserialize)]
@@ -127,11 +128,9 @@ pub struct MergeView {
     /// The merge record's id (`POST /api/merges/{merge_id}/undo` reverses it).
     pub merge_id: Uuid,
     /// The surviving lead, with both leads' data.
-    #[schema(value_type = Object)]
-    pub survivor: Lead,
+    pub survivor: LeadDetail,
     /// The absorbed lead (`merged_into` the survivor).
-    #[schema(value_type = Object)]
-    pub absorbed: Lead,
+    pub absorbed: LeadDetail,
     /// The pair, decided `merged`.
     #[schema(value_type = Object)]
     pub pair: ReviewPair,
@@ -141,8 +140,8 @@ impl From<MergeOutcome> for MergeView {
     fn from(m: MergeOutcome) -> Self {
         MergeView {
             merge_id: m.merge_id,
-            survivor: m.survivor,
-            absorbed: m.absorbed,
+            survivor: LeadDetail::from(&m.survivor),
+            absorbed: LeadDetail::from(&m.absorbed),
             pair: m.pair,
         }
     }
@@ -389,7 +388,7 @@ pub(crate) async fn get_merge(
     security(("api_key" = [])),
     params(("merge_id" = String, Path, description = "The merge record's id")),
     responses(
-        (status = 200, description = "Both leads as restored", body = Object),
+        (status = 200, description = "Both leads as restored", body = UndoView),
         (status = 404, description = "No such merge", body = ErrorBody),
         (status = 409, description = "The survivor changed since the merge (undo would lose that change)", body = ErrorBody),
         WriteErrors,
@@ -399,10 +398,21 @@ pub(crate) async fn undo_merge(
     _: WriteAccess,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<UndoView>> {
     let id = path_uuid(&id, "merge")?;
     let (survivor, restored) = usecase::undo_merge(id, state.deps()).await?;
-    Ok(Json(
-        serde_json::json!({ "survivor": survivor, "restored": restored }),
-    ))
+    Ok(Json(UndoView {
+        survivor: LeadDetail::from(&survivor),
+        restored: restored.as_ref().map(LeadDetail::from),
+    }))
+}
+
+/// Both leads of an undone merge.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UndoView {
+    /// The survivor, as it was before the merge.
+    pub survivor: LeadDetail,
+    /// The absorbed lead, back on its own; `null` when it was a submission
+    /// merged at capture (never a lead of its own).
+    pub restored: Option<LeadDetail>,
 }

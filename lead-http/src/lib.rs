@@ -32,7 +32,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 pub use auth::{ApiKeys, Scopes, hash_key};
 pub use capture::{Accepted, BatchAnswer, FormReceived, ItemResult};
-pub use duplicates::{MergeView, PairLead, PairPageView, PairView};
+pub use duplicates::{MergeView, PairLead, PairPageView, PairView, UndoView};
 pub use error::{ApiError, ErrorBody};
 pub use followups::{FollowUpList, FollowUpView};
 pub use limits::{InvalidIpRange, IpRange, Rate, RateLimit, client_key};

@@ -157,14 +157,19 @@ async fn merging_a_pair_then_undoing_it_restores_both_leads() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let merged: MergeView = reply.json();
     assert_eq!(
-        merged.survivor.ext_id.as_str(),
+        merged.survivor.lead.lead_ext_id.as_str(),
         first,
         "the oldest survives"
     );
-    assert_eq!(merged.absorbed.ext_id.as_str(), second);
+    assert_eq!(merged.absorbed.lead.lead_ext_id, second);
     assert_eq!(
-        app.stored(&second).merged_into,
-        Some(merged.survivor.ext_id.clone())
+        app.stored(&second).merged_into.map(|m| m.to_string()),
+        Some(merged.survivor.lead.lead_ext_id.clone())
+    );
+    assert_eq!(
+        merged.absorbed.lead.merged_into.as_deref(),
+        Some(first.as_str()),
+        "the absorbed lead's view says where it went"
     );
     assert_eq!(merged.pair.status, ReviewStatus::Merged);
     assert_eq!(merged.pair.merge_id, Some(merged.merge_id));
@@ -265,7 +270,7 @@ async fn a_person_merges_any_two_leads() {
         reply.header("location"),
         Some(format!("/api/merges/{}", merged.merge_id).as_str())
     );
-    assert_eq!(merged.survivor.ext_id.as_str(), a);
+    assert_eq!(merged.survivor.lead.lead_ext_id, a);
     assert_eq!(merged.pair.similarity, None, "a person named this pair");
     let stored = app
         .store
