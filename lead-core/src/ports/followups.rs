@@ -115,19 +115,10 @@ impl FollowUpCursor {
     ///
     /// [`Error::Invalid`] on `cursor` for text this type did not write.
     pub fn parse(text: &str) -> Result<Self> {
-        let invalid = || {
-            Error::invalid(
-                "cursor",
-                "invalid_cursor",
-                "cursor is not one this API returned",
-            )
-        };
-        let (micros, id) = text.split_once('.').ok_or_else(invalid)?;
-        let micros: i64 = micros.parse().map_err(|_| invalid())?;
-        let due_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+        let (due_at, id) = super::query::cursor_parts(text)?;
         Ok(FollowUpCursor {
             due_at,
-            id: Uuid::try_parse(id).map_err(|_| invalid())?,
+            id: Uuid::try_parse(id).map_err(|_| super::query::invalid_cursor())?,
         })
     }
 }

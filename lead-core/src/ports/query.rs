@@ -118,21 +118,30 @@ impl Cursor {
 
     /// Parses the opaque text form (`<microseconds>.<ext_id>`).
     pub fn parse(text: &str) -> Result<Self> {
-        let invalid = || {
-            Error::invalid(
-                "cursor",
-                "invalid_cursor",
-                "cursor is not one this API returned",
-            )
-        };
-        let (micros, ext_id) = text.split_once('.').ok_or_else(invalid)?;
-        let micros: i64 = micros.parse().map_err(|_| invalid())?;
-        let created_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+        let (created_at, ext_id) = cursor_parts(text)?;
         Ok(Cursor {
             created_at,
-            ext_id: LeadExtId::parse(ext_id).map_err(|_| invalid())?,
+            ext_id: LeadExtId::parse(ext_id).map_err(|_| invalid_cursor())?,
         })
     }
+}
+
+/// The error for cursor text this API did not write.
+pub(crate) fn invalid_cursor() -> Error {
+    Error::invalid(
+        "cursor",
+        "invalid_cursor",
+        "cursor is not one this API returned",
+    )
+}
+
+/// The two halves of a cursor's text form, `<microseconds>.<key>`: the
+/// instant the listing is ordered by, and the key that breaks its ties.
+pub(crate) fn cursor_parts(text: &str) -> Result<(DateTime<Utc>, &str)> {
+    let (micros, key) = text.split_once('.').ok_or_else(invalid_cursor)?;
+    let micros: i64 = micros.parse().map_err(|_| invalid_cursor())?;
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid_cursor)?;
+    Ok((at, key))
 }
 
 impl std::fmt::Display for Cursor {
