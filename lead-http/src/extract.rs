@@ -4,7 +4,7 @@
 //! (a repeated query parameter such as `?limit=1&limit=2` was a plain-text
 //! `400`); these wrappers turn every rejection into an [`ApiError`].
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -27,37 +27,65 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
-            Err(JsonRejection::JsonDataError(err)) => Err(shape_error(&err.body_text())),
-            Err(rejection) if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::TooLarge {
-                    limit: API_BODY_LIMIT,
-                })
-            }
-            Err(rejection) => Err(ApiError::Malformed(rejection.body_text())),
+        let json = request
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| mime.trim().to_ascii_lowercase())
+            .is_some_and(|mime| mime == "application/json" || mime.ends_with("+json"));
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
         }
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::TooLarge {
+                        limit: API_BODY_LIMIT,
+                    }
+                } else {
+                    ApiError::Malformed("the body could not be read".into())
+                }
+            })?;
+        let mut reader = serde_json::Deserializer::from_slice(&body);
+        let value = deserialize_at(&mut reader, "")?;
+        reader
+            .end()
+            .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
+        Ok(ApiJson(value))
     }
 }
 
-/// A body that is JSON but not of the route's shape names the field serde
-/// stopped at (`stage: unknown variant ...` → field `stage`).
-fn shape_error(text: &str) -> ApiError {
-    // axum reads JSON through serde_path_to_error: its text is "Failed to
-    // deserialize the JSON body into the target type: <path>: <msg> at
-    // line ..", the path absent at the top level.
-    let detail = text
-        .split_once("target type: ")
-        .map_or(text, |(_, rest)| rest);
-    let (field, message) = match detail.split_once(": ") {
-        Some((path, message)) if !path.contains(' ') => (path.to_owned(), message.to_owned()),
-        _ => (
-            field_in_message(detail).unwrap_or_else(|| "body".to_owned()),
-            detail.to_owned(),
-        ),
-    };
-    ApiError::Core(lead_core::Error::invalid(&field, "invalid", message))
+/// Reads `T` from `input`, naming where it failed: JSON that is not JSON
+/// is `400 malformed`; JSON of the wrong shape is `422 invalid` on the
+/// field serde stopped at (`stage`, `skills.languages`, `reps[1].id`),
+/// prefixed with `prefix`.
+pub(crate) fn deserialize_at<'de, T, D>(input: D, prefix: &str) -> Result<T, ApiError>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de, Error = serde_json::Error>,
+{
+    serde_path_to_error::deserialize(input).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+            return ApiError::Malformed(format!("the body is not valid JSON: {inner}"));
+        }
+        let message = inner.to_string();
+        // At the top level serde names the field in the message only
+        // (`missing field `stage``, `unknown field `x``).
+        let field = if path.is_empty() || path == "." {
+            field_in_message(&message).unwrap_or_else(|| "body".to_owned())
+        } else {
+            path
+        };
+        ApiError::Core(lead_core::Error::invalid(
+            &format!("{prefix}{field}"),
+            "invalid",
+            message,
+        ))
+    })
 }
 
 /// The field a serde message names (`missing field `stage``, `unknown field `x``).
@@ -112,29 +140,45 @@ where
 mod tests {
     use super::*;
 
+    fn named(json: &str) -> ApiError {
+        let mut reader = serde_json::Deserializer::from_str(json);
+        deserialize_at::<Shape, _>(&mut reader, "").expect_err("refused")
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Shape {
+        stage: Stage,
+        skills: Option<Skills>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Stage {
+        New,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Skills {
+        languages: Vec<String>,
+    }
+
     #[test]
-    fn a_shape_error_names_the_field() {
-        let named = |text: &str| match shape_error(text) {
+    fn a_shape_error_names_the_field_and_broken_json_is_malformed() {
+        let field = |json: &str| match named(json) {
             ApiError::Core(lead_core::Error::Invalid { fields }) => fields[0].field.clone(),
-            other => panic!("{other:?}"),
+            other => panic!("{json}: {other:?}"),
         };
+        assert_eq!(field(r#"{"stage": "x"}"#), "stage");
+        assert_eq!(field(r#"{}"#), "stage");
+        assert_eq!(field(r#"{"stage": "new", "colour": 1}"#), "colour");
         assert_eq!(
-            named(
-                "Failed to deserialize the JSON body into the target type: stage: unknown variant `x` at line 1 column 12"
-            ),
-            "stage"
+            field(r#"{"stage": "new", "skills": {"languages": [5]}}"#),
+            "skills.languages[0]"
         );
-        assert_eq!(
-            named(
-                "Failed to deserialize the JSON body into the target type: missing field `stage` at line 1 column 2"
-            ),
-            "stage"
-        );
-        assert_eq!(
-            named(
-                "Failed to deserialize the JSON body into the target type: invalid type: integer `5`, expected a map at line 1 column 1"
-            ),
-            "body"
-        );
+        assert_eq!(field("5"), "body");
+        assert!(matches!(named(r#"{"stage": "#), ApiError::Malformed(_)));
     }
 }

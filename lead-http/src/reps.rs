@@ -147,27 +147,7 @@ fn whole_numbers(value: Value) -> Value {
 /// A rep as JSON: `id` and `name` required, the rest defaulted; a value
 /// of the wrong type is named by its path (`skills.languages`).
 fn rep_of(value: Value, field_prefix: &str) -> ApiResult<lead_core::Rep> {
-    serde_path_to_error::deserialize(whole_numbers(value)).map_err(|e| {
-        let message = e.inner().to_string();
-        let path = e.path().to_string();
-        // At the top level serde names the field in the message only
-        // (`missing field `id``, `unknown field `x``).
-        let field = if path == "." || path.is_empty() {
-            ["missing field `", "unknown field `"]
-                .iter()
-                .find_map(|p| message.split_once(p))
-                .and_then(|(_, rest)| rest.split('`').next())
-                .unwrap_or("body")
-                .to_owned()
-        } else {
-            path
-        };
-        ApiError::Core(Error::invalid(
-            &format!("{field_prefix}{field}"),
-            "invalid",
-            message,
-        ))
-    })
+    crate::extract::deserialize_at(whole_numbers(value), field_prefix)
 }
 
 /// `current` with `changes` applied: objects (skills, working hours) are
