@@ -366,14 +366,7 @@ pub(crate) async fn put_assign(
         }
     };
     let version = expected_version(body.expected_version, &headers)?;
-    // Only for the routing metrics: who had the lead before.
-    let before = state
-        .deps()
-        .store
-        .get(&id)
-        .await?
-        .and_then(|l| l.assigned_to);
-    let lead = usecase::assign(
+    let done = usecase::reassign(
         &id,
         to,
         ChangeOrigin::Local,
@@ -382,9 +375,10 @@ pub(crate) async fn put_assign(
         state.deps(),
     )
     .await?;
-    if lead.assigned_to != before {
-        crate::counters::assigned(before.is_some());
+    if done.lead.assigned_to != done.previous {
+        crate::counters::assigned(done.previous.is_some());
     }
+    let lead = done.lead;
     Ok(Json(LeadDetail::from(&lead)))
 }
 

@@ -128,6 +128,31 @@ pub async fn assign(
     policy: &Policy,
     deps: &Deps,
 ) -> Result<Lead> {
+    reassign(ext_id, to, origin, expected_version, policy, deps)
+        .await
+        .map(|done| done.lead)
+}
+
+/// What [`reassign`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reassignment {
+    /// The lead as stored now.
+    pub lead: Lead,
+    /// Its rep before, read in the same attempt that committed (so a
+    /// caller counting first assignments and reassignments cannot be
+    /// misled by a concurrent change).
+    pub previous: Option<RepId>,
+}
+
+/// [`assign`], also telling who had the lead before.
+pub async fn reassign(
+    ext_id: &LeadExtId,
+    to: AssignTo,
+    origin: ChangeOrigin,
+    expected_version: Option<u64>,
+    policy: &Policy,
+    deps: &Deps,
+) -> Result<Reassignment> {
     let attempt = || async {
         let mut lead = load(deps, ext_id).await?;
         check_version(&lead, expected_version)?;
@@ -149,7 +174,8 @@ pub async fn assign(
             }
         };
         if lead.assigned_to.as_ref() == Some(&target) {
-            return Ok(lead);
+            let previous = lead.assigned_to.clone();
+            return Ok(Reassignment { lead, previous });
         }
         let state = reps
             .iter_mut()
@@ -166,7 +192,7 @@ pub async fn assign(
         commit.load.push(assignment_change(state, now));
         let previous = lead.assigned_to.take();
         if lead.stage.is_open() {
-            if let Some(previous) = previous {
+            if let Some(previous) = previous.clone() {
                 commit.load.push(LoadChange::Released { rep: previous });
             }
         } else {
@@ -214,7 +240,8 @@ pub async fn assign(
             }
             commit.followup_updates.push(task);
         }
-        single(deps.store.commit(commit.write(lead, Some(version))).await?)
+        let lead = single(deps.store.commit(commit.write(lead, Some(version))).await?)?;
+        Ok(Reassignment { lead, previous })
     };
     with_retries(expected_version, attempt).await
 }
