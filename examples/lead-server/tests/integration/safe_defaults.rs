@@ -2,12 +2,9 @@
 //! this machine only, and refuses a public address unless told to accept
 //! unsigned captures from anyone.
 
-use std::io::Read;
-use std::time::Duration;
-
 use reqwest::StatusCode;
 
-use crate::common::{Server, plain, spawn_unset};
+use crate::common::{Server, refused_start_unset};
 
 /// The variables a server without a secret and without an address lacks.
 const NO_SECRET_NO_ADDR: [&str; 3] = [
@@ -24,28 +21,9 @@ fn sqlite() -> (tempfile::TempDir, String) {
 
 #[test]
 fn without_a_secret_a_public_address_stops_the_start_naming_the_variable() {
-    let mut child = spawn_unset(
-        "sqlite::memory:",
-        &[("LEAD_BIND_ADDR", "0.0.0.0")],
-        &NO_SECRET_NO_ADDR[..2],
-    );
-    let mut stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut log = String::new();
-        let _ = stderr.read_to_string(&mut log);
-        let _ = tx.send(log);
-    });
-    // The log ends when the process does.
-    let log = rx
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("the server started on 0.0.0.0 without a secret")
-        });
-    let log = plain(&log);
-    let status = child.wait().expect("exit status");
-    assert_eq!(status.code(), Some(2), "{log}");
+    let (code, log) =
+        refused_start_unset(&[("LEAD_BIND_ADDR", "0.0.0.0")], &NO_SECRET_NO_ADDR[..2]);
+    assert_eq!(code, Some(2), "{log}");
     assert!(log.contains("LEAD_BIND_ADDR"), "{log}");
     assert!(log.contains("LEAD_ALLOW_UNSIGNED_PUBLIC"), "{log}");
     assert!(!log.contains("listening"), "{log}");

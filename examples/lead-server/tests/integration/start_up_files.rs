@@ -2,13 +2,10 @@
 //! (`LEAD_REPS`) and the scoring rules (`LEAD_RULES`), read at start-up; a
 //! bad file stops the start with a message naming it.
 
-use std::io::Read;
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{Server, plain, reps_file, spawn};
+use crate::common::{Server, refused_start, reps_file};
 
 const RULES: &str = r#"
 [[group]]
@@ -68,28 +65,6 @@ async fn reps_and_rules_come_from_their_files_and_a_rep_left_out_stops_receiving
         .await;
     assert_eq!(status, StatusCode::OK, "{kept}");
     assert_eq!(kept["assigned_to"], bob, "leads keep their owner");
-}
-
-/// Runs the server with `env` until it exits (it must: the configuration
-/// is bad); returns its exit code and log.
-fn refused_start(env: &[(&str, &str)]) -> (Option<i32>, String) {
-    let mut child = spawn("sqlite::memory:", env);
-    let mut stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut log = String::new();
-        let _ = stderr.read_to_string(&mut log);
-        let _ = tx.send(log);
-    });
-    // The log ends when the process does.
-    let log = rx
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("the server started despite a bad configuration file")
-        });
-    let status = child.wait().expect("exit status");
-    (status.code(), plain(&log))
 }
 
 #[test]

@@ -65,6 +65,34 @@ pub(crate) fn spawn(database_url: &str, env: &[(&str, &str)]) -> Child {
     spawn_unset(database_url, env, &[])
 }
 
+/// Runs the server with `env` until it exits (it must: the configuration
+/// is bad); returns its exit code and log.
+pub(crate) fn refused_start(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    refused_start_unset(env, &[])
+}
+
+/// [`refused_start`] without the variables of `unset` (as [`spawn_unset`]).
+pub(crate) fn refused_start_unset(env: &[(&str, &str)], unset: &[&str]) -> (Option<i32>, String) {
+    use std::io::Read;
+    let mut child = spawn_unset("sqlite::memory:", env, unset);
+    let mut stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut log = String::new();
+        let _ = stderr.read_to_string(&mut log);
+        let _ = tx.send(log);
+    });
+    // The log ends when the process does.
+    let log = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("the server started despite a bad configuration")
+        });
+    let status = child.wait().expect("exit status");
+    (status.code(), plain(&log))
+}
+
 /// [`spawn`], then without the variables of `unset` (not even inherited),
 /// e.g. `WEBHOOK_SECRET_KEY` for a server without a secret.
 pub(crate) fn spawn_unset(database_url: &str, env: &[(&str, &str)], unset: &[&str]) -> Child {
