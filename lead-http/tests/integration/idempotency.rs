@@ -3,22 +3,12 @@
 //! signed sender's key and make the real lead vanish as a "replay".
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::common::{
     BatchReply, Headers, JSON, Options, PUBLIC_ORIGIN, STANDARD_SECRET, TestApp, json_bytes,
-    legacy_signature, standard_signature, start_time,
+    legacy_signature, person, standard_signature, start_time,
 };
-
-fn person(email: &str) -> Value {
-    json!({
-        "email": email,
-        "first_name": "Ana",
-        "last_name": "García",
-        "company": "Acme Robotics",
-        "source": "web",
-    })
-}
 
 fn key(value: &str) -> Headers {
     vec![("idempotency-key", value.to_owned())]

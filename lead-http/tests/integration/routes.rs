@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use crate::common::{
     BatchReply, FORM, JSON, LEGACY_SECRET, OLD_STANDARD_SECRET, Options, PUBLIC_ORIGIN, Page,
     READER, STANDARD_SECRET, TestApp, WRITE_ONLY, WRITER, form_bytes, json_bytes, legacy_signature,
-    rep, standard_signature, start_time,
+    person, rep, standard_signature, start_time,
 };
 use chrono::Duration;
 use lead_core::{Clock, EventKind, LeadExtId, OutboxKind, Stage};
@@ -17,15 +17,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// A lead with a few fields besides the e-mail.
-fn person(email: &str) -> Value {
-    json!({
-        "email": email,
-        "first_name": "Ana",
-        "last_name": "García",
-        "company": "Acme Robotics",
-        "source": "web",
-    })
-}
 
 /// `person(email)` with a message long enough to pass a small body limit.
 fn wordy_person(email: &str, message_len: usize) -> Value {

@@ -13,12 +13,8 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use crate::common::{
-    FORM, Options, PUBLIC_ORIGIN, READER, TestApp, WRITE_ONLY, WRITER, form_bytes, rep,
+    FORM, Options, PUBLIC_ORIGIN, READER, TestApp, WRITE_ONLY, WRITER, form_bytes, person, rep,
 };
-
-fn person(email: &str) -> Value {
-    json!({"email": email, "first_name": "Ana", "last_name": "García", "company": "Acme Robotics", "source": "web"})
-}
 
 async fn with_reps(app: &TestApp) {
     for (email, name) in [("ana@sales.com", "Ana"), ("bob@sales.com", "Bob")] {

@@ -172,6 +172,17 @@ pub(crate) fn rep(email: &str, name: &str) -> Rep {
     rep
 }
 
+/// A plain lead: a known person at a company, from the web.
+pub(crate) fn person(email: &str) -> Value {
+    serde_json::json!({
+        "email": email,
+        "first_name": "Ana",
+        "last_name": "García",
+        "company": "Acme Robotics",
+        "source": "web",
+    })
+}
+
 /// The headers of a legacy-signed body.
 pub(crate) fn legacy_signature(body: &[u8]) -> Headers {
     vec![("x-webhook-signature", sign_legacy(LEGACY_SECRET, body))]
