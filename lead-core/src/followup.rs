@@ -112,6 +112,43 @@ pub enum FollowUpStatus {
     Cancelled,
 }
 
+impl FollowUpStatus {
+    /// Every status.
+    pub const ALL: [FollowUpStatus; 3] = [
+        FollowUpStatus::Open,
+        FollowUpStatus::Done,
+        FollowUpStatus::Cancelled,
+    ];
+
+    /// The snake_case wire name (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FollowUpStatus::Open => "open",
+            FollowUpStatus::Done => "done",
+            FollowUpStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses a wire name, case-insensitively.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Invalid`] on `status` for anything else.
+    pub fn parse(raw: &str) -> crate::Result<Self> {
+        let wanted = raw.trim().to_ascii_lowercase();
+        FollowUpStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == wanted)
+            .ok_or_else(|| {
+                crate::Error::invalid(
+                    "status",
+                    "invalid_status",
+                    "status is open, done or cancelled",
+                )
+            })
+    }
+}
+
 /// A follow-up task for a lead (stored in `sales_followup_tasks`, pushed to
 /// the CRM as a task or activity).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,27 +48,6 @@ pub struct FollowUpView {
     pub notes: Option<String>,
 }
 
-fn status_name(status: FollowUpStatus) -> &'static str {
-    match status {
-        FollowUpStatus::Open => "open",
-        FollowUpStatus::Done => "done",
-        FollowUpStatus::Cancelled => "cancelled",
-    }
-}
-
-fn parse_status(raw: &str, field: &str) -> Result<FollowUpStatus, Error> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "open" => Ok(FollowUpStatus::Open),
-        "done" => Ok(FollowUpStatus::Done),
-        "cancelled" => Ok(FollowUpStatus::Cancelled),
-        _ => Err(Error::invalid(
-            field,
-            "invalid_status",
-            "status is open, done or cancelled",
-        )),
-    }
-}
-
 impl From<&FollowUpTask> for FollowUpView {
     fn from(task: &FollowUpTask) -> Self {
         FollowUpView {
@@ -78,7 +57,7 @@ impl From<&FollowUpTask> for FollowUpView {
             priority: task.priority.as_str().to_owned(),
             due_at: task.due_at,
             subject: task.subject.clone(),
-            status: status_name(task.status).to_owned(),
+            status: task.status.as_str().to_owned(),
             created_at: task.created_at,
             completed_at: task.completed_at,
             notes: task.notes.clone(),
@@ -146,7 +125,7 @@ impl FollowUpParams {
             query.assigned_to = p.take(RepId::parse(s), "assigned_to");
         }
         if let Some(s) = &self.status {
-            query.status = p.take(parse_status(s, "status"), "status");
+            query.status = p.take(FollowUpStatus::parse(s), "status");
         }
         if let Some(s) = &self.lead {
             query.lead = p.take(LeadExtId::parse(s), "lead");
@@ -240,7 +219,7 @@ pub(crate) async fn put(
     let status = body
         .status
         .as_deref()
-        .map(|s| parse_status(s, "status"))
+        .map(FollowUpStatus::parse)
         .transpose()?;
     let change = FollowUpChange {
         status,

@@ -93,7 +93,7 @@ fn strings(items: Object) -> utoipa::openapi::schema::Array {
 
 /// A follow-up task's status.
 pub(crate) fn followup_status() -> Object {
-    string_enum(["open", "done", "cancelled"])
+    string_enum(lead_core::FollowUpStatus::ALL.map(lead_core::FollowUpStatus::as_str))
 }
 
 /// A lead id as the API writes it (`WEB-` and 8 letters or digits; read
