@@ -68,18 +68,27 @@ pub struct NormalizeOptions {
 /// ```
 pub fn normalize(input: &LeadInput, options: &NormalizeOptions) -> Result<LeadFields> {
     let mut warnings: Vec<FieldWarning> = Vec::new();
-    let mut cleaned = input.clone();
-    for (name, slot) in text_slots(&mut cleaned) {
-        if let Some(value) = slot.as_mut() {
-            // Trimmed first: padding must not push a value over the limit.
-            let trimmed = value.trim();
-            if trimmed.len() != value.len() {
-                *value = trimmed.to_owned();
-            }
-            keep_storable(name, value, &mut warnings);
+    // Nearly every submission is storable as it is: the input is copied
+    // only when a value must change (a NUL, text over the limit).
+    let mut fixes: Vec<(&'static str, String)> = Vec::new();
+    for (name, value) in text_fields(input) {
+        if let Some(fixed) = value.and_then(|v| storable(name, v, &mut warnings)) {
+            fixes.push((name, fixed));
         }
     }
-    let input = &cleaned;
+    let fixed_input;
+    let input = if fixes.is_empty() {
+        input
+    } else {
+        let mut copy = input.clone();
+        for (name, value) in fixes {
+            if let Some(slot) = copy.slot(name) {
+                *slot = Some(value);
+            }
+        }
+        fixed_input = copy;
+        &fixed_input
+    };
 
     let email = match clean(&input.email) {
         // An address that held a NUL or was cut is not the address sent.
@@ -184,10 +193,16 @@ fn warnings_of(err: Error, raw: &str) -> Vec<FieldWarning> {
     }
 }
 
-/// Makes `value` storable: drops NUL characters and cuts text over
-/// [`MAX_FIELD_LEN`] (on a character boundary), each with a warning that
-/// keeps what was written.
-fn keep_storable(name: &str, value: &mut String, warnings: &mut Vec<FieldWarning>) {
+/// `value` as a store can keep it, when it cannot as it is: NUL
+/// characters dropped and text over [`MAX_FIELD_LEN`] cut (on a character
+/// boundary, after trimming: padding must not push a value over), each
+/// with a warning that keeps what was written. `None`: keep it as it is.
+fn storable(name: &str, value: &str, warnings: &mut Vec<FieldWarning>) -> Option<String> {
+    let trimmed = value.trim();
+    if !trimmed.contains('\0') && trimmed.len() <= MAX_FIELD_LEN {
+        return None;
+    }
+    let mut value = trimmed.to_owned();
     if value.contains('\0') {
         let written = value.replace('\0', "\u{FFFD}");
         value.retain(|c| c != '\0');
@@ -212,30 +227,31 @@ fn keep_storable(name: &str, value: &mut String, warnings: &mut Vec<FieldWarning
             Some(written),
         ));
     }
+    Some(value)
 }
 
-fn text_slots(input: &mut LeadInput) -> [(&'static str, &mut Option<String>); 20] {
+fn text_fields(input: &LeadInput) -> [(&'static str, Option<&str>); 20] {
     [
-        ("email", &mut input.email),
-        ("first_name", &mut input.first_name),
-        ("last_name", &mut input.last_name),
-        ("phone", &mut input.phone),
-        ("company", &mut input.company),
-        ("source", &mut input.source),
-        ("message", &mut input.message),
-        ("utm_source", &mut input.utm_source),
-        ("utm_campaign", &mut input.utm_campaign),
-        ("utm_medium", &mut input.utm_medium),
-        ("landing_page", &mut input.landing_page),
-        ("job_title", &mut input.job_title),
-        ("website", &mut input.website),
-        ("country", &mut input.country),
-        ("industry", &mut input.industry),
-        ("company_size", &mut input.company_size),
-        ("budget", &mut input.budget),
-        ("timeline", &mut input.timeline),
-        ("consent_marketing", &mut input.consent_marketing),
-        ("consent_text", &mut input.consent_text),
+        ("email", input.email.as_deref()),
+        ("first_name", input.first_name.as_deref()),
+        ("last_name", input.last_name.as_deref()),
+        ("phone", input.phone.as_deref()),
+        ("company", input.company.as_deref()),
+        ("source", input.source.as_deref()),
+        ("message", input.message.as_deref()),
+        ("utm_source", input.utm_source.as_deref()),
+        ("utm_campaign", input.utm_campaign.as_deref()),
+        ("utm_medium", input.utm_medium.as_deref()),
+        ("landing_page", input.landing_page.as_deref()),
+        ("job_title", input.job_title.as_deref()),
+        ("website", input.website.as_deref()),
+        ("country", input.country.as_deref()),
+        ("industry", input.industry.as_deref()),
+        ("company_size", input.company_size.as_deref()),
+        ("budget", input.budget.as_deref()),
+        ("timeline", input.timeline.as_deref()),
+        ("consent_marketing", input.consent_marketing.as_deref()),
+        ("consent_text", input.consent_text.as_deref()),
     ]
 }
 

@@ -139,7 +139,8 @@ impl LeadInput {
         input
     }
 
-    fn slot(&mut self, canonical: &str) -> Option<&mut Option<String>> {
+    /// The value of a canonical field, to write.
+    pub(crate) fn slot(&mut self, canonical: &str) -> Option<&mut Option<String>> {
         Some(match canonical {
             "email" => &mut self.email,
             "first_name" => &mut self.first_name,
