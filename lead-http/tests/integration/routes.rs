@@ -16,8 +16,6 @@ use lead_http::signature::sign_legacy;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// A lead with a few fields besides the e-mail.
-
 /// `person(email)` with a message long enough to pass a small body limit.
 fn wordy_person(email: &str, message_len: usize) -> Value {
     let mut lead = person(email);
