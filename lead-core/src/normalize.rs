@@ -144,6 +144,7 @@ pub fn normalize(input: &LeadInput, options: &NormalizeOptions) -> Result<LeadFi
     for key in [
         crate::dedup::merge::ALTERNATE_EMAILS,
         crate::dedup::merge::ALTERNATE_VALUES,
+        crate::dedup::pending::PENDING_CHANGES,
     ] {
         if let Some(sent) = fields.metadata.remove(key) {
             warnings.push(FieldWarning::kept(

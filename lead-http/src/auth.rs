@@ -120,8 +120,8 @@ impl ApiKeys {
     }
 }
 
-fn presented_key(parts: &Parts) -> Option<&str> {
-    if let Some(value) = parts.headers.get(http::header::AUTHORIZATION)
+pub(crate) fn presented_key(headers: &http::HeaderMap) -> Option<&str> {
+    if let Some(value) = headers.get(http::header::AUTHORIZATION)
         && let Ok(text) = value.to_str()
         && let Some(token) = text
             .strip_prefix("Bearer ")
@@ -129,15 +129,14 @@ fn presented_key(parts: &Parts) -> Option<&str> {
     {
         return Some(token.trim());
     }
-    parts
-        .headers
+    headers
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
 }
 
 fn scopes(parts: &Parts, state: &AppState) -> Result<Scopes, ApiError> {
-    let key = presented_key(parts).ok_or_else(|| {
+    let key = presented_key(&parts.headers).ok_or_else(|| {
         ApiError::Core(Error::Unauthorized(
             "an API key is required (Authorization: Bearer <key> or X-API-Key)".into(),
         ))
@@ -147,6 +146,26 @@ fn scopes(parts: &Parts, state: &AppState) -> Result<Scopes, ApiError> {
         .api_keys
         .scopes_of(key)
         .ok_or_else(|| ApiError::Core(Error::Unauthorized("unknown API key".into())))
+}
+
+/// Whether a capture vouches for itself with an API key: `false` when it
+/// presents none, `true` for a key with the `write` scope.
+///
+/// # Errors
+///
+/// `401` for an unknown key, `403` for a key without the `write` scope: a
+/// caller that presents a key expects it to count.
+pub(crate) fn capture_key(headers: &http::HeaderMap, state: &AppState) -> Result<bool, ApiError> {
+    let Some(key) = presented_key(headers) else {
+        return Ok(false);
+    };
+    match state.inner.api_keys.scopes_of(key) {
+        Some(scopes) if scopes.write => Ok(true),
+        Some(_) => Err(ApiError::Forbidden("write")),
+        None => Err(ApiError::Core(Error::Unauthorized(
+            "unknown API key".into(),
+        ))),
+    }
 }
 
 /// Proof that the request carries a key with the `read` scope.

@@ -20,7 +20,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use lead_core::usecase::{self, CaptureOutcome, Idempotency};
+use lead_core::usecase::{self, CaptureOutcome, Idempotency, Provenance};
 use lead_core::{Error, LeadInput};
 use serde::Serialize;
 use serde_json::Value;
@@ -51,7 +51,7 @@ crate::schema::named_schema!(
     CaptureBatch = crate::schema::capture_batch
 );
 crate::schema::named_schema!(
-    /// `Accepted`, or `FormReceived` for an unsigned public-form post.
+    /// `Accepted`, or `FormReceived` for an unverified caller.
     CaptureAnswer = crate::schema::capture_answer
 );
 crate::schema::named_schema!(
@@ -95,10 +95,10 @@ fn received(lang: Lang) -> &'static str {
     }
 }
 
-/// What an unsigned public-form post is told: that the form was taken,
-/// and what of its own input was kept unread, nothing about the lead (the
-/// full answer would tell whether an address is already a lead, and that
-/// lead's id, score and rep).
+/// What every unverified caller (an unsigned post, a public form) is told:
+/// that the lead was taken, and what of its own input was kept unread,
+/// nothing about the lead (the full answer would tell whether an address
+/// is already a lead, and that lead's id, score and rep).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FormReceived {
     /// Always `true`.
@@ -130,6 +130,8 @@ impl Accepted {
 fn status_of(outcome: &CaptureOutcome) -> &'static str {
     if outcome.replayed {
         "replayed"
+    } else if outcome.pending {
+        "pending"
     } else if outcome.merged.is_some() {
         "merged"
     } else {
@@ -174,8 +176,8 @@ fn kind_of(headers: &HeaderMap) -> ApiResult<Kind> {
     }
 }
 
-/// Checks the signature, or lets an unsigned post from a public form
-/// through.
+/// Checks the signature (or a write-scoped API key), or lets an unsigned
+/// post from a public form through.
 ///
 /// Only what a browser form sends (one url-encoded lead, `form_post`) may
 /// use the public-form exemption: JSON and batches must be signed.
@@ -185,6 +187,11 @@ fn authenticate(
     body: &[u8],
     form_post: bool,
 ) -> ApiResult<Verified> {
+    if crate::auth::capture_key(headers, state)? {
+        let key = crate::auth::presented_key(headers).unwrap_or_default();
+        let sender = hex::encode(&Sha256::digest(key.as_bytes())[..8]);
+        return Ok(Verified::ApiKey { sender });
+    }
     let now = state.deps().clock.now();
     match state.inner.webhook_keys.verify(headers, body, now) {
         Ok(verified) => Ok(verified),
@@ -320,8 +327,9 @@ fn client_key(headers: &HeaderMap) -> ApiResult<Option<&str>> {
 /// A signed Standard Webhooks `webhook-id` wins over `Idempotency-Key`
 /// (which no signature covers), and keys are namespaced by who sent them:
 /// `std:` for Standard Webhooks ids, `legacy:` for the `Idempotency-Key` of
-/// a request signed with `X-Webhook-Signature`, `anon:` for unsigned and
-/// public-form requests; so an anonymous key never meets a signed
+/// a request signed with `X-Webhook-Signature`, `key-<id>:` for a request
+/// with a write-scoped API key, `anon:` for unsigned and public-form
+/// requests; so an anonymous key never meets a signed
 /// sender's. Without a key, the key is a hash of the submission. Every key
 /// carries the SHA-256 of the normalized input, so the same key with
 /// another payload is refused (`key_reused`) instead of replayed.
@@ -351,8 +359,11 @@ fn idempotency_of(
     }
     if let Some(key) = client {
         let namespace = match verified {
-            Verified::Legacy => "legacy",
-            Verified::Standard { .. } | Verified::Unsigned | Verified::PublicForm => "anon",
+            Verified::Legacy => "legacy".to_owned(),
+            Verified::ApiKey { sender } => format!("key-{sender}"),
+            Verified::Standard { .. } | Verified::Unsigned | Verified::PublicForm => {
+                "anon".to_owned()
+            }
         };
         return Ok(keyed(format!("{namespace}:{key}")));
     }
@@ -384,11 +395,23 @@ fn record(outcome: &str, started: Instant) {
 async fn capture(
     state: &AppState,
     input: &LeadInput,
+    verified: &Verified,
     idempotency: &Idempotency,
 ) -> Result<CaptureOutcome, Error> {
     let started = Instant::now();
-    let mut result =
-        usecase::capture_once(input, Some(idempotency), state.policy(), state.deps()).await;
+    let provenance = if verified.is_verified() {
+        Provenance::Verified
+    } else {
+        Provenance::Unverified
+    };
+    let mut result = usecase::capture_from(
+        input,
+        provenance,
+        Some(idempotency),
+        state.policy(),
+        state.deps(),
+    )
+    .await;
     // A reused Standard Webhooks id is named as the header that carried it.
     if let Err(Error::Invalid { fields }) = &mut result
         && idempotency.key.starts_with("std:")
@@ -431,7 +454,7 @@ async fn capture(
         ),
     ),
     responses(
-        (status = 202, description = "Stored (created, merged into the known lead with that e-mail, or a replay); an unsigned public-form post gets only `success`, `message` and `warnings`; a browser that asks for HTML gets a thank-you page. A filled honeypot (`_hp`) gets the public-form answer (or its redirect or page) and nothing is stored",
+        (status = 202, description = "Stored (created, merged into the known lead with that e-mail, or a replay); an unverified caller (no signature, no write-scoped API key: a public form, or any post while no secret is configured) gets only `success`, `message` and `warnings`, and a known e-mail's lead is not changed (what it sent is kept as a pending change); a browser that asks for HTML gets a thank-you page. A filled honeypot (`_hp`) gets the public-form answer (or its redirect or page) and nothing is stored",
             content((CaptureAnswer = "application/json"), (String = "text/html"))),
         (status = 303, description = "Stored, or refused: the form's `_redirect` or `_error_redirect` on a public origin"),
         (status = 400, description = "Malformed body", body = ErrorBody, content((ErrorBody = "application/json"), (String = "text/html"))),
@@ -534,14 +557,15 @@ async fn capture_form(
     }
     let input = LeadInput::from_fields(fields, state.field_map());
     let idempotency = idempotency_of(state, headers, &verified, &input, None)?;
-    let outcome = capture(state, &input, &idempotency).await?;
-    let answer = match verified {
-        Verified::PublicForm => form_received(
+    let outcome = capture(state, &input, &verified, &idempotency).await?;
+    let answer = if verified.is_verified() {
+        serde_json::to_value(Accepted::of(&outcome, lang))
+            .map_err(|e| ApiError::Core(Error::Internal(format!("answer: {e}"))))?
+    } else {
+        form_received(
             lang,
             outcome.warnings.iter().map(WarningView::from).collect(),
-        )?,
-        _ => serde_json::to_value(Accepted::of(&outcome, lang))
-            .map_err(|e| ApiError::Core(Error::Internal(format!("answer: {e}"))))?,
+        )?
     };
     Ok((answer, kind))
 }
@@ -587,7 +611,8 @@ pub struct ItemResult {
     pub index: usize,
     /// The status this lead alone would have got (`202`, `422`, `503`, ...).
     pub status: u16,
-    /// The stored lead, when `status` is `202`.
+    /// The stored lead, when `status` is `202` and the batch was signed
+    /// (or carried a write key); an unsigned batch is told only the status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lead: Option<Accepted>,
     /// Why not, otherwise.
@@ -671,14 +696,17 @@ pub(crate) async fn capture_batch(
             }
             let input = LeadInput::from_fields(fields, state.field_map());
             let idempotency = idempotency_of(&state, &headers, &verified, &input, Some(index))?;
-            Ok::<_, ApiError>(capture(&state, &input, &idempotency).await?)
+            Ok::<_, ApiError>(capture(&state, &input, &verified, &idempotency).await?)
         }
         .await;
         results.push(match result {
             Ok(outcome) => ItemResult {
                 index,
                 status: StatusCode::ACCEPTED.as_u16(),
-                lead: Some(Accepted::of(&outcome, lang)),
+                // An unverified sender learns that the lead was taken,
+                // nothing about it (whether the address was known, its id,
+                // score or rep).
+                lead: verified.is_verified().then(|| Accepted::of(&outcome, lang)),
                 error: None,
             },
             Err(err) => ItemResult {
@@ -689,7 +717,10 @@ pub(crate) async fn capture_batch(
             },
         });
     }
-    let accepted = results.iter().filter(|r| r.lead.is_some()).count();
+    let accepted = results
+        .iter()
+        .filter(|r| r.status == StatusCode::ACCEPTED.as_u16())
+        .count();
     let rejected = results.len() - accepted;
     let status = if rejected == 0 {
         StatusCode::ACCEPTED

@@ -312,6 +312,20 @@ pub enum Verified {
     /// Keys are configured, but this unsigned post came from a configured
     /// public form (an anonymous visitor's browser).
     PublicForm,
+    /// No signature was checked: the request presented an API key with the
+    /// `write` scope; `sender` tells keys apart (a prefix of its SHA-256).
+    ApiKey {
+        /// Which key (never the key itself).
+        sender: String,
+    },
+}
+
+impl Verified {
+    /// Whether the sender proved who it is (a signature or a write key):
+    /// only then may its capture change a known lead.
+    pub fn is_verified(&self) -> bool {
+        !matches!(self, Verified::Unsigned | Verified::PublicForm)
+    }
 }
 
 /// Why a signature was refused (all answered `401`).

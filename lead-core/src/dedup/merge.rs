@@ -35,17 +35,20 @@
 //!
 //! # Undo
 //!
-//! A [`MergeRecord`] keeps both leads as they were and the survivor as the
-//! merge left it. [`undo`] returns the two leads as they were; the store
-//! writes them back with new versions. [`MergeRecord::can_undo`] says
-//! whether the survivor is still exactly as the merge left it (apart from
-//! its version): undoing after a later edit would silently drop that edit.
+//! A [`MergeRecord`] keeps the values the merge changed on the survivor
+//! and the absorbed lead as it was (see [`record`](super::record)).
+//! [`undo`] returns the two leads as they were; the store writes them back
+//! with new versions. [`MergeRecord::can_undo`] says whether the survivor
+//! is still as the merge wrote it: undoing after a later edit would
+//! silently drop that edit.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::pending::{self, PENDING_CHANGES};
+use super::record::MergeRecord;
 use crate::model::{Lead, LeadFields, Stage};
 
 /// Metadata key holding e-mail addresses replaced by a merge (array of strings).
@@ -58,6 +61,14 @@ pub const ALTERNATE_VALUES: &str = "alternate_values";
 /// person who posts again and again must not grow the lead without bound;
 /// the oldest go first.
 pub const MAX_ALTERNATES: usize = 20;
+
+/// Most bytes of JSON the alternates of a lead (e-mails and values
+/// together) may take: [`MAX_ALTERNATES`] long values of every field would
+/// be megabytes. The oldest entries of the largest lists go first.
+pub const MAX_ALTERNATES_BYTES: usize = 32 * 1024;
+
+/// Metadata keys the merge keeps itself: never taken from a clash.
+const BOOKKEEPING: [&str; 3] = [ALTERNATE_EMAILS, ALTERNATE_VALUES, PENDING_CHANGES];
 
 /// Drops the oldest entries of an alternates list over [`MAX_ALTERNATES`].
 fn keep_latest(list: &mut Vec<Value>) {
@@ -76,47 +87,6 @@ pub struct Merged {
     pub absorbed: Lead,
     /// What is needed to undo the merge.
     pub record: MergeRecord,
-}
-
-/// A merge as it happened, enough to reverse it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MergeRecord {
-    /// Id of the merge (a UUID v7 chosen by the caller).
-    pub id: Uuid,
-    /// The survivor before the merge.
-    pub survivor_before: Lead,
-    /// The absorbed lead before the merge.
-    pub absorbed_before: Lead,
-    /// The survivor as the merge left it.
-    pub survivor_after: Lead,
-    /// When the merge happened.
-    pub merged_at: DateTime<Utc>,
-    /// Similarity of the pair, when the merge came from duplicate detection
-    /// (`None` for a merge a person asked for).
-    pub similarity: Option<f64>,
-}
-
-impl MergeRecord {
-    /// `true` when `current_survivor` is the survivor exactly as this merge
-    /// left it, ignoring `version` (the store bumps it on every write).
-    ///
-    /// When it is `false` the survivor was changed after the merge, and
-    /// [`undo`] would throw that change away; ask a person instead.
-    pub fn can_undo(&self, current_survivor: &Lead) -> bool {
-        let mut current = current_survivor.clone();
-        current.version = self.survivor_after.version;
-        current == self.survivor_after
-    }
-}
-
-/// Reverses a merge: the survivor and the absorbed lead exactly as they
-/// were before it, in that order. The caller writes them back (with new
-/// versions) after checking [`MergeRecord::can_undo`].
-pub fn undo(record: &MergeRecord) -> (Lead, Lead) {
-    (
-        record.survivor_before.clone(),
-        record.absorbed_before.clone(),
-    )
 }
 
 /// Merges two leads by the survivorship rules in the [module docs](self).
@@ -150,7 +120,9 @@ pub fn undo(record: &MergeRecord) -> (Lead, Lead) {
 /// assert_eq!(m.survivor.fields.email.as_str(), "ana.lopez@gmail.com"); // most recent e-mail
 /// assert_eq!(m.survivor.fields.metadata["alternate_emails"][0], "ana@acme.com");
 /// assert_eq!(m.absorbed.merged_into, Some(old.ext_id.clone()));
-/// assert_eq!(undo(&m.record), (old, new));
+/// let mut stored = m.survivor.clone();
+/// stored.version += 1; // as the store writes it
+/// assert_eq!(undo(&m.record, &stored).unwrap(), (old, new));
 /// ```
 pub fn merge(a: &Lead, b: &Lead, at: DateTime<Utc>, id: Uuid) -> Merged {
     let (old, young) = if (a.created_at, &a.ext_id) <= (b.created_at, &b.ext_id) {
@@ -214,14 +186,7 @@ pub fn merge_into(survivor: &Lead, absorbed: &Lead, at: DateTime<Utc>, id: Uuid)
     absorbed.merged_into = Some(old.ext_id.clone());
     absorbed.updated_at = at;
 
-    let record = MergeRecord {
-        id,
-        survivor_before: old.clone(),
-        absorbed_before: young.clone(),
-        survivor_after: survivor.clone(),
-        merged_at: at,
-        similarity: None,
-    };
+    let record = MergeRecord::new(id, old, &survivor, young.clone(), at);
     Merged {
         survivor,
         absorbed,
@@ -321,6 +286,33 @@ impl Alternates {
             self.emails.push(value);
             keep_latest(&mut self.emails);
         }
+    }
+
+    /// Drops the oldest entry of the largest list until all lists fit in
+    /// [`MAX_ALTERNATES_BYTES`].
+    fn keep_within_budget(&mut self) {
+        let size = |v: &Value| serde_json::to_vec(v).map_or(0, |b| b.len());
+        let list_size = |l: &[Value]| l.iter().map(size).sum::<usize>();
+        let mut total = list_size(&self.emails)
+            + self
+                .values
+                .values()
+                .filter_map(Value::as_array)
+                .map(|l| list_size(l))
+                .sum::<usize>();
+        while total > MAX_ALTERNATES_BYTES {
+            let largest = self
+                .values
+                .values_mut()
+                .filter_map(Value::as_array_mut)
+                .chain(std::iter::once(&mut self.emails))
+                .filter(|l| !l.is_empty())
+                .max_by_key(|l| list_size(l));
+            let Some(list) = largest else { break };
+            total -= size(&list.remove(0));
+        }
+        self.values
+            .retain(|_, v| v.as_array().is_none_or(|l| !l.is_empty()));
     }
 
     /// Takes in an `alternate_values` object a lead already had (from an
@@ -431,7 +423,7 @@ fn merge_fields(
     // Metadata: united; the most recent lead wins a clash.
     let mut metadata = stale.metadata.clone();
     for (key, value) in &recent.metadata {
-        if key == ALTERNATE_EMAILS || key == ALTERNATE_VALUES {
+        if BOOKKEEPING.contains(&key.as_str()) {
             continue;
         }
         if let Some(previous) = metadata.insert(key.clone(), value.clone())
@@ -442,8 +434,16 @@ fn merge_fields(
     }
     metadata.remove(ALTERNATE_EMAILS);
     metadata.remove(ALTERNATE_VALUES);
+    pending::set_list(
+        &mut metadata,
+        pending::unite(
+            old.metadata.get(PENDING_CHANGES),
+            young.metadata.get(PENDING_CHANGES),
+        ),
+    );
     let current = json(&f.email);
     alt.emails.retain(|e| *e != current);
+    alt.keep_within_budget();
     if !alt.emails.is_empty() {
         metadata.insert(ALTERNATE_EMAILS.to_owned(), Value::Array(alt.emails));
     }
@@ -645,15 +645,40 @@ mod tests {
     }
 
     #[test]
-    fn can_undo_only_while_the_survivor_is_unchanged_apart_from_version() {
+    fn can_undo_only_while_the_survivor_is_as_the_merge_wrote_it() {
         let old = lead("WEB-AAAAAAAA", "a@acme.com", t(0));
         let young = lead("WEB-BBBBBBBB", "b@acme.com", t(1));
         let m = merge(&old, &young, t(2), Uuid::nil());
         let mut stored = m.survivor.clone();
         stored.version += 1;
         assert!(m.record.can_undo(&stored));
+        // Any later write (an edit) bumps the version again.
         stored.fields.message = Some("edited later".into());
+        stored.version += 1;
         assert!(!m.record.can_undo(&stored));
+        assert!(!m.record.can_undo(&young), "another lead");
+    }
+
+    #[test]
+    fn a_merge_record_holds_the_changes_not_copies_of_the_survivor() {
+        let mut old = lead("WEB-AAAAAAAA", "a@acme.com", t(0));
+        old.events = (0..200)
+            .map(|d| LeadEvent {
+                kind: EventKind::PageVisit,
+                at: t(-d),
+                properties: Map::new(),
+            })
+            .collect();
+        old.events.sort_by_key(|e| e.at);
+        let mut young = lead("WEB-BBBBBBBB", "a@acme.com", t(1));
+        young.fields.company = Some("Acme".into());
+        let m = merge_into(&old, &young, t(2), Uuid::nil());
+        let record = serde_json::to_vec(&m.record).expect("serializes").len();
+        let survivor = serde_json::to_vec(&old).expect("serializes").len();
+        assert!(
+            record < survivor / 2,
+            "record {record} bytes, survivor {survivor} bytes"
+        );
     }
 
     /// Every non-empty field value of `lead` is in `merged`'s fields or its
@@ -704,8 +729,10 @@ mod tests {
             } else {
                 (b.clone(), a.clone())
             };
-            prop_assert_eq!(undo(&m.record), expected);
-            prop_assert!(m.record.can_undo(&m.survivor));
+            let mut stored = m.survivor.clone();
+            stored.version += 1;
+            prop_assert!(m.record.can_undo(&stored));
+            prop_assert_eq!(crate::dedup::undo(&m.record, &stored).expect("undoes"), expected);
         }
 
         #[test]

@@ -12,7 +12,10 @@
 //!    [`DedupConfig::decide`].
 //! 3. [`clusters`] groups pairs into people (A~B, B~C ⇒ one cluster).
 //! 4. [`merge()`] folds one lead into another by the survivorship rules and
-//!    returns a [`MergeRecord`] that [`undo`] reverses.
+//!    returns a [`MergeRecord`] (what changed) that [`undo`] reverses.
+//!
+//! A submission nobody vouches for does not merge: [`propose`] keeps what
+//! it sent as a [pending change](pending) of the known lead.
 //!
 //! # Example
 //!
@@ -43,6 +46,8 @@ pub mod frequency;
 mod keys;
 pub mod merge;
 mod nicknames;
+pub mod pending;
+pub mod record;
 pub mod similarity;
 
 use serde::{Deserialize, Serialize};
@@ -53,8 +58,12 @@ pub use blocking::BlockingStats;
 pub use cluster::clusters;
 pub use frequency::{NameFrequencies, Rarity};
 pub use keys::match_keys_batch;
-pub use merge::{ALTERNATE_EMAILS, ALTERNATE_VALUES, MergeRecord, Merged, merge, merge_into, undo};
+pub use merge::{
+    ALTERNATE_EMAILS, ALTERNATE_VALUES, MAX_ALTERNATES_BYTES, Merged, merge, merge_into,
+};
 pub use nicknames::{are_nicknames, canonical_first_names};
+pub use pending::{MAX_PENDING_BYTES, MAX_PENDING_CHANGES, PENDING_CHANGES, propose};
+pub use record::{Change, MergeRecord, undo};
 pub use similarity::{
     FieldScore, FieldScores, SAME_EMAIL_FLOOR, Similarity, similarity, similarity_with,
 };

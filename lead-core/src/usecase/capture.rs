@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{MAX_CONFLICT_RETRIES, assignment_change, outbox};
-use crate::dedup::{MergeRecord, merge_into};
+use crate::dedup::{MergeRecord, merge_into, propose};
 use crate::error::{Error, Result};
 use crate::followup::{FollowUpTask, plan_followup};
 use crate::matchkey::MatchKeys;
@@ -28,6 +28,11 @@ pub struct CaptureOutcome {
     /// The idempotency key was seen before: nothing was stored, `lead` is
     /// the first request's lead as it is now.
     pub replayed: bool,
+    /// An [unverified](Provenance::Unverified) submission for a known
+    /// e-mail: no field of the lead changed; what the submission sent that
+    /// differs is kept as a [pending change](crate::dedup::pending) (when
+    /// there was anything new).
+    pub pending: bool,
     /// What this submission sent that was kept but could not be used
     /// (also on the lead, [`LeadFields::warnings`]).
     pub warnings: Vec<FieldWarning>,
@@ -48,6 +53,21 @@ pub struct CaptureOutcome {
 /// concurrent writers kept winning [`MAX_CONFLICT_RETRIES`] times.
 pub async fn capture(input: &LeadInput, policy: &Policy, deps: &Deps) -> Result<CaptureOutcome> {
     capture_once(input, None, policy, deps).await
+}
+
+/// Who vouches for a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Provenance {
+    /// A sender that proved who it is (a webhook signature, an API key, the
+    /// embedding application itself): its submission for a known e-mail is
+    /// merged into that lead, and its values win as the survivorship rules
+    /// say.
+    #[default]
+    Verified,
+    /// Anyone (an unsigned post, a public form): anybody can type a known
+    /// address, so a submission for a known e-mail changes no field and no
+    /// consent of that lead; what it sent is kept as a pending change.
+    Unverified,
 }
 
 /// A client's idempotency key and how long it is remembered.
@@ -80,6 +100,24 @@ pub struct Idempotency {
 /// without a hash, or a request without one, replays as before).
 pub async fn capture_once(
     input: &LeadInput,
+    idempotency: Option<&Idempotency>,
+    policy: &Policy,
+    deps: &Deps,
+) -> Result<CaptureOutcome> {
+    capture_from(input, Provenance::Verified, idempotency, policy, deps).await
+}
+
+/// [`capture_once`] for a submission of the given [`Provenance`]: an
+/// [unverified](Provenance::Unverified) one for a known e-mail changes no
+/// field of that lead and is kept as a pending change instead
+/// ([`CaptureOutcome::pending`]); a new e-mail is a new lead whoever sent it.
+///
+/// # Errors
+///
+/// Those of [`capture_once`].
+pub async fn capture_from(
+    input: &LeadInput,
+    provenance: Provenance,
     idempotency: Option<&Idempotency>,
     policy: &Policy,
     deps: &Deps,
@@ -122,13 +160,20 @@ pub async fn capture_once(
                 routing: None,
                 followup: None,
                 replayed: true,
+                pending: false,
                 warnings: fields.warnings.clone(),
             });
         }
-        let incoming = new_lead(fields.clone(), policy, deps, now);
         let attempt = match context.existing {
-            Some(existing) => merge_into_existing(existing, incoming, idempotency, deps, now).await,
+            Some(existing) if provenance == Provenance::Unverified => {
+                keep_pending(existing, &fields, idempotency, deps, now).await
+            }
+            Some(existing) => {
+                let incoming = new_lead(fields.clone(), policy, deps, now);
+                merge_into_existing(existing, incoming, idempotency, deps, now).await
+            }
             None => {
+                let incoming = new_lead(fields.clone(), policy, deps, now);
                 let routing = Routing {
                     owner: context.owner,
                     reps: context.reps,
@@ -202,6 +247,52 @@ fn new_lead(fields: LeadFields, policy: &Policy, deps: &Deps, now: DateTime<Utc>
     lead
 }
 
+/// An unverified submission for a known lead: its new values become a
+/// pending change of that lead (one commit with the idempotency key and an
+/// outbox entry), or nothing is written but the key when it brings nothing
+/// new.
+async fn keep_pending(
+    existing: Lead,
+    submitted: &LeadFields,
+    idempotency: Option<&Idempotency>,
+    deps: &Deps,
+    now: DateTime<Utc>,
+) -> Result<CaptureOutcome> {
+    let mut commit = Commit::new();
+    remember(&mut commit, idempotency, &existing, now);
+    let lead = match propose(&existing, submitted, now) {
+        Some(proposed) => {
+            commit.outbox.push(outbox(
+                deps,
+                &proposed.ext_id,
+                OutboxKind::LeadUpdated,
+                json!({ "pending_change": now }),
+            ));
+            let expected = existing.version;
+            single(
+                deps.store
+                    .commit(commit.write(proposed, Some(expected)))
+                    .await?,
+            )?
+        }
+        None => {
+            if idempotency.is_some() {
+                deps.store.commit(commit).await?;
+            }
+            existing
+        }
+    };
+    Ok(CaptureOutcome {
+        lead,
+        merged: None,
+        routing: None,
+        followup: None,
+        replayed: false,
+        pending: true,
+        warnings: Vec::new(),
+    })
+}
+
 async fn merge_into_existing(
     existing: Lead,
     incoming: Lead,
@@ -231,6 +322,7 @@ async fn merge_into_existing(
         routing: None,
         followup: None,
         replayed: false,
+        pending: false,
         warnings: Vec::new(),
     })
 }
@@ -303,6 +395,7 @@ async fn insert_new(
         routing: Some(decision),
         followup: Some(task),
         replayed: false,
+        pending: false,
         warnings: Vec::new(),
     })
 }

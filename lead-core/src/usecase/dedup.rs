@@ -269,7 +269,7 @@ fn merge_commit(a: &Lead, b: &Lead, pair: ReviewPair, deps: &Deps) -> (Commit, U
     commit.merges.push(merged.record.clone());
     commit.reviews.push(pair.clone());
     let commit = commit
-        .write(merged.survivor, Some(merged.record.survivor_before.version))
+        .write(merged.survivor, Some(merged.record.survivor_version))
         .write(merged.absorbed, Some(merged.record.absorbed_before.version));
     (commit, merge_id, pair)
 }

@@ -582,16 +582,16 @@ pub async fn undo_merge(merge_id: Uuid, deps: &Deps) -> Result<(Lead, Option<Lea
         .ok_or_else(|| Error::NotFound(format!("merge {merge_id}")))?;
     let current = deps
         .store
-        .get(&record.survivor_after.ext_id)
+        .get(&record.survivor)
         .await?
-        .ok_or_else(|| Error::NotFound(format!("lead {}", record.survivor_after.ext_id)))?;
+        .ok_or_else(|| Error::NotFound(format!("lead {}", record.survivor)))?;
     if !record.can_undo(&current) {
         return Err(Error::Conflict(format!(
             "lead {} changed after merge {merge_id}; undo would lose that change",
             current.ext_id
         )));
     }
-    let (survivor, absorbed) = undo(&record);
+    let (survivor, absorbed) = undo(&record, &current)?;
     let stored_absorbed = deps.store.get(&absorbed.ext_id).await?;
     let survivor_id = survivor.ext_id.clone();
     let mut commit = Commit::new();

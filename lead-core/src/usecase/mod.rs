@@ -15,7 +15,7 @@ mod followups;
 mod lead_ops;
 mod reps;
 
-pub use capture::{CaptureOutcome, Idempotency, capture, capture_once};
+pub use capture::{CaptureOutcome, Idempotency, Provenance, capture, capture_from, capture_once};
 pub use dedup::{
     MergeOutcome, PairDecision, ScanReport, decide_pair, merge_leads, scan_duplicates,
 };

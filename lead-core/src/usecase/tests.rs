@@ -1120,3 +1120,137 @@ async fn naming_two_leads_of_a_stored_pair_decides_that_pair() {
     let late = decide_pair(pair.id, PairDecision::Dismiss, &deps).await;
     assert!(matches!(late, Err(Error::Conflict(_))), "{late:?}");
 }
+
+/// The lead's JSON without its pending changes: what an unverified
+/// submission may not change.
+fn without_pending(lead: &Lead) -> serde_json::Value {
+    let mut fields = lead.fields.clone();
+    fields.metadata.remove(crate::dedup::PENDING_CHANGES);
+    serde_json::to_value(fields).unwrap()
+}
+
+#[tokio::test]
+async fn a_thousand_unverified_submissions_change_no_field_nor_consent_and_stay_under_the_cap() {
+    let store = Arc::new(InMemoryStore::with_reps([rep("rep1@sales.com")]));
+    let clock = Arc::new(ManualClock::new(monday_noon()));
+    let deps = Deps {
+        clock: clock.clone(),
+        ..deps_with(store.clone())
+    };
+    let policy = Policy::default();
+    let mut first = input("ana@acme.com");
+    first.consent_marketing = Some("false".into());
+    first.phone = Some("+34 612 345 678".into());
+    let stored = capture(&first, &policy, &deps).await.unwrap().lead;
+    let before = without_pending(&stored);
+    let outbox_before = store.outbox().len();
+
+    for n in 0..1_000 {
+        clock.advance(chrono::Duration::seconds(1));
+        let mut sent = LeadInput {
+            email: Some(
+                if n % 2 == 0 {
+                    "ANA@acme.com"
+                } else {
+                    "ana@acme.com"
+                }
+                .into(),
+            ),
+            first_name: Some(format!("Mallory {n}")),
+            last_name: Some("x".repeat(n % 7 * 1_000)),
+            phone: Some(format!("+1 415 555 {:04}", n)),
+            company: Some(format!("Evil {n} Inc")),
+            consent_marketing: Some(if n % 3 == 0 { "yes" } else { "no" }.into()),
+            consent_text: Some(format!("I agree {n}")),
+            message: Some("m".repeat(n % 10 * 900)),
+            ..Default::default()
+        };
+        sent.metadata.insert(
+            format!("key{n}"),
+            serde_json::Value::from("v".repeat(n % 5 * 2_000)),
+        );
+        sent.metadata.insert(
+            "alternate_values".into(),
+            serde_json::json!({ "first_name": [format!("Fake {n}")] }),
+        );
+        let out = capture_from(&sent, Provenance::Unverified, None, &policy, &deps)
+            .await
+            .unwrap();
+        assert!(out.pending && out.merged.is_none(), "{n}");
+    }
+
+    let now = store.get(&stored.ext_id).await.unwrap().unwrap();
+    assert_eq!(
+        without_pending(&now),
+        before,
+        "no field nor consent changed"
+    );
+    assert_eq!(now.fields.consent_marketing, Some(false));
+    assert_eq!(now.score, stored.score);
+    let pending = now.fields.metadata[crate::dedup::PENDING_CHANGES]
+        .as_array()
+        .unwrap();
+    assert!((1..=crate::dedup::MAX_PENDING_CHANGES).contains(&pending.len()));
+    assert_eq!(
+        pending.last().unwrap()["fields"]["first_name"],
+        "Mallory 999"
+    );
+    let document = serde_json::to_vec(&now).unwrap().len();
+    let original = serde_json::to_vec(&stored).unwrap().len();
+    assert!(
+        document <= original + crate::dedup::MAX_PENDING_BYTES,
+        "document {document} bytes, first stored {original} bytes"
+    );
+    assert_eq!(
+        store.outbox().len(),
+        outbox_before + 1_000,
+        "every pending change is announced"
+    );
+    assert_eq!(
+        store.list(&Default::default()).await.unwrap().leads.len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_unverified_submission_for_a_new_email_is_a_new_lead_and_a_verified_one_merges() {
+    let store = Arc::new(InMemoryStore::new());
+    let clock = Arc::new(ManualClock::new(monday_noon()));
+    let deps = Deps {
+        clock: clock.clone(),
+        ..deps_with(store.clone())
+    };
+    let policy = Policy::default();
+    let created = capture_from(
+        &input("ana@acme.com"),
+        Provenance::Unverified,
+        None,
+        &policy,
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert!(created.routing.is_some() && !created.pending);
+
+    let mut change = input("ana@acme.com");
+    change.first_name = Some("Anna".into());
+    let nothing_new = capture_from(
+        &input("ana@acme.com"),
+        Provenance::Unverified,
+        None,
+        &policy,
+        &deps,
+    )
+    .await
+    .unwrap();
+    assert!(nothing_new.pending);
+    assert_eq!(
+        nothing_new.lead, created.lead,
+        "nothing new: nothing written"
+    );
+
+    clock.advance(chrono::Duration::minutes(1));
+    let merged = capture(&change, &policy, &deps).await.unwrap();
+    assert!(merged.merged.is_some() && !merged.pending);
+    assert_eq!(merged.lead.fields.first_name.as_deref(), Some("Anna"));
+}

@@ -169,3 +169,114 @@ async fn a_filled_honeypot_is_counted_in_the_capture_metrics() {
         .unwrap_or_else(|| panic!("no honeypot count: {text}"));
     assert!(count >= 1.0, "{text}");
 }
+
+/// The keys of a JSON object, sorted.
+fn keys_of(body: &Value) -> Vec<String> {
+    let mut names: Vec<String> = body
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    names.sort_unstable();
+    names
+}
+
+#[tokio::test]
+async fn a_thousand_varied_anonymous_posts_change_no_field_nor_consent_of_a_known_lead() {
+    let app = TestApp::spawn_with(Options::default().with_settings(|s| {
+        s.rate_limit.per_ip = None;
+    }))
+    .await;
+    let first = app
+        .create_lead(&json!({
+            "email": "ana@acme.io", "first_name": "Ana", "phone": "+34 612 345 678",
+            "company": "Acme", "consent_marketing": "false",
+        }))
+        .await;
+    let before = app.stored(&first.lead_ext_id);
+    let size = |lead: &lead_core::Lead| serde_json::to_vec(lead).expect("serializes").len();
+
+    for n in 0..1_000 {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert(format!("k{n}"), Value::from("v".repeat(n % 4 * 3_000)));
+        metadata.insert(
+            "pending_changes".into(),
+            json!([{ "fields": { "phone": "forged" } }]),
+        );
+        metadata.insert("alternate_emails".into(), json!([format!("x{n}@evil.io")]));
+        let reply = app
+            .post_lead_json(&json!({
+                "email": if n % 2 == 0 { "ANA@acme.io" } else { "ana@acme.io" },
+                "first_name": format!("Mallory {n}"),
+                "phone": format!("+1 415 555 {n:04}"),
+                "company": format!("Evil {n}"),
+                "consent_marketing": if n % 3 == 0 { "yes" } else { "no" },
+                "consent_text": "x".repeat(n % 5 * 2_000),
+                "message": "m".repeat(n % 7 * 1_000),
+                "metadata": metadata,
+            }))
+            .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+        assert_eq!(
+            keys_of(&reply.body),
+            ["message", "success", "warnings"],
+            "an unverified caller learns nothing about the lead: {}",
+            reply.body
+        );
+    }
+
+    let after = app.stored(&first.lead_ext_id);
+    let mut fields = after.fields.clone();
+    let pending = fields
+        .metadata
+        .remove(lead_core::dedup::PENDING_CHANGES)
+        .expect("the submissions are kept as pending changes");
+    assert_eq!(fields, before.fields, "no field nor consent changed");
+    assert_eq!(after.fields.consent_marketing, Some(false));
+    assert!(pending.as_array().is_some_and(|l| {
+        (1..=lead_core::dedup::MAX_PENDING_CHANGES).contains(&l.len())
+            && l.iter().all(|entry| entry["fields"]["phone"] != "forged")
+    }));
+    assert!(
+        size(&after) <= size(&before) + lead_core::dedup::MAX_PENDING_BYTES,
+        "the document stays under the cap: {} bytes, {} before",
+        size(&after),
+        size(&before)
+    );
+    assert_eq!(app.live_leads().len(), 1);
+}
+
+#[tokio::test]
+async fn every_unverified_caller_gets_the_minimal_answer_and_a_write_key_the_full_one() {
+    let app = TestApp::spawn().await;
+    let lead = json!({ "email": "known@acme.io", "company": "Acme" });
+    let created = app.create_lead(&lead).await;
+
+    // No secret configured: unsigned posts are taken, and told nothing.
+    let unsigned = app.post_lead_json(&lead).await;
+    assert_eq!(unsigned.status, StatusCode::ACCEPTED);
+    assert_eq!(keys_of(&unsigned.body), ["message", "success", "warnings"]);
+    let batch = app
+        .post_batch(&[lead.clone(), json!({ "email": "new@acme.io" })], &[])
+        .await;
+    assert_eq!(batch.status, StatusCode::ACCEPTED, "{}", batch.body);
+    for item in batch.body["results"].as_array().expect("results") {
+        assert_eq!(item["status"], 202);
+        assert!(item.get("lead").is_none(), "{item}");
+    }
+    assert_eq!(batch.body["accepted"], 2);
+
+    // A write-scoped key is a verified sender: the full answer.
+    let keyed = app
+        .post_lead_json_with(&lead, &[("x-api-key", crate::common::WRITER.to_owned())])
+        .await;
+    assert_eq!(keyed.status, StatusCode::ACCEPTED);
+    assert_eq!(keyed.body["lead_ext_id"], created.lead_ext_id.as_str());
+    // A key that cannot write, or no known key, is refused: a caller that
+    // presents a key expects it to count.
+    app.post_lead_json_with(&lead, &[("x-api-key", READER.to_owned())])
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden");
+    app.post_lead_json_with(&lead, &[("x-api-key", "nobody".to_owned())])
+        .await
+        .error(StatusCode::UNAUTHORIZED, "unauthorized");
+}

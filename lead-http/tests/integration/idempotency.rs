@@ -27,7 +27,7 @@ async fn a_key_reused_with_another_payload_is_a_422_and_stores_nothing() {
     let order = key("order-42");
 
     let first = app
-        .post_lead_json_with(&person("first.key@acme.io"), &order)
+        .post_lead_json_with_verified(&person("first.key@acme.io"), &order)
         .await;
     assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
     let first = first.captured();
@@ -35,7 +35,7 @@ async fn a_key_reused_with_another_payload_is_a_422_and_stores_nothing() {
     let outbox = app.store.outbox().len();
 
     let other = app
-        .post_lead_json_with(&person("second.key@acme.io"), &order)
+        .post_lead_json_with_verified(&person("second.key@acme.io"), &order)
         .await;
     assert_key_reused(&other);
     assert_eq!(
@@ -49,7 +49,7 @@ async fn a_key_reused_with_another_payload_is_a_422_and_stores_nothing() {
     // can tell), is a retry: the first lead, replayed.
     app.clock.advance(chrono::Duration::hours(1));
     let again = app
-        .post_lead_json_with(&person("first.key@acme.io"), &order)
+        .post_lead_json_with_verified(&person("first.key@acme.io"), &order)
         .await;
     assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
     let again = again.captured();
@@ -63,7 +63,7 @@ async fn a_batch_item_reused_with_another_payload_is_refused_alone() {
     let app = TestApp::spawn().await;
     let import = key("import-9");
     let first = app
-        .post_batch(
+        .post_batch_verified(
             &[person("batch.a@acme.io"), person("batch.b@acme.io")],
             &import,
         )
@@ -72,7 +72,7 @@ async fn a_batch_item_reused_with_another_payload_is_refused_alone() {
 
     // Item 0 is the same, item 1 another lead under the same key.
     let reply = app
-        .post_batch(
+        .post_batch_verified(
             &[person("batch.a@acme.io"), person("batch.c@acme.io")],
             &import,
         )

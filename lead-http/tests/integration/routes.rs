@@ -32,7 +32,7 @@ async fn a_json_lead_is_accepted_scored_and_stored() {
     let app = TestApp::spawn().await;
 
     let reply = app
-        .post_lead_json(&json!({
+        .post_lead_json_verified(&json!({
             "email": "ana.garcia@acme.io",
             "first_name": "Ana",
             "last_name": "García",
@@ -82,7 +82,7 @@ async fn a_urlencoded_form_with_mapped_field_names_is_accepted() {
     let app = TestApp::spawn().await;
 
     let reply = app
-        .post_lead_form(
+        .post_lead_form_verified(
             &[
                 ("your-email", "luis@bolt.dev"),
                 ("your-name", "Luis"),
@@ -113,7 +113,7 @@ async fn a_lead_with_a_known_email_is_merged_into_the_first_lead() {
         .await;
 
     let reply = app
-        .post_lead_json(&json!({"email": "Marta@Nube.es", "company": "Nube Systems"}))
+        .post_lead_json_verified(&json!({"email": "Marta@Nube.es", "company": "Nube Systems"}))
         .await;
 
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
@@ -388,8 +388,8 @@ async fn the_same_json_posted_twice_makes_one_lead() {
     let app = TestApp::spawn().await;
     let lead = person("double@acme.io");
 
-    let first = app.post_lead_json(&lead).await;
-    let second = app.post_lead_json(&lead).await;
+    let first = app.post_lead_json_verified(&lead).await;
+    let second = app.post_lead_json_verified(&lead).await;
 
     assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
     assert_eq!(second.status, StatusCode::ACCEPTED, "{}", second.body);
@@ -414,11 +414,11 @@ async fn the_same_idempotency_key_twice_makes_one_lead() {
     // key makes the second a repeat (another payload under the key is a
     // 422: `idempotency::a_key_reused_with_another_payload_is_a_422_and_stores_nothing`).
     let first = app
-        .post_lead_json_with(&person("first.key@acme.io"), &key)
+        .post_lead_json_with_verified(&person("first.key@acme.io"), &key)
         .await;
     app.clock.advance(chrono::Duration::hours(1));
     let second = app
-        .post_lead_json_with(&person("first.key@acme.io"), &key)
+        .post_lead_json_with_verified(&person("first.key@acme.io"), &key)
         .await;
 
     assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
@@ -432,7 +432,7 @@ async fn the_same_idempotency_key_twice_makes_one_lead() {
     // Another key is another capture.
     let other = vec![("idempotency-key", "order-43".to_owned())];
     let third = app
-        .post_lead_json_with(&person("second.key@acme.io"), &other)
+        .post_lead_json_with_verified(&person("second.key@acme.io"), &other)
         .await;
     assert_eq!(third.status, StatusCode::ACCEPTED, "{}", third.body);
     assert_eq!(third.captured().status, "created");
@@ -464,10 +464,10 @@ async fn concurrent_double_submits_make_one_lead() {
     let lead = person("racing@acme.io");
 
     let (a, b, c, d) = tokio::join!(
-        app.post_lead_json(&lead),
-        app.post_lead_json(&lead),
-        app.post_lead_json(&lead),
-        app.post_lead_json(&lead),
+        app.post_lead_json_verified(&lead),
+        app.post_lead_json_verified(&lead),
+        app.post_lead_json_verified(&lead),
+        app.post_lead_json_verified(&lead),
     );
 
     let answers: Vec<_> = [a, b, c, d]
@@ -497,7 +497,7 @@ async fn a_resubmit_after_the_window_is_merged_into_the_same_lead() {
     let first = app.create_lead(&lead).await;
 
     app.clock.advance(Duration::minutes(11));
-    let reply = app.post_lead_json(&lead).await;
+    let reply = app.post_lead_json_verified(&lead).await;
 
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     let second = reply.captured();
@@ -515,7 +515,7 @@ async fn a_batch_with_good_and_bad_leads_answers_207_with_per_item_results() {
     let app = TestApp::spawn().await;
 
     let reply = app
-        .post_batch(
+        .post_batch_verified(
             &[
                 person("batch.one@acme.io"),
                 json!({"email": "not-an-email", "first_name": "Bad"}),
@@ -682,8 +682,8 @@ async fn a_batch_repeated_with_the_same_idempotency_key_stores_nothing_new() {
     let key = vec![("idempotency-key", "import-7".to_owned())];
     let leads = [person("import.a@acme.io"), person("import.b@acme.io")];
 
-    let first: BatchReply = app.post_batch(&leads, &key).await.json();
-    let reply = app.post_batch(&leads, &key).await;
+    let first: BatchReply = app.post_batch_verified(&leads, &key).await.json();
+    let reply = app.post_batch_verified(&leads, &key).await;
 
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     let second: BatchReply = reply.json();
@@ -1420,7 +1420,7 @@ async fn a_nul_character_in_a_lead_field_is_dropped_with_a_warning_and_in_notes_
     // are refused naming the field.
     let app = TestApp::spawn().await;
     let reply = app
-        .post_lead_json(
+        .post_lead_json_verified(
             &json!({"email": "nul@acme.io", "first_name": "A\u{0}B", "company": "X\u{0}"}),
         )
         .await;
@@ -1443,7 +1443,7 @@ async fn a_nul_character_in_a_lead_field_is_dropped_with_a_warning_and_in_notes_
     assert_eq!(stored.fields.company.as_deref(), Some("X"));
     assert_eq!(stored.fields.warnings.len(), 2);
     let email = app
-        .post_lead_json(&json!({"email": "n\u{0}ul@acme.io"}))
+        .post_lead_json_verified(&json!({"email": "n\u{0}ul@acme.io"}))
         .await
         .error(StatusCode::UNPROCESSABLE_ENTITY, "invalid");
     assert_eq!(email.field_names(), ["email"], "the identity is refused");
@@ -1786,7 +1786,7 @@ async fn undoing_a_capture_merge_restores_the_first_submission() {
         .await;
     let before = app.stored(&first.lead_ext_id);
     let reply = app
-        .post_lead_json(&json!({"email": "undo@acme.io", "company": "Acme Robotics"}))
+        .post_lead_json_verified(&json!({"email": "undo@acme.io", "company": "Acme Robotics"}))
         .await;
     assert_eq!(reply.captured().status, "merged");
     assert_eq!(
@@ -1960,18 +1960,18 @@ async fn capture_answers_503_when_the_store_is_down_and_202_once_it_is_back() {
     app.store.set_unavailable(true);
 
     for _ in 0..2 {
-        let reply = app.post_lead_json(&lead).await;
+        let reply = app.post_lead_json_verified(&lead).await;
         reply.error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
         assert_eq!(reply.header("retry-after"), Some("1"));
     }
     let reply = app
-        .post_lead_form(&[("email", "outage.form@acme.io")], &[])
+        .post_lead_form_verified(&[("email", "outage.form@acme.io")], &[])
         .await;
     reply.error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
 
     app.store.set_unavailable(false);
     assert!(app.store.leads().is_empty(), "nothing was half-stored");
-    let reply = app.post_lead_json(&lead).await;
+    let reply = app.post_lead_json_verified(&lead).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
     assert_eq!(reply.captured().status, "created");
     assert_eq!(app.store.leads().len(), 1);

@@ -184,6 +184,12 @@ pub(crate) fn person(email: &str) -> Value {
 }
 
 /// The headers of a legacy-signed body.
+/// The header that makes a capture verified without a signature: the
+/// [`WRITER`] API key.
+pub(crate) fn writer() -> Headers {
+    vec![("authorization", format!("Bearer {WRITER}"))]
+}
+
 pub(crate) fn legacy_signature(body: &[u8]) -> Headers {
     vec![("x-webhook-signature", sign_legacy(LEGACY_SECRET, body))]
 }
@@ -381,6 +387,45 @@ impl TestApp {
             .await
     }
 
+    /// [`TestApp::post_lead_json`] as a verified sender ([`writer`]).
+    pub(crate) async fn post_lead_json_verified(&self, lead: &Value) -> Reply {
+        self.post_lead_json_with(lead, &writer()).await
+    }
+
+    /// [`TestApp::post_lead_json_with`] as a verified sender ([`writer`]).
+    pub(crate) async fn post_lead_json_with_verified(
+        &self,
+        lead: &Value,
+        headers: &[(&str, String)],
+    ) -> Reply {
+        let mut all = writer();
+        all.extend(headers.iter().map(|(n, v)| (*n, v.clone())));
+        let all: Vec<(&str, String)> = all.into_iter().collect();
+        self.post_lead_json_with(lead, &all).await
+    }
+
+    /// [`TestApp::post_lead_form`] as a verified sender ([`writer`]).
+    pub(crate) async fn post_lead_form_verified(
+        &self,
+        fields: &[(&str, &str)],
+        headers: &[(&str, String)],
+    ) -> Reply {
+        let mut all: Vec<(&str, String)> = writer().into_iter().collect();
+        all.extend(headers.iter().map(|(n, v)| (*n, v.clone())));
+        self.post_lead_form(fields, &all).await
+    }
+
+    /// [`TestApp::post_batch`] as a verified sender ([`writer`]).
+    pub(crate) async fn post_batch_verified(
+        &self,
+        leads: &[Value],
+        headers: &[(&str, String)],
+    ) -> Reply {
+        let mut all: Vec<(&str, String)> = writer().into_iter().collect();
+        all.extend(headers.iter().map(|(n, v)| (*n, v.clone())));
+        self.post_batch(leads, &all).await
+    }
+
     /// `POST /webhook/lead/batch` with exactly these bytes.
     pub(crate) async fn post_batch_bytes(
         &self,
@@ -526,10 +571,10 @@ impl TestApp {
 
     // ----- shortcuts -----
 
-    /// Captures a JSON lead (unsigned; the app must have no webhook keys)
-    /// and returns the answer, asserting it was created.
+    /// Captures a JSON lead as a verified sender (the [`WRITER`] API key,
+    /// unsigned) and returns the full answer, asserting it was created.
     pub(crate) async fn create_lead(&self, lead: &Value) -> Captured {
-        let reply = self.post_lead_json(lead).await;
+        let reply = self.post_lead_json_with(lead, &writer()).await;
         assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
         let captured = reply.captured();
         assert_eq!(captured.status, "created", "{captured:?}");
