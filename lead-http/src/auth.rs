@@ -5,8 +5,13 @@
 //! `X-API-Key: <key>`. Routes take [`ReadAccess`] or [`WriteAccess`] as an
 //! extractor: a missing or unknown key is `401`, a key without the scope
 //! `403`.
+//!
+//! `/metrics` has its own gate, [`MetricsAccess`]: a token of its own when
+//! one is configured, else the request must come from this machine.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use lead_core::Error;
 use sha2::{Digest, Sha256};
@@ -120,14 +125,17 @@ impl ApiKeys {
     }
 }
 
+/// The token of `Authorization: Bearer <token>`, if any.
+fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let text = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    text.strip_prefix("Bearer ")
+        .or_else(|| text.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
 pub(crate) fn presented_key(headers: &http::HeaderMap) -> Option<&str> {
-    if let Some(value) = headers.get(http::header::AUTHORIZATION)
-        && let Ok(text) = value.to_str()
-        && let Some(token) = text
-            .strip_prefix("Bearer ")
-            .or_else(|| text.strip_prefix("bearer "))
-    {
-        return Some(token.trim());
+    if let Some(token) = bearer(headers) {
+        return Some(token);
     }
     headers
         .get("x-api-key")
@@ -200,6 +208,66 @@ impl FromRequestParts<AppState> for WriteAccess {
     }
 }
 
+/// The token `GET /metrics` asks for (`LEAD_METRICS_TOKEN`), kept as its
+/// SHA-256 only, like the API keys.
+#[derive(Clone)]
+pub(crate) struct MetricsToken([u8; 32]);
+
+impl MetricsToken {
+    pub(crate) fn new(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Whether `presented` is the token. Digests of equal length are
+    /// compared in constant time, so neither the token's length nor its
+    /// first differing byte shows in the answer's timing.
+    fn matches(&self, presented: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        bool::from(self.0.ct_eq(&digest))
+    }
+}
+
+/// Proof that the request may read `/metrics`, whose series tell how busy
+/// the server is, which routes are called and how captures end.
+///
+/// With a metrics token configured
+/// ([`AppStateBuilder::metrics_token`](crate::AppStateBuilder::metrics_token)),
+/// the request must present it as `Authorization: Bearer <token>`, from
+/// anywhere. Without one, only a request from this machine passes: its
+/// TCP peer (`ConnectInfo`) is a loopback address and, when that peer is
+/// a trusted proxy, so is the client the proxy names in `X-Forwarded-For`
+/// (a proxy on this machine forwarding an outside client is refused). The
+/// header can only narrow what the peer address allows, never widen it.
+/// A request without `ConnectInfo` is refused: its origin is unknown.
+/// Everything refused is `401 unauthorized`.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsAccess;
+
+impl FromRequestParts<AppState> for MetricsAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let refused = |why: &str| Err(ApiError::Core(Error::Unauthorized(why.to_owned())));
+        if let Some(token) = &state.inner.metrics_token {
+            return match bearer(&parts.headers) {
+                Some(presented) if token.matches(presented) => Ok(MetricsAccess),
+                Some(_) => refused("wrong metrics token"),
+                None => refused("the metrics token is required (Authorization: Bearer <token>)"),
+            };
+        }
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return refused("metrics are served to this machine only");
+        };
+        let trusted = &state.settings().rate_limit.trusted_proxies;
+        let client = crate::limits::client_ip(peer.ip(), &parts.headers, trusted);
+        if peer.ip().to_canonical().is_loopback() && client.to_canonical().is_loopback() {
+            Ok(MetricsAccess)
+        } else {
+            refused("metrics are served to this machine only, or with the metrics token")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +286,14 @@ mod tests {
         assert!(ApiKeys::default().with_hash("abc", Scopes::READ).is_err());
         assert_eq!(Scopes::parse("read,write").ok(), Some(Scopes::READ_WRITE));
         assert!(Scopes::parse("admin").is_err());
+    }
+
+    #[test]
+    fn the_metrics_token_matches_itself_only() {
+        let token = MetricsToken::new("prom-token");
+        assert!(token.matches("prom-token"));
+        for wrong in ["", "prom-token ", "prom-toke", "prom-tokenx", "PROM-TOKEN"] {
+            assert!(!token.matches(wrong), "{wrong:?}");
+        }
     }
 }

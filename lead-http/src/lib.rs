@@ -243,7 +243,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// `/docs`, with request metrics, rate limits, CORS for the configured
 /// origins, the request time limit and security headers
 /// (`X-Content-Type-Options: nosniff` on every answer, `Cache-Control:
-/// no-store` on lead data).
+/// no-store` on lead data, `Strict-Transport-Security` on every answer
+/// when [`HttpSettings::hsts_max_age`] is set).
 ///
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so
 /// the per-IP limit sees client addresses.
@@ -258,6 +259,7 @@ pub fn router_for(state: AppState, parts: &[Part]) -> Router {
     let settings = state.settings();
     let timeout = settings.request_timeout;
     let cors = cors_layer(&settings.cors_origins);
+    let hsts = settings.hsts_max_age.map(hsts_value);
     let (routes, api) = routes_of(settings, parts);
     let router = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
@@ -275,7 +277,9 @@ pub fn router_for(state: AppState, parts: &[Part]) -> Router {
     // Outermost: every answer, rate-limit, timeout and CORS ones included;
     // the request id's span wraps everything the request logs.
     router
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            security_headers(hsts.clone(), request, next)
+        }))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -322,11 +326,17 @@ async fn request_id(mut request: Request, next: Next) -> Response {
 }
 
 /// Adds the security headers every answer carries:
-/// `X-Content-Type-Options: nosniff` on all, and `Cache-Control: no-store`
-/// on the lead API (`/api/...`) and capture (`/webhook/...`) answers, which
-/// hold lead data. Headers a handler set are kept (an HTML page's own
-/// `Content-Security-Policy`), except a weaker `Cache-Control` there.
-async fn security_headers(request: Request, next: Next) -> Response {
+/// `X-Content-Type-Options: nosniff` on all, `Strict-Transport-Security`
+/// (`hsts`, when the server serves HTTPS) on all, and `Cache-Control:
+/// no-store` on the lead API (`/api/...`) and capture (`/webhook/...`)
+/// answers, which hold lead data. Headers a handler set are kept (an HTML
+/// page's own `Content-Security-Policy`), except a weaker `Cache-Control`
+/// there.
+async fn security_headers(
+    hsts: Option<http::HeaderValue>,
+    request: Request,
+    next: Next,
+) -> Response {
     use http::{HeaderValue, header};
     let no_store = holds_lead_data(request.uri().path());
     let mut response = next.run(request).await;
@@ -338,7 +348,18 @@ async fn security_headers(request: Request, next: Next) -> Response {
     if no_store {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    if let Some(hsts) = hsts {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+    }
     response
+}
+
+/// The `Strict-Transport-Security` value for `max_age` (whole seconds).
+/// No `includeSubDomains`: other hosts of the domain may not serve HTTPS,
+/// and this server cannot know.
+fn hsts_value(max_age: std::time::Duration) -> http::HeaderValue {
+    http::HeaderValue::from_str(&format!("max-age={}", max_age.as_secs()))
+        .unwrap_or_else(|_| http::HeaderValue::from_static("max-age=31536000"))
 }
 
 /// True for the paths whose answers hold lead data: the lead, sales-ops

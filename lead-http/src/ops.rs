@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use lead_core::LeadExtId;
 use serde_json::json;
 
+use crate::auth::MetricsAccess;
+use crate::error::ErrorBody;
 use crate::state::AppState;
 
 /// `GET /health`: always `200` while the process serves requests.
@@ -40,12 +42,17 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: the Prometheus exposition, or `404` when no recorder
-/// was installed.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
-    (status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
-    (status = 404, description = "No metrics recorder installed"),
-))]
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+/// was installed. Only for [`MetricsAccess`]: the metrics token when one
+/// is configured, else a client on this machine; `401` otherwise.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    security((), ("api_key" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition", content_type = "text/plain"),
+        (status = 401, description = "No metrics token, or a wrong one, when one is configured; without one, a client not on this machine", body = ErrorBody),
+        (status = 404, description = "No metrics recorder installed"),
+    )
+)]
+pub(crate) async fn metrics(_access: MetricsAccess, State(state): State<AppState>) -> Response {
     match &state.inner.metrics {
         Some(handle) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use lead_core::{Deps, Policy};
 use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::ApiKeys;
+use crate::auth::{ApiKeys, MetricsToken};
 use crate::limits::{Limiters, RateLimit};
 use crate::signature::WebhookKeys;
 
@@ -43,6 +44,12 @@ pub struct HttpSettings {
     /// headers (same-origin only). The public form origins need none: a
     /// form post is not a CORS request.
     pub cors_origins: Vec<String>,
+    /// `Some(max_age)`: every answer carries `Strict-Transport-Security:
+    /// max-age=<seconds>`, telling browsers to reach this host over HTTPS
+    /// only for that long. Set it only when the listener serves HTTPS
+    /// itself (native TLS): the header promises that HTTPS works. Default
+    /// `None`.
+    pub hsts_max_age: Option<Duration>,
 }
 
 impl Default for HttpSettings {
@@ -58,6 +65,7 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(10),
             rate_limit: RateLimit::default(),
             cors_origins: Vec::new(),
+            hsts_max_age: None,
         }
     }
 }
@@ -75,6 +83,8 @@ pub(crate) struct Inner {
     pub(crate) webhook_keys: WebhookKeys,
     pub(crate) api_keys: ApiKeys,
     pub(crate) metrics: Option<PrometheusHandle>,
+    /// The token `/metrics` asks for; `None`: loopback clients only.
+    pub(crate) metrics_token: Option<MetricsToken>,
     pub(crate) limiters: Arc<Limiters>,
     /// The policy's field map, built once.
     pub(crate) field_map: lead_core::FieldMap,
@@ -131,6 +141,13 @@ pub struct AppStateBuilder {
     webhook_keys: WebhookKeys,
     api_keys: ApiKeys,
     metrics: Option<PrometheusHandle>,
+    metrics_token: Option<MetricsToken>,
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken([redacted])")
+    }
 }
 
 impl AppStateBuilder {
@@ -142,6 +159,7 @@ impl AppStateBuilder {
             webhook_keys: WebhookKeys::none(),
             api_keys: ApiKeys::default(),
             metrics: None,
+            metrics_token: None,
         }
     }
 
@@ -175,6 +193,15 @@ impl AppStateBuilder {
         self
     }
 
+    /// The token `GET /metrics` asks for, as `Authorization: Bearer
+    /// <token>` ([`MetricsAccess`](crate::auth::MetricsAccess)). Without
+    /// one, `/metrics` answers requests from this machine only. Only a
+    /// hash of the token is kept.
+    pub fn metrics_token(mut self, token: &SecretString) -> Self {
+        self.metrics_token = Some(MetricsToken::new(token.expose_secret()));
+        self
+    }
+
     /// The state. A policy whose `field_aliases` name no lead field (only
     /// possible when built in code: [`Policy::from_toml`] refuses it) uses
     /// the built-in field map, with an error in the log.
@@ -196,6 +223,7 @@ impl AppStateBuilder {
                 webhook_keys: self.webhook_keys,
                 api_keys: self.api_keys,
                 metrics: self.metrics,
+                metrics_token: self.metrics_token,
             }),
         }
     }

@@ -23,6 +23,21 @@ pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest timeout a variable may give (a day).
 const MAX_TIMEOUT_SECS: u64 = 86_400;
+/// How long browsers keep to HTTPS after an answer, by default (a year).
+pub(crate) const DEFAULT_HSTS_MAX_AGE: Duration = Duration::from_secs(31_536_000);
+/// The longest `LEAD_HSTS_MAX_AGE_SECS` (two years, what browsers' preload
+/// lists ask for at most); anything longer is more likely a typo.
+const MAX_HSTS_MAX_AGE_SECS: u64 = 63_072_000;
+
+/// The PEM files of native HTTPS (`LEAD_TLS_CERT`, `LEAD_TLS_KEY`): paths
+/// only, read by `tls::Tls::load` at start-up and again on SIGHUP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsPaths {
+    /// `LEAD_TLS_CERT`: the certificate chain, the server's own first.
+    pub(crate) cert: String,
+    /// `LEAD_TLS_KEY`: its private key (PKCS#8, PKCS#1 or SEC1).
+    pub(crate) key: String,
+}
 
 /// How connections are served: the limits that keep a slow or crowded
 /// client side from holding the server.
@@ -265,6 +280,15 @@ pub(crate) struct ServerConfig {
     pub(crate) limits: ServeLimits,
     /// `LEAD_LOG_FORMAT`: text lines or JSON lines.
     pub(crate) log_format: LogFormat,
+    /// `LEAD_TLS_CERT` and `LEAD_TLS_KEY`: serve HTTPS on every listener
+    /// (`None`: plain HTTP, for a reverse proxy or a local try).
+    pub(crate) tls: Option<TlsPaths>,
+    /// `LEAD_HSTS_MAX_AGE_SECS` was set but there is no TLS to promise
+    /// (for a start-up warning: it is ignored).
+    pub(crate) hsts_without_tls: bool,
+    /// `LEAD_METRICS_TOKEN`: the bearer token `/metrics` asks for; `None`:
+    /// `/metrics` answers clients on this machine only.
+    pub(crate) metrics_token: Option<SecretString>,
 }
 
 /// The paths of the files the server reads at start-up.
@@ -373,6 +397,10 @@ impl ServerConfig {
     /// | `LEAD_HEADER_READ_TIMEOUT_SECS` | seconds a client has to send a request head (default 10, 1 to 86400) |
     /// | `LEAD_MAX_CONNECTIONS` | connections served at once over every listener (default 1024); more wait to be accepted |
     /// | `LEAD_SHUTDOWN_TIMEOUT_SECS` | seconds requests in flight get after SIGTERM before connections are closed (default 30, 0 to 86400) |
+    /// | `LEAD_TLS_CERT` | PEM certificate chain: with `LEAD_TLS_KEY`, every listener serves HTTPS (both or neither) |
+    /// | `LEAD_TLS_KEY` | PEM private key of `LEAD_TLS_CERT` |
+    /// | `LEAD_HSTS_MAX_AGE_SECS` | with TLS, the `Strict-Transport-Security` max-age (default 31536000, a year; 0 sends none; at most 63072000) |
+    /// | `LEAD_METRICS_TOKEN` | bearer token `/metrics` asks for; unset: `/metrics` answers this machine only |
     ///
     /// The variables of [`NOT_BUILT`] are only noted in [`ServerConfig::ignored`].
     ///
@@ -574,6 +602,62 @@ impl ServerConfig {
                 ),
             }
         }
+        // Set but blank is a mistake (an unfilled template), as for
+        // WEBHOOK_SECRET_KEY: refused rather than read as "not set", which
+        // would quietly serve plain HTTP or an open /metrics.
+        let mut set = |name: &str| match vars.get(name).map(|v| v.trim()) {
+            Some("") => {
+                invalid(name, "is set but empty: give a value, or leave it unset");
+                None
+            }
+            Some(value) => Some(value.to_owned()),
+            None => None,
+        };
+        let tls_cert = set("LEAD_TLS_CERT");
+        let tls_key = set("LEAD_TLS_KEY");
+        let metrics_token = set("LEAD_METRICS_TOKEN").map(SecretString::from);
+        let blank_tls = ["LEAD_TLS_CERT", "LEAD_TLS_KEY"]
+            .iter()
+            .any(|name| vars.get(*name).is_some_and(|v| v.trim().is_empty()));
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(TlsPaths { cert, key }),
+            (None, None) => None,
+            // A blank one is already named above.
+            _ if blank_tls => None,
+            (Some(_), None) => {
+                invalid(
+                    "LEAD_TLS_KEY",
+                    "is not set but LEAD_TLS_CERT is: HTTPS needs both the certificate chain and its private key (PEM files), plain HTTP neither",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                invalid(
+                    "LEAD_TLS_CERT",
+                    "is not set but LEAD_TLS_KEY is: HTTPS needs both the certificate chain and its private key (PEM files), plain HTTP neither",
+                );
+                None
+            }
+        };
+        let mut hsts_max_age = Some(DEFAULT_HSTS_MAX_AGE);
+        let hsts_given = get("LEAD_HSTS_MAX_AGE_SECS");
+        if let Some(value) = &hsts_given {
+            match value.parse::<u64>() {
+                Ok(0) => hsts_max_age = None,
+                Ok(secs) if secs <= MAX_HSTS_MAX_AGE_SECS => {
+                    hsts_max_age = Some(Duration::from_secs(secs));
+                }
+                _ => invalid(
+                    "LEAD_HSTS_MAX_AGE_SECS",
+                    "whole seconds from 0 (no Strict-Transport-Security) to 63072000 (two years)",
+                ),
+            }
+        }
+        // HSTS promises HTTPS: only a server that serves it says so.
+        if tls.is_some() {
+            http.hsts_max_age = hsts_max_age;
+        }
+        let hsts_without_tls = hsts_given.is_some() && tls.is_none();
         let log_format = log_format(vars).unwrap_or_else(|()| {
             invalid("LEAD_LOG_FORMAT", "text or json");
             LogFormat::Text
@@ -621,6 +705,9 @@ impl ServerConfig {
             legacy_trust_forwarded_for,
             limits,
             log_format,
+            tls,
+            hsts_without_tls,
+            metrics_token,
         })
     }
 }
@@ -933,6 +1020,101 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_one_alone_is_named() {
+        let none = ServerConfig::from_vars(&HashMap::new()).expect("defaults");
+        assert_eq!(none.tls, None, "plain HTTP by default");
+        assert_eq!(none.http.hsts_max_age, None, "no HSTS without TLS");
+        let both = ServerConfig::from_vars(&vars(&[
+            ("LEAD_TLS_CERT", " /etc/lead/chain.pem "),
+            ("LEAD_TLS_KEY", "/etc/lead/key.pem"),
+        ]))
+        .expect("both files");
+        assert_eq!(
+            both.tls,
+            Some(TlsPaths {
+                cert: "/etc/lead/chain.pem".into(),
+                key: "/etc/lead/key.pem".into(),
+            })
+        );
+        assert_eq!(both.http.hsts_max_age, Some(DEFAULT_HSTS_MAX_AGE));
+        assert_eq!(DEFAULT_HSTS_MAX_AGE, Duration::from_secs(31_536_000));
+        assert_eq!(
+            refused(&[("LEAD_TLS_CERT", "/etc/lead/chain.pem")]),
+            ["LEAD_TLS_KEY"]
+        );
+        assert_eq!(
+            refused(&[("LEAD_TLS_KEY", "/etc/lead/key.pem")]),
+            ["LEAD_TLS_CERT"]
+        );
+        // Set but blank is an unfilled template, not "no TLS".
+        assert_eq!(
+            refused(&[
+                ("LEAD_TLS_CERT", " "),
+                ("LEAD_TLS_KEY", "/etc/lead/key.pem")
+            ]),
+            ["LEAD_TLS_CERT"]
+        );
+        assert_eq!(
+            refused(&[("LEAD_TLS_CERT", ""), ("LEAD_TLS_KEY", "")]),
+            ["LEAD_TLS_CERT", "LEAD_TLS_KEY"]
+        );
+    }
+
+    #[test]
+    fn the_hsts_max_age_is_read_with_tls_and_a_bad_one_is_named() {
+        let tls = [
+            ("LEAD_TLS_CERT", "/etc/lead/chain.pem"),
+            ("LEAD_TLS_KEY", "/etc/lead/key.pem"),
+        ];
+        let with = |age: &str| {
+            let mut pairs = tls.to_vec();
+            pairs.push(("LEAD_HSTS_MAX_AGE_SECS", age));
+            ServerConfig::from_vars(&vars(&pairs))
+        };
+        assert_eq!(
+            with("600").expect("valid").http.hsts_max_age,
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            with("0").expect("valid").http.hsts_max_age,
+            None,
+            "0 sends none"
+        );
+        assert!(!with("600").expect("valid").hsts_without_tls);
+        for bad in ["-1", "1y", "63072001", "31536000000"] {
+            let Err(Error::Invalid { fields }) = with(bad) else {
+                panic!("{bad} accepted");
+            };
+            let named: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+            assert_eq!(named, ["LEAD_HSTS_MAX_AGE_SECS"], "{bad}");
+        }
+        // Without TLS it is ignored (and warned about): never sent.
+        let plain =
+            ServerConfig::from_vars(&vars(&[("LEAD_HSTS_MAX_AGE_SECS", "600")])).expect("valid");
+        assert_eq!(plain.http.hsts_max_age, None);
+        assert!(plain.hsts_without_tls);
+    }
+
+    #[test]
+    fn the_metrics_token_is_read_and_a_blank_one_is_named() {
+        use secrecy::ExposeSecret;
+        let none = ServerConfig::from_vars(&HashMap::new()).expect("defaults");
+        assert!(none.metrics_token.is_none());
+        let config = ServerConfig::from_vars(&vars(&[("LEAD_METRICS_TOKEN", " hunter2-prom ")]))
+            .expect("valid");
+        assert_eq!(
+            config.metrics_token.as_ref().map(|t| t.expose_secret()),
+            Some("hunter2-prom")
+        );
+        let Err(Error::Invalid { fields }) =
+            ServerConfig::from_vars(&vars(&[("LEAD_METRICS_TOKEN", "  ")]))
+        else {
+            panic!("a blank token accepted");
+        };
+        assert_eq!(fields[0].field, "LEAD_METRICS_TOKEN");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 mod config;
 mod serve;
+mod tls;
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -116,7 +117,28 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
+/// Reloads the TLS certificate and key on every SIGHUP (`kill -HUP`): new
+/// handshakes get the new pair, open connections keep theirs; files that
+/// cannot be used leave the current pair in place, with an error in the
+/// log. `hangup` is registered before the listeners open, so a SIGHUP
+/// never finds the default action (ending the process) once serving.
+#[cfg(unix)]
+async fn reload_on_hangup(mut hangup: tokio::signal::unix::Signal, tls: tls::Tls) {
+    while hangup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!(
+                cert = %tls.paths().cert,
+                key = %tls.paths().key,
+                "SIGHUP: TLS certificate reloaded; new connections get it"
+            ),
+            Err(message) => {
+                tracing::error!("SIGHUP: {message}; still serving the previous TLS certificate")
+            }
+        }
+    }
+}
+
+async fn run(config: ServerConfig, files: Files, tls: Option<tls::Tls>) -> Result<(), String> {
     let store = Store::open(&config.database_url).await.map_err(|e| {
         format!(
             "cannot open the store at {}: {e}",
@@ -165,6 +187,24 @@ async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
             "X-Forwarded-For is read from these proxies only"
         );
     }
+    if config.hsts_without_tls {
+        tracing::warn!(
+            "LEAD_HSTS_MAX_AGE_SECS is set but LEAD_TLS_CERT and LEAD_TLS_KEY are not: no Strict-Transport-Security is sent over plain HTTP (set it at the proxy that serves HTTPS)"
+        );
+    }
+    match &tls {
+        Some(tls) => tracing::info!(
+            cert = %tls.paths().cert,
+            key = %tls.paths().key,
+            "serving HTTPS only (LEAD_TLS_CERT, LEAD_TLS_KEY); kill -HUP reloads the files"
+        ),
+        None => tracing::info!(
+            "serving plain HTTP: set LEAD_TLS_CERT and LEAD_TLS_KEY, or put a TLS-terminating proxy in front"
+        ),
+    }
+    if config.metrics_token.is_none() {
+        tracing::info!("no LEAD_METRICS_TOKEN: /metrics answers requests from this machine only");
+    }
     if config.api_key_count == 0 {
         tracing::warn!("no LEAD_API_KEYS: the lead and dashboard APIs refuse every request");
     }
@@ -188,13 +228,22 @@ async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
     {
         tracing::warn!("no reps (LEAD_REPS): leads stay unassigned");
     }
-    let state = AppState::builder(deps)
+    let mut state = AppState::builder(deps)
         .policy(files.policy)
         .webhook_keys(config.webhook_keys)
         .api_keys(config.api_keys)
         .settings(config.http)
-        .metrics(metrics)
-        .build();
+        .metrics(metrics);
+    if let Some(token) = &config.metrics_token {
+        state = state.metrics_token(token);
+    }
+    let state = state.build();
+    #[cfg(unix)]
+    if let Some(tls) = &tls {
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| format!("cannot listen for SIGHUP (TLS reloads): {e}"))?;
+        tokio::spawn(reload_on_hangup(hangup, tls.clone()));
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let limits = config.limits;
     // One cap over every listener: it guards the process's file descriptors.
@@ -207,7 +256,7 @@ async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
         let local = listener
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;
-        tracing::info!(addr = %local, serves = ?parts, "listening");
+        tracing::info!(addr = %local, serves = ?parts, https = tls.is_some(), "listening");
         let app = router_for(state.clone(), parts);
         servers.spawn(serve::serve(
             listener,
@@ -215,6 +264,7 @@ async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
             limits,
             permits.clone(),
             stopped.clone(),
+            tls.as_ref().map(tls::Tls::acceptor),
         ));
     }
     tracing::info!(
@@ -323,7 +373,16 @@ async fn main() -> ExitCode {
             "LEAD_DEFAULT_REGION: phone numbers without a country prefix, of leads without a country, are read in this region"
         );
     }
-    match run(config, files).await {
+    // Read before anything is served, so a bad file stops the start like
+    // any other bad configuration.
+    let tls = match config.tls.clone().map(tls::Tls::load).transpose() {
+        Ok(tls) => tls,
+        Err(message) => {
+            tracing::error!("configuration: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(config, files, tls).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             tracing::error!("{message}");

@@ -1,6 +1,7 @@
 //! Serving one listener: hyper's HTTP/1 connection with a header-read
 //! timeout, a cap on the connections served at once, and a shutdown that
-//! waits for requests in flight only so long.
+//! waits for requests in flight only so long; over TLS when configured
+//! (the handshake within its own header-read timeout).
 //!
 //! `axum::serve` has none of these knobs (it builds its connections
 //! without a timer, so hyper's header-read timeout never runs, and it
@@ -16,9 +17,11 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::config::ServeLimits;
@@ -34,12 +37,19 @@ use crate::config::ServeLimits;
 /// `limits.header_read_timeout` after the server started reading it is
 /// closed by hyper. Each request carries the peer address as
 /// `ConnectInfo<SocketAddr>`, as with `into_make_service_with_connect_info`.
+///
+/// With `tls`, each connection first completes a TLS handshake, within
+/// `limits.header_read_timeout` too (a client that connects and never
+/// says hello is closed like one that never sends its head); a failed
+/// handshake (a plain-HTTP request, an unknown protocol) closes the
+/// connection without any HTTP answer.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ServeLimits,
     permits: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
+    tls: Option<TlsAcceptor>,
 ) {
     let mut connections = JoinSet::new();
     // Tells every connection of this listener to finish its request and close.
@@ -73,24 +83,30 @@ pub(crate) async fn serve(
                 request
             });
         let mut draining = draining.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
             let _permit = permit;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout);
-            let connection =
-                builder.serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
-            let mut connection = std::pin::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    log_connection_end(peer, result);
-                    return;
-                }
-                () = stopped(&mut draining) => {}
-            }
-            connection.as_mut().graceful_shutdown();
-            log_connection_end(peer, connection.await);
+            let Some(acceptor) = tls else {
+                serve_connection(tcp, service, limits, peer, draining).await;
+                return;
+            };
+            let handshake = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(tcp));
+            let stream = tokio::select! {
+                result = handshake => match result {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(err)) => {
+                        // Scanners and plain-HTTP clients: debug, not noise.
+                        tracing::debug!(peer = %peer, error = %err, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(peer = %peer, "closed a connection that did not finish its TLS handshake in time");
+                        return;
+                    }
+                },
+                () = stopped(&mut draining) => return,
+            };
+            serve_connection(stream, service, limits, peer, draining).await;
         });
     }
     drop(listener);
@@ -112,6 +128,43 @@ pub(crate) async fn serve(
         );
         connections.shutdown().await;
     }
+}
+
+/// Serves HTTP/1 on one connection (`io`: TCP, or TLS over it) with the
+/// header-read timeout; once `draining` turns `true`, finishes the
+/// request in flight and closes.
+async fn serve_connection<I, S>(
+    io: I,
+    service: S,
+    limits: ServeLimits,
+    peer: SocketAddr,
+    mut draining: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<
+            hyper::Request<Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let connection = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            log_connection_end(peer, result);
+            return;
+        }
+        () = stopped(&mut draining) => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    log_connection_end(peer, connection.await);
 }
 
 /// Waits until `stop` turns `true` (or its sender is gone).

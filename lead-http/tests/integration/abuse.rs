@@ -129,6 +129,157 @@ async fn every_answer_is_nosniff_and_lead_data_is_not_stored_by_caches() {
 }
 
 #[tokio::test]
+async fn with_hsts_set_every_answer_carries_it_and_without_none_does() {
+    let app = TestApp::spawn_with(Options::default().with_settings(|s| {
+        s.hsts_max_age = Some(std::time::Duration::from_secs(31_536_000));
+    }))
+    .await;
+    let capture = app.post_lead_json(&json!({"email": "hsts@acme.io"})).await;
+    assert_eq!(capture.status, StatusCode::ACCEPTED, "{}", capture.body);
+    let refused = app.get_leads(None, &[]).await;
+    refused.error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let health = app.get_health().await;
+    assert_eq!(health.status, StatusCode::OK, "{}", health.body);
+    for (what, reply) in [
+        ("a capture", &capture),
+        ("a refusal", &refused),
+        ("GET /health", &health),
+    ] {
+        assert_eq!(
+            reply.header("strict-transport-security"),
+            Some("max-age=31536000"),
+            "{what}"
+        );
+    }
+
+    // The default (plain HTTP): no HSTS, which would promise HTTPS.
+    let plain = TestApp::spawn().await;
+    let health = plain.get_health().await;
+    assert_eq!(health.status, StatusCode::OK, "{}", health.body);
+    assert_eq!(health.header("strict-transport-security"), None);
+}
+
+#[tokio::test]
+async fn with_a_metrics_token_metrics_need_it_even_from_this_machine() {
+    let app = TestApp::spawn_with(
+        Options::default()
+            .with_metrics()
+            .with_metrics_token("prom-scrape-token"),
+    )
+    .await;
+
+    let reply = app.get_metrics().await;
+    reply.error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(
+        reply.header("www-authenticate").is_some(),
+        "{:?}",
+        reply.headers
+    );
+    for wrong in ["prom-scrape-toke", "prom-scrape-token2", READER] {
+        let reply = app.get_metrics_with_token(wrong).await;
+        reply.error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+
+    let reply = app.get_metrics_with_token("prom-scrape-token").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(
+        reply
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain")),
+        "{:?}",
+        reply.headers
+    );
+}
+
+/// `GET /metrics` straight into the router (no network), from `peer`
+/// (`None`: no `ConnectInfo` at all), with these headers.
+async fn metrics_from(
+    app: &axum::Router,
+    peer: Option<&str>,
+    headers: &[(&str, &str)],
+) -> StatusCode {
+    use tower::ServiceExt;
+    let mut request = http::Request::builder().uri("/metrics");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut request = request.body(axum::body::Body::empty()).expect("a request");
+    if let Some(peer) = peer {
+        let peer: std::net::SocketAddr = peer.parse().expect("a socket address");
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+    }
+    let response = app.clone().oneshot(request).await.expect("an answer");
+    response.status()
+}
+
+#[tokio::test]
+async fn without_a_metrics_token_metrics_answer_this_machine_only() {
+    use lead_core::{Deps, InMemoryStore};
+    use lead_http::{AppState, IpRange, router};
+    let build = |trusted: Vec<IpRange>| {
+        let mut settings = lead_http::HttpSettings::default();
+        settings.rate_limit.trusted_proxies = trusted;
+        router(
+            AppState::builder(Deps::new(std::sync::Arc::new(InMemoryStore::new())))
+                .metrics(crate::common::global_metrics())
+                .settings(settings)
+                .build(),
+        )
+    };
+    let direct = build(Vec::new());
+    for local in ["127.0.0.1:40000", "[::1]:40000", "[::ffff:127.0.0.1]:40000"] {
+        assert_eq!(
+            metrics_from(&direct, Some(local), &[]).await,
+            StatusCode::OK,
+            "{local}"
+        );
+    }
+    for outside in ["203.0.113.9:4711", "[2001:db8::9]:4711", "10.0.0.5:4711"] {
+        assert_eq!(
+            metrics_from(&direct, Some(outside), &[]).await,
+            StatusCode::UNAUTHORIZED,
+            "{outside}"
+        );
+        // A forged X-Forwarded-For changes nothing.
+        assert_eq!(
+            metrics_from(&direct, Some(outside), &[("x-forwarded-for", "127.0.0.1")]).await,
+            StatusCode::UNAUTHORIZED,
+            "{outside} claiming to be local"
+        );
+    }
+    assert_eq!(
+        metrics_from(&direct, None, &[]).await,
+        StatusCode::UNAUTHORIZED,
+        "no peer address: origin unknown, refused"
+    );
+
+    // Through a reverse proxy on this machine: the client it names counts.
+    let proxied = build(IpRange::loopback().to_vec());
+    assert_eq!(
+        metrics_from(
+            &proxied,
+            Some("127.0.0.1:40000"),
+            &[("x-forwarded-for", "203.0.113.9")]
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+        "an outside client through the local proxy"
+    );
+    assert_eq!(
+        metrics_from(
+            &proxied,
+            Some("127.0.0.1:40000"),
+            &[("x-forwarded-for", "127.0.0.1")]
+        )
+        .await,
+        StatusCode::OK,
+        "a client on this machine through the local proxy"
+    );
+}
+
+#[tokio::test]
 async fn a_thank_you_page_keeps_its_own_csp_and_gains_nosniff() {
     let app = TestApp::spawn_with(Options::public_form()).await;
     let headers = vec![

@@ -8,6 +8,7 @@
 mod common;
 mod crash;
 mod hostile_input;
+mod https;
 mod json_logs;
 mod safe_defaults;
 mod seed_compat;

@@ -1,6 +1,7 @@
 //! Safe by default: without a capture secret the server is reachable from
 //! this machine only, and refuses a public address unless told to accept
-//! unsigned captures from anyone.
+//! unsigned captures from anyone; `/metrics` asks for its token when one
+//! is set.
 
 use reqwest::StatusCode;
 
@@ -67,4 +68,38 @@ async fn without_a_secret_a_public_address_needs_the_opt_in() {
     assert!(server.addr.starts_with("0.0.0.0:"), "{}", server.addr);
     let log = server.log.text();
     assert!(log.contains("LEAD_ALLOW_UNSIGNED_PUBLIC"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_metrics_token_the_server_asks_for_it_on_metrics() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("metrics.db").display());
+    let server = Server::start_with(&url, &[("LEAD_METRICS_TOKEN", "prom-scrape-token")]);
+    let metrics = format!("http://{}/metrics", server.addr);
+
+    let anonymous = server
+        .client
+        .get(&metrics)
+        .send()
+        .await
+        .expect("metrics request");
+    assert_eq!(anonymous.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let wrong = server
+        .client
+        .get(&metrics)
+        .bearer_auth("guess")
+        .send()
+        .await
+        .expect("metrics request");
+    assert_eq!(wrong.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let scrape = server
+        .client
+        .get(&metrics)
+        .bearer_auth("prom-scrape-token")
+        .send()
+        .await
+        .expect("metrics request");
+    assert_eq!(scrape.status(), reqwest::StatusCode::OK);
+    let text = scrape.text().await.expect("the metrics");
+    assert!(text.contains("sales_routing_assigned_total"), "{text}");
 }

@@ -64,6 +64,8 @@ pub(crate) struct Options {
     pub(crate) policy: lead_core::Policy,
     /// `/metrics` renders the process-wide recorder ([`global_metrics`]).
     pub(crate) metrics: bool,
+    /// The token `/metrics` asks for (none: loopback clients only).
+    pub(crate) metrics_token: Option<&'static str>,
 }
 
 /// The process-wide Prometheus recorder, installed on first use. Every
@@ -90,6 +92,7 @@ impl Default for Options {
             stall_commits: false,
             policy: lead_core::Policy::default(),
             metrics: false,
+            metrics_token: None,
         }
     }
 }
@@ -134,6 +137,12 @@ impl Options {
     /// `/metrics` renders [`global_metrics`].
     pub(crate) fn with_metrics(mut self) -> Self {
         self.metrics = true;
+        self
+    }
+
+    /// `/metrics` asks for `token` as `Authorization: Bearer`.
+    pub(crate) fn with_metrics_token(mut self, token: &'static str) -> Self {
+        self.metrics_token = Some(token);
         self
     }
 
@@ -241,6 +250,9 @@ impl TestApp {
         let mut builder = AppState::builder(deps);
         if options.metrics {
             builder = builder.metrics(global_metrics());
+        }
+        if let Some(token) = options.metrics_token {
+            builder = builder.metrics_token(&SecretString::from(token));
         }
         let state = builder
             .api_keys(
@@ -567,6 +579,12 @@ impl TestApp {
     /// `GET /metrics`.
     pub(crate) async fn get_metrics(&self) -> Reply {
         self.send(self.client.get(self.url("/metrics"))).await
+    }
+
+    /// `GET /metrics` with `Authorization: Bearer <token>`.
+    pub(crate) async fn get_metrics_with_token(&self, token: &str) -> Reply {
+        self.send(self.client.get(self.url("/metrics")).bearer_auth(token))
+            .await
     }
 
     // ----- shortcuts -----

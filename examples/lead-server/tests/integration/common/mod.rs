@@ -247,6 +247,28 @@ impl Server {
         }
     }
 
+    /// The server's process id (to send it signals).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits until the log has a line containing `text`, for at most
+    /// `limit`; returns the log then. Polls: the log is read by a thread.
+    pub(crate) async fn wait_for_log(&self, text: &str, limit: Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let log = self.log.text();
+            if log.contains(text) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {text:?} in the log within {limit:?}:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Kills the server and returns its whole log.
     pub(crate) fn stop(mut self) -> String {
         let _ = self.child.kill();
