@@ -64,3 +64,55 @@ async fn json_logs_are_objects_and_a_refused_request_logs_its_request_id() {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_lead_email_nor_phone_reaches_the_log_above_debug() {
+    let (_dir, url) = sqlite();
+    // Every target at info: what an operator runs in production.
+    let server = Server::start_with(&url, &[("LEAD_LOG_FORMAT", "json"), ("RUST_LOG", "info")]);
+    let lead = serde_json::json!({
+        "email": "private.person@acme.io", "phone": "+34 600 111 222",
+        "first_name": "Priv", "company": "Acme",
+    });
+    let (status, created) = server.capture(&lead).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let id = created["lead_ext_id"].as_str().expect("an id").to_owned();
+    // A merge, a refusal naming a bad e-mail, reads, a stage change, a bad
+    // phone kept as written.
+    let (status, _) = server
+        .capture(&serde_json::json!({ "email": "private.person@acme.io", "phone": "600 999 888 not a phone" }))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _) = server
+        .capture(&serde_json::json!({ "email": "not-an-address@", "phone": "+34 600 333 444" }))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    for path in [
+        format!("/api/leads/{id}"),
+        "/api/leads?search=private.person".to_owned(),
+    ] {
+        let (status, body) = server.api(reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+    let (status, body) = server
+        .api(
+            reqwest::Method::PUT,
+            &format!("/api/leads/{id}/stage"),
+            Some(&serde_json::json!({ "stage": "contacted" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let log = server.stop();
+    assert!(log.lines().count() >= 2, "the server logged: {log}");
+    for secret in [
+        "private.person",
+        "600 111 222",
+        "600111222",
+        "999 888",
+        "not-an-address",
+        "600 333 444",
+    ] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+}
