@@ -8,7 +8,8 @@
 //! | contact fields: e-mail, names, phone, company, job title, website, country, consent | the value of the most recently updated lead (`updated_at`; on a tie the survivor's); an empty value never wins |
 //! | other form fields (source, UTM, message, budget, ...) | the survivor's, filled from the absorbed lead when empty |
 //! | a value that lost | kept: a replaced e-mail in `metadata["alternate_emails"]` (array), any other replaced value in `metadata["alternate_values"][field]` (array); nothing is dropped |
-//! | metadata | both objects united; on a key clash the most recent lead's value wins and the other goes to `alternate_values["metadata.<key>"]` |
+//! | metadata | both objects united; on a key clash the most recent lead's value wins and the other goes to `alternate_values["metadata.<key>"]`; over [`MAX_METADATA_BYTES`] the largest keys only the older lead had go there too |
+//! | caps | alternates: [`MAX_ALTERNATES`] per field and [`MAX_ALTERNATES_BYTES`] in all (oldest first out); values kept as written: [`MAX_WARNINGS`], the most recent lead's first; pending changes united and capped ([`pending`]) |
 //! | events, stage history | united, sorted by time (stable), exact duplicates dropped |
 //! | score, priority, score breakdown | together, from the lead with the higher score (tie: survivor) |
 //! | BANT | the one with more letters met (tie: survivor); filled when one is missing |
@@ -37,7 +38,7 @@
 //!
 //! A [`MergeRecord`] keeps the values the merge changed on the survivor
 //! and the absorbed lead as it was (see [`record`](super::record)).
-//! [`undo`] returns the two leads as they were; the store writes them back
+//! [`undo`](super::undo) returns the two leads as they were; the store writes them back
 //! with new versions. [`MergeRecord::can_undo`] says whether the survivor
 //! is still as the merge wrote it: undoing after a later edit would
 //! silently drop that edit.
@@ -66,6 +67,16 @@ pub const MAX_ALTERNATES: usize = 20;
 /// together) may take: [`MAX_ALTERNATES`] long values of every field would
 /// be megabytes. The oldest entries of the largest lists go first.
 pub const MAX_ALTERNATES_BYTES: usize = 32 * 1024;
+
+/// Most bytes of JSON a lead's metadata may take, the merge's bookkeeping
+/// aside: the size of one capture's body, so merges of many submissions
+/// cannot grow it without bound. Over it, the largest keys only older
+/// submissions had move to the alternates.
+pub const MAX_METADATA_BYTES: usize = 64 * 1024;
+
+/// Most values kept as written (warnings) on a lead; the most recent
+/// submission's come first.
+pub const MAX_WARNINGS: usize = 50;
 
 /// Metadata keys the merge keeps itself: never taken from a clash.
 const BOOKKEEPING: [&str; 3] = [ALTERNATE_EMAILS, ALTERNATE_VALUES, PENDING_CHANGES];
@@ -434,6 +445,7 @@ fn merge_fields(
     }
     metadata.remove(ALTERNATE_EMAILS);
     metadata.remove(ALTERNATE_VALUES);
+    keep_metadata_within_budget(&mut metadata, &recent.metadata, &mut alt);
     pending::set_list(
         &mut metadata,
         pending::unite(
@@ -466,8 +478,38 @@ fn merge_fields(
             warnings.push(warning.clone());
         }
     }
+    // The most recent first: older ones go over the cap.
+    warnings.truncate(MAX_WARNINGS);
     f.warnings = warnings;
     f
+}
+
+/// Moves the largest keys only the older lead had into the alternates
+/// until the metadata (without the merge's bookkeeping) fits in
+/// [`MAX_METADATA_BYTES`]; the most recent lead's keys always stay.
+fn keep_metadata_within_budget(
+    metadata: &mut Map<String, Value>,
+    recent: &Map<String, Value>,
+    alt: &mut Alternates,
+) {
+    let size = |k: &String, v: &Value| k.len() + serde_json::to_vec(v).map_or(0, |b| b.len());
+    let mut total: usize = metadata
+        .iter()
+        .filter(|(k, _)| !BOOKKEEPING.contains(&k.as_str()))
+        .map(|(k, v)| size(k, v))
+        .sum();
+    while total > MAX_METADATA_BYTES {
+        let largest = metadata
+            .iter()
+            .filter(|(k, _)| !BOOKKEEPING.contains(&k.as_str()) && !recent.contains_key(*k))
+            .max_by_key(|(k, v)| size(k, v))
+            .map(|(k, _)| k.clone());
+        let Some(key) = largest else { break };
+        if let Some(value) = metadata.remove(&key) {
+            total -= size(&key, &value);
+            alt.push(&format!("metadata.{key}"), value);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -510,6 +552,50 @@ mod tests {
         assert_eq!(
             md[ALTERNATE_EMAILS].as_array().map(Vec::len),
             Some(MAX_ALTERNATES)
+        );
+    }
+
+    #[test]
+    fn many_verified_merges_keep_the_form_data_under_its_caps() {
+        let mut survivor = lead("WEB-BBBBBBBB", "a@acme.com", t(0));
+        for n in 0..60 {
+            let mut incoming = lead("WEB-CCCCCCCC", "a@acme.com", t(1 + n));
+            incoming
+                .fields
+                .metadata
+                .insert(format!("key{n}"), Value::from("v".repeat(9_000)));
+            incoming.fields.warnings = (0..3)
+                .map(|w| {
+                    crate::model::FieldWarning::kept(
+                        &format!("field{n}_{w}"),
+                        "invalid",
+                        "kept as written",
+                        Some("x".repeat(100)),
+                    )
+                })
+                .collect();
+            survivor = merge(&survivor, &incoming, t(1 + n), Uuid::nil()).survivor;
+            let md = &survivor.fields.metadata;
+            let own: usize = md
+                .iter()
+                .filter(|(k, _)| !BOOKKEEPING.contains(&k.as_str()))
+                .map(|(k, v)| k.len() + v.to_string().len())
+                .sum();
+            assert!(
+                own <= MAX_METADATA_BYTES,
+                "{own} bytes of metadata after {n}"
+            );
+            let alternates = md.get(ALTERNATE_VALUES).map_or(0, |v| v.to_string().len());
+            assert!(
+                alternates <= MAX_ALTERNATES_BYTES,
+                "{alternates} bytes of alternates"
+            );
+            assert!(survivor.fields.warnings.len() <= MAX_WARNINGS);
+            assert!(md.contains_key(&format!("key{n}")), "the latest key stays");
+        }
+        assert!(
+            serde_json::to_vec(&survivor).expect("serializes").len()
+                < MAX_METADATA_BYTES + MAX_ALTERNATES_BYTES + 16 * 1024
         );
     }
 

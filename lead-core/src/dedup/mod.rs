@@ -59,7 +59,8 @@ pub use cluster::clusters;
 pub use frequency::{NameFrequencies, Rarity};
 pub use keys::match_keys_batch;
 pub use merge::{
-    ALTERNATE_EMAILS, ALTERNATE_VALUES, MAX_ALTERNATES_BYTES, Merged, merge, merge_into,
+    ALTERNATE_EMAILS, ALTERNATE_VALUES, MAX_ALTERNATES_BYTES, MAX_METADATA_BYTES, MAX_WARNINGS,
+    Merged, merge, merge_into,
 };
 pub use nicknames::{are_nicknames, canonical_first_names};
 pub use pending::{MAX_PENDING_BYTES, MAX_PENDING_CHANGES, PENDING_CHANGES, propose};

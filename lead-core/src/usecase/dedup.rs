@@ -56,7 +56,7 @@ pub struct ScanReport {
 }
 
 /// Merges two stored leads by the survivorship rules
-/// ([`crate::dedup::merge`]): one commit writes both leads, the merge
+/// ([`crate::dedup::merge()`]): one commit writes both leads, the merge
 /// record (undone by [`super::undo_merge`]), the reps' open-lead counts,
 /// the CRM change, and the pair decided `merged` (so a scan never proposes
 /// it again).
