@@ -504,6 +504,15 @@ pub(crate) struct PatchBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>, pattern = "^[A-Za-z]{3}$")]
     currency: Option<Option<String>>,
+    /// Marketing consent as the person gave it (`true`, `false`, or `null`
+    /// for not stated).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>)]
+    consent_marketing: Option<Option<bool>>,
+    /// `true` removes the lead's `metadata.pending_changes` (what
+    /// unverified submissions sent for it) once they were looked at.
+    #[serde(default)]
+    dismiss_pending_changes: bool,
     /// The version the change is based on (else `If-Match`); a stale one is `409`.
     #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 0)]
@@ -527,8 +536,9 @@ fn decimal(number: &serde_json::Number) -> Result<rust_decimal::Decimal, Error> 
         })
 }
 
-/// `PATCH /api/leads/{lead_ext_id}`: changes contact fields and the deal
-/// value; the lead is re-scored and the change queued for the CRM.
+/// `PATCH /api/leads/{lead_ext_id}`: changes contact fields, consent and
+/// the deal value, or dismisses pending changes; the lead is re-scored and
+/// the change queued for the CRM.
 #[utoipa::path(
     patch,
     path = "/api/leads/{lead_ext_id}",
@@ -567,6 +577,8 @@ pub(crate) async fn patch(
         industry: body.industry,
         estimated_value,
         currency: body.currency,
+        consent_marketing: body.consent_marketing,
+        dismiss_pending_changes: body.dismiss_pending_changes,
     };
     let lead = usecase::edit_lead(&id, &edit, version, state.policy(), state.deps()).await?;
     Ok(Json(LeadDetail::from(&lead)))

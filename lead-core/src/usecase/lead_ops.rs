@@ -290,6 +290,12 @@ pub struct LeadEdit {
     pub estimated_value: Option<Option<rust_decimal::Decimal>>,
     /// ISO 4217 code of `estimated_value` (`EUR`); required once a value is set.
     pub currency: Option<Option<String>>,
+    /// Marketing consent, as the person gave it (for instance after
+    /// checking a [pending change](crate::dedup::pending) that says so).
+    pub consent_marketing: Option<Option<bool>>,
+    /// `true` removes the lead's pending changes (they were looked at:
+    /// applied through the other fields, or dismissed).
+    pub dismiss_pending_changes: bool,
 }
 
 impl LeadEdit {
@@ -307,6 +313,8 @@ impl LeadEdit {
             ("industry", self.industry.is_some()),
             ("estimated_value", self.estimated_value.is_some()),
             ("currency", self.currency.is_some()),
+            ("consent_marketing", self.consent_marketing.is_some()),
+            ("pending_changes", self.dismiss_pending_changes),
         ] {
             if touched {
                 names.push(name);
@@ -417,6 +425,14 @@ impl LeadEdit {
                 }
                 other => lead.estimated_value = other,
             }
+        }
+        if let Some(v) = self.consent_marketing {
+            lead.fields.consent_marketing = v;
+        }
+        if self.dismiss_pending_changes {
+            lead.fields
+                .metadata
+                .remove(crate::dedup::pending::PENDING_CHANGES);
         }
         if problems.is_empty() && lead.estimated_value.is_some() && lead.currency.is_none() {
             problems.push(crate::error::FieldError::new(

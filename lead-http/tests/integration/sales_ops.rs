@@ -25,6 +25,65 @@ async fn with_reps(app: &TestApp) {
 // ----- PATCH /api/leads/{id} -----
 
 #[tokio::test]
+async fn pending_changes_of_an_unsigned_post_are_applied_by_patch_and_dismissed() {
+    let app = TestApp::spawn().await;
+    let lead = app.create_lead(&person("pending@acme.io")).await;
+    let unsigned = app
+        .post_lead_json(&json!({
+            "email": "pending@acme.io", "first_name": "Marta", "consent_marketing": "yes",
+        }))
+        .await;
+    assert_eq!(unsigned.status, StatusCode::ACCEPTED, "{}", unsigned.body);
+    let stored = app.stored(&lead.lead_ext_id);
+    let pending = &stored.fields.metadata[lead_core::dedup::PENDING_CHANGES];
+    assert_eq!(pending[0]["fields"]["first_name"], "Marta", "{pending}");
+    assert_eq!(pending[0]["fields"]["consent_marketing"], true, "{pending}");
+    assert_eq!(
+        stored.fields.consent_marketing, None,
+        "not changed by the post"
+    );
+
+    // A person checks and applies it, then dismisses the list.
+    let path = format!("/api/leads/{}", lead.lead_ext_id);
+    let reply = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(WRITER),
+            Some(&json!({
+                "first_name": "Marta",
+                "consent_marketing": true,
+                "dismiss_pending_changes": true,
+            })),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let stored = app.stored(&lead.lead_ext_id);
+    assert_eq!(stored.fields.first_name.as_deref(), Some("Marta"));
+    assert_eq!(stored.fields.consent_marketing, Some(true));
+    assert!(
+        !stored
+            .fields
+            .metadata
+            .contains_key(lead_core::dedup::PENDING_CHANGES)
+    );
+    let refused = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(WRITER),
+            Some(&json!({ "consent_marketing": "maybe" })),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+}
+
+#[tokio::test]
 async fn patch_sets_contact_fields_and_the_deal_value_and_rescores() {
     let app = TestApp::spawn().await;
     let lead = app.create_lead(&person("deal@acme.io")).await;
