@@ -1221,28 +1221,14 @@ async fn an_unverified_submission_for_a_new_email_is_a_new_lead_and_a_verified_o
         ..deps_with(store.clone())
     };
     let policy = Policy::default();
-    let created = capture_from(
-        &input("ana@acme.com"),
-        Provenance::Unverified,
-        None,
-        &policy,
-        &deps,
-    )
-    .await
-    .unwrap();
+    let ana = input("ana@acme.com");
+    let anonymous = || capture_from(&ana, Provenance::Unverified, None, &policy, &deps);
+    let created = anonymous().await.unwrap();
     assert!(created.routing.is_some() && !created.pending);
 
     let mut change = input("ana@acme.com");
     change.first_name = Some("Anna".into());
-    let nothing_new = capture_from(
-        &input("ana@acme.com"),
-        Provenance::Unverified,
-        None,
-        &policy,
-        &deps,
-    )
-    .await
-    .unwrap();
+    let nothing_new = anonymous().await.unwrap();
     assert!(nothing_new.pending);
     assert_eq!(
         nothing_new.lead, created.lead,

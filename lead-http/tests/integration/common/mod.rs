@@ -199,6 +199,13 @@ pub(crate) fn writer() -> Headers {
     vec![("authorization", format!("Bearer {WRITER}"))]
 }
 
+/// `headers` and the [`writer`] key.
+fn with_writer<'a>(headers: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+    let mut all: Vec<(&str, String)> = writer().into_iter().collect();
+    all.extend(headers.iter().cloned());
+    all
+}
+
 pub(crate) fn legacy_signature(body: &[u8]) -> Headers {
     vec![("x-webhook-signature", sign_legacy(LEGACY_SECRET, body))]
 }
@@ -410,10 +417,7 @@ impl TestApp {
         lead: &Value,
         headers: &[(&str, String)],
     ) -> Reply {
-        let mut all = writer();
-        all.extend(headers.iter().map(|(n, v)| (*n, v.clone())));
-        let all: Vec<(&str, String)> = all.into_iter().collect();
-        self.post_lead_json_with(lead, &all).await
+        self.post_lead_json_with(lead, &with_writer(headers)).await
     }
 
     /// [`TestApp::post_lead_form`] as a verified sender ([`writer`]).
@@ -422,9 +426,7 @@ impl TestApp {
         fields: &[(&str, &str)],
         headers: &[(&str, String)],
     ) -> Reply {
-        let mut all: Vec<(&str, String)> = writer().into_iter().collect();
-        all.extend(headers.iter().map(|(n, v)| (*n, v.clone())));
-        self.post_lead_form(fields, &all).await
+        self.post_lead_form(fields, &with_writer(headers)).await
     }
 
     /// [`TestApp::post_batch`] as a verified sender ([`writer`]).
@@ -433,9 +435,7 @@ impl TestApp {
         leads: &[Value],
         headers: &[(&str, String)],
     ) -> Reply {
-        let mut all: Vec<(&str, String)> = writer().into_iter().collect();
-        all.extend(headers.iter().map(|(n, v)| (*n, v.clone())));
-        self.post_batch(leads, &all).await
+        self.post_batch(leads, &with_writer(headers)).await
     }
 
     /// `POST /webhook/lead/batch` with exactly these bytes.
