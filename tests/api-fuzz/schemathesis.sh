@@ -64,9 +64,10 @@ for _ in $(seq 1 100); do
 done
 
 # A real lead, rep and follow-up for the routes that take an id, so those
-# operations reach their logic instead of answering 404.
+# operations reach their logic instead of answering 404 (sent with the
+# write key: a verified capture is told its lead id).
 api="http://127.0.0.1:$port"
-lead="$(curl -fsS -X POST "$api/webhook/lead" -H 'Content-Type: application/json' \
+lead="$(curl -fsS -X POST "$api/webhook/lead" -H 'Content-Type: application/json' -H "Authorization: Bearer $key" \
   -d '{"email":"fuzz.target@example.com","first_name":"Ana","last_name":"Fuzz","company":"Acme"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["lead_ext_id"])')"
 task="$(curl -fsS "$api/api/followups?lead=$lead" -H "Authorization: Bearer $key" |
