@@ -228,8 +228,10 @@ async fn drive(args: Arc<Args>, shared: Arc<Shared>, start: Instant, end: Instan
     let mut sender: Option<Sender> = None;
     loop {
         let i = shared.next.fetch_add(1, Ordering::Relaxed);
-        let due = if args.rate > 0 {
-            let due = start + Duration::from_nanos(i.saturating_mul(1_000_000_000) / args.rate);
+        // `None` (rate 0): closed loop, no timeline.
+        let offset = i.saturating_mul(1_000_000_000).checked_div(args.rate);
+        let due = if let Some(offset) = offset {
+            let due = start + Duration::from_nanos(offset);
             if due >= end {
                 return;
             }
@@ -379,13 +381,7 @@ async fn run(args: Arc<Args>) -> std::process::ExitCode {
     let end = start + args.duration;
     let mut connections = tokio::task::JoinSet::new();
     for _ in 0..args.connections {
-        connections.spawn(drive(
-            args.clone(),
-            shared.clone(),
-            start,
-            end,
-            tag.clone(),
-        ));
+        connections.spawn(drive(args.clone(), shared.clone(), start, end, tag.clone()));
     }
 
     let mut total = Window::default();
@@ -470,12 +466,9 @@ async fn run(args: Arc<Args>) -> std::process::ExitCode {
             rows[args.warmup.min(rows.len() - 1)].0
         );
         let rss: Vec<u64> = settled.iter().filter_map(|r| r.1).collect();
-        if let (Some(&first), Some(&last), Some(&lo), Some(&hi)) = (
-            rss.first(),
-            rss.last(),
-            rss.iter().min(),
-            rss.iter().max(),
-        ) {
+        if let (Some(&first), Some(&last), Some(&lo), Some(&hi)) =
+            (rss.first(), rss.last(), rss.iter().min(), rss.iter().max())
+        {
             println!(
                 "after warm-up: RSS min {:.1} MiB, max {:.1} MiB, first {:.1}, last {:.1}, max/min {:+.1} %, last/first {:+.1} %",
                 lo as f64 / 1024.0,
