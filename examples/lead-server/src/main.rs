@@ -201,7 +201,6 @@ async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
     {
         tracing::warn!("no reps (LEAD_REPS): leads stay unassigned");
     }
-    warm_up(&files.policy).await;
     let state = AppState::builder(deps)
         .policy(files.policy)
         .webhook_keys(config.webhook_keys)
@@ -251,29 +250,6 @@ async fn run(config: ServerConfig, files: Files) -> Result<(), String> {
     served.map_err(|e| format!("server error: {e}"))?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Runs one capture on a throw-away in-memory store before serving.
-///
-/// The first capture builds lazily initialised tables (phone-number
-/// metadata, the disposable-domain set, keyword automata): about 100 ms on
-/// the machine of docs/reliability.md, which the first real request would
-/// otherwise wait for (the maximum of every soak run's first minute).
-async fn warm_up(policy: &lead_core::Policy) {
-    let deps = Deps::new(Arc::new(lead_core::InMemoryStore::new()));
-    let input = lead_core::LeadInput {
-        email: Some("warm-up@example.com".into()),
-        first_name: Some("Warm".into()),
-        last_name: Some("Up".into()),
-        phone: Some("+34611000000".into()),
-        company: Some("Warm Up SL".into()),
-        message: Some("We need a demo for 50 users this quarter".into()),
-        source: Some("web".into()),
-        ..Default::default()
-    };
-    if let Err(err) = usecase::capture(&input, policy, &deps).await {
-        tracing::debug!(error = %err, "warm-up capture failed (nothing stored; serving anyway)");
-    }
 }
 
 // A capture allocates and frees many small strings (normalized fields,
