@@ -211,6 +211,19 @@ async fn run(config: ServerConfig, files: Files, tls: Option<tls::Tls>) -> Resul
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    // `install_recorder` starts no upkeep: histogram samples (two per
+    // capture) wait in the recorder's buckets until something drains them,
+    // and when nothing scrapes `/metrics` that is never, so the server grew
+    // by every request it served (issue 16). Drain them as often as the
+    // crate's own `install()` does.
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     let deps = Deps::new(store.port());
     if let Some(reps) = &files.reps {
         let report = usecase::sync_reps(reps, &deps)
