@@ -3,8 +3,10 @@
 //! compared, precision and recall (numbers in `docs/perf.md`).
 //!
 //! ```text
-//! cargo run --release -p lead-benches --example dedup_eval -- [N] [SEED] [DUP_RATE] [--explain K]
+//! cargo run --release -p lead-benches --example dedup_eval -- [N] [SEED] [DUP_RATE] [--explain K] [--weights learned|fixed]
 //! ```
+//!
+//! `--weights` picks learned (the default) or fixed field weights.
 //!
 //! `--explain K` prints K missed and K wrong pairs with their keys and the
 //! per-field evidence, for tuning.
@@ -14,8 +16,8 @@ use std::time::Instant;
 
 use lead_core::MatchKeys;
 use lead_core::dedup::{
-    DedupConfig, NameFrequencies, Similarity, clusters, find_duplicates_report, match_keys_batch,
-    similarity_with,
+    DedupConfig, DuplicatePair, Field, MatchModel, NameFrequencies, Similarity, Weights, clusters,
+    find_duplicates_report, match_keys_batch, similarity_with,
 };
 use lead_core::synth::{evaluate, evaluate_clusters, generate};
 
@@ -35,6 +37,56 @@ fn show(keys: &MatchKeys) -> String {
     )
 }
 
+/// The learned weights, one row per field.
+fn print_model(model: &MatchModel) {
+    println!(
+        "weights: learned (prior log-odds {:.2}; pairs: random {}, phone session {}, last-name session {})",
+        model.prior, model.pairs[0], model.pairs[1], model.pairs[2]
+    );
+    println!(
+        "  sessions: phone share {:.4} prior {:.2}; last name share {:.4} prior {:.2}",
+        model.shares[0], model.session_priors[0], model.shares[1], model.session_priors[1]
+    );
+    for field in Field::ALL {
+        let f = field as usize;
+        let m: Vec<String> = (0..field.levels())
+            .map(|l| format!("{:.4}", model.m[f][l]))
+            .collect();
+        let u: Vec<String> = (0..field.levels())
+            .map(|l| format!("{:.5}", model.u[f][l]))
+            .collect();
+        println!("  {field:?} m [{}] u [{}]", m.join(" "), u.join(" "));
+    }
+    for field in Field::ALL {
+        let row: Vec<String> = (1..field.levels())
+            .map(|l| format!("{:+.1}", model.weight(field, l as u8)))
+            .collect();
+        println!("  {field:?}: {}", row.join(" "));
+    }
+}
+
+/// How many pairs at or above each similarity are wrong: the auto-merge
+/// threshold is set from this.
+fn print_precision_by_threshold(pairs: &[DuplicatePair], truth: &[u32]) {
+    for threshold in [0.85, 0.95, 0.99, 0.999, 0.9999] {
+        let (mut all, mut wrong) = (0u64, 0u64);
+        for p in pairs.iter().filter(|p| p.similarity >= threshold) {
+            all += 1;
+            if truth[p.a] != truth[p.b] {
+                wrong += 1;
+            }
+        }
+        let precision = if all > 0 {
+            1.0 - wrong as f64 / all as f64
+        } else {
+            1.0
+        };
+        println!(
+            "  similarity >= {threshold}: {all} pairs, {wrong} wrong (precision {precision:.5})"
+        );
+    }
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let explain = args
@@ -46,6 +98,18 @@ fn main() {
             k
         })
         .unwrap_or(0usize);
+    let weights = args
+        .iter()
+        .position(|a| a == "--weights")
+        .map(|i| {
+            let w = match args.get(i + 1).map(String::as_str) {
+                Some("fixed") => Weights::Fixed,
+                _ => Weights::Learned,
+            };
+            args.drain(i..(i + 2).min(args.len()));
+            w
+        })
+        .unwrap_or_default();
     let n: usize = args
         .first()
         .and_then(|v| v.parse().ok())
@@ -68,8 +132,20 @@ fn main() {
     drop(fields);
     println!("match keys:      {t_keys:>8.2} s");
 
+    if weights == Weights::Learned {
+        let t = Instant::now();
+        let learned = MatchModel::learn(&keys).is_some();
+        println!(
+            "learn (alone):   {:>8.2} s ({})",
+            t.elapsed().as_secs_f64(),
+            if learned { "learned" } else { "too few pairs" }
+        );
+    }
     let t = Instant::now();
-    let config = DedupConfig::default();
+    let config = DedupConfig {
+        weights,
+        ..DedupConfig::default()
+    };
     let report = find_duplicates_report(&keys, &config);
     let t_find = t.elapsed().as_secs_f64();
     println!("block + compare: {t_find:>8.2} s");
@@ -85,22 +161,42 @@ fn main() {
         report.pairs.len()
     );
 
+    match &report.model {
+        Some(model) => print_model(model),
+        None => println!("weights: fixed"),
+    }
+    let f1 = |p: f64, r: f64| {
+        if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        }
+    };
     let pr = evaluate(report.pairs.iter().map(|p| (p.a, p.b)), &truth);
     println!(
-        "pairs:    precision {:.4}  recall {:.4}  (tp {}, fp {}, fn {})",
-        pr.precision, pr.recall, pr.true_pos, pr.false_pos, pr.false_neg
+        "pairs:    precision {:.4}  recall {:.4}  F1 {:.4}  (tp {}, fp {}, fn {})",
+        pr.precision,
+        pr.recall,
+        f1(pr.precision, pr.recall),
+        pr.true_pos,
+        pr.false_pos,
+        pr.false_neg
     );
+    let t = Instant::now();
     let groups = clusters(keys.len(), &report.pairs);
+    let t_cluster = t.elapsed().as_secs_f64();
     let cr = evaluate_clusters(&groups, &truth);
     println!(
-        "clusters: precision {:.4}  recall {:.4}  (tp {}, fp {}, fn {}, {} clusters)",
+        "clusters: precision {:.4}  recall {:.4}  F1 {:.4}  (tp {}, fp {}, fn {}, {} clusters, {t_cluster:.2} s)",
         cr.precision,
         cr.recall,
+        f1(cr.precision, cr.recall),
         cr.true_pos,
         cr.false_pos,
         cr.false_neg,
         groups.len()
     );
+    print_precision_by_threshold(&report.pairs, &truth);
     match peak_rss_mib() {
         Some(mib) => println!("peak RSS: {mib:.0} MiB"),
         None => println!("peak RSS: unknown"),
@@ -231,14 +327,14 @@ fn main() {
             .filter(|p| truth[p.a] != truth[p.b])
             .take(explain)
         {
-            let s = similarity(&keys[p.a], &keys[p.b]);
+            let c = lead_core::dedup::compare(&keys[p.a], &keys[p.b]);
             println!(
-                "{:.3} ev {:.1}\n  {}\n  {}\n  {:?}",
-                s.total,
-                s.evidence,
+                "{:.4} {:?} levels {:?}\n  {}\n  {}",
+                p.similarity,
+                p.decision,
+                c.levels,
                 show(&keys[p.a]),
                 show(&keys[p.b]),
-                s.fields
             );
         }
     }

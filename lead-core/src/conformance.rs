@@ -994,6 +994,7 @@ pub async fn a_scan_merges_and_marks_through_the_store<S: FullStore>(store: Arc<
         similarity_threshold: 0.5,
         auto_merge_threshold: 0.5,
         mode: crate::dedup::DedupMode::AutoMerge,
+        ..Default::default()
     };
     let report = usecase::scan_duplicates(&everything, &d)
         .await

@@ -20,7 +20,10 @@ pub mod usecase;
 pub use dedup::{Decision, DedupConfig, DedupMode, DuplicatePair, MergeRecord, Merged};
 pub use error::{Error, FieldError, Result};
 pub use followup::{FollowUpConfig, FollowUpStatus, FollowUpTask, plan_followup};
-pub use matchkey::{MatchKeys, company_tokens, email_match_key, fold_text, phonetic};
+pub use matchkey::{
+    MatchKeys, PHONE_KEY_DIGITS, PHONE_KEY_MIN_DIGITS, company_tokens, email_match_key, fold_text,
+    phone_key, phonetic,
+};
 pub use memory::InMemoryStore;
 pub use model::*;
 pub use normalize::{

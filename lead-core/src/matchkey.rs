@@ -98,6 +98,54 @@ pub fn company_tokens(company: &str) -> Vec<String> {
     tokens
 }
 
+/// Digits of a phone kept for matching: the last ones, where the
+/// subscriber number is (a country code, a trunk `0` or an `00` prefix come
+/// first, so the tail is comparable however the number was written).
+pub const PHONE_KEY_DIGITS: usize = 9;
+
+/// Fewest digits that count as a phone for matching (`ext. 12` is not one).
+pub const PHONE_KEY_MIN_DIGITS: usize = 6;
+
+/// The phone as matching sees it: its last [`PHONE_KEY_DIGITS`] digits,
+/// from the E.164 number when the phone is valid and from the value as
+/// written when it is not (a lead keeps an invalid phone as a
+/// [`FieldWarning`](crate::FieldWarning), and the same digits typed twice
+/// are evidence even when they are not an assigned number). `None` when
+/// there is no phone or it has fewer than [`PHONE_KEY_MIN_DIGITS`] digits.
+///
+/// # Example
+///
+/// ```
+/// use lead_core::{phone_key, Email, LeadFields, Phone, Region};
+/// let mut valid = LeadFields::new(Email::parse("a@acme.com").unwrap());
+/// valid.phone = Some(Phone::parse("+1 415 555 2671", Region::default()).unwrap());
+/// assert_eq!(phone_key(&valid).as_deref(), Some("155552671"));
+///
+/// let mut kept = LeadFields::new(Email::parse("b@acme.com").unwrap());
+/// kept.warnings.push(lead_core::FieldWarning::kept(
+///     "phone", "invalid_phone", "phone is not a valid number", Some("(415) 555-2671 x".into()),
+/// ));
+/// assert_eq!(phone_key(&kept), phone_key(&valid));
+/// ```
+pub fn phone_key(fields: &LeadFields) -> Option<String> {
+    let written = || {
+        fields
+            .warnings
+            .iter()
+            .find(|w| w.field == "phone")
+            .and_then(|w| w.value.as_deref())
+    };
+    let digits: Vec<u8> = match &fields.phone {
+        Some(phone) => phone.as_str().bytes().filter(u8::is_ascii_digit).collect(),
+        None => written()?.bytes().filter(u8::is_ascii_digit).collect(),
+    };
+    if digits.len() < PHONE_KEY_MIN_DIGITS {
+        return None;
+    }
+    let tail = digits.get(digits.len().saturating_sub(PHONE_KEY_DIGITS)..)?;
+    String::from_utf8(tail.to_vec()).ok()
+}
+
 /// Double Metaphone codes (primary, alternate) of a folded name.
 pub fn phonetic(name: &str) -> (String, String) {
     let result = DoubleMetaphone::default().double_metaphone(name);
@@ -113,7 +161,7 @@ pub struct MatchKeys {
     pub domain: Option<String>,
     /// What kind of domain it is.
     pub domain_kind: DomainKind,
-    /// Phone in E.164.
+    /// [`phone_key`]: the phone's last digits, valid number or not.
     pub phone: Option<String>,
     /// Folded first name.
     pub first_name: Option<String>,
@@ -148,7 +196,7 @@ impl MatchKeys {
             email: email_match_key(&fields.email),
             domain_kind: classify_domain(domain.as_deref().unwrap_or(fields.email.domain())),
             domain,
-            phone: fields.phone.as_ref().map(|p| p.as_str().to_owned()),
+            phone: phone_key(fields),
             first_name: folded(&fields.first_name),
             last_name_phonetic: last_name.as_deref().map(phonetic),
             last_name,

@@ -193,6 +193,16 @@ impl Table {
 
     /// The rarity of a value carried by `count` records (at least one: the
     /// lead itself).
+    /// `ln(F / f)` unscaled and unclamped (0 in a batch too small to
+    /// count), for the learned weights' term-frequency adjustment.
+    fn term(&self, count: u32) -> f32 {
+        if self.records < MIN_RECORDS || self.typical <= 0.0 || count == 0 {
+            return 0.0;
+        }
+        let t = (self.typical / f64::from(count)).ln();
+        if t.is_finite() { t as f32 } else { 0.0 }
+    }
+
     fn rarity(&self, count: u32, bounds: &Bounds) -> f64 {
         if self.records < MIN_RECORDS || self.typical <= 0.0 {
             return 0.0;
@@ -257,6 +267,11 @@ fn value_hashes(k: &MatchKeys) -> [Option<u64>; 3] {
 
 /// FNV-1a over the parts (a separator after each) and the SplitMix64
 /// finalizer: deterministic across runs, unlike `RandomState`.
+/// The hash [`NameFrequencies`] counts a single value by.
+pub(crate) fn hash_value(value: &str) -> u64 {
+    hash_parts([value])
+}
+
 fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -284,6 +299,14 @@ impl NameFrequencies {
     /// The counts and the rarity of every lead of the batch, in order
     /// (`rarities[i] == freq.rarity(&keys[i])`).
     pub(crate) fn build(keys: &[MatchKeys]) -> (Self, Vec<Rarity>) {
+        let (freq, rarities, _) = Self::build_with_terms(keys);
+        (freq, rarities)
+    }
+
+    /// [`build`](Self::build), also returning each lead's `ln(F / f)` for
+    /// first name, last name and company (0 where the lead has no value),
+    /// the learned weights' term-frequency adjustment.
+    pub(crate) fn build_with_terms(keys: &[MatchKeys]) -> (Self, Vec<Rarity>, Vec<[f32; 3]>) {
         let hashes: Vec<[Option<u64>; 3]> = keys.iter().map(value_hashes).collect();
         let column = |c: usize| -> Vec<Option<u64>> { hashes.iter().map(|h| h[c]).collect() };
         let (first, first_n) = Table::build(&column(0));
@@ -302,7 +325,22 @@ impl NameFrequencies {
                 freq.rarity_from(h, [n(&first_n), n(&last_n), n(&company_n)])
             })
             .collect();
-        (freq, rarities)
+        let terms = hashes
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let n = |v: &[u32]| v.get(i).copied().unwrap_or(0);
+                let t = |h: Option<u64>, table: &Table, count: u32| {
+                    h.map_or(0.0, |_| table.term(count))
+                };
+                [
+                    t(h[0], &freq.first, n(&first_n)),
+                    t(h[1], &freq.last, n(&last_n)),
+                    t(h[2], &freq.company, n(&company_n)),
+                ]
+            })
+            .collect();
+        (freq, rarities, terms)
     }
 
     fn rarity_from(&self, hashes: &[Option<u64>; 3], counts: [u32; 3]) -> Rarity {

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use crate::normalize::{DomainKind, classify_domain, registrable_domain};
-use crate::{LeadFields, MatchKeys, company_tokens, email_match_key, fold_text, phonetic};
+use crate::{
+    LeadFields, MatchKeys, company_tokens, email_match_key, fold_text, phone_key, phonetic,
+};
 
 /// A registrable domain and its kind, per e-mail host.
 type DomainTable<'a> = HashMap<&'a str, (Option<String>, DomainKind)>;
@@ -37,7 +39,7 @@ fn keys_of(fields: &LeadFields, domains: &DomainTable<'_>, sounds: &mut SoundCac
         email: email_match_key(&fields.email),
         domain,
         domain_kind,
-        phone: fields.phone.as_ref().map(|p| p.as_str().to_owned()),
+        phone: phone_key(fields),
         first_name: folded(&fields.first_name),
         last_name_phonetic: last_name.as_deref().map(|l| sounds.of(l)),
         last_name,

@@ -64,6 +64,9 @@ const EMAIL_EQUAL: f64 = 10.0;
 const LOCAL_PART_EQUAL_DISTINCTIVE: f64 = 5.0;
 const LOCAL_PART_EQUAL: f64 = 1.0;
 const PHONE_EQUAL: f64 = 6.0;
+/// One or two digits apart: a typo of the same number, or a colleague's
+/// extension; weaker than equal, still agreement.
+const PHONE_CLOSE: f64 = 2.0;
 const PHONE_DIFFERENT: f64 = -1.0;
 const FIRST_EQUAL: f64 = 2.0;
 const FIRST_NICKNAME: f64 = 1.8;
@@ -93,6 +96,313 @@ const DOMAIN_EQUAL: f64 = 2.5;
 /// A shared corporate domain when the company already agrees: mostly the
 /// same fact (the company's domain) counted twice, so it adds little.
 const DOMAIN_EQUAL_SAME_COMPANY: f64 = 0.5;
+
+/// The fields two leads are compared on, in the order of
+/// [`Comparison::levels`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    /// Normalized e-mail key.
+    Email,
+    /// The part before `@` when the e-mail keys differ.
+    EmailLocalPart,
+    /// The phone's digits ([`phone_key`](crate::phone_key)).
+    Phone,
+    /// First name.
+    FirstName,
+    /// Last name.
+    LastName,
+    /// Company tokens.
+    Company,
+    /// Corporate e-mail domain.
+    CorporateDomain,
+}
+
+impl Field {
+    /// Every field, in comparison order.
+    pub const ALL: [Field; FIELDS] = [
+        Field::Email,
+        Field::EmailLocalPart,
+        Field::Phone,
+        Field::FirstName,
+        Field::LastName,
+        Field::Company,
+        Field::CorporateDomain,
+    ];
+
+    /// How many levels the field's comparison has, [`level::MISSING`]
+    /// included.
+    pub const fn levels(self) -> usize {
+        match self {
+            Field::Email | Field::CorporateDomain => 3,
+            Field::Phone => 4,
+            Field::EmailLocalPart => 5,
+            Field::Company => 5,
+            Field::FirstName | Field::LastName => 8,
+        }
+    }
+}
+
+/// Number of [`Field`]s.
+pub const FIELDS: usize = 7;
+/// Most levels a field has.
+pub const MAX_LEVELS: usize = 8;
+
+/// Comparison levels: what a field's comparator found, best first.
+///
+/// Level numbers are per field; `0` ([`MISSING`](level::MISSING)) always
+/// means "no evidence" (a value missing on either side, a role address)
+/// and `1` ([`EQUAL`](level::EQUAL)) always means equal. The fixed weights
+/// of [`similarity()`] and the learned ones of
+/// [`MatchModel`](super::MatchModel) both map a level to a weight.
+pub mod level {
+    /// No evidence either way.
+    pub const MISSING: u8 = 0;
+    /// Equal values.
+    pub const EQUAL: u8 = 1;
+    /// E-mail keys differ.
+    pub const EMAIL_DIFFERENT: u8 = 2;
+    /// Local parts equal (ignoring `.`, `_`, `-`), without digits.
+    pub const LOCAL_PLAIN: u8 = 2;
+    /// Local parts differ.
+    pub const LOCAL_DIFFERENT: u8 = 3;
+    /// Local parts equal, without digits, made of a name of either lead
+    /// (`matthewc`, `bking`): mostly the names again, which namesakes at
+    /// other providers share too.
+    pub const LOCAL_NAME: u8 = 4;
+    /// Phones one or two digits apart.
+    pub const PHONE_CLOSE: u8 = 2;
+    /// Phones differ.
+    pub const PHONE_DIFFERENT: u8 = 3;
+    /// Names: a nickname (first name) or the first of a double surname
+    /// (last name).
+    pub const NAME_ALIAS: u8 = 2;
+    /// Names one typo apart (Jaro-Winkler ≥ 0.92, or sounding alike).
+    pub const NAME_CLOSE: u8 = 3;
+    /// Names rather alike (Jaro-Winkler ≥ 0.85).
+    pub const NAME_NEAR: u8 = 4;
+    /// Barely informative: an initial (first name), two typos apart (last
+    /// name).
+    pub const NAME_WEAK: u8 = 5;
+    /// Missing on one side, found in that lead's e-mail.
+    pub const NAME_IN_EMAIL: u8 = 6;
+    /// Names differ.
+    pub const NAME_DIFFERENT: u8 = 7;
+    /// Companies equal up to typos.
+    pub const COMPANY_CLOSE: u8 = 2;
+    /// Companies share most words.
+    pub const COMPANY_PARTIAL: u8 = 3;
+    /// Companies differ.
+    pub const COMPANY_DIFFERENT: u8 = 4;
+    /// Corporate domains differ.
+    pub const DOMAIN_DIFFERENT: u8 = 2;
+}
+
+/// What one field's comparator found: a [`level`] and, for people, how
+/// alike the values are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Compared {
+    pub(crate) level: u8,
+    pub(crate) similarity: Option<f64>,
+}
+
+impl Compared {
+    const MISSING: Compared = Compared {
+        level: level::MISSING,
+        similarity: None,
+    };
+
+    fn new(level: u8, similarity: f64) -> Self {
+        Compared {
+            level,
+            similarity: Some(similarity),
+        }
+    }
+}
+
+/// Two leads compared field by field, before any weighting.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Comparison {
+    /// The [`level`] of each [`Field`], in [`Field::ALL`] order.
+    pub levels: [u8; FIELDS],
+    /// How alike each field's values are, 0-1, `None` when missing.
+    pub similarities: [Option<f64>; FIELDS],
+}
+
+impl Comparison {
+    /// The level of one field.
+    pub fn level(&self, field: Field) -> u8 {
+        self.levels
+            .get(field as usize)
+            .copied()
+            .unwrap_or(level::MISSING)
+    }
+
+    /// How many fields besides the e-mail key agree ([`agrees`]), a local
+    /// part made of the names and a corporate domain beside an agreeing
+    /// company not counted apart (they repeat the names and the company).
+    pub fn agreeing_fields(&self) -> usize {
+        let levels = super::learn::model_levels(&self.levels);
+        Field::ALL
+            .iter()
+            .filter(|f| **f != Field::Email)
+            .filter(|f| agrees(**f, levels[**f as usize]))
+            .count()
+    }
+}
+
+/// Whether a field's level is agreement (equal, alias, typo, near, found in
+/// the e-mail, partly shared company), whatever weight a model gives it.
+pub fn agrees(field: Field, lvl: u8) -> bool {
+    match (field, lvl) {
+        (_, level::MISSING) => false,
+        (_, level::EQUAL) => true,
+        (Field::EmailLocalPart, l) => l == level::LOCAL_PLAIN || l == level::LOCAL_NAME,
+        (Field::Phone, l) => l == level::PHONE_CLOSE,
+        (Field::FirstName | Field::LastName, l) => matches!(
+            l,
+            level::NAME_ALIAS | level::NAME_CLOSE | level::NAME_NEAR | level::NAME_IN_EMAIL
+        ),
+        (Field::Company, l) => l == level::COMPANY_CLOSE || l == level::COMPANY_PARTIAL,
+        (Field::Email | Field::CorporateDomain, _) => false,
+    }
+}
+
+/// Compares two leads field by field (symmetric: `compare(a, b)` equals
+/// `compare(b, a)`).
+///
+/// First and last names typed into each other's boxes (`Smith John` /
+/// `John Smith`) are compared crosswise when that agrees better.
+pub fn compare(a: &MatchKeys, b: &MatchKeys) -> Comparison {
+    let same_email = a.email == b.email;
+    let email = if same_email {
+        Compared::new(level::EQUAL, 1.0)
+    } else {
+        Compared::new(level::EMAIL_DIFFERENT, 0.0)
+    };
+    let mut local = if same_email {
+        Compared::MISSING
+    } else {
+        compare_local_parts(&a.email, &b.email)
+    };
+    if local.level == level::LOCAL_PLAIN && local_part_has_a_name(&a.email, a, b) {
+        local.level = level::LOCAL_NAME;
+    }
+    let phone = match (&a.phone, &b.phone) {
+        (Some(x), Some(y)) => compare_phones(x, y),
+        _ => Compared::MISSING,
+    };
+    let (first, last) = compare_names(a, b);
+    let company = compare_companies(&a.company, &b.company);
+    let domain = match (a.corporate_domain(), b.corporate_domain()) {
+        (Some(x), Some(y)) if x == y => Compared::new(level::EQUAL, 1.0),
+        (Some(_), Some(_)) => Compared::new(level::DOMAIN_DIFFERENT, 0.0),
+        _ => Compared::MISSING,
+    };
+    let all = [email, local, phone, first, last, company, domain];
+    Comparison {
+        levels: all.map(|c| c.level),
+        similarities: all.map(|c| c.similarity),
+    }
+}
+
+/// Whether the local part of `email` contains a first or last name (3
+/// letters or more) of `a` or `b`.
+fn local_part_has_a_name(email: &str, a: &MatchKeys, b: &MatchKeys) -> bool {
+    let Some(letters) = LocalLetters::of(email) else {
+        return false;
+    };
+    let letters = letters.as_bytes();
+    [&a.first_name, &a.last_name, &b.first_name, &b.last_name]
+        .into_iter()
+        .flatten()
+        .filter(|n| n.len() >= 3)
+        .any(|n| letters.windows(n.len()).any(|w| w == n.as_bytes()))
+}
+
+/// First and last names, straight or crosswise.
+fn compare_names(a: &MatchKeys, b: &MatchKeys) -> (Compared, Compared) {
+    let first = match (&a.first_name, &b.first_name) {
+        (Some(x), Some(y)) => compare_first_names(x, y),
+        (Some(x), None) => first_name_in_email(x, &b.email, b.last_name.as_deref()),
+        (None, Some(y)) => first_name_in_email(y, &a.email, a.last_name.as_deref()),
+        (None, None) => Compared::MISSING,
+    };
+    let last = match (&a.last_name, &b.last_name) {
+        (Some(x), Some(y)) => compare_last_names(
+            x,
+            y,
+            a.last_name_phonetic.as_ref(),
+            b.last_name_phonetic.as_ref(),
+        ),
+        (Some(x), None) => last_name_in_email(x, &b.email, b.first_name.as_deref()),
+        (None, Some(y)) => last_name_in_email(y, &a.email, a.first_name.as_deref()),
+        (None, None) => Compared::MISSING,
+    };
+    let straight_ok = |c: &Compared| c.level != level::NAME_DIFFERENT;
+    if straight_ok(&first) || straight_ok(&last) {
+        return (first, last);
+    }
+    // Both differ: maybe the names were swapped. Each cross comparison is
+    // of one name with the other's, so both use the first-name comparator
+    // and the better level goes to the first name: `compare(b, a)` swaps
+    // the two cross comparisons and so gets the same pair of levels.
+    let (Some(af), Some(al), Some(bf), Some(bl)) =
+        (&a.first_name, &a.last_name, &b.first_name, &b.last_name)
+    else {
+        return (first, last);
+    };
+    let x = compare_first_names(af, bl);
+    let y = compare_first_names(al, bf);
+    let good = |c: &Compared| c.level <= level::NAME_CLOSE;
+    if !(good(&x) && good(&y)) {
+        return (first, last);
+    }
+    if (x.level, x.similarity.map(f64::to_bits)) <= (y.level, y.similarity.map(f64::to_bits)) {
+        (x, y)
+    } else {
+        (y, x)
+    }
+}
+
+/// The weight [`similarity()`] gives a field's level (`company` is the
+/// company's level: a shared domain adds little when the company agrees).
+pub(crate) fn fixed_weight(field: Field, lvl: u8, company: u8) -> f64 {
+    match (field, lvl) {
+        (_, level::MISSING) => 0.0,
+        (Field::Email, level::EQUAL) => EMAIL_EQUAL,
+        (Field::EmailLocalPart, level::EQUAL) => LOCAL_PART_EQUAL_DISTINCTIVE,
+        (Field::EmailLocalPart, level::LOCAL_PLAIN | level::LOCAL_NAME) => LOCAL_PART_EQUAL,
+        (Field::Phone, level::EQUAL) => PHONE_EQUAL,
+        (Field::Phone, level::PHONE_CLOSE) => PHONE_CLOSE,
+        (Field::Phone, level::PHONE_DIFFERENT) => PHONE_DIFFERENT,
+        (Field::FirstName, level::EQUAL) => FIRST_EQUAL,
+        (Field::FirstName, level::NAME_ALIAS) => FIRST_NICKNAME,
+        (Field::FirstName, level::NAME_CLOSE) => FIRST_CLOSE,
+        (Field::FirstName, level::NAME_NEAR) => FIRST_NEAR,
+        (Field::FirstName, level::NAME_WEAK) => FIRST_INITIAL,
+        (Field::FirstName, level::NAME_IN_EMAIL) => FIRST_IN_EMAIL,
+        (Field::FirstName, level::NAME_DIFFERENT) => FIRST_DIFFERENT,
+        (Field::LastName, level::EQUAL) => LAST_EQUAL,
+        (Field::LastName, level::NAME_ALIAS) => LAST_PREFIX,
+        (Field::LastName, level::NAME_CLOSE) => LAST_CLOSE,
+        (Field::LastName, level::NAME_NEAR) => LAST_NEAR,
+        (Field::LastName, level::NAME_WEAK) => LAST_UNCLEAR,
+        (Field::LastName, level::NAME_IN_EMAIL) => LAST_IN_EMAIL,
+        (Field::LastName, level::NAME_DIFFERENT) => LAST_DIFFERENT,
+        (Field::Company, level::EQUAL) => COMPANY_EQUAL,
+        (Field::Company, level::COMPANY_CLOSE) => COMPANY_CLOSE,
+        (Field::Company, level::COMPANY_PARTIAL) => COMPANY_PARTIAL,
+        (Field::Company, level::COMPANY_DIFFERENT) => COMPANY_DIFFERENT,
+        (Field::CorporateDomain, level::EQUAL)
+            if company == level::EQUAL || company == level::COMPANY_CLOSE =>
+        {
+            DOMAIN_EQUAL_SAME_COMPANY
+        }
+        (Field::CorporateDomain, level::EQUAL) => DOMAIN_EQUAL,
+        _ => 0.0,
+    }
+}
 
 /// Local parts that name a role, not a person (`info@`, `ventas@`): equal
 /// ones say nothing about identity.
@@ -127,17 +437,11 @@ pub struct FieldScore {
 }
 
 impl FieldScore {
-    const MISSING: FieldScore = FieldScore {
+    /// No evidence: a value missing on either side.
+    pub const MISSING: FieldScore = FieldScore {
         similarity: None,
         weight: 0.0,
     };
-
-    fn new(similarity: f64, weight: f64) -> Self {
-        FieldScore {
-            similarity: Some(similarity),
-            weight,
-        }
-    }
 }
 
 /// The per-field breakdown of a [`Similarity`].
@@ -225,86 +529,64 @@ pub fn similarity(a: &MatchKeys, b: &MatchKeys) -> Similarity {
 /// ra)`), always within `[0, 1]`, and equal to [`similarity()`] with
 /// [`Rarity::NEUTRAL`] on both sides.
 pub fn similarity_with(a: &MatchKeys, b: &MatchKeys, ra: &Rarity, rb: &Rarity) -> Similarity {
-    let same_email = a.email == b.email;
-    let company = with_rarity(
-        compare_companies(&a.company, &b.company),
-        COMPANY_EQUAL,
-        ra.company().min(rb.company()),
-    );
+    weigh_fixed(&compare(a, b), a, b, ra, rb)
+}
+
+/// [`similarity_with`] of a comparison already made.
+pub(crate) fn weigh_fixed(
+    cmp: &Comparison,
+    a: &MatchKeys,
+    b: &MatchKeys,
+    ra: &Rarity,
+    rb: &Rarity,
+) -> Similarity {
+    let company_level = cmp.level(Field::Company);
+    let score = |field: Field| FieldScore {
+        similarity: cmp.similarities.get(field as usize).copied().flatten(),
+        weight: fixed_weight(field, cmp.level(field), company_level),
+    };
+    // A name given by both counts with the rarer of the two; a name found
+    // in the other's e-mail only with its own rarity, and only downwards.
+    let name_rarity = |x: bool, y: bool, rx: f64, ry: f64| match (x, y) {
+        (true, true) => rx.min(ry),
+        (true, false) => rx.min(0.0),
+        (false, true) => ry.min(0.0),
+        (false, false) => 0.0,
+    };
     let fields = FieldScores {
-        email: if same_email {
-            FieldScore::new(1.0, EMAIL_EQUAL)
-        } else {
-            FieldScore::new(0.0, 0.0)
-        },
-        email_local_part: if same_email {
-            FieldScore::MISSING
-        } else {
-            compare_local_parts(&a.email, &b.email)
-        },
-        phone: match (&a.phone, &b.phone) {
-            (Some(x), Some(y)) if x == y => FieldScore::new(1.0, PHONE_EQUAL),
-            (Some(_), Some(_)) => FieldScore::new(0.0, PHONE_DIFFERENT),
-            _ => FieldScore::MISSING,
-        },
-        first_name: match (&a.first_name, &b.first_name) {
-            (Some(x), Some(y)) => with_rarity(
-                compare_first_names(x, y),
-                FIRST_EQUAL,
-                ra.first_name().min(rb.first_name()),
+        email: score(Field::Email),
+        email_local_part: score(Field::EmailLocalPart),
+        phone: score(Field::Phone),
+        first_name: with_rarity(
+            score(Field::FirstName),
+            FIRST_EQUAL,
+            name_rarity(
+                a.first_name.is_some(),
+                b.first_name.is_some(),
+                ra.first_name(),
+                rb.first_name(),
             ),
-            (Some(x), None) => with_rarity(
-                first_name_in_email(x, &b.email, b.last_name.as_deref()),
-                FIRST_EQUAL,
-                ra.first_name().min(0.0),
+        ),
+        last_name: with_rarity(
+            score(Field::LastName),
+            LAST_EQUAL,
+            name_rarity(
+                a.last_name.is_some(),
+                b.last_name.is_some(),
+                ra.last_name(),
+                rb.last_name(),
             ),
-            (None, Some(y)) => with_rarity(
-                first_name_in_email(y, &a.email, a.last_name.as_deref()),
-                FIRST_EQUAL,
-                rb.first_name().min(0.0),
-            ),
-            (None, None) => FieldScore::MISSING,
-        },
-        last_name: match (&a.last_name, &b.last_name) {
-            (Some(x), Some(y)) => with_rarity(
-                compare_last_names(
-                    x,
-                    y,
-                    a.last_name_phonetic.as_ref(),
-                    b.last_name_phonetic.as_ref(),
-                ),
-                LAST_EQUAL,
-                ra.last_name().min(rb.last_name()),
-            ),
-            (Some(x), None) => with_rarity(
-                last_name_in_email(x, &b.email, b.first_name.as_deref()),
-                LAST_EQUAL,
-                ra.last_name().min(0.0),
-            ),
-            (None, Some(y)) => with_rarity(
-                last_name_in_email(y, &a.email, a.first_name.as_deref()),
-                LAST_EQUAL,
-                rb.last_name().min(0.0),
-            ),
-            (None, None) => FieldScore::MISSING,
-        },
-        company,
-        corporate_domain: match (a.corporate_domain(), b.corporate_domain()) {
-            (Some(x), Some(y)) if x == y => {
-                let weight = if company.weight >= COMPANY_CLOSE {
-                    DOMAIN_EQUAL_SAME_COMPANY
-                } else {
-                    DOMAIN_EQUAL
-                };
-                FieldScore::new(1.0, weight)
-            }
-            (Some(_), Some(_)) => FieldScore::new(0.0, 0.0),
-            _ => FieldScore::MISSING,
-        },
+        ),
+        company: with_rarity(
+            score(Field::Company),
+            COMPANY_EQUAL,
+            ra.company().min(rb.company()),
+        ),
+        corporate_domain: score(Field::CorporateDomain),
     };
     let evidence = fields.evidence();
     let mut total = logistic(evidence - BIAS);
-    if same_email {
+    if cmp.level(Field::Email) == level::EQUAL {
         total = total.max(SAME_EMAIL_FLOOR);
     }
     Similarity {
@@ -335,27 +617,27 @@ fn logistic(x: f64) -> f64 {
 
 /// Compares folded first names: equal, nickname, an initial, or typo
 /// distance.
-pub(crate) fn compare_first_names(a: &str, b: &str) -> FieldScore {
+pub(crate) fn compare_first_names(a: &str, b: &str) -> Compared {
     if a == b {
-        return FieldScore::new(1.0, FIRST_EQUAL);
+        return Compared::new(level::EQUAL, 1.0);
     }
     if are_nicknames(a, b) {
-        return FieldScore::new(1.0, FIRST_NICKNAME);
+        return Compared::new(level::NAME_ALIAS, 1.0);
     }
     // "J" for "John": consistent, but barely informative.
     let initial_of = |short: &str, long: &str| short.len() == 1 && long.starts_with(short);
     if initial_of(a, b) || initial_of(b, a) {
-        return FieldScore::new(0.5, FIRST_INITIAL);
+        return Compared::new(level::NAME_WEAK, 0.5);
     }
     let jw = jaro_winkler(a, b);
-    let weight = if jw >= 0.92 {
-        FIRST_CLOSE
+    let lvl = if jw >= 0.92 {
+        level::NAME_CLOSE
     } else if jw >= 0.85 {
-        FIRST_NEAR
+        level::NAME_NEAR
     } else {
-        FIRST_DIFFERENT
+        level::NAME_DIFFERENT
     };
-    FieldScore::new(jw, weight)
+    Compared::new(lvl, jw)
 }
 
 /// Compares folded last names with Jaro-Winkler, helped by Double
@@ -367,9 +649,9 @@ pub(crate) fn compare_last_names(
     b: &str,
     pa: Option<&(String, String)>,
     pb: Option<&(String, String)>,
-) -> FieldScore {
+) -> Compared {
     if a == b {
-        return FieldScore::new(1.0, LAST_EQUAL);
+        return Compared::new(level::EQUAL, 1.0);
     }
     let jw = jaro_winkler(a, b);
     let sounds_alike = match (pa, pb) {
@@ -388,18 +670,34 @@ pub(crate) fn compare_last_names(
         && long
             .get(..short.len())
             .is_some_and(|head| head == short || jaro_winkler(short, head) >= 0.9);
-    let weight = if jw >= 0.93 || (sounds_alike && jw >= 0.80) {
-        LAST_CLOSE
+    let lvl = if jw >= 0.93 || (sounds_alike && jw >= 0.80) {
+        level::NAME_CLOSE
     } else if first_surname_matches {
-        LAST_PREFIX
+        level::NAME_ALIAS
     } else if jw >= 0.85 {
-        LAST_NEAR
+        level::NAME_NEAR
     } else if jw >= 0.80 {
-        LAST_UNCLEAR
+        level::NAME_WEAK
     } else {
-        LAST_DIFFERENT
+        level::NAME_DIFFERENT
     };
-    FieldScore::new(jw, weight)
+    Compared::new(lvl, jw)
+}
+
+/// Compares two [`phone_key`](crate::phone_key)s: equal, one or two digits
+/// apart (a typo, a swapped pair), or different.
+pub(crate) fn compare_phones(a: &str, b: &str) -> Compared {
+    if a == b {
+        return Compared::new(level::EQUAL, 1.0);
+    }
+    let distance = strsim::osa_distance(a, b);
+    let longest = a.len().max(b.len()).max(1);
+    let similarity = 1.0 - (distance.min(longest) as f64 / longest as f64);
+    if distance <= 2 {
+        Compared::new(level::PHONE_CLOSE, similarity)
+    } else {
+        Compared::new(level::PHONE_DIFFERENT, similarity)
+    }
 }
 
 /// Most letters of a local part looked at (RFC 5321 allows 64 octets).
@@ -443,16 +741,12 @@ impl LocalLetters {
 /// gives no first name: handles start with the first name, or with the
 /// owner's last name and then the first name (`ana.lopez84`,
 /// `lopez.ana`). Names under 3 letters are not looked for.
-pub(crate) fn first_name_in_email(
-    first: &str,
-    email: &str,
-    owner_last: Option<&str>,
-) -> FieldScore {
+pub(crate) fn first_name_in_email(first: &str, email: &str, owner_last: Option<&str>) -> Compared {
     if first.len() < 3 {
-        return FieldScore::MISSING;
+        return Compared::MISSING;
     }
     let Some(letters) = LocalLetters::of(email) else {
-        return FieldScore::MISSING;
+        return Compared::MISSING;
     };
     let letters = letters.as_bytes();
     let first = first.as_bytes();
@@ -460,9 +754,9 @@ pub(crate) fn first_name_in_email(
         .filter(|l| !l.is_empty())
         .and_then(|l| letters.strip_prefix(l.as_bytes()));
     if letters.starts_with(first) || after_last.is_some_and(|rest| rest.starts_with(first)) {
-        FieldScore::new(1.0, FIRST_IN_EMAIL)
+        Compared::new(level::NAME_IN_EMAIL, 1.0)
     } else {
-        FieldScore::MISSING
+        Compared::MISSING
     }
 }
 
@@ -471,12 +765,12 @@ pub(crate) fn first_name_in_email(
 /// double Spanish surname folded into one word (`garcialopez`), its first
 /// 5 letters or more, anywhere in the local part after the owner's first
 /// name is taken off its start.
-pub(crate) fn last_name_in_email(last: &str, email: &str, owner_first: Option<&str>) -> FieldScore {
+pub(crate) fn last_name_in_email(last: &str, email: &str, owner_first: Option<&str>) -> Compared {
     if last.len() < 4 {
-        return FieldScore::MISSING;
+        return Compared::MISSING;
     }
     let Some(letters) = LocalLetters::of(email) else {
-        return FieldScore::MISSING;
+        return Compared::MISSING;
     };
     let letters = letters.as_bytes();
     let rest = owner_first
@@ -496,21 +790,21 @@ pub(crate) fn last_name_in_email(last: &str, email: &str, owner_first: Option<&s
         .max()
         .unwrap_or(0);
     if longest == last.len() || longest >= LAST_IN_EMAIL_MIN_PREFIX {
-        FieldScore::new(1.0, LAST_IN_EMAIL)
+        Compared::new(level::NAME_IN_EMAIL, 1.0)
     } else {
-        FieldScore::MISSING
+        Compared::MISSING
     }
 }
 
 /// Compares company token lists (sorted, legal forms removed) by a fuzzy
 /// token overlap: a token counts as shared when the other list has a token
 /// within Jaro-Winkler 0.92 of it (`acmee` ~ `acme`).
-pub(crate) fn compare_companies(a: &[String], b: &[String]) -> FieldScore {
+pub(crate) fn compare_companies(a: &[String], b: &[String]) -> Compared {
     if a.is_empty() || b.is_empty() {
-        return FieldScore::MISSING;
+        return Compared::MISSING;
     }
     if a == b {
-        return FieldScore::new(1.0, COMPANY_EQUAL);
+        return Compared::new(level::EQUAL, 1.0);
     }
     let matched = |xs: &[String], ys: &[String]| {
         xs.iter()
@@ -520,38 +814,38 @@ pub(crate) fn compare_companies(a: &[String], b: &[String]) -> FieldScore {
     // Counting from both sides keeps the measure symmetric.
     let shared = matched(a, b) + matched(b, a);
     let overlap = shared as f64 / (a.len() + b.len()) as f64;
-    let weight = if shared == a.len() + b.len() {
-        COMPANY_CLOSE
+    let lvl = if shared == a.len() + b.len() {
+        level::COMPANY_CLOSE
     } else if overlap >= 0.6 {
-        COMPANY_PARTIAL
+        level::COMPANY_PARTIAL
     } else {
-        COMPANY_DIFFERENT
+        level::COMPANY_DIFFERENT
     };
-    FieldScore::new(overlap, weight)
+    Compared::new(lvl, overlap)
 }
 
 /// Compares the parts before `@` of two different e-mail keys, ignoring
 /// `.`, `_` and `-`. Equal role addresses (`info@`) and very short parts
 /// say nothing; equal parts with digits (`jsmith84`) are distinctive.
-pub(crate) fn compare_local_parts(a: &str, b: &str) -> FieldScore {
+pub(crate) fn compare_local_parts(a: &str, b: &str) -> Compared {
     let keep = |c: &u8| !matches!(c, b'.' | b'_' | b'-');
     let (la, lb) = (local_part(a), local_part(b));
     // Equality first: it fails on the first bytes for almost every pair.
     if !la.bytes().filter(keep).eq(lb.bytes().filter(keep)) {
-        return FieldScore::new(0.0, 0.0);
+        return Compared::new(level::LOCAL_DIFFERENT, 0.0);
     }
     if la.bytes().filter(keep).count() < 3
         || ROLE_LOCAL_PARTS.contains(&la)
         || ROLE_LOCAL_PARTS.contains(&lb)
     {
-        return FieldScore::MISSING;
+        return Compared::MISSING;
     }
-    let weight = if la.bytes().any(|c| c.is_ascii_digit()) {
-        LOCAL_PART_EQUAL_DISTINCTIVE
+    let lvl = if la.bytes().any(|c| c.is_ascii_digit()) {
+        level::EQUAL
     } else {
-        LOCAL_PART_EQUAL
+        level::LOCAL_PLAIN
     };
-    FieldScore::new(1.0, weight)
+    Compared::new(lvl, 1.0)
 }
 
 fn local_part(email: &str) -> &str {
@@ -723,6 +1017,57 @@ mod tests {
     }
 
     #[test]
+    fn phones_compare_by_their_digits_valid_or_not() {
+        assert_eq!(compare_phones("612345678", "612345678").level, level::EQUAL);
+        assert_eq!(
+            compare_phones("612345678", "612345687").level,
+            level::PHONE_CLOSE
+        );
+        assert_eq!(
+            compare_phones("612345678", "612340078").level,
+            level::PHONE_CLOSE
+        );
+        assert_eq!(
+            compare_phones("612345678", "698765432").level,
+            level::PHONE_DIFFERENT
+        );
+        // Kept as written because it is not an assigned number: the same
+        // digits typed twice still agree.
+        let invalid = |email: &str| {
+            let mut f = keys(email, Some("Ana"), Some("Lopez"));
+            f.warnings.push(crate::FieldWarning::kept(
+                "phone",
+                "invalid_phone",
+                "phone is not a valid number",
+                Some("+34 000 111 222".into()),
+            ));
+            f
+        };
+        let s = sim(&invalid("a1@gmail.com"), &invalid("b2@yahoo.com"));
+        assert_eq!(s.fields.phone.weight, PHONE_EQUAL);
+        let mut valid = keys("c3@gmail.com", Some("Ana"), Some("Lopez"));
+        valid.phone = phone("+34 612 345 678");
+        let mut typo = keys("d4@yahoo.com", Some("Ana"), Some("Lopez"));
+        typo.phone = phone("+34 612 345 687");
+        assert_eq!(sim(&valid, &typo).fields.phone.weight, PHONE_CLOSE);
+    }
+
+    #[test]
+    fn swapped_first_and_last_names_agree_and_compare_symmetrically() {
+        let a = MatchKeys::of(&keys("a1@gmail.com", Some("Lopez"), Some("Ana")));
+        let b = MatchKeys::of(&keys("b2@yahoo.com", Some("Ana"), Some("Lopes")));
+        let (ab, ba) = (compare(&a, &b), compare(&b, &a));
+        assert_eq!(ab, ba);
+        assert_eq!(ab.level(Field::FirstName), level::EQUAL);
+        assert_eq!(ab.level(Field::LastName), level::NAME_CLOSE);
+        let c = MatchKeys::of(&keys("c3@gmail.com", Some("Eva"), Some("Ana")));
+        assert_eq!(
+            compare(&a, &c).level(Field::FirstName),
+            level::NAME_DIFFERENT
+        );
+    }
+
+    #[test]
     fn free_mail_domains_are_not_a_signal() {
         let a = keys("a1@gmail.com", None, None);
         let b = keys("b2@gmail.com", None, None);
@@ -751,15 +1096,21 @@ mod tests {
 
     #[test]
     fn first_name_comparator_ranks_equal_nickname_typo_and_different() {
-        assert_eq!(compare_first_names("robert", "robert").weight, FIRST_EQUAL);
-        assert_eq!(compare_first_names("bob", "robert").weight, FIRST_NICKNAME);
+        assert_eq!(compare_first_names("robert", "robert").level, level::EQUAL);
         assert_eq!(
-            compare_first_names("paco", "francisco").weight,
-            FIRST_NICKNAME
+            compare_first_names("bob", "robert").level,
+            level::NAME_ALIAS
         );
-        assert_eq!(compare_first_names("jonh", "john").weight, FIRST_CLOSE);
-        assert_eq!(compare_first_names("j", "john").weight, FIRST_INITIAL);
-        assert_eq!(compare_first_names("maria", "jose").weight, FIRST_DIFFERENT);
+        assert_eq!(
+            compare_first_names("paco", "francisco").level,
+            level::NAME_ALIAS
+        );
+        assert_eq!(compare_first_names("jonh", "john").level, level::NAME_CLOSE);
+        assert_eq!(compare_first_names("j", "john").level, level::NAME_WEAK);
+        assert_eq!(
+            compare_first_names("maria", "jose").level,
+            level::NAME_DIFFERENT
+        );
     }
 
     #[test]
@@ -767,23 +1118,23 @@ mod tests {
         let p = |s: &str| Some(crate::phonetic(s));
         let (smith, smyth) = (p("smith"), p("smyth"));
         assert_eq!(
-            compare_last_names("smith", "smyth", smith.as_ref(), smyth.as_ref()).weight,
-            LAST_CLOSE
+            compare_last_names("smith", "smyth", smith.as_ref(), smyth.as_ref()).level,
+            level::NAME_CLOSE
         );
         let (g, gl) = (p("garcia"), p("garcialopez"));
         assert_eq!(
-            compare_last_names("garcia", "garcialopez", g.as_ref(), gl.as_ref()).weight,
-            LAST_PREFIX
+            compare_last_names("garcia", "garcialopez", g.as_ref(), gl.as_ref()).level,
+            level::NAME_ALIAS
         );
         let (f, fc) = (p("fzentes"), p("fuentescano"));
         assert_eq!(
-            compare_last_names("fzentes", "fuentescano", f.as_ref(), fc.as_ref()).weight,
-            LAST_PREFIX
+            compare_last_names("fzentes", "fuentescano", f.as_ref(), fc.as_ref()).level,
+            level::NAME_ALIAS
         );
         let (a, b) = (p("smith"), p("brown"));
         assert_eq!(
-            compare_last_names("smith", "brown", a.as_ref(), b.as_ref()).weight,
-            LAST_DIFFERENT
+            compare_last_names("smith", "brown", a.as_ref(), b.as_ref()).level,
+            level::NAME_DIFFERENT
         );
     }
 
@@ -791,62 +1142,65 @@ mod tests {
     fn company_comparator_ignores_legal_forms_and_tolerates_typos() {
         let t = |s: &str| crate::company_tokens(s);
         assert_eq!(
-            compare_companies(&t("Acme Inc."), &t("ACME Corporation")).weight,
-            COMPANY_EQUAL
+            compare_companies(&t("Acme Inc."), &t("ACME Corporation")).level,
+            level::EQUAL
         );
         assert_eq!(
-            compare_companies(&t("Acmee Widgets"), &t("Acme Widgets")).weight,
-            COMPANY_CLOSE
+            compare_companies(&t("Acmee Widgets"), &t("Acme Widgets")).level,
+            level::COMPANY_CLOSE
         );
         assert_eq!(
-            compare_companies(&t("Acme"), &t("Acme Widgets")).weight,
-            COMPANY_PARTIAL
+            compare_companies(&t("Acme"), &t("Acme Widgets")).level,
+            level::COMPANY_PARTIAL
         );
         assert_eq!(
-            compare_companies(&t("Norvex Systems"), &t("Kalta Systems")).weight,
-            COMPANY_DIFFERENT
+            compare_companies(&t("Norvex Systems"), &t("Kalta Systems")).level,
+            level::COMPANY_DIFFERENT
         );
-        assert_eq!(compare_companies(&[], &t("Acme")), FieldScore::MISSING);
+        assert_eq!(compare_companies(&[], &t("Acme")), Compared::MISSING);
     }
 
     #[test]
     fn local_parts_with_digits_are_distinctive_and_role_addresses_ignored() {
         assert_eq!(
-            compare_local_parts("jsmith84@gmail.com", "j.smith84@outlook.com").weight,
-            LOCAL_PART_EQUAL_DISTINCTIVE
+            compare_local_parts("jsmith84@gmail.com", "j.smith84@outlook.com").level,
+            level::EQUAL
         );
         assert_eq!(
-            compare_local_parts("johnsmith@gmail.com", "john.smith@yahoo.com").weight,
-            LOCAL_PART_EQUAL
+            compare_local_parts("johnsmith@gmail.com", "john.smith@yahoo.com").level,
+            level::LOCAL_PLAIN
         );
         assert_eq!(
             compare_local_parts("info@acme.com", "info@globex.com"),
-            FieldScore::MISSING
+            Compared::MISSING
         );
         assert_eq!(
             compare_local_parts("jo@acme.com", "jo@globex.com"),
-            FieldScore::MISSING
+            Compared::MISSING
         );
-        assert_eq!(compare_local_parts("ana@a.com", "eva@b.com").weight, 0.0);
+        assert_eq!(
+            compare_local_parts("ana@a.com", "eva@b.com").level,
+            level::LOCAL_DIFFERENT
+        );
     }
 
     #[test]
     fn a_missing_name_is_looked_for_in_the_e_mail() {
         assert_eq!(
-            first_name_in_email("ana", "lopez.ana84@gmail.com", Some("lopez")).weight,
-            FIRST_IN_EMAIL
+            first_name_in_email("ana", "lopez.ana84@gmail.com", Some("lopez")).level,
+            level::NAME_IN_EMAIL
         );
         assert_eq!(
-            first_name_in_email("ana", "ana.lopez84@gmail.com", None).weight,
-            FIRST_IN_EMAIL
+            first_name_in_email("ana", "ana.lopez84@gmail.com", None).level,
+            level::NAME_IN_EMAIL
         );
         assert_eq!(
             first_name_in_email("ana", "mariana84@gmail.com", None),
-            FieldScore::MISSING
+            Compared::MISSING
         );
         assert_eq!(
             first_name_in_email("jo", "jo.smith@gmail.com", None),
-            FieldScore::MISSING
+            Compared::MISSING
         );
         assert_eq!(
             last_name_in_email(
@@ -854,29 +1208,29 @@ mod tests {
                 "mario.hololsalson9351@proton.me",
                 Some("mario")
             )
-            .weight,
-            LAST_IN_EMAIL
+            .level,
+            level::NAME_IN_EMAIL
         );
         assert_eq!(
-            last_name_in_email("smith", "jsmith@acme.com", None).weight,
-            LAST_IN_EMAIL
+            last_name_in_email("smith", "jsmith@acme.com", None).level,
+            level::NAME_IN_EMAIL
         );
         // "mario" is the owner's first name, not the other lead's surname.
         assert_eq!(
             last_name_in_email("mario", "mario.perez@acme.com", Some("mario")),
-            FieldScore::MISSING
+            Compared::MISSING
         );
         assert_eq!(
             last_name_in_email("lopez", "info@lopez.com", None),
-            FieldScore::MISSING
+            Compared::MISSING
         );
         assert_eq!(
             last_name_in_email("li", "li@acme.com", None),
-            FieldScore::MISSING
+            Compared::MISSING
         );
         assert_eq!(
             last_name_in_email("pérez", "perez@acme.com", None),
-            FieldScore::MISSING
+            Compared::MISSING
         );
 
         let a = keys("mario.hololsalson9351@proton.me", Some("Mario"), None);
@@ -968,6 +1322,7 @@ mod tests {
             let ab = similarity(&a, &b);
             let ba = similarity(&b, &a);
             prop_assert_eq!(ab.total.to_bits(), ba.total.to_bits());
+            prop_assert_eq!(compare(&a, &b), compare(&b, &a));
             prop_assert!((0.0..=1.0).contains(&ab.total));
             let aa = similarity(&a, &a);
             prop_assert!(aa.total >= SAME_EMAIL_FLOOR);

@@ -849,6 +849,7 @@ fn merge_everything() -> crate::dedup::DedupConfig {
         similarity_threshold: 0.5,
         auto_merge_threshold: 0.5,
         mode: crate::dedup::DedupMode::AutoMerge,
+        ..Default::default()
     }
 }
 
@@ -882,6 +883,21 @@ async fn a_scan_marks_pairs_for_review_once() {
     let second = scan_duplicates(&review_only(), &deps).await.unwrap();
     assert_eq!((second.marked, second.skipped), (0, 1), "{second:?}");
     assert_eq!(open_pairs(&store).await, pairs, "the pair is stored once");
+}
+
+#[tokio::test]
+async fn a_default_scan_merges_nothing_outside_the_same_email() {
+    let store = Arc::new(InMemoryStore::with_reps([rep("rep1@sales.com")]));
+    let deps = deps_with(store.clone());
+    ana_twice_and_bob(&deps).await;
+    // Same name, company and phone under two e-mails: well above the
+    // auto-merge threshold, still left to a person by default.
+    let report = scan_duplicates(&Policy::default().dedup, &deps)
+        .await
+        .unwrap();
+    assert_eq!((report.found, report.marked, report.merged), (1, 1, 0));
+    let pairs = open_pairs(&store).await;
+    assert!(pairs[0].similarity.is_some_and(|s| s >= 0.95), "{pairs:?}");
 }
 
 #[tokio::test]

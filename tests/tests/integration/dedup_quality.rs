@@ -101,4 +101,63 @@ fn every_pair_sharing_an_email_key_is_found_and_auto_merged() {
         }
     }
     assert!(checked > 1_000, "only {checked} same-email pairs");
+    // By default nothing else merges without a person.
+    let merged_elsewhere = report
+        .pairs
+        .iter()
+        .filter(|p| p.decision == Decision::AutoMerge && keys[p.a].email != keys[p.b].email)
+        .count();
+    assert_eq!(merged_elsewhere, 0);
+    let reviewed = report
+        .pairs
+        .iter()
+        .filter(|p| p.decision == Decision::Review)
+        .count();
+    assert!(reviewed > 1_000, "only {reviewed} pairs for review");
+}
+
+/// The weights are learned from the leads at hand, not fixed: the same
+/// leads with some phones replaced by a few shared switchboard numbers
+/// teach the model that a shared phone means less, and strangers who
+/// share one are then not taken for one person.
+#[test]
+fn learned_weights_follow_the_data() {
+    use lead_core::dedup::{Field, MatchModel, level};
+    use lead_core::{Phone, Region};
+
+    let leads = generate(20_000, SEED + 2, DUP_RATE);
+    let mut fields: Vec<_> = leads.iter().map(|l| l.fields.clone()).collect();
+    let own = MatchModel::learn(&match_keys_batch(&fields)).expect("enough leads to learn from");
+
+    let switchboards: Vec<Phone> = (0..20)
+        .map(|i| Phone::parse(&format!("+34 91 555 {:04}", 1000 + i), Region::default()))
+        .collect::<Result<_, _>>()
+        .expect("valid switchboard numbers");
+    // One lead in eight gives the company's switchboard, one of twenty.
+    for (i, f) in fields.iter_mut().enumerate() {
+        if f.phone.is_some() && i % 8 == 0 {
+            f.phone = Some(switchboards[(i / 8) % switchboards.len()].clone());
+        }
+    }
+    let shared = MatchModel::learn(&match_keys_batch(&fields)).expect("enough leads to learn from");
+
+    let (before, after) = (
+        own.weight(Field::Phone, level::EQUAL),
+        shared.weight(Field::Phone, level::EQUAL),
+    );
+    println!("phone equal: {before:.2} with own phones, {after:.2} with shared ones");
+    assert!(before > 8.0, "{before}");
+    assert!(after < before - 2.0, "{before} -> {after}");
+    // And the strangers behind each switchboard are not taken for one
+    // person: what is found stays precise.
+    let keys = match_keys_batch(&fields);
+    let report = find_duplicates_report(&keys, &DedupConfig::default());
+    assert!(report.model.is_some());
+    let truth: Vec<u32> = leads.iter().map(|l| l.entity).collect();
+    let pairs = evaluate(report.pairs.iter().map(|p| (p.a, p.b)), &truth);
+    println!(
+        "shared phones: pairs precision {:.4} recall {:.4}",
+        pairs.precision, pairs.recall
+    );
+    assert!(pairs.precision >= 0.99, "{:.4}", pairs.precision);
 }
