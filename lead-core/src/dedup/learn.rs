@@ -55,9 +55,9 @@ use crate::MatchKeys;
 /// Fewest leads to learn weights from; smaller batches use the fixed ones.
 pub const MIN_LEARN_RECORDS: usize = 2_000;
 /// Random pairs compared to estimate `u`.
-pub const U_SAMPLE_PAIRS: usize = 1_000_000;
+pub const U_SAMPLE_PAIRS: usize = 400_000;
 /// Most pairs of a training session (sampled evenly among its pairs).
-pub const SESSION_PAIRS: usize = 500_000;
+pub const SESSION_PAIRS: usize = 200_000;
 /// Fewest pairs for a training session to be used.
 pub const MIN_SESSION_PAIRS: usize = 500;
 /// Largest term-frequency adjustment, in nats, either way.
