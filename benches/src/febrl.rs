@@ -948,7 +948,7 @@ fn local_from_name(rng: &mut StdRng, given: &str, surname: &str, digits: bool) -
         3 => format!("{g}{s}"),
         4 => format!("{g1}{s}"),
         5 => format!("{g}_{s}"),
-        6 => format!("{g}"),
+        6 => g.clone(),
         7 => format!("{s}.{g}"),
         8 => format!("{g1}.{s}"),
         _ => format!("{g}.{s1}"),
@@ -1223,20 +1223,18 @@ impl Generator {
                 let upper = rng.random_bool(0.5);
                 let all = rng.random_bool(0.5);
                 let company = w.company();
-                for f in [&mut w.given, &mut w.surname] {
-                    if let Some(v) = f {
-                        let n = if upper {
-                            v.to_uppercase()
-                        } else {
-                            v.to_lowercase()
-                        };
-                        if n != *v {
-                            *v = n;
-                            changed = true;
-                        }
-                        if !all {
-                            break;
-                        }
+                for v in [&mut w.given, &mut w.surname].into_iter().flatten() {
+                    let n = if upper {
+                        v.to_uppercase()
+                    } else {
+                        v.to_lowercase()
+                    };
+                    if n != *v {
+                        *v = n;
+                        changed = true;
+                    }
+                    if !all {
+                        break;
                     }
                 }
                 if (all || !changed)
@@ -1494,8 +1492,9 @@ fn weighted_index(rng: &mut StdRng, weights: &[f64]) -> usize {
     weights.len() - 1
 }
 
-/// A generated record with how it was made.
+/// A generated record with how it was made (the trace is read by the tests).
 #[derive(Debug, Clone)]
+#[cfg_attr(not(test), allow(dead_code))]
 struct Traced {
     lead: RawLead,
     /// Index of the original of this entity in the output (itself for an original).
