@@ -694,7 +694,16 @@ fn new_company(rng: &mut StdRng) -> CompanyDef {
     let noun = |rng: &mut StdRng| COMPANY_NOUNS[rng.random_range(0..COMPANY_NOUNS.len())];
     let core = match rng.random_range(0..10) {
         0..4 => format!("{} {}", word(rng), noun(rng)),
-        4..6 => format!("{} {} {}", word(rng), word(rng), noun(rng)),
+        4..6 => {
+            let first = word(rng);
+            let second = loop {
+                let w = word(rng);
+                if w != first {
+                    break w;
+                }
+            };
+            format!("{first} {second} {}", noun(rng))
+        }
         6..8 => format!("{} {}", title_case(SURNAMES.draw(rng)), noun(rng)),
         8 => format!(
             "{} & {}",
