@@ -404,3 +404,43 @@ fn check(kind: Kind, o: &Work, a: &RawLead, b: &RawLead) {
         }
     }
 }
+
+#[test]
+fn csv_round_trips() {
+    let leads = generate(500, 4);
+    let mut buf = Vec::new();
+    write_csv(&leads, &mut buf).unwrap();
+    let mut r = csv::Reader::from_reader(buf.as_slice());
+    assert_eq!(
+        r.headers().unwrap(),
+        vec![
+            "id",
+            "entity",
+            "email",
+            "first_name",
+            "last_name",
+            "phone",
+            "company",
+            "country"
+        ]
+    );
+    let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let mut n = 0;
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.unwrap();
+        assert_eq!(rec[0].parse::<usize>().unwrap(), i);
+        let back = RawLead {
+            entity: rec[1].parse().unwrap(),
+            email: rec[2].to_owned(),
+            first_name: opt(&rec[3]),
+            last_name: opt(&rec[4]),
+            phone: opt(&rec[5]),
+            company: opt(&rec[6]),
+            country: opt(&rec[7]),
+        };
+        // Leading and trailing spaces (a corruption) survive the CSV too.
+        assert_eq!(back, leads[i]);
+        n += 1;
+    }
+    assert_eq!(n, leads.len());
+}
