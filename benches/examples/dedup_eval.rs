@@ -7,6 +7,10 @@
 //! ```
 //!
 //! `--weights` picks learned (the default) or fixed field weights.
+//! `--generator febrl` measures on the independent FEBRL-style generator
+//! (`lead_benches::febrl`, `DUP_RATE` ignored) instead of
+//! `lead_core::synth`; `--csv FILE` also writes those records, for the
+//! splink baseline (`benches/dedup/`) to run on the same data.
 //!
 //! `--explain K` prints K missed and K wrong pairs with their keys and the
 //! per-field evidence, for tuning.
@@ -110,6 +114,15 @@ fn main() {
             w
         })
         .unwrap_or_default();
+    let mut option = |name: &str| {
+        args.iter().position(|a| a == name).map(|i| {
+            let value = args.get(i + 1).cloned().unwrap_or_default();
+            args.drain(i..(i + 2).min(args.len()));
+            value
+        })
+    };
+    let febrl = option("--generator").is_some_and(|g| g == "febrl");
+    let csv = option("--csv");
     let n: usize = args
         .first()
         .and_then(|v| v.parse().ok())
@@ -117,14 +130,35 @@ fn main() {
     let seed: u64 = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(42);
     let dup_rate: f64 = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(0.2);
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-    println!("leads {n}, seed {seed}, dup_rate {dup_rate}, threads {threads}");
+    let generator = if febrl { "febrl" } else { "synth" };
+    println!(
+        "generator {generator}, leads {n}, seed {seed}, dup_rate {dup_rate}, threads {threads}"
+    );
 
     let t = Instant::now();
-    let leads = generate(n, seed, dup_rate);
+    let (truth, fields) = if febrl {
+        let raw = lead_benches::febrl::generate(n, seed);
+        if let Some(path) = &csv {
+            let file = std::fs::File::create(path).expect("create the CSV file");
+            lead_benches::febrl::write_csv(&raw, std::io::BufWriter::new(file))
+                .expect("write the CSV file");
+            println!("wrote {path}");
+        }
+        let truth: Vec<u32> = raw.iter().map(|l| l.entity).collect();
+        let fields: Vec<_> = raw
+            .iter()
+            .map(|l| lead_benches::febrl::to_fields(l).expect("generated e-mails are valid"))
+            .collect();
+        (truth, fields)
+    } else {
+        let leads = generate(n, seed, dup_rate);
+        let truth: Vec<u32> = leads.iter().map(|l| l.entity).collect();
+        (
+            truth,
+            leads.into_iter().map(|l| l.fields).collect::<Vec<_>>(),
+        )
+    };
     println!("generate:        {:>8.2} s", t.elapsed().as_secs_f64());
-
-    let truth: Vec<u32> = leads.iter().map(|l| l.entity).collect();
-    let fields: Vec<_> = leads.into_iter().map(|l| l.fields).collect();
 
     let start = Instant::now();
     let keys = match_keys_batch(&fields);

@@ -62,7 +62,7 @@ fn classify(host: &str) -> (Option<String>, DomainKind) {
 /// [`std::thread::available_parallelism`] threads and concatenates the
 /// results in order. A chunk whose thread cannot start (or fails) runs on
 /// the calling thread.
-fn parallel_chunks<T: Sync, R: Send>(
+pub(crate) fn parallel_chunks<T: Sync, R: Send>(
     items: &[T],
     min_parallel: usize,
     work: impl Fn(&[T]) -> Vec<R> + Sync,

@@ -244,21 +244,174 @@ pub fn find_duplicates_report(keys: &[MatchKeys], config: &DedupConfig) -> Dedup
         Weights::Fixed => None,
     };
     let (_, rarities, terms) = NameFrequencies::build_with_terms(keys);
-    let scorer = match &model {
-        Some(model) => Scorer::Learned {
-            model,
-            terms: &terms,
-        },
-        None => Scorer::Fixed {
-            rarities: &rarities,
-        },
+    let (pairs, model) = match model {
+        Some(mut model) => {
+            let pairs = score_learned(keys, &mut model, &terms, &candidates, config);
+            (pairs, Some(model))
+        }
+        None => {
+            let scorer = Scorer::Fixed {
+                rarities: &rarities,
+            };
+            (score_all(keys, &scorer, &candidates, config), None)
+        }
     };
-    let pairs = score_all(keys, &scorer, &candidates, config);
     DedupReport {
         pairs,
         stats,
         model,
     }
+}
+
+/// Scores candidates with a learned model in two passes: the evidence of
+/// every pair, then the prior that makes the model expect as many
+/// duplicates among them as it finds ([`fit_prior`]), then the decisions.
+fn score_learned(
+    keys: &[MatchKeys],
+    model: &mut MatchModel,
+    terms: &[[f32; 3]],
+    candidates: &[u64],
+    config: &DedupConfig,
+) -> Vec<DuplicatePair> {
+    let evidence: Vec<Evidence> = {
+        let scorer = Scorer::Learned {
+            model: &*model,
+            terms,
+        };
+        keys::parallel_chunks(candidates, PARALLEL_MIN_PAIRS, |chunk| {
+            chunk
+                .iter()
+                .map(|&packed| {
+                    let (a, b) = blocking::unpack(packed);
+                    match (keys.get(a), keys.get(b)) {
+                        (Some(ka), Some(kb)) => scorer.evidence((a, ka), (b, kb)),
+                        _ => Evidence::NONE,
+                    }
+                })
+                .collect()
+        })
+    };
+    model.prior = fit_prior(model.prior, &evidence, keys.len());
+    candidates
+        .iter()
+        .zip(&evidence)
+        .filter_map(|(&packed, e)| {
+            let (a, b) = blocking::unpack(packed);
+            let (similarity, decision) = e.judge(model.prior, config);
+            (decision != Decision::Distinct).then_some(DuplicatePair {
+                a,
+                b,
+                similarity,
+                decision,
+            })
+        })
+        .collect()
+}
+
+/// What a model found for one pair, besides the prior.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Evidence {
+    /// Sum of the fields' evidence (the match weight minus the prior).
+    bayes: f32,
+    same_email: bool,
+    /// At least [`MIN_AGREEING_FIELDS`] fields agree.
+    corroborated: bool,
+}
+
+impl Evidence {
+    /// A pair that could not be compared.
+    const NONE: Evidence = Evidence {
+        bayes: f32::NEG_INFINITY,
+        same_email: false,
+        corroborated: false,
+    };
+
+    /// The similarity (`1 / (1 + e^-(prior + bayes))`, the same-e-mail
+    /// floor) and the decision at `prior`.
+    fn judge(&self, prior: f64, config: &DedupConfig) -> (f64, Decision) {
+        judge_weight(
+            prior + f64::from(self.bayes),
+            self.same_email,
+            self.corroborated,
+            config,
+        )
+    }
+}
+
+/// The similarity of a match weight (`1 / (1 + e^-weight)`, at least
+/// [`SAME_EMAIL_FLOOR`] for the same e-mail) and its decision, with the
+/// one-field rule applied: a pair merges without a person only when it
+/// shares the e-mail key or is `corroborated` by at least
+/// [`MIN_AGREEING_FIELDS`] agreeing fields.
+fn judge_weight(
+    weight: f64,
+    same_email: bool,
+    corroborated: bool,
+    config: &DedupConfig,
+) -> (f64, Decision) {
+    let mut total = 1.0 / (1.0 + (-weight).exp());
+    if total.is_nan() {
+        total = 0.0;
+    }
+    if same_email {
+        total = total.max(SAME_EMAIL_FLOOR);
+    }
+    let total = total.clamp(0.0, 1.0);
+    let mut decision = config.decide_pair(total, same_email);
+    if decision == Decision::AutoMerge && !same_email && !corroborated {
+        decision = Decision::Review;
+    }
+    (total, decision)
+}
+
+/// Width of the evidence bins [`fit_prior`] sums over, in nats.
+const PRIOR_BIN: f64 = 0.05;
+/// Evidence beyond this, either way, falls in the outermost bins.
+const PRIOR_RANGE: f64 = 40.0;
+
+/// The prior log-odds `x` at which the expected number of duplicate pairs
+/// among the candidates, `Σ 1 / (1 + e^-(x + bayes))`, equals
+/// `e^x / (1 + e^x)` times all pairs of the batch: the maximum-likelihood
+/// mix of duplicates and strangers given the learned fields (EM on the
+/// prior alone; pairs never compared count as strangers). It counts the
+/// pairs the batch actually shows, so it holds where the training
+/// sessions' estimate is thrown off by fields that are not independent.
+/// Starts from `start`, which it returns when nothing is found.
+fn fit_prior(start: f64, evidence: &[Evidence], leads: usize) -> f64 {
+    let n = leads as f64;
+    let all_pairs = n * (n - 1.0) / 2.0;
+    if all_pairs < 1.0 || !start.is_finite() {
+        return start;
+    }
+    let bins = (2.0 * PRIOR_RANGE / PRIOR_BIN) as usize + 1;
+    let mut counts = vec![0u64; bins];
+    for e in evidence.iter().filter(|e| e.bayes.is_finite()) {
+        let x = f64::from(e.bayes).clamp(-PRIOR_RANGE, PRIOR_RANGE);
+        let i = ((x + PRIOR_RANGE) / PRIOR_BIN).round() as usize;
+        if let Some(c) = counts.get_mut(i) {
+            *c += 1;
+        }
+    }
+    let centre = |i: usize| i as f64 * PRIOR_BIN - PRIOR_RANGE;
+    let mut x = start;
+    for _ in 0..200 {
+        let expected: f64 = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| *c as f64 / (1.0 + (-(x + centre(i))).exp()))
+            .sum();
+        let share = expected / all_pairs;
+        if !(share > 0.0 && share < 1.0) {
+            return start;
+        }
+        let next = (share / (1.0 - share)).ln();
+        if (next - x).abs() < 1e-6 {
+            return next;
+        }
+        x = next;
+    }
+    x
 }
 
 /// How a candidate pair is scored.
@@ -285,28 +438,46 @@ impl Scorer<'_> {
         (b, kb): (usize, &MatchKeys),
         config: &DedupConfig,
     ) -> (f64, Decision) {
+        match self {
+            Scorer::Fixed { rarities } => {
+                // In f64 all the way, so the similarity is `similarity_with`'s.
+                let cmp = compare(ka, kb);
+                let rarity = |i: usize| rarities.get(i).copied().unwrap_or(Rarity::NEUTRAL);
+                let s = similarity::weigh_fixed(&cmp, ka, kb, &rarity(a), &rarity(b));
+                judge_weight(
+                    s.evidence - similarity::BIAS,
+                    cmp.level(Field::Email) == level::EQUAL,
+                    cmp.agreeing_fields() >= MIN_AGREEING_FIELDS,
+                    config,
+                )
+            }
+            Scorer::Learned { model, .. } => {
+                self.evidence((a, ka), (b, kb)).judge(model.prior, config)
+            }
+        }
+    }
+
+    /// What the scorer finds for a pair before the prior (for the fixed
+    /// weights, the evidence before their bias, which plays the prior).
+    fn evidence(&self, (a, ka): (usize, &MatchKeys), (b, kb): (usize, &MatchKeys)) -> Evidence {
         let cmp = compare(ka, kb);
-        let total = match self {
+        let bayes = match self {
             Scorer::Fixed { rarities } => {
                 let rarity = |i: usize| rarities.get(i).copied().unwrap_or(Rarity::NEUTRAL);
-                similarity::weigh_fixed(&cmp, ka, kb, &rarity(a), &rarity(b)).total
+                similarity::weigh_fixed(&cmp, ka, kb, &rarity(a), &rarity(b)).evidence
             }
             Scorer::Learned { model, terms } => {
                 let term = |i: usize| terms.get(i).copied().unwrap_or([0.0; 3]);
                 let (ta, tb) = (term(a), term(b));
                 let pair_terms = [0, 1, 2].map(|f| f64::from(ta[f].min(tb[f])));
-                model.similarity(&cmp, pair_terms)
+                model.match_weight(&cmp.levels, pair_terms) - model.prior
             }
         };
-        let same_email = cmp.level(Field::Email) == level::EQUAL;
-        let mut decision = config.decide_pair(total, same_email);
-        if decision == Decision::AutoMerge
-            && !same_email
-            && cmp.agreeing_fields() < MIN_AGREEING_FIELDS
-        {
-            decision = Decision::Review;
+        Evidence {
+            bayes: bayes as f32,
+            same_email: cmp.level(Field::Email) == level::EQUAL,
+            corroborated: cmp.agreeing_fields() >= MIN_AGREEING_FIELDS,
         }
-        (total, decision)
     }
 }
 

@@ -56,7 +56,7 @@ use super::nicknames::are_nicknames;
 use crate::MatchKeys;
 
 /// Evidence needed for a similarity of 0.5; see the module docs.
-const BIAS: f64 = 6.0;
+pub(crate) const BIAS: f64 = 6.0;
 /// Lowest similarity of two leads with the same normalized e-mail.
 pub const SAME_EMAIL_FLOOR: f64 = 0.95;
 
