@@ -22,7 +22,10 @@
 //!
 //! * **u** comes from random pairs: nearly all of them are different
 //!   people, so the share of random pairs at each level is `u`
-//!   ([`U_SAMPLE_PAIRS`] pairs, fewer in small batches).
+//!   ([`U_SAMPLE_PAIRS`] pairs, fewer in small batches). Exact agreement
+//!   on the e-mail key, the phone, the names, the company and the domain
+//!   is counted exactly instead, from how often each value occurs: its
+//!   chance can be far below what a sample of random pairs sees.
 //! * **m** comes from expectation–maximisation over two *training
 //!   sessions*, each a set of pairs that agree exactly on one field: the
 //!   phone digits, and the last name. Within a session the pairs are a
@@ -380,7 +383,61 @@ fn estimate_u(keys: &[MatchKeys]) -> (LevelTable, usize) {
     for p in &parts {
         counts.merge(p);
     }
-    (probabilities(&counts, count as f64), count)
+    let mut u = probabilities(&counts, count as f64);
+    exact_equal_levels(keys, &mut u);
+    (u, count)
+}
+
+/// Replaces the sampled `u` of exact agreement on the e-mail key, phone,
+/// names, company and corporate domain by its exact value, `Σ c·(c-1) /
+/// (N·(N-1))` over the counts `c` of each value, scaling the field's other
+/// levels to keep the row's sum. A sample of random pairs cannot see
+/// chances near `1 / N` (two strangers with one phone number in a million
+/// leads), and those set the strongest weights.
+fn exact_equal_levels(keys: &[MatchKeys], u: &mut LevelTable) {
+    let n = keys.len() as f64;
+    let all = n * (n - 1.0);
+    if all <= 0.0 {
+        return;
+    }
+    let hash = super::frequency::hash_value;
+    let value = |field: Field, k: &MatchKeys| -> Option<u64> {
+        match field {
+            Field::Email => Some(hash(&k.email)),
+            Field::Phone => k.phone.as_deref().map(hash),
+            Field::FirstName => k.first_name.as_deref().map(hash),
+            Field::LastName => k.last_name.as_deref().map(hash),
+            Field::Company => k.company_key().as_deref().map(hash),
+            Field::CorporateDomain => k.corporate_domain().map(hash),
+            Field::EmailLocalPart => None,
+        }
+    };
+    let eq = usize::from(level::EQUAL);
+    for field in Field::ALL {
+        if field == Field::EmailLocalPart {
+            continue;
+        }
+        let mut values: Vec<u64> = keys.iter().filter_map(|k| value(field, k)).collect();
+        values.sort_unstable();
+        let mut same = 0f64;
+        for run in values.chunk_by(|x, y| x == y) {
+            let c = run.len() as f64;
+            same += c * (c - 1.0);
+        }
+        let exact = (same / all).max(0.5 / all);
+        let f = field as usize;
+        let others: f64 = (0..field.levels())
+            .filter(|&l| l != eq)
+            .map(|l| u[f][l])
+            .sum();
+        if others > 0.0 && exact < 1.0 {
+            let scale = (1.0 - exact) / others;
+            for l in (0..field.levels()).filter(|&l| l != eq) {
+                u[f][l] *= scale;
+            }
+            u[f][eq] = exact;
+        }
+    }
 }
 
 /// Smoothed probabilities per level from counts over `total` pairs.
