@@ -9,8 +9,9 @@
 //! `--weights` picks learned (the default) or fixed field weights.
 //! `--generator febrl` measures on the independent FEBRL-style generator
 //! (`lead_benches::febrl`, `DUP_RATE` ignored) instead of
-//! `lead_core::synth`; `--csv FILE` also writes those records, for the
-//! splink baseline (`benches/dedup/`) to run on the same data.
+//! `lead_core::synth`; `--csv FILE` also writes the records (of either
+//! generator), for the splink baseline (`benches/dedup/`) to run on the
+//! same data.
 //!
 //! `--explain K` prints K missed and K wrong pairs with their keys and the
 //! per-field evidence, for tuning.
@@ -153,10 +154,34 @@ fn main() {
     } else {
         let leads = generate(n, seed, dup_rate);
         let truth: Vec<u32> = leads.iter().map(|l| l.entity).collect();
-        (
-            truth,
-            leads.into_iter().map(|l| l.fields).collect::<Vec<_>>(),
-        )
+        let fields: Vec<_> = leads.into_iter().map(|l| l.fields).collect();
+        if let Some(path) = &csv {
+            // The same columns as the FEBRL generator's CSV, so the splink
+            // baseline reads both.
+            let raw: Vec<lead_benches::febrl::RawLead> = fields
+                .iter()
+                .zip(&truth)
+                .map(|(f, &entity)| lead_benches::febrl::RawLead {
+                    entity,
+                    email: f.email.as_str().to_owned(),
+                    first_name: f.first_name.clone(),
+                    last_name: f.last_name.clone(),
+                    phone: f.phone.as_ref().map(|p| p.as_str().to_owned()).or_else(|| {
+                        f.warnings
+                            .iter()
+                            .find(|w| w.field == "phone")
+                            .and_then(|w| w.value.clone())
+                    }),
+                    company: f.company.clone(),
+                    country: f.country.clone(),
+                })
+                .collect();
+            let file = std::fs::File::create(path).expect("create the CSV file");
+            lead_benches::febrl::write_csv(&raw, std::io::BufWriter::new(file))
+                .expect("write the CSV file");
+            println!("wrote {path}");
+        }
+        (truth, fields)
     };
     println!("generate:        {:>8.2} s", t.elapsed().as_secs_f64());
 
