@@ -78,7 +78,7 @@ pub(crate) fn parallel_chunks<T: Sync, R: Send>(
             .chunks(chunk_len)
             .map(|chunk| {
                 let handle = std::thread::Builder::new()
-                    .name("dedup-keys".into())
+                    .name("dedup".into())
                     .spawn_scoped(scope, move || work(chunk))
                     .ok();
                 (chunk, handle)

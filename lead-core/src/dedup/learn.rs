@@ -319,49 +319,23 @@ impl Counts {
     }
 }
 
-/// Compares `pairs` (index pairs) on up to two threads, in order-free
-/// chunks; `visit` folds each pair's levels into a per-thread value.
+/// Compares `pairs` (index pairs) on the available threads, in
+/// order-free chunks; `visit` folds each pair's levels into a per-chunk
+/// value.
 fn compare_pairs<T: Send>(
     keys: &[MatchKeys],
     pairs: &[(u32, u32)],
     init: impl Fn() -> T + Sync,
     visit: impl Fn(&mut T, &[u8; FIELDS]) + Sync,
 ) -> Vec<T> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let run = |chunk: &[(u32, u32)]| {
+    super::keys::parallel_chunks(pairs, 20_000, |chunk| {
         let mut acc = init();
         for &(a, b) in chunk {
             if let (Some(x), Some(y)) = (keys.get(a as usize), keys.get(b as usize)) {
                 visit(&mut acc, &model_levels(&compare(x, y).levels));
             }
         }
-        acc
-    };
-    if threads <= 1 || pairs.len() < 20_000 {
-        return vec![run(pairs)];
-    }
-    let chunk_len = pairs.len().div_ceil(threads);
-    let run = &run;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = pairs
-            .chunks(chunk_len)
-            .map(|chunk| {
-                let h = std::thread::Builder::new()
-                    .name("dedup-learn".into())
-                    .spawn_scoped(scope, move || run(chunk))
-                    .ok();
-                (chunk, h)
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(
-                |(chunk, h)| match h.map(std::thread::ScopedJoinHandle::join) {
-                    Some(Ok(acc)) => acc,
-                    _ => run(chunk),
-                },
-            )
-            .collect()
+        vec![acc]
     })
 }
 

@@ -516,40 +516,16 @@ fn score_chunk(
     out
 }
 
-/// Scores candidates on several threads. Chunks are contiguous slices of
-/// the sorted candidates and are concatenated in order, so the output is
-/// sorted and identical to a single-threaded run. A thread that cannot be
-/// started (or fails) has its chunk scored on the calling thread instead.
+/// Scores candidates on several threads ([`keys::parallel_chunks`]: the
+/// output is sorted and identical to a single-threaded run).
 fn score_all(
     keys: &[MatchKeys],
     scorer: &Scorer<'_>,
     candidates: &[u64],
     config: &DedupConfig,
 ) -> Vec<DuplicatePair> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads <= 1 || candidates.len() < PARALLEL_MIN_PAIRS {
-        return score_chunk(keys, scorer, candidates, config);
-    }
-    let chunk_len = candidates.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = candidates
-            .chunks(chunk_len)
-            .map(|chunk| {
-                let handle = std::thread::Builder::new()
-                    .name("dedup-score".into())
-                    .spawn_scoped(scope, move || score_chunk(keys, scorer, chunk, config))
-                    .ok();
-                (chunk, handle)
-            })
-            .collect();
-        let mut out = Vec::new();
-        for (chunk, handle) in handles {
-            match handle.map(std::thread::ScopedJoinHandle::join) {
-                Some(Ok(mut part)) => out.append(&mut part),
-                _ => out.extend(score_chunk(keys, scorer, chunk, config)),
-            }
-        }
-        out
+    keys::parallel_chunks(candidates, PARALLEL_MIN_PAIRS, |chunk| {
+        score_chunk(keys, scorer, chunk, config)
     })
 }
 
