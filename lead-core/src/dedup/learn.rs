@@ -186,22 +186,6 @@ impl MatchModel {
         }
     }
 
-    /// The similarity of a comparison: `1 / (1 + e^-W)` of its
-    /// [`match_weight`](Self::match_weight), at least
-    /// [`SAME_EMAIL_FLOOR`](super::SAME_EMAIL_FLOOR) for the same e-mail key.
-    pub fn similarity(&self, cmp: &super::Comparison, terms: [f64; 3]) -> f64 {
-        let w = self.match_weight(&cmp.levels, terms);
-        let mut total = 1.0 / (1.0 + (-w).exp());
-        if cmp.level(Field::Email) == level::EQUAL {
-            total = total.max(super::SAME_EMAIL_FLOOR);
-        }
-        if total.is_nan() {
-            0.0
-        } else {
-            total.clamp(0.0, 1.0)
-        }
-    }
-
     /// The evidence (log-likelihood ratio) of a field's level.
     pub fn weight(&self, field: Field, lvl: u8) -> f64 {
         self.weights
@@ -211,13 +195,19 @@ impl MatchModel {
             .unwrap_or(0.0)
     }
 
-    /// The match weight of a comparison: prior plus every field's evidence
+    /// The match weight of a comparison: the prior plus its
+    /// [`evidence`](Self::evidence).
+    pub fn match_weight(&self, levels: &[u8; FIELDS], terms: [f64; 3]) -> f64 {
+        self.prior + self.evidence(levels, terms)
+    }
+
+    /// What a comparison says besides the prior: every field's evidence
     /// plus the term-frequency adjustment of exact name and company
     /// agreements (`terms`: the smaller `ln(F / f)` of the two leads for
     /// first name, last name, company).
-    pub fn match_weight(&self, levels: &[u8; FIELDS], terms: [f64; 3]) -> f64 {
+    pub fn evidence(&self, levels: &[u8; FIELDS], terms: [f64; 3]) -> f64 {
         let levels = &model_levels(levels);
-        let mut w = self.prior;
+        let mut w = 0.0;
         for field in Field::ALL {
             let lvl = levels.get(field as usize).copied().unwrap_or(0);
             w += self.weight(field, lvl);

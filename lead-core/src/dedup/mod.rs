@@ -251,12 +251,7 @@ pub fn find_duplicates_report(keys: &[MatchKeys], config: &DedupConfig) -> Dedup
             let pairs = score_learned(keys, &mut model, &terms, &candidates, config);
             (pairs, Some(model))
         }
-        None => {
-            let scorer = Scorer::Fixed {
-                rarities: &rarities,
-            };
-            (score_all(keys, &scorer, &candidates, config), None)
-        }
+        None => (score_all(keys, &rarities, &candidates, config), None),
     };
     DedupReport {
         pairs,
@@ -276,17 +271,14 @@ fn score_learned(
     config: &DedupConfig,
 ) -> Vec<DuplicatePair> {
     let evidence: Vec<Evidence> = {
-        let scorer = Scorer::Learned {
-            model: &*model,
-            terms,
-        };
+        let model = &*model;
         keys::parallel_chunks(candidates, PARALLEL_MIN_PAIRS, |chunk| {
             chunk
                 .iter()
                 .map(|&packed| {
                     let (a, b) = blocking::unpack(packed);
                     match (keys.get(a), keys.get(b)) {
-                        (Some(ka), Some(kb)) => scorer.evidence((a, ka), (b, kb)),
+                        (Some(ka), Some(kb)) => Evidence::learned(model, terms, (a, ka), (b, kb)),
                         _ => Evidence::NONE,
                     }
                 })
@@ -321,6 +313,24 @@ struct Evidence {
 }
 
 impl Evidence {
+    /// What `model` finds for a pair, given each lead's `ln(F / f)` terms.
+    fn learned(
+        model: &MatchModel,
+        terms: &[[f32; 3]],
+        (a, ka): (usize, &MatchKeys),
+        (b, kb): (usize, &MatchKeys),
+    ) -> Evidence {
+        let cmp = compare(ka, kb);
+        let term = |i: usize| terms.get(i).copied().unwrap_or([0.0; 3]);
+        let (ta, tb) = (term(a), term(b));
+        let pair_terms = [0, 1, 2].map(|f| f64::from(ta[f].min(tb[f])));
+        Evidence {
+            bayes: model.evidence(&cmp.levels, pair_terms) as f32,
+            same_email: cmp.level(Field::Email) == level::EQUAL,
+            corroborated: cmp.agreeing_fields() >= MIN_AGREEING_FIELDS,
+        }
+    }
+
     /// A pair that could not be compared.
     const NONE: Evidence = Evidence {
         bayes: f32::NEG_INFINITY,
@@ -416,71 +426,29 @@ fn fit_prior(start: f64, evidence: &[Evidence], leads: usize) -> f64 {
     x
 }
 
-/// How a candidate pair is scored.
-enum Scorer<'a> {
-    /// [`similarity_with`] and each lead's [`Rarity`].
-    Fixed { rarities: &'a [Rarity] },
-    /// A learned model and each lead's `ln(F / f)` terms.
-    Learned {
-        model: &'a MatchModel,
-        terms: &'a [[f32; 3]],
-    },
-}
-
-impl Scorer<'_> {
-    /// The pair's similarity and its decision under `config`.
-    ///
-    /// Besides the thresholds, a pair merges without a person only when it
-    /// shares the e-mail key or at least [`MIN_AGREEING_FIELDS`] other
-    /// fields agree ([`Comparison::agreeing_fields`]): whatever the
-    /// weights, learned or fixed, one field alone never decides.
-    fn judge(
-        &self,
-        (a, ka): (usize, &MatchKeys),
-        (b, kb): (usize, &MatchKeys),
-        config: &DedupConfig,
-    ) -> (f64, Decision) {
-        match self {
-            Scorer::Fixed { rarities } => {
-                // In f64 all the way, so the similarity is `similarity_with`'s.
-                let cmp = compare(ka, kb);
-                let rarity = |i: usize| rarities.get(i).copied().unwrap_or(Rarity::NEUTRAL);
-                let s = similarity::weigh_fixed(&cmp, ka, kb, &rarity(a), &rarity(b));
-                judge_weight(
-                    s.evidence - similarity::BIAS,
-                    cmp.level(Field::Email) == level::EQUAL,
-                    cmp.agreeing_fields() >= MIN_AGREEING_FIELDS,
-                    config,
-                )
-            }
-            Scorer::Learned { model, .. } => {
-                self.evidence((a, ka), (b, kb)).judge(model.prior, config)
-            }
-        }
-    }
-
-    /// What the scorer finds for a pair before the prior (for the fixed
-    /// weights, the evidence before their bias, which plays the prior).
-    fn evidence(&self, (a, ka): (usize, &MatchKeys), (b, kb): (usize, &MatchKeys)) -> Evidence {
-        let cmp = compare(ka, kb);
-        let bayes = match self {
-            Scorer::Fixed { rarities } => {
-                let rarity = |i: usize| rarities.get(i).copied().unwrap_or(Rarity::NEUTRAL);
-                similarity::weigh_fixed(&cmp, ka, kb, &rarity(a), &rarity(b)).evidence
-            }
-            Scorer::Learned { model, terms } => {
-                let term = |i: usize| terms.get(i).copied().unwrap_or([0.0; 3]);
-                let (ta, tb) = (term(a), term(b));
-                let pair_terms = [0, 1, 2].map(|f| f64::from(ta[f].min(tb[f])));
-                model.match_weight(&cmp.levels, pair_terms) - model.prior
-            }
-        };
-        Evidence {
-            bayes: bayes as f32,
-            same_email: cmp.level(Field::Email) == level::EQUAL,
-            corroborated: cmp.agreeing_fields() >= MIN_AGREEING_FIELDS,
-        }
-    }
+/// A pair's similarity by the fixed weights and each lead's [`Rarity`],
+/// and its decision under `config`.
+///
+/// Besides the thresholds, a pair merges without a person only when it
+/// shares the e-mail key or at least [`MIN_AGREEING_FIELDS`] other fields
+/// agree ([`Comparison::agreeing_fields`]): whatever the weights, learned
+/// ([`Evidence::judge`]) or fixed, one field alone never decides.
+fn judge_fixed(
+    rarities: &[Rarity],
+    (a, ka): (usize, &MatchKeys),
+    (b, kb): (usize, &MatchKeys),
+    config: &DedupConfig,
+) -> (f64, Decision) {
+    // In f64 all the way, so the similarity is `similarity_with`'s.
+    let cmp = compare(ka, kb);
+    let rarity = |i: usize| rarities.get(i).copied().unwrap_or(Rarity::NEUTRAL);
+    let s = similarity::weigh_fixed(&cmp, ka, kb, &rarity(a), &rarity(b));
+    judge_weight(
+        s.evidence - similarity::BIAS,
+        cmp.level(Field::Email) == level::EQUAL,
+        cmp.agreeing_fields() >= MIN_AGREEING_FIELDS,
+        config,
+    )
 }
 
 /// Fields (besides the e-mail key) that must agree for a pair to merge
@@ -493,7 +461,7 @@ const PARALLEL_MIN_PAIRS: usize = 20_000;
 
 fn score_chunk(
     keys: &[MatchKeys],
-    scorer: &Scorer<'_>,
+    rarities: &[Rarity],
     chunk: &[u64],
     config: &DedupConfig,
 ) -> Vec<DuplicatePair> {
@@ -503,7 +471,7 @@ fn score_chunk(
         let (Some(ka), Some(kb)) = (keys.get(a), keys.get(b)) else {
             continue;
         };
-        let (total, decision) = scorer.judge((a, ka), (b, kb), config);
+        let (total, decision) = judge_fixed(rarities, (a, ka), (b, kb), config);
         if decision != Decision::Distinct {
             out.push(DuplicatePair {
                 a,
@@ -520,12 +488,12 @@ fn score_chunk(
 /// output is sorted and identical to a single-threaded run).
 fn score_all(
     keys: &[MatchKeys],
-    scorer: &Scorer<'_>,
+    rarities: &[Rarity],
     candidates: &[u64],
     config: &DedupConfig,
 ) -> Vec<DuplicatePair> {
     keys::parallel_chunks(candidates, PARALLEL_MIN_PAIRS, |chunk| {
-        score_chunk(keys, scorer, chunk, config)
+        score_chunk(keys, rarities, chunk, config)
     })
 }
 
@@ -723,13 +691,12 @@ mod tests {
                 };
                 let model = MatchModel::from_parameters(m, u, prior);
                 let terms = [[5.0f32; 3], [5.0; 3]];
-                let learned = Scorer::Learned { model: &model, terms: &terms };
+                let (_, learned) = Evidence::learned(&model, &terms, (0, &a), (1, &b))
+                    .judge(model.prior, &config);
+                prop_assert_ne!(learned, Decision::AutoMerge);
                 let rarities = [Rarity::NEUTRAL; 2];
-                let fixed = Scorer::Fixed { rarities: &rarities };
-                for scorer in [learned, fixed] {
-                    let (_, decision) = scorer.judge((0, &a), (1, &b), &config);
-                    prop_assert_ne!(decision, Decision::AutoMerge);
-                }
+                let (_, fixed) = judge_fixed(&rarities, (0, &a), (1, &b), &config);
+                prop_assert_ne!(fixed, Decision::AutoMerge);
             }
         }
     }
@@ -742,18 +709,15 @@ mod tests {
         let (candidates, _) = blocking::candidate_pairs(&keys);
         let config = DedupConfig::default();
         let (_, rarities) = NameFrequencies::build(&keys);
-        let scorer = Scorer::Fixed {
-            rarities: &rarities,
-        };
-        let single = score_chunk(&keys, &scorer, &candidates, &config);
+        let single = score_chunk(&keys, &rarities, &candidates, &config);
         let mut many = candidates.clone();
         while many.len() < PARALLEL_MIN_PAIRS {
             many.extend_from_slice(&candidates);
         }
-        let parallel = score_all(&keys, &scorer, &many, &config);
+        let parallel = score_all(&keys, &rarities, &many, &config);
         let repeated: Vec<DuplicatePair> = many
             .chunks(candidates.len())
-            .flat_map(|c| score_chunk(&keys, &scorer, c, &config))
+            .flat_map(|c| score_chunk(&keys, &rarities, c, &config))
             .collect();
         assert_eq!(parallel, repeated);
         assert!(!single.is_empty());
