@@ -13,12 +13,19 @@
 //! generator), for the splink baseline (`benches/dedup/`) to run on the
 //! same data.
 //!
+//! `--input FILE` reads the records from such a CSV instead of generating
+//! them, as a user's file would come: rows are normalized as capture does
+//! and reduced to their match keys chunk by chunk, so the timing covers
+//! reading and normalizing and the peak RSS is the pipeline's alone (the
+//! generated leads are not held).
+//!
 //! `--explain K` prints K missed and K wrong pairs with their keys and the
 //! per-field evidence, for tuning.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+use lead_benches::febrl::RawLead;
 use lead_core::MatchKeys;
 use lead_core::dedup::{
     DedupConfig, DuplicatePair, Field, MatchModel, NameFrequencies, Similarity, Weights, clusters,
@@ -40,6 +47,89 @@ fn show(keys: &MatchKeys) -> String {
         "{} | {:?} {:?} | {:?} | {:?} | {:?}",
         keys.email, keys.first_name, keys.last_name, keys.phone, keys.company, keys.domain
     )
+}
+
+/// Rows normalized per chunk of the CSV: enough to keep both cores busy,
+/// small beside the keys of a million leads.
+const CSV_CHUNK: usize = 65_536;
+
+/// Reads a CSV written by `--csv` (columns `entity`, `email`,
+/// `first_name`, `last_name`, `phone`, `company`, `country`; empty cells
+/// are missing values): the truth column and the match keys of every row
+/// capture would accept, and the number of rows it would refuse (a bad
+/// e-mail). Only the keys of the rows read so far stay in memory.
+fn read_csv_keys(path: &str, threads: usize) -> (Vec<u32>, Vec<MatchKeys>, usize) {
+    let mut reader = csv::Reader::from_path(path).expect("open the input CSV");
+    let headers = reader.headers().expect("read the CSV header").clone();
+    let column = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("{path}: no column {name}"))
+    };
+    let [entity, email, first, last, phone, company, country] = [
+        "entity",
+        "email",
+        "first_name",
+        "last_name",
+        "phone",
+        "company",
+        "country",
+    ]
+    .map(column);
+    let (mut truth, mut keys, mut refused) = (Vec::new(), Vec::new(), 0);
+    let mut chunk: Vec<RawLead> = Vec::with_capacity(CSV_CHUNK);
+    let mut flush = |chunk: &mut Vec<RawLead>| {
+        let per_thread = chunk.len().div_ceil(threads).max(1);
+        let normalized: Vec<(u32, Option<lead_core::LeadFields>)> = std::thread::scope(|s| {
+            let workers: Vec<_> = chunk
+                .chunks(per_thread)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|l| (l.entity, lead_benches::febrl::to_fields(l)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a normalizing thread panicked"))
+                .collect()
+        });
+        let mut fields = Vec::with_capacity(normalized.len());
+        for (e, f) in normalized {
+            match f {
+                Some(f) => {
+                    truth.push(e);
+                    fields.push(f);
+                }
+                None => refused += 1,
+            }
+        }
+        keys.extend(match_keys_batch(&fields));
+        chunk.clear();
+    };
+    for (row, record) in reader.records().enumerate() {
+        let record = record.unwrap_or_else(|e| panic!("{path}: row {}: {e}", row + 2));
+        let text = |i: usize| record.get(i).filter(|v| !v.is_empty()).map(str::to_owned);
+        chunk.push(RawLead {
+            entity: text(entity)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{path}: row {}: no entity", row + 2)),
+            email: text(email).unwrap_or_default(),
+            first_name: text(first),
+            last_name: text(last),
+            phone: text(phone),
+            company: text(company),
+            country: text(country),
+        });
+        if chunk.len() == CSV_CHUNK {
+            flush(&mut chunk);
+        }
+    }
+    flush(&mut chunk);
+    (truth, keys, refused)
 }
 
 /// The learned weights, one row per field.
@@ -124,6 +214,7 @@ fn main() {
     };
     let febrl = option("--generator").is_some_and(|g| g == "febrl");
     let csv = option("--csv");
+    let input = option("--input");
     let n: usize = args
         .first()
         .and_then(|v| v.parse().ok())
@@ -132,64 +223,79 @@ fn main() {
     let dup_rate: f64 = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(0.2);
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
     let generator = if febrl { "febrl" } else { "synth" };
-    println!(
-        "generator {generator}, leads {n}, seed {seed}, dup_rate {dup_rate}, threads {threads}"
-    );
+    match &input {
+        Some(path) => println!("input {path}, threads {threads}"),
+        None => println!(
+            "generator {generator}, leads {n}, seed {seed}, dup_rate {dup_rate}, threads {threads}"
+        ),
+    }
 
-    let t = Instant::now();
-    let (truth, fields) = if febrl {
-        let raw = lead_benches::febrl::generate(n, seed);
-        if let Some(path) = &csv {
-            let file = std::fs::File::create(path).expect("create the CSV file");
-            lead_benches::febrl::write_csv(&raw, std::io::BufWriter::new(file))
-                .expect("write the CSV file");
-            println!("wrote {path}");
-        }
-        let truth: Vec<u32> = raw.iter().map(|l| l.entity).collect();
-        let fields: Vec<_> = raw
-            .iter()
-            .map(|l| lead_benches::febrl::to_fields(l).expect("generated e-mails are valid"))
-            .collect();
-        (truth, fields)
+    let (truth, keys, t_keys) = if let Some(path) = &input {
+        let start = Instant::now();
+        let (truth, keys, refused) = read_csv_keys(path, threads);
+        let t_keys = start.elapsed().as_secs_f64();
+        println!(
+            "read + normalize + match keys: {t_keys:>8.2} s ({} leads from {path}, {refused} refused)",
+            keys.len()
+        );
+        (truth, keys, t_keys)
     } else {
-        let leads = generate(n, seed, dup_rate);
-        let truth: Vec<u32> = leads.iter().map(|l| l.entity).collect();
-        let fields: Vec<_> = leads.into_iter().map(|l| l.fields).collect();
-        if let Some(path) = &csv {
-            // The same columns as the FEBRL generator's CSV, so the splink
-            // baseline reads both.
-            let raw: Vec<lead_benches::febrl::RawLead> = fields
+        let t = Instant::now();
+        let (truth, fields) = if febrl {
+            let raw = lead_benches::febrl::generate(n, seed);
+            if let Some(path) = &csv {
+                let file = std::fs::File::create(path).expect("create the CSV file");
+                lead_benches::febrl::write_csv(&raw, std::io::BufWriter::new(file))
+                    .expect("write the CSV file");
+                println!("wrote {path}");
+            }
+            let truth: Vec<u32> = raw.iter().map(|l| l.entity).collect();
+            let fields: Vec<_> = raw
                 .iter()
-                .zip(&truth)
-                .map(|(f, &entity)| lead_benches::febrl::RawLead {
-                    entity,
-                    email: f.email.as_str().to_owned(),
-                    first_name: f.first_name.clone(),
-                    last_name: f.last_name.clone(),
-                    phone: f.phone.as_ref().map(|p| p.as_str().to_owned()).or_else(|| {
-                        f.warnings
-                            .iter()
-                            .find(|w| w.field == "phone")
-                            .and_then(|w| w.value.clone())
-                    }),
-                    company: f.company.clone(),
-                    country: f.country.clone(),
-                })
+                .map(|l| lead_benches::febrl::to_fields(l).expect("generated e-mails are valid"))
                 .collect();
-            let file = std::fs::File::create(path).expect("create the CSV file");
-            lead_benches::febrl::write_csv(&raw, std::io::BufWriter::new(file))
-                .expect("write the CSV file");
-            println!("wrote {path}");
-        }
-        (truth, fields)
-    };
-    println!("generate:        {:>8.2} s", t.elapsed().as_secs_f64());
+            (truth, fields)
+        } else {
+            let leads = generate(n, seed, dup_rate);
+            let truth: Vec<u32> = leads.iter().map(|l| l.entity).collect();
+            let fields: Vec<_> = leads.into_iter().map(|l| l.fields).collect();
+            if let Some(path) = &csv {
+                // The same columns as the FEBRL generator's CSV, so the splink
+                // baseline reads both.
+                let raw: Vec<lead_benches::febrl::RawLead> = fields
+                    .iter()
+                    .zip(&truth)
+                    .map(|(f, &entity)| lead_benches::febrl::RawLead {
+                        entity,
+                        email: f.email.as_str().to_owned(),
+                        first_name: f.first_name.clone(),
+                        last_name: f.last_name.clone(),
+                        phone: f.phone.as_ref().map(|p| p.as_str().to_owned()).or_else(|| {
+                            f.warnings
+                                .iter()
+                                .find(|w| w.field == "phone")
+                                .and_then(|w| w.value.clone())
+                        }),
+                        company: f.company.clone(),
+                        country: f.country.clone(),
+                    })
+                    .collect();
+                let file = std::fs::File::create(path).expect("create the CSV file");
+                lead_benches::febrl::write_csv(&raw, std::io::BufWriter::new(file))
+                    .expect("write the CSV file");
+                println!("wrote {path}");
+            }
+            (truth, fields)
+        };
+        println!("generate:        {:>8.2} s", t.elapsed().as_secs_f64());
 
-    let start = Instant::now();
-    let keys = match_keys_batch(&fields);
-    let t_keys = start.elapsed().as_secs_f64();
-    drop(fields);
-    println!("match keys:      {t_keys:>8.2} s");
+        let start = Instant::now();
+        let keys = match_keys_batch(&fields);
+        let t_keys = start.elapsed().as_secs_f64();
+        drop(fields);
+        println!("match keys:      {t_keys:>8.2} s");
+        (truth, keys, t_keys)
+    };
 
     if weights == Weights::Learned {
         let t = Instant::now();
@@ -209,7 +315,12 @@ fn main() {
     let t_find = t.elapsed().as_secs_f64();
     println!("block + compare: {t_find:>8.2} s");
     println!(
-        "total (keys + blocking + comparison): {:.2} s",
+        "total ({} + learning + blocking + comparison): {:.2} s",
+        if input.is_some() {
+            "read + normalize + keys"
+        } else {
+            "keys"
+        },
         t_keys + t_find
     );
     println!(
