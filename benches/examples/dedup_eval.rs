@@ -53,30 +53,14 @@ fn show(keys: &MatchKeys) -> String {
 /// small beside the keys of a million leads.
 const CSV_CHUNK: usize = 65_536;
 
-/// Reads a CSV written by `--csv` (columns `entity`, `email`,
-/// `first_name`, `last_name`, `phone`, `company`, `country`; empty cells
-/// are missing values): the truth column and the match keys of every row
-/// capture would accept, and the number of rows it would refuse (a bad
-/// e-mail). Only the keys of the rows read so far stay in memory.
+/// Reads a CSV written by `--csv` ([`lead_benches::febrl::read_csv`]):
+/// the truth column and the match keys of every row capture would accept,
+/// and the number of rows it would refuse (a bad e-mail). Only the keys of
+/// the rows read so far stay in memory.
 fn read_csv_keys(path: &str, threads: usize) -> (Vec<u32>, Vec<MatchKeys>, usize) {
-    let mut reader = csv::Reader::from_path(path).expect("open the input CSV");
-    let headers = reader.headers().expect("read the CSV header").clone();
-    let column = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .unwrap_or_else(|| panic!("{path}: no column {name}"))
-    };
-    let [entity, email, first, last, phone, company, country] = [
-        "entity",
-        "email",
-        "first_name",
-        "last_name",
-        "phone",
-        "company",
-        "country",
-    ]
-    .map(column);
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let rows = lead_benches::febrl::read_csv(std::io::BufReader::new(file))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
     let (mut truth, mut keys, mut refused) = (Vec::new(), Vec::new(), 0);
     let mut chunk: Vec<RawLead> = Vec::with_capacity(CSV_CHUNK);
     let mut flush = |chunk: &mut Vec<RawLead>| {
@@ -110,20 +94,8 @@ fn read_csv_keys(path: &str, threads: usize) -> (Vec<u32>, Vec<MatchKeys>, usize
         keys.extend(match_keys_batch(&fields));
         chunk.clear();
     };
-    for (row, record) in reader.records().enumerate() {
-        let record = record.unwrap_or_else(|e| panic!("{path}: row {}: {e}", row + 2));
-        let text = |i: usize| record.get(i).filter(|v| !v.is_empty()).map(str::to_owned);
-        chunk.push(RawLead {
-            entity: text(entity)
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{path}: row {}: no entity", row + 2)),
-            email: text(email).unwrap_or_default(),
-            first_name: text(first),
-            last_name: text(last),
-            phone: text(phone),
-            company: text(company),
-            country: text(country),
-        });
+    for row in rows {
+        chunk.push(row.unwrap_or_else(|e| panic!("{path}: {e}")));
         if chunk.len() == CSV_CHUNK {
             flush(&mut chunk);
         }

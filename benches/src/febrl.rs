@@ -90,20 +90,23 @@ pub fn to_fields(lead: &RawLead) -> Option<lead_core::LeadFields> {
     lead_core::normalize(&input, &lead_core::NormalizeOptions::default()).ok()
 }
 
-/// Writes CSV with header `id,entity,email,first_name,last_name,phone,company,country`
-/// (`id` is the index in `leads`); raw strings, empty for `None`.
+/// The columns of [`write_csv`] and [`read_csv`], in order.
+pub const CSV_COLUMNS: [&str; 8] = [
+    "id",
+    "entity",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "company",
+    "country",
+];
+
+/// Writes CSV with header [`CSV_COLUMNS`] (`id` is the index in `leads`);
+/// raw strings, empty for `None`.
 pub fn write_csv<W: std::io::Write>(leads: &[RawLead], out: W) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record([
-        "id",
-        "entity",
-        "email",
-        "first_name",
-        "last_name",
-        "phone",
-        "company",
-        "country",
-    ])?;
+    w.write_record(CSV_COLUMNS)?;
     let opt = |s: &Option<String>| s.clone().unwrap_or_default();
     for (id, l) in leads.iter().enumerate() {
         w.write_record([
@@ -118,6 +121,44 @@ pub fn write_csv<W: std::io::Write>(leads: &[RawLead], out: W) -> std::io::Resul
         ])?;
     }
     w.flush()
+}
+
+/// Reads records written by [`write_csv`] (or any CSV with those column
+/// names, in any order; `id` is not needed), one at a time, so a caller
+/// can keep less than the whole file. Empty cells are `None`. An error
+/// names the row (1 is the header) and what is wrong.
+pub fn read_csv<R: std::io::Read>(
+    input: R,
+) -> Result<impl Iterator<Item = Result<RawLead, String>>, String> {
+    let mut reader = csv::Reader::from_reader(input);
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("header: {e}"))?
+        .clone();
+    let mut columns = [0usize; 7];
+    for (slot, name) in columns.iter_mut().zip(&CSV_COLUMNS[1..]) {
+        *slot = headers
+            .iter()
+            .position(|h| h == *name)
+            .ok_or_else(|| format!("no column {name}"))?;
+    }
+    let [entity, email, first, last, phone, company, country] = columns;
+    Ok(reader.into_records().enumerate().map(move |(i, record)| {
+        let row = i + 2;
+        let record = record.map_err(|e| format!("row {row}: {e}"))?;
+        let text = |c: usize| record.get(c).filter(|v| !v.is_empty()).map(str::to_owned);
+        Ok(RawLead {
+            entity: text(entity)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("row {row}: entity is not a number"))?,
+            email: text(email).unwrap_or_default(),
+            first_name: text(first),
+            last_name: text(last),
+            phone: text(phone),
+            company: text(company),
+            country: text(country),
+        })
+    }))
 }
 
 /// The number of true pairs (unordered pairs of records of one entity).
