@@ -290,6 +290,9 @@ fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
     h ^ (h >> 31)
 }
 
+/// A lead's first-name, last-name and company hashes (`None`: no value).
+type ValueHashes = [Option<u64>; 3];
+
 impl NameFrequencies {
     /// Counts the values of a batch.
     pub fn of(keys: &[MatchKeys]) -> Self {
@@ -297,50 +300,47 @@ impl NameFrequencies {
     }
 
     /// The counts and the rarity of every lead of the batch, in order
-    /// (`rarities[i] == freq.rarity(&keys[i])`).
+    /// (`rarities[i] == freq.rarity(&keys[i])`): what the fixed weights use.
     pub(crate) fn build(keys: &[MatchKeys]) -> (Self, Vec<Rarity>) {
-        let (freq, rarities, _) = Self::build_with_terms(keys);
+        let (freq, hashes, counts) = Self::count(keys);
+        let rarities = hashes
+            .iter()
+            .zip(counts)
+            .map(|(h, n)| freq.rarity_from(h, n))
+            .collect();
         (freq, rarities)
     }
 
-    /// [`build`](Self::build), also returning each lead's `ln(F / f)` for
-    /// first name, last name and company (0 where the lead has no value),
-    /// the learned weights' term-frequency adjustment.
-    pub(crate) fn build_with_terms(keys: &[MatchKeys]) -> (Self, Vec<Rarity>, Vec<[f32; 3]>) {
-        let hashes: Vec<[Option<u64>; 3]> = keys.iter().map(value_hashes).collect();
+    /// Each lead's `ln(F / f)` for first name, last name and company (0
+    /// where the lead has no value): the learned weights' term-frequency
+    /// adjustment.
+    pub(crate) fn terms(keys: &[MatchKeys]) -> Vec<[f32; 3]> {
+        let (freq, hashes, counts) = Self::count(keys);
+        let tables = [&freq.first, &freq.last, &freq.company];
+        hashes
+            .iter()
+            .zip(counts)
+            .map(|(h, n)| [0, 1, 2].map(|c| h[c].map_or(0.0, |_| tables[c].term(n[c]))))
+            .collect()
+    }
+
+    /// The tables of a batch, each lead's value hashes, and how many leads
+    /// of the batch share each of its values.
+    fn count(keys: &[MatchKeys]) -> (Self, Vec<ValueHashes>, Vec<[u32; 3]>) {
+        let hashes: Vec<ValueHashes> = keys.iter().map(value_hashes).collect();
         let column = |c: usize| -> Vec<Option<u64>> { hashes.iter().map(|h| h[c]).collect() };
         let (first, first_n) = Table::build(&column(0));
         let (last, last_n) = Table::build(&column(1));
         let (company, company_n) = Table::build(&column(2));
+        let counts = (0..hashes.len())
+            .map(|i| [&first_n, &last_n, &company_n].map(|v| v.get(i).copied().unwrap_or(0)))
+            .collect();
         let freq = NameFrequencies {
             first,
             last,
             company,
         };
-        let rarities = hashes
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let n = |v: &[u32]| v.get(i).copied().unwrap_or(0);
-                freq.rarity_from(h, [n(&first_n), n(&last_n), n(&company_n)])
-            })
-            .collect();
-        let terms = hashes
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let n = |v: &[u32]| v.get(i).copied().unwrap_or(0);
-                let t = |h: Option<u64>, table: &Table, count: u32| {
-                    h.map_or(0.0, |_| table.term(count))
-                };
-                [
-                    t(h[0], &freq.first, n(&first_n)),
-                    t(h[1], &freq.last, n(&last_n)),
-                    t(h[2], &freq.company, n(&company_n)),
-                ]
-            })
-            .collect();
-        (freq, rarities, terms)
+        (freq, hashes, counts)
     }
 
     fn rarity_from(&self, hashes: &[Option<u64>; 3], counts: [u32; 3]) -> Rarity {

@@ -245,13 +245,17 @@ pub fn find_duplicates_report(keys: &[MatchKeys], config: &DedupConfig) -> Dedup
         Weights::Learned => MatchModel::learn(keys),
         Weights::Fixed => None,
     };
-    let (_, rarities, terms) = NameFrequencies::build_with_terms(keys);
+    // Each scorer counts the batch's names for what it needs alone.
     let (pairs, model) = match model {
         Some(mut model) => {
+            let terms = NameFrequencies::terms(keys);
             let pairs = score_learned(keys, &mut model, &terms, &candidates, config);
             (pairs, Some(model))
         }
-        None => (score_all(keys, &rarities, &candidates, config), None),
+        None => {
+            let (_, rarities) = NameFrequencies::build(keys);
+            (score_all(keys, &rarities, &candidates, config), None)
+        }
     };
     DedupReport {
         pairs,
