@@ -242,12 +242,7 @@ fn main() {
                         email: f.email.as_str().to_owned(),
                         first_name: f.first_name.clone(),
                         last_name: f.last_name.clone(),
-                        phone: f.phone.as_ref().map(|p| p.as_str().to_owned()).or_else(|| {
-                            f.warnings
-                                .iter()
-                                .find(|w| w.field == "phone")
-                                .and_then(|w| w.value.clone())
-                        }),
+                        phone: f.phone_text().map(str::to_owned),
                         company: f.company.clone(),
                         country: f.country.clone(),
                     })

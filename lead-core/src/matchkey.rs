@@ -128,17 +128,11 @@ pub const PHONE_KEY_MIN_DIGITS: usize = 6;
 /// assert_eq!(phone_key(&kept), phone_key(&valid));
 /// ```
 pub fn phone_key(fields: &LeadFields) -> Option<String> {
-    let written = || {
-        fields
-            .warnings
-            .iter()
-            .find(|w| w.field == "phone")
-            .and_then(|w| w.value.as_deref())
-    };
-    let digits: Vec<u8> = match &fields.phone {
-        Some(phone) => phone.as_str().bytes().filter(u8::is_ascii_digit).collect(),
-        None => written()?.bytes().filter(u8::is_ascii_digit).collect(),
-    };
+    let digits: Vec<u8> = fields
+        .phone_text()?
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .collect();
     if digits.len() < PHONE_KEY_MIN_DIGITS {
         return None;
     }

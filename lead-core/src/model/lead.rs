@@ -97,6 +97,19 @@ impl FieldWarning {
 }
 
 impl LeadFields {
+    /// The phone as the lead has it: the valid number, else the value
+    /// kept as written beside its warning (`None` when there is neither).
+    pub fn phone_text(&self) -> Option<&str> {
+        match &self.phone {
+            Some(phone) => Some(phone.as_str()),
+            None => self
+                .warnings
+                .iter()
+                .find(|w| w.field == "phone")
+                .and_then(|w| w.value.as_deref()),
+        }
+    }
+
     /// Fields with only an e-mail set.
     pub fn new(email: Email) -> Self {
         Self {
