@@ -28,8 +28,8 @@ use std::time::Instant;
 use lead_benches::febrl::RawLead;
 use lead_core::MatchKeys;
 use lead_core::dedup::{
-    DedupConfig, DuplicatePair, Field, MatchModel, NameFrequencies, Similarity, Weights, clusters,
-    find_duplicates_report, match_keys_batch, similarity_with,
+    DedupConfig, DuplicatePair, Field, KeyTable, KeyTableBuilder, MatchModel, NameFrequencies,
+    Similarity, Weights, clusters, find_duplicates_in, match_keys_batch, similarity_with,
 };
 use lead_core::synth::{evaluate, evaluate_clusters, generate};
 
@@ -55,13 +55,13 @@ const CSV_CHUNK: usize = 65_536;
 
 /// Reads a CSV written by `--csv` ([`lead_benches::febrl::read_csv`]):
 /// the truth column and the match keys of every row capture would accept,
-/// and the number of rows it would refuse (a bad e-mail). Only the keys of
-/// the rows read so far stay in memory.
-fn read_csv_keys(path: &str, threads: usize) -> (Vec<u32>, Vec<MatchKeys>, usize) {
+/// and the number of rows it would refuse (a bad e-mail). Only the key
+/// table of the rows read so far stays in memory.
+fn read_csv_keys(path: &str, threads: usize) -> (Vec<u32>, KeyTable, usize) {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let rows = lead_benches::febrl::read_csv(std::io::BufReader::new(file))
         .unwrap_or_else(|e| panic!("{path}: {e}"));
-    let (mut truth, mut keys, mut refused) = (Vec::new(), Vec::new(), 0);
+    let (mut truth, mut keys, mut refused) = (Vec::new(), KeyTableBuilder::default(), 0);
     let mut chunk: Vec<RawLead> = Vec::with_capacity(CSV_CHUNK);
     let mut flush = |chunk: &mut Vec<RawLead>| {
         let per_thread = chunk.len().div_ceil(threads).max(1);
@@ -91,7 +91,9 @@ fn read_csv_keys(path: &str, threads: usize) -> (Vec<u32>, Vec<MatchKeys>, usize
                 None => refused += 1,
             }
         }
-        keys.extend(match_keys_batch(&fields));
+        for k in match_keys_batch(&fields) {
+            keys.push(&k);
+        }
         chunk.clear();
     };
     for row in rows {
@@ -101,7 +103,7 @@ fn read_csv_keys(path: &str, threads: usize) -> (Vec<u32>, Vec<MatchKeys>, usize
         }
     }
     flush(&mut chunk);
-    (truth, keys, refused)
+    (truth, keys.finish(), refused)
 }
 
 /// The learned weights, one row per field.
@@ -202,15 +204,15 @@ fn main() {
         ),
     }
 
-    let (truth, keys, t_keys) = if let Some(path) = &input {
+    let (truth, table, t_keys): (Vec<u32>, KeyTable, f64) = if let Some(path) = &input {
         let start = Instant::now();
-        let (truth, keys, refused) = read_csv_keys(path, threads);
+        let (truth, table, refused) = read_csv_keys(path, threads);
         let t_keys = start.elapsed().as_secs_f64();
         println!(
             "read + normalize + match keys: {t_keys:>8.2} s ({} leads from {path}, {refused} refused)",
-            keys.len()
+            table.len()
         );
-        (truth, keys, t_keys)
+        (truth, table, t_keys)
     } else {
         let t = Instant::now();
         let (truth, fields) = if febrl {
@@ -257,16 +259,20 @@ fn main() {
         println!("generate:        {:>8.2} s", t.elapsed().as_secs_f64());
 
         let start = Instant::now();
-        let keys = match_keys_batch(&fields);
+        let table = KeyTable::of_fields(&fields);
         let t_keys = start.elapsed().as_secs_f64();
         drop(fields);
         println!("match keys:      {t_keys:>8.2} s");
-        (truth, keys, t_keys)
+        (truth, table, t_keys)
     };
+    println!(
+        "key table:       {:>8.1} MiB",
+        table.heap_bytes() as f64 / 1_048_576.0
+    );
 
     if weights == Weights::Learned {
         let t = Instant::now();
-        let learned = MatchModel::learn(&keys).is_some();
+        let learned = MatchModel::learn_table(&table).is_some();
         println!(
             "learn (alone):   {:>8.2} s ({})",
             t.elapsed().as_secs_f64(),
@@ -278,7 +284,7 @@ fn main() {
         weights,
         ..DedupConfig::default()
     };
-    let report = find_duplicates_report(&keys, &config);
+    let report = find_duplicates_in(&table, &config);
     let t_find = t.elapsed().as_secs_f64();
     println!("block + compare: {t_find:>8.2} s");
     println!(
@@ -320,7 +326,7 @@ fn main() {
         pr.false_neg
     );
     let t = Instant::now();
-    let groups = clusters(keys.len(), &report.pairs);
+    let groups = clusters(table.len(), &report.pairs);
     let t_cluster = t.elapsed().as_secs_f64();
     let cr = evaluate_clusters(&groups, &truth);
     println!(
@@ -340,6 +346,7 @@ fn main() {
     }
 
     if explain > 0 {
+        let keys: Vec<MatchKeys> = (0..table.len()).filter_map(|i| table.keys(i)).collect();
         // The evidence as `find_duplicates` weighed it.
         let freq = NameFrequencies::of(&keys);
         println!(

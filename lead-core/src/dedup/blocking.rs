@@ -41,10 +41,9 @@
 //! another key brings them together, or through clustering (A~B, B~C ⇒
 //! A, C in one cluster).
 
-use crate::MatchKeys;
-
 use super::nicknames::canonical_first_names;
-use super::similarity::distinctive_local_part;
+use super::similarity::{KeyView, distinctive_local_part};
+use super::table::KeyTable;
 
 /// Largest block compared exhaustively.
 pub const MAX_BLOCK: usize = 50;
@@ -124,9 +123,8 @@ fn hash(kind: Kind, parts: &[&[u8]]) -> u64 {
         .finish()
 }
 
-fn hash_company(kind: Kind, company: &[String], last: &[u8]) -> u64 {
+fn hash_company<'a>(kind: Kind, company: impl Iterator<Item = &'a str>, last: &[u8]) -> u64 {
     company
-        .iter()
         .fold(KeyHasher::new(kind), |h, t| h.part(t.as_bytes()))
         .part(last)
         .finish()
@@ -134,10 +132,10 @@ fn hash_company(kind: Kind, company: &[String], last: &[u8]) -> u64 {
 
 /// Calls `emit` with every key of `kind` for one lead (none when the lead
 /// lacks the fields the kind needs).
-fn keys_of(kind: Kind, k: &MatchKeys, emit: &mut impl FnMut(u64)) {
+fn keys_of<K: KeyView>(kind: Kind, k: &K, emit: &mut impl FnMut(u64)) {
     let sounds = || {
-        k.last_name_phonetic
-            .iter()
+        k.last_name_sounds()
+            .into_iter()
             .flat_map(|(primary, alternate)| {
                 let alt = (!alternate.is_empty() && alternate != primary).then_some(alternate);
                 (!primary.is_empty())
@@ -146,7 +144,7 @@ fn keys_of(kind: Kind, k: &MatchKeys, emit: &mut impl FnMut(u64)) {
                     .chain(alt)
             })
     };
-    let first = k.first_name.as_deref();
+    let first = k.first_name();
     // Initials of the canonical forms, deduplicated (usually one).
     let initials = || {
         let mut seen = [0u8; 4];
@@ -163,9 +161,9 @@ fn keys_of(kind: Kind, k: &MatchKeys, emit: &mut impl FnMut(u64)) {
         (seen, n)
     };
     match kind {
-        Kind::Email => emit(hash(kind, &[k.email.as_bytes()])),
+        Kind::Email => emit(hash(kind, &[k.email().as_bytes()])),
         Kind::Phone => {
-            if let Some(p) = &k.phone {
+            if let Some(p) = k.phone() {
                 emit(hash(kind, &[p.as_bytes()]));
             }
         }
@@ -178,23 +176,23 @@ fn keys_of(kind: Kind, k: &MatchKeys, emit: &mut impl FnMut(u64)) {
             }
         }
         Kind::CompanyAndSound => {
-            if k.company.is_empty() {
+            if k.company().next().is_none() {
                 return;
             }
             for sound in sounds() {
-                emit(hash_company(kind, &k.company, sound.as_bytes()));
+                emit(hash_company(kind, k.company(), sound.as_bytes()));
             }
         }
         Kind::CompanyAndFirst => {
-            if k.company.is_empty() {
+            if k.company().next().is_none() {
                 return;
             }
             for name in first.into_iter().flat_map(canonical_first_names) {
-                emit(hash_company(kind, &k.company, name.as_bytes()));
+                emit(hash_company(kind, k.company(), name.as_bytes()));
             }
         }
         Kind::LocalPart => {
-            if let Some(local) = distinctive_local_part(&k.email) {
+            if let Some(local) = distinctive_local_part(k.local_part()) {
                 let mut h = KeyHasher::new(kind);
                 for byte in local.bytes().filter(|c| !matches!(c, b'.' | b'_' | b'-')) {
                     h = h.part(&[byte]);
@@ -228,19 +226,18 @@ pub(crate) fn unpack(pair: u64) -> (usize, usize) {
 ///
 /// Only the first `u32::MAX` leads take part: indices are stored as `u32`
 /// to halve the memory of a million-lead batch.
-pub(crate) fn candidate_pairs(keys: &[MatchKeys]) -> (Vec<u64>, BlockingStats) {
-    let n = keys.len().min(u32::MAX as usize);
-    let keys = &keys[..n];
+pub(crate) fn candidate_pairs(table: &KeyTable) -> (Vec<u64>, BlockingStats) {
+    let n = table.len().min(u32::MAX as usize);
     let mut stats = BlockingStats::default();
     let mut pairs: Vec<u64> = Vec::new();
     let mut entries: Vec<(u64, u32)> = Vec::with_capacity(n);
     let mut member_buf: Vec<u32> = Vec::new();
     for kind in KINDS {
         entries.clear();
-        for (i, k) in keys.iter().enumerate() {
+        for (i, k) in table.rows().take(n).enumerate() {
             // `i < n <= u32::MAX`, so the cast is exact.
             let idx = i as u32;
-            keys_of(kind, k, &mut |h| entries.push((h, idx)));
+            keys_of(kind, &k, &mut |h| entries.push((h, idx)));
         }
         entries.sort_unstable();
         entries.dedup();
@@ -265,12 +262,11 @@ pub(crate) fn candidate_pairs(keys: &[MatchKeys]) -> (Vec<u64>, BlockingStats) {
                     member_buf.clear();
                     member_buf.extend(block.iter().map(|e| e.1));
                     member_buf.sort_unstable_by(|&x, &y| {
-                        let (kx, ky) = (&keys[x as usize], &keys[y as usize]);
-                        (&kx.last_name, &kx.first_name, &kx.email).cmp(&(
-                            &ky.last_name,
-                            &ky.first_name,
-                            &ky.email,
-                        ))
+                        match (table.row(x as usize), table.row(y as usize)) {
+                            (Some(a), Some(b)) => (a.last_name(), a.first_name(), a.email())
+                                .cmp(&(b.last_name(), b.first_name(), b.email())),
+                            _ => x.cmp(&y),
+                        }
                     });
                     for (x, a) in member_buf.iter().enumerate() {
                         for b in member_buf.iter().skip(x + 1).take(WINDOW) {
@@ -292,7 +288,11 @@ pub(crate) fn candidate_pairs(keys: &[MatchKeys]) -> (Vec<u64>, BlockingStats) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Email, LeadFields};
+    use crate::{Email, LeadFields, MatchKeys};
+
+    fn candidate_pairs(keys: &[MatchKeys]) -> (Vec<u64>, BlockingStats) {
+        super::candidate_pairs(&KeyTable::of(keys))
+    }
 
     fn lead(email: &str, first: &str, last: &str, company: Option<&str>) -> MatchKeys {
         let mut f = LeadFields::new(Email::parse(email).expect("valid test e-mail"));

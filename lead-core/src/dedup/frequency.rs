@@ -45,6 +45,7 @@
 //! to estimate frequencies; every rarity of that field is then `0.0` and
 //! the comparison is the plain one of [`similarity()`](super::similarity()).
 
+use super::table::{KeyTable, TableRow};
 use crate::MatchKeys;
 
 /// Fewest records with a value for a field's frequencies to count.
@@ -99,8 +100,7 @@ impl Rarity {
         company: 0.0,
     };
 
-    /// A rarity with these values, for tests (not clamped).
-    #[cfg(test)]
+    /// A rarity with these values (not clamped).
     pub(crate) fn new(first_name: f64, last_name: f64, company: f64) -> Self {
         Rarity {
             first_name,
@@ -137,49 +137,39 @@ struct Table {
 }
 
 impl Table {
-    /// Counts the hashed values; returns the table and, for each input in
-    /// order, how many records carry its value (0 when it has none).
-    fn build(values: &[Option<u64>]) -> (Table, Vec<u32>) {
-        let mut entries: Vec<(u64, usize)> = values
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| v.map(|h| (h, i)))
+    /// The table of the distinct values of a field, given each one's hash
+    /// and how many records carry it.
+    fn of_values(hashes: impl Iterator<Item = u64>, records_of: &[u32]) -> Table {
+        let mut counts: Vec<(u64, u32)> = hashes
+            .zip(records_of)
+            .filter(|(_, n)| **n > 0)
+            .map(|(h, n)| (h, *n))
             .collect();
-        entries.sort_unstable();
-        let mut per_record = vec![0u32; values.len()];
-        let mut counts = Vec::new();
-        let (mut sum_sq, mut records) = (0f64, 0u64);
-        let mut start = 0;
-        while start < entries.len() {
-            let key = entries[start].0;
-            let end = entries[start..]
-                .iter()
-                .position(|e| e.0 != key)
-                .map_or(entries.len(), |off| start + off);
-            let f = u32::try_from(end - start).unwrap_or(u32::MAX);
-            for e in &entries[start..end] {
-                if let Some(slot) = per_record.get_mut(e.1) {
-                    *slot = f;
-                }
+        counts.sort_unstable();
+        // Two values with one hash count as one value, as a lookup by hash
+        // would see them.
+        counts.dedup_by(|next, kept| {
+            let same = next.0 == kept.0;
+            if same {
+                kept.1 = kept.1.saturating_add(next.1);
             }
-            counts.push((key, f));
+            same
+        });
+        let (mut sum_sq, mut records) = (0f64, 0u64);
+        for &(_, f) in &counts {
             sum_sq += f64::from(f) * f64::from(f);
             records += u64::from(f);
-            start = end;
         }
         let typical = if records == 0 {
             0.0
         } else {
             sum_sq / records as f64
         };
-        (
-            Table {
-                counts,
-                typical,
-                records,
-            },
-            per_record,
-        )
+        Table {
+            counts,
+            typical,
+            records,
+        }
     }
 
     /// Records of the batch with this value.
@@ -290,57 +280,89 @@ fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
     h ^ (h >> 31)
 }
 
-/// A lead's first-name, last-name and company hashes (`None`: no value).
-type ValueHashes = [Option<u64>; 3];
+/// A value per distinct first name, last name and company of a
+/// [`KeyTable`] (its `ln(F / f)` term, or its rarity), read per lead.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PerValue<T> {
+    by_id: [Vec<T>; 3],
+}
+
+impl<T: Copy + Default> PerValue<T> {
+    /// The values of a lead's first name, last name and company (the
+    /// default where it has none).
+    pub(crate) fn of(&self, row: &TableRow<'_>) -> [T; 3] {
+        let ids = row.ids();
+        [0, 1, 2].map(|c| {
+            ids[c]
+                .and_then(|id| self.by_id[c].get(id as usize))
+                .copied()
+                .unwrap_or_default()
+        })
+    }
+}
+
+impl PerValue<f64> {
+    /// The [`Rarity`] of a lead of the table these rarities are of.
+    pub(crate) fn rarity(&self, row: &TableRow<'_>) -> Rarity {
+        let [first, last, company] = self.of(row);
+        Rarity::new(first, last, company)
+    }
+}
 
 impl NameFrequencies {
     /// Counts the values of a batch.
     pub fn of(keys: &[MatchKeys]) -> Self {
-        Self::build(keys).0
+        Self::count(&KeyTable::of(keys)).0
     }
 
-    /// The counts and the rarity of every lead of the batch, in order
-    /// (`rarities[i] == freq.rarity(&keys[i])`): what the fixed weights use.
-    pub(crate) fn build(keys: &[MatchKeys]) -> (Self, Vec<Rarity>) {
-        let (freq, hashes, counts) = Self::count(keys);
-        let rarities = hashes
-            .iter()
-            .zip(counts)
-            .map(|(h, n)| freq.rarity_from(h, n))
-            .collect();
-        (freq, rarities)
+    /// The rarity of each distinct value of the table: what the fixed
+    /// weights use (`rarities.of(row)` is `freq.rarity` of the row's keys).
+    pub(crate) fn rarities(table: &KeyTable) -> PerValue<f64> {
+        let (freq, records_of) = Self::count(table);
+        let tables = [
+            (&freq.first, &FIRST),
+            (&freq.last, &LAST),
+            (&freq.company, &COMPANY),
+        ];
+        PerValue {
+            by_id: [0, 1, 2].map(|c| {
+                let (t, bounds) = tables[c];
+                records_of[c].iter().map(|n| t.rarity(*n, bounds)).collect()
+            }),
+        }
     }
 
-    /// Each lead's `ln(F / f)` for first name, last name and company (0
-    /// where the lead has no value): the learned weights' term-frequency
-    /// adjustment.
-    pub(crate) fn terms(keys: &[MatchKeys]) -> Vec<[f32; 3]> {
-        let (freq, hashes, counts) = Self::count(keys);
+    /// Each distinct value's `ln(F / f)`: the learned weights'
+    /// term-frequency adjustment.
+    pub(crate) fn terms(table: &KeyTable) -> PerValue<f32> {
+        let (freq, records_of) = Self::count(table);
         let tables = [&freq.first, &freq.last, &freq.company];
-        hashes
-            .iter()
-            .zip(counts)
-            .map(|(h, n)| [0, 1, 2].map(|c| h[c].map_or(0.0, |_| tables[c].term(n[c]))))
-            .collect()
+        PerValue {
+            by_id: [0, 1, 2].map(|c| records_of[c].iter().map(|n| tables[c].term(*n)).collect()),
+        }
     }
 
-    /// The tables of a batch, each lead's value hashes, and how many leads
-    /// of the batch share each of its values.
-    fn count(keys: &[MatchKeys]) -> (Self, Vec<ValueHashes>, Vec<[u32; 3]>) {
-        let hashes: Vec<ValueHashes> = keys.iter().map(value_hashes).collect();
-        let column = |c: usize| -> Vec<Option<u64>> { hashes.iter().map(|h| h[c]).collect() };
-        let (first, first_n) = Table::build(&column(0));
-        let (last, last_n) = Table::build(&column(1));
-        let (company, company_n) = Table::build(&column(2));
-        let counts = (0..hashes.len())
-            .map(|i| [&first_n, &last_n, &company_n].map(|v| v.get(i).copied().unwrap_or(0)))
-            .collect();
+    /// The tables of a batch, and how many leads carry each distinct value
+    /// (by id).
+    fn count(table: &KeyTable) -> (Self, [Vec<u32>; 3]) {
+        let mut records_of = table.distinct().map(|n| vec![0u32; n]);
+        for row in table.rows() {
+            for (c, id) in row.ids().into_iter().enumerate() {
+                if let Some(n) = id.and_then(|id| records_of[c].get_mut(id as usize)) {
+                    *n = n.saturating_add(1);
+                }
+            }
+        }
+        let [first, last] = table.names();
+        let single =
+            |v: &[Box<str>]| -> Vec<u64> { v.iter().map(|s| hash_parts([&**s])).collect() };
+        let companies = table.company_tokens().map(hash_parts);
         let freq = NameFrequencies {
-            first,
-            last,
-            company,
+            first: Table::of_values(single(first).into_iter(), &records_of[0]),
+            last: Table::of_values(single(last).into_iter(), &records_of[1]),
+            company: Table::of_values(companies, &records_of[2]),
         };
-        (freq, hashes, counts)
+        (freq, records_of)
     }
 
     fn rarity_from(&self, hashes: &[Option<u64>; 3], counts: [u32; 3]) -> Rarity {
@@ -403,12 +425,13 @@ mod tests {
     #[test]
     fn batch_rarities_equal_one_by_one_lookups() {
         let keys = batch();
-        let (freq, rarities) = NameFrequencies::build(&keys);
-        assert_eq!(rarities.len(), keys.len());
-        for (k, r) in keys.iter().zip(&rarities) {
-            assert_eq!(freq.rarity(k), *r);
+        let table = KeyTable::of(&keys);
+        let rarities = NameFrequencies::rarities(&table);
+        let freq = NameFrequencies::of(&keys);
+        for (k, row) in keys.iter().zip(table.rows()) {
+            assert_eq!(freq.rarity(k), rarities.rarity(&row));
         }
-        assert_eq!(freq, NameFrequencies::of(&keys));
+        assert_eq!(freq, NameFrequencies::count(&table).0);
     }
 
     #[test]
@@ -431,11 +454,12 @@ mod tests {
     #[test]
     fn small_or_empty_batches_are_neutral() {
         let keys: Vec<MatchKeys> = batch().into_iter().take(50).collect();
-        let (freq, rarities) = NameFrequencies::build(&keys);
-        assert!(rarities.iter().all(|r| *r == Rarity::NEUTRAL));
+        let table = KeyTable::of(&keys);
+        let rarities = NameFrequencies::rarities(&table);
+        assert!(table.rows().all(|r| rarities.rarity(&r) == Rarity::NEUTRAL));
+        let freq = NameFrequencies::of(&keys);
         assert_eq!(freq.rarity(&keys[5]), Rarity::NEUTRAL);
-        let (empty, none) = NameFrequencies::build(&[]);
-        assert!(none.is_empty());
+        let empty = NameFrequencies::of(&[]);
         assert_eq!(empty.typical_counts(), [0.0; 3]);
         assert_eq!(empty.rarity(&keys[0]), Rarity::NEUTRAL);
     }

@@ -1,6 +1,9 @@
 //! Match keys for many leads at once.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+
+use super::table::{KeyTable, KeyTableBuilder};
 
 use crate::normalize::{DomainKind, classify_domain, registrable_domain};
 use crate::{
@@ -103,13 +106,7 @@ pub(crate) fn parallel_chunks<T: Sync, R: Send>(
 /// its distinct domains, not for its leads), and surname codes are
 /// memoized per thread.
 pub fn match_keys_batch(fields: &[LeadFields]) -> Vec<MatchKeys> {
-    let mut hosts: Vec<&str> = fields.iter().map(|f| f.email.domain()).collect();
-    hosts.sort_unstable();
-    hosts.dedup();
-    let classified = parallel_chunks(&hosts, 256, |chunk| {
-        chunk.iter().map(|h| (*h, classify(h))).collect()
-    });
-    let domains: DomainTable<'_> = classified.into_iter().collect();
+    let domains = domain_table(fields);
     parallel_chunks(fields, 10_000, |chunk| {
         let mut sounds = SoundCache::default();
         chunk
@@ -117,6 +114,37 @@ pub fn match_keys_batch(fields: &[LeadFields]) -> Vec<MatchKeys> {
             .map(|f| keys_of(f, &domains, &mut sounds))
             .collect()
     })
+}
+
+/// Each distinct e-mail host of `fields`, classified.
+fn domain_table<F: Borrow<LeadFields> + Sync>(fields: &[F]) -> DomainTable<'_> {
+    let mut hosts: Vec<&str> = fields.iter().map(|f| f.borrow().email.domain()).collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    let classified = parallel_chunks(&hosts, 256, |chunk| {
+        chunk.iter().map(|h| (*h, classify(h))).collect()
+    });
+    classified.into_iter().collect()
+}
+
+/// [`KeyTable::of_fields`]: each thread interns the keys of its share of
+/// the leads into a table of its own, and the tables are joined in order.
+pub(crate) fn key_table<F: Borrow<LeadFields> + Sync>(fields: &[F]) -> KeyTable {
+    let domains = domain_table(fields);
+    let parts = parallel_chunks(fields, 10_000, |chunk| {
+        let mut sounds = SoundCache::default();
+        let mut part = KeyTableBuilder::default();
+        for f in chunk {
+            part.push(&keys_of(f.borrow(), &domains, &mut sounds));
+        }
+        vec![part]
+    });
+    let mut parts = parts.into_iter();
+    let mut table = parts.next().unwrap_or_default();
+    for part in parts {
+        table.append(part);
+    }
+    table.finish()
 }
 
 #[cfg(test)]

@@ -52,7 +52,10 @@
 
 use serde::Serialize;
 
-use super::similarity::{FIELDS, Field, MAX_LEVELS, compare, fixed_weight, level};
+use super::similarity::{
+    FIELDS, Field, KeyView, MAX_LEVELS, Memo, compare_views, fixed_weight, level,
+};
+use super::table::KeyTable;
 use crate::MatchKeys;
 
 /// Fewest leads to learn weights from; smaller batches use the fixed ones.
@@ -102,6 +105,14 @@ impl MatchModel {
     /// has too few pairs sharing a phone or a last name to learn from (the
     /// caller then uses the fixed weights). Deterministic for a batch.
     pub fn learn(keys: &[MatchKeys]) -> Option<MatchModel> {
+        if keys.len() < MIN_LEARN_RECORDS {
+            return None;
+        }
+        Self::learn_table(&KeyTable::of(keys))
+    }
+
+    /// [`learn`](Self::learn) from a batch's [`KeyTable`].
+    pub fn learn_table(keys: &KeyTable) -> Option<MatchModel> {
         if keys.len() < MIN_LEARN_RECORDS {
             return None;
         }
@@ -313,16 +324,20 @@ impl Counts {
 /// order-free chunks; `visit` folds each pair's levels into a per-chunk
 /// value.
 fn compare_pairs<T: Send>(
-    keys: &[MatchKeys],
+    keys: &KeyTable,
     pairs: &[(u32, u32)],
     init: impl Fn() -> T + Sync,
     visit: impl Fn(&mut T, &[u8; FIELDS]) + Sync,
 ) -> Vec<T> {
     super::keys::parallel_chunks(pairs, 20_000, |chunk| {
         let mut acc = init();
+        let mut memo = Memo::new();
         for &(a, b) in chunk {
-            if let (Some(x), Some(y)) = (keys.get(a as usize), keys.get(b as usize)) {
-                visit(&mut acc, &model_levels(&compare(x, y).levels));
+            if let (Some(x), Some(y)) = (keys.row(a as usize), keys.row(b as usize)) {
+                visit(
+                    &mut acc,
+                    &model_levels(&compare_views(&x, &y, &mut memo).levels),
+                );
             }
         }
         vec![acc]
@@ -330,7 +345,7 @@ fn compare_pairs<T: Send>(
 }
 
 /// `u` from random pairs, and how many were compared.
-fn estimate_u(keys: &[MatchKeys]) -> (LevelTable, usize) {
+fn estimate_u(keys: &KeyTable) -> (LevelTable, usize) {
     let n = keys.len();
     let all = n.saturating_mul(n.saturating_sub(1)) / 2;
     let count = U_SAMPLE_PAIRS.min(all);
@@ -358,21 +373,23 @@ fn estimate_u(keys: &[MatchKeys]) -> (LevelTable, usize) {
 /// levels to keep the row's sum. A sample of random pairs cannot see
 /// chances near `1 / N` (two strangers with one phone number in a million
 /// leads), and those set the strongest weights.
-fn exact_equal_levels(keys: &[MatchKeys], u: &mut LevelTable) {
+fn exact_equal_levels(keys: &KeyTable, u: &mut LevelTable) {
     let n = keys.len() as f64;
     let all = n * (n - 1.0);
     if all <= 0.0 {
         return;
     }
-    let hash = super::frequency::hash_value;
-    let value = |field: Field, k: &MatchKeys| -> Option<u64> {
+    // Any value equal exactly when the keys are: a hash for the e-mail,
+    // the phone's digits, ids for the interned values.
+    let value = |field: Field, k: &super::table::TableRow<'_>| -> Option<u64> {
+        let [first, last, company] = k.ids();
         match field {
-            Field::Email => Some(hash(&k.email)),
-            Field::Phone => k.phone.as_deref().map(hash),
-            Field::FirstName => k.first_name.as_deref().map(hash),
-            Field::LastName => k.last_name.as_deref().map(hash),
-            Field::Company => k.company_key().as_deref().map(hash),
-            Field::CorporateDomain => k.corporate_domain().map(hash),
+            Field::Email => Some(super::frequency::hash_value(k.email())),
+            Field::Phone => k.phone_number(),
+            Field::FirstName => first.map(u64::from),
+            Field::LastName => last.map(u64::from),
+            Field::Company => company.map(u64::from),
+            Field::CorporateDomain => k.corporate_domain_id().map(u64::from),
             Field::EmailLocalPart => None,
         }
     };
@@ -381,7 +398,7 @@ fn exact_equal_levels(keys: &[MatchKeys], u: &mut LevelTable) {
         if field == Field::EmailLocalPart {
             continue;
         }
-        let mut values: Vec<u64> = keys.iter().filter_map(|k| value(field, k)).collect();
+        let mut values: Vec<u64> = keys.rows().filter_map(|k| value(field, &k)).collect();
         values.sort_unstable();
         let mut same = 0f64;
         for run in values.chunk_by(|x, y| x == y) {
@@ -455,12 +472,7 @@ struct Session {
 }
 
 impl Session {
-    fn train(
-        keys: &[MatchKeys],
-        fixed: Field,
-        u: &LevelTable,
-        start: &LevelTable,
-    ) -> Option<Session> {
+    fn train(keys: &KeyTable, fixed: Field, u: &LevelTable, start: &LevelTable) -> Option<Session> {
         let pairs = session_pairs(keys, fixed);
         if pairs.len() < MIN_SESSION_PAIRS {
             return None;
@@ -540,18 +552,18 @@ impl Session {
 /// Pairs of leads with equal values of `field` (the phone key or the
 /// folded last name): every such pair when there are at most
 /// [`SESSION_PAIRS`], else that many sampled evenly among them.
-fn session_pairs(keys: &[MatchKeys], field: Field) -> Vec<(u32, u32)> {
-    let value = |k: &MatchKeys| -> Option<u64> {
+fn session_pairs(keys: &KeyTable, field: Field) -> Vec<(u32, u32)> {
+    let value = |k: &super::table::TableRow<'_>| -> Option<u64> {
         let v = match field {
-            Field::Phone => k.phone.as_deref(),
-            _ => k.last_name.as_deref(),
+            Field::Phone => k.phone(),
+            _ => k.last_name(),
         }?;
         Some(super::frequency::hash_value(v))
     };
     let mut entries: Vec<(u64, u32)> = keys
-        .iter()
+        .rows()
         .enumerate()
-        .filter_map(|(i, k)| Some((value(k)?, u32::try_from(i).ok()?)))
+        .filter_map(|(i, k)| Some((value(&k)?, u32::try_from(i).ok()?)))
         .collect();
     entries.sort_unstable();
     // Groups of equal values, and the running count of their pairs.

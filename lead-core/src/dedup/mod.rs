@@ -51,10 +51,14 @@ mod nicknames;
 pub mod pending;
 pub mod record;
 pub mod similarity;
+mod table;
 
 use serde::{Deserialize, Serialize};
 
 use crate::MatchKeys;
+use frequency::PerValue;
+use similarity::{KeyView, Memo, compare_views};
+use table::TableRow;
 
 pub use blocking::BlockingStats;
 pub use cluster::{MIN_LINK_DENSITY, clusters};
@@ -72,6 +76,7 @@ pub use similarity::{
     Comparison, FIELDS, Field, FieldScore, FieldScores, MAX_LEVELS, SAME_EMAIL_FLOOR, Similarity,
     agrees, compare, level, similarity, similarity_with,
 };
+pub use table::{KeyTable, KeyTableBuilder};
 
 /// What to do with pairs found similar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -240,21 +245,29 @@ pub fn find_duplicates(keys: &[MatchKeys], config: &DedupConfig) -> Vec<Duplicat
 
 /// [`find_duplicates`], also reporting blocking statistics.
 pub fn find_duplicates_report(keys: &[MatchKeys], config: &DedupConfig) -> DedupReport {
-    let (candidates, stats) = blocking::candidate_pairs(keys);
+    find_duplicates_in(&KeyTable::of(keys), config)
+}
+
+/// [`find_duplicates_report`] of a batch's [`KeyTable`]: the same pairs,
+/// from keys held compactly (build the table with
+/// [`KeyTable::of_fields`] or a [`KeyTableBuilder`] to never hold every
+/// lead's [`MatchKeys`] at once).
+pub fn find_duplicates_in(table: &KeyTable, config: &DedupConfig) -> DedupReport {
+    let (candidates, stats) = blocking::candidate_pairs(table);
     let model = match config.weights {
-        Weights::Learned => MatchModel::learn(keys),
+        Weights::Learned => MatchModel::learn_table(table),
         Weights::Fixed => None,
     };
     // Each scorer counts the batch's names for what it needs alone.
     let (pairs, model) = match model {
         Some(mut model) => {
-            let terms = NameFrequencies::terms(keys);
-            let pairs = score_learned(keys, &mut model, &terms, &candidates, config);
+            let terms = NameFrequencies::terms(table);
+            let pairs = score_learned(table, &mut model, &terms, &candidates, config);
             (pairs, Some(model))
         }
         None => {
-            let (_, rarities) = NameFrequencies::build(keys);
-            (score_all(keys, &rarities, &candidates, config), None)
+            let rarities = NameFrequencies::rarities(table);
+            (score_all(table, &rarities, &candidates, config), None)
         }
     };
     DedupReport {
@@ -268,28 +281,34 @@ pub fn find_duplicates_report(keys: &[MatchKeys], config: &DedupConfig) -> Dedup
 /// every pair, then the prior that makes the model expect as many
 /// duplicates among them as it finds ([`fit_prior`]), then the decisions.
 fn score_learned(
-    keys: &[MatchKeys],
+    table: &KeyTable,
     model: &mut MatchModel,
-    terms: &[[f32; 3]],
+    terms: &PerValue<f32>,
     candidates: &[u64],
     config: &DedupConfig,
 ) -> Vec<DuplicatePair> {
     let evidence: Vec<Evidence> = {
         let model = &*model;
         keys::parallel_chunks(candidates, PARALLEL_MIN_PAIRS, |chunk| {
+            let mut memo = Memo::new();
             chunk
                 .iter()
                 .map(|&packed| {
                     let (a, b) = blocking::unpack(packed);
-                    match (keys.get(a), keys.get(b)) {
-                        (Some(ka), Some(kb)) => Evidence::learned(model, terms, (a, ka), (b, kb)),
+                    match (table.row(a), table.row(b)) {
+                        (Some(ka), Some(kb)) => Evidence::learned(
+                            model,
+                            (&ka, terms.of(&ka)),
+                            (&kb, terms.of(&kb)),
+                            &mut memo,
+                        ),
                         _ => Evidence::NONE,
                     }
                 })
                 .collect()
         })
     };
-    model.prior = fit_prior(model.prior, &evidence, keys.len());
+    model.prior = fit_prior(model.prior, &evidence, table.len());
     candidates
         .iter()
         .zip(&evidence)
@@ -318,15 +337,13 @@ struct Evidence {
 
 impl Evidence {
     /// What `model` finds for a pair, given each lead's `ln(F / f)` terms.
-    fn learned(
+    fn learned<K: KeyView>(
         model: &MatchModel,
-        terms: &[[f32; 3]],
-        (a, ka): (usize, &MatchKeys),
-        (b, kb): (usize, &MatchKeys),
+        (ka, ta): (&K, [f32; 3]),
+        (kb, tb): (&K, [f32; 3]),
+        memo: &mut Memo,
     ) -> Evidence {
-        let cmp = compare(ka, kb);
-        let term = |i: usize| terms.get(i).copied().unwrap_or([0.0; 3]);
-        let (ta, tb) = (term(a), term(b));
+        let cmp = compare_views(ka, kb, memo);
         let pair_terms = [0, 1, 2].map(|f| f64::from(ta[f].min(tb[f])));
         Evidence {
             bayes: model.evidence(&cmp.levels, pair_terms) as f32,
@@ -437,16 +454,15 @@ fn fit_prior(start: f64, evidence: &[Evidence], leads: usize) -> f64 {
 /// shares the e-mail key or at least [`MIN_AGREEING_FIELDS`] other fields
 /// agree ([`Comparison::agreeing_fields`]): whatever the weights, learned
 /// ([`Evidence::judge`]) or fixed, one field alone never decides.
-fn judge_fixed(
-    rarities: &[Rarity],
-    (a, ka): (usize, &MatchKeys),
-    (b, kb): (usize, &MatchKeys),
+fn judge_fixed<K: KeyView>(
+    (ka, ra): (&K, Rarity),
+    (kb, rb): (&K, Rarity),
     config: &DedupConfig,
+    memo: &mut Memo,
 ) -> (f64, Decision) {
     // In f64 all the way, so the similarity is `similarity_with`'s.
-    let cmp = compare(ka, kb);
-    let rarity = |i: usize| rarities.get(i).copied().unwrap_or(Rarity::NEUTRAL);
-    let s = similarity::weigh_fixed(&cmp, ka, kb, &rarity(a), &rarity(b));
+    let cmp = compare_views(ka, kb, memo);
+    let s = similarity::weigh_fixed(&cmp, ka, kb, &ra, &rb);
     judge_weight(
         s.evidence - similarity::BIAS,
         cmp.level(Field::Email) == level::EQUAL,
@@ -464,18 +480,26 @@ pub const MIN_AGREEING_FIELDS: usize = 2;
 const PARALLEL_MIN_PAIRS: usize = 20_000;
 
 fn score_chunk(
-    keys: &[MatchKeys],
-    rarities: &[Rarity],
+    table: &KeyTable,
+    rarities: &PerValue<f64>,
     chunk: &[u64],
     config: &DedupConfig,
 ) -> Vec<DuplicatePair> {
     let mut out = Vec::new();
+    let mut memo = Memo::new();
+    fn with_rarity<'t>(rarities: &PerValue<f64>, k: TableRow<'t>) -> (TableRow<'t>, Rarity) {
+        let r = rarities.rarity(&k);
+        (k, r)
+    }
     for &packed in chunk {
         let (a, b) = blocking::unpack(packed);
-        let (Some(ka), Some(kb)) = (keys.get(a), keys.get(b)) else {
+        let (Some((ka, ra)), Some((kb, rb))) = (
+            table.row(a).map(|k| with_rarity(rarities, k)),
+            table.row(b).map(|k| with_rarity(rarities, k)),
+        ) else {
             continue;
         };
-        let (total, decision) = judge_fixed(rarities, (a, ka), (b, kb), config);
+        let (total, decision) = judge_fixed((&ka, ra), (&kb, rb), config, &mut memo);
         if decision != Decision::Distinct {
             out.push(DuplicatePair {
                 a,
@@ -491,13 +515,13 @@ fn score_chunk(
 /// Scores candidates on several threads ([`keys::parallel_chunks`]: the
 /// output is sorted and identical to a single-threaded run).
 fn score_all(
-    keys: &[MatchKeys],
-    rarities: &[Rarity],
+    table: &KeyTable,
+    rarities: &PerValue<f64>,
     candidates: &[u64],
     config: &DedupConfig,
 ) -> Vec<DuplicatePair> {
     keys::parallel_chunks(candidates, PARALLEL_MIN_PAIRS, |chunk| {
-        score_chunk(keys, rarities, chunk, config)
+        score_chunk(table, rarities, chunk, config)
     })
 }
 
@@ -694,12 +718,13 @@ mod tests {
                     weights: Weights::Learned,
                 };
                 let model = MatchModel::from_parameters(m, u, prior);
-                let terms = [[5.0f32; 3], [5.0; 3]];
-                let (_, learned) = Evidence::learned(&model, &terms, (0, &a), (1, &b))
-                    .judge(model.prior, &config);
+                let mut memo = Memo::none();
+                let (_, learned) =
+                    Evidence::learned(&model, (&a, [5.0; 3]), (&b, [5.0; 3]), &mut memo)
+                        .judge(model.prior, &config);
                 prop_assert_ne!(learned, Decision::AutoMerge);
-                let rarities = [Rarity::NEUTRAL; 2];
-                let (_, fixed) = judge_fixed(&rarities, (0, &a), (1, &b), &config);
+                let neutral = Rarity::NEUTRAL;
+                let (_, fixed) = judge_fixed((&a, neutral), (&b, neutral), &config, &mut memo);
                 prop_assert_ne!(fixed, Decision::AutoMerge);
             }
         }
@@ -710,18 +735,19 @@ mod tests {
         let keys: Vec<MatchKeys> = (0..400)
             .map(|i| lead(&format!("p{}@gmail.com", i % 150), "John", "Smith"))
             .collect();
-        let (candidates, _) = blocking::candidate_pairs(&keys);
+        let table = KeyTable::of(&keys);
+        let (candidates, _) = blocking::candidate_pairs(&table);
         let config = DedupConfig::default();
-        let (_, rarities) = NameFrequencies::build(&keys);
-        let single = score_chunk(&keys, &rarities, &candidates, &config);
+        let rarities = NameFrequencies::rarities(&table);
+        let single = score_chunk(&table, &rarities, &candidates, &config);
         let mut many = candidates.clone();
         while many.len() < PARALLEL_MIN_PAIRS {
             many.extend_from_slice(&candidates);
         }
-        let parallel = score_all(&keys, &rarities, &many, &config);
+        let parallel = score_all(&table, &rarities, &many, &config);
         let repeated: Vec<DuplicatePair> = many
             .chunks(candidates.len())
-            .flat_map(|c| score_chunk(&keys, &rarities, c, &config))
+            .flat_map(|c| score_chunk(&table, &rarities, c, &config))
             .collect();
         assert_eq!(parallel, repeated);
         assert!(!single.is_empty());

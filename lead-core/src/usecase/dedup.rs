@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use super::lead_ops::with_retries;
 use super::{load, open_load_changes, outbox};
-use crate::dedup::{Decision, DedupConfig, find_duplicates_report, match_keys_batch, merge};
+use crate::dedup::{Decision, DedupConfig, KeyTable, find_duplicates_in, merge};
 use crate::error::{Error, Result};
-use crate::model::{Lead, LeadExtId};
+use crate::model::{Lead, LeadExtId, LeadFields};
 use crate::ports::{Commit, Deps, LeadQuery, OutboxKind, PairQuery, ReviewPair, ReviewStatus};
 
 /// A merge of two stored leads.
@@ -184,8 +184,8 @@ async fn merge_stored(
 pub async fn scan_duplicates(config: &DedupConfig, deps: &Deps) -> Result<ScanReport> {
     let leads = all_unmerged(deps).await?;
     let known = known_pairs(deps).await?;
-    let keys = match_keys_batch(&leads.iter().map(|l| l.fields.clone()).collect::<Vec<_>>());
-    let found = find_duplicates_report(&keys, config);
+    let fields: Vec<&LeadFields> = leads.iter().map(|l| &l.fields).collect();
+    let found = find_duplicates_in(&KeyTable::of_fields(&fields), config);
     let mut report = ScanReport {
         leads: leads.len(),
         candidates: found.stats.candidate_pairs,

@@ -1,0 +1,574 @@
+//! The match keys of a whole batch in compact form.
+//!
+//! A million [`MatchKeys`] are eight heap strings each, about 450 bytes a
+//! lead, while a batch repeats the same few thousand first names, surnames,
+//! companies and domains over and over. A [`KeyTable`] keeps each distinct
+//! value once and a fixed-size row of ids per lead (44 bytes), the e-mail
+//! keys in one buffer: about 70 MB for a million leads, and a lead's keys
+//! can be pushed as soon as they are computed, so a batch read from a
+//! file never holds more than one chunk of leads at a time.
+//!
+//! Duplicate detection ([`find_duplicates_in`](super::find_duplicates_in))
+//! reads the rows through the same comparators as single [`MatchKeys`]
+//! ([`KeyView`]), so both give the same levels for the same pair.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+
+use super::similarity::KeyView;
+use crate::normalize::DomainKind;
+use crate::{LeadFields, MatchKeys, PHONE_KEY_DIGITS};
+
+/// Id of an absent value.
+const NONE: u32 = u32::MAX;
+
+/// One lead's keys: ids into the table's value lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Row {
+    /// Start of the e-mail key in [`KeyTable::emails`].
+    email: u64,
+    email_len: u16,
+    /// Bytes before the e-mail key's last `@`.
+    local_len: u16,
+    /// The phone key's digits, `phone_len` of them (0: no phone).
+    phone: [u8; PHONE_KEY_DIGITS],
+    phone_len: u8,
+    domain_kind: DomainKind,
+    domain: u32,
+    first: u32,
+    last: u32,
+    company: u32,
+}
+
+/// Distinct values of one field, by id.
+#[derive(Debug, Default)]
+struct Interner {
+    ids: HashMap<Box<str>, u32>,
+}
+
+impl Interner {
+    /// The id of `value`, new if unseen; [`NONE`] when the interner is full.
+    fn id(&mut self, value: &str) -> u32 {
+        if let Some(&id) = self.ids.get(value) {
+            return id;
+        }
+        let Ok(id) = u32::try_from(self.ids.len()) else {
+            return NONE;
+        };
+        if id == NONE {
+            return NONE;
+        }
+        self.ids.insert(value.into(), id);
+        id
+    }
+
+    /// The id of an owned value, new if unseen (no copy when new).
+    fn id_owned(&mut self, value: Box<str>) -> u32 {
+        let next = self.ids.len();
+        match self.ids.entry(value) {
+            std::collections::hash_map::Entry::Occupied(e) => *e.get(),
+            std::collections::hash_map::Entry::Vacant(e) => match u32::try_from(next) {
+                Ok(id) if id != NONE => *e.insert(id),
+                _ => NONE,
+            },
+        }
+    }
+
+    /// Moves `other`'s values in; returns, for each of `other`'s ids, the
+    /// id here.
+    fn absorb(&mut self, other: Interner) -> Vec<u32> {
+        other
+            .into_values()
+            .into_iter()
+            .map(|v| self.id_owned(v))
+            .collect()
+    }
+
+    /// The values, indexed by id.
+    fn into_values(self) -> Vec<Box<str>> {
+        let mut values: Vec<(u32, Box<str>)> = self
+            .ids
+            .into_iter()
+            .map(|(value, id)| (id, value))
+            .collect();
+        values.sort_unstable_by_key(|(id, _)| *id);
+        values.into_iter().map(|(_, value)| value).collect()
+    }
+}
+
+/// Builds a [`KeyTable`] lead by lead.
+///
+/// # Example
+///
+/// ```
+/// use lead_core::{Email, LeadFields, MatchKeys};
+/// use lead_core::dedup::KeyTableBuilder;
+///
+/// let mut builder = KeyTableBuilder::default();
+/// for email in ["ana@acme.com", "bob@acme.com"] {
+///     builder.push(&MatchKeys::of(&LeadFields::new(Email::parse(email).unwrap())));
+/// }
+/// let table = builder.finish();
+/// assert_eq!(table.len(), 2);
+/// assert_eq!(table.keys(1).unwrap().email, "bob@acme.com");
+/// ```
+#[derive(Debug, Default)]
+pub struct KeyTableBuilder {
+    rows: Vec<Row>,
+    emails: String,
+    domains: Interner,
+    first: Interner,
+    last: Interner,
+    sounds: Vec<(Box<str>, Box<str>)>,
+    companies: Interner,
+}
+
+impl KeyTableBuilder {
+    /// Adds one lead's keys as the next row. Returns `false`, and adds
+    /// nothing, once the table holds `u32::MAX` leads (rows are indexed by
+    /// `u32`).
+    pub fn push(&mut self, keys: &MatchKeys) -> bool {
+        if u32::try_from(self.rows.len()).map_or(true, |n| n == NONE) {
+            return false;
+        }
+        let start = self.emails.len() as u64;
+        // An e-mail key is at most an address long (254 bytes); a longer
+        // one is cut at a character boundary rather than wrapping around.
+        let mut email = keys.email.as_str();
+        while email.len() > usize::from(u16::MAX) {
+            let mut cut = usize::from(u16::MAX);
+            while !email.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            email = email.get(..cut).unwrap_or_default();
+        }
+        self.emails.push_str(email);
+        let local_len = email.rfind('@').unwrap_or(email.len());
+        let mut phone = [0u8; PHONE_KEY_DIGITS];
+        let mut phone_len = 0u8;
+        if let Some(p) = &keys.phone
+            && p.len() <= PHONE_KEY_DIGITS
+        {
+            phone[..p.len()].copy_from_slice(p.as_bytes());
+            phone_len = p.len() as u8;
+        }
+        let last = match &keys.last_name {
+            Some(name) => {
+                let id = self.last.id(name);
+                if id != NONE && id as usize == self.sounds.len() {
+                    let (primary, alternate) = keys.last_name_phonetic.clone().unwrap_or_default();
+                    self.sounds.push((primary.into(), alternate.into()));
+                }
+                id
+            }
+            None => NONE,
+        };
+        self.rows.push(Row {
+            email: start,
+            email_len: email.len() as u16,
+            local_len: local_len as u16,
+            phone,
+            phone_len,
+            domain_kind: keys.domain_kind,
+            domain: keys.domain.as_deref().map_or(NONE, |d| self.domains.id(d)),
+            first: keys
+                .first_name
+                .as_deref()
+                .map_or(NONE, |f| self.first.id(f)),
+            last,
+            company: match keys.company.as_slice() {
+                [] => NONE,
+                tokens => self.companies.id(&tokens.join(" ")),
+            },
+        });
+        true
+    }
+
+    /// Appends the rows of `other` after these (ids translated). Rows past
+    /// `u32::MAX` are dropped, as by [`push`](Self::push).
+    pub fn append(&mut self, other: KeyTableBuilder) {
+        let sounds = other.sounds;
+        let first = self.first.absorb(other.first);
+        let companies = self.companies.absorb(other.companies);
+        let domains = self.domains.absorb(other.domains);
+        let mut last = Vec::with_capacity(sounds.len());
+        for (value, sound) in other.last.into_values().into_iter().zip(sounds) {
+            let id = self.last.id_owned(value);
+            if id != NONE && id as usize == self.sounds.len() {
+                self.sounds.push(sound);
+            }
+            last.push(id);
+        }
+        let map = |ids: &[u32], id: u32| ids.get(id as usize).copied().unwrap_or(NONE);
+        let shift = self.emails.len() as u64;
+        self.emails.push_str(&other.emails);
+        let room = (NONE as usize).saturating_sub(self.rows.len());
+        self.rows
+            .extend(other.rows.into_iter().take(room).map(|row| Row {
+                email: row.email + shift,
+                domain: map(&domains, row.domain),
+                first: map(&first, row.first),
+                last: map(&last, row.last),
+                company: map(&companies, row.company),
+                ..row
+            }));
+    }
+
+    /// Leads pushed so far.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// `true` when nothing was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The table.
+    pub fn finish(self) -> KeyTable {
+        // Each company word once, each company as its words' ids.
+        let mut words = Interner::default();
+        let companies = self
+            .companies
+            .into_values()
+            .iter()
+            .map(|joined| joined.split(' ').map(|w| words.id(w)).collect())
+            .collect();
+        let mut rows = self.rows;
+        rows.shrink_to_fit();
+        let mut emails = self.emails;
+        emails.shrink_to_fit();
+        KeyTable {
+            rows,
+            emails,
+            domains: self.domains.into_values(),
+            first: self.first.into_values(),
+            last: self.last.into_values(),
+            sounds: self.sounds,
+            companies,
+            words: words.into_values(),
+        }
+    }
+}
+
+/// The [`MatchKeys`] of a batch, each distinct name, company and domain
+/// stored once (see the [module docs](self)).
+#[derive(Debug, Default)]
+pub struct KeyTable {
+    rows: Vec<Row>,
+    emails: String,
+    domains: Vec<Box<str>>,
+    first: Vec<Box<str>>,
+    last: Vec<Box<str>>,
+    /// Double Metaphone codes of each last name, by its id.
+    sounds: Vec<(Box<str>, Box<str>)>,
+    /// Each company's tokens (sorted) as ids into `words`.
+    companies: Vec<Box<[u32]>>,
+    /// Company tokens by id.
+    words: Vec<Box<str>>,
+}
+
+impl KeyTable {
+    /// The table of keys already computed.
+    pub fn of(keys: &[MatchKeys]) -> KeyTable {
+        let mut builder = KeyTableBuilder::default();
+        for k in keys {
+            builder.push(k);
+        }
+        builder.finish()
+    }
+
+    /// The table of leads' keys: [`MatchKeys::of`] of each, computed on up
+    /// to [`std::thread::available_parallelism`] threads, each lead's keys
+    /// interned as soon as they are computed (a table per thread, joined at
+    /// the end), so no list of full keys is ever held.
+    pub fn of_fields<F: Borrow<LeadFields> + Sync>(fields: &[F]) -> KeyTable {
+        super::keys::key_table(fields)
+    }
+
+    /// Number of leads.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// `true` for an empty batch.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The keys of lead `i` as [`MatchKeys`] (`None` past the end).
+    pub fn keys(&self, i: usize) -> Option<MatchKeys> {
+        let row = self.row(i)?;
+        let owned = |s: Option<&str>| s.map(str::to_owned);
+        Some(MatchKeys {
+            email: row.email().to_owned(),
+            domain: owned(row.domain()),
+            domain_kind: row.row.domain_kind,
+            phone: owned(row.phone()),
+            first_name: owned(row.first_name()),
+            last_name: owned(row.last_name()),
+            last_name_phonetic: row
+                .last_name_sounds()
+                .map(|(p, a)| (p.to_owned(), a.to_owned())),
+            company: row.company().map(str::to_owned).collect(),
+        })
+    }
+
+    /// A view of lead `i`.
+    pub(crate) fn row(&self, i: usize) -> Option<TableRow<'_>> {
+        self.rows.get(i).map(|row| TableRow { table: self, row })
+    }
+
+    /// Views of every lead, in order.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = TableRow<'_>> {
+        self.rows.iter().map(|row| TableRow { table: self, row })
+    }
+
+    /// Number of distinct first names, last names and companies: the
+    /// bounds of [`TableRow::ids`].
+    pub(crate) fn distinct(&self) -> [usize; 3] {
+        [self.first.len(), self.last.len(), self.companies.len()]
+    }
+
+    /// The first and last names by id.
+    pub(crate) fn names(&self) -> [&[Box<str>]; 2] {
+        [&self.first, &self.last]
+    }
+
+    /// Each company's tokens, by the company's id.
+    pub(crate) fn company_tokens(&self) -> impl Iterator<Item = impl Iterator<Item = &str>> {
+        self.companies
+            .iter()
+            .map(|c| c.iter().map(|&w| Self::word(&self.words, w)))
+    }
+
+    fn word(words: &[Box<str>], id: u32) -> &str {
+        words.get(id as usize).map_or("", |w| &**w)
+    }
+
+    /// Bytes held, for reports.
+    pub fn heap_bytes(&self) -> usize {
+        let strings = |v: &[Box<str>]| v.iter().map(|s| s.len() + 16).sum::<usize>();
+        self.rows.capacity() * std::mem::size_of::<Row>()
+            + self.emails.capacity()
+            + strings(&self.domains)
+            + strings(&self.first)
+            + strings(&self.last)
+            + strings(&self.words)
+            + self
+                .companies
+                .iter()
+                .map(|c| c.len() * 4 + 16)
+                .sum::<usize>()
+            + self
+                .sounds
+                .iter()
+                .map(|(p, a)| p.len() + a.len() + 32)
+                .sum::<usize>()
+    }
+}
+
+/// One lead of a [`KeyTable`], read like its [`MatchKeys`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TableRow<'t> {
+    table: &'t KeyTable,
+    row: &'t Row,
+}
+
+impl<'t> TableRow<'t> {
+    fn text(values: &'t [Box<str>], id: u32) -> Option<&'t str> {
+        values.get(id as usize).map(|s| &**s)
+    }
+
+    /// The company's token ids (empty when unknown).
+    fn company_ids(&self) -> &'t [u32] {
+        self.table
+            .companies
+            .get(self.row.company as usize)
+            .map_or(&[][..], |c| &c[..])
+    }
+
+    /// Registrable domain of the e-mail.
+    pub(crate) fn domain(&self) -> Option<&'t str> {
+        Self::text(&self.table.domains, self.row.domain)
+    }
+
+    /// Ids of the first name, last name and company (`None`: no value);
+    /// equal ids are equal values.
+    pub(crate) fn ids(&self) -> [Option<u32>; 3] {
+        [self.row.first, self.row.last, self.row.company].map(|id| (id != NONE).then_some(id))
+    }
+
+    /// The phone key as a number with its length (leading zeros count):
+    /// equal for equal keys.
+    pub(crate) fn phone_number(&self) -> Option<u64> {
+        self.phone().map(|p| {
+            p.bytes().fold(u64::from(self.row.phone_len), |n, d| {
+                n * 10 + u64::from(d - b'0')
+            })
+        })
+    }
+
+    /// Id of the corporate domain (`None` for free-mail, disposable or
+    /// none).
+    pub(crate) fn corporate_domain_id(&self) -> Option<u32> {
+        (self.row.domain_kind == DomainKind::Corporate && self.row.domain != NONE)
+            .then_some(self.row.domain)
+    }
+}
+
+impl KeyView for TableRow<'_> {
+    fn email(&self) -> &str {
+        let start = self.row.email as usize;
+        self.table
+            .emails
+            .get(start..start + usize::from(self.row.email_len))
+            .unwrap_or_default()
+    }
+
+    fn local_part(&self) -> &str {
+        self.email()
+            .get(..usize::from(self.row.local_len))
+            .unwrap_or_default()
+    }
+
+    fn phone(&self) -> Option<&str> {
+        let digits = self.row.phone.get(..usize::from(self.row.phone_len))?;
+        (!digits.is_empty())
+            .then(|| std::str::from_utf8(digits).ok())
+            .flatten()
+    }
+
+    fn first_name(&self) -> Option<&str> {
+        Self::text(&self.table.first, self.row.first)
+    }
+
+    fn last_name(&self) -> Option<&str> {
+        Self::text(&self.table.last, self.row.last)
+    }
+
+    fn last_name_sounds(&self) -> Option<(&str, &str)> {
+        self.table
+            .sounds
+            .get(self.row.last as usize)
+            .map(|(p, a)| (&**p, &**a))
+    }
+
+    fn company(&self) -> impl Iterator<Item = &str> + Clone {
+        let words = &self.table.words;
+        self.company_ids().iter().map(|&w| KeyTable::word(words, w))
+    }
+
+    fn corporate_domain(&self) -> Option<&str> {
+        match self.row.domain_kind {
+            DomainKind::Corporate => self.domain(),
+            _ => None,
+        }
+    }
+
+    fn ids(&self) -> [Option<u32>; 3] {
+        TableRow::ids(self)
+    }
+
+    fn company_token_ids(&self) -> Option<(&[u32], &[Box<str>])> {
+        Some((self.company_ids(), &self.table.words))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dedup::compare;
+    use crate::dedup::similarity::compare_views;
+    use crate::{Email, FieldWarning, Phone, Region};
+
+    fn fields(i: usize) -> LeadFields {
+        let domain = ["gmail.com", "acme.co.uk", "mailinator.com", "globex.es"][i % 4];
+        let mut f =
+            LeadFields::new(Email::parse(&format!("user.{i}+x@{domain}")).expect("valid e-mail"));
+        f.first_name = (!i.is_multiple_of(3)).then(|| ["José", "Ana", "Bob"][i % 3].to_owned());
+        f.last_name = (!i.is_multiple_of(5)).then(|| ["Smith", "Peña", "O'Neil"][i % 3].to_owned());
+        f.company = i
+            .is_multiple_of(2)
+            .then(|| ["ACME S.L.", "Norvex Systems Inc"][i % 4 / 2].to_owned());
+        match i % 3 {
+            0 => f.phone = Phone::parse("+34 612 345 678", Region::default()).ok(),
+            1 => f.warnings.push(FieldWarning::kept(
+                "phone",
+                "invalid_phone",
+                "phone is not a valid number",
+                Some(format!("555-01{i:02}")),
+            )),
+            _ => {}
+        }
+        f
+    }
+
+    #[test]
+    fn rows_read_back_as_the_keys_pushed_and_compare_alike() {
+        // Enough leads for several threads, each with its own table.
+        let all: Vec<LeadFields> = (0..25_000).map(fields).collect();
+        let keys: Vec<MatchKeys> = all.iter().map(MatchKeys::of).collect();
+        let table = KeyTable::of_fields(&all);
+        assert_eq!(table.len(), keys.len());
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(table.keys(i).as_ref(), Some(k));
+        }
+        assert_eq!(table.keys(keys.len()), None);
+        for (a, b) in [(0, 1), (3, 9), (2, 14), (10, 25), (7, 7)] {
+            let (ra, rb) = (table.row(a).expect("row"), table.row(b).expect("row"));
+            let mut memo = crate::dedup::similarity::Memo::new();
+            for _ in 0..2 {
+                let remembered = compare_views(&ra, &rb, &mut memo);
+                assert_eq!(remembered, compare(&keys[a], &keys[b]));
+            }
+        }
+        // Distinct values are stored once.
+        assert_eq!(table.distinct(), [2, 3, 2]);
+        let mut one_by_one = KeyTableBuilder::default();
+        for k in &keys[..100] {
+            one_by_one.push(k);
+        }
+        let mut halves = KeyTableBuilder::default();
+        for k in &keys[..40] {
+            halves.push(k);
+        }
+        let mut second = KeyTableBuilder::default();
+        for k in &keys[40..100] {
+            second.push(k);
+        }
+        halves.append(second);
+        let (a, b) = (one_by_one.finish(), halves.finish());
+        assert_eq!(a.rows, b.rows);
+        assert_eq!(a.emails, b.emails);
+    }
+
+    #[test]
+    fn equal_ids_are_equal_values_and_phone_numbers_keep_leading_zeros() {
+        let mut builder = KeyTableBuilder::default();
+        let mut a = fields(1);
+        a.warnings.clear();
+        a.warnings.push(FieldWarning::kept(
+            "phone",
+            "invalid_phone",
+            "phone is not a valid number",
+            Some("012 345 678".into()),
+        ));
+        let mut b = a.clone();
+        b.warnings.clear();
+        b.warnings.push(FieldWarning::kept(
+            "phone",
+            "invalid_phone",
+            "phone is not a valid number",
+            Some("12 345 678".into()),
+        ));
+        assert!(builder.push(&MatchKeys::of(&a)));
+        assert!(builder.push(&MatchKeys::of(&b)));
+        assert!(builder.push(&MatchKeys::of(&a)));
+        let table = builder.finish();
+        let row = |i| table.row(i).expect("row");
+        assert_eq!(row(0).ids(), row(1).ids());
+        assert_ne!(row(0).phone_number(), row(1).phone_number());
+        assert_eq!(row(0).phone_number(), row(2).phone_number());
+    }
+}
