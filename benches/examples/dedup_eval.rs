@@ -266,8 +266,9 @@ fn main() {
         (truth, table, t_keys)
     };
     println!(
-        "key table:       {:>8.1} MiB",
-        table.heap_bytes() as f64 / 1_048_576.0
+        "key table:       {:>8.1} MiB (peak RSS so far {:.0} MiB)",
+        table.heap_bytes() as f64 / 1_048_576.0,
+        peak_rss_mib().unwrap_or(f64::NAN)
     );
 
     if weights == Weights::Learned {

@@ -211,27 +211,75 @@ fn keys_of<K: KeyView>(kind: Kind, k: &K, emit: &mut impl FnMut(u64)) {
     }
 }
 
-/// Packs a pair with `a < b` into one `u64` (sortable, 8 bytes).
-fn pack(a: u32, b: u32) -> u64 {
-    let (lo, hi) = if a < b { (a, b) } else { (b, a) };
-    (u64::from(lo) << 32) | u64::from(hi)
+/// The candidate pairs of a batch, grouped by their first lead: the leads
+/// compared with lead `a` are `others[offsets[a]..offsets[a + 1]]`, all
+/// greater than `a`, sorted, each once. Four bytes a pair, where a list of
+/// packed pairs took eight and twice that while it was built.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Candidates {
+    offsets: Vec<u64>,
+    others: Vec<u32>,
 }
 
-/// Unpacks a pair made by [`pack`].
-pub(crate) fn unpack(pair: u64) -> (usize, usize) {
-    ((pair >> 32) as usize, (pair & 0xffff_ffff) as usize)
+impl Candidates {
+    /// Number of pairs.
+    pub(crate) fn len(&self) -> usize {
+        self.others.len()
+    }
+
+    /// The pairs `(a, b)` whose first lead is in `leads`, in order.
+    pub(crate) fn pairs(
+        &self,
+        leads: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (usize, usize)> + '_ {
+        leads.flat_map(move |a| {
+            let at = |i: usize| self.offsets.get(i).map_or(0, |&o| o as usize);
+            self.others
+                .get(at(a)..at(a + 1))
+                .unwrap_or_default()
+                .iter()
+                .map(move |&b| (a, b as usize))
+        })
+    }
+
+    /// Every pair, in order.
+    #[cfg(test)]
+    pub(crate) fn all(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.pairs(0..self.offsets.len().saturating_sub(1))
+    }
+
+    /// The leads cut into at most `parts` ranges with about as many pairs
+    /// each, in order.
+    pub(crate) fn split(&self, parts: usize) -> Vec<std::ops::Range<usize>> {
+        let leads = self.offsets.len().saturating_sub(1);
+        let per_part = (self.len() as u64).div_ceil(parts.max(1) as u64).max(1);
+        let mut ranges = Vec::with_capacity(parts);
+        let mut start = 0;
+        for k in 1..=parts.max(1) {
+            let end = if k == parts.max(1) {
+                leads
+            } else {
+                self.offsets
+                    .partition_point(|&o| o < per_part * k as u64)
+                    .clamp(start, leads)
+            };
+            if end > start {
+                ranges.push(start..end);
+            }
+            start = end;
+        }
+        ranges
+    }
 }
 
-/// The distinct candidate pairs (packed, sorted) among `keys`.
-///
-/// Only the first `u32::MAX` leads take part: indices are stored as `u32`
-/// to halve the memory of a million-lead batch.
-pub(crate) fn candidate_pairs(table: &KeyTable) -> (Vec<u64>, BlockingStats) {
-    let n = table.len().min(u32::MAX as usize);
-    let mut stats = BlockingStats::default();
-    let mut pairs: Vec<u64> = Vec::new();
+/// Calls `pair(a, b)` with `a < b` for every pair the blocks of `table`'s
+/// first `n` leads propose, duplicates included (a pair sharing two keys
+/// comes twice), and counts the blocks in `stats`. Deterministic, so two
+/// calls propose the same pairs in the same order.
+fn propose(table: &KeyTable, n: usize, stats: &mut BlockingStats, mut pair: impl FnMut(u32, u32)) {
     let mut entries: Vec<(u64, u32)> = Vec::with_capacity(n);
     let mut member_buf: Vec<u32> = Vec::new();
+    let mut emit = |x: u32, y: u32| pair(x.min(y), x.max(y));
     for kind in KINDS {
         entries.clear();
         for (i, k) in table.rows().take(n).enumerate() {
@@ -241,48 +289,101 @@ pub(crate) fn candidate_pairs(table: &KeyTable) -> (Vec<u64>, BlockingStats) {
         }
         entries.sort_unstable();
         entries.dedup();
-        let mut start = 0;
-        while start < entries.len() {
-            let key = entries[start].0;
-            let end = entries[start..]
-                .iter()
-                .position(|e| e.0 != key)
-                .map_or(entries.len(), |off| start + off);
-            let block = &entries[start..end];
-            if block.len() >= 2 {
-                stats.blocks += 1;
-                if block.len() <= MAX_BLOCK {
-                    for (x, a) in block.iter().enumerate() {
-                        for b in &block[x + 1..] {
-                            pairs.push(pack(a.1, b.1));
-                        }
+        for block in entries.chunk_by(|x, y| x.0 == y.0) {
+            if block.len() < 2 {
+                continue;
+            }
+            stats.blocks += 1;
+            if block.len() <= MAX_BLOCK {
+                for (x, a) in block.iter().enumerate() {
+                    for b in &block[x + 1..] {
+                        emit(a.1, b.1);
                     }
-                } else {
-                    stats.oversized_blocks += 1;
-                    member_buf.clear();
-                    member_buf.extend(block.iter().map(|e| e.1));
-                    member_buf.sort_unstable_by(|&x, &y| {
-                        match (table.row(x as usize), table.row(y as usize)) {
-                            (Some(a), Some(b)) => (a.last_name(), a.first_name(), a.email())
-                                .cmp(&(b.last_name(), b.first_name(), b.email())),
-                            _ => x.cmp(&y),
-                        }
-                    });
-                    for (x, a) in member_buf.iter().enumerate() {
-                        for b in member_buf.iter().skip(x + 1).take(WINDOW) {
-                            pairs.push(pack(*a, *b));
-                        }
+                }
+            } else {
+                stats.oversized_blocks += 1;
+                member_buf.clear();
+                member_buf.extend(block.iter().map(|e| e.1));
+                member_buf.sort_unstable_by(|&x, &y| {
+                    match (table.row(x as usize), table.row(y as usize)) {
+                        (Some(a), Some(b)) => (a.last_name(), a.first_name(), a.email()).cmp(&(
+                            b.last_name(),
+                            b.first_name(),
+                            b.email(),
+                        )),
+                        _ => x.cmp(&y),
+                    }
+                });
+                for (x, a) in member_buf.iter().enumerate() {
+                    for b in member_buf.iter().skip(x + 1).take(WINDOW) {
+                        emit(*a, *b);
                     }
                 }
             }
-            start = end;
         }
     }
-    drop(entries);
-    pairs.sort_unstable();
-    pairs.dedup();
-    stats.candidate_pairs = pairs.len();
-    (pairs, stats)
+}
+
+/// The distinct candidate pairs among the leads of `table`.
+///
+/// Only the first `u32::MAX` leads take part: indices are stored as `u32`
+/// to halve the memory of a million-lead batch. The blocks are walked
+/// twice, once to count each lead's pairs and once to place them, so the
+/// pairs are held once, at their exact size.
+pub(crate) fn candidate_pairs(table: &KeyTable) -> (Candidates, BlockingStats) {
+    let n = table.len().min(u32::MAX as usize);
+    let mut stats = BlockingStats::default();
+    let mut counts = vec![0u64; n + 1];
+    propose(table, n, &mut stats, |a, _| {
+        if let Some(c) = counts.get_mut(a as usize) {
+            *c += 1;
+        }
+    });
+    // Counts to starts, in place.
+    let mut total = 0u64;
+    for c in &mut counts {
+        let here = *c;
+        *c = total;
+        total += here;
+    }
+    let mut offsets = counts;
+    let mut others = vec![0u32; total as usize];
+    let mut next: Vec<u64> = offsets.clone();
+    propose(table, n, &mut BlockingStats::default(), |a, b| {
+        if let Some(at) = next.get_mut(a as usize) {
+            if let Some(slot) = others.get_mut(*at as usize) {
+                *slot = b;
+            }
+            *at += 1;
+        }
+    });
+    drop(next);
+    // Each lead's list sorted and deduplicated, moved down over the gaps.
+    let mut write = 0usize;
+    for a in 0..n {
+        let (start, end) = (offsets[a] as usize, offsets[a + 1] as usize);
+        offsets[a] = write as u64;
+        let Some(list) = others.get_mut(start..end) else {
+            continue;
+        };
+        list.sort_unstable();
+        let mut last = None;
+        for i in start..end {
+            let b = others[i];
+            if last != Some(b) {
+                others[write] = b;
+                write += 1;
+                last = Some(b);
+            }
+        }
+    }
+    if let Some(end) = offsets.get_mut(n) {
+        *end = write as u64;
+    }
+    others.truncate(write);
+    others.shrink_to_fit();
+    stats.candidate_pairs = others.len();
+    (Candidates { offsets, others }, stats)
 }
 
 #[cfg(test)]
@@ -290,8 +391,9 @@ mod tests {
     use super::*;
     use crate::{Email, LeadFields, MatchKeys};
 
-    fn candidate_pairs(keys: &[MatchKeys]) -> (Vec<u64>, BlockingStats) {
-        super::candidate_pairs(&KeyTable::of(keys))
+    fn candidate_pairs(keys: &[MatchKeys]) -> (Vec<(usize, usize)>, BlockingStats) {
+        let (candidates, stats) = super::candidate_pairs(&KeyTable::of(keys));
+        (candidates.all().collect(), stats)
     }
 
     fn lead(email: &str, first: &str, last: &str, company: Option<&str>) -> MatchKeys {
@@ -310,10 +412,7 @@ mod tests {
             lead("ana@yahoo.com", "Ana", "Lopez", None),
         ];
         let (pairs, stats) = candidate_pairs(&keys);
-        assert_eq!(
-            pairs.iter().map(|p| unpack(*p)).collect::<Vec<_>>(),
-            [(0, 1)]
-        );
+        assert_eq!(pairs, [(0, 1)]);
         assert_eq!(stats.candidate_pairs, 1);
     }
 
@@ -337,10 +436,7 @@ mod tests {
         assert_eq!(stats.oversized_blocks, 2);
         assert!(pairs.len() <= 1000 * WINDOW, "{} pairs", pairs.len());
         assert!(pairs.windows(2).all(|w| w[0] < w[1]));
-        assert!(pairs.iter().all(|p| {
-            let (a, b) = unpack(*p);
-            a < b
-        }));
+        assert!(pairs.iter().all(|(a, b)| a < b));
     }
 
     #[test]

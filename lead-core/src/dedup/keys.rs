@@ -87,7 +87,9 @@ pub(crate) fn parallel_chunks<T: Sync, R: Send>(
                 (chunk, handle)
             })
             .collect();
-        let mut out = Vec::with_capacity(items.len());
+        // Not `items.len()`: a chunk may fold many items into one result
+        // (the learning step folds 400 000 pairs into one table per chunk).
+        let mut out = Vec::new();
         for (chunk, handle) in handles {
             match handle.map(std::thread::ScopedJoinHandle::join) {
                 Some(Ok(mut part)) => out.append(&mut part),

@@ -56,8 +56,10 @@ mod table;
 use serde::{Deserialize, Serialize};
 
 use crate::MatchKeys;
+use blocking::Candidates;
 use frequency::PerValue;
 use similarity::{KeyView, Memo, compare_views};
+use std::ops::Range;
 use table::TableRow;
 
 pub use blocking::BlockingStats;
@@ -277,52 +279,76 @@ pub fn find_duplicates_in(table: &KeyTable, config: &DedupConfig) -> DedupReport
     }
 }
 
+/// Runs `work` on up to [`std::thread::available_parallelism`] ranges of
+/// leads holding about as many candidate pairs each, one thread per range,
+/// and returns the results in order (one range, on the calling thread,
+/// below [`PARALLEL_MIN_PAIRS`]).
+fn per_range<R: Send>(candidates: &Candidates, work: impl Fn(Range<usize>) -> R + Sync) -> Vec<R> {
+    let threads = if candidates.len() < PARALLEL_MIN_PAIRS {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    let ranges = candidates.split(threads);
+    keys::parallel_chunks(&ranges, 2, |part| {
+        part.iter().map(|r| work(r.clone())).collect()
+    })
+}
+
 /// Scores candidates with a learned model in two passes: the evidence of
 /// every pair, then the prior that makes the model expect as many
 /// duplicates among them as it finds ([`fit_prior`]), then the decisions.
+/// A pair's evidence is held as 5 bytes (its weight and two flags).
 fn score_learned(
     table: &KeyTable,
     model: &mut MatchModel,
     terms: &PerValue<f32>,
-    candidates: &[u64],
+    candidates: &Candidates,
     config: &DedupConfig,
 ) -> Vec<DuplicatePair> {
-    let evidence: Vec<Evidence> = {
+    let parts: Vec<(Range<usize>, Vec<f32>, Vec<u8>)> = {
         let model = &*model;
-        keys::parallel_chunks(candidates, PARALLEL_MIN_PAIRS, |chunk| {
+        per_range(candidates, |range| {
             let mut memo = Memo::new();
-            chunk
-                .iter()
-                .map(|&packed| {
-                    let (a, b) = blocking::unpack(packed);
-                    match (table.row(a), table.row(b)) {
-                        (Some(ka), Some(kb)) => Evidence::learned(
-                            model,
-                            (&ka, terms.of(&ka)),
-                            (&kb, terms.of(&kb)),
-                            &mut memo,
-                        ),
-                        _ => Evidence::NONE,
-                    }
-                })
-                .collect()
+            let (mut bayes, mut flags) = (Vec::new(), Vec::new());
+            for (a, b) in candidates.pairs(range.clone()) {
+                let e = match (table.row(a), table.row(b)) {
+                    (Some(ka), Some(kb)) => Evidence::learned(
+                        model,
+                        (&ka, terms.of(&ka)),
+                        (&kb, terms.of(&kb)),
+                        &mut memo,
+                    ),
+                    _ => Evidence::NONE,
+                };
+                bayes.push(e.bayes);
+                flags.push(u8::from(e.same_email) | (u8::from(e.corroborated) << 1));
+            }
+            (range, bayes, flags)
         })
     };
-    model.prior = fit_prior(model.prior, &evidence, table.len());
-    candidates
-        .iter()
-        .zip(&evidence)
-        .filter_map(|(&packed, e)| {
-            let (a, b) = blocking::unpack(packed);
+    let all = parts.iter().flat_map(|(_, bayes, _)| bayes.iter().copied());
+    model.prior = fit_prior(model.prior, all, table.len());
+    let mut pairs = Vec::new();
+    for (range, bayes, flags) in &parts {
+        for (((a, b), &bayes), &flags) in candidates.pairs(range.clone()).zip(bayes).zip(flags) {
+            let e = Evidence {
+                bayes,
+                same_email: flags & 1 != 0,
+                corroborated: flags & 2 != 0,
+            };
             let (similarity, decision) = e.judge(model.prior, config);
-            (decision != Decision::Distinct).then_some(DuplicatePair {
-                a,
-                b,
-                similarity,
-                decision,
-            })
-        })
-        .collect()
+            if decision != Decision::Distinct {
+                pairs.push(DuplicatePair {
+                    a,
+                    b,
+                    similarity,
+                    decision,
+                });
+            }
+        }
+    }
+    pairs
 }
 
 /// What a model found for one pair, besides the prior.
@@ -410,7 +436,7 @@ const PRIOR_RANGE: f64 = 40.0;
 /// pairs the batch actually shows, so it holds where the training
 /// sessions' estimate is thrown off by fields that are not independent.
 /// Starts from `start`, which it returns when nothing is found.
-fn fit_prior(start: f64, evidence: &[Evidence], leads: usize) -> f64 {
+fn fit_prior(start: f64, evidence: impl Iterator<Item = f32>, leads: usize) -> f64 {
     let n = leads as f64;
     let all_pairs = n * (n - 1.0) / 2.0;
     if all_pairs < 1.0 || !start.is_finite() {
@@ -418,8 +444,8 @@ fn fit_prior(start: f64, evidence: &[Evidence], leads: usize) -> f64 {
     }
     let bins = (2.0 * PRIOR_RANGE / PRIOR_BIN) as usize + 1;
     let mut counts = vec![0u64; bins];
-    for e in evidence.iter().filter(|e| e.bayes.is_finite()) {
-        let x = f64::from(e.bayes).clamp(-PRIOR_RANGE, PRIOR_RANGE);
+    for bayes in evidence.filter(|b| b.is_finite()) {
+        let x = f64::from(bayes).clamp(-PRIOR_RANGE, PRIOR_RANGE);
         let i = ((x + PRIOR_RANGE) / PRIOR_BIN).round() as usize;
         if let Some(c) = counts.get_mut(i) {
             *c += 1;
@@ -479,20 +505,21 @@ pub const MIN_AGREEING_FIELDS: usize = 2;
 /// Below this many candidates a second thread costs more than it saves.
 const PARALLEL_MIN_PAIRS: usize = 20_000;
 
-fn score_chunk(
+/// Scores the candidates of the leads in `range` by the fixed weights.
+fn score_range(
     table: &KeyTable,
     rarities: &PerValue<f64>,
-    chunk: &[u64],
+    candidates: &Candidates,
+    range: Range<usize>,
     config: &DedupConfig,
 ) -> Vec<DuplicatePair> {
-    let mut out = Vec::new();
-    let mut memo = Memo::new();
     fn with_rarity<'t>(rarities: &PerValue<f64>, k: TableRow<'t>) -> (TableRow<'t>, Rarity) {
         let r = rarities.rarity(&k);
         (k, r)
     }
-    for &packed in chunk {
-        let (a, b) = blocking::unpack(packed);
+    let mut out = Vec::new();
+    let mut memo = Memo::new();
+    for (a, b) in candidates.pairs(range) {
         let (Some((ka, ra)), Some((kb, rb))) = (
             table.row(a).map(|k| with_rarity(rarities, k)),
             table.row(b).map(|k| with_rarity(rarities, k)),
@@ -512,17 +539,20 @@ fn score_chunk(
     out
 }
 
-/// Scores candidates on several threads ([`keys::parallel_chunks`]: the
-/// output is sorted and identical to a single-threaded run).
+/// Scores candidates on several threads ([`per_range`]: the output is
+/// sorted and identical to a single-threaded run).
 fn score_all(
     table: &KeyTable,
     rarities: &PerValue<f64>,
-    candidates: &[u64],
+    candidates: &Candidates,
     config: &DedupConfig,
 ) -> Vec<DuplicatePair> {
-    keys::parallel_chunks(candidates, PARALLEL_MIN_PAIRS, |chunk| {
-        score_chunk(table, rarities, chunk, config)
+    per_range(candidates, |range| {
+        score_range(table, rarities, candidates, range, config)
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 #[cfg(test)]
@@ -732,24 +762,25 @@ mod tests {
 
     #[test]
     fn multithreaded_scoring_matches_single_threaded() {
-        let keys: Vec<MatchKeys> = (0..400)
-            .map(|i| lead(&format!("p{}@gmail.com", i % 150), "John", "Smith"))
+        let keys: Vec<MatchKeys> = (0..3_000)
+            .map(|i| lead(&format!("p{}@gmail.com", i % 700), "John", "Smith"))
             .collect();
         let table = KeyTable::of(&keys);
         let (candidates, _) = blocking::candidate_pairs(&table);
+        assert!(
+            candidates.len() >= PARALLEL_MIN_PAIRS,
+            "{}",
+            candidates.len()
+        );
         let config = DedupConfig::default();
         let rarities = NameFrequencies::rarities(&table);
-        let single = score_chunk(&table, &rarities, &candidates, &config);
-        let mut many = candidates.clone();
-        while many.len() < PARALLEL_MIN_PAIRS {
-            many.extend_from_slice(&candidates);
-        }
-        let parallel = score_all(&table, &rarities, &many, &config);
-        let repeated: Vec<DuplicatePair> = many
-            .chunks(candidates.len())
-            .flat_map(|c| score_chunk(&table, &rarities, c, &config))
-            .collect();
-        assert_eq!(parallel, repeated);
+        let single = score_range(&table, &rarities, &candidates, 0..keys.len(), &config);
+        let parallel = score_all(&table, &rarities, &candidates, &config);
+        assert_eq!(parallel, single);
         assert!(!single.is_empty());
+        let ranges = candidates.split(3);
+        assert_eq!(ranges.first().map(|r| r.start), Some(0));
+        assert_eq!(ranges.last().map(|r| r.end), Some(keys.len()));
+        assert!(ranges.windows(2).all(|w| w[0].end == w[1].start));
     }
 }
