@@ -182,10 +182,34 @@ pub(crate) trait KeyView {
     fn company_token_ids(&self) -> Option<(&[u32], &[Box<str>])> {
         None
     }
+    /// [`text_hash`] of the e-mail key and [`local_part_hash`] of its local
+    /// part, when stored: different hashes are different values.
+    fn email_hashes(&self) -> Option<(u32, u32)> {
+        None
+    }
+}
+
+/// FNV-1a of some bytes, folded to 32 bits.
+pub(crate) fn text_hash(bytes: impl Iterator<Item = u8>) -> u32 {
+    let h = bytes.fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (h ^ (h >> 32)) as u32
+}
+
+/// The bytes of a local part that [`compare_local_parts`] compares (`.`,
+/// `_` and `-` left out).
+fn compared_local_bytes(local: &str) -> impl Iterator<Item = u8> + '_ {
+    local.bytes().filter(|c| !matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// [`text_hash`] of what [`compare_local_parts`] compares of a local part.
+pub(crate) fn local_part_hash(local: &str) -> u32 {
+    text_hash(compared_local_bytes(local))
 }
 
 /// Slots per field in a [`Memo`] (a power of two).
-const MEMO_SLOTS: usize = 1 << 14;
+const MEMO_SLOTS: usize = 1 << 16;
 
 /// Remembers the last comparisons of first names, last names and company
 /// tokens by their ids ([`KeyView::ids`], [`KeyView::company_token_ids`]),
@@ -428,16 +452,20 @@ pub fn compare(a: &MatchKeys, b: &MatchKeys) -> Comparison {
 /// [`compare`] of any two [`KeyView`]s, names and companies looked up in
 /// `memo` first.
 pub(crate) fn compare_views<K: KeyView>(a: &K, b: &K, memo: &mut Memo) -> Comparison {
-    let same_email = a.email() == b.email();
+    let hashes = (a.email_hashes(), b.email_hashes());
+    let same_email = match hashes {
+        (Some((x, _)), Some((y, _))) if x != y => false,
+        _ => a.email() == b.email(),
+    };
     let email = if same_email {
         Compared::new(level::EQUAL, 1.0)
     } else {
         Compared::new(level::EMAIL_DIFFERENT, 0.0)
     };
-    let mut local = if same_email {
-        Compared::MISSING
-    } else {
-        compare_local_parts(a.local_part(), b.local_part())
+    let mut local = match hashes {
+        _ if same_email => Compared::MISSING,
+        (Some((_, x)), Some((_, y))) if x != y => Compared::new(level::LOCAL_DIFFERENT, 0.0),
+        _ => compare_local_parts(a.local_part(), b.local_part()),
     };
     if local.level == level::LOCAL_PLAIN && local_part_has_a_name(a.local_part(), a, b) {
         local.level = level::LOCAL_NAME;
@@ -1049,12 +1077,11 @@ fn compare_tokens<T: Copy + PartialEq>(
 /// `.`, `_` and `-`. Equal role addresses (`info@`) and very short parts
 /// say nothing; equal parts with digits (`jsmith84`) are distinctive.
 pub(crate) fn compare_local_parts(la: &str, lb: &str) -> Compared {
-    let keep = |c: &u8| !matches!(c, b'.' | b'_' | b'-');
     // Equality first: it fails on the first bytes for almost every pair.
-    if !la.bytes().filter(keep).eq(lb.bytes().filter(keep)) {
+    if !compared_local_bytes(la).eq(compared_local_bytes(lb)) {
         return Compared::new(level::LOCAL_DIFFERENT, 0.0);
     }
-    if la.bytes().filter(keep).count() < 3
+    if compared_local_bytes(la).count() < 3
         || ROLE_LOCAL_PARTS.contains(&la)
         || ROLE_LOCAL_PARTS.contains(&lb)
     {

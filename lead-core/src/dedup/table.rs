@@ -30,6 +30,11 @@ struct Row {
     email_len: u16,
     /// Bytes before the e-mail key's last `@`.
     local_len: u16,
+    /// Hashes of the e-mail key and of its local part as compared
+    /// ([`similarity::local_part_hash`](super::similarity)): most pairs
+    /// differ in both, and the hashes say so without reading the text.
+    email_hash: u32,
+    local_hash: u32,
     /// The phone key's digits, `phone_len` of them (0: no phone).
     phone: [u8; PHONE_KEY_DIGITS],
     phone_len: u8,
@@ -163,10 +168,13 @@ impl KeyTableBuilder {
             }
             None => NONE,
         };
+        let local = email.get(..local_len).unwrap_or_default();
         self.rows.push(Row {
             email: start,
             email_len: email.len() as u16,
             local_len: local_len as u16,
+            email_hash: super::similarity::text_hash(email.bytes()),
+            local_hash: super::similarity::local_part_hash(local),
             phone,
             phone_len,
             domain_kind: keys.domain_kind,
@@ -468,6 +476,10 @@ impl KeyView for TableRow<'_> {
 
     fn ids(&self) -> [Option<u32>; 3] {
         TableRow::ids(self)
+    }
+
+    fn email_hashes(&self) -> Option<(u32, u32)> {
+        Some((self.row.email_hash, self.row.local_hash))
     }
 
     fn company_token_ids(&self) -> Option<(&[u32], &[Box<str>])> {
