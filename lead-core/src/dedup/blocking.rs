@@ -306,11 +306,15 @@ fn propose(table: &KeyTable, n: usize, stats: &mut BlockingStats, mut pair: impl
                 member_buf.extend(block.iter().map(|e| e.1));
                 member_buf.sort_unstable_by(|&x, &y| {
                     match (table.row(x as usize), table.row(y as usize)) {
-                        (Some(a), Some(b)) => (a.last_name(), a.first_name(), a.email()).cmp(&(
-                            b.last_name(),
-                            b.first_name(),
-                            b.email(),
-                        )),
+                        // Ties in the order the leads were given, not the
+                        // order the table stores them in.
+                        (Some(a), Some(b)) => (a.last_name(), a.first_name(), a.email())
+                            .cmp(&(b.last_name(), b.first_name(), b.email()))
+                            .then_with(|| {
+                                table
+                                    .input_index(x as usize)
+                                    .cmp(&table.input_index(y as usize))
+                            }),
                         _ => x.cmp(&y),
                     }
                 });
@@ -391,9 +395,19 @@ mod tests {
     use super::*;
     use crate::{Email, LeadFields, MatchKeys};
 
+    /// The candidate pairs, by the leads' indices in `keys`.
     fn candidate_pairs(keys: &[MatchKeys]) -> (Vec<(usize, usize)>, BlockingStats) {
-        let (candidates, stats) = super::candidate_pairs(&KeyTable::of(keys));
-        (candidates.all().collect(), stats)
+        let table = KeyTable::of(keys);
+        let (candidates, stats) = super::candidate_pairs(&table);
+        let mut pairs: Vec<(usize, usize)> = candidates
+            .all()
+            .map(|(a, b)| {
+                let (x, y) = (table.input_index(a), table.input_index(b));
+                (x.min(y), x.max(y))
+            })
+            .collect();
+        pairs.sort_unstable();
+        (pairs, stats)
     }
 
     fn lead(email: &str, first: &str, last: &str, company: Option<&str>) -> MatchKeys {

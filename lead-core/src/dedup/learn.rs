@@ -333,7 +333,11 @@ fn compare_pairs<T: Send>(
         let mut acc = init();
         let mut memo = Memo::new();
         for &(a, b) in chunk {
-            if let (Some(x), Some(y)) = (keys.row(a as usize), keys.row(b as usize)) {
+            // Pairs name leads in the order given, so what is sampled does
+            // not depend on how the table stores them.
+            if let (Some(x), Some(y)) =
+                (keys.row_of_input(a as usize), keys.row_of_input(b as usize))
+            {
                 visit(
                     &mut acc,
                     &model_levels(&compare_views(&x, &y, &mut memo).levels),
@@ -563,7 +567,7 @@ fn session_pairs(keys: &KeyTable, field: Field) -> Vec<(u32, u32)> {
     let mut entries: Vec<(u64, u32)> = keys
         .rows()
         .enumerate()
-        .filter_map(|(i, k)| Some((value(&k)?, u32::try_from(i).ok()?)))
+        .filter_map(|(p, k)| Some((value(&k)?, u32::try_from(keys.input_index(p)).ok()?)))
         .collect();
     entries.sort_unstable();
     // Groups of equal values, and the running count of their pairs.

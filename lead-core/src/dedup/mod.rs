@@ -272,6 +272,19 @@ pub fn find_duplicates_in(table: &KeyTable, config: &DedupConfig) -> DedupReport
             (score_all(table, &rarities, &candidates, config), None)
         }
     };
+    // Back from the table's storage order to the order of the leads given.
+    let mut pairs: Vec<DuplicatePair> = pairs
+        .into_iter()
+        .map(|p| {
+            let (x, y) = (table.input_index(p.a), table.input_index(p.b));
+            DuplicatePair {
+                a: x.min(y),
+                b: x.max(y),
+                ..p
+            }
+        })
+        .collect();
+    pairs.sort_unstable_by_key(|p| (p.a, p.b));
     DedupReport {
         pairs,
         stats,
