@@ -10,18 +10,18 @@ use crate::{
     LeadFields, MatchKeys, company_tokens, email_match_key, fold_text, phone_key, phonetic,
 };
 
-/// A registrable domain and its kind, per e-mail host.
-type DomainTable<'a> = HashMap<&'a str, (Option<String>, DomainKind)>;
-
-/// Per-thread memo of the Double Metaphone codes of surnames (a batch has
-/// far fewer distinct surnames than leads).
+/// Per-thread memos of what a batch repeats: the Double Metaphone codes of
+/// surnames and the classification of e-mail hosts (a batch has far fewer
+/// distinct surnames and hosts than leads; the disposable-domain check
+/// and the Public Suffix List lookup are paid once per distinct host).
 #[derive(Default)]
-struct SoundCache {
+struct Memos {
     sounds: HashMap<String, (String, String)>,
+    hosts: HashMap<String, (Option<String>, DomainKind)>,
 }
 
-impl SoundCache {
-    fn of(&mut self, folded: &str) -> (String, String) {
+impl Memos {
+    fn sound(&mut self, folded: &str) -> (String, String) {
         if let Some(hit) = self.sounds.get(folded) {
             return hit.clone();
         }
@@ -29,22 +29,29 @@ impl SoundCache {
         self.sounds.insert(folded.to_owned(), codes.clone());
         codes
     }
+
+    fn host(&mut self, host: &str) -> (Option<String>, DomainKind) {
+        if let Some(hit) = self.hosts.get(host) {
+            return hit.clone();
+        }
+        let classified = classify(host);
+        self.hosts.insert(host.to_owned(), classified.clone());
+        classified
+    }
 }
 
-/// Exactly [`MatchKeys::of`], with the domain looked up in `domains`
-/// (computed on the spot if missing) and surname codes memoized.
-fn keys_of(fields: &LeadFields, domains: &DomainTable<'_>, sounds: &mut SoundCache) -> MatchKeys {
+/// Exactly [`MatchKeys::of`], with hosts and surname codes memoized.
+fn keys_of(fields: &LeadFields, memos: &mut Memos) -> MatchKeys {
     let folded = |v: &Option<String>| v.as_deref().map(fold_text).filter(|s| !s.is_empty());
     let last_name = folded(&fields.last_name);
-    let host = fields.email.domain();
-    let (domain, domain_kind) = domains.get(host).cloned().unwrap_or_else(|| classify(host));
+    let (domain, domain_kind) = memos.host(fields.email.domain());
     MatchKeys {
         email: email_match_key(&fields.email),
         domain,
         domain_kind,
         phone: phone_key(fields),
         first_name: folded(&fields.first_name),
-        last_name_phonetic: last_name.as_deref().map(|l| sounds.of(l)),
+        last_name_phonetic: last_name.as_deref().map(|l| memos.sound(l)),
         last_name,
         company: fields
             .company
@@ -103,41 +110,23 @@ pub(crate) fn parallel_chunks<T: Sync, R: Send>(
 /// [`MatchKeys::of`] for every lead, in order: the same keys, computed on
 /// up to [`std::thread::available_parallelism`] threads.
 ///
-/// Each distinct e-mail host is classified once (the disposable-domain
-/// check scans a list of tens of thousands of domains, so a batch pays for
-/// its distinct domains, not for its leads), and surname codes are
-/// memoized per thread.
+/// Each thread classifies each distinct e-mail host once and memoizes
+/// surname codes.
 pub fn match_keys_batch(fields: &[LeadFields]) -> Vec<MatchKeys> {
-    let domains = domain_table(fields);
     parallel_chunks(fields, 10_000, |chunk| {
-        let mut sounds = SoundCache::default();
-        chunk
-            .iter()
-            .map(|f| keys_of(f, &domains, &mut sounds))
-            .collect()
+        let mut memos = Memos::default();
+        chunk.iter().map(|f| keys_of(f, &mut memos)).collect()
     })
-}
-
-/// Each distinct e-mail host of `fields`, classified.
-fn domain_table<F: Borrow<LeadFields> + Sync>(fields: &[F]) -> DomainTable<'_> {
-    let mut hosts: Vec<&str> = fields.iter().map(|f| f.borrow().email.domain()).collect();
-    hosts.sort_unstable();
-    hosts.dedup();
-    let classified = parallel_chunks(&hosts, 256, |chunk| {
-        chunk.iter().map(|h| (*h, classify(h))).collect()
-    });
-    classified.into_iter().collect()
 }
 
 /// [`KeyTable::of_fields`]: each thread interns the keys of its share of
 /// the leads into a table of its own, and the tables are joined in order.
 pub(crate) fn key_table<F: Borrow<LeadFields> + Sync>(fields: &[F]) -> KeyTable {
-    let domains = domain_table(fields);
     let parts = parallel_chunks(fields, 10_000, |chunk| {
-        let mut sounds = SoundCache::default();
+        let mut memos = Memos::default();
         let mut part = KeyTableBuilder::default();
         for f in chunk {
-            part.push(&keys_of(f.borrow(), &domains, &mut sounds));
+            part.push(&keys_of(f.borrow(), &mut memos));
         }
         vec![part]
     });
