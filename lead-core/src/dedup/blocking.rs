@@ -272,16 +272,19 @@ impl Candidates {
     }
 }
 
-/// Calls `pair(a, b)` with `a < b` for every pair the blocks of `table`'s
-/// first `n` leads propose, duplicates included (a pair sharing two keys
-/// comes twice), and counts the blocks in `stats`. Deterministic, so two
-/// calls propose the same pairs in the same order.
-fn propose(table: &KeyTable, n: usize, stats: &mut BlockingStats, mut pair: impl FnMut(u32, u32)) {
-    let mut entries: Vec<(u64, u32)> = Vec::with_capacity(n);
-    let mut member_buf: Vec<u32> = Vec::new();
-    let mut emit = |x: u32, y: u32| pair(x.min(y), x.max(y));
-    for kind in KINDS {
-        entries.clear();
+/// The blocks of one key kind with two leads or more, members in the order
+/// they are compared (an oversized block sorted for its windows).
+#[derive(Debug, Default)]
+struct Blocks {
+    members: Vec<u32>,
+    /// Where each block starts in `members`; one more at the end.
+    starts: Vec<u32>,
+}
+
+impl Blocks {
+    /// The blocks of `kind` among `table`'s first `n` leads.
+    fn of(kind: Kind, table: &KeyTable, n: usize) -> Blocks {
+        let mut entries: Vec<(u64, u32)> = Vec::with_capacity(n);
         for (i, k) in table.rows().take(n).enumerate() {
             // `i < n <= u32::MAX`, so the cast is exact.
             let idx = i as u32;
@@ -289,22 +292,21 @@ fn propose(table: &KeyTable, n: usize, stats: &mut BlockingStats, mut pair: impl
         }
         entries.sort_unstable();
         entries.dedup();
+        let mut blocks = Blocks::default();
         for block in entries.chunk_by(|x, y| x.0 == y.0) {
             if block.len() < 2 {
                 continue;
             }
-            stats.blocks += 1;
-            if block.len() <= MAX_BLOCK {
-                for (x, a) in block.iter().enumerate() {
-                    for b in &block[x + 1..] {
-                        emit(a.1, b.1);
-                    }
-                }
-            } else {
-                stats.oversized_blocks += 1;
-                member_buf.clear();
-                member_buf.extend(block.iter().map(|e| e.1));
-                member_buf.sort_unstable_by(|&x, &y| {
+            let Ok(start) = u32::try_from(blocks.members.len()) else {
+                break;
+            };
+            blocks.starts.push(start);
+            let from = blocks.members.len();
+            blocks.members.extend(block.iter().map(|e| e.1));
+            if block.len() > MAX_BLOCK
+                && let Some(members) = blocks.members.get_mut(from..)
+            {
+                members.sort_unstable_by(|&x, &y| {
                     match (table.row(x as usize), table.row(y as usize)) {
                         // Ties in the order the leads were given, not the
                         // order the table stores them in.
@@ -318,10 +320,37 @@ fn propose(table: &KeyTable, n: usize, stats: &mut BlockingStats, mut pair: impl
                         _ => x.cmp(&y),
                     }
                 });
-                for (x, a) in member_buf.iter().enumerate() {
-                    for b in member_buf.iter().skip(x + 1).take(WINDOW) {
-                        emit(*a, *b);
-                    }
+            }
+        }
+        blocks
+            .starts
+            .push(u32::try_from(blocks.members.len()).unwrap_or(u32::MAX));
+        blocks
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u32]> {
+        self.starts
+            .windows(2)
+            .filter_map(|w| self.members.get(w[0] as usize..w[1] as usize))
+    }
+}
+
+/// Calls `pair(a, b)` with `a < b` for every pair `blocks` propose,
+/// duplicates included (a pair sharing two keys comes twice), in a fixed
+/// order.
+fn propose(blocks: &[Blocks], mut pair: impl FnMut(u32, u32)) {
+    let mut emit = |x: u32, y: u32| pair(x.min(y), x.max(y));
+    for block in blocks.iter().flat_map(Blocks::iter) {
+        if block.len() <= MAX_BLOCK {
+            for (x, a) in block.iter().enumerate() {
+                for b in &block[x + 1..] {
+                    emit(*a, *b);
+                }
+            }
+        } else {
+            for (x, a) in block.iter().enumerate() {
+                for b in block.iter().skip(x + 1).take(WINDOW) {
+                    emit(*a, *b);
                 }
             }
         }
@@ -336,9 +365,22 @@ fn propose(table: &KeyTable, n: usize, stats: &mut BlockingStats, mut pair: impl
 /// pairs are held once, at their exact size.
 pub(crate) fn candidate_pairs(table: &KeyTable) -> (Candidates, BlockingStats) {
     let n = table.len().min(u32::MAX as usize);
+    // Each kind's blocks once, the kinds shared among the threads.
+    let blocks = super::keys::parallel_chunks(&KINDS, 2, |kinds| {
+        kinds
+            .iter()
+            .map(|&kind| Blocks::of(kind, table, n))
+            .collect()
+    });
     let mut stats = BlockingStats::default();
+    for block in blocks.iter().flat_map(Blocks::iter) {
+        stats.blocks += 1;
+        if block.len() > MAX_BLOCK {
+            stats.oversized_blocks += 1;
+        }
+    }
     let mut counts = vec![0u64; n + 1];
-    propose(table, n, &mut stats, |a, _| {
+    propose(&blocks, |a, _| {
         if let Some(c) = counts.get_mut(a as usize) {
             *c += 1;
         }
@@ -353,7 +395,7 @@ pub(crate) fn candidate_pairs(table: &KeyTable) -> (Candidates, BlockingStats) {
     let mut offsets = counts;
     let mut others = vec![0u32; total as usize];
     let mut next: Vec<u64> = offsets.clone();
-    propose(table, n, &mut BlockingStats::default(), |a, b| {
+    propose(&blocks, |a, b| {
         if let Some(at) = next.get_mut(a as usize) {
             if let Some(slot) = others.get_mut(*at as usize) {
                 *slot = b;
@@ -361,7 +403,7 @@ pub(crate) fn candidate_pairs(table: &KeyTable) -> (Candidates, BlockingStats) {
             *at += 1;
         }
     });
-    drop(next);
+    drop((next, blocks));
     // Each lead's list sorted and deduplicated, moved down over the gaps.
     let mut write = 0usize;
     for a in 0..n {

@@ -255,11 +255,26 @@ pub fn find_duplicates_report(keys: &[MatchKeys], config: &DedupConfig) -> Dedup
 /// [`KeyTable::of_fields`] or a [`KeyTableBuilder`] to never hold every
 /// lead's [`MatchKeys`] at once).
 pub fn find_duplicates_in(table: &KeyTable, config: &DedupConfig) -> DedupReport {
-    let (candidates, stats) = blocking::candidate_pairs(table);
-    let model = match config.weights {
+    // Learning and blocking read the table only: they run side by side
+    // (each is partly single-threaded), learning on a thread of its own
+    // when one can start.
+    let learn = || match config.weights {
         Weights::Learned => MatchModel::learn_table(table),
         Weights::Fixed => None,
     };
+    let ((candidates, stats), model) = std::thread::scope(|scope| {
+        let learner = std::thread::Builder::new()
+            .name("dedup-learn".into())
+            .spawn_scoped(scope, learn)
+            .ok();
+        let blocked = blocking::candidate_pairs(table);
+        let model = match learner.map(std::thread::ScopedJoinHandle::join) {
+            Some(Ok(model)) => model,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => learn(),
+        };
+        (blocked, model)
+    });
     // Each scorer counts the batch's names for what it needs alone.
     let (pairs, model) = match model {
         Some(mut model) => {
