@@ -19,10 +19,19 @@
 //! reading and normalizing and the peak RSS is the pipeline's alone (the
 //! generated leads are not held).
 //!
+//! `--read-threads T` normalizes the rows of `--input` on T threads (all
+//! by default): `phonenumber`, which validates the phones, takes one lock
+//! for every pattern it matches, so two threads can be slower than one.
+//!
 //! `--explain K` prints K missed and K wrong pairs with their keys and the
 //! per-field evidence, for tuning.
 
 use std::collections::{HashMap, HashSet};
+
+/// The allocator `lead-server` ships with, so peak RSS is measured as a
+/// user's process would see it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Instant;
 
 use lead_benches::febrl::RawLead;
@@ -36,8 +45,13 @@ use lead_core::synth::{evaluate, evaluate_clusters, generate};
 /// Peak resident set size in MiB (`VmHWM` of /proc/self/status), when the
 /// platform has it.
 fn peak_rss_mib() -> Option<f64> {
+    rss_mib("VmHWM:")
+}
+
+/// A memory line of /proc/self/status (`VmRSS:`, `VmHWM:`), in MiB.
+fn rss_mib(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
@@ -189,6 +203,7 @@ fn main() {
     let febrl = option("--generator").is_some_and(|g| g == "febrl");
     let csv = option("--csv");
     let input = option("--input");
+    let read_threads: Option<usize> = option("--read-threads").and_then(|v| v.parse().ok());
     let n: usize = args
         .first()
         .and_then(|v| v.parse().ok())
@@ -206,7 +221,7 @@ fn main() {
 
     let (truth, table, t_keys): (Vec<u32>, KeyTable, f64) = if let Some(path) = &input {
         let start = Instant::now();
-        let (truth, table, refused) = read_csv_keys(path, threads);
+        let (truth, table, refused) = read_csv_keys(path, read_threads.unwrap_or(threads).max(1));
         let t_keys = start.elapsed().as_secs_f64();
         println!(
             "read + normalize + match keys: {t_keys:>8.2} s ({} leads from {path}, {refused} refused)",
@@ -280,14 +295,26 @@ fn main() {
             if learned { "learned" } else { "too few pairs" }
         );
     }
-    let t = Instant::now();
     let config = DedupConfig {
         weights,
         ..DedupConfig::default()
     };
+    // The high-water mark restarts here, so the peak below is duplicate
+    // detection's own (the key table and what else is resident included),
+    // not that of generating or normalizing the leads.
+    let before = rss_mib("VmRSS:");
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let t = Instant::now();
     let report = find_duplicates_in(&table, &config);
     let t_find = t.elapsed().as_secs_f64();
     println!("block + compare: {t_find:>8.2} s");
+    if reset {
+        println!(
+            "RSS before dedup {:.0} MiB, peak during dedup {:.0} MiB",
+            before.unwrap_or(f64::NAN),
+            peak_rss_mib().unwrap_or(f64::NAN)
+        );
+    }
     println!(
         "total ({} + learning + blocking + comparison): {:.2} s",
         if input.is_some() {
