@@ -123,12 +123,16 @@ fn read_csv_keys(path: &str, threads: usize) -> (Vec<u32>, KeyTable, usize) {
 /// The learned weights, one row per field.
 fn print_model(model: &MatchModel) {
     println!(
-        "weights: learned (prior log-odds {:.2}; pairs: random {}, phone session {}, last-name session {})",
-        model.prior, model.pairs[0], model.pairs[1], model.pairs[2]
+        "weights: learned (prior log-odds {:.2}; pairs: random {}, phone session {}, last-name session {}, e-mail session {})",
+        model.prior, model.pairs[0], model.pairs[1], model.pairs[2], model.pairs[3]
     );
     println!(
-        "  sessions: phone share {:.4} prior {:.2}; last name share {:.4} prior {:.2}",
-        model.shares[0], model.session_priors[0], model.shares[1], model.session_priors[1]
+        "  sessions: phone share {:.4} prior {:.2}; last name share {:.4} prior {:.2}; e-mail share {:.4}",
+        model.shares[0],
+        model.session_priors[0],
+        model.shares[1],
+        model.session_priors[1],
+        model.shares[2]
     );
     for field in Field::ALL {
         let f = field as usize;

@@ -90,12 +90,14 @@ pub struct MatchModel {
     /// Log-odds that two leads picked at random are the same person.
     pub prior: f64,
     /// Pairs behind the estimates: random pairs, phone session, last-name
-    /// session.
-    pub pairs: [usize; 3],
-    /// Share of same-person pairs EM found in the phone and the last-name
-    /// sessions (0 for a session not run).
-    pub shares: [f64; 2],
-    /// The prior each session implies (log-odds; 0 for a session not run).
+    /// session, e-mail session.
+    pub pairs: [usize; 4],
+    /// Share of same-person pairs EM found in the phone, last-name and
+    /// e-mail sessions (0 for a session not run).
+    pub shares: [f64; 3],
+    /// The prior the phone and the last-name sessions imply (log-odds; 0
+    /// for a session not run). The e-mail session's pairs are nearly all
+    /// one person and say nothing of the prior.
     pub session_priors: [f64; 2],
     weights: LevelTable,
 }
@@ -120,16 +122,17 @@ impl MatchModel {
         let start = initial_m(&u);
         let phone = Session::train(keys, Field::Phone, &u, &start);
         let last = Session::train(keys, Field::LastName, &u, &start);
+        let email = Session::train(keys, Field::Email, &u, &start);
         if phone.is_none() && last.is_none() {
             return None;
         }
         let mut m = start;
         for field in Field::ALL {
             let f = field as usize;
-            let estimates: Vec<&Session> = [&phone, &last]
+            let estimates: Vec<&Session> = [&phone, &last, &email]
                 .into_iter()
                 .flatten()
-                .filter(|s| s.fixed != field)
+                .filter(|s| !s.decides(field))
                 .collect();
             let total: f64 = estimates.iter().map(|s| s.matches).sum();
             if total <= 0.0 {
@@ -171,10 +174,12 @@ impl MatchModel {
                 random_pairs,
                 phone.as_ref().map_or(0, |s| s.pairs),
                 last.as_ref().map_or(0, |s| s.pairs),
+                email.as_ref().map_or(0, |s| s.pairs),
             ],
             shares: [
                 phone.as_ref().map_or(0.0, |s| s.share),
                 last.as_ref().map_or(0.0, |s| s.share),
+                email.as_ref().map_or(0.0, |s| s.share),
             ],
             session_priors: session_priors.map(|p| p.unwrap_or(0.0)),
             weights,
@@ -190,8 +195,8 @@ impl MatchModel {
             m,
             u,
             prior,
-            pairs: [0; 3],
-            shares: [0.0; 2],
+            pairs: [0; 4],
+            shares: [0.0; 3],
             session_priors: [0.0; 2],
             weights,
         }
@@ -476,6 +481,13 @@ struct Session {
 }
 
 impl Session {
+    /// Whether the session's own field fixes `field`'s level, so its pairs
+    /// say nothing of `field`: the field itself, and the local part for the
+    /// e-mail session (equal e-mails leave it unset).
+    fn decides(&self, field: Field) -> bool {
+        self.fixed == field || (self.fixed == Field::Email && field == Field::EmailLocalPart)
+    }
+
     fn train(keys: &KeyTable, fixed: Field, u: &LevelTable, start: &LevelTable) -> Option<Session> {
         let pairs = session_pairs(keys, fixed);
         if pairs.len() < MIN_SESSION_PAIRS {
@@ -560,6 +572,7 @@ fn session_pairs(keys: &KeyTable, field: Field) -> Vec<(u32, u32)> {
     let value = |k: &super::table::TableRow<'_>| -> Option<u64> {
         let v = match field {
             Field::Phone => k.phone(),
+            Field::Email => Some(k.email()),
             _ => k.last_name(),
         }?;
         Some(super::frequency::hash_value(v))
