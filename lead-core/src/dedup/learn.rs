@@ -5,7 +5,7 @@
 //! This is the Fellegi–Sunter model with its parameters estimated from the
 //! batch, as splink does, instead of the fixed weights of
 //! [`similarity()`](super::similarity()): each field's comparison
-//! ([`compare`]) falls into a [`level`]; `m[f][l]` is the chance that two
+//! ([`compare`](super::compare)) falls into a [`level`]; `m[f][l]` is the chance that two
 //! records of the *same* person compare at level `l` on field `f`, `u[f][l]`
 //! the chance for two *different* people. The evidence of a level is
 //! `ln(m / u)`, and a pair's match weight is
@@ -26,16 +26,22 @@
 //!   on the e-mail key, the phone, the names, the company and the domain
 //!   is counted exactly instead, from how often each value occurs: its
 //!   chance can be far below what a sample of random pairs sees.
-//! * **m** comes from expectation–maximisation over two *training
+//! * **m** comes from expectation–maximisation over three *training
 //!   sessions*, each a set of pairs that agree exactly on one field: the
-//!   phone digits, and the last name. Within a session the pairs are a
-//!   mixture of the same person and of strangers who happen to share that
-//!   field; the strangers compare on the *other* fields like random pairs
-//!   (`u`, held fixed), so EM can tell the two apart and estimate `m` for
-//!   the other fields and the session's share of matches. The field a
-//!   session agrees on is learned in the other session. From a session's
-//!   share of matches and its field's `m` and `u`, Bayes' rule gives the
-//!   prior; of the two sessions' priors the lower one is kept.
+//!   phone digits, the last name, and the e-mail key. Within a session the
+//!   pairs are a mixture of the same person and of strangers who happen to
+//!   share that field; the strangers compare on the *other* fields like
+//!   random pairs (`u`, held fixed), so EM can tell the two apart and
+//!   estimate `m` for the other fields and the session's share of matches.
+//!   A field's `m` is the sessions' estimates weighted by how many matches
+//!   each found, leaving out the session whose own field fixes it (the
+//!   e-mail session says nothing of the local part). The e-mail session
+//!   is there because its pairs are nearly all one person: where
+//!   namesakes are common, the last-name session's "same person" class
+//!   takes some of them in and understates how often true duplicates share
+//!   a phone. From the phone and last-name sessions' shares of matches and
+//!   their field's `m` and `u`, Bayes' rule gives the prior; the lower one
+//!   is kept.
 //! * **Term frequencies**: agreeing exactly on a name or a company says
 //!   more when the value is rare. The exact level's evidence is adjusted by
 //!   `ln(F / f)` ([`frequency`](super::frequency): `f` the value's count,
@@ -43,7 +49,8 @@
 //!
 //! Nothing here is tuned to one data set: the same code learns different
 //! weights from different leads (a test checks it). Below
-//! [`MIN_LEARN_RECORDS`] leads, or when neither session has enough pairs,
+//! [`MIN_LEARN_RECORDS`] leads, or when neither the phone nor the
+//! last-name session has enough pairs,
 //! [`MatchModel::learn`] returns `None` and the fixed weights are used.
 
 // The tables are `[field][level]`; index loops over both read like the
