@@ -42,7 +42,7 @@
 //! A, C in one cluster).
 
 use super::nicknames::canonical_first_names;
-use super::similarity::{KeyView, distinctive_local_part};
+use super::similarity::{KeyView, compared_local_bytes, distinctive_local_part};
 use super::table::KeyTable;
 
 /// Largest block compared exhaustively.
@@ -194,7 +194,7 @@ fn keys_of<K: KeyView>(kind: Kind, k: &K, emit: &mut impl FnMut(u64)) {
         Kind::LocalPart => {
             if let Some(local) = distinctive_local_part(k.local_part()) {
                 let mut h = KeyHasher::new(kind);
-                for byte in local.bytes().filter(|c| !matches!(c, b'.' | b'_' | b'-')) {
+                for byte in compared_local_bytes(local) {
                     h = h.part(&[byte]);
                 }
                 emit(h.finish());

@@ -262,17 +262,31 @@ pub(crate) fn hash_value(value: &str) -> u64 {
     hash_parts([value])
 }
 
-fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
+/// [`hash_value`] of text given as bytes (`hash_bytes(s.bytes()) ==
+/// hash_value(s)`), for text that is read through a filter.
+pub(crate) fn hash_bytes(bytes: impl Iterator<Item = u8>) -> u64 {
+    finish(hash_part(FNV_OFFSET, bytes))
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a of one part and its separator, from state `h`.
+fn hash_part(h: u64, bytes: impl Iterator<Item = u8>) -> u64 {
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &byte in part.as_bytes() {
-            h ^= u64::from(byte);
-            h = h.wrapping_mul(PRIME);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(PRIME);
-    }
+    let h = bytes.fold(h, |h, byte| (h ^ u64::from(byte)).wrapping_mul(PRIME));
+    (h ^ 0xff).wrapping_mul(PRIME)
+}
+
+fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
+    finish(
+        parts
+            .into_iter()
+            .fold(FNV_OFFSET, |h, part| hash_part(h, part.bytes())),
+    )
+}
+
+/// The SplitMix64 finalizer, so nearby inputs spread over the whole range.
+fn finish(mut h: u64) -> u64 {
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 27;
@@ -420,6 +434,14 @@ mod tests {
                 lead(i, ["Ana", "John"][i % 2], last, Some("Acme Inc"))
             })
             .collect()
+    }
+
+    #[test]
+    fn hashing_bytes_is_hashing_the_text() {
+        for text in ["", "smith", "acme widgets", "peña"] {
+            assert_eq!(hash_bytes(text.bytes()), hash_value(text));
+        }
+        assert_ne!(hash_value("smith"), hash_value("smyth"));
     }
 
     #[test]

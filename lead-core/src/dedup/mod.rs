@@ -258,20 +258,23 @@ pub fn find_duplicates_in(table: &KeyTable, config: &DedupConfig) -> DedupReport
     // Learning and blocking read the table only: they run side by side
     // (each is partly single-threaded), learning on a thread of its own
     // when one can start.
-    let learn = || match config.weights {
-        Weights::Learned => MatchModel::learn_table(table),
-        Weights::Fixed => None,
-    };
+    let learning = config.weights == Weights::Learned;
+    let learn = || MatchModel::learn_table(table);
     let ((candidates, stats), model) = std::thread::scope(|scope| {
-        let learner = std::thread::Builder::new()
-            .name("dedup-learn".into())
-            .spawn_scoped(scope, learn)
-            .ok();
+        let learner = learning
+            .then(|| {
+                std::thread::Builder::new()
+                    .name("dedup-learn".into())
+                    .spawn_scoped(scope, learn)
+                    .ok()
+            })
+            .flatten();
         let blocked = blocking::candidate_pairs(table);
         let model = match learner.map(std::thread::ScopedJoinHandle::join) {
             Some(Ok(model)) => model,
             Some(Err(panic)) => std::panic::resume_unwind(panic),
-            None => learn(),
+            None if learning => learn(),
+            None => None,
         };
         (blocked, model)
     });

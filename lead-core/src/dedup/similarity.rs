@@ -189,17 +189,14 @@ pub(crate) trait KeyView {
     }
 }
 
-/// FNV-1a of some bytes, folded to 32 bits.
+/// [`hash_bytes`](super::frequency::hash_bytes) of some text, in 32 bits.
 pub(crate) fn text_hash(bytes: impl Iterator<Item = u8>) -> u32 {
-    let h = bytes.fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    (h ^ (h >> 32)) as u32
+    super::frequency::hash_bytes(bytes) as u32
 }
 
 /// The bytes of a local part that [`compare_local_parts`] compares (`.`,
-/// `_` and `-` left out).
-fn compared_local_bytes(local: &str) -> impl Iterator<Item = u8> + '_ {
+/// `_` and `-` left out), and that blocking keys a distinctive one by.
+pub(crate) fn compared_local_bytes(local: &str) -> impl Iterator<Item = u8> + '_ {
     local.bytes().filter(|c| !matches!(c, b'.' | b'_' | b'-'))
 }
 
@@ -219,7 +216,8 @@ const MEMO_SLOTS: usize = 1 << 16;
 /// Jaro-Winkler calls); a hit costs one lookup. The comparators are pure
 /// and symmetric, so remembering changes no result.
 pub(crate) struct Memo {
-    slots: Vec<[(u64, Compared); 2]>,
+    /// First-name and last-name comparisons, by their pair of ids.
+    names: [Vec<(u64, Compared)>; 2],
     /// Whether two company tokens are alike, by their pair of ids.
     tokens: Vec<(u64, bool)>,
 }
@@ -230,8 +228,9 @@ const MEMO_EMPTY: u64 = u64::MAX;
 impl Memo {
     /// A memo with [`MEMO_SLOTS`] slots per field.
     pub(crate) fn new() -> Self {
+        let names = || vec![(MEMO_EMPTY, Compared::MISSING); MEMO_SLOTS];
         Memo {
-            slots: vec![[(MEMO_EMPTY, Compared::MISSING); 2]; MEMO_SLOTS],
+            names: [names(), names()],
             tokens: vec![(MEMO_EMPTY, false); MEMO_SLOTS * 4],
         }
     }
@@ -239,35 +238,31 @@ impl Memo {
     /// A memo that remembers nothing (single comparisons).
     pub(crate) fn none() -> Self {
         Memo {
-            slots: Vec::new(),
+            names: [Vec::new(), Vec::new()],
             tokens: Vec::new(),
         }
     }
 
-    /// The slot of a pair of ids in a table of `len` slots (symmetric).
-    fn slot_of(a: u32, b: u32, len: usize) -> Option<(u64, usize)> {
+    /// The value for the pair of ids `a`, `b` (either order) in `slots`,
+    /// remembered or computed and remembered.
+    fn remember<T: Copy>(slots: &mut [(u64, T)], a: u32, b: u32, compute: impl FnOnce() -> T) -> T {
         let key = (u64::from(a.min(b)) << 32) | u64::from(a.max(b));
-        (len > 0 && key != MEMO_EMPTY).then(|| {
-            (
-                key,
-                (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize % len,
-            )
-        })
+        let at = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40) as usize % slots.len().max(1);
+        match slots.get_mut(at) {
+            Some(slot) if key != MEMO_EMPTY => {
+                if slot.0 != key {
+                    *slot = (key, compute());
+                }
+                slot.1
+            }
+            _ => compute(),
+        }
     }
 
     /// Whether company tokens of ids `a` and `b` are alike, remembered or
     /// computed.
     fn tokens_alike(&mut self, a: u32, b: u32, compute: impl FnOnce() -> bool) -> bool {
-        let Some((key, at)) = Self::slot_of(a, b, self.tokens.len()) else {
-            return compute();
-        };
-        let Some(slot) = self.tokens.get_mut(at) else {
-            return compute();
-        };
-        if slot.0 != key {
-            *slot = (key, compute());
-        }
-        slot.1
+        Self::remember(&mut self.tokens, a, b, compute)
     }
 
     /// The comparison of `field` (0 first name, 1 last name)
@@ -278,19 +273,10 @@ impl Memo {
         ids: (Option<u32>, Option<u32>),
         compute: impl FnOnce() -> Compared,
     ) -> Compared {
-        let (Some(a), Some(b)) = ids else {
-            return compute();
-        };
-        let Some((key, at)) = Self::slot_of(a, b, self.slots.len()) else {
-            return compute();
-        };
-        let Some(slot) = self.slots.get_mut(at).and_then(|s| s.get_mut(field)) else {
-            return compute();
-        };
-        if slot.0 != key {
-            *slot = (key, compute());
+        match (ids, self.names.get_mut(field)) {
+            ((Some(a), Some(b)), Some(slots)) => Self::remember(slots, a, b, compute),
+            _ => compute(),
         }
-        slot.1
     }
 }
 

@@ -54,17 +54,10 @@ struct Interner {
 impl Interner {
     /// The id of `value`, new if unseen; [`NONE`] when the interner is full.
     fn id(&mut self, value: &str) -> u32 {
-        if let Some(&id) = self.ids.get(value) {
-            return id;
+        match self.ids.get(value) {
+            Some(&id) => id,
+            None => self.id_owned(value.into()),
         }
-        let Ok(id) = u32::try_from(self.ids.len()) else {
-            return NONE;
-        };
-        if id == NONE {
-            return NONE;
-        }
-        self.ids.insert(value.into(), id);
-        id
     }
 
     /// The id of an owned value, new if unseen (no copy when new).
@@ -139,14 +132,11 @@ impl KeyTableBuilder {
         let start = self.emails.len() as u64;
         // An e-mail key is at most an address long (254 bytes); a longer
         // one is cut at a character boundary rather than wrapping around.
-        let mut email = keys.email.as_str();
-        while email.len() > usize::from(u16::MAX) {
-            let mut cut = usize::from(u16::MAX);
-            while !email.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            email = email.get(..cut).unwrap_or_default();
+        let mut cut = keys.email.len().min(usize::from(u16::MAX));
+        while !keys.email.is_char_boundary(cut) {
+            cut -= 1;
         }
+        let email = keys.email.get(..cut).unwrap_or_default();
         self.emails.push_str(email);
         let local_len = email.rfind('@').unwrap_or(email.len());
         let mut phone = [0u8; PHONE_KEY_DIGITS];
