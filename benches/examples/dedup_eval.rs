@@ -25,6 +25,14 @@
 //!
 //! `--explain K` prints K missed and K wrong pairs with their keys and the
 //! per-field evidence, for tuning.
+//!
+//! `--curve` scores every candidate pair once more and prints the share of
+//! true pairs blocking proposes, precision, recall and F1 by threshold,
+//! and what an oracle that knows the truth reaches when it labels every
+//! level pattern (alone, and with the names' and company's counts) by its
+//! majority: how much the compared fields can tell at all. With
+//! `--explain K` also the K costliest level patterns and K true pairs
+//! blocking never proposed.
 
 use std::collections::{HashMap, HashSet};
 
@@ -174,6 +182,216 @@ fn print_precision_by_threshold(pairs: &[DuplicatePair], truth: &[u32]) {
     }
 }
 
+/// A level pattern (one [`lead_core::dedup::Comparison`]'s levels).
+type Levels = [u8; 7];
+
+/// Precision, recall and F1 of `tp` true and `fp` false predictions
+/// against `all` true pairs.
+fn prf(tp: u64, fp: u64, all: u64) -> (f64, f64, f64) {
+    let p = tp as f64 / (tp + fp).max(1) as f64;
+    let r = tp as f64 / all.max(1) as f64;
+    let f1 = if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    };
+    (p, r, f1)
+}
+
+/// What an oracle reaches that labels every cell of candidates (pairs
+/// grouped by `cell`) with the cell's majority truth: an upper bound for
+/// any rule that tells pairs apart by the cell alone. Returned twice: fit
+/// and scored on all candidates (optimistic where cells are small), and
+/// fit on the pairs not `held_out` and scored on those that are (against
+/// `all_held`, the true pairs held out), which a rule could really reach.
+/// A cell the fitting half has no majority in (none of its pairs, or as
+/// many of each) is taken as duplicates: strangers crowd into a few common
+/// patterns, true pairs spread over rare ones.
+fn oracle<C: std::hash::Hash + Eq>(
+    cells: impl Iterator<Item = (C, bool, bool)>,
+    (all, all_held): (u64, u64),
+) -> [(f64, f64, f64); 2] {
+    // Per cell: true and false pairs, all and outside the held-out half;
+    // true and false pairs in the held-out half.
+    let mut counts: HashMap<C, [u64; 6]> = HashMap::new();
+    for (cell, same, held_out) in cells {
+        let c = counts.entry(cell).or_default();
+        let k = usize::from(!same);
+        c[k] += 1;
+        if held_out {
+            c[4 + k] += 1;
+        } else {
+            c[2 + k] += 1;
+        }
+    }
+    let (mut seen, mut held) = ((0, 0), (0, 0));
+    for c in counts.values() {
+        if c[0] > c[1] {
+            seen = (seen.0 + c[0], seen.1 + c[1]);
+        }
+        if c[2] >= c[3] {
+            held = (held.0 + c[4], held.1 + c[5]);
+        }
+    }
+    [prf(seen.0, seen.1, all), prf(held.0, held.1, all_held)]
+}
+
+/// Whether a pair is in the held-out half of [`oracle`] (by a hash, so
+/// about half of every kind of pair).
+fn held_out(a: usize, b: usize) -> bool {
+    let mut h = (a as u64) << 32 | b as u64;
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (h ^ (h >> 31)) & 1 == 1
+}
+
+/// Every pair of `members` (one entity's leads), smaller index first.
+fn true_pairs_of(members: &Vec<usize>) -> Vec<(usize, usize)> {
+    let mut pairs = Vec::new();
+    for (x, &a) in members.iter().enumerate() {
+        for &b in &members[x + 1..] {
+            pairs.push((a.min(b), a.max(b)));
+        }
+    }
+    pairs
+}
+
+/// Prints [`oracle`]'s two estimates.
+fn print_oracle(what: &str, [seen, held]: [(f64, f64, f64); 2]) {
+    println!(
+        "oracle by {what}: all candidates P {:.4} R {:.4} F1 {:.4}; held-out half P {:.4} R {:.4} F1 {:.4}",
+        seen.0, seen.1, seen.2, held.0, held.1, held.2
+    );
+}
+
+/// `--curve`: scores every candidate pair (a similarity threshold of 0)
+/// and prints how many true pairs blocking proposes at all (the recall no
+/// threshold can beat), pairs precision, recall and F1 by threshold, and
+/// two oracle bounds: the best labelling of the candidates by their level
+/// pattern, and by the pattern with each name's and the company's count
+/// (powers of two). With `explain > 0`, also the patterns that cost most
+/// (true pairs missed, wrong pairs found at the default threshold) and
+/// `explain` true pairs that blocking never proposed.
+fn print_curve(table: &KeyTable, config: &DedupConfig, truth: &[u32], explain: usize) {
+    let all = DedupConfig {
+        similarity_threshold: 0.0,
+        ..*config
+    };
+    let report = find_duplicates_in(table, &all);
+    let true_pairs = evaluate(std::iter::empty(), truth).false_neg;
+    let same = |p: &DuplicatePair| truth[p.a] == truth[p.b];
+    let proposed = report.pairs.iter().filter(|p| same(p)).count() as u64;
+    println!(
+        "curve: {} candidates scored, {proposed} of {true_pairs} true pairs among them (blocking recall {:.4})",
+        report.pairs.len(),
+        proposed as f64 / true_pairs as f64
+    );
+    for threshold in [0.1, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99] {
+        let (tp, fp) = report
+            .pairs
+            .iter()
+            .filter(|p| p.similarity >= threshold)
+            .fold(
+                (0, 0),
+                |(tp, fp), p| if same(p) { (tp + 1, fp) } else { (tp, fp + 1) },
+            );
+        let (p, r, f1) = prf(tp, fp, true_pairs);
+        println!("  >= {threshold:<4}  precision {p:.4}  recall {r:.4}  F1 {f1:.4}");
+    }
+
+    let mut by_entity: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, e) in truth.iter().enumerate() {
+        by_entity.entry(*e).or_default().push(i);
+    }
+    let held_true = by_entity
+        .values()
+        .flat_map(true_pairs_of)
+        .filter(|&(a, b)| held_out(a, b))
+        .count() as u64;
+    let keys: Vec<MatchKeys> = (0..table.len()).filter_map(|i| table.keys(i)).collect();
+    let levels: Vec<Levels> = report
+        .pairs
+        .iter()
+        .map(|p| lead_core::dedup::compare(&keys[p.a], &keys[p.b]).levels)
+        .collect();
+    print_oracle(
+        "level pattern",
+        oracle(
+            report
+                .pairs
+                .iter()
+                .zip(&levels)
+                .map(|(p, l)| (*l, same(p), held_out(p.a, p.b))),
+            (true_pairs, held_true),
+        ),
+    );
+    let mut counts: [HashMap<String, u32>; 3] = Default::default();
+    let company = |k: &MatchKeys| k.company.join(" ");
+    for k in &keys {
+        for (c, v) in counts.iter_mut().zip([&k.first_name, &k.last_name]) {
+            if let Some(v) = v {
+                *c.entry(v.clone()).or_default() += 1;
+            }
+        }
+        *counts[2].entry(company(k)).or_default() += 1;
+    }
+    let bucket = |field: usize, v: Option<String>| {
+        v.and_then(|v| counts[field].get(&v).map(|n| n.ilog2() as u8 + 1))
+            .unwrap_or(0)
+    };
+    let buckets = |k: &MatchKeys| {
+        [
+            bucket(0, k.first_name.clone()),
+            bucket(1, k.last_name.clone()),
+            bucket(2, Some(company(k))),
+        ]
+    };
+    print_oracle(
+        "level pattern and value counts",
+        oracle(
+            report.pairs.iter().zip(&levels).map(|(p, l)| {
+                let (a, b) = (buckets(&keys[p.a]), buckets(&keys[p.b]));
+                (
+                    (*l, [0, 1, 2].map(|f| a[f].max(b[f]))),
+                    same(p),
+                    held_out(p.a, p.b),
+                )
+            }),
+            (true_pairs, held_true),
+        ),
+    );
+    if explain == 0 {
+        return;
+    }
+
+    // Per pattern: true, false, true below the threshold, false at or above.
+    let mut patterns: HashMap<Levels, [u64; 4]> = HashMap::new();
+    for (p, l) in report.pairs.iter().zip(&levels) {
+        let c = patterns.entry(*l).or_default();
+        let found = p.similarity >= config.similarity_threshold;
+        c[usize::from(!same(p))] += 1;
+        c[2] += u64::from(same(p) && !found);
+        c[3] += u64::from(!same(p) && found);
+    }
+    let mut patterns: Vec<(Levels, [u64; 4])> = patterns.into_iter().collect();
+    patterns.sort_unstable_by_key(|(l, c)| (std::cmp::Reverse(c[2] + c[3]), *l));
+    println!(
+        "costliest level patterns (email, local, phone, first, last, company, domain): true, false, missed, wrong"
+    );
+    for (l, c) in patterns.iter().take(explain) {
+        println!("  {l:?}  {} {} {} {}", c[0], c[1], c[2], c[3]);
+    }
+    let candidates: HashSet<(usize, usize)> = report.pairs.iter().map(|p| (p.a, p.b)).collect();
+    println!("true pairs blocking never proposed:");
+    let unproposed = by_entity.values().flat_map(true_pairs_of);
+    for (a, b) in unproposed
+        .filter(|pair| !candidates.contains(pair))
+        .take(explain)
+    {
+        println!("  {}\n  {}\n", show(&keys[a]), show(&keys[b]));
+    }
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let explain = args
@@ -208,6 +426,11 @@ fn main() {
     let csv = option("--csv");
     let input = option("--input");
     let read_threads: Option<usize> = option("--read-threads").and_then(|v| v.parse().ok());
+    let curve = args
+        .iter()
+        .position(|a| a == "--curve")
+        .map(|i| args.remove(i))
+        .is_some();
     let n: usize = args
         .first()
         .and_then(|v| v.parse().ok())
@@ -375,6 +598,10 @@ fn main() {
     match peak_rss_mib() {
         Some(mib) => println!("peak RSS: {mib:.0} MiB"),
         None => println!("peak RSS: unknown"),
+    }
+
+    if curve {
+        print_curve(&table, &config, &truth, explain);
     }
 
     if explain > 0 {

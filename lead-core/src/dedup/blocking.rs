@@ -41,6 +41,8 @@
 //! another key brings them together, or through clustering (A~B, B~C ⇒
 //! A, C in one cluster).
 
+use std::collections::HashMap;
+
 use super::nicknames::canonical_first_names;
 use super::similarity::{KeyView, compared_local_bytes, distinctive_local_part};
 use super::table::KeyTable;
@@ -72,9 +74,10 @@ enum Kind {
     CompanyAndFirst = 5,
     DomainAndInitial = 6,
     LocalPart = 7,
+    NameSounds = 8,
 }
 
-const KINDS: [Kind; 7] = [
+const KINDS: [Kind; 8] = [
     Kind::Email,
     Kind::Phone,
     Kind::SoundAndInitial,
@@ -82,6 +85,7 @@ const KINDS: [Kind; 7] = [
     Kind::CompanyAndFirst,
     Kind::DomainAndInitial,
     Kind::LocalPart,
+    Kind::NameSounds,
 ];
 
 /// FNV-1a over the parts (with a separator after each) followed by the
@@ -128,6 +132,21 @@ fn hash_company<'a>(kind: Kind, company: impl Iterator<Item = &'a str>, last: &[
         .fold(KeyHasher::new(kind), |h, t| h.part(t.as_bytes()))
         .part(last)
         .finish()
+}
+
+/// Double Metaphone primary codes of first names, computed once per
+/// distinct name of a batch (a few thousand).
+#[derive(Default)]
+struct FirstSounds(HashMap<Box<str>, Box<str>>);
+
+impl FirstSounds {
+    fn of(&mut self, name: &str) -> &str {
+        if !self.0.contains_key(name) {
+            let code = crate::matchkey::phonetic(name).0;
+            self.0.insert(name.into(), code.into());
+        }
+        self.0.get(name).map_or("", |c| c)
+    }
 }
 
 /// Calls `emit` with every key of `kind` for one lead (none when the lead
@@ -200,6 +219,8 @@ fn keys_of<K: KeyView>(kind: Kind, k: &K, emit: &mut impl FnMut(u64)) {
                 emit(h.finish());
             }
         }
+        // Keyed apart, by `name_sound_keys`.
+        Kind::NameSounds => {}
         Kind::DomainAndInitial => {
             if let Some(domain) = k.corporate_domain() {
                 let (initials, n) = initials();
@@ -209,6 +230,31 @@ fn keys_of<K: KeyView>(kind: Kind, k: &K, emit: &mut impl FnMut(u64)) {
             }
         }
     }
+}
+
+/// Marks a lead's entry in a [`Kind::NameSounds`] block as keyed by its
+/// names in swapped order.
+const SWAPPED: u32 = 1 << 31;
+
+/// A lead's [`Kind::NameSounds`] keys: the sounds of its last and first
+/// name in that order, and in swapped order. A lead whose names were
+/// swapped on a form has, as its swapped key, the other's plain key; the
+/// block pairs only leads keyed in different orders (the same order is
+/// [`Kind::SoundAndInitial`]'s work), so it costs about one candidate per
+/// swapped lead.
+fn name_sound_keys<K: KeyView>(k: &K, first_sounds: &mut FirstSounds) -> Option<(u64, u64)> {
+    let (_, Some((last, _))) = (k.first_name()?, k.last_name_sounds()) else {
+        return None;
+    };
+    let first = first_sounds.of(k.first_name()?);
+    if first.is_empty() || last.is_empty() {
+        return None;
+    }
+    let (first, last) = (first.as_bytes(), last.as_bytes());
+    Some((
+        hash(Kind::NameSounds, &[last, first]),
+        hash(Kind::NameSounds, &[first, last]),
+    ))
 }
 
 /// The candidate pairs of a batch, grouped by their first lead: the leads
@@ -279,22 +325,41 @@ struct Blocks {
     members: Vec<u32>,
     /// Where each block starts in `members`; one more at the end.
     starts: Vec<u32>,
+    /// [`Kind::NameSounds`]: members carry the [`SWAPPED`] bit and only
+    /// leads keyed in different orders are paired.
+    crossed: bool,
 }
 
 impl Blocks {
     /// The blocks of `kind` among `table`'s first `n` leads.
     fn of(kind: Kind, table: &KeyTable, n: usize) -> Blocks {
         let mut entries: Vec<(u64, u32)> = Vec::with_capacity(n);
+        let crossed = kind == Kind::NameSounds;
+        let mut first_sounds = FirstSounds::default();
         for (i, k) in table.rows().take(n).enumerate() {
             // `i < n <= u32::MAX`, so the cast is exact.
             let idx = i as u32;
-            keys_of(kind, &k, &mut |h| entries.push((h, idx)));
+            if !crossed {
+                keys_of(kind, &k, &mut |h| entries.push((h, idx)));
+            } else if idx < SWAPPED
+                && let Some((plain, swapped)) = name_sound_keys(&k, &mut first_sounds)
+            {
+                entries.push((plain, idx));
+                entries.push((swapped, idx | SWAPPED));
+            }
         }
         entries.sort_unstable();
         entries.dedup();
-        let mut blocks = Blocks::default();
+        let mut blocks = Blocks {
+            crossed,
+            ..Blocks::default()
+        };
         for block in entries.chunk_by(|x, y| x.0 == y.0) {
-            if block.len() < 2 {
+            // Sorted by lead, plain keys come first: a crossed block needs
+            // both.
+            let one_sided =
+                crossed && (block[0].1 & SWAPPED) == (block[block.len() - 1].1 & SWAPPED);
+            if block.len() < 2 || one_sided {
                 continue;
             }
             let Ok(start) = u32::try_from(blocks.members.len()) else {
@@ -306,17 +371,31 @@ impl Blocks {
             if block.len() > MAX_BLOCK
                 && let Some(members) = blocks.members.get_mut(from..)
             {
+                // A crossed block's leads by their names as they would
+                // be unswapped, so swapped twins end up side by side.
+                let lead = |m: u32| {
+                    if crossed {
+                        (m & !SWAPPED) as usize
+                    } else {
+                        m as usize
+                    }
+                };
+                fn names<R: KeyView>(r: &R, swapped: bool) -> (Option<&str>, Option<&str>, &str) {
+                    if swapped {
+                        (r.first_name(), r.last_name(), r.email())
+                    } else {
+                        (r.last_name(), r.first_name(), r.email())
+                    }
+                }
                 members.sort_unstable_by(|&x, &y| {
-                    match (table.row(x as usize), table.row(y as usize)) {
+                    let (i, j) = (lead(x), lead(y));
+                    match (table.row(i), table.row(j)) {
                         // Ties in the order the leads were given, not the
                         // order the table stores them in.
-                        (Some(a), Some(b)) => (a.last_name(), a.first_name(), a.email())
-                            .cmp(&(b.last_name(), b.first_name(), b.email()))
-                            .then_with(|| {
-                                table
-                                    .input_index(x as usize)
-                                    .cmp(&table.input_index(y as usize))
-                            }),
+                        (Some(a), Some(b)) => names(&a, crossed && x & SWAPPED != 0)
+                            .cmp(&names(&b, crossed && y & SWAPPED != 0))
+                            .then_with(|| table.input_index(i).cmp(&table.input_index(j)))
+                            .then_with(|| x.cmp(&y)),
                         _ => x.cmp(&y),
                     }
                 });
@@ -339,8 +418,28 @@ impl Blocks {
 /// duplicates included (a pair sharing two keys comes twice), in a fixed
 /// order.
 fn propose(blocks: &[Blocks], mut pair: impl FnMut(u32, u32)) {
-    let mut emit = |x: u32, y: u32| pair(x.min(y), x.max(y));
-    for block in blocks.iter().flat_map(Blocks::iter) {
+    for kind in blocks {
+        let crossed = kind.crossed;
+        let mut emit = |x: u32, y: u32| {
+            let (x, y) = if crossed {
+                if (x ^ y) & SWAPPED == 0 {
+                    return;
+                }
+                (x & !SWAPPED, y & !SWAPPED)
+            } else {
+                (x, y)
+            };
+            if x != y {
+                pair(x.min(y), x.max(y));
+            }
+        };
+        propose_kind(kind, &mut emit);
+    }
+}
+
+/// [`propose`] for one kind's blocks, members as stored.
+fn propose_kind(blocks: &Blocks, emit: &mut impl FnMut(u32, u32)) {
+    for block in blocks.iter() {
         if block.len() <= MAX_BLOCK {
             for (x, a) in block.iter().enumerate() {
                 for b in &block[x + 1..] {
@@ -493,6 +592,43 @@ mod tests {
         assert!(pairs.len() <= 1000 * WINDOW, "{} pairs", pairs.len());
         assert!(pairs.windows(2).all(|w| w[0] < w[1]));
         assert!(pairs.iter().all(|(a, b)| a < b));
+    }
+
+    #[test]
+    fn swapped_names_share_a_block_despite_a_typo() {
+        let keys = [
+            lead("c.burnell@gmail.com", "Burnell", "Charles", None),
+            lead("cb93@yahoo.com", "Charles", "Burnel", None),
+            lead("ana@yahoo.com", "Ana", "Lopez", None),
+        ];
+        let (pairs, _) = candidate_pairs(&keys);
+        assert_eq!(pairs, [(0, 1)]);
+    }
+
+    #[test]
+    fn the_swapped_names_key_pairs_only_leads_keyed_in_different_orders() {
+        // Namesakes in the same order meet through the surname sound and
+        // initial, not through the swapped-names key: in an oversized block
+        // of those only the window pairs them.
+        let mut keys: Vec<MatchKeys> = (0..200)
+            .map(|i| lead(&format!("p{i}@gmail.com"), "John", "Smith", None))
+            .collect();
+        keys.push(lead("swapped@gmail.com", "Smith", "John", None));
+        let table = KeyTable::of(&keys);
+        let blocks = Blocks::of(Kind::NameSounds, &table, table.len());
+        let mut pairs = Vec::new();
+        propose(std::slice::from_ref(&blocks), |a, b| pairs.push((a, b)));
+        let swapped = (0..table.len())
+            .find(|&i| table.input_index(i) == 200)
+            .expect("the swapped lead is in the table");
+        assert!(!pairs.is_empty());
+        assert!(
+            pairs
+                .iter()
+                .all(|&(a, b)| a as usize == swapped || b as usize == swapped),
+            "{pairs:?}"
+        );
+        assert!(pairs.len() <= 2 * WINDOW, "{} pairs", pairs.len());
     }
 
     #[test]
