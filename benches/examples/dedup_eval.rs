@@ -246,7 +246,7 @@ fn held_out(a: usize, b: usize) -> bool {
 }
 
 /// Every pair of `members` (one entity's leads), smaller index first.
-fn true_pairs_of(members: &Vec<usize>) -> Vec<(usize, usize)> {
+fn true_pairs_of(members: &[usize]) -> Vec<(usize, usize)> {
     let mut pairs = Vec::new();
     for (x, &a) in members.iter().enumerate() {
         for &b in &members[x + 1..] {
@@ -305,7 +305,7 @@ fn print_curve(table: &KeyTable, config: &DedupConfig, truth: &[u32], explain: u
     }
     let held_true = by_entity
         .values()
-        .flat_map(true_pairs_of)
+        .flat_map(|m| true_pairs_of(m))
         .filter(|&(a, b)| held_out(a, b))
         .count() as u64;
     let keys: Vec<MatchKeys> = (0..table.len()).filter_map(|i| table.keys(i)).collect();
@@ -383,7 +383,7 @@ fn print_curve(table: &KeyTable, config: &DedupConfig, truth: &[u32], explain: u
     }
     let candidates: HashSet<(usize, usize)> = report.pairs.iter().map(|p| (p.a, p.b)).collect();
     println!("true pairs blocking never proposed:");
-    let unproposed = by_entity.values().flat_map(true_pairs_of);
+    let unproposed = by_entity.values().flat_map(|m| true_pairs_of(m));
     for (a, b) in unproposed
         .filter(|pair| !candidates.contains(pair))
         .take(explain)
