@@ -56,7 +56,9 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use uuid::Uuid;
 
-use lead_core::ports::{Commit, Deps, IdempotencyKey, LoadChange, OutboxEntry, OutboxKind};
+use lead_core::ports::{
+    Commit, Deps, Destination, IdempotencyKey, LoadChange, OutboxEntry, OutboxKind,
+};
 use lead_core::{
     InMemoryStore, LeadInput, LeadStore, MatchKeys, Policy, Rep, RepId, WorkingHours, usecase,
 };
@@ -231,6 +233,7 @@ async fn build_items(n: usize, reps: &[Rep]) -> Vec<Item> {
         let ext_id = lead.ext_id.clone();
         let outbox = |kind, payload| OutboxEntry {
             id: Uuid::now_v7(),
+            destination: Destination::CRM,
             lead: ext_id.clone(),
             kind,
             payload,

@@ -39,9 +39,9 @@ use crate::model::{
 };
 use crate::policy::Policy;
 use crate::ports::{
-    AccountKey, Clock, Commit, Deps, FollowUpCursor, FollowUpQuery, IdempotencyKey, LeadQuery,
-    LeadStore, LoadChange, ManualClock, OutboxEntry, OutboxKind, OutboxStore, PairQuery, RandomIds,
-    Replay, ReviewPair, ReviewStatus, SequentialIds, SyncState, dashboard_of, page_of,
+    AccountKey, Clock, Commit, Deps, Destination, FollowUpCursor, FollowUpQuery, IdempotencyKey,
+    LeadQuery, LeadStore, LoadChange, ManualClock, OutboxEntry, OutboxKind, OutboxStore, PairQuery,
+    RandomIds, Replay, ReviewPair, ReviewStatus, SequentialIds, SyncState, dashboard_of, page_of,
 };
 use crate::usecase::{self, AssignTo};
 
@@ -64,6 +64,7 @@ where
     concurrent_captures_of_one_email_store_one_lead(make().await).await;
     outbox_entries_go_to_one_worker_each(make().await).await;
     outbox_leases_expire_and_retries_wait(make().await).await;
+    outbox_destinations_are_separate_queues(make().await).await;
     idempotency_keys_expire(make().await).await;
     a_key_reused_for_another_request_is_refused(make().await).await;
     merge_and_undo_round_trip(make().await).await;
@@ -288,7 +289,10 @@ async fn ana_and_a_lead<S: FullStore>(store: &Arc<S>, n: usize) -> Lead {
 /// A commit with one bad part leaves no trace of its good parts.
 pub async fn a_failed_commit_writes_nothing<S: FullStore>(store: Arc<S>) {
     let lead = ana_and_a_lead(&store, 3).await;
-    let pending = store.pending_count().await.expect("pending");
+    let pending = store
+        .pending_count(&Destination::CRM)
+        .await
+        .expect("pending");
     let load = store.rep_states().await.expect("reps")[0].load.clone();
 
     let mut fresh = lead.clone();
@@ -299,6 +303,7 @@ pub async fn a_failed_commit_writes_nothing<S: FullStore>(store: Arc<S>) {
         .write(lead.clone(), Some(lead.version + 5));
     commit.outbox.push(OutboxEntry {
         id: uuid::Uuid::from_u128(77),
+        destination: Destination::CRM,
         lead: fresh.ext_id.clone(),
         kind: OutboxKind::LeadCreated,
         payload: json!({}),
@@ -320,7 +325,10 @@ pub async fn a_failed_commit_writes_nothing<S: FullStore>(store: Arc<S>) {
         "the good insert was not kept"
     );
     assert_eq!(
-        store.pending_count().await.expect("pending"),
+        store
+            .pending_count(&Destination::CRM)
+            .await
+            .expect("pending"),
         pending,
         "no outbox entry was kept"
     );
@@ -349,7 +357,10 @@ pub async fn concurrent_new_leads_that_break_a_rule_fail_alone<S: FullStore>(sto
     let mut taken = Commit::new();
     taken.idempotency.push(key("taken-key", &held));
     store.commit(taken).await.expect("store a key");
-    let pending = store.pending_count().await.expect("pending");
+    let pending = store
+        .pending_count(&Destination::CRM)
+        .await
+        .expect("pending");
     let open = store.rep_states().await.expect("reps")[0].load.open_leads;
 
     let ana = RepId::parse("ana@sales.com").expect("valid");
@@ -370,6 +381,7 @@ pub async fn concurrent_new_leads_that_break_a_rule_fail_alone<S: FullStore>(sto
         let mut commit = Commit::new().write(lead.clone(), None);
         commit.outbox.push(OutboxEntry {
             id: uuid::Uuid::new_v4(),
+            destination: Destination::CRM,
             lead: lead.ext_id.clone(),
             kind: OutboxKind::LeadCreated,
             payload: json!({}),
@@ -482,7 +494,10 @@ pub async fn concurrent_new_leads_that_break_a_rule_fail_alone<S: FullStore>(sto
         "the live key still points at its first lead, with its first hash"
     );
     assert_eq!(
-        store.pending_count().await.expect("pending"),
+        store
+            .pending_count(&Destination::CRM)
+            .await
+            .expect("pending"),
         pending + good.len() as u64,
         "only the good commits queued outbox entries"
     );
@@ -535,6 +550,7 @@ async fn fill_outbox<S: FullStore>(store: &Arc<S>, n: usize) -> Vec<uuid::Uuid> 
         .enumerate()
         .map(|(i, id)| OutboxEntry {
             id: *id,
+            destination: Destination::CRM,
             lead: lead.ext_id.clone(),
             kind: OutboxKind::LeadUpdated,
             payload: json!({ "n": i }),
@@ -556,7 +572,7 @@ pub async fn outbox_entries_go_to_one_worker_each<S: FullStore>(store: Arc<S>) {
             let mut mine = Vec::new();
             loop {
                 let batch = store
-                    .claim(&worker, 5, Duration::from_secs(60), now)
+                    .claim(&Destination::CRM, &worker, 5, Duration::from_secs(60), now)
                     .await
                     .expect("claim");
                 if batch.is_empty() {
@@ -584,7 +600,13 @@ pub async fn outbox_entries_go_to_one_worker_each<S: FullStore>(store: Arc<S>) {
     );
     expected.sort();
     assert_eq!(all, expected, "every entry handled exactly once");
-    assert_eq!(store.pending_count().await.expect("pending"), 0);
+    assert_eq!(
+        store
+            .pending_count(&Destination::CRM)
+            .await
+            .expect("pending"),
+        0
+    );
 }
 
 /// Leases expire; retries wait for their time; poisoned entries are parked.
@@ -592,12 +614,13 @@ pub async fn outbox_leases_expire_and_retries_wait<S: FullStore>(store: Arc<S>) 
     let ids = fill_outbox(&store, 3).await;
     let start = t0() + chrono::Duration::seconds(1);
     let first = store
-        .claim("a", 100, Duration::from_secs(30), start)
+        .claim(&Destination::CRM, "a", 100, Duration::from_secs(30), start)
         .await
         .expect("claim");
     assert!(first.iter().any(|c| c.entry.id == ids[0]));
     let during = store
         .claim(
+            &Destination::CRM,
             "b",
             100,
             Duration::from_secs(30),
@@ -611,6 +634,7 @@ pub async fn outbox_leases_expire_and_retries_wait<S: FullStore>(store: Arc<S>) 
     );
     let after = store
         .claim(
+            &Destination::CRM,
             "b",
             100,
             Duration::from_secs(30),
@@ -646,6 +670,7 @@ pub async fn outbox_leases_expire_and_retries_wait<S: FullStore>(store: Arc<S>) 
     store.ack(ids[2], "b").await.expect("ack");
     let too_soon = store
         .claim(
+            &Destination::CRM,
             "c",
             100,
             Duration::from_secs(30),
@@ -659,6 +684,7 @@ pub async fn outbox_leases_expire_and_retries_wait<S: FullStore>(store: Arc<S>) 
     );
     let due = store
         .claim(
+            &Destination::CRM,
             "c",
             100,
             Duration::from_secs(30),
@@ -671,12 +697,105 @@ pub async fn outbox_leases_expire_and_retries_wait<S: FullStore>(store: Arc<S>) 
         .find(|c| c.entry.id == ids[0])
         .expect("the retry is due");
     assert_eq!(retried.attempts, 1);
-    let dead = store.dead_letters(10).await.expect("dead letters");
+    let dead = store
+        .dead_letters(&Destination::CRM, 10)
+        .await
+        .expect("dead letters");
     assert_eq!(dead.len(), 1);
     assert_eq!(
         (dead[0].entry.id, dead[0].error.as_str()),
         (ids[1], "400 INVALID_FIELD")
     );
+}
+
+/// Each destination is a queue of its own: a consumer claims, counts and
+/// sees the dead letters of its destination only, and one change queued
+/// for two consumers reaches both, each once.
+pub async fn outbox_destinations_are_separate_queues<S: FullStore>(store: Arc<S>) {
+    let d = deps(&store, Arc::new(ManualClock::new(t0())));
+    let lead = usecase::capture(&form(6), &Policy::default(), &d)
+        .await
+        .expect("capture")
+        .lead;
+    let crm_before = store
+        .pending_count(&Destination::CRM)
+        .await
+        .expect("pending");
+    let notify = Destination::parse("notify").expect("a valid destination");
+    let webhook = Destination::parse("webhook:acme").expect("a valid destination");
+    let entry = |n: u128, destination: &Destination| OutboxEntry {
+        id: uuid::Uuid::from_u128(5_000 + n),
+        destination: destination.clone(),
+        lead: lead.ext_id.clone(),
+        kind: OutboxKind::StageChanged,
+        payload: json!({ "n": n }),
+        created_at: t0() + chrono::Duration::milliseconds(n as i64),
+    };
+    let mut commit = Commit::new().write(lead.clone(), Some(lead.version));
+    commit.outbox = vec![
+        entry(0, &Destination::CRM),
+        entry(1, &notify),
+        entry(2, &notify),
+        entry(3, &webhook),
+    ];
+    store.commit(commit).await.expect("commit outbox");
+    assert_eq!(
+        store
+            .pending_count(&Destination::CRM)
+            .await
+            .expect("pending"),
+        crm_before + 1
+    );
+    assert_eq!(store.pending_count(&notify).await.expect("pending"), 2);
+    assert_eq!(store.pending_count(&webhook).await.expect("pending"), 1);
+
+    let now = t0() + chrono::Duration::seconds(1);
+    let lease = Duration::from_secs(60);
+    let notified = store
+        .claim(&notify, "n1", 100, lease, now)
+        .await
+        .expect("claim");
+    let ids: Vec<u128> = notified.iter().map(|c| c.entry.id.as_u128()).collect();
+    assert_eq!(ids, [5_001, 5_002], "only its own entries, oldest first");
+    assert!(notified.iter().all(|c| c.entry.destination == notify));
+    let crm = store
+        .claim(&Destination::CRM, "c1", 100, lease, now)
+        .await
+        .expect("claim");
+    assert!(crm.iter().any(|c| c.entry.id.as_u128() == 5_000));
+    assert!(
+        crm.iter().all(|c| c.entry.destination == Destination::CRM),
+        "the CRM never takes another consumer's entries"
+    );
+    let unknown = Destination::parse("nobody").expect("a valid destination");
+    assert!(
+        store
+            .claim(&unknown, "x", 100, lease, now)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+
+    store
+        .dead_letter(notified[0].entry.id, "n1", "SMTP 550", now)
+        .await
+        .expect("dead letter");
+    let dead = store.dead_letters(&notify, 10).await.expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        dead[0].entry.destination, notify,
+        "parked with its destination"
+    );
+    assert!(
+        store
+            .dead_letters(&Destination::CRM, 10)
+            .await
+            .expect("dead letters")
+            .is_empty(),
+        "another consumer's dead letters are not the CRM's"
+    );
+    assert_eq!(store.pending_count(&notify).await.expect("pending"), 1);
+    assert_eq!(store.pending_count(&webhook).await.expect("pending"), 1);
 }
 
 /// An idempotency key points at its lead, with the hash of the request
@@ -769,7 +888,10 @@ pub async fn a_key_reused_for_another_request_is_refused<S: FullStore>(store: Ar
         .await
         .expect("first capture");
     assert!(!first.replayed);
-    let pending = store.pending_count().await.expect("pending");
+    let pending = store
+        .pending_count(&Destination::CRM)
+        .await
+        .expect("pending");
     let other = form(9);
     let refused = usecase::capture_once(&other, Some(&idem("hash-b")), &policy, &d).await;
     match refused {
@@ -789,7 +911,10 @@ pub async fn a_key_reused_for_another_request_is_refused<S: FullStore>(store: Ar
         "the refused request stored no lead"
     );
     assert_eq!(
-        store.pending_count().await.expect("pending"),
+        store
+            .pending_count(&Destination::CRM)
+            .await
+            .expect("pending"),
         pending,
         "the refused request queued nothing"
     );
@@ -1417,7 +1542,10 @@ pub async fn followups_page_like_the_reference_and_update<S: FullStore>(store: A
 
     // An update of a task that is not stored fails its whole commit: the
     // new lead, the other (valid) update and the outbox entry stay out.
-    let pending = store.pending_count().await.expect("pending");
+    let pending = store
+        .pending_count(&Destination::CRM)
+        .await
+        .expect("pending");
     let mut fresh = leads[0].clone();
     fresh.ext_id = LeadExtId::from_random(4242);
     fresh.fields.email = crate::model::Email::parse("fresh.followup@example.com").expect("valid");
@@ -1429,6 +1557,7 @@ pub async fn followups_page_like_the_reference_and_update<S: FullStore>(store: A
     let mut refused = Commit::new().write(fresh.clone(), None);
     refused.outbox.push(OutboxEntry {
         id: uuid::Uuid::from_u128(0xF00D),
+        destination: Destination::CRM,
         lead: fresh.ext_id.clone(),
         kind: OutboxKind::LeadCreated,
         payload: json!({}),
@@ -1448,7 +1577,13 @@ pub async fn followups_page_like_the_reference_and_update<S: FullStore>(store: A
         .expect_err("an update of an unknown task");
     assert!(matches!(err, Error::NotFound(_)), "{err:?}");
     assert_eq!(store.get(&fresh.ext_id).await.expect("get"), None);
-    assert_eq!(store.pending_count().await.expect("pending"), pending);
+    assert_eq!(
+        store
+            .pending_count(&Destination::CRM)
+            .await
+            .expect("pending"),
+        pending
+    );
     assert_eq!(
         store.get_followup(kept.id).await.expect("get follow-up"),
         Some(kept.clone()),

@@ -33,10 +33,11 @@ pub use normalize::{
 pub use policy::{Assessment, Policy};
 pub use ports::{
     AccountKey, Assignments, CaptureContext, Claimed, Clock, Commit, CommitFacts, CrmClient,
-    Cursor, Dashboard, DeadLetter, Deps, Enricher, FactKeys, FollowUpCursor, FollowUpPage,
-    FollowUpQuery, IdGenerator, IdempotencyKey, LeadPage, LeadQuery, LeadStore, LeadWrite,
-    LoadChange, LoadDelta, ManualClock, Notifier, OutboxEntry, OutboxKind, OutboxStore, PairPage,
-    PairQuery, RandomIds, Replay, ReviewPair, ReviewStatus, SequentialIds, SyncState, SystemClock,
+    Cursor, Dashboard, DeadLetter, Deps, Destination, Enricher, FactKeys, FollowUpCursor,
+    FollowUpPage, FollowUpQuery, IdGenerator, IdempotencyKey, LeadPage, LeadQuery, LeadStore,
+    LeadWrite, LoadChange, LoadDelta, ManualClock, Notifier, OutboxEntry, OutboxKind, OutboxStore,
+    PairPage, PairQuery, RandomIds, Replay, ReviewPair, ReviewStatus, SequentialIds, SyncState,
+    SystemClock,
 };
 #[cfg(any(test, feature = "testing"))]
 pub use ports::{

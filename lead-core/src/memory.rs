@@ -16,9 +16,9 @@ use crate::matchkey::{MatchKeys, email_match_key};
 use crate::model::CrmKind;
 use crate::model::{Lead, LeadExtId, Rep, RepId, RepLoad, RepState};
 use crate::ports::{
-    AccountKey, Claimed, Commit, CommitFacts, Dashboard, DeadLetter, FollowUpPage, FollowUpQuery,
-    IdempotencyKey, LeadPage, LeadQuery, LeadStore, LoadDelta, OutboxEntry, OutboxStore, PairPage,
-    PairQuery, Replay, ReviewPair, SyncState, dashboard_of, page_of,
+    AccountKey, Claimed, Commit, CommitFacts, Dashboard, DeadLetter, Destination, FollowUpPage,
+    FollowUpQuery, IdempotencyKey, LeadPage, LeadQuery, LeadStore, LoadDelta, OutboxEntry,
+    OutboxStore, PairPage, PairQuery, Replay, ReviewPair, SyncState, dashboard_of, page_of,
 };
 
 /// An outbox entry with its delivery state.
@@ -372,6 +372,7 @@ fn leased_row<'a>(state: &'a mut State, id: Uuid, worker: &str) -> Result<&'a mu
 impl OutboxStore for InMemoryStore {
     async fn claim(
         &self,
+        destination: &Destination,
         worker: &str,
         limit: usize,
         lease: std::time::Duration,
@@ -386,7 +387,7 @@ impl OutboxStore for InMemoryStore {
                 break;
             }
             let free = row.lease.as_ref().is_none_or(|(_, until)| *until <= now);
-            if free && row.available_at <= now {
+            if free && row.available_at <= now && row.entry.destination == *destination {
                 row.lease = Some((worker.to_owned(), until));
                 claimed.push(Claimed {
                     entry: row.entry.clone(),
@@ -442,14 +443,28 @@ impl OutboxStore for InMemoryStore {
         Ok(())
     }
 
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
+    async fn dead_letters(
+        &self,
+        destination: &Destination,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>> {
         self.check_up()?;
-        Ok(self.lock().dead.iter().take(limit).cloned().collect())
+        let state = self.lock();
+        let of_destination = state
+            .dead
+            .iter()
+            .filter(|d| d.entry.destination == *destination);
+        Ok(of_destination.take(limit).cloned().collect())
     }
 
-    async fn pending_count(&self) -> Result<u64> {
+    async fn pending_count(&self, destination: &Destination) -> Result<u64> {
         self.check_up()?;
-        Ok(self.lock().outbox.len() as u64)
+        let state = self.lock();
+        let pending = state
+            .outbox
+            .iter()
+            .filter(|r| r.entry.destination == *destination);
+        Ok(pending.count() as u64)
     }
 }
 

@@ -63,10 +63,10 @@ macro_rules! insert_all {
     INSERT INTO crm_links (lead, crm, object, crm_id)
     SELECT * FROM UNNEST($29::text[], $30::text[], $31::text[], $32::text[])
 ), new_outbox AS (
-    INSERT INTO outbox (id, lead, kind, payload, created_at, available_at)
-    SELECT t.id::uuid, t.lead, t.kind, t.payload::json, t.created_at, t.created_at
-    FROM UNNEST($33::text[], $34::text[], $35::text[], $36::text[], $37::int8[])
-        WITH ORDINALITY AS t(id, lead, kind, payload, created_at, n)
+    INSERT INTO outbox (id, lead, kind, payload, created_at, available_at, destination)
+    SELECT t.id::uuid, t.lead, t.kind, t.payload::json, t.created_at, t.created_at, t.destination
+    FROM UNNEST($33::text[], $34::text[], $35::text[], $36::text[], $37::int8[], $50::text[])
+        WITH ORDINALITY AS t(id, lead, kind, payload, created_at, destination, n)
     ORDER BY t.n
 ), new_tasks AS (
     INSERT INTO sales_followup_tasks (id, lead, assigned_to, priority, due_at, status, doc)
@@ -88,10 +88,10 @@ const INSERT_ALL: &str = insert_all!("");
 /// half load), so batches without workload changes use [`INSERT_ALL`].
 const INSERT_ALL_WITH_LOAD: &str = insert_all!(concat!(
     "updated_reps AS (",
-    load_update!("$50", "$51", "$52", "$53", "$54", "$55", "$56", "$57"),
+    load_update!("$51", "$52", "$53", "$54", "$55", "$56", "$57", "$58"),
     "), missing_reps AS (
     INSERT INTO reps (id, profile)
-    SELECT t.id, NULL FROM UNNEST($50::text[]) AS t(id)
+    SELECT t.id, NULL FROM UNNEST($51::text[]) AS t(id)
     WHERE NOT EXISTS (SELECT 1 FROM reps WHERE reps.id = t.id)
 ), "
 ));
@@ -140,6 +140,7 @@ struct Columns<'a> {
     outbox_kind: Vec<String>,
     outbox_payload: Vec<String>,
     outbox_created: Vec<i64>,
+    outbox_destination: Vec<&'a str>,
 
     task_id: Vec<String>,
     task_lead: Vec<&'a str>,
@@ -214,6 +215,7 @@ impl<'a> Columns<'a> {
         self.outbox_payload
             .push(to_json("outbox payload", &entry.payload)?);
         self.outbox_created.push(micros(entry.created_at));
+        self.outbox_destination.push(entry.destination.as_str());
         Ok(())
     }
 
@@ -293,7 +295,8 @@ impl<'a> Columns<'a> {
         .bind(self.key_lead)
         .bind(self.key_created)
         .bind(self.key_expires)
-        .bind(self.key_hash);
+        .bind(self.key_hash)
+        .bind(self.outbox_destination);
         let query = if with_load {
             self.load.bind(query)
         } else {

@@ -261,10 +261,11 @@ async fn write_outbox(
     conn: &mut PgConnection,
     entries: impl IntoIterator<Item = &OutboxEntry>,
 ) -> Fallible<()> {
-    let (mut ids, mut leads, mut kinds, mut payloads, mut created) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut ids, mut leads, mut kinds, mut payloads, mut created, mut destinations) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     for entry in entries {
         ids.push(entry.id.to_string());
+        destinations.push(entry.destination.as_str());
         leads.push(entry.lead.as_str());
         kinds.push(wire_name("outbox kind", &entry.kind)?);
         payloads.push(to_json("outbox payload", &entry.payload)?);
@@ -275,16 +276,18 @@ async fn write_outbox(
     }
     // WITH ORDINALITY keeps the given order in `seq`.
     sqlx::query(
-        "INSERT INTO outbox (id, lead, kind, payload, created_at, available_at) \
-         SELECT t.id::uuid, t.lead, t.kind, t.payload::json, t.created_at, t.created_at \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[]) \
-         WITH ORDINALITY AS t(id, lead, kind, payload, created_at, n) ORDER BY t.n",
+        "INSERT INTO outbox (id, lead, kind, payload, created_at, available_at, destination) \
+         SELECT t.id::uuid, t.lead, t.kind, t.payload::json, t.created_at, t.created_at, \
+                t.destination \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[]) \
+         WITH ORDINALITY AS t(id, lead, kind, payload, created_at, destination, n) ORDER BY t.n",
     )
     .bind(ids)
     .bind(leads)
     .bind(kinds)
     .bind(payloads)
     .bind(created)
+    .bind(destinations)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use lead_core::{Claimed, DeadLetter, Error, OutboxEntry, OutboxStore, Result, SyncState};
+use lead_core::{
+    Claimed, DeadLetter, Destination, Error, OutboxEntry, OutboxStore, Result, SyncState,
+};
 
 use crate::codec::{bigint, count, instant, micros};
 use lead_store_sql::codec::{EntryColumns, outbox_entry};
@@ -18,11 +20,23 @@ use crate::store::PostgresStore;
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
-/// A claimed row: `id, lead, kind, payload, created_at, attempts, available_at, seq`.
-type ClaimColumns = (String, String, String, String, i64, i32, i64, i64);
+/// A claimed row: `id, destination, lead, kind, payload, created_at,
+/// attempts, available_at, seq`.
+type ClaimColumns = (String, String, String, String, String, i64, i32, i64, i64);
 
-/// A parked row: `id, lead, kind, payload, created_at, attempts, error, parked_at`.
-type DeadColumns = (String, String, String, String, i64, i32, String, i64);
+/// A parked row: `id, destination, lead, kind, payload, created_at,
+/// attempts, error, parked_at`.
+type DeadColumns = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i32,
+    String,
+    i64,
+);
 
 fn entry_of(columns: EntryColumns) -> Fallible<OutboxEntry> {
     Ok(outbox_entry(columns)?)
@@ -47,6 +61,7 @@ impl PostgresStore {
 
     async fn claim_rows(
         &self,
+        destination: &Destination,
         worker: &str,
         limit: usize,
         lease: Duration,
@@ -64,32 +79,36 @@ impl PostgresStore {
         let rows: Vec<ClaimColumns> = sqlx::query_as(
             "WITH picked AS ( \
                  SELECT seq FROM outbox \
-                 WHERE available_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) \
+                 WHERE destination = $5 AND available_at <= $3 \
+                   AND (lease_until IS NULL OR lease_until <= $3) \
                  ORDER BY available_at, seq \
                  LIMIT $4 \
                  FOR UPDATE SKIP LOCKED) \
              UPDATE outbox o SET leased_by = $1, lease_until = $2 \
              FROM picked WHERE o.seq = picked.seq \
-             RETURNING o.id::text, o.lead, o.kind, o.payload::text, o.created_at, o.attempts, \
-                       o.available_at, o.seq",
+             RETURNING o.id::text, o.destination, o.lead, o.kind, o.payload::text, o.created_at, \
+                       o.attempts, o.available_at, o.seq",
         )
         .bind(worker)
         .bind(micros(until))
         .bind(micros(now))
         .bind(bigint(limit))
+        .bind(destination.as_str())
         .fetch_all(&self.pool)
         .await?;
         let mut rows = rows;
         // RETURNING has no order of its own: oldest first.
-        rows.sort_by_key(|row| (row.6, row.7));
+        rows.sort_by_key(|row| (row.7, row.8));
         rows.into_iter()
-            .map(|(id, lead, kind, payload, created_at, attempts, _, _)| {
-                Ok(Claimed {
-                    entry: entry_of((id, lead, kind, payload, created_at))?,
-                    attempts: count("outbox attempts", i64::from(attempts))?,
-                    lease_until: until,
-                })
-            })
+            .map(
+                |(id, destination, lead, kind, payload, created_at, attempts, _, _)| {
+                    Ok(Claimed {
+                        entry: entry_of((id, destination, lead, kind, payload, created_at))?,
+                        attempts: count("outbox attempts", i64::from(attempts))?,
+                        lease_until: until,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -139,9 +158,11 @@ impl PostgresStore {
         // is parked.
         let parked = sqlx::query(
             "WITH gone AS (DELETE FROM outbox WHERE id = $1::uuid AND leased_by = $2 \
-                           RETURNING id, lead, kind, payload, created_at, attempts) \
-             INSERT INTO dead_letters (id, lead, kind, payload, created_at, attempts, error, parked_at) \
-             SELECT id, lead, kind, payload, created_at, attempts + 1, $3, $4 FROM gone",
+                           RETURNING id, destination, lead, kind, payload, created_at, attempts) \
+             INSERT INTO dead_letters \
+             (id, destination, lead, kind, payload, created_at, attempts, error, parked_at) \
+             SELECT id, destination, lead, kind, payload, created_at, attempts + 1, $3, $4 \
+             FROM gone",
         )
         .bind(id.to_string())
         .bind(worker)
@@ -155,19 +176,25 @@ impl PostgresStore {
         Ok(())
     }
 
-    async fn dead_letter_rows(&self, limit: usize) -> Fallible<Vec<DeadLetter>> {
+    async fn dead_letter_rows(
+        &self,
+        destination: &Destination,
+        limit: usize,
+    ) -> Fallible<Vec<DeadLetter>> {
         let rows: Vec<DeadColumns> = sqlx::query_as(
-            "SELECT id::text, lead, kind, payload::text, created_at, attempts, error, parked_at \
-             FROM dead_letters ORDER BY seq LIMIT $1",
+            "SELECT id::text, destination, lead, kind, payload::text, created_at, attempts, error, \
+                    parked_at \
+             FROM dead_letters WHERE destination = $2 ORDER BY seq LIMIT $1",
         )
         .bind(bigint(limit))
+        .bind(destination.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
             .map(
-                |(id, lead, kind, payload, created_at, attempts, error, parked_at)| {
+                |(id, destination, lead, kind, payload, created_at, attempts, error, parked_at)| {
                     Ok(DeadLetter {
-                        entry: entry_of((id, lead, kind, payload, created_at))?,
+                        entry: entry_of((id, destination, lead, kind, payload, created_at))?,
                         attempts: count("dead letter attempts", i64::from(attempts))?,
                         error,
                         parked_at: instant(parked_at)?,
@@ -182,12 +209,15 @@ impl PostgresStore {
 impl OutboxStore for PostgresStore {
     async fn claim(
         &self,
+        destination: &Destination,
         worker: &str,
         limit: usize,
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<Claimed>> {
-        Ok(self.claim_rows(worker, limit, lease, now).await?)
+        Ok(self
+            .claim_rows(destination, worker, limit, lease, now)
+            .await?)
     }
 
     async fn ack(&self, id: Uuid, worker: &str) -> Result<()> {
@@ -214,12 +244,17 @@ impl OutboxStore for PostgresStore {
         Ok(self.dead_letter_row(id, worker, error, now).await?)
     }
 
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
-        Ok(self.dead_letter_rows(limit).await?)
+    async fn dead_letters(
+        &self,
+        destination: &Destination,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>> {
+        Ok(self.dead_letter_rows(destination, limit).await?)
     }
 
-    async fn pending_count(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+    async fn pending_count(&self, destination: &Destination) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE destination = $1")
+            .bind(destination.as_str())
             .fetch_one(&self.pool)
             .await
             .map_err(StoreError::from)?;

@@ -83,15 +83,18 @@ pub fn count<T: TryFrom<i64>>(what: &'static str, value: i64) -> Result<T, Codec
     T::try_from(value).map_err(|_| CodecError::Corrupt(what))
 }
 
-/// `id, lead, kind, payload, created_at` of an outbox or dead-letter row.
-pub type EntryColumns = (String, String, String, String, i64);
+/// `id, destination, lead, kind, payload, created_at` of an outbox or
+/// dead-letter row.
+pub type EntryColumns = (String, String, String, String, String, i64);
 
 /// An outbox entry from its columns.
 pub fn outbox_entry(
-    (id, lead, kind, payload, created_at): EntryColumns,
+    (id, destination, lead, kind, payload, created_at): EntryColumns,
 ) -> Result<lead_core::OutboxEntry, CodecError> {
     Ok(lead_core::OutboxEntry {
         id: uuid::Uuid::parse_str(&id).map_err(|_| CodecError::Corrupt("outbox id"))?,
+        destination: lead_core::Destination::parse(&destination)
+            .map_err(|_| CodecError::Corrupt("outbox destination"))?,
         lead: lead_core::LeadExtId::parse(&lead).map_err(|_| CodecError::Corrupt("lead id"))?,
         kind: from_wire_name("outbox kind", &kind)?,
         payload: from_json("outbox payload", &payload)?,

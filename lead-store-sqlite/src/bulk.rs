@@ -182,6 +182,7 @@ async fn write(
                 wire_name("outbox kind", &entry.kind)?,
                 to_json("outbox payload", &entry.payload)?,
                 micros(entry.created_at),
+                entry.destination.as_str(),
             ));
         }
         for task in &commit.followups {
@@ -208,7 +209,7 @@ async fn write(
     // VALUES order is `seq` order: the commits' order.
     insert_rows(
         conn,
-        "outbox (id, lead, kind, payload, created_at, available_at)",
+        "outbox (id, lead, kind, payload, created_at, available_at, destination)",
         &outbox,
         |b, o| {
             b.push_bind(o.0.clone())
@@ -216,7 +217,8 @@ async fn write(
                 .push_bind(o.2.clone())
                 .push_bind(o.3.clone())
                 .push_bind(o.4)
-                .push_bind(o.4);
+                .push_bind(o.4)
+                .push_bind(o.5.to_owned());
         },
     )
     .await?;

@@ -312,10 +312,11 @@ async fn apply(conn: &mut SqliteConnection, commit: Commit) -> Fallible<Vec<Lead
     }
     for entry in &commit.outbox {
         sqlx::query(
-            "INSERT INTO outbox (id, lead, kind, payload, created_at, available_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO outbox (id, destination, lead, kind, payload, created_at, available_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(entry.id.to_string())
+        .bind(entry.destination.as_str())
         .bind(entry.lead.as_str())
         .bind(wire_name("outbox kind", &entry.kind)?)
         .bind(to_json("outbox payload", &entry.payload)?)

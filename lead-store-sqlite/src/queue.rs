@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use lead_core::{Claimed, DeadLetter, Error, OutboxEntry, OutboxStore, Result, SyncState};
+use lead_core::{
+    Claimed, DeadLetter, Destination, Error, OutboxEntry, OutboxStore, Result, SyncState,
+};
 
 use crate::codec::{count, instant, micros};
 use lead_store_sql::codec::{EntryColumns, outbox_entry};
@@ -17,11 +19,23 @@ use crate::store::SqliteStore;
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
-/// A claimed row: `id, lead, kind, payload, created_at, attempts, available_at, seq`.
-type ClaimColumns = (String, String, String, String, i64, i64, i64, i64);
+/// A claimed row: `id, destination, lead, kind, payload, created_at,
+/// attempts, available_at, seq`.
+type ClaimColumns = (String, String, String, String, String, i64, i64, i64, i64);
 
-/// A parked row: `id, lead, kind, payload, created_at, attempts, error, parked_at`.
-type DeadColumns = (String, String, String, String, i64, i64, String, i64);
+/// A parked row: `id, destination, lead, kind, payload, created_at,
+/// attempts, error, parked_at`.
+type DeadColumns = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    String,
+    i64,
+);
 
 fn entry_of(columns: EntryColumns) -> Fallible<OutboxEntry> {
     Ok(outbox_entry(columns)?)
@@ -46,6 +60,7 @@ impl SqliteStore {
 
     async fn claim_rows(
         &self,
+        destination: &Destination,
         worker: &str,
         limit: usize,
         lease: Duration,
@@ -60,27 +75,31 @@ impl SqliteStore {
         let rows: Vec<ClaimColumns> = sqlx::query_as(
             "UPDATE outbox SET leased_by = ?1, lease_until = ?2 \
              WHERE seq IN (SELECT seq FROM outbox \
-                           WHERE available_at <= ?3 AND (lease_until IS NULL OR lease_until <= ?3) \
+                           WHERE destination = ?5 AND available_at <= ?3 \
+                             AND (lease_until IS NULL OR lease_until <= ?3) \
                            ORDER BY available_at, seq LIMIT ?4) \
-             RETURNING id, lead, kind, payload, created_at, attempts, available_at, seq",
+             RETURNING id, destination, lead, kind, payload, created_at, attempts, available_at, seq",
         )
         .bind(worker)
         .bind(micros(until))
         .bind(micros(now))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(destination.as_str())
         .fetch_all(&self.pool)
         .await?;
         let mut rows = rows;
         // RETURNING has no order of its own: oldest first.
-        rows.sort_by_key(|row| (row.6, row.7));
+        rows.sort_by_key(|row| (row.7, row.8));
         rows.into_iter()
-            .map(|(id, lead, kind, payload, created_at, attempts, _, _)| {
-                Ok(Claimed {
-                    entry: entry_of((id, lead, kind, payload, created_at))?,
-                    attempts: count("outbox attempts", attempts)?,
-                    lease_until: until,
-                })
-            })
+            .map(
+                |(id, destination, lead, kind, payload, created_at, attempts, _, _)| {
+                    Ok(Claimed {
+                        entry: entry_of((id, destination, lead, kind, payload, created_at))?,
+                        attempts: count("outbox attempts", attempts)?,
+                        lease_until: until,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -128,8 +147,9 @@ impl SqliteStore {
     ) -> Fallible<()> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let parked = sqlx::query(
-            "INSERT INTO dead_letters (id, lead, kind, payload, created_at, attempts, error, parked_at) \
-             SELECT id, lead, kind, payload, created_at, attempts + 1, ?, ? \
+            "INSERT INTO dead_letters \
+             (id, destination, lead, kind, payload, created_at, attempts, error, parked_at) \
+             SELECT id, destination, lead, kind, payload, created_at, attempts + 1, ?, ? \
              FROM outbox WHERE id = ? AND leased_by = ?",
         )
         .bind(error)
@@ -150,19 +170,24 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn dead_letter_rows(&self, limit: usize) -> Fallible<Vec<DeadLetter>> {
+    async fn dead_letter_rows(
+        &self,
+        destination: &Destination,
+        limit: usize,
+    ) -> Fallible<Vec<DeadLetter>> {
         let rows: Vec<DeadColumns> = sqlx::query_as(
-            "SELECT id, lead, kind, payload, created_at, attempts, error, parked_at \
-             FROM dead_letters ORDER BY seq LIMIT ?",
+            "SELECT id, destination, lead, kind, payload, created_at, attempts, error, parked_at \
+             FROM dead_letters WHERE destination = ? ORDER BY seq LIMIT ?",
         )
+        .bind(destination.as_str())
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
             .map(
-                |(id, lead, kind, payload, created_at, attempts, error, parked_at)| {
+                |(id, destination, lead, kind, payload, created_at, attempts, error, parked_at)| {
                     Ok(DeadLetter {
-                        entry: entry_of((id, lead, kind, payload, created_at))?,
+                        entry: entry_of((id, destination, lead, kind, payload, created_at))?,
                         attempts: count("dead letter attempts", attempts)?,
                         error,
                         parked_at: instant(parked_at)?,
@@ -177,12 +202,15 @@ impl SqliteStore {
 impl OutboxStore for SqliteStore {
     async fn claim(
         &self,
+        destination: &Destination,
         worker: &str,
         limit: usize,
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<Claimed>> {
-        Ok(self.claim_rows(worker, limit, lease, now).await?)
+        Ok(self
+            .claim_rows(destination, worker, limit, lease, now)
+            .await?)
     }
 
     async fn ack(&self, id: Uuid, worker: &str) -> Result<()> {
@@ -209,12 +237,17 @@ impl OutboxStore for SqliteStore {
         Ok(self.dead_letter_row(id, worker, error, now).await?)
     }
 
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>> {
-        Ok(self.dead_letter_rows(limit).await?)
+    async fn dead_letters(
+        &self,
+        destination: &Destination,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>> {
+        Ok(self.dead_letter_rows(destination, limit).await?)
     }
 
-    async fn pending_count(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+    async fn pending_count(&self, destination: &Destination) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE destination = ?")
+            .bind(destination.as_str())
             .fetch_one(&self.pool)
             .await
             .map_err(StoreError::from)?;

@@ -80,11 +80,85 @@ pub enum OutboxKind {
     Merged,
 }
 
-/// One change to push to the CRM, written in the same transaction as the change.
+/// The consumer an outbox entry is for: each consumer claims only its own
+/// destination's entries, so a second one (notifications, outgoing
+/// webhooks, a second CRM) never takes the first one's work. A change two
+/// consumers care about is written as one entry for each.
+///
+/// A name of 1 to 64 characters, lower-case ASCII letters, digits and
+/// `_ . : -`.
+///
+/// ```
+/// use lead_core::Destination;
+/// assert_eq!(Destination::CRM.as_str(), "crm");
+/// assert_eq!(Destination::parse("webhook:acme").unwrap().as_str(), "webhook:acme");
+/// assert!(Destination::parse("Not Valid").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Destination(std::borrow::Cow<'static, str>);
+
+impl Destination {
+    /// The CRM sync (Salesforce or Pipedrive, whichever is configured).
+    pub const CRM: Destination = Destination(std::borrow::Cow::Borrowed("crm"));
+
+    /// Longest name.
+    pub const MAX_LEN: usize = 64;
+
+    /// A destination from its name, checked.
+    pub fn parse(name: &str) -> Result<Destination, crate::Error> {
+        let valid = !name.is_empty()
+            && name.len() <= Self::MAX_LEN
+            && name.bytes().all(|c| {
+                c.is_ascii_lowercase()
+                    || c.is_ascii_digit()
+                    || matches!(c, b'_' | b'.' | b':' | b'-')
+            });
+        if valid {
+            Ok(Destination(std::borrow::Cow::Owned(name.to_owned())))
+        } else {
+            Err(crate::Error::invalid(
+                "destination",
+                "invalid_destination",
+                "1 to 64 lower-case letters, digits, '_', '.', ':' or '-'",
+            ))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Destination {
+    type Error = crate::Error;
+
+    fn try_from(name: String) -> Result<Destination, crate::Error> {
+        Destination::parse(&name)
+    }
+}
+
+impl From<Destination> for String {
+    fn from(d: Destination) -> String {
+        d.0.into_owned()
+    }
+}
+
+/// One change for one consumer (its [`Destination`]), written in the same
+/// transaction as the change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     /// Unique id (also the idempotency key towards the CRM).
     pub id: Uuid,
+    /// The consumer it is for.
+    pub destination: Destination,
     /// The lead concerned.
     pub lead: LeadExtId,
     /// What happened.

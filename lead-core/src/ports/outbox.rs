@@ -1,5 +1,6 @@
-//! The outbox: changes waiting to be pushed to the CRM, shared safely by
-//! many workers, and the small pieces of sync state (watermarks, job leases).
+//! The outbox: changes waiting for their consumer (the CRM sync, and later
+//! notifications and webhooks), shared safely by many workers, and the
+//! small pieces of sync state (watermarks, job leases).
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::OutboxEntry;
+use super::{Destination, OutboxEntry};
 use crate::error::Result;
 
 /// An outbox entry leased to one worker.
@@ -35,14 +36,16 @@ pub struct DeadLetter {
     pub parked_at: DateTime<Utc>,
 }
 
-/// The work queue of CRM pushes.
+/// The work queue of every consumer of changes, one queue per
+/// [`Destination`].
 ///
 /// # Contract
 ///
-/// - [`claim`](OutboxStore::claim) hands each available entry (not acked,
-///   not dead, `available_at <= now`, no live lease) to exactly one caller
-///   until its lease ends, oldest first; concurrent callers never receive
-///   the same entry while a lease lives.
+/// - [`claim`](OutboxStore::claim) hands each available entry of its
+///   destination (not acked, not dead, `available_at <= now`, no live
+///   lease) to exactly one caller until its lease ends, oldest first;
+///   concurrent callers never receive the same entry while a lease lives,
+///   and a claim never returns another destination's entries.
 /// - [`ack`](OutboxStore::ack), [`retry`](OutboxStore::retry) and
 ///   [`dead_letter`](OutboxStore::dead_letter) only act for the worker
 ///   holding the lease; otherwise they answer
@@ -51,9 +54,11 @@ pub struct DeadLetter {
 #[cfg_attr(any(test, feature = "testing"), mockall::automock)]
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Leases up to `limit` available entries to `worker` for `lease`.
+    /// Leases up to `limit` available entries of `destination` to `worker`
+    /// for `lease`.
     async fn claim(
         &self,
+        destination: &Destination,
         worker: &str,
         limit: usize,
         lease: Duration,
@@ -81,11 +86,16 @@ pub trait OutboxStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<()>;
 
-    /// Parked entries, oldest first.
-    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>>;
+    /// Parked entries of `destination`, oldest first.
+    async fn dead_letters(
+        &self,
+        destination: &Destination,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>>;
 
-    /// Entries not yet done nor parked (for metrics and tests).
-    async fn pending_count(&self) -> Result<u64>;
+    /// Entries of `destination` not yet done nor parked (for metrics and
+    /// tests).
+    async fn pending_count(&self, destination: &Destination) -> Result<u64>;
 }
 
 /// Small named pieces of state that several server instances share.

@@ -28,7 +28,7 @@ pub use reps::{RepSync, check_rep, save_reps, sync_reps};
 
 use crate::error::{Error, Result};
 use crate::model::{Lead, LeadExtId};
-use crate::ports::{Deps, OutboxEntry, OutboxKind};
+use crate::ports::{Deps, Destination, OutboxEntry, OutboxKind};
 
 /// How many times a use-case re-reads and retries after a version conflict.
 ///
@@ -138,6 +138,7 @@ fn outbox(
 ) -> OutboxEntry {
     OutboxEntry {
         id: deps.ids.uuid(),
+        destination: Destination::CRM,
         lead: lead.clone(),
         kind,
         payload,

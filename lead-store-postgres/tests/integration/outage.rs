@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use crate::common::TestDb;
 use chrono::{TimeZone, Utc};
 use lead_core::{
-    Deps, Error, LeadInput, LeadQuery, LeadStore, ManualClock, OutboxStore, Policy, SequentialIds,
-    SyncState, usecase,
+    Deps, Destination, Error, LeadInput, LeadQuery, LeadStore, ManualClock, OutboxStore, Policy,
+    SequentialIds, SyncState, usecase,
 };
 use lead_store_postgres::PostgresStore;
 
@@ -198,11 +198,20 @@ async fn the_store_answers_unavailable_while_the_server_is_down_and_recovers_by_
     unavailable(
         "claim",
         store
-            .claim("w", 5, Duration::from_secs(30), Utc::now())
+            .claim(
+                &Destination::CRM,
+                "w",
+                5,
+                Duration::from_secs(30),
+                Utc::now(),
+            )
             .await
             .map(|_| ()),
     );
-    unavailable("pending_count", store.pending_count().await.map(|_| ()));
+    unavailable(
+        "pending_count",
+        store.pending_count(&Destination::CRM).await.map(|_| ()),
+    );
     unavailable("set_watermark", store.set_watermark("w", "2").await);
     unavailable(
         "dashboard",

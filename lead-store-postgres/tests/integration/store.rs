@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use crate::common::TestDb;
 use chrono::{DateTime, TimeZone, Utc};
 use lead_core::{
-    ChangeOrigin, Commit, CrmKind, CrmLink, Deps, Email, Error, IdempotencyKey, Lead, LeadInput,
-    LeadStore, ManualClock, OutboxEntry, OutboxKind, OutboxStore, Policy, RandomIds, SequentialIds,
-    Stage, SyncState, usecase,
+    ChangeOrigin, Commit, CrmKind, CrmLink, Deps, Destination, Email, Error, IdempotencyKey, Lead,
+    LeadInput, LeadStore, ManualClock, OutboxEntry, OutboxKind, OutboxStore, Policy, RandomIds,
+    SequentialIds, Stage, SyncState, usecase,
 };
 use lead_store_postgres::{PostgresConfig, PostgresStore};
 
@@ -75,10 +75,13 @@ async fn a_closed_store_answers_unavailable_and_never_succeeds_silently() {
     .expect_err("the store is closed");
     assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
     assert!(err.is_temporary());
-    let err = store.pending_count().await.expect_err("closed");
+    let err = store
+        .pending_count(&Destination::CRM)
+        .await
+        .expect_err("closed");
     assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
     let err = store
-        .claim("w", 5, Duration::from_secs(30), t0())
+        .claim(&Destination::CRM, "w", 5, Duration::from_secs(30), t0())
         .await
         .expect_err("closed");
     assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
@@ -190,6 +193,7 @@ async fn workers_of_four_instances_claim_disjoint_batches() {
     commit.outbox = (0..120)
         .map(|i| OutboxEntry {
             id: uuid::Uuid::from_u128(10_000 + i),
+            destination: Destination::CRM,
             lead: lead.ext_id.clone(),
             kind: OutboxKind::LeadUpdated,
             payload: serde_json::json!({ "n": i }),
@@ -197,7 +201,10 @@ async fn workers_of_four_instances_claim_disjoint_batches() {
         })
         .collect();
     stores[0].commit(commit).await.expect("queue");
-    let expected = stores[0].pending_count().await.expect("pending");
+    let expected = stores[0]
+        .pending_count(&Destination::CRM)
+        .await
+        .expect("pending");
 
     let now = t0() + chrono::Duration::seconds(1);
     let mut tasks = Vec::new();
@@ -208,7 +215,7 @@ async fn workers_of_four_instances_claim_disjoint_batches() {
             let mut mine = Vec::new();
             loop {
                 let batch = store
-                    .claim(&worker, 7, Duration::from_secs(60), now)
+                    .claim(&Destination::CRM, &worker, 7, Duration::from_secs(60), now)
                     .await
                     .expect("claim");
                 if batch.is_empty() {
@@ -228,7 +235,13 @@ async fn workers_of_four_instances_claim_disjoint_batches() {
     let unique: BTreeSet<_> = all.iter().copied().collect();
     assert_eq!(unique.len(), all.len(), "no entry was handled twice");
     assert_eq!(all.len() as u64, expected, "every entry was handled");
-    assert_eq!(stores[1].pending_count().await.expect("pending"), 0);
+    assert_eq!(
+        stores[1]
+            .pending_count(&Destination::CRM)
+            .await
+            .expect("pending"),
+        0
+    );
     db.drop_db().await;
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
 use lead_core::{
-    ChangeOrigin, Commit, CrmKind, CrmLink, Deps, Email, Error, Lead, LeadInput, LeadStore,
-    ManualClock, OutboxStore, Policy, SequentialIds, Stage, SyncState, usecase,
+    ChangeOrigin, Commit, CrmKind, CrmLink, Deps, Destination, Email, Error, Lead, LeadInput,
+    LeadStore, ManualClock, OutboxStore, Policy, SequentialIds, Stage, SyncState, usecase,
 };
 use lead_store_sqlite::{SqliteConfig, SqliteStore};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -95,7 +95,10 @@ async fn a_closed_store_answers_unavailable_and_never_succeeds_silently() {
         .expect_err("the store is closed");
     assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
     assert!(err.is_temporary());
-    let err = store.pending_count().await.expect_err("closed");
+    let err = store
+        .pending_count(&Destination::CRM)
+        .await
+        .expect_err("closed");
     assert!(err.is_temporary(), "{err:?}");
     let err = store.watermark("x").await.expect_err("closed");
     assert!(err.is_temporary(), "{err:?}");
@@ -114,7 +117,10 @@ async fn leads_survive_closing_and_reopening_the_file() {
         .set_watermark("salesforce.pull", "w-1")
         .await
         .expect("watermark");
-    let pending = store.pending_count().await.expect("pending");
+    let pending = store
+        .pending_count(&Destination::CRM)
+        .await
+        .expect("pending");
     store.close().await;
     drop(store);
 
@@ -124,7 +130,13 @@ async fn leads_survive_closing_and_reopening_the_file() {
         Some(lead),
         "the lead reads back exactly after a restart"
     );
-    assert_eq!(reopened.pending_count().await.expect("pending"), pending);
+    assert_eq!(
+        reopened
+            .pending_count(&Destination::CRM)
+            .await
+            .expect("pending"),
+        pending
+    );
     assert!(pending > 0, "capture queued CRM pushes");
     assert_eq!(
         reopened
