@@ -9,6 +9,7 @@ mod common;
 mod crash;
 mod hostile_input;
 mod https;
+mod in_process;
 mod json_logs;
 mod safe_defaults;
 mod seed_compat;

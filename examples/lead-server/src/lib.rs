@@ -1,0 +1,505 @@
+//! `lead-server`: capture webhooks, the lead API, the dashboard API and the
+//! operations endpoints on one listener, over the store `DATABASE_URL`
+//! names (a local SQLite file when unset).
+//!
+//! ```text
+//! cargo run --release -p lead-server
+//! ```
+//!
+//! Settings are environment variables (see `config.rs` and the README);
+//! logs go to stderr, filtered by `RUST_LOG` (`WEBHOOK_DEBUG=true` when it
+//! is not set: `info,lead_http=debug,lead_server=debug`).
+//!
+//! The binary is [`main`]; [`Application`] is the same server in-process,
+//! for tests and for workers that run beside it:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), String> {
+//! use std::collections::HashMap;
+//! let vars = HashMap::from([
+//!     ("DATABASE_URL".to_owned(), "sqlite:///tmp/leads.db".to_owned()),
+//!     ("LEAD_PORT".to_owned(), "0".to_owned()),
+//! ]);
+//! let app = lead_server::Application::build(&vars).await?;
+//! println!("listening on {:?}", app.addrs());
+//! app.run_until(async { /* a shutdown signal */ }).await
+//! # }
+//! ```
+
+mod config;
+mod serve;
+mod tls;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use lead_core::{Deps, Error, LeadStore, usecase};
+use lead_http::{AppState, router_for};
+use metrics_exporter_prometheus::PrometheusBuilder;
+use tokio::net::TcpListener;
+
+use crate::config::{Bind, Files, ServerConfig};
+
+/// The store the server runs on, kept concrete so shutdown can flush it.
+enum Store {
+    #[cfg(feature = "sqlite")]
+    Sqlite(Arc<lead_store_sqlite::SqliteStore>),
+    #[cfg(feature = "postgres")]
+    Postgres(Arc<lead_store_postgres::PostgresStore>),
+}
+
+impl Store {
+    async fn open(url: &str) -> Result<Store, Error> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            {
+                let store = lead_store_postgres::PostgresStore::from_url(url).await?;
+                return Ok(Store::Postgres(Arc::new(store)));
+            }
+            #[cfg(not(feature = "postgres"))]
+            return Err(Error::invalid(
+                "DATABASE_URL",
+                "feature_disabled",
+                "PostgreSQL support is not built in: build with --features postgres",
+            ));
+        }
+        #[cfg(feature = "sqlite")]
+        {
+            let store = lead_store_sqlite::SqliteStore::from_url(url).await?;
+            Ok(Store::Sqlite(Arc::new(store)))
+        }
+        #[cfg(not(feature = "sqlite"))]
+        Err(Error::invalid(
+            "DATABASE_URL",
+            "feature_disabled",
+            "SQLite support is not built in: build with --features sqlite",
+        ))
+    }
+
+    fn port(&self) -> Arc<dyn LeadStore> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(s) => s.clone(),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// Finishes and answers every queued commit, then closes the pool.
+    async fn close(&self) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(s) => s.close().await,
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+/// Where the store is, without credentials: the user and password before
+/// `@` and the whole query string (`?password=…`, `sslpassword=…` and the
+/// like) are left out.
+fn describe(url: &str) -> String {
+    let url = url.split_once('?').map_or(url, |(base, _)| base);
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            format!("{scheme}://{rest}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Reloads the TLS certificate and key on every SIGHUP (`kill -HUP`): new
+/// handshakes get the new pair, open connections keep theirs; files that
+/// cannot be used leave the current pair in place, with an error in the
+/// log. `hangup` is registered before the listeners open, so a SIGHUP
+/// never finds the default action (ending the process) once serving.
+#[cfg(unix)]
+async fn reload_on_hangup(mut hangup: tokio::signal::unix::Signal, tls: tls::Tls) {
+    while hangup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!(
+                cert = %tls.paths().cert,
+                key = %tls.paths().key,
+                "SIGHUP: TLS certificate reloaded; new connections get it"
+            ),
+            Err(message) => {
+                tracing::error!("SIGHUP: {message}; still serving the previous TLS certificate")
+            }
+        }
+    }
+}
+
+/// What the configuration names besides variables, read before anything
+/// is served so a bad file stops the start like any other bad setting:
+/// the policy and reps files (with `LEAD_DEFAULT_REGION` applied) and the
+/// TLS certificate and key.
+fn prepare(config: &ServerConfig) -> Result<(Files, Option<tls::Tls>), String> {
+    let mut files = config
+        .files
+        .load()
+        .map_err(|message| format!("configuration: {message}"))?;
+    if let Some(region) = config.default_region {
+        files.policy.default_region = region;
+        tracing::info!(
+            region = region.code(),
+            "LEAD_DEFAULT_REGION: phone numbers without a country prefix, of leads without a country, are read in this region"
+        );
+    }
+    let tls = config
+        .tls
+        .clone()
+        .map(tls::Tls::load)
+        .transpose()
+        .map_err(|message| format!("configuration: {message}"))?;
+    Ok((files, tls))
+}
+
+/// The server, started in-process: its store open, its reps stored, its
+/// listeners bound and serving. [`run_until`](Self::run_until) stops it.
+pub struct Application {
+    addrs: Vec<SocketAddr>,
+    store: Store,
+    stop: tokio::sync::watch::Sender<bool>,
+    servers: tokio::task::JoinSet<()>,
+}
+
+impl Application {
+    /// Starts the server configured by `vars` (the environment variables
+    /// of the README, as a map: the binary passes its environment over the
+    /// `LEAD_CONFIG` file). `LEAD_PORT=0` binds a free port;
+    /// [`addrs`](Self::addrs) tells which. An error names what is wrong
+    /// (a variable, a file, the store, a port).
+    pub async fn build(vars: &HashMap<String, String>) -> Result<Application, String> {
+        let config = ServerConfig::from_vars(vars).map_err(|e| format!("configuration: {e}"))?;
+        let (files, tls) = prepare(&config)?;
+        Application::start(config, files, tls).await
+    }
+
+    /// The bound addresses, one per listener (the API and, when
+    /// `LEAD_OPS_PORT` is set, the operations endpoints).
+    pub fn addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in
+    /// flight (within the shutdown timeout) and every queued commit, and
+    /// closes the store.
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+        shutdown.await;
+        let _ = self.stop.send(true);
+        let mut served = Ok(());
+        while let Some(result) = self.servers.join_next().await {
+            if let Err(err) = result {
+                served = Err(format!("server error: {err}"));
+            }
+        }
+        // In-flight requests are done; let the group-commit writer answer
+        // everything it holds before the pool closes.
+        self.store.close().await;
+        served?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    async fn start(
+        config: ServerConfig,
+        files: Files,
+        tls: Option<tls::Tls>,
+    ) -> Result<Application, String> {
+        let store = Store::open(&config.database_url).await.map_err(|e| {
+            format!(
+                "cannot open the store at {}: {e}",
+                describe(&config.database_url)
+            )
+        })?;
+        if config.database_url_given {
+            tracing::info!(store = %describe(&config.database_url), "store ready");
+        } else {
+            let path = std::env::current_dir()
+                .map(|d| d.join("leads.db").display().to_string())
+                .unwrap_or_else(|_| "leads.db".into());
+            tracing::info!(file = %path, "no DATABASE_URL: storing leads in a local SQLite file");
+        }
+        if !config.webhook_keys.required() {
+            tracing::warn!(
+                "no WEBHOOK_SECRET_KEY or WEBHOOK_STANDARD_SECRETS: captures are accepted unsigned"
+            );
+            match config.bind {
+                Bind::Loopback => tracing::info!(
+                    bind = %config.bind.ip(),
+                    "no capture secret and no LEAD_BIND_ADDR: bound to loopback only, reachable from this machine alone; set a secret to serve every interface"
+                ),
+                Bind::Given(ip) if !ip.to_canonical().is_loopback() => tracing::warn!(
+                    bind = %ip,
+                    "LEAD_ALLOW_UNSIGNED_PUBLIC: bound to a non-loopback address without a capture secret; anyone who reaches it can post unsigned leads"
+                ),
+                Bind::Given(_) | Bind::Public => {}
+            }
+        }
+        if config.legacy_trust_forwarded_for {
+            tracing::warn!(
+                "LEAD_TRUST_FORWARDED_FOR is deprecated: X-Forwarded-For is now read only from proxies on this machine (127.0.0.0/8, ::1), right-most hop first; list your proxies in LEAD_TRUSTED_PROXIES instead"
+            );
+        }
+        if !config.http.rate_limit.trusted_proxies.is_empty() {
+            let proxies: Vec<String> = config
+                .http
+                .rate_limit
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            tracing::info!(
+                proxies = %proxies.join(","),
+                "X-Forwarded-For is read from these proxies only"
+            );
+        }
+        if config.hsts_without_tls {
+            tracing::warn!(
+                "LEAD_HSTS_MAX_AGE_SECS is set but LEAD_TLS_CERT and LEAD_TLS_KEY are not: no Strict-Transport-Security is sent over plain HTTP (set it at the proxy that serves HTTPS)"
+            );
+        }
+        match &tls {
+            Some(tls) => tracing::info!(
+                cert = %tls.paths().cert,
+                key = %tls.paths().key,
+                "serving HTTPS only (LEAD_TLS_CERT, LEAD_TLS_KEY); kill -HUP reloads the files"
+            ),
+            None => tracing::info!(
+                "serving plain HTTP: set LEAD_TLS_CERT and LEAD_TLS_KEY, or put a TLS-terminating proxy in front"
+            ),
+        }
+        if config.metrics_token.is_none() {
+            tracing::info!(
+                "no LEAD_METRICS_TOKEN: /metrics answers requests from this machine only"
+            );
+        }
+        if config.api_key_count == 0 {
+            tracing::warn!("no LEAD_API_KEYS: the lead and dashboard APIs refuse every request");
+        }
+        // The process's recorder; a second application in one process (tests)
+        // gets a recorder of its own whose `/metrics` stays empty, since the
+        // metrics macros report to the first.
+        let metrics = PrometheusBuilder::new()
+            .install_recorder()
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle());
+        // `install_recorder` starts no upkeep: histogram samples (two per
+        // capture) wait in the recorder's buckets until something drains them,
+        // and when nothing scrapes `/metrics` that is never, so the server grew
+        // by every request it served (issue 16). Drain them as often as the
+        // crate's own `install()` does.
+        let upkeep = metrics.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                upkeep.run_upkeep();
+            }
+        });
+        let deps = Deps::new(store.port());
+        if let Some(reps) = &files.reps {
+            let report = usecase::sync_reps(reps, &deps)
+                .await
+                .map_err(|e| format!("cannot store the reps of LEAD_REPS: {e}"))?;
+            tracing::info!(reps = report.upserted, "reps from LEAD_REPS stored");
+            for rep in &report.deactivated {
+                tracing::warn!(rep = %rep, "rep not in LEAD_REPS: deactivated (keeps their leads)");
+            }
+        } else if deps
+            .store
+            .rep_states()
+            .await
+            .is_ok_and(|reps| reps.is_empty())
+        {
+            tracing::warn!("no reps (LEAD_REPS): leads stay unassigned");
+        }
+        let mut state = AppState::builder(deps)
+            .policy(files.policy)
+            .webhook_keys(config.webhook_keys)
+            .api_keys(config.api_keys)
+            .settings(config.http)
+            .metrics(metrics);
+        if let Some(token) = &config.metrics_token {
+            state = state.metrics_token(token);
+        }
+        let state = state.build();
+        #[cfg(unix)]
+        if let Some(tls) = &tls {
+            let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .map_err(|e| format!("cannot listen for SIGHUP (TLS reloads): {e}"))?;
+            tokio::spawn(reload_on_hangup(hangup, tls.clone()));
+        }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let limits = config.limits;
+        // One cap over every listener: it guards the process's file descriptors.
+        let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+        let mut servers = tokio::task::JoinSet::new();
+        let mut addrs = Vec::with_capacity(config.listeners.len());
+        for (addr, parts) in &config.listeners {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| format!("cannot read the listening address: {e}"))?;
+            tracing::info!(addr = %local, serves = ?parts, https = tls.is_some(), "listening");
+            addrs.push(local);
+            let app = router_for(state.clone(), parts);
+            servers.spawn(serve::serve(
+                listener,
+                app,
+                limits,
+                permits.clone(),
+                stopped.clone(),
+                tls.as_ref().map(tls::Tls::acceptor),
+            ));
+        }
+        tracing::info!(
+            header_read_timeout_secs = limits.header_read_timeout.as_secs(),
+            max_connections = limits.max_connections,
+            shutdown_timeout_secs = limits.shutdown_timeout.as_secs(),
+            "connection limits"
+        );
+        Ok(Application {
+            addrs,
+            store,
+            stop,
+            servers,
+        })
+    }
+}
+
+/// The binary: reads the `LEAD_CONFIG` file and the environment (which
+/// wins), starts logging, serves until SIGTERM or Ctrl-C. Exit code 2 for
+/// a configuration error, 1 when the server cannot start or fails.
+pub async fn main() -> ExitCode {
+    let mut vars: HashMap<String, String> = HashMap::new();
+    let mut file_error = None;
+    if let Ok(path) = std::env::var("LEAD_CONFIG") {
+        match std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {path}: {e}"))
+            .and_then(|text| config::file_vars(&text).map_err(|e| format!("{path}: {e}")))
+        {
+            Ok(file) => vars.extend(file),
+            Err(message) => file_error = Some(message),
+        }
+    }
+    // The environment wins over the file.
+    vars.extend(std::env::vars());
+    let config = ServerConfig::from_vars(&vars);
+    // The configuration is read before logging starts: `WEBHOOK_DEBUG`
+    // chooses the log filter when `RUST_LOG` is not set.
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let debug = config.as_ref().is_ok_and(|c| c.debug);
+    let filter_text = config::log_filter(rust_log.as_deref(), debug);
+    let filter = filter_text.clone();
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Read on its own so a JSON log shipper gets JSON even when another
+    // variable is wrong; a bad value is reported with the configuration.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let format = match &config {
+        Ok(config) => config.log_format,
+        Err(_) => config::log_format(&vars).unwrap_or_default(),
+    };
+    match format {
+        // The request span (its request_id) is in each line's "span".
+        config::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        config::LogFormat::Text => builder.init(),
+    }
+    if let Some(message) = file_error {
+        tracing::error!("configuration: {message}");
+        return ExitCode::from(2);
+    }
+    let config = match config {
+        Ok(config) => config,
+        Err(err) => {
+            tracing::error!("configuration: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if config.debug {
+        if filter_text == config::DEBUG_LOG_FILTER {
+            tracing::debug!(filter = %filter_text, "WEBHOOK_DEBUG: debug logs on");
+        } else {
+            tracing::info!("WEBHOOK_DEBUG is set but RUST_LOG chooses the log filter");
+        }
+    }
+    // Names only: these variables hold passwords and tokens.
+    for item in &config.ignored {
+        tracing::warn!("{}", item.warning());
+    }
+    let (files, tls) = match prepare(&config) {
+        Ok(prepared) => prepared,
+        Err(message) => {
+            tracing::error!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let app = match Application::start(config, files, tls).await {
+        Ok(app) => app,
+        Err(message) => {
+            tracing::error!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match app.run_until(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            tracing::error!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::describe;
+
+    #[test]
+    fn store_descriptions_never_show_credentials() {
+        assert_eq!(
+            describe("postgres://user:hunter2@db:5432/leads"),
+            "postgres://db:5432/leads"
+        );
+        assert_eq!(describe("sqlite://leads.db"), "sqlite://leads.db");
+        assert_eq!(
+            describe("postgres://db:5432/leads?user=app&password=hunter2&sslmode=require"),
+            "postgres://db:5432/leads"
+        );
+        assert_eq!(describe("sqlite://leads.db?mode=rwc"), "sqlite://leads.db");
+    }
+}
