@@ -222,3 +222,24 @@ async fn a_listener_for_some_parts_serves_and_documents_only_those() {
     );
     assert!(paths.iter().any(|p| *p == "/api/leads"));
 }
+
+/// The served document is, byte for byte, the one recorded in
+/// `tests/data/openapi.json`: a refactoring must not change the API. A
+/// change meant to change it records the new document by running this
+/// test with `LEAD_UPDATE_OPENAPI=1`, and the diff shows in review.
+#[tokio::test]
+async fn the_served_document_is_the_recorded_one() {
+    let (status, body) = call("get", "/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/openapi.json");
+    if std::env::var_os("LEAD_UPDATE_OPENAPI").is_some() {
+        std::fs::write(path, &body).expect("record the document");
+    }
+    let recorded = std::fs::read(path).expect("the recorded document");
+    assert!(
+        body == recorded,
+        "/openapi.json differs from {path} ({} bytes served, {} recorded); if the API change is meant, run with LEAD_UPDATE_OPENAPI=1",
+        body.len(),
+        recorded.len()
+    );
+}
