@@ -25,7 +25,12 @@ pub use matchkey::{
     phone_key, phonetic,
 };
 pub use memory::InMemoryStore;
-pub use model::*;
+pub use model::{
+    Absence, CANONICAL_FIELDS, ChangeOrigin, CrmKind, CrmLink, EXT_ID_ALPHABET, Email, EventKind,
+    FieldMap, FieldWarning, Lead, LeadEvent, LeadExtId, LeadFields, LeadInput, Phone, Priority,
+    PriorityThresholds, Region, Rep, RepId, RepLoad, RepState, Score, Skills, Stage, StageChange,
+    StageProbabilities, WorkingHours,
+};
 pub use normalize::{
     DomainKind, MAX_FIELD_LEN, NormalizeOptions, check_text, classify_domain, fix_name_case,
     normalize, registrable_domain,
@@ -48,4 +53,8 @@ pub use routing::{
     RoutingConfig, RoutingDecision, RoutingExplanation, RoutingRequest, RoutingStrategy,
     apply_assignment, release_lead, route, route_many,
 };
-pub use scoring::*;
+pub use scoring::{
+    BantConfig, BantLetter, BantLevel, BantResult, BehaviorConfig, BehaviorScore, Channel,
+    Condition, Decay, Field, Keywords, KindPoints, Name, Rule, RuleGroup, RuleHit, RuleScore,
+    RuleSet, SegmentConfig, SegmentInput, WordBounds, channel_of, lower, timeline_days,
+};
