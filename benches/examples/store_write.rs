@@ -56,11 +56,9 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use uuid::Uuid;
 
-use lead_core::ports::{
-    Commit, Deps, Destination, IdempotencyKey, LoadChange, OutboxEntry, OutboxKind,
-};
+use lead_core::ports::{Commit, Destination, IdempotencyKey, LoadChange, OutboxEntry, OutboxKind};
 use lead_core::{
-    InMemoryStore, LeadInput, LeadStore, MatchKeys, Policy, Rep, RepId, WorkingHours, usecase,
+    Deps, InMemoryStore, LeadInput, LeadStore, MatchKeys, Policy, Rep, RepId, WorkingHours, usecase,
 };
 use lead_store_postgres::{PostgresConfig, PostgresStore, url_with_database};
 use lead_store_sqlite::{GroupCommit, SqliteConfig, SqliteStore, Synchronous};

@@ -39,10 +39,11 @@ use crate::model::{
 };
 use crate::policy::Policy;
 use crate::ports::{
-    AccountKey, Clock, Commit, Deps, Destination, FollowUpCursor, FollowUpQuery, IdempotencyKey,
+    AccountKey, Clock, Commit, Destination, FollowUpCursor, FollowUpQuery, IdempotencyKey,
     LeadQuery, LeadStore, LoadChange, ManualClock, OutboxEntry, OutboxKind, OutboxStore, PairQuery,
     RandomIds, Replay, ReviewPair, ReviewStatus, SequentialIds, SyncState, dashboard_of, page_of,
 };
+use crate::usecase::Deps;
 use crate::usecase::{self, AssignTo};
 
 /// Everything a full store implements.

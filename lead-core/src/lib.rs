@@ -38,11 +38,10 @@ pub use normalize::{
 pub use policy::{Assessment, Policy};
 pub use ports::{
     AccountKey, Assignments, CaptureContext, Claimed, Clock, Commit, CommitFacts, CrmClient,
-    Cursor, Dashboard, DeadLetter, Deps, Destination, Enricher, FactKeys, FollowUpCursor,
-    FollowUpPage, FollowUpQuery, IdGenerator, IdempotencyKey, LeadPage, LeadQuery, LeadStore,
-    LeadWrite, LoadChange, LoadDelta, ManualClock, Notifier, OutboxEntry, OutboxKind, OutboxStore,
-    PairPage, PairQuery, RandomIds, Replay, ReviewPair, ReviewStatus, SequentialIds, SyncState,
-    SystemClock,
+    Cursor, Dashboard, DeadLetter, Destination, Enricher, FactKeys, FollowUpCursor, FollowUpPage,
+    FollowUpQuery, IdGenerator, IdempotencyKey, LeadPage, LeadQuery, LeadStore, LeadWrite,
+    LoadChange, LoadDelta, ManualClock, Notifier, OutboxEntry, OutboxKind, OutboxStore, PairPage,
+    PairQuery, RandomIds, Replay, ReviewPair, ReviewStatus, SequentialIds, SyncState, SystemClock,
 };
 #[cfg(any(test, feature = "testing"))]
 pub use ports::{
@@ -58,3 +57,4 @@ pub use scoring::{
     Condition, Decay, Field, Keywords, KindPoints, Name, Rule, RuleGroup, RuleHit, RuleScore,
     RuleSet, SegmentConfig, SegmentInput, WordBounds, channel_of, lower, timeline_days,
 };
+pub use usecase::Deps;

@@ -153,7 +153,8 @@ mod tests {
     use crate::memory::InMemoryStore;
     use crate::model::{Email, LeadInput};
     use crate::policy::Policy;
-    use crate::ports::{Deps, IdempotencyKey, LoadChange, ManualClock, SequentialIds};
+    use crate::ports::{IdempotencyKey, LoadChange, ManualClock, SequentialIds};
+    use crate::usecase::Deps;
 
     async fn two_leads() -> (crate::model::Lead, crate::model::Lead) {
         let at = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();

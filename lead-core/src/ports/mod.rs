@@ -5,8 +5,8 @@
 //! [`LeadStore::commit`], takes everything one business operation changes
 //! so an adapter can apply it in one transaction (all or nothing).
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -637,34 +637,6 @@ impl IdGenerator for SequentialIds {
     fn uuid(&self) -> Uuid {
         let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
         Uuid::from_u128(u128::from(n))
-    }
-}
-
-/// The ports a use-case needs, bundled.
-#[derive(Clone)]
-pub struct Deps {
-    /// Where leads live.
-    pub store: Arc<dyn LeadStore>,
-    /// The time.
-    pub clock: Arc<dyn Clock>,
-    /// Id generation.
-    pub ids: Arc<dyn IdGenerator>,
-}
-
-impl Deps {
-    /// Production defaults around a store: system clock, random ids.
-    pub fn new(store: Arc<dyn LeadStore>) -> Self {
-        Deps {
-            store,
-            clock: Arc::new(SystemClock),
-            ids: Arc::new(RandomIds),
-        }
-    }
-}
-
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deps").finish_non_exhaustive()
     }
 }
 

@@ -11,8 +11,9 @@ use crate::matchkey::MatchKeys;
 use crate::model::{FieldWarning, Lead, LeadFields, LeadInput, Score, Stage};
 use crate::normalize::normalize;
 use crate::policy::Policy;
-use crate::ports::{AccountKey, Commit, Deps, IdempotencyKey, OutboxKind};
+use crate::ports::{AccountKey, Commit, IdempotencyKey, OutboxKind};
 use crate::routing::{RoutingDecision, RoutingRequest, route};
+use crate::usecase::Deps;
 
 /// What a capture did.
 #[derive(Debug, Clone, PartialEq)]

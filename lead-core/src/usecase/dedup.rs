@@ -12,7 +12,8 @@ use super::{load, open_load_changes, outbox};
 use crate::dedup::{Decision, DedupConfig, KeyTable, find_duplicates_in, merge};
 use crate::error::{Error, Result};
 use crate::model::{Lead, LeadExtId, LeadFields};
-use crate::ports::{Commit, Deps, LeadQuery, OutboxKind, PairQuery, ReviewPair, ReviewStatus};
+use crate::ports::{Commit, LeadQuery, OutboxKind, PairQuery, ReviewPair, ReviewStatus};
+use crate::usecase::Deps;
 
 /// A merge of two stored leads.
 #[derive(Debug, Clone, PartialEq)]

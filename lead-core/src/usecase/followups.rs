@@ -8,7 +8,8 @@ use uuid::Uuid;
 use super::outbox;
 use crate::error::{Error, FieldError, Result};
 use crate::followup::{FollowUpStatus, FollowUpTask};
-use crate::ports::{Commit, Deps, OutboxKind};
+use crate::ports::{Commit, OutboxKind};
+use crate::usecase::Deps;
 
 /// What a person changes on a follow-up task; `None` leaves it.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -11,9 +11,10 @@ use crate::matchkey::MatchKeys;
 use crate::model::{ChangeOrigin, Lead, LeadEvent, LeadExtId, RepId, Stage, StageChange};
 use crate::policy::Policy;
 use crate::ports::{
-    AccountKey, Commit, Deps, LoadChange, OutboxKind, ReviewPair, ReviewStatus, should_push,
+    AccountKey, Commit, LoadChange, OutboxKind, ReviewPair, ReviewStatus, should_push,
 };
 use crate::routing::{RoutingDecision, RoutingRequest, apply_assignment, route, virtual_time};
+use crate::usecase::Deps;
 
 /// Retries `attempt` after version conflicts, reading fresh state each
 /// time. A change conditional on the version a client read

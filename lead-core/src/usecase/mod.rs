@@ -11,6 +11,7 @@
 
 mod capture;
 mod dedup;
+mod deps;
 mod followups;
 mod lead_ops;
 mod reps;
@@ -19,6 +20,7 @@ pub use capture::{CaptureOutcome, Idempotency, Provenance, capture, capture_from
 pub use dedup::{
     MergeOutcome, PairDecision, ScanReport, decide_pair, merge_leads, scan_duplicates,
 };
+pub use deps::Deps;
 pub use followups::{FollowUpChange, update_followup};
 pub use lead_ops::{
     AssignTo, LeadEdit, Reassignment, assign, change_stage, edit_lead, reassign, record_event,
@@ -28,7 +30,7 @@ pub use reps::{RepSync, check_rep, save_reps, sync_reps};
 
 use crate::error::{Error, Result};
 use crate::model::{Lead, LeadExtId};
-use crate::ports::{Deps, Destination, OutboxEntry, OutboxKind};
+use crate::ports::{Destination, OutboxEntry, OutboxKind};
 
 /// How many times a use-case re-reads and retries after a version conflict.
 ///

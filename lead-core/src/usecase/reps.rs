@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
 use crate::model::{Rep, RepId};
-use crate::ports::Deps;
+use crate::usecase::Deps;
 
 /// What [`sync_reps`] changed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -176,6 +176,7 @@ mod tests {
     use super::*;
     use crate::memory::InMemoryStore;
     use crate::ports::{Commit, LoadChange};
+    use crate::usecase::Deps;
 
     fn rep(id: &str) -> Rep {
         Rep::new(RepId::parse(id).expect("valid"), id)

@@ -11,7 +11,8 @@ use crate::model::{
 };
 use crate::policy::Policy;
 use crate::ports::CaptureContext;
-use crate::ports::{Deps, LeadStore, ManualClock, MockLeadStore, OutboxKind, SequentialIds};
+use crate::ports::{LeadStore, ManualClock, MockLeadStore, OutboxKind, SequentialIds};
+use crate::usecase::Deps;
 
 fn monday_noon() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
