@@ -52,6 +52,7 @@ macro_rules! load_update {
 
 mod bulk;
 mod codec;
+mod commit;
 mod config;
 mod context;
 mod error;

@@ -76,7 +76,7 @@ impl PostgresStore {
         let batcher = config.group_commit.map(|settings| {
             let pool = pool.clone();
             Arc::new(Batcher::start(settings, stats.clone(), || {
-                let writer = crate::leads::BatchWriter::new(pool.clone(), stats.clone());
+                let writer = crate::commit::BatchWriter::new(pool.clone(), stats.clone());
                 move |commits| {
                     let writer = writer.clone();
                     async move { writer.commit_batch(commits).await }

@@ -2,6 +2,7 @@
 
 mod bulk;
 mod codec;
+mod commit;
 mod config;
 mod error;
 mod leads;

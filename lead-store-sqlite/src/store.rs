@@ -65,7 +65,7 @@ impl SqliteStore {
                 let (pool, stats) = (pool.clone(), stats.clone());
                 move |commits| {
                     let (pool, stats) = (pool.clone(), stats.clone());
-                    async move { crate::leads::commit_batch(&pool, &stats, commits).await }
+                    async move { crate::commit::commit_batch(&pool, &stats, commits).await }
                 }
             }))
         });
