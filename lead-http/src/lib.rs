@@ -8,6 +8,7 @@ mod duplicates;
 pub mod error;
 mod extract;
 mod followups;
+mod keys;
 mod leads;
 pub mod limits;
 mod ops;
@@ -16,6 +17,7 @@ mod reps;
 mod schema;
 pub mod signature;
 mod state;
+mod throttle;
 mod view;
 
 use std::time::Instant;
@@ -265,7 +267,10 @@ pub fn router_for(state: AppState, parts: &[Part]) -> Router {
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
-        .layer(middleware::from_fn_with_state(state.clone(), limits::limit))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            throttle::limit,
+        ))
         .layer(middleware::from_fn(track))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             within(timeout, request, next)

@@ -18,16 +18,10 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, Request};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use lead_core::Error;
 use sha2::{Digest, Sha256};
-
-use crate::error::ApiError;
-use crate::state::AppState;
 
 /// A limit: a sustained rate per minute and a burst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -299,7 +293,7 @@ impl Limiters {
     }
 
     /// `Err(wait)` when the request is over a limit.
-    fn check(&self, request: &Request) -> Result<(), Duration> {
+    pub(crate) fn check(&self, request: &Request) -> Result<(), Duration> {
         // Now and then, forget clients that are back to full capacity, so
         // the tables stay as small as the set of recent clients.
         let n = self
@@ -331,21 +325,6 @@ impl Limiters {
         }
         if let Some(l) = &self.per_key {
             l.retain_recent();
-        }
-    }
-}
-
-/// The middleware: `429` with `Retry-After` over a limit.
-pub(crate) async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limiters = &state.inner.limiters;
-    match limiters.check(&request) {
-        Ok(()) => next.run(request).await,
-        Err(wait) => {
-            metrics::counter!("http_rate_limited_total").increment(1);
-            ApiError::Core(Error::RateLimited {
-                retry_after: Some(Duration::from_secs(wait.as_secs().max(1))),
-            })
-            .into_response()
         }
     }
 }

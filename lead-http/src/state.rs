@@ -8,7 +8,7 @@ use lead_core::{Deps, Policy};
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::{ApiKeys, MetricsToken};
+use crate::keys::{ApiKeys, MetricsToken};
 use crate::limits::{Limiters, RateLimit};
 use crate::signature::WebhookKeys;
 
