@@ -41,8 +41,7 @@
 //! another key brings them together, or through clustering (A~B, B~C ⇒
 //! A, C in one cluster).
 
-use std::collections::HashMap;
-
+use super::keys::Sounds;
 use super::nicknames::canonical_first_names;
 use super::similarity::{KeyView, compared_local_bytes, distinctive_local_part};
 use super::table::KeyTable;
@@ -132,21 +131,6 @@ fn hash_company<'a>(kind: Kind, company: impl Iterator<Item = &'a str>, last: &[
         .fold(KeyHasher::new(kind), |h, t| h.part(t.as_bytes()))
         .part(last)
         .finish()
-}
-
-/// Double Metaphone primary codes of first names, computed once per
-/// distinct name of a batch (a few thousand).
-#[derive(Default)]
-struct FirstSounds(HashMap<Box<str>, Box<str>>);
-
-impl FirstSounds {
-    fn of(&mut self, name: &str) -> &str {
-        if !self.0.contains_key(name) {
-            let code = crate::matchkey::phonetic(name).0;
-            self.0.insert(name.into(), code.into());
-        }
-        self.0.get(name).map_or("", |c| c)
-    }
 }
 
 /// Calls `emit` with every key of `kind` for one lead (none when the lead
@@ -242,11 +226,9 @@ const SWAPPED: u32 = 1 << 31;
 /// block pairs only leads keyed in different orders (the same order is
 /// [`Kind::SoundAndInitial`]'s work), so it costs about one candidate per
 /// swapped lead.
-fn name_sound_keys<K: KeyView>(k: &K, first_sounds: &mut FirstSounds) -> Option<(u64, u64)> {
-    let (_, Some((last, _))) = (k.first_name()?, k.last_name_sounds()) else {
-        return None;
-    };
-    let first = first_sounds.of(k.first_name()?);
+fn name_sound_keys<K: KeyView>(k: &K, first_sounds: &mut Sounds) -> Option<(u64, u64)> {
+    let (last, _) = k.last_name_sounds()?;
+    let (first, _) = first_sounds.of(k.first_name()?);
     if first.is_empty() || last.is_empty() {
         return None;
     }
@@ -335,7 +317,7 @@ impl Blocks {
     fn of(kind: Kind, table: &KeyTable, n: usize) -> Blocks {
         let mut entries: Vec<(u64, u32)> = Vec::with_capacity(n);
         let crossed = kind == Kind::NameSounds;
-        let mut first_sounds = FirstSounds::default();
+        let mut first_sounds = Sounds::default();
         for (i, k) in table.rows().take(n).enumerate() {
             // `i < n <= u32::MAX`, so the cast is exact.
             let idx = i as u32;

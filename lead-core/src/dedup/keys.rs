@@ -16,18 +16,31 @@ use crate::{
 /// and the Public Suffix List lookup are paid once per distinct host).
 #[derive(Default)]
 struct Memos {
-    sounds: HashMap<String, (String, String)>,
+    sounds: Sounds,
     hosts: HashMap<String, (Option<String>, DomainKind)>,
 }
 
+/// The Double Metaphone codes ([`phonetic`]) of folded names, computed
+/// once per distinct name (a batch has a few thousand).
+#[derive(Default)]
+pub(crate) struct Sounds(HashMap<String, (String, String)>);
+
+impl Sounds {
+    /// The (primary, alternate) codes of `folded`.
+    pub(crate) fn of(&mut self, folded: &str) -> &(String, String) {
+        if !self.0.contains_key(folded) {
+            self.0.insert(folded.to_owned(), phonetic(folded));
+        }
+        self.0.get(folded).unwrap_or(&NO_SOUND)
+    }
+}
+
+/// What [`Sounds::of`] answers if its own entry were missing (it never is).
+static NO_SOUND: (String, String) = (String::new(), String::new());
+
 impl Memos {
     fn sound(&mut self, folded: &str) -> (String, String) {
-        if let Some(hit) = self.sounds.get(folded) {
-            return hit.clone();
-        }
-        let codes = phonetic(folded);
-        self.sounds.insert(folded.to_owned(), codes.clone());
-        codes
+        self.sounds.of(folded).clone()
     }
 
     fn host(&mut self, host: &str) -> (Option<String>, DomainKind) {
