@@ -56,9 +56,10 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use uuid::Uuid;
 
-use lead_core::ports::{Commit, Destination, IdempotencyKey, LoadChange, OutboxEntry, OutboxKind};
+use lead_core::commit::{Commit, Destination, IdempotencyKey, LoadChange, OutboxEntry, OutboxKind};
 use lead_core::{
-    Deps, InMemoryStore, LeadInput, LeadStore, MatchKeys, Policy, Rep, RepId, WorkingHours, usecase,
+    Deps, InMemoryStore, LeadInput, LeadStore, MatchKeys, Policy, Rep, RepId, RepStore,
+    WorkingHours, usecase,
 };
 use lead_store_postgres::{PostgresConfig, PostgresStore, url_with_database};
 use lead_store_sqlite::{GroupCommit, SqliteConfig, SqliteStore, Synchronous};
@@ -164,7 +165,7 @@ fn bench_reps(n: usize) -> Vec<Rep> {
         .collect()
 }
 
-async fn add_reps<S: LeadStore>(store: &S, reps: &[Rep]) {
+async fn add_reps<S: RepStore>(store: &S, reps: &[Rep]) {
     for rep in reps {
         store.upsert_rep(rep).await.expect("upsert rep");
     }

@@ -1,4 +1,4 @@
-//! The store conformance suite: one set of checks every [`LeadStore`] +
+//! The store conformance suite: one set of checks every [`Store`] +
 //! [`OutboxStore`] + [`SyncState`] implementation must pass (in-memory,
 //! SQLite, PostgreSQL), so the stores are interchangeable.
 //!
@@ -31,24 +31,27 @@ use futures_util::future::join_all;
 use rust_decimal::Decimal;
 use serde_json::json;
 
+use crate::commit::{Commit, Destination, IdempotencyKey, LoadChange, OutboxEntry, OutboxKind};
+use crate::dedup::review::{PairQuery, ReviewPair, ReviewStatus};
 use crate::error::Error;
 use crate::followup::{FollowUpStatus, FollowUpTask};
+use crate::lead::Lead;
 use crate::model::{
-    ChangeOrigin, CrmKind, CrmLink, EventKind, Lead, LeadEvent, LeadExtId, LeadInput, Priority,
-    Rep, RepId, RepLoad, Stage, WorkingHours,
+    ChangeOrigin, CrmKind, CrmLink, EventKind, LeadEvent, LeadExtId, LeadInput, Priority, Rep,
+    RepId, RepLoad, Stage, WorkingHours,
 };
 use crate::policy::Policy;
 use crate::ports::{
-    AccountKey, Clock, Commit, Destination, FollowUpCursor, FollowUpQuery, IdempotencyKey,
-    LeadQuery, LeadStore, LoadChange, ManualClock, OutboxEntry, OutboxKind, OutboxStore, PairQuery,
-    RandomIds, Replay, ReviewPair, ReviewStatus, SequentialIds, SyncState, dashboard_of, page_of,
+    AccountKey, Clock, ManualClock, OutboxStore, RandomIds, RepStore, Replay, SequentialIds, Store,
+    SyncState,
 };
+use crate::query::{FollowUpCursor, FollowUpQuery, LeadQuery, dashboard_of, page_of};
 use crate::usecase::Deps;
 use crate::usecase::{self, AssignTo};
 
 /// Everything a full store implements.
-pub trait FullStore: LeadStore + OutboxStore + SyncState + 'static {}
-impl<T: LeadStore + OutboxStore + SyncState + 'static> FullStore for T {}
+pub trait FullStore: Store + OutboxStore + SyncState + 'static {}
+impl<T: Store + OutboxStore + SyncState + 'static> FullStore for T {}
 
 /// Runs every check, each on a fresh store from `make`.
 pub async fn run_all<S, F, Fut>(make: F)
@@ -86,11 +89,7 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn deps<S: FullStore>(store: &Arc<S>, clock: Arc<dyn Clock>) -> Deps {
-    Deps {
-        store: store.clone(),
-        clock,
-        ids: Arc::new(SequentialIds::default()),
-    }
+    Deps::with(store.clone(), clock, Arc::new(SequentialIds::default()))
 }
 
 fn rep(email: &str) -> Rep {
@@ -512,11 +511,11 @@ pub async fn concurrent_new_leads_that_break_a_rule_fail_alone<S: FullStore>(sto
 
 /// 16 captures of one address at once store one lead.
 pub async fn concurrent_captures_of_one_email_store_one_lead<S: FullStore>(store: Arc<S>) {
-    let d = Deps {
-        store: store.clone(),
-        clock: Arc::new(ManualClock::new(t0())),
-        ids: Arc::new(RandomIds),
-    };
+    let d = Deps::with(
+        store.clone(),
+        Arc::new(ManualClock::new(t0())),
+        Arc::new(RandomIds),
+    );
     let policy = Policy::default();
     let results = join_all((0..16).map(|i| {
         let (d, policy) = (d.clone(), policy.clone());
@@ -1240,7 +1239,7 @@ pub async fn listing_filters_and_pages_like_the_reference<S: FullStore>(store: A
         loop {
             let got = store.list(&q).await.expect("list");
             let want = page_of(all.iter(), &q);
-            let ids = |p: &crate::ports::LeadPage| {
+            let ids = |p: &crate::query::LeadPage| {
                 p.leads.iter().map(|l| l.ext_id.clone()).collect::<Vec<_>>()
             };
             assert_eq!(ids(&got), ids(&want), "page for {q:?}");
@@ -1288,7 +1287,7 @@ async fn followup_pages_agree<S: FullStore>(
 
 /// Follow-up tasks: pages equal [`FollowUpQuery::page_of`] for each filter
 /// alone and combined, at several page sizes, walked to the end;
-/// [`LeadStore::get_followup`] reads a task back exactly; a
+/// [`LeadReads::get_followup`](crate::ports::LeadReads::get_followup) reads a task back exactly; a
 /// [`Commit::followup_updates`] entry replaces the stored task whole (so
 /// filters see its new status, rep and due date), and one that names a
 /// task not stored before the commit fails the whole commit with
@@ -1471,7 +1470,7 @@ pub async fn followups_page_like_the_reference_and_update<S: FullStore>(store: A
     };
     assert_eq!(
         store.followups(&nobody).await.expect("follow-ups"),
-        crate::ports::FollowUpPage::default()
+        crate::query::FollowUpPage::default()
     );
 
     // Ana completes one of her open tasks; it also moves to Ben, with a
@@ -1527,7 +1526,7 @@ pub async fn followups_page_like_the_reference_and_update<S: FullStore>(store: A
         assigned_to: Some(reps[0].clone()),
         status: Some(Open),
         due_to: Some(before.due_at + chrono::Duration::microseconds(1)),
-        limit: Some(crate::ports::MAX_FOLLOWUP_PAGE),
+        limit: Some(crate::query::MAX_FOLLOWUP_PAGE),
         ..q()
     };
     assert!(
@@ -1679,7 +1678,7 @@ pub async fn dashboard_matches_the_reference<S: FullStore>(store: Arc<S>) {
     for (since, top) in [(t0(), 10), (window_2, 2)] {
         let got = store.dashboard(since, top).await.expect("dashboard");
         let want = dashboard_of(all.iter(), since, top);
-        let values = |d: &crate::ports::Dashboard| {
+        let values = |d: &crate::query::Dashboard| {
             let s = &d.stats;
             // As JSON: the same numbers with the same scale, as clients see them.
             serde_json::to_value((&s.pipeline_value, &s.weighted_pipeline_value, &s.won_value))
@@ -1696,14 +1695,14 @@ pub async fn dashboard_matches_the_reference<S: FullStore>(store: Arc<S>) {
             "average score"
         );
         assert_eq!(got.funnel, want.funnel, "funnel");
-        let perf = |d: &crate::ports::Dashboard| {
+        let perf = |d: &crate::query::Dashboard| {
             d.top_performers
                 .iter()
                 .map(|p| (p.rep.clone(), p.assigned, p.won))
                 .collect::<Vec<_>>()
         };
         assert_eq!(perf(&got), perf(&want), "top performers");
-        let sources = |d: &crate::ports::Dashboard| {
+        let sources = |d: &crate::query::Dashboard| {
             d.source_performance
                 .iter()
                 .map(|s| (s.source.clone(), s.leads, s.high_priority, s.won))
@@ -1830,7 +1829,7 @@ async fn deal_values_on<S: FullStore>(store: &Arc<S>, d: &Deps, policy: &Policy,
 }
 
 /// The stored workload of `rep`; panics when the store does not know the rep.
-pub async fn rep_load<S: LeadStore + ?Sized>(store: &S, rep: &RepId) -> RepLoad {
+pub async fn rep_load<S: RepStore + ?Sized>(store: &S, rep: &RepId) -> RepLoad {
     store
         .rep_states()
         .await
@@ -2082,7 +2081,7 @@ pub async fn watermarks_and_leases<S: FullStore>(store: Arc<S>) {
     );
 }
 
-/// [`LeadStore::capture_context`] answers exactly what the four reads it
+/// [`LeadStore::capture_context`](crate::ports::LeadStore::capture_context) answers exactly what the four reads it
 /// stands for answer, in every case a capture meets.
 pub async fn capture_context_equals_the_reads_it_stands_for<S: FullStore>(store: Arc<S>) {
     store

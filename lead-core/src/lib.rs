@@ -1,25 +1,34 @@
 #![doc = include_str!("../README.md")]
 
+pub mod commit;
 #[cfg(feature = "testing")]
 pub mod conformance;
 pub mod dedup;
 mod error;
 pub mod followup;
+mod lead;
 mod matchkey;
 mod memory;
 mod model;
 mod normalize;
 mod policy;
 pub mod ports;
+pub mod query;
 pub mod routing;
 pub mod scoring;
 #[cfg(feature = "synth")]
 pub mod synth;
 pub mod usecase;
 
+pub use commit::{
+    Assignments, Commit, CommitFacts, Destination, FactKeys, IdempotencyKey, LeadWrite, LoadChange,
+    LoadDelta, OutboxEntry, OutboxKind,
+};
+pub use dedup::review::{PairPage, PairQuery, ReviewPair, ReviewStatus};
 pub use dedup::{Decision, DedupConfig, DedupMode, DuplicatePair, MergeRecord, Merged};
 pub use error::{Error, FieldError, Result};
 pub use followup::{FollowUpConfig, FollowUpStatus, FollowUpTask, plan_followup};
+pub use lead::Lead;
 pub use matchkey::{
     MatchKeys, PHONE_KEY_DIGITS, PHONE_KEY_MIN_DIGITS, company_tokens, email_match_key, fold_text,
     phone_key, phonetic,
@@ -27,9 +36,9 @@ pub use matchkey::{
 pub use memory::InMemoryStore;
 pub use model::{
     Absence, CANONICAL_FIELDS, ChangeOrigin, CrmKind, CrmLink, EXT_ID_ALPHABET, Email, EventKind,
-    FieldMap, FieldWarning, Lead, LeadEvent, LeadExtId, LeadFields, LeadInput, Phone, Priority,
-    PriorityThresholds, Region, Rep, RepId, RepLoad, RepState, Score, Skills, Stage, StageChange,
-    StageProbabilities, WorkingHours,
+    FieldMap, FieldWarning, LeadEvent, LeadExtId, LeadFields, LeadInput, Phone, Priority,
+    PriorityThresholds, RESERVED_METADATA_KEYS, Region, Rep, RepId, RepLoad, RepState, Score,
+    Skills, Stage, StageChange, StageProbabilities, WorkingHours,
 };
 pub use normalize::{
     DomainKind, MAX_FIELD_LEN, NormalizeOptions, check_text, classify_domain, fix_name_case,
@@ -37,16 +46,17 @@ pub use normalize::{
 };
 pub use policy::{Assessment, Policy};
 pub use ports::{
-    AccountKey, Assignments, CaptureContext, Claimed, Clock, Commit, CommitFacts, CrmClient,
-    Cursor, Dashboard, DeadLetter, Destination, Enricher, FactKeys, FollowUpCursor, FollowUpPage,
-    FollowUpQuery, IdGenerator, IdempotencyKey, LeadPage, LeadQuery, LeadStore, LeadWrite,
-    LoadChange, LoadDelta, ManualClock, Notifier, OutboxEntry, OutboxKind, OutboxStore, PairPage,
-    PairQuery, RandomIds, Replay, ReviewPair, ReviewStatus, SequentialIds, SyncState, SystemClock,
+    AccountKey, CaptureContext, Claimed, Clock, CrmClient, DeadLetter, Enricher, IdGenerator,
+    LeadReads, LeadStore, ManualClock, Notifier, OutboxStore, RandomIds, RepStore, Replay,
+    SequentialIds, Store, SyncState, SystemClock,
 };
 #[cfg(any(test, feature = "testing"))]
 pub use ports::{
-    MockClock, MockCrmClient, MockEnricher, MockIdGenerator, MockLeadStore, MockNotifier,
-    MockOutboxStore, MockSyncState,
+    MockClock, MockCrmClient, MockEnricher, MockIdGenerator, MockLeadReads, MockLeadStore,
+    MockNotifier, MockOutboxStore, MockRepStore, MockSyncState,
+};
+pub use query::{
+    Cursor, Dashboard, FollowUpCursor, FollowUpPage, FollowUpQuery, LeadPage, LeadQuery,
 };
 pub use routing::{
     RoutingConfig, RoutingDecision, RoutingExplanation, RoutingRequest, RoutingStrategy,

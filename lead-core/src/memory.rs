@@ -9,16 +9,21 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::commit::{Commit, CommitFacts, Destination, IdempotencyKey, LoadDelta, OutboxEntry};
 use crate::dedup::MergeRecord;
+use crate::dedup::review::{PairPage, PairQuery, ReviewPair};
 use crate::error::{Error, Result};
 use crate::followup::FollowUpTask;
+use crate::lead::Lead;
 use crate::matchkey::{MatchKeys, email_match_key};
 use crate::model::CrmKind;
-use crate::model::{Lead, LeadExtId, Rep, RepId, RepLoad, RepState};
+use crate::model::{LeadExtId, Rep, RepId, RepLoad, RepState};
 use crate::ports::{
-    AccountKey, Claimed, Commit, CommitFacts, Dashboard, DeadLetter, Destination, FollowUpPage,
-    FollowUpQuery, IdempotencyKey, LeadPage, LeadQuery, LeadStore, LoadDelta, OutboxEntry,
-    OutboxStore, PairPage, PairQuery, Replay, ReviewPair, SyncState, dashboard_of, page_of,
+    AccountKey, CaptureContext, Claimed, DeadLetter, LeadReads, LeadStore, OutboxStore, RepStore,
+    Replay, SyncState, capture_context_by_reads,
+};
+use crate::query::{
+    Dashboard, FollowUpPage, FollowUpQuery, LeadPage, LeadQuery, dashboard_of, page_of,
 };
 
 /// An outbox entry with its delivery state.
@@ -243,19 +248,19 @@ impl LeadStore for InMemoryStore {
         Ok(written)
     }
 
+    async fn capture_context<'a>(
+        &self,
+        idempotency_key: Option<&'a str>,
+        email_key: &str,
+        account: &AccountKey,
+        now: DateTime<Utc>,
+    ) -> Result<CaptureContext> {
+        capture_context_by_reads(self, idempotency_key, email_key, account, now).await
+    }
+
     async fn get(&self, ext_id: &LeadExtId) -> Result<Option<Lead>> {
         self.check_up()?;
         Ok(self.lock().leads.get(ext_id).cloned())
-    }
-
-    async fn find_by_email_key(&self, email_key: &str) -> Result<Option<Lead>> {
-        self.check_up()?;
-        let state = self.lock();
-        Ok(state
-            .by_email
-            .get(email_key)
-            .and_then(|id| state.leads.get(id))
-            .cloned())
     }
 
     async fn account_owner(&self, key: &AccountKey) -> Result<Option<RepId>> {
@@ -278,31 +283,9 @@ impl LeadStore for InMemoryStore {
         Ok(owner)
     }
 
-    async fn rep_states(&self) -> Result<Vec<RepState>> {
-        self.check_up()?;
-        Ok(self.lock().reps.values().cloned().collect())
-    }
-
     async fn get_merge(&self, id: Uuid) -> Result<Option<MergeRecord>> {
         self.check_up()?;
         Ok(self.lock().merges.get(&id).cloned())
-    }
-
-    async fn find_by_idempotency_key(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Replay>> {
-        self.check_up()?;
-        let state = self.lock();
-        Ok(state
-            .idempotency
-            .get(key)
-            .filter(|k| k.expires_at > now)
-            .map(|k| Replay {
-                lead: k.lead.clone(),
-                request_hash: k.request_hash.clone(),
-            }))
     }
 
     async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> Result<Option<Lead>> {
@@ -314,7 +297,24 @@ impl LeadStore for InMemoryStore {
             .find(|l| l.crm_links.iter().any(|c| c.crm == crm && c.id == id));
         Ok(found.cloned())
     }
+}
 
+#[async_trait]
+impl RepStore for InMemoryStore {
+    async fn rep_states(&self) -> Result<Vec<RepState>> {
+        self.check_up()?;
+        Ok(self.lock().reps.values().cloned().collect())
+    }
+
+    async fn upsert_rep(&self, rep: &Rep) -> Result<()> {
+        self.check_up()?;
+        InMemoryStore::upsert_rep(self, rep.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LeadReads for InMemoryStore {
     async fn list(&self, query: &LeadQuery) -> Result<LeadPage> {
         self.check_up()?;
         Ok(page_of(self.lock().leads.values(), query))
@@ -323,12 +323,6 @@ impl LeadStore for InMemoryStore {
     async fn dashboard(&self, since: DateTime<Utc>, top: usize) -> Result<Dashboard> {
         self.check_up()?;
         Ok(dashboard_of(self.lock().leads.values(), since, top))
-    }
-
-    async fn upsert_rep(&self, rep: &Rep) -> Result<()> {
-        self.check_up()?;
-        InMemoryStore::upsert_rep(self, rep.clone());
-        Ok(())
     }
 
     async fn review_pairs(&self, query: &PairQuery) -> Result<PairPage> {
@@ -349,6 +343,33 @@ impl LeadStore for InMemoryStore {
     async fn get_followup(&self, id: Uuid) -> Result<Option<FollowUpTask>> {
         self.check_up()?;
         Ok(self.lock().followups.iter().find(|t| t.id == id).cloned())
+    }
+
+    async fn find_by_email_key(&self, email_key: &str) -> Result<Option<Lead>> {
+        self.check_up()?;
+        let state = self.lock();
+        Ok(state
+            .by_email
+            .get(email_key)
+            .and_then(|id| state.leads.get(id))
+            .cloned())
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Replay>> {
+        self.check_up()?;
+        let state = self.lock();
+        Ok(state
+            .idempotency
+            .get(key)
+            .filter(|k| k.expires_at > now)
+            .map(|k| Replay {
+                lead: k.lead.clone(),
+                request_hash: k.request_hash.clone(),
+            }))
     }
 }
 

@@ -21,7 +21,9 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, FieldError, Result};
-use crate::model::{Email, FieldWarning, LeadFields, LeadInput, Phone, Region};
+use crate::model::{
+    Email, FieldWarning, LeadFields, LeadInput, Phone, RESERVED_METADATA_KEYS, Region,
+};
 
 /// Longest text we keep in a field itself; a longer value is cut here and
 /// kept whole in the lead's warnings.
@@ -141,11 +143,7 @@ pub fn normalize(input: &LeadInput, options: &NormalizeOptions) -> Result<LeadFi
     // The merge's own bookkeeping keys are not input: a submission must
     // not pass off its own values as the lead's history. What was sent
     // is kept in a warning.
-    for key in [
-        crate::dedup::merge::ALTERNATE_EMAILS,
-        crate::dedup::merge::ALTERNATE_VALUES,
-        crate::dedup::pending::PENDING_CHANGES,
-    ] {
+    for key in RESERVED_METADATA_KEYS {
         if let Some(sent) = fields.metadata.remove(key) {
             warnings.push(FieldWarning::kept(
                 &format!("metadata.{key}"),

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use lead_core::ports::MAX_PAIR_PAGE;
+use lead_core::dedup::review::MAX_PAIR_PAGE;
 use lead_core::usecase::{self, MergeOutcome, PairDecision, ScanReport};
 use lead_core::{Error, Lead, LeadExtId, LeadFields, PairQuery, ReviewPair, ReviewStatus, Stage};
 use serde::{Deserialize, Serialize};
@@ -189,7 +189,7 @@ pub(crate) async fn list_pairs(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<PairParams>,
 ) -> ApiResult<Json<PairPageView>> {
-    let page = state.deps().store.review_pairs(&params.query()?).await?;
+    let page = state.deps().reads.review_pairs(&params.query()?).await?;
     let mut pairs = Vec::with_capacity(page.pairs.len());
     for pair in page.pairs {
         pairs.push(view(&state, pair).await?);
@@ -221,7 +221,7 @@ pub(crate) async fn get_pair(
     let id = pair_id(&id)?;
     let pair = state
         .deps()
-        .store
+        .reads
         .get_review_pair(id)
         .await?
         .ok_or_else(|| ApiError::Core(Error::NotFound(format!("duplicate pair {id}"))))?;

@@ -165,7 +165,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<FollowUpParams>,
 ) -> ApiResult<Json<FollowUpList>> {
-    let page = state.deps().store.followups(&params.query()?).await?;
+    let page = state.deps().reads.followups(&params.query()?).await?;
     Ok(Json(FollowUpList {
         success: true,
         count: page.tasks.len(),

@@ -197,7 +197,7 @@ pub(crate) async fn list(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<LeadList>> {
     let query = params.query()?;
-    Ok(Json(state.deps().store.list(&query).await?.into()))
+    Ok(Json(state.deps().reads.list(&query).await?.into()))
 }
 
 fn ext_id(raw: &str) -> ApiResult<LeadExtId> {
@@ -655,7 +655,7 @@ pub(crate) async fn statistics(
     ApiQuery(params): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Statistics>> {
     let since = params.since(&state)?;
-    let stats = state.deps().store.dashboard(since, 0).await?.stats;
+    let stats = state.deps().reads.dashboard(since, 0).await?.stats;
     Ok(Json(Statistics {
         success: true,
         days: params.days_or_default()?,
@@ -675,7 +675,7 @@ pub(crate) struct Statistics {
     /// `weighted_pipeline_value`, `won_value`.
     #[serde(flatten)]
     #[schema(value_type = Object)]
-    stats: lead_core::ports::PipelineStats,
+    stats: lead_core::query::PipelineStats,
 }
 
 /// `GET /api/dashboard/summary`: the same figures as the statistics.
@@ -716,7 +716,7 @@ pub(crate) async fn funnel(
     ApiQuery(params): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Value>> {
     let since = params.since(&state)?;
-    let dashboard = state.deps().store.dashboard(since, 0).await?;
+    let dashboard = state.deps().reads.dashboard(since, 0).await?;
     let steps: Vec<Value> = dashboard
         .funnel
         .iter()
@@ -750,7 +750,7 @@ pub(crate) async fn recent_leads(
         created_from: Some(params.since(&state)?),
         ..LeadQuery::default()
     };
-    Ok(Json(state.deps().store.list(&query).await?.into()))
+    Ok(Json(state.deps().reads.list(&query).await?.into()))
 }
 
 /// `GET /api/dashboard/top-performers`: reps by won leads.
@@ -771,7 +771,7 @@ pub(crate) async fn top_performers(
     ApiQuery(params): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Value>> {
     let since = params.since(&state)?;
-    let dashboard = state.deps().store.dashboard(since, params.limit()?).await?;
+    let dashboard = state.deps().reads.dashboard(since, params.limit()?).await?;
     Ok(Json(
         serde_json::json!({ "success": true, "top_performers": dashboard.top_performers }),
     ))
@@ -795,7 +795,7 @@ pub(crate) async fn source_performance(
     ApiQuery(params): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Value>> {
     let since = params.since(&state)?;
-    let dashboard = state.deps().store.dashboard(since, 0).await?;
+    let dashboard = state.deps().reads.dashboard(since, 0).await?;
     Ok(Json(
         serde_json::json!({ "success": true, "source_performance": dashboard.source_performance }),
     ))

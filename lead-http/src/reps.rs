@@ -61,7 +61,7 @@ pub struct RepList {
 }
 
 async fn all_reps(state: &AppState) -> ApiResult<Vec<RepState>> {
-    let mut reps = state.deps().store.rep_states().await?;
+    let mut reps = state.deps().reps.rep_states().await?;
     reps.sort_by(|a, b| a.rep.id.cmp(&b.rep.id));
     Ok(reps)
 }

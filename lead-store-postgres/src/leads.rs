@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
+use lead_core::query::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
     AccountKey, CaptureContext, Commit, CrmKind, Cursor, Dashboard, Error, FollowUpPage,
-    FollowUpQuery, FollowUpTask, Lead, LeadExtId, LeadPage, LeadQuery, LeadStore, MergeRecord,
-    PairPage, PairQuery, Priority, Rep, RepId, RepState, Replay, Result, ReviewPair, ReviewStatus,
-    Stage,
+    FollowUpQuery, FollowUpTask, Lead, LeadExtId, LeadPage, LeadQuery, LeadReads, LeadStore,
+    MergeRecord, PairPage, PairQuery, Priority, Rep, RepId, RepState, RepStore, Replay, Result,
+    ReviewPair, ReviewStatus, Stage,
 };
 
 use crate::codec::{bigint, count, from_json, lead_of, micros, rep_of, to_json, wire_name};
@@ -366,98 +366,6 @@ impl LeadStore for PostgresStore {
         }
     }
 
-    async fn get(&self, ext_id: &LeadExtId) -> Result<Option<Lead>> {
-        Ok(self
-            .one_lead(
-                "SELECT doc::text FROM leads WHERE ext_id = $1",
-                ext_id.as_str(),
-            )
-            .await?)
-    }
-
-    async fn find_by_email_key(&self, email_key: &str) -> Result<Option<Lead>> {
-        Ok(self
-            .one_lead(
-                "SELECT doc::text FROM leads WHERE email_key = $1 AND merged_into IS NULL",
-                email_key,
-            )
-            .await?)
-    }
-
-    async fn account_owner(&self, key: &AccountKey) -> Result<Option<RepId>> {
-        if key.company.is_none() && key.domain.is_none() {
-            return Ok(None);
-        }
-        let owner: Option<String> = sqlx::query_scalar(owner_query!("$1", "$2"))
-            .bind(&key.company)
-            .bind(&key.domain)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(StoreError::from)?;
-        Ok(owner.as_deref().map(rep_of).transpose()?)
-    }
-
-    async fn rep_states(&self) -> Result<Vec<RepState>> {
-        Ok(self.rep_rows().await?)
-    }
-
-    async fn get_merge(&self, id: Uuid) -> Result<Option<MergeRecord>> {
-        let doc: Option<String> =
-            sqlx::query_scalar("SELECT doc::text FROM merge_records WHERE id = $1::uuid")
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(StoreError::from)?;
-        Ok(doc
-            .as_deref()
-            .map(|doc| from_json("merge record", doc))
-            .transpose()?)
-    }
-
-    async fn find_by_idempotency_key(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Replay>> {
-        let row: Option<(String, Option<String>)> = sqlx::query_as(
-            "SELECT lead, request_hash FROM idempotency_keys WHERE key = $1 AND expires_at > $2",
-        )
-        .bind(key)
-        .bind(micros(now))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
-        Ok(row
-            .map(|(id, request_hash)| {
-                Ok::<_, StoreError>(Replay {
-                    lead: LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id"))?,
-                    request_hash,
-                })
-            })
-            .transpose()?)
-    }
-
-    async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> Result<Option<Lead>> {
-        let doc: Option<String> = sqlx::query_scalar(
-            "SELECT l.doc::text FROM crm_links c JOIN leads l ON l.ext_id = c.lead \
-             WHERE c.crm = $1 AND c.crm_id = $2",
-        )
-        .bind(wire_name("CRM kind", &crm)?)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
-        Ok(doc.as_deref().map(lead_of).transpose()?)
-    }
-
-    async fn list(&self, query: &LeadQuery) -> Result<LeadPage> {
-        Ok(self.list_rows(query).await?)
-    }
-
-    async fn dashboard(&self, since: DateTime<Utc>, top: usize) -> Result<Dashboard> {
-        Ok(self.dashboard_rows(since, top).await?)
-    }
-
     async fn capture_context<'a>(
         &self,
         idempotency_key: Option<&'a str>,
@@ -481,6 +389,85 @@ impl LeadStore for PostgresStore {
                     .ok_or_else(|| Error::Internal("no capture context read".into()))??)
             }
         }
+    }
+
+    async fn get(&self, ext_id: &LeadExtId) -> Result<Option<Lead>> {
+        Ok(self
+            .one_lead(
+                "SELECT doc::text FROM leads WHERE ext_id = $1",
+                ext_id.as_str(),
+            )
+            .await?)
+    }
+
+    async fn account_owner(&self, key: &AccountKey) -> Result<Option<RepId>> {
+        if key.company.is_none() && key.domain.is_none() {
+            return Ok(None);
+        }
+        let owner: Option<String> = sqlx::query_scalar(owner_query!("$1", "$2"))
+            .bind(&key.company)
+            .bind(&key.domain)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::from)?;
+        Ok(owner.as_deref().map(rep_of).transpose()?)
+    }
+
+    async fn get_merge(&self, id: Uuid) -> Result<Option<MergeRecord>> {
+        let doc: Option<String> =
+            sqlx::query_scalar("SELECT doc::text FROM merge_records WHERE id = $1::uuid")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from)?;
+        Ok(doc
+            .as_deref()
+            .map(|doc| from_json("merge record", doc))
+            .transpose()?)
+    }
+
+    async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> Result<Option<Lead>> {
+        let doc: Option<String> = sqlx::query_scalar(
+            "SELECT l.doc::text FROM crm_links c JOIN leads l ON l.ext_id = c.lead \
+             WHERE c.crm = $1 AND c.crm_id = $2",
+        )
+        .bind(wire_name("CRM kind", &crm)?)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(doc.as_deref().map(lead_of).transpose()?)
+    }
+}
+
+#[async_trait]
+impl RepStore for PostgresStore {
+    async fn rep_states(&self) -> Result<Vec<RepState>> {
+        Ok(self.rep_rows().await?)
+    }
+
+    async fn upsert_rep(&self, rep: &Rep) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO reps (id, profile) VALUES ($1, $2::json) \
+             ON CONFLICT (id) DO UPDATE SET profile = EXCLUDED.profile",
+        )
+        .bind(rep.id.as_str())
+        .bind(to_json("rep profile", rep)?)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LeadReads for PostgresStore {
+    async fn list(&self, query: &LeadQuery) -> Result<LeadPage> {
+        Ok(self.list_rows(query).await?)
+    }
+
+    async fn dashboard(&self, since: DateTime<Utc>, top: usize) -> Result<Dashboard> {
+        Ok(self.dashboard_rows(since, top).await?)
     }
 
     async fn review_pairs(&self, query: &PairQuery) -> Result<PairPage> {
@@ -529,16 +516,35 @@ impl LeadStore for PostgresStore {
         Ok(doc.as_deref().map(followup_of).transpose()?)
     }
 
-    async fn upsert_rep(&self, rep: &Rep) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO reps (id, profile) VALUES ($1, $2::json) \
-             ON CONFLICT (id) DO UPDATE SET profile = EXCLUDED.profile",
+    async fn find_by_email_key(&self, email_key: &str) -> Result<Option<Lead>> {
+        Ok(self
+            .one_lead(
+                "SELECT doc::text FROM leads WHERE email_key = $1 AND merged_into IS NULL",
+                email_key,
+            )
+            .await?)
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Replay>> {
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT lead, request_hash FROM idempotency_keys WHERE key = $1 AND expires_at > $2",
         )
-        .bind(rep.id.as_str())
-        .bind(to_json("rep profile", rep)?)
-        .execute(&self.pool)
+        .bind(key)
+        .bind(micros(now))
+        .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from)?;
-        Ok(())
+        Ok(row
+            .map(|(id, request_hash)| {
+                Ok::<_, StoreError>(Replay {
+                    lead: LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id"))?,
+                    request_hash,
+                })
+            })
+            .transpose()?)
     }
 }

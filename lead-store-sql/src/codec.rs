@@ -241,13 +241,13 @@ pub fn followup_page(
 pub type DealColumns = (String, i64, Option<String>, String);
 
 /// A lead's deal from its columns, for
-/// [`PipelineStats::set_deal_values`](lead_core::ports::PipelineStats::set_deal_values).
+/// [`PipelineStats::set_deal_values`](lead_core::query::PipelineStats::set_deal_values).
 /// The value is read by the same deserializer that reads the lead
 /// document, so it is exactly the `estimated_value` the stored lead has.
 pub fn deal_value(
     (stage, probability_pct, currency, value): DealColumns,
-) -> Result<lead_core::ports::DealValue, CodecError> {
-    Ok(lead_core::ports::DealValue {
+) -> Result<lead_core::query::DealValue, CodecError> {
+    Ok(lead_core::query::DealValue {
         stage: from_wire_name("stage", &stage)?,
         probability_pct: u8::try_from(probability_pct)
             .map_err(|_| CodecError::Corrupt("probability_pct"))?,

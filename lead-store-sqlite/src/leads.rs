@@ -6,11 +6,13 @@ use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
-use lead_core::ports::{PipelineStats, RepPerformance, SourcePerformance};
+use lead_core::ports::capture_context_by_reads;
+use lead_core::query::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
-    AccountKey, Commit, CrmKind, Cursor, Dashboard, FollowUpPage, FollowUpQuery, FollowUpTask,
-    Lead, LeadExtId, LeadPage, LeadQuery, LeadStore, MergeRecord, PairPage, PairQuery, Priority,
-    Rep, RepId, RepState, Replay, Result, ReviewPair, ReviewStatus, Stage,
+    AccountKey, CaptureContext, Commit, CrmKind, Cursor, Dashboard, FollowUpPage, FollowUpQuery,
+    FollowUpTask, Lead, LeadExtId, LeadPage, LeadQuery, LeadReads, LeadStore, MergeRecord,
+    PairPage, PairQuery, Priority, Rep, RepId, RepState, RepStore, Replay, Result, ReviewPair,
+    ReviewStatus, Stage,
 };
 
 use crate::codec::{count, from_json, micros, to_json, wire_name};
@@ -354,18 +356,21 @@ impl LeadStore for SqliteStore {
         }
     }
 
+    async fn capture_context<'a>(
+        &self,
+        idempotency_key: Option<&'a str>,
+        email_key: &str,
+        account: &AccountKey,
+        now: DateTime<Utc>,
+    ) -> Result<CaptureContext> {
+        // Reads of a local file cost no round trip: one by one is as fast
+        // as one batched query here.
+        capture_context_by_reads(self, idempotency_key, email_key, account, now).await
+    }
+
     async fn get(&self, ext_id: &LeadExtId) -> Result<Option<Lead>> {
         Ok(self
             .one_lead("SELECT doc FROM leads WHERE ext_id = ?", ext_id.as_str())
-            .await?)
-    }
-
-    async fn find_by_email_key(&self, email_key: &str) -> Result<Option<Lead>> {
-        Ok(self
-            .one_lead(
-                "SELECT doc FROM leads WHERE email_key = ? AND merged_into IS NULL",
-                email_key,
-            )
             .await?)
     }
 
@@ -399,10 +404,6 @@ impl LeadStore for SqliteStore {
             .transpose()?)
     }
 
-    async fn rep_states(&self) -> Result<Vec<RepState>> {
-        Ok(self.rep_rows().await?)
-    }
-
     async fn get_merge(&self, id: Uuid) -> Result<Option<MergeRecord>> {
         let doc: Option<String> = sqlx::query_scalar("SELECT doc FROM merge_records WHERE id = ?")
             .bind(id.to_string())
@@ -412,29 +413,6 @@ impl LeadStore for SqliteStore {
         Ok(doc
             .as_deref()
             .map(|doc| from_json("merge record", doc))
-            .transpose()?)
-    }
-
-    async fn find_by_idempotency_key(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Replay>> {
-        let row: Option<(String, Option<String>)> = sqlx::query_as(
-            "SELECT lead, request_hash FROM idempotency_keys WHERE key = ? AND expires_at > ?",
-        )
-        .bind(key)
-        .bind(micros(now))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::from)?;
-        Ok(row
-            .map(|(id, request_hash)| {
-                Ok::<_, StoreError>(Replay {
-                    lead: LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id"))?,
-                    request_hash,
-                })
-            })
             .transpose()?)
     }
 
@@ -450,7 +428,30 @@ impl LeadStore for SqliteStore {
         .map_err(StoreError::from)?;
         Ok(doc.as_deref().map(lead_of).transpose()?)
     }
+}
 
+#[async_trait]
+impl RepStore for SqliteStore {
+    async fn rep_states(&self) -> Result<Vec<RepState>> {
+        Ok(self.rep_rows().await?)
+    }
+
+    async fn upsert_rep(&self, rep: &Rep) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO reps (id, profile) VALUES (?, ?) \
+             ON CONFLICT (id) DO UPDATE SET profile = excluded.profile",
+        )
+        .bind(rep.id.as_str())
+        .bind(to_json("rep profile", rep)?)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LeadReads for SqliteStore {
     async fn list(&self, query: &LeadQuery) -> Result<LeadPage> {
         Ok(self.list_rows(query).await?)
     }
@@ -502,16 +503,35 @@ impl LeadStore for SqliteStore {
         Ok(doc.as_deref().map(followup_of).transpose()?)
     }
 
-    async fn upsert_rep(&self, rep: &Rep) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO reps (id, profile) VALUES (?, ?) \
-             ON CONFLICT (id) DO UPDATE SET profile = excluded.profile",
+    async fn find_by_email_key(&self, email_key: &str) -> Result<Option<Lead>> {
+        Ok(self
+            .one_lead(
+                "SELECT doc FROM leads WHERE email_key = ? AND merged_into IS NULL",
+                email_key,
+            )
+            .await?)
+    }
+
+    async fn find_by_idempotency_key(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Replay>> {
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT lead, request_hash FROM idempotency_keys WHERE key = ? AND expires_at > ?",
         )
-        .bind(rep.id.as_str())
-        .bind(to_json("rep profile", rep)?)
-        .execute(&self.pool)
+        .bind(key)
+        .bind(micros(now))
+        .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from)?;
-        Ok(())
+        Ok(row
+            .map(|(id, request_hash)| {
+                Ok::<_, StoreError>(Replay {
+                    lead: LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id"))?,
+                    request_hash,
+                })
+            })
+            .transpose()?)
     }
 }

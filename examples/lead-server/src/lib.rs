@@ -36,7 +36,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use lead_core::{Deps, Error, LeadStore, usecase};
+use lead_core::{Deps, Error, usecase};
 use lead_http::{AppState, router_for};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
@@ -79,7 +79,7 @@ impl Store {
         ))
     }
 
-    fn port(&self) -> Arc<dyn LeadStore> {
+    fn port(&self) -> Arc<dyn lead_core::Store> {
         match self {
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.clone(),
@@ -333,7 +333,7 @@ impl Application {
                 tracing::warn!(rep = %rep, "rep not in LEAD_REPS: deactivated (keeps their leads)");
             }
         } else if deps
-            .store
+            .reps
             .rep_states()
             .await
             .is_ok_and(|reps| reps.is_empty())

@@ -50,13 +50,10 @@ use uuid::Uuid;
 
 use super::pending::{self, PENDING_CHANGES};
 use super::record::MergeRecord;
-use crate::model::{Lead, LeadFields, Stage};
+use crate::lead::Lead;
+use crate::model::{LeadFields, Stage};
 
-/// Metadata key holding e-mail addresses replaced by a merge (array of strings).
-pub const ALTERNATE_EMAILS: &str = "alternate_emails";
-/// Metadata key holding other replaced values, as an object from field name
-/// (or `metadata.<key>`) to an array of values.
-pub const ALTERNATE_VALUES: &str = "alternate_values";
+pub use crate::model::{ALTERNATE_EMAILS, ALTERNATE_VALUES};
 
 /// Most earlier values kept per field (and e-mails) in the alternates: a
 /// person who posts again and again must not grow the lead without bound;

@@ -50,6 +50,7 @@ pub mod merge;
 mod nicknames;
 pub mod pending;
 pub mod record;
+pub mod review;
 pub mod similarity;
 mod table;
 
@@ -160,7 +161,7 @@ impl DedupConfig {
     }
 
     /// Classifies a pair by its similarity and whether the two leads share
-    /// the normalized e-mail ([`MatchKeys::email`]).
+    /// the normalized e-mail ([`crate::email_match_key`]).
     ///
     /// The same e-mail is decisive (SPEC: such a lead is merged at once):
     /// it merges in every mode but [`DedupMode::Review`], whatever the

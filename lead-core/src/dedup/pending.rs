@@ -17,10 +17,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::model::{Lead, LeadFields};
+use crate::lead::Lead;
+use crate::model::LeadFields;
 
-/// Metadata key holding the pending changes (array, oldest first).
-pub const PENDING_CHANGES: &str = "pending_changes";
+pub use crate::model::PENDING_CHANGES;
 
 /// Most pending changes kept on a lead.
 pub const MAX_PENDING_CHANGES: usize = 10;

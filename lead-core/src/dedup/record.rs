@@ -19,7 +19,8 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::model::{Lead, LeadExtId};
+use crate::lead::Lead;
+use crate::model::LeadExtId;
 
 /// Objects of a lead's JSON whose keys are compared one by one (a change
 /// of one contact field or one metadata key is recorded alone); any other

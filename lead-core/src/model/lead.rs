@@ -5,8 +5,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Email, LeadExtId, Phone, Priority, RepId, Score, Stage};
-use crate::scoring::{BantResult, RuleHit};
+use super::{Email, Phone, Stage};
 
 /// The normalized form data of a lead: what the person told us, cleaned.
 ///
@@ -295,62 +294,15 @@ pub struct CrmLink {
     pub id: String,
 }
 
-/// A stored lead.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Lead {
-    /// Public id.
-    pub ext_id: LeadExtId,
-    /// Normalized form data.
-    pub fields: LeadFields,
-    /// Rule score.
-    pub score: Score,
-    /// Priority derived from the score.
-    pub priority: Priority,
-    /// Which rules contributed to the score.
-    pub score_breakdown: Vec<RuleHit>,
-    /// Pipeline stage.
-    pub stage: Stage,
-    /// The rep working the lead.
-    pub assigned_to: Option<RepId>,
-    /// Expected deal value.
-    pub estimated_value: Option<Decimal>,
-    /// ISO 4217 currency of `estimated_value`.
-    pub currency: Option<String>,
-    /// Win probability for the stage, percent.
-    pub probability_pct: u8,
-    /// Segment names (`score:premium`, `size:enterprise`, ...).
-    pub segments: Vec<String>,
-    /// BANT qualification with evidence.
-    pub bant: Option<BantResult>,
-    /// Behavioral score as of the last event or scoring run.
-    pub behavioral_score: Score,
-    /// Model score, when an ML model has scored the lead.
-    pub ml_score: Option<Score>,
-    /// Links to CRM records.
-    pub crm_links: Vec<CrmLink>,
-    /// When the lead was first captured.
-    pub created_at: DateTime<Utc>,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-    /// Last stage change.
-    pub stage_changed_at: DateTime<Utc>,
-    /// Last contact by a rep.
-    pub last_contacted_at: Option<DateTime<Utc>>,
-    /// Set when this lead was merged into another one.
-    pub merged_into: Option<LeadExtId>,
-    /// Optimistic-concurrency version, incremented by every committed change.
-    pub version: u64,
-    /// Stage changes, oldest first.
-    pub history: Vec<StageChange>,
-    /// Behavioral events, oldest first.
-    pub events: Vec<LeadEvent>,
-    /// Why the lead went to its rep (the last routing decision).
-    pub routing: Option<crate::routing::RoutingExplanation>,
-}
+/// Metadata key holding e-mail addresses replaced by a merge (array of strings).
+pub const ALTERNATE_EMAILS: &str = "alternate_emails";
+/// Metadata key holding other replaced values, as an object from field name
+/// (or `metadata.<key>`) to an array of values.
+pub const ALTERNATE_VALUES: &str = "alternate_values";
+/// Metadata key holding the pending changes (array, oldest first).
+pub const PENDING_CHANGES: &str = "pending_changes";
 
-impl Lead {
-    /// `true` when the lead is still being worked and has not been merged away.
-    pub fn is_open(&self) -> bool {
-        self.merged_into.is_none() && self.stage.is_open()
-    }
-}
+/// The metadata keys the server keeps itself (a merge's replaced values,
+/// an unverified submission's pending changes): a submission cannot set
+/// them.
+pub const RESERVED_METADATA_KEYS: [&str; 3] = [ALTERNATE_EMAILS, ALTERNATE_VALUES, PENDING_CHANGES];

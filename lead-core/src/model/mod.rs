@@ -13,8 +13,8 @@ pub use email::Email;
 pub use ext_id::{EXT_ID_ALPHABET, LeadExtId};
 pub use input::{CANONICAL_FIELDS, FieldMap, LeadInput};
 pub use lead::{
-    ChangeOrigin, CrmKind, CrmLink, EventKind, FieldWarning, Lead, LeadEvent, LeadFields,
-    StageChange,
+    ALTERNATE_EMAILS, ALTERNATE_VALUES, ChangeOrigin, CrmKind, CrmLink, EventKind, FieldWarning,
+    LeadEvent, LeadFields, PENDING_CHANGES, RESERVED_METADATA_KEYS, StageChange,
 };
 pub use phone::{Phone, Region};
 pub use rep::{Absence, Rep, RepId, RepLoad, RepState, Skills, WorkingHours};

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Destination, OutboxEntry};
+use crate::commit::{Destination, OutboxEntry};
 use crate::error::Result;
 
 /// An outbox entry leased to one worker.

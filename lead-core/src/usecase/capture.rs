@@ -4,14 +4,16 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{MAX_CONFLICT_RETRIES, assignment_change, outbox};
+use crate::commit::{Commit, IdempotencyKey, OutboxKind};
 use crate::dedup::{MergeRecord, merge_into, propose};
 use crate::error::{Error, Result};
 use crate::followup::{FollowUpTask, plan_followup};
+use crate::lead::Lead;
 use crate::matchkey::MatchKeys;
-use crate::model::{FieldWarning, Lead, LeadFields, LeadInput, Score, Stage};
+use crate::model::{FieldWarning, LeadFields, LeadInput, Score, Stage};
 use crate::normalize::normalize;
 use crate::policy::Policy;
-use crate::ports::{AccountKey, Commit, IdempotencyKey, OutboxKind};
+use crate::ports::AccountKey;
 use crate::routing::{RoutingDecision, RoutingRequest, route};
 use crate::usecase::Deps;
 

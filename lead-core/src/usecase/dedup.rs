@@ -9,10 +9,13 @@ use uuid::Uuid;
 
 use super::lead_ops::with_retries;
 use super::{load, open_load_changes, outbox};
+use crate::commit::{Commit, OutboxKind};
+use crate::dedup::review::{PairQuery, ReviewPair, ReviewStatus};
 use crate::dedup::{Decision, DedupConfig, KeyTable, find_duplicates_in, merge};
 use crate::error::{Error, Result};
-use crate::model::{Lead, LeadExtId, LeadFields};
-use crate::ports::{Commit, LeadQuery, OutboxKind, PairQuery, ReviewPair, ReviewStatus};
+use crate::lead::Lead;
+use crate::model::{LeadExtId, LeadFields};
+use crate::query::LeadQuery;
 use crate::usecase::Deps;
 
 /// A merge of two stored leads.
@@ -83,7 +86,7 @@ pub async fn decide_pair(
     deps: &Deps,
 ) -> Result<(ReviewPair, Option<MergeOutcome>)> {
     let pair = deps
-        .store
+        .reads
         .get_review_pair(id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("duplicate pair {id}")))?;
@@ -115,7 +118,7 @@ pub async fn decide_pair(
                 .push(pair.decided(ReviewStatus::Dismissed, None, now));
             deps.store.commit(commit).await?;
             let stored = deps
-                .store
+                .reads
                 .get_review_pair(id)
                 .await?
                 .ok_or_else(|| Error::Internal(format!("duplicate pair {id} vanished")))?;
@@ -277,12 +280,12 @@ fn merge_commit(a: &Lead, b: &Lead, pair: ReviewPair, deps: &Deps) -> (Commit, U
 
 async fn all_unmerged(deps: &Deps) -> Result<Vec<Lead>> {
     let mut query = LeadQuery {
-        limit: Some(crate::ports::MAX_PAGE),
+        limit: Some(crate::query::MAX_PAGE),
         ..LeadQuery::default()
     };
     let mut leads = Vec::new();
     loop {
-        let page = deps.store.list(&query).await?;
+        let page = deps.reads.list(&query).await?;
         leads.extend(page.leads);
         match page.next_cursor {
             Some(cursor) => query.cursor = Some(cursor),
@@ -293,10 +296,10 @@ async fn all_unmerged(deps: &Deps) -> Result<Vec<Lead>> {
 
 /// Every stored pair `query` selects, page by page.
 async fn all_pairs(mut query: PairQuery, deps: &Deps) -> Result<Vec<ReviewPair>> {
-    query.limit = Some(crate::ports::MAX_PAIR_PAGE);
+    query.limit = Some(crate::dedup::review::MAX_PAIR_PAGE);
     let mut pairs = Vec::new();
     loop {
-        let page = deps.store.review_pairs(&query).await?;
+        let page = deps.reads.review_pairs(&query).await?;
         pairs.extend(page.pairs);
         match page.next_cursor {
             Some(after) => query.after = Some(after),

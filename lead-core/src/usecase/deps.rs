@@ -2,13 +2,19 @@
 
 use std::sync::Arc;
 
-use crate::ports::{Clock, IdGenerator, LeadStore, RandomIds, SystemClock};
+use crate::ports::{
+    Clock, IdGenerator, LeadReads, LeadStore, RandomIds, RepStore, Store, SystemClock,
+};
 
 /// The ports a use-case needs, bundled.
 #[derive(Clone)]
 pub struct Deps {
-    /// Where leads live.
+    /// Where leads are read before a change and written.
     pub store: Arc<dyn LeadStore>,
+    /// The reps and their workload.
+    pub reps: Arc<dyn RepStore>,
+    /// Pages, figures and records to show.
+    pub reads: Arc<dyn LeadReads>,
     /// The time.
     pub clock: Arc<dyn Clock>,
     /// Id generation.
@@ -17,11 +23,18 @@ pub struct Deps {
 
 impl Deps {
     /// Production defaults around a store: system clock, random ids.
-    pub fn new(store: Arc<dyn LeadStore>) -> Self {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Deps::with(store, Arc::new(SystemClock), Arc::new(RandomIds))
+    }
+
+    /// One store for its three sides, with the given clock and ids.
+    pub fn with(store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
         Deps {
-            store,
-            clock: Arc::new(SystemClock),
-            ids: Arc::new(RandomIds),
+            store: store.clone(),
+            reps: store.clone(),
+            reads: store,
+            clock,
+            ids,
         }
     }
 }

@@ -6,9 +6,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::outbox;
+use crate::commit::{Commit, OutboxKind};
 use crate::error::{Error, FieldError, Result};
 use crate::followup::{FollowUpStatus, FollowUpTask};
-use crate::ports::{Commit, OutboxKind};
 use crate::usecase::Deps;
 
 /// What a person changes on a follow-up task; `None` leaves it.
@@ -49,7 +49,7 @@ pub async fn update_followup(
         crate::normalize::check_text("notes", notes)?;
     }
     let mut task = deps
-        .store
+        .reads
         .get_followup(id)
         .await?
         .ok_or_else(|| Error::NotFound(format!("follow-up {id}")))?;

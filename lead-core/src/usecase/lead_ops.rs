@@ -5,14 +5,15 @@ use uuid::Uuid;
 
 use super::capture::single;
 use super::{MAX_CONFLICT_RETRIES, assignment_change, load, open_load_changes, outbox};
+use crate::commit::{Commit, LoadChange, OutboxKind};
+use crate::dedup::review::{ReviewPair, ReviewStatus};
 use crate::dedup::undo;
 use crate::error::{Error, Result};
+use crate::lead::Lead;
 use crate::matchkey::MatchKeys;
-use crate::model::{ChangeOrigin, Lead, LeadEvent, LeadExtId, RepId, Stage, StageChange};
+use crate::model::{ChangeOrigin, LeadEvent, LeadExtId, RepId, Stage, StageChange};
 use crate::policy::Policy;
-use crate::ports::{
-    AccountKey, Commit, LoadChange, OutboxKind, ReviewPair, ReviewStatus, should_push,
-};
+use crate::ports::{AccountKey, should_push};
 use crate::routing::{RoutingDecision, RoutingRequest, apply_assignment, route, virtual_time};
 use crate::usecase::Deps;
 
@@ -158,7 +159,7 @@ pub async fn reassign(
         let mut lead = load(deps, ext_id).await?;
         check_version(&lead, expected_version)?;
         let now = deps.clock.now();
-        let mut reps = deps.store.rep_states().await?;
+        let mut reps = deps.reps.rep_states().await?;
         let virtual_time = virtual_time(&reps, now);
         let (target, virtual_time) = match &to {
             AssignTo::Rep(rep) => (rep.clone(), virtual_time),
@@ -218,11 +219,11 @@ pub async fn reassign(
         // The lead's open follow-ups go with it: the new rep must see them
         // in their list, the old one no longer.
         let open_tasks = deps
-            .store
-            .followups(&crate::ports::FollowUpQuery {
+            .reads
+            .followups(&crate::query::FollowUpQuery {
                 lead: Some(ext_id.clone()),
                 status: Some(crate::followup::FollowUpStatus::Open),
-                limit: Some(crate::ports::MAX_FOLLOWUP_PAGE),
+                limit: Some(crate::query::MAX_FOLLOWUP_PAGE),
                 ..Default::default()
             })
             .await?;
@@ -541,7 +542,7 @@ pub async fn route_preview(
     deps: &Deps,
 ) -> Result<RoutingDecision> {
     let fields = crate::normalize::normalize(input, &policy.normalize_options())?;
-    let reps = deps.store.rep_states().await?;
+    let reps = deps.reps.rep_states().await?;
     decide(&fields, &reps, policy, deps, deps.clock.now()).await
 }
 
@@ -552,7 +553,7 @@ pub async fn route_dry_run(
     deps: &Deps,
 ) -> Result<RoutingDecision> {
     let lead = load(deps, ext_id).await?;
-    let reps = deps.store.rep_states().await?;
+    let reps = deps.reps.rep_states().await?;
     decide(&lead.fields, &reps, policy, deps, deps.clock.now()).await
 }
 

@@ -7,7 +7,7 @@
 //! changes are detected by versions: on a conflict the use-case reads
 //! again and decides again, a bounded number of times.
 //!
-//! [`Commit`]: crate::ports::Commit
+//! [`Commit`]: crate::commit::Commit
 
 mod capture;
 mod dedup;
@@ -28,9 +28,10 @@ pub use lead_ops::{
 };
 pub use reps::{RepSync, check_rep, save_reps, sync_reps};
 
+use crate::commit::{Destination, OutboxEntry, OutboxKind};
 use crate::error::{Error, Result};
-use crate::model::{Lead, LeadExtId};
-use crate::ports::{Destination, OutboxEntry, OutboxKind};
+use crate::lead::Lead;
+use crate::model::LeadExtId;
 
 /// How many times a use-case re-reads and retries after a version conflict.
 ///
@@ -56,8 +57,8 @@ async fn load(deps: &Deps, ext_id: &LeadExtId) -> Result<Lead> {
 fn assignment_change(
     state: &crate::model::RepState,
     now: chrono::DateTime<chrono::Utc>,
-) -> crate::ports::LoadChange {
-    crate::ports::LoadChange::Assigned {
+) -> crate::commit::LoadChange {
+    crate::commit::LoadChange::Assigned {
         rep: state.rep.id.clone(),
         at: now,
         local_day: state.load.today.unwrap_or_else(|| now.date_naive()),
@@ -68,10 +69,10 @@ fn assignment_change(
 /// The workload changes that take reps from the open leads of `before`
 /// to those of `after` (the same leads before and after one operation):
 /// a rep with fewer open, assigned, unmerged leads is released once per
-/// lead, one with more gets [`LoadChange::Reopened`](crate::ports::LoadChange::Reopened)
+/// lead, one with more gets [`LoadChange::Reopened`](crate::commit::LoadChange::Reopened)
 /// once per lead. Closing, reopening, merging and undoing a merge all
 /// count workload through this one rule.
-fn open_load_changes(before: &[&Lead], after: &[&Lead]) -> Vec<crate::ports::LoadChange> {
+fn open_load_changes(before: &[&Lead], after: &[&Lead]) -> Vec<crate::commit::LoadChange> {
     use std::collections::BTreeMap;
     let mut delta: BTreeMap<&crate::model::RepId, i64> = BTreeMap::new();
     let counted = |lead: &&&Lead| lead.is_open();
@@ -88,9 +89,9 @@ fn open_load_changes(before: &[&Lead], after: &[&Lead]) -> Vec<crate::ports::Loa
     let mut changes = Vec::new();
     for (rep, n) in delta {
         let change = if n < 0 {
-            crate::ports::LoadChange::Released { rep: rep.clone() }
+            crate::commit::LoadChange::Released { rep: rep.clone() }
         } else {
-            crate::ports::LoadChange::Reopened { rep: rep.clone() }
+            crate::commit::LoadChange::Reopened { rep: rep.clone() }
         };
         changes.extend(std::iter::repeat_n(change, n.unsigned_abs() as usize));
     }

@@ -55,16 +55,16 @@ pub async fn sync_reps(reps: &[Rep], deps: &Deps) -> Result<RepSync> {
     }
     let mut report = RepSync::default();
     for rep in reps {
-        deps.store.upsert_rep(rep).await?;
+        deps.reps.upsert_rep(rep).await?;
         report.upserted += 1;
     }
-    for state in deps.store.rep_states().await? {
+    for state in deps.reps.rep_states().await? {
         if state.rep.active && !listed.contains(&state.rep.id) {
             let rep = Rep {
                 active: false,
                 ..state.rep
             };
-            deps.store.upsert_rep(&rep).await?;
+            deps.reps.upsert_rep(&rep).await?;
             report.deactivated.push(rep.id);
         }
     }
@@ -162,7 +162,7 @@ pub async fn save_reps(reps: &[Rep], deps: &Deps) -> Result<()> {
         return Err(Error::Invalid { fields: problems });
     }
     for rep in reps {
-        deps.store.upsert_rep(rep).await?;
+        deps.reps.upsert_rep(rep).await?;
     }
     Ok(())
 }
@@ -174,8 +174,8 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
+    use crate::commit::{Commit, LoadChange};
     use crate::memory::InMemoryStore;
-    use crate::ports::{Commit, LoadChange};
     use crate::usecase::Deps;
 
     fn rep(id: &str) -> Rep {
@@ -210,7 +210,7 @@ mod tests {
             .expect("sync");
         assert_eq!(report.upserted, 1);
         assert_eq!(report.deactivated, vec![bob.id.clone()]);
-        let states = deps.store.rep_states().await.expect("reps");
+        let states = deps.reps.rep_states().await.expect("reps");
         let ana_now = states.iter().find(|s| s.rep.id == ana.id).expect("ana");
         assert_eq!(ana_now.rep, renamed);
         assert_eq!(ana_now.load.open_leads, 1, "the workload stays");

@@ -5,24 +5,33 @@ use std::sync::Arc;
 use chrono::{TimeZone, Utc};
 
 use super::*;
+use crate::commit::OutboxKind;
 use crate::memory::InMemoryStore;
 use crate::model::{
     ChangeOrigin, EventKind, LeadEvent, LeadInput, Rep, RepId, Stage, WorkingHours,
 };
 use crate::policy::Policy;
 use crate::ports::CaptureContext;
-use crate::ports::{LeadStore, ManualClock, MockLeadStore, OutboxKind, SequentialIds};
+use crate::ports::{LeadReads, LeadStore, ManualClock, MockLeadStore, RepStore, SequentialIds};
 use crate::usecase::Deps;
 
 fn monday_noon() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
 }
 
-fn deps_with(store: Arc<dyn crate::ports::LeadStore>) -> Deps {
-    Deps {
+fn deps_with(store: Arc<dyn crate::ports::Store>) -> Deps {
+    Deps::with(
         store,
-        clock: Arc::new(ManualClock::new(monday_noon())),
-        ids: Arc::new(SequentialIds::default()),
+        Arc::new(ManualClock::new(monday_noon())),
+        Arc::new(SequentialIds::default()),
+    )
+}
+
+/// A mocked capture and write side; reps and reads from an empty store.
+fn deps_with_mock(store: MockLeadStore) -> Deps {
+    Deps {
+        store: Arc::new(store),
+        ..deps_with(Arc::new(InMemoryStore::new()))
     }
 }
 
@@ -131,7 +140,7 @@ async fn only_the_email_makes_a_capture_invalid_and_other_values_are_kept() {
     clock.advance(chrono::Duration::minutes(5));
     let merged = capture(&fixed, &Policy::default(), &deps).await.unwrap();
     assert!(merged.warnings.is_empty());
-    let fields = |lead: &crate::model::Lead| -> Vec<(String, Option<String>)> {
+    let fields = |lead: &crate::lead::Lead| -> Vec<(String, Option<String>)> {
         lead.fields
             .warnings
             .iter()
@@ -318,7 +327,7 @@ async fn a_failing_store_leaves_no_half_written_lead() {
         .expect_commit()
         .times(1)
         .returning(|_| Err(Error::Unavailable("connection refused".into())));
-    let deps = deps_with(Arc::new(store));
+    let deps = deps_with_mock(store);
 
     let err = capture(&input("ana@acme.com"), &Policy::default(), &deps)
         .await
@@ -402,7 +411,7 @@ async fn a_second_capture_merges_when_the_store_is_a_mock_too() {
             c.leads.len() == 1 && c.leads[0].expected_version == Some(1) && c.merges.len() == 1
         })
         .returning(|c| Ok(c.leads.into_iter().map(|w| w.lead).collect()));
-    let deps = deps_with(Arc::new(store));
+    let deps = deps_with_mock(store);
     let out = capture(&input("ana@acme.com"), &Policy::default(), &deps)
         .await
         .unwrap();
@@ -412,11 +421,11 @@ async fn a_second_capture_merges_when_the_store_is_a_mock_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_concurrent_captures_of_one_email_store_one_lead() {
     let store = Arc::new(InMemoryStore::with_reps([rep("rep1@sales.com")]));
-    let deps = Deps {
-        store: store.clone(),
-        clock: Arc::new(crate::ports::SystemClock),
-        ids: Arc::new(crate::ports::RandomIds),
-    };
+    let deps = Deps::with(
+        store.clone(),
+        Arc::new(crate::ports::SystemClock),
+        Arc::new(crate::ports::RandomIds),
+    );
     let policy = Arc::new(Policy::default());
     let tasks: Vec<_> = (0..16)
         .map(|i| {
@@ -680,11 +689,11 @@ async fn the_stored_lead_survives_a_capture_merge_even_at_the_same_instant() {
         std::sync::Mutex::new(vec!["WEB-ZZZZZZZZ", "WEB-22222222"]),
         SequentialIds::default(),
     );
-    let deps = Deps {
-        store: Arc::new(InMemoryStore::new()),
-        clock: Arc::new(ManualClock::new(monday_noon())),
-        ids: Arc::new(ids),
-    };
+    let deps = Deps::with(
+        Arc::new(InMemoryStore::new()),
+        Arc::new(ManualClock::new(monday_noon())),
+        Arc::new(ids),
+    );
     let first = capture(&input("ana@acme.com"), &Policy::default(), &deps)
         .await
         .unwrap();
@@ -699,11 +708,11 @@ async fn the_stored_lead_survives_a_capture_merge_even_at_the_same_instant() {
 async fn a_double_submit_with_one_idempotency_key_stores_once_until_the_key_expires() {
     let store = Arc::new(InMemoryStore::new());
     let clock = Arc::new(ManualClock::new(monday_noon()));
-    let deps = Deps {
-        store: store.clone(),
-        clock: clock.clone(),
-        ids: Arc::new(SequentialIds::default()),
-    };
+    let deps = Deps::with(
+        store.clone(),
+        clock.clone(),
+        Arc::new(SequentialIds::default()),
+    );
     let key = Idempotency {
         key: "form-123".into(),
         window: chrono::Duration::hours(24),
@@ -750,11 +759,11 @@ async fn a_double_submit_with_one_idempotency_key_stores_once_until_the_key_expi
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_repeats_of_one_key_store_one_lead() {
     let store = Arc::new(InMemoryStore::new());
-    let deps = Deps {
-        store: store.clone(),
-        clock: Arc::new(crate::ports::SystemClock),
-        ids: Arc::new(crate::ports::RandomIds),
-    };
+    let deps = Deps::with(
+        store.clone(),
+        Arc::new(crate::ports::SystemClock),
+        Arc::new(crate::ports::RandomIds),
+    );
     let key = Arc::new(Idempotency {
         key: "webhook-msg-1".into(),
         window: chrono::Duration::hours(1),
@@ -801,7 +810,7 @@ async fn a_stale_expected_version_is_answered_at_once_without_retries() {
         .times(1)
         .returning(move |_| Ok(Some(stored.clone())));
     store.expect_commit().never();
-    let deps = deps_with(Arc::new(store));
+    let deps = deps_with_mock(store);
     let err = change_stage(
         &lead.ext_id,
         Stage::Contacted,
@@ -854,9 +863,9 @@ fn merge_everything() -> crate::dedup::DedupConfig {
     }
 }
 
-async fn open_pairs(store: &InMemoryStore) -> Vec<crate::ports::ReviewPair> {
-    let query = crate::ports::PairQuery {
-        status: Some(crate::ports::ReviewStatus::Open),
+async fn open_pairs(store: &InMemoryStore) -> Vec<crate::dedup::review::ReviewPair> {
+    let query = crate::dedup::review::PairQuery {
+        status: Some(crate::dedup::review::ReviewStatus::Open),
         ..Default::default()
     };
     store.review_pairs(&query).await.unwrap().pairs
@@ -914,7 +923,7 @@ async fn merging_a_pair_counts_workload_and_its_undo_is_never_redone() {
         .await
         .unwrap();
     let merge = merge.expect("a merge");
-    assert_eq!(decided.status, crate::ports::ReviewStatus::Merged);
+    assert_eq!(decided.status, crate::dedup::review::ReviewStatus::Merged);
     assert_eq!(decided.merge_id, Some(merge.merge_id));
     assert_eq!(merge.survivor.ext_id, a.ext_id, "the oldest lead survives");
     assert_eq!(merge.absorbed.merged_into.as_ref(), Some(&a.ext_id));
@@ -935,7 +944,7 @@ async fn merging_a_pair_counts_workload_and_its_undo_is_never_redone() {
     let stored = store.get_review_pair(pair.id).await.unwrap().unwrap();
     assert_eq!(
         stored.status,
-        crate::ports::ReviewStatus::Dismissed,
+        crate::dedup::review::ReviewStatus::Dismissed,
         "an undone merge dismisses its pair"
     );
 
@@ -966,7 +975,7 @@ async fn an_auto_merge_scan_merges_and_records_the_pair() {
     assert_eq!(absorbed.merged_into, Some(a.ext_id.clone()));
     let all = store.review_pairs(&Default::default()).await.unwrap().pairs;
     assert_eq!(all.len(), 1);
-    assert_eq!(all[0].status, crate::ports::ReviewStatus::Merged);
+    assert_eq!(all[0].status, crate::dedup::review::ReviewStatus::Merged);
     let record = store.get_merge(all[0].merge_id.unwrap()).await.unwrap();
     assert_eq!(record.and_then(|r| r.similarity), all[0].similarity);
     assert_eq!(store.rep_states().await.unwrap()[0].load.open_leads, 2);
@@ -983,7 +992,10 @@ async fn a_dismissed_pair_keeps_both_leads() {
         .await
         .unwrap();
     assert!(merge.is_none());
-    assert_eq!(decided.status, crate::ports::ReviewStatus::Dismissed);
+    assert_eq!(
+        decided.status,
+        crate::dedup::review::ReviewStatus::Dismissed
+    );
     assert!(decided.decided_at.is_some());
     assert!(open_pairs(&store).await.is_empty());
     for id in [&a.ext_id, &b.ext_id] {
@@ -1026,13 +1038,13 @@ fn workload_follows_open_leads_between_states() {
     let rep = |r: &str| RepId::parse(r).unwrap();
     assert_eq!(
         open_load_changes(&[&a, &b], &[&b, &merged_away]),
-        [crate::ports::LoadChange::Released {
+        [crate::commit::LoadChange::Released {
             rep: rep("a@x.com")
         }]
     );
     assert_eq!(
         open_load_changes(&[&lost_b], &[&b]),
-        [crate::ports::LoadChange::Reopened {
+        [crate::commit::LoadChange::Reopened {
             rep: rep("b@x.com")
         }]
     );
@@ -1132,7 +1144,7 @@ async fn naming_two_leads_of_a_stored_pair_decides_that_pair() {
             .await
             .unwrap()
             .map(|p| p.status),
-        Some(crate::ports::ReviewStatus::Merged)
+        Some(crate::dedup::review::ReviewStatus::Merged)
     );
     let late = decide_pair(pair.id, PairDecision::Dismiss, &deps).await;
     assert!(matches!(late, Err(Error::Conflict(_))), "{late:?}");

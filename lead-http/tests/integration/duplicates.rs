@@ -3,7 +3,8 @@
 //! any two leads, reading a merge and undoing it; scopes and error codes.
 
 use crate::common::{Options, READER, TestApp, WRITER, rep};
-use lead_core::{DedupConfig, DedupMode, LeadStore, ReviewStatus};
+use lead_core::{DedupConfig, DedupMode, ReviewStatus};
+use lead_core::{LeadReads, RepStore};
 use lead_http::{MergeView, PairPageView, PairView};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

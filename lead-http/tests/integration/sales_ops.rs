@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use lead_core::Clock;
-use lead_core::ports::PipelineStats;
-use lead_core::{LeadStore, OutboxKind, Stage};
+use lead_core::RepStore;
+use lead_core::query::PipelineStats;
+use lead_core::{OutboxKind, Stage};
 use lead_http::{DryRun, FollowUpList, FollowUpView, LeadDetail, RepList, RepView};
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;

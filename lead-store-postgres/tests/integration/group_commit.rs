@@ -11,6 +11,7 @@ use lead_core::{
     Commit, Deps, Email, Error, Lead, LeadExtId, LeadInput, LeadStore, LoadChange, ManualClock,
     Policy, Rep, RepId, SequentialIds, usecase,
 };
+use lead_core::{LeadReads, RepStore};
 use lead_store_postgres::PostgresStore;
 use sqlx::Connection;
 
@@ -24,11 +25,11 @@ fn t0() -> DateTime<Utc> {
 
 /// A stored lead to copy new leads from.
 async fn template(store: &PostgresStore) -> Lead {
-    let deps = Deps {
-        store: Arc::new(store.clone()),
-        clock: Arc::new(ManualClock::new(t0())),
-        ids: Arc::new(SequentialIds::default()),
-    };
+    let deps = Deps::with(
+        Arc::new(store.clone()),
+        Arc::new(ManualClock::new(t0())),
+        Arc::new(SequentialIds::default()),
+    );
     let input = LeadInput {
         email: Some("template@acme.de".into()),
         first_name: Some("Ana".into()),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::TestDb;
 use chrono::{TimeZone, Utc};
+use lead_core::LeadReads;
 use lead_core::{
     Deps, Destination, Error, LeadInput, LeadQuery, LeadStore, ManualClock, OutboxStore, Policy,
     SequentialIds, SyncState, usecase,
@@ -167,15 +168,15 @@ async fn the_store_answers_unavailable_while_the_server_is_down_and_recovers_by_
         .with_acquire_timeout(Duration::from_secs(1))
         .with_connect_timeout(Duration::from_secs(5));
     let store = Arc::new(PostgresStore::connect(&config).await.expect("connect"));
-    let d = Deps {
-        store: store.clone(),
-        clock: Arc::new(ManualClock::new(
+    let d = Deps::with(
+        store.clone(),
+        Arc::new(ManualClock::new(
             Utc.with_ymd_and_hms(2026, 11, 23, 14, 0, 0)
                 .single()
                 .expect("valid instant"),
         )),
-        ids: Arc::new(SequentialIds::default()),
-    };
+        Arc::new(SequentialIds::default()),
+    );
     let policy = Policy::default();
     let before = usecase::capture(&form(1), &policy, &d)
         .await

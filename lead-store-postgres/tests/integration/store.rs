@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::TestDb;
 use chrono::{DateTime, TimeZone, Utc};
+use lead_core::LeadReads;
 use lead_core::{
     ChangeOrigin, Commit, CrmKind, CrmLink, Deps, Destination, Email, Error, IdempotencyKey, Lead,
     LeadInput, LeadStore, ManualClock, OutboxEntry, OutboxKind, OutboxStore, Policy, RandomIds,
@@ -23,11 +24,11 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn deps(store: Arc<PostgresStore>) -> Deps {
-    Deps {
+    Deps::with(
         store,
-        clock: Arc::new(ManualClock::new(t0())),
-        ids: Arc::new(SequentialIds::default()),
-    }
+        Arc::new(ManualClock::new(t0())),
+        Arc::new(SequentialIds::default()),
+    )
 }
 
 fn form(email: &str) -> LeadInput {
@@ -313,11 +314,11 @@ async fn captures_of_one_address_on_several_instances_store_one_lead() {
     let stores = instances(&db, 4).await;
     let mut tasks = Vec::new();
     for i in 0..16 {
-        let d = Deps {
-            store: stores[i % stores.len()].clone(),
-            clock: Arc::new(ManualClock::new(t0())),
-            ids: Arc::new(RandomIds),
-        };
+        let d = Deps::with(
+            stores[i % stores.len()].clone(),
+            Arc::new(ManualClock::new(t0())),
+            Arc::new(RandomIds),
+        );
         tasks.push(tokio::spawn(async move {
             let mut input = form("Ana.Lopez@acme.de");
             input.message = Some(format!("submission {i}"));

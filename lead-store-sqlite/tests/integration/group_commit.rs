@@ -28,11 +28,11 @@ async fn open(path: &Path) -> SqliteStore {
 
 /// A stored lead to copy new leads from.
 async fn template(store: &SqliteStore) -> Lead {
-    let deps = Deps {
-        store: Arc::new(store.clone()),
-        clock: Arc::new(ManualClock::new(t0())),
-        ids: Arc::new(SequentialIds::default()),
-    };
+    let deps = Deps::with(
+        Arc::new(store.clone()),
+        Arc::new(ManualClock::new(t0())),
+        Arc::new(SequentialIds::default()),
+    );
     let input = LeadInput {
         email: Some("template@acme.de".into()),
         first_name: Some("Ana".into()),

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
+use lead_core::LeadReads;
 use lead_core::{
     ChangeOrigin, Commit, CrmKind, CrmLink, Deps, Destination, Email, Error, Lead, LeadInput,
     LeadStore, ManualClock, OutboxStore, Policy, SequentialIds, Stage, SyncState, usecase,
@@ -21,11 +22,11 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn deps(store: &SqliteStore) -> Deps {
-    Deps {
-        store: Arc::new(store.clone()),
-        clock: Arc::new(ManualClock::new(t0())),
-        ids: Arc::new(SequentialIds::default()),
-    }
+    Deps::with(
+        Arc::new(store.clone()),
+        Arc::new(ManualClock::new(t0())),
+        Arc::new(SequentialIds::default()),
+    )
 }
 
 fn form(email: &str) -> LeadInput {

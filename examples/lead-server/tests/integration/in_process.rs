@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use lead_core::{LeadQuery, LeadStore};
+use lead_core::{LeadQuery, LeadReads};
 use lead_server::Application;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use lead_core::dedup::MergeRecord;
 use lead_core::{
-    AccountKey, CrmKind, Dashboard, Deps, FieldError, InMemoryStore, Lead, LeadExtId, LeadPage,
-    LeadQuery, LeadStore, ManualClock, Rep, RepId, RepState, SequentialIds, WorkingHours,
+    AccountKey, CrmKind, Deps, FieldError, InMemoryStore, Lead, LeadExtId, LeadStore, ManualClock,
+    Rep, RepId, SequentialIds, WorkingHours,
 };
 use lead_http::signature::{sign_legacy, sign_standard};
 use lead_http::{ApiKeys, AppState, HttpSettings, Scopes, WebhookKeys, router};
@@ -244,16 +244,14 @@ impl TestApp {
     pub(crate) async fn spawn_with(options: Options) -> TestApp {
         let store = Arc::new(InMemoryStore::new());
         let clock = Arc::new(ManualClock::new(start_time()));
-        let ports_store: Arc<dyn LeadStore> = if options.stall_commits {
-            Arc::new(StallingStore(store.clone()))
-        } else {
-            store.clone()
-        };
-        let deps = Deps {
-            store: ports_store,
-            clock: clock.clone(),
-            ids: Arc::new(SequentialIds::default()),
-        };
+        let mut deps = Deps::with(
+            store.clone(),
+            clock.clone(),
+            Arc::new(SequentialIds::default()),
+        );
+        if options.stall_commits {
+            deps.store = Arc::new(StallingStore(store.clone()));
+        }
         let mut builder = AppState::builder(deps);
         if options.metrics {
             builder = builder.metrics(global_metrics());
@@ -627,86 +625,43 @@ impl TestApp {
 }
 
 /// The in-memory store whose commits never finish: a database that hangs
-/// (lock wait, network black hole) rather than failing fast.
+/// (lock wait, network black hole) rather than failing fast. Only the
+/// capture and write side is wrapped; reps and reads go to the store.
 struct StallingStore(Arc<InMemoryStore>);
 
+#[deny(clippy::missing_trait_methods)]
 #[async_trait]
 impl LeadStore for StallingStore {
     async fn commit(&self, _commit: lead_core::Commit) -> lead_core::Result<Vec<Lead>> {
         std::future::pending().await
     }
 
-    async fn get(&self, ext_id: &LeadExtId) -> lead_core::Result<Option<Lead>> {
-        self.0.get(ext_id).await
+    async fn capture_context<'a>(
+        &self,
+        idempotency_key: Option<&'a str>,
+        email_key: &str,
+        account: &AccountKey,
+        now: DateTime<Utc>,
+    ) -> lead_core::Result<lead_core::CaptureContext> {
+        self.0
+            .capture_context(idempotency_key, email_key, account, now)
+            .await
     }
 
-    async fn find_by_email_key(&self, email_key: &str) -> lead_core::Result<Option<Lead>> {
-        self.0.find_by_email_key(email_key).await
+    async fn get(&self, ext_id: &LeadExtId) -> lead_core::Result<Option<Lead>> {
+        self.0.get(ext_id).await
     }
 
     async fn account_owner(&self, key: &AccountKey) -> lead_core::Result<Option<RepId>> {
         self.0.account_owner(key).await
     }
 
-    async fn rep_states(&self) -> lead_core::Result<Vec<RepState>> {
-        self.0.rep_states().await
-    }
-
     async fn get_merge(&self, id: uuid::Uuid) -> lead_core::Result<Option<MergeRecord>> {
         self.0.get_merge(id).await
     }
 
-    async fn find_by_idempotency_key(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-    ) -> lead_core::Result<Option<lead_core::Replay>> {
-        self.0.find_by_idempotency_key(key, now).await
-    }
-
     async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> lead_core::Result<Option<Lead>> {
         self.0.find_by_crm_link(crm, id).await
-    }
-
-    async fn list(&self, query: &LeadQuery) -> lead_core::Result<LeadPage> {
-        self.0.list(query).await
-    }
-
-    async fn dashboard(&self, since: DateTime<Utc>, top: usize) -> lead_core::Result<Dashboard> {
-        self.0.dashboard(since, top).await
-    }
-
-    async fn upsert_rep(&self, rep: &Rep) -> lead_core::Result<()> {
-        LeadStore::upsert_rep(&*self.0, rep).await
-    }
-
-    async fn review_pairs(
-        &self,
-        query: &lead_core::PairQuery,
-    ) -> lead_core::Result<lead_core::PairPage> {
-        self.0.review_pairs(query).await
-    }
-
-    async fn get_review_pair(
-        &self,
-        id: uuid::Uuid,
-    ) -> lead_core::Result<Option<lead_core::ReviewPair>> {
-        self.0.get_review_pair(id).await
-    }
-
-    async fn followups(
-        &self,
-        query: &lead_core::FollowUpQuery,
-    ) -> lead_core::Result<lead_core::FollowUpPage> {
-        // `InMemoryStore::followups` (every task, no query) would shadow it.
-        LeadStore::followups(&*self.0, query).await
-    }
-
-    async fn get_followup(
-        &self,
-        id: uuid::Uuid,
-    ) -> lead_core::Result<Option<lead_core::FollowUpTask>> {
-        self.0.get_followup(id).await
     }
 }
 

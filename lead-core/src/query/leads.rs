@@ -8,7 +8,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{Lead, LeadExtId, Priority, RepId, Stage};
+use crate::lead::Lead;
+use crate::model::{LeadExtId, Priority, RepId, Stage};
 
 /// Most leads one page may hold.
 pub const MAX_PAGE: usize = 500;

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::Commit;
+use crate::commit::Commit;
 use crate::error::{Error, Result};
 use crate::matchkey::email_match_key;
 use crate::model::{LeadExtId, RepId};
@@ -69,7 +69,7 @@ impl Commit {
         keys
     }
 
-    /// Checks the commit against the [`LeadStore`](super::LeadStore)
+    /// Checks the commit against the [`LeadStore`](crate::ports::LeadStore)
     /// contract given the stored facts: inserts need a new id and a free
     /// folded e-mail (an address is free when its holder is merged away or
     /// readdressed by this same commit), updates need the stored version,
@@ -150,35 +150,20 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::memory::InMemoryStore;
-    use crate::model::{Email, LeadInput};
-    use crate::policy::Policy;
-    use crate::ports::{IdempotencyKey, LoadChange, ManualClock, SequentialIds};
-    use crate::usecase::Deps;
+    use crate::commit::{IdempotencyKey, LoadChange};
+    use crate::dedup::test_support::lead;
+    use crate::model::Email;
 
-    async fn two_leads() -> (crate::model::Lead, crate::model::Lead) {
+    /// Two stored leads (version 1) of different people.
+    fn two_leads() -> (crate::lead::Lead, crate::lead::Lead) {
         let at = Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap();
-        let deps = Deps {
-            store: std::sync::Arc::new(InMemoryStore::new()),
-            clock: std::sync::Arc::new(ManualClock::new(at)),
-            ids: std::sync::Arc::new(SequentialIds::default()),
-        };
-        let input = |e: &str| LeadInput {
-            email: Some(e.into()),
-            ..Default::default()
-        };
-        let a = crate::usecase::capture(&input("a@acme.com"), &Policy::default(), &deps)
-            .await
-            .unwrap()
-            .lead;
-        let b = crate::usecase::capture(&input("b@acme.com"), &Policy::default(), &deps)
-            .await
-            .unwrap()
-            .lead;
-        (a, b)
+        (
+            lead("WEB-7KQ2M9XA", "a@acme.com", at),
+            lead("WEB-7KQ2M9XB", "b@acme.com", at),
+        )
     }
 
-    fn stored(leads: &[&crate::model::Lead]) -> CommitFacts {
+    fn stored(leads: &[&crate::lead::Lead]) -> CommitFacts {
         CommitFacts {
             versions: leads
                 .iter()
@@ -192,9 +177,9 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn addresses_may_swap_within_one_commit_but_not_be_taken() {
-        let (a, b) = two_leads().await;
+    #[test]
+    fn addresses_may_swap_within_one_commit_but_not_be_taken() {
+        let (a, b) = two_leads();
         let facts = stored(&[&a, &b]);
         let (mut a2, mut b2) = (a.clone(), b.clone());
         std::mem::swap(&mut a2.fields.email, &mut b2.fields.email);
@@ -207,9 +192,9 @@ mod tests {
         assert!(matches!(take.check(&facts), Err(Error::Conflict(_))));
     }
 
-    #[tokio::test]
-    async fn versions_ids_keys_and_reps_are_checked() {
-        let (a, _) = two_leads().await;
+    #[test]
+    fn versions_ids_keys_and_reps_are_checked() {
+        let (a, _) = two_leads();
         let facts = stored(&[&a]);
         assert!(matches!(
             Commit::new().write(a.clone(), Some(7)).check(&facts),

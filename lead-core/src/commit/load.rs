@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::LoadChange;
+use crate::commit::LoadChange;
 use crate::model::{RepId, RepLoad};
 
 /// What a run of [`LoadChange`]s does to one rep's workload, whatever that

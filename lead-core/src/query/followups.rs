@@ -115,10 +115,10 @@ impl FollowUpCursor {
     ///
     /// [`Error::Invalid`] on `cursor` for text this type did not write.
     pub fn parse(text: &str) -> Result<Self> {
-        let (due_at, id) = super::query::cursor_parts(text)?;
+        let (due_at, id) = super::leads::cursor_parts(text)?;
         Ok(FollowUpCursor {
             due_at,
-            id: Uuid::try_parse(id).map_err(|_| super::query::invalid_cursor())?,
+            id: Uuid::try_parse(id).map_err(|_| super::leads::invalid_cursor())?,
         })
     }
 }

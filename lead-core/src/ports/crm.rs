@@ -1,0 +1,65 @@
+//! The CRM port: push leads and tasks, pull the CRM's changes.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::followup::FollowUpTask;
+use crate::lead::Lead;
+use crate::model::{ChangeOrigin, CrmKind, CrmLink, LeadExtId, RepId, Stage};
+
+/// The result of pushing one lead to a CRM.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushOutcome {
+    /// Created or updated; the CRM's ids for the lead.
+    Synced(Vec<CrmLink>),
+    /// The CRM refused this record (bad data); retrying will not help.
+    Rejected(String),
+}
+
+/// A change made in the CRM, to apply locally.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrmChange {
+    /// The CRM record.
+    pub link: CrmLink,
+    /// Our lead, when the CRM record carries our external id.
+    pub lead: Option<LeadExtId>,
+    /// New stage, mapped from the CRM status.
+    pub stage: Option<Stage>,
+    /// New owner.
+    pub owner: Option<RepId>,
+    /// When the CRM changed it (used for newest-change-wins).
+    pub changed_at: DateTime<Utc>,
+}
+
+/// A page of CRM changes.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CrmChanges {
+    /// Changes, oldest first.
+    pub changes: Vec<CrmChange>,
+    /// Watermark to ask from next time.
+    pub next_watermark: Option<String>,
+}
+
+/// A CRM (Salesforce, Pipedrive, ...).
+#[cfg_attr(any(test, feature = "testing"), mockall::automock)]
+#[async_trait]
+pub trait CrmClient: Send + Sync {
+    /// Which CRM this is.
+    fn kind(&self) -> CrmKind;
+
+    /// Creates or updates leads (batched by the adapter); one outcome per lead, in order.
+    async fn push_leads(&self, leads: &[Lead]) -> Result<Vec<PushOutcome>>;
+
+    /// Creates a follow-up task (Salesforce Task / Pipedrive activity) for a synced lead.
+    async fn push_task(&self, task: &FollowUpTask, lead: &Lead) -> Result<CrmLink>;
+
+    /// Changes made in the CRM after `watermark`, at most `limit`.
+    async fn pull_changes(&self, watermark: Option<String>, limit: usize) -> Result<CrmChanges>;
+}
+
+/// Marks a change's origin on outbox decisions: CRM changes are never echoed back.
+pub fn should_push(origin: ChangeOrigin) -> bool {
+    origin == ChangeOrigin::Local
+}
