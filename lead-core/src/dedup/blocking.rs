@@ -41,10 +41,13 @@
 //! another key brings them together, or through clustering (A~B, B~C ⇒
 //! A, C in one cluster).
 
+use super::hash::compared_local_bytes;
 use super::keys::Sounds;
 use super::nicknames::canonical_first_names;
-use super::similarity::{KeyView, compared_local_bytes, distinctive_local_part};
+use super::parallel::parallel_chunks;
+use super::similarity::distinctive_local_part;
 use super::table::KeyTable;
+use super::view::KeyView;
 
 /// Largest block compared exhaustively.
 pub const MAX_BLOCK: usize = 50;
@@ -447,7 +450,7 @@ fn propose_kind(blocks: &Blocks, emit: &mut impl FnMut(u32, u32)) {
 pub(crate) fn candidate_pairs(table: &KeyTable) -> (Candidates, BlockingStats) {
     let n = table.len().min(u32::MAX as usize);
     // Each kind's blocks once, the kinds shared among the threads.
-    let blocks = super::keys::parallel_chunks(&KINDS, 2, |kinds| {
+    let blocks = parallel_chunks(&KINDS, 2, |kinds| {
         kinds
             .iter()
             .map(|&kind| Blocks::of(kind, table, n))

@@ -45,6 +45,7 @@
 //! to estimate frequencies; every rarity of that field is then `0.0` and
 //! the comparison is the plain one of [`similarity()`](super::similarity()).
 
+use super::hash::hash_parts;
 use super::table::{KeyTable, TableRow};
 use crate::MatchKeys;
 
@@ -255,45 +256,6 @@ fn value_hashes(k: &MatchKeys) -> [Option<u64>; 3] {
     ]
 }
 
-/// FNV-1a over the parts (a separator after each) and the SplitMix64
-/// finalizer: deterministic across runs, unlike `RandomState`.
-/// The hash [`NameFrequencies`] counts a single value by.
-pub(crate) fn hash_value(value: &str) -> u64 {
-    hash_parts([value])
-}
-
-/// [`hash_value`] of text given as bytes (`hash_bytes(s.bytes()) ==
-/// hash_value(s)`), for text that is read through a filter.
-pub(crate) fn hash_bytes(bytes: impl Iterator<Item = u8>) -> u64 {
-    finish(hash_part(FNV_OFFSET, bytes))
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-/// FNV-1a of one part and its separator, from state `h`.
-fn hash_part(h: u64, bytes: impl Iterator<Item = u8>) -> u64 {
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let h = bytes.fold(h, |h, byte| (h ^ u64::from(byte)).wrapping_mul(PRIME));
-    (h ^ 0xff).wrapping_mul(PRIME)
-}
-
-fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
-    finish(
-        parts
-            .into_iter()
-            .fold(FNV_OFFSET, |h, part| hash_part(h, part.bytes())),
-    )
-}
-
-/// The SplitMix64 finalizer, so nearby inputs spread over the whole range.
-fn finish(mut h: u64) -> u64 {
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
-}
-
 /// A value per distinct first name, last name and company of a
 /// [`KeyTable`] (its `ln(F / f)` term, or its rarity), read per lead.
 #[derive(Debug, Clone, Default)]
@@ -414,6 +376,7 @@ impl NameFrequencies {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dedup::hash::{hash_bytes, hash_value};
     use crate::{Email, LeadFields};
 
     fn lead(i: usize, first: &str, last: Option<&str>, company: Option<&str>) -> MatchKeys {

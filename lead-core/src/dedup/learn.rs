@@ -59,10 +59,12 @@
 
 use serde::Serialize;
 
-use super::similarity::{
-    FIELDS, Field, KeyView, MAX_LEVELS, Memo, compare_views, fixed_weight, level,
-};
+use super::hash::hash_value;
+use super::parallel::parallel_chunks;
+pub use super::similarity::model_levels;
+use super::similarity::{FIELDS, Field, MAX_LEVELS, Memo, compare_views, fixed_weight, level};
 use super::table::KeyTable;
+use super::view::KeyView;
 use crate::MatchKeys;
 
 /// Fewest leads to learn weights from; smaller batches use the fixed ones.
@@ -250,26 +252,6 @@ impl MatchModel {
     }
 }
 
-/// The levels as the learned model reads them: evidence that mostly
-/// repeats another field's is taken as no evidence, because the model
-/// multiplies fields as if independent and random pairs (where `u` comes
-/// from) almost never show the repetition. A local part made of the names
-/// repeats the names; a shared corporate domain repeats an agreeing
-/// company.
-pub fn model_levels(levels: &[u8; FIELDS]) -> [u8; FIELDS] {
-    let mut out = *levels;
-    let local = Field::EmailLocalPart as usize;
-    if out[local] == level::LOCAL_NAME {
-        out[local] = level::MISSING;
-    }
-    let company = out[Field::Company as usize];
-    let domain = Field::CorporateDomain as usize;
-    if out[domain] == level::EQUAL && (company == level::EQUAL || company == level::COMPANY_CLOSE) {
-        out[domain] = level::MISSING;
-    }
-    out
-}
-
 /// `ln(m / u)` per level, bounded; 0 for "missing".
 fn weights_of(m: &LevelTable, u: &LevelTable) -> LevelTable {
     let mut w = [[0.0; MAX_LEVELS]; FIELDS];
@@ -341,7 +323,7 @@ fn compare_pairs<T: Send>(
     init: impl Fn() -> T + Sync,
     visit: impl Fn(&mut T, &[u8; FIELDS]) + Sync,
 ) -> Vec<T> {
-    super::keys::parallel_chunks(pairs, 20_000, |chunk| {
+    parallel_chunks(pairs, 20_000, |chunk| {
         let mut acc = init();
         let mut memo = Memo::new();
         for &(a, b) in chunk {
@@ -400,7 +382,7 @@ fn exact_equal_levels(keys: &KeyTable, u: &mut LevelTable) {
     let value = |field: Field, k: &super::table::TableRow<'_>| -> Option<u64> {
         let [first, last, company] = k.ids();
         match field {
-            Field::Email => Some(super::frequency::hash_value(k.email())),
+            Field::Email => Some(hash_value(k.email())),
             Field::Phone => k.phone_number(),
             Field::FirstName => first.map(u64::from),
             Field::LastName => last.map(u64::from),
@@ -582,7 +564,7 @@ fn session_pairs(keys: &KeyTable, field: Field) -> Vec<(u32, u32)> {
             Field::Email => Some(k.email()),
             _ => k.last_name(),
         }?;
-        Some(super::frequency::hash_value(v))
+        Some(hash_value(v))
     };
     let mut entries: Vec<(u64, u32)> = keys
         .rows()

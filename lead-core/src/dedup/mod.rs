@@ -44,24 +44,28 @@
 pub mod blocking;
 mod cluster;
 pub mod frequency;
+mod hash;
 mod keys;
 pub mod learn;
 pub mod merge;
 mod nicknames;
+mod parallel;
 pub mod pending;
 pub mod record;
 pub mod review;
 pub mod similarity;
 mod table;
+mod view;
 
 use serde::{Deserialize, Serialize};
 
 use crate::MatchKeys;
 use blocking::Candidates;
 use frequency::PerValue;
-use similarity::{KeyView, Memo, compare_views};
+use similarity::{Memo, compare_views};
 use std::ops::Range;
 use table::TableRow;
+use view::KeyView;
 
 pub use blocking::BlockingStats;
 pub use cluster::{MIN_LINK_DENSITY, clusters};
@@ -322,7 +326,7 @@ fn per_range<R: Send>(candidates: &Candidates, work: impl Fn(Range<usize>) -> R 
         std::thread::available_parallelism().map_or(1, |n| n.get())
     };
     let ranges = candidates.split(threads);
-    keys::parallel_chunks(&ranges, 2, |part| {
+    parallel::parallel_chunks(&ranges, 2, |part| {
         part.iter().map(|r| work(r.clone())).collect()
     })
 }

@@ -52,7 +52,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::frequency::Rarity;
+use super::hash::compared_local_bytes;
 use super::nicknames::are_nicknames;
+use super::view::KeyView;
 use crate::MatchKeys;
 
 /// Evidence needed for a similarity of 0.5; see the module docs.
@@ -147,63 +149,6 @@ impl Field {
 pub const FIELDS: usize = 7;
 /// Most levels a field has.
 pub const MAX_LEVELS: usize = 8;
-
-/// What the comparators and blocking read of one lead's keys: a lead's
-/// own [`MatchKeys`], or one row of a [`KeyTable`](super::KeyTable) (the
-/// compact form of a batch). One set of rules reads both.
-pub(crate) trait KeyView {
-    /// [`MatchKeys::email`].
-    fn email(&self) -> &str;
-    /// The e-mail key's part before its last `@`.
-    fn local_part(&self) -> &str {
-        local_part(self.email())
-    }
-    /// [`MatchKeys::phone`].
-    fn phone(&self) -> Option<&str>;
-    /// [`MatchKeys::first_name`].
-    fn first_name(&self) -> Option<&str>;
-    /// [`MatchKeys::last_name`].
-    fn last_name(&self) -> Option<&str>;
-    /// [`MatchKeys::last_name_phonetic`]: primary and alternate code.
-    fn last_name_sounds(&self) -> Option<(&str, &str)>;
-    /// [`MatchKeys::company`] tokens, sorted; none when unknown.
-    fn company(&self) -> impl Iterator<Item = &str> + Clone;
-    /// [`MatchKeys::corporate_domain`].
-    fn corporate_domain(&self) -> Option<&str>;
-    /// Ids of the first name, last name and company, equal exactly when
-    /// the values are (a [`KeyTable`](super::KeyTable) row's interned ids);
-    /// `None` where unknown, and then [`Memo`] does not remember.
-    fn ids(&self) -> [Option<u32>; 3] {
-        [None; 3]
-    }
-    /// The company's tokens as ids, in the order of
-    /// [`company`](Self::company), and the token text of an id (a
-    /// [`KeyTable`](super::KeyTable) row's interned tokens).
-    fn company_token_ids(&self) -> Option<(&[u32], &[Box<str>])> {
-        None
-    }
-    /// [`text_hash`] of the e-mail key and [`local_part_hash`] of its local
-    /// part, when stored: different hashes are different values.
-    fn email_hashes(&self) -> Option<(u32, u32)> {
-        None
-    }
-}
-
-/// [`hash_bytes`](super::frequency::hash_bytes) of some text, in 32 bits.
-pub(crate) fn text_hash(bytes: impl Iterator<Item = u8>) -> u32 {
-    super::frequency::hash_bytes(bytes) as u32
-}
-
-/// The bytes of a local part that [`compare_local_parts`] compares (`.`,
-/// `_` and `-` left out), and that blocking keys a distinctive one by.
-pub(crate) fn compared_local_bytes(local: &str) -> impl Iterator<Item = u8> + '_ {
-    local.bytes().filter(|c| !matches!(c, b'.' | b'_' | b'-'))
-}
-
-/// [`text_hash`] of what [`compare_local_parts`] compares of a local part.
-pub(crate) fn local_part_hash(local: &str) -> u32 {
-    text_hash(compared_local_bytes(local))
-}
 
 /// Slots per field in a [`Memo`] (a power of two).
 const MEMO_SLOTS: usize = 1 << 16;
@@ -400,7 +345,7 @@ impl Comparison {
     /// part made of the names and a corporate domain beside an agreeing
     /// company not counted apart (they repeat the names and the company).
     pub fn agreeing_fields(&self) -> usize {
-        let levels = super::learn::model_levels(&self.levels);
+        let levels = model_levels(&self.levels);
         Field::ALL
             .iter()
             .filter(|f| **f != Field::Email)
@@ -424,6 +369,26 @@ pub fn agrees(field: Field, lvl: u8) -> bool {
         (Field::Company, l) => l == level::COMPANY_CLOSE || l == level::COMPANY_PARTIAL,
         (Field::Email | Field::CorporateDomain, _) => false,
     }
+}
+
+/// The levels as the learned model reads them: evidence that mostly
+/// repeats another field's is taken as no evidence, because the model
+/// multiplies fields as if independent and random pairs (where `u` comes
+/// from) almost never show the repetition. A local part made of the names
+/// repeats the names; a shared corporate domain repeats an agreeing
+/// company.
+pub fn model_levels(levels: &[u8; FIELDS]) -> [u8; FIELDS] {
+    let mut out = *levels;
+    let local = Field::EmailLocalPart as usize;
+    if out[local] == level::LOCAL_NAME {
+        out[local] = level::MISSING;
+    }
+    let company = out[Field::Company as usize];
+    let domain = Field::CorporateDomain as usize;
+    if out[domain] == level::EQUAL && (company == level::EQUAL || company == level::COMPANY_CLOSE) {
+        out[domain] = level::MISSING;
+    }
+    out
 }
 
 /// Compares two leads field by field (symmetric: `compare(a, b)` equals
@@ -1081,10 +1046,6 @@ pub(crate) fn compare_local_parts(la: &str, lb: &str) -> Compared {
     Compared::new(lvl, 1.0)
 }
 
-fn local_part(email: &str) -> &str {
-    email.rsplit_once('@').map_or(email, |(l, _)| l)
-}
-
 /// The local part of an e-mail key when it identifies a person on its own
 /// (`jsmith84`): it has a digit, at least 3 other characters and is not a
 /// role address. Such local parts are blocking keys.
@@ -1169,6 +1130,7 @@ mod tests {
 
     use super::*;
     use crate::dedup::Rarity;
+    use crate::dedup::view::local_part;
     use crate::{Email, LeadFields, Phone, Region};
 
     fn keys(email: &str, first: Option<&str>, last: Option<&str>) -> LeadFields {

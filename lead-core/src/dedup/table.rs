@@ -12,12 +12,12 @@
 //! reads the rows through the same comparators as single [`MatchKeys`]
 //! ([`KeyView`]), so both give the same levels for the same pair.
 
-use std::borrow::Borrow;
 use std::collections::HashMap;
 
-use super::similarity::KeyView;
+use super::hash::{local_part_hash, text_hash};
+use super::view::KeyView;
 use crate::normalize::DomainKind;
-use crate::{LeadFields, MatchKeys, PHONE_KEY_DIGITS};
+use crate::{MatchKeys, PHONE_KEY_DIGITS};
 
 /// Id of an absent value.
 const NONE: u32 = u32::MAX;
@@ -31,8 +31,8 @@ struct Row {
     /// Bytes before the e-mail key's last `@`.
     local_len: u16,
     /// Hashes of the e-mail key and of its local part as compared
-    /// ([`similarity::local_part_hash`](super::similarity)): most pairs
-    /// differ in both, and the hashes say so without reading the text.
+    /// ([`hash::local_part_hash`](super::hash::local_part_hash)): most
+    /// pairs differ in both, and the hashes say so without reading the text.
     email_hash: u32,
     local_hash: u32,
     /// The phone key's digits, `phone_len` of them (0: no phone).
@@ -163,8 +163,8 @@ impl KeyTableBuilder {
             email: start,
             email_len: email.len() as u16,
             local_len: local_len as u16,
-            email_hash: super::similarity::text_hash(email.bytes()),
-            local_hash: super::similarity::local_part_hash(local),
+            email_hash: text_hash(email.bytes()),
+            local_hash: local_part_hash(local),
             phone,
             phone_len,
             domain_kind: keys.domain_kind,
@@ -338,14 +338,6 @@ impl KeyTable {
             builder.push(k);
         }
         builder.finish()
-    }
-
-    /// The table of leads' keys: [`MatchKeys::of`] of each, computed on up
-    /// to [`std::thread::available_parallelism`] threads, each lead's keys
-    /// interned as soon as they are computed (a table per thread, joined at
-    /// the end), so no list of full keys is ever held.
-    pub fn of_fields<F: Borrow<LeadFields> + Sync>(fields: &[F]) -> KeyTable {
-        super::keys::key_table(fields)
     }
 
     /// Number of leads.
@@ -558,7 +550,7 @@ mod tests {
     use super::*;
     use crate::dedup::compare;
     use crate::dedup::similarity::compare_views;
-    use crate::{Email, FieldWarning, Phone, Region};
+    use crate::{Email, FieldWarning, LeadFields, Phone, Region};
 
     fn fields(i: usize) -> LeadFields {
         let domain = ["gmail.com", "acme.co.uk", "mailinator.com", "globex.es"][i % 4];
