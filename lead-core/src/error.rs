@@ -66,13 +66,21 @@ pub enum Error {
         /// How long the other side asked us to wait, when it said.
         retry_after: Option<Duration>,
     },
-    /// A dependency (store, CRM, network) is down or timed out; try again later.
+    /// A dependency (store, CRM, network) is down or timed out; try again
+    /// later. The message is safe to show an operator; the error
+    /// underneath, when known, is the [`source`](std::error::Error::source).
     #[error("unavailable: {0}")]
-    Unavailable(String),
-    /// A bug or an unexpected answer; not worth retrying.
+    Unavailable(String, #[source] Option<Cause>),
+    /// A bug or an unexpected answer; not worth retrying. The error
+    /// underneath, when known, is the [`source`](std::error::Error::source).
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(String, #[source] Option<Cause>),
 }
+
+/// The error underneath an [`Error::Unavailable`] or [`Error::Internal`]
+/// (a driver, I/O or HTTP client error), kept so the log can show the
+/// whole chain while answers to clients stay generic.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 impl Error {
     /// A single-field validation error.
@@ -82,8 +90,57 @@ impl Error {
         }
     }
 
+    /// A dependency is down or timed out, with no error underneath.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Error::Unavailable(message.into(), None)
+    }
+
+    /// A bug or unexpected answer, with no error underneath.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into(), None)
+    }
+
+    /// The same error with `cause` as the error underneath it, for the
+    /// categories that keep one ([`Error::Unavailable`],
+    /// [`Error::Internal`]); the others are returned unchanged (their
+    /// message says all a caller can act on).
+    ///
+    /// ```
+    /// use std::error::Error as _;
+    /// let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+    /// let err = lead_core::Error::unavailable("store: connection failed").caused_by(io);
+    /// assert_eq!(err.to_string(), "unavailable: store: connection failed");
+    /// assert_eq!(err.source().map(|c| c.to_string()).as_deref(), Some("refused"));
+    /// ```
+    pub fn caused_by(self, cause: impl Into<Cause>) -> Self {
+        match self {
+            Error::Unavailable(message, _) => Error::Unavailable(message, Some(cause.into())),
+            Error::Internal(message, _) => Error::Internal(message, Some(cause.into())),
+            other => other,
+        }
+    }
+
+    /// This error and every error underneath it, outermost first, joined
+    /// by `": "`: the whole chain for a log line.
+    pub fn chain(&self) -> String {
+        error_chain(self)
+    }
+
     /// `true` when retrying the same operation later may succeed.
     pub fn is_temporary(&self) -> bool {
-        matches!(self, Error::RateLimited { .. } | Error::Unavailable(_))
+        matches!(self, Error::RateLimited { .. } | Error::Unavailable(..))
     }
+}
+
+/// An error and every error underneath it, outermost first, joined by
+/// `": "`: the whole chain for a log line.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
 }

@@ -26,7 +26,7 @@ pub use commit::{
 };
 pub use dedup::review::{PairPage, PairQuery, ReviewPair, ReviewStatus};
 pub use dedup::{Decision, DedupConfig, DedupMode, DuplicatePair, MergeRecord, Merged};
-pub use error::{Error, FieldError, Result};
+pub use error::{Cause, Error, FieldError, Result, error_chain};
 pub use followup::{FollowUpConfig, FollowUpStatus, FollowUpTask, plan_followup};
 pub use lead::Lead;
 pub use matchkey::{

@@ -134,9 +134,7 @@ impl InMemoryStore {
 
     fn check_up(&self) -> Result<()> {
         if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
-            Err(Error::Unavailable(
-                "in-memory store is marked unavailable".into(),
-            ))
+            Err(Error::unavailable("in-memory store is marked unavailable"))
         } else {
             Ok(())
         }

@@ -347,7 +347,7 @@ fn idempotency_of(
     };
     // A bad header is refused even when a signed id takes its place.
     let client = client_key(headers)?;
-    let submitted = serde_json::to_vec(input).map_err(|e| Error::Internal(e.to_string()))?;
+    let submitted = serde_json::to_vec(input).map_err(|e| Error::internal(e.to_string()))?;
     let hash = hex::encode(Sha256::digest(&submitted));
     let keyed = |key: String| Idempotency {
         key: item(key),
@@ -429,7 +429,7 @@ async fn capture(
             }
         }
         Err(Error::Invalid { .. }) => record("invalid", started),
-        Err(Error::Unavailable(_)) => record("unavailable", started),
+        Err(Error::Unavailable(..)) => record("unavailable", started),
         Err(_) => record("failed", started),
     }
     result
@@ -560,7 +560,7 @@ async fn capture_form(
     let outcome = capture(state, &input, &verified, &idempotency).await?;
     let answer = if verified.is_verified() {
         serde_json::to_value(Accepted::of(&outcome, lang))
-            .map_err(|e| ApiError::Core(Error::Internal(format!("answer: {e}"))))?
+            .map_err(|e| ApiError::Core(Error::internal(format!("answer: {e}"))))?
     } else {
         form_received(
             lang,
@@ -577,7 +577,7 @@ fn form_received(lang: Lang, warnings: Vec<WarningView>) -> ApiResult<Value> {
         message: received(lang).to_owned(),
         warnings,
     })
-    .map_err(|e| ApiError::Core(Error::Internal(format!("answer: {e}"))))
+    .map_err(|e| ApiError::Core(Error::internal(format!("answer: {e}"))))
 }
 
 /// The `_error_redirect` target with `error=<code>` and the failing

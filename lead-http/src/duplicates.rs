@@ -270,7 +270,7 @@ pub(crate) async fn merge_pair(
     let (_, merge) = usecase::decide_pair(pair_id(&id)?, PairDecision::Merge, state.deps()).await?;
     merge
         .map(|m| Json(m.into()))
-        .ok_or_else(|| ApiError::Core(Error::Internal("a merge decision merged nothing".into())))
+        .ok_or_else(|| ApiError::Core(Error::internal("a merge decision merged nothing")))
 }
 
 /// `POST /api/duplicates/{pair_id}/dismiss`: two different people; the
@@ -376,7 +376,7 @@ pub(crate) async fn get_merge(
         .ok_or_else(|| ApiError::Core(Error::NotFound(format!("merge {id}"))))?;
     serde_json::to_value(record)
         .map(Json)
-        .map_err(|e| ApiError::Core(Error::Internal(format!("merge record: {e}"))))
+        .map_err(|e| ApiError::Core(Error::internal(format!("merge record: {e}"))))
 }
 
 /// `POST /api/merges/{merge_id}/undo`: restores both leads of a merge (the

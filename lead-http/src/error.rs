@@ -88,7 +88,7 @@ impl ApiError {
                 Error::NotAllowed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "not_allowed"),
                 Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
                 Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
-                Error::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+                Error::Unavailable(..) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
                 _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             },
             ApiError::Signature(_) => (StatusCode::UNAUTHORIZED, "bad_signature"),
@@ -111,11 +111,11 @@ impl ApiError {
             ApiError::Core(Error::Invalid { fields }) => {
                 ("the lead has invalid fields".to_owned(), fields.clone())
             }
-            ApiError::Core(Error::Unavailable(_)) => (
+            ApiError::Core(Error::Unavailable(..)) => (
                 "the store is unavailable; nothing was stored, try again".to_owned(),
                 Vec::new(),
             ),
-            ApiError::Core(Error::Internal(_)) => ("internal error".to_owned(), Vec::new()),
+            ApiError::Core(Error::Internal(..)) => ("internal error".to_owned(), Vec::new()),
             ApiError::TimedOut { limit_ms } => (
                 format!(
                     "the request took longer than {limit_ms} ms; it may or may not have been stored: retry with the same Idempotency-Key"
@@ -136,20 +136,34 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// This error and every error underneath it, outermost first, joined
+    /// by `": "` (for the log, never for a response).
+    pub fn chain(&self) -> String {
+        match self {
+            ApiError::Core(err) => err.chain(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, _) = self.status_and_code();
+        // The whole chain goes to the log (the driver's or client's error
+        // underneath included); the body stays generic.
+        let chain = self.chain();
         if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
+            tracing::error!(error = %chain, "request failed");
         } else {
-            tracing::debug!(error = %self, "request refused");
+            tracing::debug!(error = %chain, "request refused");
         }
         let mut response = (status, Json(self.body())).into_response();
         let retry_after = match &self {
             ApiError::Core(Error::RateLimited { retry_after }) => {
                 Some(retry_after.map_or(1, |d| d.as_secs().max(1)))
             }
-            ApiError::Core(Error::Unavailable(_)) | ApiError::TimedOut { .. } => Some(1),
+            ApiError::Core(Error::Unavailable(..)) | ApiError::TimedOut { .. } => Some(1),
             _ => None,
         };
         if matches!(self, ApiError::Core(Error::Unauthorized(_))) {
@@ -169,3 +183,38 @@ impl IntoResponse for ApiError {
 
 /// The result of a route.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_gets_the_whole_chain_and_the_body_stays_generic() {
+        let driver = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        let err =
+            ApiError::Core(Error::unavailable("store: the connection broke").caused_by(driver));
+        assert_eq!(
+            err.chain(),
+            "unavailable: store: the connection broke: reset by peer"
+        );
+        let body = err.body();
+        assert_eq!(body.error, "unavailable");
+        assert!(!body.message.contains("reset"), "{}", body.message);
+        assert!(
+            !body.message.contains("connection broke"),
+            "{}",
+            body.message
+        );
+        let internal = ApiError::Core(Error::internal("codec").caused_by(driver_error()));
+        assert_eq!(internal.body().message, "internal error");
+        assert!(
+            internal.chain().ends_with("bad byte"),
+            "{}",
+            internal.chain()
+        );
+    }
+
+    fn driver_error() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "bad byte")
+    }
+}

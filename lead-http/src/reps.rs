@@ -241,9 +241,9 @@ pub(crate) async fn put_one(
         )));
     }
     let Value::Object(profile) = serde_json::to_value(&current.rep)
-        .map_err(|e| ApiError::Core(Error::Internal(format!("rep: {e}"))))?
+        .map_err(|e| ApiError::Core(Error::internal(format!("rep: {e}"))))?
     else {
-        return Err(ApiError::Core(Error::Internal("a rep is an object".into())));
+        return Err(ApiError::Core(Error::internal("a rep is an object")));
     };
     let rep = rep_of(Value::Object(merged(profile, changes)), "")?;
     usecase::check_rep(&rep)?;

@@ -579,7 +579,7 @@ impl BatchWriter {
         let answers = answer_batch(n, batch_on(&mut checkout.conn, commits, &self.stats).await);
         if !answers
             .iter()
-            .any(|a| matches!(a, Err(Error::Unavailable(_) | Error::Internal(_))))
+            .any(|a| matches!(a, Err(Error::Unavailable(..) | Error::Internal(..))))
         {
             checkout.keep();
         }

@@ -386,7 +386,7 @@ impl LeadStore for PostgresStore {
                 let mut contexts = contexts_on(&mut conn, &[request]).await?;
                 Ok(contexts
                     .pop()
-                    .ok_or_else(|| Error::Internal("no capture context read".into()))??)
+                    .ok_or_else(|| Error::internal("no capture context read"))??)
             }
         }
     }

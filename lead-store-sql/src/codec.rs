@@ -29,7 +29,7 @@ pub enum CodecError {
 impl From<CodecError> for lead_core::Error {
     /// Unreadable stored data is a bug or foreign data, never temporary.
     fn from(err: CodecError) -> Self {
-        lead_core::Error::Internal(format!("SQL store: {err}"))
+        lead_core::Error::internal(format!("SQL store: {err}"))
     }
 }
 

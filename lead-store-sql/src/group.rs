@@ -152,11 +152,11 @@ impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
 }
 
 fn closed() -> Error {
-    Error::Unavailable("the store is closed".into())
+    Error::unavailable("the store is closed")
 }
 
 fn stopped() -> Error {
-    Error::Unavailable("the store's writer stopped before answering".into())
+    Error::unavailable("the store's writer stopped before answering")
 }
 
 /// Most scheduler rounds a writer yields to let more callers queue.
@@ -265,7 +265,14 @@ where
     }
 }
 
-/// The same error again, for every caller of a failed batch.
+/// A cause as its text (a cause is not `Clone`; every caller of a failed
+/// batch logs the same words).
+fn text_of(cause: &lead_core::Cause) -> lead_core::Cause {
+    lead_core::error_chain(cause.as_ref()).into()
+}
+
+/// The same error again, for every caller of a failed batch, with the
+/// cause's text.
 pub fn replicate(err: &Error) -> Error {
     match err {
         Error::Invalid { fields } => Error::Invalid {
@@ -278,9 +285,9 @@ pub fn replicate(err: &Error) -> Error {
         Error::RateLimited { retry_after } => Error::RateLimited {
             retry_after: *retry_after,
         },
-        Error::Unavailable(m) => Error::Unavailable(m.clone()),
-        Error::Internal(m) => Error::Internal(m.clone()),
-        _ => Error::Internal(err.to_string()),
+        Error::Unavailable(m, cause) => Error::Unavailable(m.clone(), cause.as_ref().map(text_of)),
+        Error::Internal(m, cause) => Error::Internal(m.clone(), cause.as_ref().map(text_of)),
+        _ => Error::internal(err.to_string()),
     }
 }
 

@@ -4,12 +4,16 @@
 //! - [`group`]: group commit, one writer task gathering concurrent commits
 //!   into one transaction (each store supplies the batch runner);
 //! - [`codec`]: domain values as columns and back (timestamps, wire names,
-//!   JSON documents).
+//!   JSON documents);
+//! - [`error`]: the stores' failures classified into `lead_core::Error`,
+//!   the driver's error kept as the cause (a [`error::Dialect`] reads its
+//!   database's error codes).
 //!
 //! The rules a commit must satisfy live in `lead-core` (`Commit::check`);
 //! what differs between the stores is only SQL dialect and transaction type.
 
 pub mod codec;
+pub mod error;
 pub mod group;
 
 pub use group::{Batcher, GroupCommit, Stats, answer_batch, insert_only, replicate};

@@ -1,108 +1,91 @@
-//! The store's own failures and how they map onto [`lead_core::Error`].
-//!
-//! Messages name the category and, at most, ids; never SQL text or stored
-//! values.
+//! How SQLite's errors read ([`SqliteDialect`]); the classification into
+//! [`lead_core::Error`] is `lead_store_sql::error`, shared with PostgreSQL.
 
-use lead_core::Error;
+use lead_store_sql::error::{Class, Dialect};
+use sqlx::error::DatabaseError;
 
 /// Everything that can go wrong inside the store.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum StoreError {
-    /// A rule of the contract (conflict, unknown lead or rep).
-    #[error(transparent)]
-    Domain(#[from] Error),
-    /// The driver or the database failed.
-    #[error(transparent)]
-    Sqlx(#[from] sqlx::Error),
-    /// Applying the embedded migrations failed.
-    #[error(transparent)]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// A stored JSON document does not parse (or a value does not serialize).
-    #[error("{what} is not valid JSON for its type: {source}")]
-    Json {
-        what: &'static str,
-        source: serde_json::Error,
-    },
-    /// A stored column holds a value outside its type's range.
-    #[error("stored {0} is not valid")]
-    Corrupt(&'static str),
-}
-
-impl From<lead_store_sql::codec::CodecError> for StoreError {
-    fn from(err: lead_store_sql::codec::CodecError) -> Self {
-        match err {
-            lead_store_sql::codec::CodecError::Json { what, source } => {
-                StoreError::Json { what, source }
-            }
-            lead_store_sql::codec::CodecError::Corrupt(what) => StoreError::Corrupt(what),
-        }
-    }
-}
+pub(crate) type StoreError = lead_store_sql::error::StoreError<SqliteDialect>;
 
 /// SQLite primary result codes that mean "the database cannot be used right
 /// now": BUSY, LOCKED, IOERR, FULL, CANTOPEN, PROTOCOL.
 const TEMPORARY_CODES: [u32; 6] = [5, 6, 10, 13, 14, 15];
 
-fn from_sqlx(err: sqlx::Error) -> Error {
-    match &err {
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::WorkerCrashed => Error::Unavailable(format!("SQLite store: {err}")),
-        sqlx::Error::Database(db) => {
-            if db.is_unique_violation() {
-                return Error::Conflict(format!("SQLite store: {}", db.message()));
-            }
-            let primary = db
-                .code()
-                .and_then(|code| code.parse::<u32>().ok())
-                .map(|code| code & 0xff);
-            if primary.is_some_and(|code| TEMPORARY_CODES.contains(&code)) {
-                Error::Unavailable(format!("SQLite store: {}", db.message()))
-            } else {
-                Error::Internal(format!("SQLite store: {}", db.message()))
-            }
-        }
-        _ => Error::Internal(format!("SQLite store: {err}")),
-    }
-}
+/// SQLite's reading of its result codes.
+#[derive(Debug)]
+pub(crate) struct SqliteDialect;
 
-impl From<StoreError> for Error {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Domain(err) => err,
-            StoreError::Sqlx(err) => from_sqlx(err),
-            StoreError::Migrate(
-                sqlx::migrate::MigrateError::Execute(err)
-                | sqlx::migrate::MigrateError::ExecuteMigration(err, _),
-            ) => from_sqlx(err),
-            StoreError::Migrate(err) => Error::Internal(format!("SQLite migrations: {err}")),
-            err @ (StoreError::Json { .. } | StoreError::Corrupt(_)) => {
-                Error::Internal(format!("SQLite store: {err}"))
-            }
+impl Dialect for SqliteDialect {
+    const NAME: &'static str = "SQLite";
+
+    fn database(db: &dyn DatabaseError) -> (Class, String) {
+        // SQLite's messages name the constraint's columns, never values.
+        let words = db.message().to_owned();
+        if db.is_unique_violation() {
+            return (Class::Conflict, words);
+        }
+        let primary = db
+            .code()
+            .and_then(|code| code.parse::<u32>().ok())
+            .map(|code| code & 0xff);
+        if primary.is_some_and(|code| TEMPORARY_CODES.contains(&code)) {
+            (Class::Unavailable, words)
+        } else {
+            (Class::Internal, words)
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::error::Error as _;
+
+    use sqlx::sqlite::SqlitePoolOptions;
+
     use super::*;
 
-    #[test]
-    fn pool_failures_are_temporary() {
-        for err in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed] {
-            let mapped = Error::from(StoreError::from(err));
-            assert!(mapped.is_temporary(), "{mapped:?}");
-        }
+    #[tokio::test]
+    async fn a_unique_violation_is_a_conflict_that_quotes_no_value() {
+        let pool = SqlitePoolOptions::new()
+            .connect("sqlite::memory:")
+            .await
+            .expect("in-memory database");
+        sqlx::query("CREATE TABLE t (email TEXT UNIQUE)")
+            .execute(&pool)
+            .await
+            .expect("table");
+        let insert = || sqlx::query("INSERT INTO t (email) VALUES ('ana@acme.com')").execute(&pool);
+        insert().await.expect("first insert");
+        let err = insert().await.expect_err("the second one clashes");
+        let mapped = lead_core::Error::from(StoreError::from(err));
+        assert!(
+            matches!(mapped, lead_core::Error::Conflict(_)),
+            "{mapped:?}"
+        );
+        assert!(mapped.to_string().contains("SQLite store"), "{mapped}");
+        assert!(!mapped.to_string().contains("ana@acme.com"), "{mapped}");
+        assert!(mapped.source().is_none(), "a conflict's message says all");
     }
 
-    #[test]
-    fn bad_stored_json_is_internal() {
-        let source = serde_json::from_str::<u8>("x").expect_err("not a number");
-        let mapped = Error::from(StoreError::Json {
-            what: "lead",
-            source,
-        });
-        assert!(matches!(mapped, Error::Internal(_)), "{mapped:?}");
+    #[tokio::test]
+    async fn a_bad_statement_is_internal_and_keeps_the_driver_error() {
+        let pool = SqlitePoolOptions::new()
+            .connect("sqlite::memory:")
+            .await
+            .expect("in-memory database");
+        let err = sqlx::query("SELECT * FROM missing_table")
+            .execute(&pool)
+            .await
+            .expect_err("no such table");
+        let mapped = lead_core::Error::from(StoreError::from(err));
+        assert!(
+            matches!(mapped, lead_core::Error::Internal(..)),
+            "{mapped:?}"
+        );
+        assert!(
+            mapped.chain().contains("missing_table"),
+            "{}",
+            mapped.chain()
+        );
     }
 }

@@ -127,7 +127,7 @@ pub fn undo(record: &MergeRecord, current_survivor: &Lead) -> Result<(Lead, Lead
         set(&mut doc, &change.path, change.before.clone());
     }
     let mut survivor: Lead = serde_json::from_value(doc)
-        .map_err(|e| Error::Internal(format!("merge {} does not undo: {e}", record.id)))?;
+        .map_err(|e| Error::internal(format!("merge {} does not undo: {e}", record.id)))?;
     survivor.version = record.survivor_version;
     Ok((survivor, record.absorbed_before.clone()))
 }

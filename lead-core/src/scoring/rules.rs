@@ -344,7 +344,7 @@ impl RuleSet {
 
     /// Writes the rule set as TOML.
     pub fn to_toml(&self) -> Result<String> {
-        toml::to_string_pretty(self).map_err(|e| Error::Internal(e.to_string()))
+        toml::to_string_pretty(self).map_err(|e| Error::internal(e.to_string()))
     }
 
     /// Scores normalized lead fields.

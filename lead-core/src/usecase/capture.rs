@@ -406,8 +406,8 @@ async fn insert_new(
 pub(super) fn single(mut leads: Vec<Lead>) -> Result<Lead> {
     match (leads.pop(), leads.is_empty()) {
         (Some(lead), true) => Ok(lead),
-        _ => Err(Error::Internal(
-            "store returned an unexpected number of leads".into(),
+        _ => Err(Error::internal(
+            "store returned an unexpected number of leads",
         )),
     }
 }

@@ -121,7 +121,7 @@ pub async fn decide_pair(
                 .reads
                 .get_review_pair(id)
                 .await?
-                .ok_or_else(|| Error::Internal(format!("duplicate pair {id} vanished")))?;
+                .ok_or_else(|| Error::internal(format!("duplicate pair {id} vanished")))?;
             Ok((stored, None))
         }
     }
@@ -166,7 +166,7 @@ async fn merge_stored(
                 absorbed,
                 pair,
             }),
-            _ => Err(Error::Internal("store returned no lead".into())),
+            _ => Err(Error::internal("store returned no lead")),
         }
     };
     with_retries(None, attempt).await

@@ -645,6 +645,6 @@ pub async fn undo_merge(merge_id: Uuid, deps: &Deps) -> Result<(Lead, Option<Lea
     let mut written = deps.store.commit(commit).await?.into_iter();
     let survivor = written
         .next()
-        .ok_or_else(|| Error::Internal("store returned no lead".into()))?;
+        .ok_or_else(|| Error::internal("store returned no lead"))?;
     Ok((survivor, written.next()))
 }

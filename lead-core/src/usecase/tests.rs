@@ -326,7 +326,7 @@ async fn a_failing_store_leaves_no_half_written_lead() {
     store
         .expect_commit()
         .times(1)
-        .returning(|_| Err(Error::Unavailable("connection refused".into())));
+        .returning(|_| Err(Error::unavailable("connection refused")));
     let deps = deps_with_mock(store);
 
     let err = capture(&input("ana@acme.com"), &Policy::default(), &deps)

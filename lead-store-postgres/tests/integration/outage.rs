@@ -187,7 +187,7 @@ async fn the_store_answers_unavailable_while_the_server_is_down_and_recovers_by_
     server.down();
 
     let unavailable = |what: &str, result: Result<(), Error>| match result {
-        Err(Error::Unavailable(_)) => {}
+        Err(Error::Unavailable(..)) => {}
         other => panic!("{what} while the server is down answered {other:?}"),
     };
     unavailable(
@@ -226,7 +226,7 @@ async fn the_store_answers_unavailable_while_the_server_is_down_and_recovers_by_
     let found = loop {
         match store.get(&before.ext_id).await {
             Ok(found) => break found,
-            Err(Error::Unavailable(_)) if Instant::now() < deadline => {
+            Err(Error::Unavailable(..)) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(err) => panic!(

@@ -175,7 +175,7 @@ async fn closing_answers_every_queued_commit_and_keeps_them() {
         .commit(Commit::new().write(fresh(&template, N), None))
         .await
         .expect_err("closed");
-    assert!(matches!(err, Error::Unavailable(_)), "{err:?}");
+    assert!(matches!(err, Error::Unavailable(..)), "{err:?}");
     drop(store);
 
     let reopened = open(&path).await;
