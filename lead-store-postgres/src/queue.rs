@@ -1,6 +1,7 @@
 //! [`OutboxStore`] and [`SyncState`] on PostgreSQL: the CRM push queue
 //! shared by every instance's workers, its dead letters, watermarks and job
-//! leases.
+//! leases. The outbox's flow is `lead_store_sql::outbox`; here are its
+//! statements.
 
 use std::time::Duration;
 
@@ -8,17 +9,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use lead_core::{
-    Claimed, DeadLetter, Destination, Error, OutboxEntry, OutboxStore, Result, SyncState,
-};
+use lead_core::{Claimed, DeadLetter, Destination, OutboxStore, Result, SyncState};
+use lead_store_sql::outbox::{self, LeasedRow, OutboxSql, ParkedRow};
 
-use crate::codec::{bigint, count, instant, micros};
-use lead_store_sql::codec::{EntryColumns, outbox_entry};
-
-use crate::error::StoreError;
+use crate::codec::micros;
+use crate::error::{PostgresDialect, StoreError};
 use crate::store::PostgresStore;
 
-type Fallible<T> = std::result::Result<T, StoreError>;
+type Sqlx<T> = std::result::Result<T, sqlx::Error>;
 
 /// A claimed row: `id, destination, lead, kind, payload, created_at,
 /// attempts, available_at, seq`.
@@ -38,39 +36,21 @@ type DeadColumns = (
     i64,
 );
 
-fn entry_of(columns: EntryColumns) -> Fallible<OutboxEntry> {
-    Ok(outbox_entry(columns)?)
-}
+/// The outbox statements, on the store's pool.
+struct Queue<'a>(&'a sqlx::PgPool);
 
-impl PostgresStore {
-    /// Why an ack, retry or dead-letter of `id` by `worker` touched no row.
-    async fn not_leased(&self, id: Uuid, worker: &str) -> StoreError {
-        let exists: std::result::Result<Option<i32>, sqlx::Error> =
-            sqlx::query_scalar("SELECT 1 FROM outbox WHERE id = $1::uuid")
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await;
-        match exists {
-            Ok(Some(_)) => {
-                Error::Conflict(format!("outbox entry {id} is not leased to {worker}")).into()
-            }
-            Ok(None) => Error::NotFound(format!("outbox entry {id}")).into(),
-            Err(err) => err.into(),
-        }
-    }
+#[async_trait]
+impl OutboxSql for Queue<'_> {
+    type Dialect = PostgresDialect;
 
-    async fn claim_rows(
+    async fn lease_rows(
         &self,
-        destination: &Destination,
+        destination: &str,
         worker: &str,
-        limit: usize,
-        lease: Duration,
-        now: DateTime<Utc>,
-    ) -> Fallible<Vec<Claimed>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        limit: i64,
+        until: i64,
+        now: i64,
+    ) -> Sqlx<Vec<LeasedRow>> {
         // One statement. Rows another claim has locked are skipped, not
         // waited for, and a row whose lease another claim just took is
         // re-checked after its lock is taken (READ COMMITTED re-evaluates
@@ -90,70 +70,67 @@ impl PostgresStore {
                        o.attempts, o.available_at, o.seq",
         )
         .bind(worker)
-        .bind(micros(until))
-        .bind(micros(now))
-        .bind(bigint(limit))
-        .bind(destination.as_str())
-        .fetch_all(&self.pool)
+        .bind(until)
+        .bind(now)
+        .bind(limit)
+        .bind(destination)
+        .fetch_all(self.0)
         .await?;
-        let mut rows = rows;
-        // RETURNING has no order of its own: oldest first.
-        rows.sort_by_key(|row| (row.7, row.8));
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .map(
-                |(id, destination, lead, kind, payload, created_at, attempts, _, _)| {
-                    Ok(Claimed {
-                        entry: entry_of((id, destination, lead, kind, payload, created_at))?,
-                        attempts: count("outbox attempts", i64::from(attempts))?,
-                        lease_until: until,
-                    })
+                |(
+                    id,
+                    destination,
+                    lead,
+                    kind,
+                    payload,
+                    created_at,
+                    attempts,
+                    available_at,
+                    seq,
+                )| {
+                    LeasedRow {
+                        entry: (id, destination, lead, kind, payload, created_at),
+                        attempts: i64::from(attempts),
+                        available_at,
+                        seq,
+                    }
                 },
             )
-            .collect()
+            .collect())
     }
 
-    async fn ack_row(&self, id: Uuid, worker: &str) -> Fallible<()> {
+    async fn delete_leased(&self, id: Uuid, worker: &str) -> Sqlx<u64> {
         let done = sqlx::query("DELETE FROM outbox WHERE id = $1::uuid AND leased_by = $2")
             .bind(id.to_string())
             .bind(worker)
-            .execute(&self.pool)
+            .execute(self.0)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(self.not_leased(id, worker).await);
-        }
-        Ok(())
+        Ok(done.rows_affected())
     }
 
-    async fn retry_row(
+    async fn reschedule_leased(
         &self,
         id: Uuid,
         worker: &str,
-        available_at: DateTime<Utc>,
+        available_at: i64,
         error: &str,
-    ) -> Fallible<()> {
+    ) -> Sqlx<u64> {
         let done = sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, available_at = $1, leased_by = NULL, \
              lease_until = NULL, last_error = $2 WHERE id = $3::uuid AND leased_by = $4",
         )
-        .bind(micros(available_at))
+        .bind(available_at)
         .bind(error)
         .bind(id.to_string())
         .bind(worker)
-        .execute(&self.pool)
+        .execute(self.0)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(self.not_leased(id, worker).await);
-        }
-        Ok(())
+        Ok(done.rows_affected())
     }
 
-    async fn dead_letter_row(
-        &self,
-        id: Uuid,
-        worker: &str,
-        error: &str,
-        now: DateTime<Utc>,
-    ) -> Fallible<()> {
+    async fn park_leased(&self, id: Uuid, worker: &str, error: &str, parked_at: i64) -> Sqlx<u64> {
         // Moved in one statement: the row leaves the queue exactly when it
         // is parked.
         let parked = sqlx::query(
@@ -167,41 +144,50 @@ impl PostgresStore {
         .bind(id.to_string())
         .bind(worker)
         .bind(error)
-        .bind(micros(now))
-        .execute(&self.pool)
+        .bind(parked_at)
+        .execute(self.0)
         .await?;
-        if parked.rows_affected() == 0 {
-            return Err(self.not_leased(id, worker).await);
-        }
-        Ok(())
+        Ok(parked.rows_affected())
     }
 
-    async fn dead_letter_rows(
-        &self,
-        destination: &Destination,
-        limit: usize,
-    ) -> Fallible<Vec<DeadLetter>> {
+    async fn parked_rows(&self, destination: &str, limit: i64) -> Sqlx<Vec<ParkedRow>> {
         let rows: Vec<DeadColumns> = sqlx::query_as(
             "SELECT id::text, destination, lead, kind, payload::text, created_at, attempts, error, \
                     parked_at \
              FROM dead_letters WHERE destination = $2 ORDER BY seq LIMIT $1",
         )
-        .bind(bigint(limit))
-        .bind(destination.as_str())
-        .fetch_all(&self.pool)
+        .bind(limit)
+        .bind(destination)
+        .fetch_all(self.0)
         .await?;
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .map(
                 |(id, destination, lead, kind, payload, created_at, attempts, error, parked_at)| {
-                    Ok(DeadLetter {
-                        entry: entry_of((id, destination, lead, kind, payload, created_at))?,
-                        attempts: count("dead letter attempts", i64::from(attempts))?,
+                    ParkedRow {
+                        entry: (id, destination, lead, kind, payload, created_at),
+                        attempts: i64::from(attempts),
                         error,
-                        parked_at: instant(parked_at)?,
-                    })
+                        parked_at,
+                    }
                 },
             )
-            .collect()
+            .collect())
+    }
+
+    async fn is_queued(&self, id: Uuid) -> Sqlx<bool> {
+        let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM outbox WHERE id = $1::uuid")
+            .bind(id.to_string())
+            .fetch_optional(self.0)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn queued_count(&self, destination: &str) -> Sqlx<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE destination = $1")
+            .bind(destination)
+            .fetch_one(self.0)
+            .await
     }
 }
 
@@ -215,13 +201,11 @@ impl OutboxStore for PostgresStore {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<Claimed>> {
-        Ok(self
-            .claim_rows(destination, worker, limit, lease, now)
-            .await?)
+        outbox::claim(&Queue(&self.pool), destination, worker, limit, lease, now).await
     }
 
     async fn ack(&self, id: Uuid, worker: &str) -> Result<()> {
-        Ok(self.ack_row(id, worker).await?)
+        outbox::ack(&Queue(&self.pool), id, worker).await
     }
 
     async fn retry(
@@ -231,7 +215,7 @@ impl OutboxStore for PostgresStore {
         available_at: DateTime<Utc>,
         error: &str,
     ) -> Result<()> {
-        Ok(self.retry_row(id, worker, available_at, error).await?)
+        outbox::retry(&Queue(&self.pool), id, worker, available_at, error).await
     }
 
     async fn dead_letter(
@@ -241,7 +225,7 @@ impl OutboxStore for PostgresStore {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        Ok(self.dead_letter_row(id, worker, error, now).await?)
+        outbox::dead_letter(&Queue(&self.pool), id, worker, error, now).await
     }
 
     async fn dead_letters(
@@ -249,16 +233,11 @@ impl OutboxStore for PostgresStore {
         destination: &Destination,
         limit: usize,
     ) -> Result<Vec<DeadLetter>> {
-        Ok(self.dead_letter_rows(destination, limit).await?)
+        outbox::dead_letters(&Queue(&self.pool), destination, limit).await
     }
 
     async fn pending_count(&self, destination: &Destination) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE destination = $1")
-            .bind(destination.as_str())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::from)?;
-        Ok(count("outbox count", n)?)
+        outbox::pending_count(&Queue(&self.pool), destination).await
     }
 }
 

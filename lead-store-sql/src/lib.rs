@@ -5,6 +5,8 @@
 //!   into one transaction (each store supplies the batch runner);
 //! - [`codec`]: domain values as columns and back (timestamps, wire names,
 //!   JSON documents);
+//! - [`outbox`]: the outbox flow (claim, ack, retry, dead letters) over a
+//!   store's [`outbox::OutboxSql`] statements;
 //! - [`error`]: the stores' failures classified into `lead_core::Error`,
 //!   the driver's error kept as the cause (a [`error::Dialect`] reads its
 //!   database's error codes).
@@ -15,5 +17,6 @@
 pub mod codec;
 pub mod error;
 pub mod group;
+pub mod outbox;
 
 pub use group::{Batcher, GroupCommit, Stats, answer_batch, insert_only, replicate};

@@ -1,5 +1,6 @@
 //! [`OutboxStore`] and [`SyncState`] on SQLite: the CRM push queue, its
-//! dead letters, watermarks and job leases.
+//! dead letters, watermarks and job leases. The outbox's flow is
+//! `lead_store_sql::outbox`; here are its statements.
 
 use std::time::Duration;
 
@@ -7,17 +8,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use lead_core::{
-    Claimed, DeadLetter, Destination, Error, OutboxEntry, OutboxStore, Result, SyncState,
-};
+use lead_core::{Claimed, DeadLetter, Destination, OutboxStore, Result, SyncState};
+use lead_store_sql::outbox::{self, LeasedRow, OutboxSql, ParkedRow};
 
-use crate::codec::{count, instant, micros};
-use lead_store_sql::codec::{EntryColumns, outbox_entry};
-
-use crate::error::StoreError;
+use crate::codec::micros;
+use crate::error::{SqliteDialect, StoreError};
 use crate::store::SqliteStore;
 
-type Fallible<T> = std::result::Result<T, StoreError>;
+type Sqlx<T> = std::result::Result<T, sqlx::Error>;
 
 /// A claimed row: `id, destination, lead, kind, payload, created_at,
 /// attempts, available_at, seq`.
@@ -37,39 +35,21 @@ type DeadColumns = (
     i64,
 );
 
-fn entry_of(columns: EntryColumns) -> Fallible<OutboxEntry> {
-    Ok(outbox_entry(columns)?)
-}
+/// The outbox statements, on the store's pool.
+struct Queue<'a>(&'a sqlx::SqlitePool);
 
-impl SqliteStore {
-    /// Why an ack, retry or dead-letter of `id` by `worker` touched no row.
-    async fn not_leased(&self, id: Uuid, worker: &str) -> StoreError {
-        let exists: std::result::Result<Option<i64>, sqlx::Error> =
-            sqlx::query_scalar("SELECT 1 FROM outbox WHERE id = ?")
-                .bind(id.to_string())
-                .fetch_optional(&self.pool)
-                .await;
-        match exists {
-            Ok(Some(_)) => {
-                Error::Conflict(format!("outbox entry {id} is not leased to {worker}")).into()
-            }
-            Ok(None) => Error::NotFound(format!("outbox entry {id}")).into(),
-            Err(err) => err.into(),
-        }
-    }
+#[async_trait]
+impl OutboxSql for Queue<'_> {
+    type Dialect = SqliteDialect;
 
-    async fn claim_rows(
+    async fn lease_rows(
         &self,
-        destination: &Destination,
+        destination: &str,
         worker: &str,
-        limit: usize,
-        lease: Duration,
-        now: DateTime<Utc>,
-    ) -> Fallible<Vec<Claimed>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
+        limit: i64,
+        until: i64,
+        now: i64,
+    ) -> Sqlx<Vec<LeasedRow>> {
         // One statement: atomic, and SQLite's single writer means no two
         // claims ever see the same row as free.
         let rows: Vec<ClaimColumns> = sqlx::query_as(
@@ -81,71 +61,68 @@ impl SqliteStore {
              RETURNING id, destination, lead, kind, payload, created_at, attempts, available_at, seq",
         )
         .bind(worker)
-        .bind(micros(until))
-        .bind(micros(now))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .bind(destination.as_str())
-        .fetch_all(&self.pool)
+        .bind(until)
+        .bind(now)
+        .bind(limit)
+        .bind(destination)
+        .fetch_all(self.0)
         .await?;
-        let mut rows = rows;
-        // RETURNING has no order of its own: oldest first.
-        rows.sort_by_key(|row| (row.7, row.8));
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .map(
-                |(id, destination, lead, kind, payload, created_at, attempts, _, _)| {
-                    Ok(Claimed {
-                        entry: entry_of((id, destination, lead, kind, payload, created_at))?,
-                        attempts: count("outbox attempts", attempts)?,
-                        lease_until: until,
-                    })
+                |(
+                    id,
+                    destination,
+                    lead,
+                    kind,
+                    payload,
+                    created_at,
+                    attempts,
+                    available_at,
+                    seq,
+                )| {
+                    LeasedRow {
+                        entry: (id, destination, lead, kind, payload, created_at),
+                        attempts,
+                        available_at,
+                        seq,
+                    }
                 },
             )
-            .collect()
+            .collect())
     }
 
-    async fn ack_row(&self, id: Uuid, worker: &str) -> Fallible<()> {
+    async fn delete_leased(&self, id: Uuid, worker: &str) -> Sqlx<u64> {
         let done = sqlx::query("DELETE FROM outbox WHERE id = ? AND leased_by = ?")
             .bind(id.to_string())
             .bind(worker)
-            .execute(&self.pool)
+            .execute(self.0)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(self.not_leased(id, worker).await);
-        }
-        Ok(())
+        Ok(done.rows_affected())
     }
 
-    async fn retry_row(
+    async fn reschedule_leased(
         &self,
         id: Uuid,
         worker: &str,
-        available_at: DateTime<Utc>,
+        available_at: i64,
         error: &str,
-    ) -> Fallible<()> {
+    ) -> Sqlx<u64> {
         let done = sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, available_at = ?, leased_by = NULL, \
              lease_until = NULL, last_error = ? WHERE id = ? AND leased_by = ?",
         )
-        .bind(micros(available_at))
+        .bind(available_at)
         .bind(error)
         .bind(id.to_string())
         .bind(worker)
-        .execute(&self.pool)
+        .execute(self.0)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(self.not_leased(id, worker).await);
-        }
-        Ok(())
+        Ok(done.rows_affected())
     }
 
-    async fn dead_letter_row(
-        &self,
-        id: Uuid,
-        worker: &str,
-        error: &str,
-        now: DateTime<Utc>,
-    ) -> Fallible<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+    async fn park_leased(&self, id: Uuid, worker: &str, error: &str, parked_at: i64) -> Sqlx<u64> {
+        let mut tx = self.0.begin_with("BEGIN IMMEDIATE").await?;
         let parked = sqlx::query(
             "INSERT INTO dead_letters \
              (id, destination, lead, kind, payload, created_at, attempts, error, parked_at) \
@@ -153,48 +130,60 @@ impl SqliteStore {
              FROM outbox WHERE id = ? AND leased_by = ?",
         )
         .bind(error)
-        .bind(micros(now))
+        .bind(parked_at)
         .bind(id.to_string())
         .bind(worker)
         .execute(&mut *tx)
         .await?;
         if parked.rows_affected() == 0 {
             tx.rollback().await?;
-            return Err(self.not_leased(id, worker).await);
+            return Ok(0);
         }
         sqlx::query("DELETE FROM outbox WHERE id = ?")
             .bind(id.to_string())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(parked.rows_affected())
     }
 
-    async fn dead_letter_rows(
-        &self,
-        destination: &Destination,
-        limit: usize,
-    ) -> Fallible<Vec<DeadLetter>> {
+    async fn parked_rows(&self, destination: &str, limit: i64) -> Sqlx<Vec<ParkedRow>> {
         let rows: Vec<DeadColumns> = sqlx::query_as(
             "SELECT id, destination, lead, kind, payload, created_at, attempts, error, parked_at \
              FROM dead_letters WHERE destination = ? ORDER BY seq LIMIT ?",
         )
-        .bind(destination.as_str())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        .bind(destination)
+        .bind(limit)
+        .fetch_all(self.0)
         .await?;
-        rows.into_iter()
+        Ok(rows
+            .into_iter()
             .map(
                 |(id, destination, lead, kind, payload, created_at, attempts, error, parked_at)| {
-                    Ok(DeadLetter {
-                        entry: entry_of((id, destination, lead, kind, payload, created_at))?,
-                        attempts: count("dead letter attempts", attempts)?,
+                    ParkedRow {
+                        entry: (id, destination, lead, kind, payload, created_at),
+                        attempts,
                         error,
-                        parked_at: instant(parked_at)?,
-                    })
+                        parked_at,
+                    }
                 },
             )
-            .collect()
+            .collect())
+    }
+
+    async fn is_queued(&self, id: Uuid) -> Sqlx<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM outbox WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(self.0)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn queued_count(&self, destination: &str) -> Sqlx<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE destination = ?")
+            .bind(destination)
+            .fetch_one(self.0)
+            .await
     }
 }
 
@@ -208,13 +197,11 @@ impl OutboxStore for SqliteStore {
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<Vec<Claimed>> {
-        Ok(self
-            .claim_rows(destination, worker, limit, lease, now)
-            .await?)
+        outbox::claim(&Queue(&self.pool), destination, worker, limit, lease, now).await
     }
 
     async fn ack(&self, id: Uuid, worker: &str) -> Result<()> {
-        Ok(self.ack_row(id, worker).await?)
+        outbox::ack(&Queue(&self.pool), id, worker).await
     }
 
     async fn retry(
@@ -224,7 +211,7 @@ impl OutboxStore for SqliteStore {
         available_at: DateTime<Utc>,
         error: &str,
     ) -> Result<()> {
-        Ok(self.retry_row(id, worker, available_at, error).await?)
+        outbox::retry(&Queue(&self.pool), id, worker, available_at, error).await
     }
 
     async fn dead_letter(
@@ -234,7 +221,7 @@ impl OutboxStore for SqliteStore {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        Ok(self.dead_letter_row(id, worker, error, now).await?)
+        outbox::dead_letter(&Queue(&self.pool), id, worker, error, now).await
     }
 
     async fn dead_letters(
@@ -242,16 +229,11 @@ impl OutboxStore for SqliteStore {
         destination: &Destination,
         limit: usize,
     ) -> Result<Vec<DeadLetter>> {
-        Ok(self.dead_letter_rows(destination, limit).await?)
+        outbox::dead_letters(&Queue(&self.pool), destination, limit).await
     }
 
     async fn pending_count(&self, destination: &Destination) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE destination = ?")
-            .bind(destination.as_str())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::from)?;
-        Ok(count("outbox count", n)?)
+        outbox::pending_count(&Queue(&self.pool), destination).await
     }
 }
 
