@@ -23,7 +23,7 @@ use sqlx::PgConnection;
 
 use lead_core::{Commit, FollowUpTask, IdempotencyKey, Lead, OutboxEntry, RepId};
 
-use crate::codec::{LeadRow, bigint, micros, to_json, wire_name};
+use crate::codec::{bigint, lead_row, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::load::{LoadColumns, PgQuery};
 use lead_store_sql::Stats;
@@ -161,7 +161,7 @@ struct Columns<'a> {
 
 impl<'a> Columns<'a> {
     fn lead(&mut self, lead: &'a Lead) -> Fallible<()> {
-        let row = LeadRow::of(lead)?;
+        let row = lead_row(lead)?;
         self.ext_id.push(row.ext_id);
         self.email.push(row.email);
         self.email_key.push(row.email_key);

@@ -14,7 +14,7 @@ use lead_core::{
     Result, ReviewStatus,
 };
 
-use crate::codec::{LeadRow, bigint, instant, micros, to_json, wire_name};
+use crate::codec::{LeadRow, bigint, instant, lead_row, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::held::HeldConnection;
 use crate::load::write_load;
@@ -456,7 +456,7 @@ async fn apply(conn: &mut PgConnection, commit: Commit) -> Fallible<Vec<Lead>> {
     for write in commit.leads {
         let expected = write.expected_version;
         let lead = write.into_written();
-        write_lead(conn, &LeadRow::of(&lead)?, expected).await?;
+        write_lead(conn, &lead_row(&lead)?, expected).await?;
         written.push(lead);
     }
     write_projections(conn, &written.iter().collect::<Vec<_>>()).await?;

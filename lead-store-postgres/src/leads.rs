@@ -7,22 +7,20 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use lead_core::query::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
-    AccountKey, CaptureContext, Commit, CrmKind, Cursor, Dashboard, Error, FollowUpPage,
-    FollowUpQuery, FollowUpTask, Lead, LeadExtId, LeadPage, LeadQuery, LeadReads, LeadStore,
-    MergeRecord, PairPage, PairQuery, Priority, Rep, RepId, RepState, RepStore, Replay, Result,
-    ReviewPair, ReviewStatus, Stage,
+    AccountKey, CaptureContext, Commit, CrmKind, Dashboard, Error, FollowUpPage, FollowUpQuery,
+    FollowUpTask, Lead, LeadExtId, LeadPage, LeadQuery, LeadReads, LeadStore, MergeRecord,
+    PairPage, PairQuery, Rep, RepId, RepState, RepStore, Replay, Result, ReviewPair, ReviewStatus,
 };
 
-use crate::codec::{bigint, count, from_json, lead_of, micros, rep_of, to_json, wire_name};
+use crate::codec::{bigint, from_json, lead_of, micros, rep_of, to_json, wire_name};
 use crate::context::{ContextRequest, contexts_on};
 use crate::error::StoreError;
 use crate::store::PostgresStore;
 use lead_store_sql::codec::{
-    DealColumns, PairColumns, deal_value, followup_of, followup_page, pair_page, rep_load,
-    review_pair,
+    DealColumns, PairColumns, followup_of, followup_page, pair_page, rep_load, review_pair,
 };
+use lead_store_sql::reads::{DashboardRows, dashboard, lead_page};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
@@ -31,20 +29,6 @@ macro_rules! pg_pair_columns {
     () => {
         "id::text, lead_a, lead_b, similarity, status, merge_id::text, found_at, decided_at"
     };
-}
-
-/// Open stages in pipeline order: the funnel's steps.
-const FUNNEL: [Stage; 6] = [
-    Stage::New,
-    Stage::Contacted,
-    Stage::Qualified,
-    Stage::Proposal,
-    Stage::Negotiation,
-    Stage::Won,
-];
-
-fn stage_of(name: &str) -> Fallible<Stage> {
-    Stage::parse(name).map_err(|_| StoreError::Corrupt("stage"))
 }
 
 impl PostgresStore {
@@ -116,18 +100,7 @@ impl PostgresStore {
         sql.push(" ORDER BY created_at DESC, ext_id DESC LIMIT ")
             .push_bind(bigint(size + 1));
         let docs: Vec<String> = sql.build_query_scalar().fetch_all(&self.pool).await?;
-        let mut leads = docs
-            .iter()
-            .map(|doc| lead_of(doc))
-            .collect::<Fallible<Vec<Lead>>>()?;
-        let more = leads.len() > size;
-        leads.truncate(size);
-        let next_cursor = if more {
-            leads.last().map(Cursor::after)
-        } else {
-            None
-        };
-        Ok(LeadPage { leads, next_cursor })
+        Ok(lead_page(&docs, size)?)
     }
 
     /// One page of follow-up tasks: only the filters given become WHERE
@@ -174,7 +147,7 @@ impl PostgresStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let (total, score_sum, unassigned): (i64, i64, i64) = sqlx::query_as(
+        let totals: (i64, i64, i64) = sqlx::query_as(
             "SELECT COUNT(*), COALESCE(SUM(score), 0)::int8, \
              COUNT(*) FILTER (WHERE assigned_to IS NULL) \
              FROM leads WHERE merged_into IS NULL AND created_at >= $1",
@@ -182,17 +155,6 @@ impl PostgresStore {
         .bind(since)
         .fetch_one(&mut *tx)
         .await?;
-        let total: u64 = count("lead count", total)?;
-        let mut stats = PipelineStats {
-            total,
-            unassigned: count("unassigned count", unassigned)?,
-            average_score: if total == 0 {
-                0.0
-            } else {
-                count::<u64>("score sum", score_sum)? as f64 / total as f64
-            },
-            ..PipelineStats::default()
-        };
 
         // Deal values live only in the lead document (no column holds
         // them): read what the fold needs of the window's leads that have
@@ -211,12 +173,6 @@ impl PostgresStore {
         .bind(since)
         .fetch_all(&mut *tx)
         .await?;
-        stats.set_deal_values(
-            deals
-                .into_iter()
-                .map(deal_value)
-                .collect::<std::result::Result<Vec<_>, _>>()?,
-        );
 
         let stages: Vec<(String, i64)> = sqlx::query_as(
             "SELECT stage, COUNT(*) FROM leads WHERE merged_into IS NULL AND created_at >= $1 \
@@ -225,11 +181,6 @@ impl PostgresStore {
         .bind(since)
         .fetch_all(&mut *tx)
         .await?;
-        for (stage, n) in stages {
-            stats
-                .by_stage
-                .insert(stage_of(&stage)?, count("stage count", n)?);
-        }
         let priorities: Vec<(String, i64)> = sqlx::query_as(
             "SELECT priority, COUNT(*) FROM leads WHERE merged_into IS NULL AND created_at >= $1 \
              GROUP BY priority",
@@ -237,13 +188,6 @@ impl PostgresStore {
         .bind(since)
         .fetch_all(&mut *tx)
         .await?;
-        for (priority, n) in priorities {
-            let priority =
-                Priority::parse(&priority).map_err(|_| StoreError::Corrupt("priority"))?;
-            stats
-                .by_priority
-                .insert(priority, count("priority count", n)?);
-        }
 
         let sources: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
             "SELECT COALESCE(source, 'unknown') AS name, COUNT(*) AS n, SUM(score)::int8, \
@@ -254,18 +198,6 @@ impl PostgresStore {
         .bind(since)
         .fetch_all(&mut *tx)
         .await?;
-        let mut source_performance = Vec::with_capacity(sources.len());
-        for (source, n, score, high, won) in sources {
-            let leads: u64 = count("source count", n)?;
-            stats.by_source.insert(source.clone(), leads);
-            source_performance.push(SourcePerformance {
-                source,
-                leads,
-                average_score: count::<u64>("score sum", score)? as f64 / leads as f64,
-                high_priority: count("high-priority count", high)?,
-                won: count("won count", won)?,
-            });
-        }
 
         let reps: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT assigned_to, COUNT(*) AS n, COUNT(*) FILTER (WHERE stage = 'won') AS won \
@@ -280,23 +212,6 @@ impl PostgresStore {
         .bind(bigint(top))
         .fetch_all(&mut *tx)
         .await?;
-        let top_performers = reps
-            .into_iter()
-            .map(|(rep, assigned, won)| {
-                let assigned: u64 = count("assigned count", assigned)?;
-                let won: u64 = count("won count", won)?;
-                Ok(RepPerformance {
-                    rep: rep_of(&rep)?,
-                    assigned,
-                    won,
-                    conversion_rate: if assigned == 0 {
-                        0.0
-                    } else {
-                        won as f64 / assigned as f64
-                    },
-                })
-            })
-            .collect::<Fallible<Vec<_>>>()?;
 
         // How far along the pipeline each lead got: its current stage or any
         // stage its history moved it to, ranked in `FUNNEL` order (other
@@ -318,24 +233,18 @@ impl PostgresStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut reached_at_least = [0u64; FUNNEL.len()];
-        for (rank, n) in ranks {
-            let rank: usize = count("funnel rank", i64::from(rank))?;
-            let n: u64 = count("funnel count", n)?;
-            for slot in reached_at_least.iter_mut().take(rank + 1) {
-                *slot += n;
-            }
-        }
-        // Every lead is at least new.
-        reached_at_least[0] = stats.total;
-        let funnel = FUNNEL.iter().copied().zip(reached_at_least).collect();
-
-        Ok(Dashboard {
-            stats,
-            funnel,
-            top_performers,
-            source_performance,
-        })
+        Ok(dashboard(DashboardRows {
+            totals,
+            deals,
+            stages,
+            priorities,
+            sources,
+            reps,
+            ranks: ranks
+                .into_iter()
+                .map(|(rank, n)| (i64::from(rank), n))
+                .collect(),
+        })?)
     }
 
     async fn rep_rows(&self) -> Fallible<Vec<RepState>> {

@@ -414,3 +414,85 @@ mod tests {
         assert_eq!(back, lead_core::OutboxKind::LeadCreated);
     }
 }
+
+/// The columns of `leads` that SQL filters, orders or aggregates on, all
+/// derived from the lead itself, plus the lead as a document. `L` is how
+/// the store keeps a list of strings (JSON text in SQLite, `text[]` in
+/// PostgreSQL).
+#[derive(Debug)]
+pub struct LeadRow<L> {
+    /// Public id.
+    pub ext_id: String,
+    /// The e-mail as written.
+    pub email: String,
+    /// [`lead_core::email_match_key`] of the e-mail.
+    pub email_key: String,
+    /// [`lead_core::MatchKeys::company_key`].
+    pub company_key: Option<String>,
+    /// [`lead_core::MatchKeys::corporate_domain`].
+    pub corporate_domain: Option<String>,
+    /// Stage name.
+    pub stage: &'static str,
+    /// Priority name.
+    pub priority: &'static str,
+    /// Rule score.
+    pub score: i32,
+    /// The rep's id.
+    pub assigned_to: Option<String>,
+    /// The source, lower-cased (what the source filter compares).
+    pub source: Option<String>,
+    /// The source as written.
+    pub source_raw: Option<String>,
+    /// [`lead_core::LeadQuery::searched_text`], lower-cased here (not by
+    /// the database), so the search filter means exactly what
+    /// `LeadQuery::matches` means.
+    pub search_text: L,
+    /// Segment names.
+    pub segments: L,
+    /// Creation time (µs).
+    pub created_at: i64,
+    /// Last change (µs).
+    pub updated_at: i64,
+    /// The lead it was merged into.
+    pub merged_into: Option<String>,
+    /// The version to store.
+    pub version: i64,
+    /// The lead as JSON.
+    pub doc: String,
+}
+
+impl<L> LeadRow<L> {
+    /// The row for `lead` (whose `version` is the one to store), each list
+    /// of strings turned into the store's form by `list`.
+    pub fn of(
+        lead: &lead_core::Lead,
+        list: impl Fn(&'static str, Vec<String>) -> Result<L, CodecError>,
+    ) -> Result<Self, CodecError> {
+        let fields = &lead.fields;
+        let keys = lead_core::MatchKeys::of(fields);
+        let search_text: Vec<String> = lead_core::LeadQuery::searched_text(lead)
+            .map(str::to_lowercase)
+            .collect();
+        Ok(LeadRow {
+            ext_id: lead.ext_id.as_str().to_owned(),
+            email: fields.email.as_str().to_owned(),
+            email_key: lead_core::email_match_key(&fields.email),
+            company_key: keys.company_key(),
+            corporate_domain: keys.corporate_domain().map(str::to_owned),
+            stage: lead.stage.as_str(),
+            priority: lead.priority.as_str(),
+            score: i32::from(lead.score.value()),
+            assigned_to: lead.assigned_to.as_ref().map(|r| r.as_str().to_owned()),
+            source: fields.source.as_deref().map(str::to_lowercase),
+            source_raw: fields.source.clone(),
+            search_text: list("search text", search_text)?,
+            segments: list("segments", lead.segments.clone())?,
+            created_at: micros(lead.created_at),
+            updated_at: micros(lead.updated_at),
+            merged_into: lead.merged_into.as_ref().map(|m| m.as_str().to_owned()),
+            version: i64::try_from(lead.version)
+                .map_err(|_| CodecError::Corrupt("lead version"))?,
+            doc: to_json("lead", lead)?,
+        })
+    }
+}

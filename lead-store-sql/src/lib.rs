@@ -7,6 +7,7 @@
 //!   JSON documents);
 //! - [`outbox`]: the outbox flow (claim, ack, retry, dead letters) over a
 //!   store's [`outbox::OutboxSql`] statements;
+//! - [`reads`]: pages and the dashboard assembled from a store's rows;
 //! - [`error`]: the stores' failures classified into `lead_core::Error`,
 //!   the driver's error kept as the cause (a [`error::Dialect`] reads its
 //!   database's error codes).
@@ -18,5 +19,6 @@ pub mod codec;
 pub mod error;
 pub mod group;
 pub mod outbox;
+pub mod reads;
 
 pub use group::{Batcher, GroupCommit, Stats, answer_batch, insert_only, replicate};

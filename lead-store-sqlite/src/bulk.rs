@@ -15,7 +15,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use lead_core::{Commit, Lead, LoadChange, RepId};
 
-use crate::codec::{LeadRow, micros, to_json, wire_name};
+use crate::codec::{lead_row, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::load::write_load;
 
@@ -66,7 +66,7 @@ async fn write(
     let leads: Vec<&Lead> = written.iter().flatten().collect();
     let rows = leads
         .iter()
-        .map(|lead| LeadRow::of(lead))
+        .map(|lead| lead_row(lead))
         .collect::<Fallible<Vec<_>>>()?;
     insert_rows(
         conn,

@@ -11,7 +11,7 @@ use lead_core::{
     Commit, CommitFacts, Error, FollowUpTask, Lead, LeadExtId, RepId, Result, ReviewStatus,
 };
 
-use crate::codec::{LeadRow, instant, micros, to_json, wire_name};
+use crate::codec::{LeadRow, instant, lead_row, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::load::write_load;
 use lead_store_sql::codec::{followup_columns, last_update_per_task, pair_columns};
@@ -288,7 +288,7 @@ async fn apply(conn: &mut SqliteConnection, commit: Commit) -> Fallible<Vec<Lead
     for write in commit.leads {
         let expected = write.expected_version;
         let lead = write.into_written();
-        write_lead(conn, &LeadRow::of(&lead)?, expected).await?;
+        write_lead(conn, &lead_row(&lead)?, expected).await?;
         written.push(lead);
     }
     for lead in &written {

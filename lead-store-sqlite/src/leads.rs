@@ -7,40 +7,24 @@ use sqlx::{QueryBuilder, Sqlite};
 use uuid::Uuid;
 
 use lead_core::ports::capture_context_by_reads;
-use lead_core::query::{PipelineStats, RepPerformance, SourcePerformance};
 use lead_core::{
-    AccountKey, CaptureContext, Commit, CrmKind, Cursor, Dashboard, FollowUpPage, FollowUpQuery,
+    AccountKey, CaptureContext, Commit, CrmKind, Dashboard, FollowUpPage, FollowUpQuery,
     FollowUpTask, Lead, LeadExtId, LeadPage, LeadQuery, LeadReads, LeadStore, MergeRecord,
-    PairPage, PairQuery, Priority, Rep, RepId, RepState, RepStore, Replay, Result, ReviewPair,
-    ReviewStatus, Stage,
+    PairPage, PairQuery, Rep, RepId, RepState, RepStore, Replay, Result, ReviewPair, ReviewStatus,
 };
 
-use crate::codec::{count, from_json, micros, to_json, wire_name};
+use crate::codec::{from_json, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::SqliteStore;
 use lead_store_sql::codec::{
-    DealColumns, PairColumns, deal_value, followup_of, followup_page, pair_page, rep_load,
-    review_pair,
+    DealColumns, PairColumns, followup_of, followup_page, pair_page, rep_load, review_pair,
 };
+use lead_store_sql::reads::{DashboardRows, dashboard, lead_page};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
-/// Open stages in pipeline order: the funnel's steps.
-const FUNNEL: [Stage; 6] = [
-    Stage::New,
-    Stage::Contacted,
-    Stage::Qualified,
-    Stage::Proposal,
-    Stage::Negotiation,
-    Stage::Won,
-];
-
 fn lead_of(doc: &str) -> Fallible<Lead> {
     Ok(from_json("stored lead", doc)?)
-}
-
-fn stage_of(name: &str) -> Fallible<Stage> {
-    Stage::parse(name).map_err(|_| StoreError::Corrupt("stage"))
 }
 
 impl SqliteStore {
@@ -115,18 +99,7 @@ impl SqliteStore {
         sql.push(" ORDER BY created_at DESC, ext_id DESC LIMIT ")
             .push_bind(i64::try_from(size + 1).unwrap_or(i64::MAX));
         let docs: Vec<String> = sql.build_query_scalar().fetch_all(&self.pool).await?;
-        let mut leads = docs
-            .iter()
-            .map(|doc| lead_of(doc))
-            .collect::<Fallible<Vec<Lead>>>()?;
-        let more = leads.len() > size;
-        leads.truncate(size);
-        let next_cursor = if more {
-            leads.last().map(Cursor::after)
-        } else {
-            None
-        };
-        Ok(LeadPage { leads, next_cursor })
+        Ok(lead_page(&docs, size)?)
     }
 
     /// One page of follow-up tasks: only the filters given become WHERE
@@ -172,24 +145,13 @@ impl SqliteStore {
         let since = micros(since);
         // One read transaction: every figure sees the same snapshot.
         let mut tx = self.pool.begin().await?;
-        let (total, score_sum, unassigned): (i64, i64, i64) = sqlx::query_as(
+        let totals: (i64, i64, i64) = sqlx::query_as(
             "SELECT COUNT(*), COALESCE(SUM(score), 0), COALESCE(SUM(assigned_to IS NULL), 0) \
              FROM leads WHERE merged_into IS NULL AND created_at >= ?",
         )
         .bind(since)
         .fetch_one(&mut *tx)
         .await?;
-        let total: u64 = count("lead count", total)?;
-        let mut stats = PipelineStats {
-            total,
-            unassigned: count("unassigned count", unassigned)?,
-            average_score: if total == 0 {
-                0.0
-            } else {
-                count::<u64>("score sum", score_sum)? as f64 / total as f64
-            },
-            ..PipelineStats::default()
-        };
 
         // Deal values live only in the lead document (no column holds
         // them): read what the fold needs of the window's leads that have
@@ -204,12 +166,6 @@ impl SqliteStore {
         .bind(since)
         .fetch_all(&mut *tx)
         .await?;
-        stats.set_deal_values(
-            deals
-                .into_iter()
-                .map(deal_value)
-                .collect::<std::result::Result<Vec<_>, _>>()?,
-        );
 
         let stages: Vec<(String, i64)> = sqlx::query_as(
             "SELECT stage, COUNT(*) FROM leads WHERE merged_into IS NULL AND created_at >= ? \
@@ -218,11 +174,6 @@ impl SqliteStore {
         .bind(since)
         .fetch_all(&mut *tx)
         .await?;
-        for (stage, n) in stages {
-            stats
-                .by_stage
-                .insert(stage_of(&stage)?, count("stage count", n)?);
-        }
         let priorities: Vec<(String, i64)> = sqlx::query_as(
             "SELECT priority, COUNT(*) FROM leads WHERE merged_into IS NULL AND created_at >= ? \
              GROUP BY priority",
@@ -230,13 +181,6 @@ impl SqliteStore {
         .bind(since)
         .fetch_all(&mut *tx)
         .await?;
-        for (priority, n) in priorities {
-            let priority =
-                Priority::parse(&priority).map_err(|_| StoreError::Corrupt("priority"))?;
-            stats
-                .by_priority
-                .insert(priority, count("priority count", n)?);
-        }
 
         let sources: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
             "SELECT COALESCE(source, 'unknown') AS name, COUNT(*) AS n, SUM(score), \
@@ -247,18 +191,6 @@ impl SqliteStore {
         .bind(since)
         .fetch_all(&mut *tx)
         .await?;
-        let mut source_performance = Vec::with_capacity(sources.len());
-        for (source, n, score, high, won) in sources {
-            let leads: u64 = count("source count", n)?;
-            stats.by_source.insert(source.clone(), leads);
-            source_performance.push(SourcePerformance {
-                source,
-                leads,
-                average_score: count::<u64>("score sum", score)? as f64 / leads as f64,
-                high_priority: count("high-priority count", high)?,
-                won: count("won count", won)?,
-            });
-        }
 
         let reps: Vec<(String, i64, i64)> = sqlx::query_as(
             "SELECT assigned_to, COUNT(*) AS n, SUM(stage = 'won') AS won \
@@ -270,23 +202,6 @@ impl SqliteStore {
         .bind(i64::try_from(top).unwrap_or(i64::MAX))
         .fetch_all(&mut *tx)
         .await?;
-        let top_performers = reps
-            .into_iter()
-            .map(|(rep, assigned, won)| {
-                let assigned: u64 = count("assigned count", assigned)?;
-                let won: u64 = count("won count", won)?;
-                Ok(RepPerformance {
-                    rep: RepId::parse(&rep).map_err(|_| StoreError::Corrupt("rep id"))?,
-                    assigned,
-                    won,
-                    conversion_rate: if assigned == 0 {
-                        0.0
-                    } else {
-                        won as f64 / assigned as f64
-                    },
-                })
-            })
-            .collect::<Fallible<Vec<_>>>()?;
 
         // How far along the pipeline each lead got: its current stage or any
         // stage its history moved it to, ranked in funnel order.
@@ -308,24 +223,15 @@ impl SqliteStore {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        let mut reached_at_least = [0u64; FUNNEL.len()];
-        for (rank, n) in ranks {
-            let rank: usize = count("funnel rank", rank)?;
-            let n: u64 = count("funnel count", n)?;
-            for slot in reached_at_least.iter_mut().take(rank + 1) {
-                *slot += n;
-            }
-        }
-        // Every lead is at least new.
-        reached_at_least[0] = stats.total;
-        let funnel = FUNNEL.iter().copied().zip(reached_at_least).collect();
-
-        Ok(Dashboard {
-            stats,
-            funnel,
-            top_performers,
-            source_performance,
-        })
+        Ok(dashboard(DashboardRows {
+            totals,
+            deals,
+            stages,
+            priorities,
+            sources,
+            reps,
+            ranks,
+        })?)
     }
 
     async fn rep_rows(&self) -> Fallible<Vec<RepState>> {
