@@ -3,7 +3,7 @@
 
 use lead_core::{Lead, RepId};
 
-pub(crate) use lead_store_sql::codec::{from_json, instant, micros, to_json, wire_name};
+pub(crate) use lead_store_sql::codec::{from_json, micros, to_json, wire_name};
 
 use crate::error::StoreError;
 

@@ -10,14 +10,14 @@ use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use lead_core::{
-    Commit, CommitFacts, Error, FollowUpTask, IdempotencyKey, Lead, LeadExtId, OutboxEntry, RepId,
-    Result, ReviewStatus,
+    Commit, Error, FollowUpTask, IdempotencyKey, Lead, OutboxEntry, RepId, Result, ReviewStatus,
 };
 
-use crate::codec::{LeadRow, bigint, instant, lead_row, micros, to_json, wire_name};
+use crate::codec::{LeadRow, bigint, lead_row, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::held::HeldConnection;
 use crate::load::write_load;
+use lead_store_sql::codec::{FactRows, commit_facts};
 use lead_store_sql::codec::{followup_columns, last_update_per_task, pair_columns};
 use lead_store_sql::{Stats, answer_batch, insert_only};
 
@@ -34,70 +34,51 @@ async fn check(conn: &mut PgConnection, commit: &Commit) -> Fallible<()> {
     // The stored facts the commit touches, one query per kind; the rules
     // themselves are `Commit::check`, shared by every store.
     let keys = commit.fact_keys();
-    let mut facts = CommitFacts::default();
     let ext_ids: Vec<String> = keys
         .ext_ids
         .iter()
         .map(|id| id.as_str().to_owned())
         .collect();
-    let versions: Vec<(String, i64)> =
-        sqlx::query_as("SELECT ext_id, version FROM leads WHERE ext_id = ANY($1)")
-            .bind(&ext_ids)
-            .fetch_all(&mut *conn)
-            .await?;
-    for (ext_id, version) in versions {
-        let ext_id = LeadExtId::parse(&ext_id).map_err(|_| StoreError::Corrupt("ext_id"))?;
-        let version = u64::try_from(version).map_err(|_| StoreError::Corrupt("version"))?;
-        facts.versions.insert(ext_id, version);
-    }
-    let holders: Vec<(String, String)> = sqlx::query_as(
+    let versions = sqlx::query_as("SELECT ext_id, version FROM leads WHERE ext_id = ANY($1)")
+        .bind(&ext_ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    let email_holders = sqlx::query_as(
         "SELECT email_key, ext_id FROM leads WHERE merged_into IS NULL AND email_key = ANY($1)",
     )
     .bind(&keys.email_keys)
     .fetch_all(&mut *conn)
     .await?;
-    for (email_key, ext_id) in holders {
-        let ext_id = LeadExtId::parse(&ext_id).map_err(|_| StoreError::Corrupt("ext_id"))?;
-        facts.email_holders.insert(email_key, ext_id);
-    }
+    let mut rows = FactRows {
+        versions,
+        email_holders,
+        ..FactRows::default()
+    };
     // Most commits carry no idempotency key or workload change: skip those round trips.
     if !keys.idempotency_keys.is_empty() {
-        let expiries: Vec<(String, i64)> =
+        rows.idempotency_expiry =
             sqlx::query_as("SELECT key, expires_at FROM idempotency_keys WHERE key = ANY($1)")
                 .bind(&keys.idempotency_keys)
                 .fetch_all(&mut *conn)
                 .await?;
-        for (key, expires_at) in expiries {
-            facts.idempotency_expiry.insert(key, instant(expires_at)?);
-        }
     }
     if !keys.reps.is_empty() {
         let rep_ids: Vec<String> = keys.reps.iter().map(|r| r.as_str().to_owned()).collect();
-        let reps: Vec<String> = sqlx::query_scalar("SELECT id FROM reps WHERE id = ANY($1)")
+        rows.reps = sqlx::query_scalar("SELECT id FROM reps WHERE id = ANY($1)")
             .bind(&rep_ids)
             .fetch_all(&mut *conn)
             .await?;
-        for rep in reps {
-            facts
-                .known_reps
-                .insert(RepId::parse(&rep).map_err(|_| StoreError::Corrupt("rep id"))?);
-        }
     }
     if !keys.followups.is_empty() {
         let ids: Vec<String> = keys.followups.iter().map(Uuid::to_string).collect();
-        let tasks: Vec<String> = sqlx::query_scalar(
+        rows.followups = sqlx::query_scalar(
             "SELECT id::text FROM sales_followup_tasks WHERE id = ANY($1::uuid[])",
         )
         .bind(&ids)
         .fetch_all(&mut *conn)
         .await?;
-        for id in tasks {
-            facts
-                .known_followups
-                .insert(Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("follow-up id"))?);
-        }
     }
-    Ok(commit.check(&facts)?)
+    Ok(commit.check(&commit_facts(rows)?)?)
 }
 
 /// Inserts or updates one `leads` row. An update only touches the row at

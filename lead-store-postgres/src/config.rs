@@ -152,27 +152,12 @@ impl PostgresConfig {
     /// application name (visible in `pg_stat_activity`).
     pub(crate) fn connect_options(&self) -> Result<PgConnectOptions> {
         let url = self.url.trim();
-        if url.is_empty() {
-            return Err(Error::invalid(
-                "database_url",
-                "invalid_database_url",
-                "the PostgreSQL database URL is empty",
-            ));
-        }
-        if self.max_connections == 0 {
-            return Err(Error::invalid(
-                "max_connections",
-                "invalid_max_connections",
-                "the pool needs at least one connection",
-            ));
-        }
-        if self.group_commit.is_some_and(|g| g.max_batch == 0) {
-            return Err(Error::invalid(
-                "group_commit.max_batch",
-                "invalid_group_commit",
-                "a group commit needs room for at least one commit",
-            ));
-        }
+        lead_store_sql::config::check_pool(
+            "PostgreSQL",
+            url,
+            self.max_connections,
+            self.group_commit,
+        )?;
         // Each group-commit writer, and the reader that batches the reads
         // before captures, may hold a connection while busy: leave at least
         // one for everything else.

@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use lead_core::{AccountKey, CaptureContext, LeadExtId, RepState, Replay, Result};
+use lead_core::{AccountKey, CaptureContext, RepState, Result};
 use lead_store_sql::codec::rep_load;
 use lead_store_sql::replicate;
 
@@ -95,13 +95,7 @@ pub(crate) async fn contexts_on(
         .map(|(replay, existing, owner, _, request_hash)| {
             Ok(CaptureContext {
                 replay: replay
-                    .map(|id| {
-                        Ok::<_, StoreError>(Replay {
-                            lead: LeadExtId::parse(&id)
-                                .map_err(|_| StoreError::Corrupt("lead id"))?,
-                            request_hash,
-                        })
-                    })
+                    .map(|id| lead_store_sql::codec::replay((id, request_hash)))
                     .transpose()?,
                 existing: existing.as_deref().map(lead_of).transpose()?,
                 owner: owner.as_deref().map(rep_of).transpose()?,

@@ -496,3 +496,59 @@ impl<L> LeadRow<L> {
         })
     }
 }
+
+/// What a store read of the facts a commit touches
+/// ([`lead_core::FactKeys`]), as columns; [`commit_facts`] decodes them.
+#[derive(Debug, Default)]
+pub struct FactRows {
+    /// `ext_id, version` of the stored leads among the commit's.
+    pub versions: Vec<(String, i64)>,
+    /// `email_key, ext_id` of the unmerged leads holding the commit's keys.
+    pub email_holders: Vec<(String, String)>,
+    /// `key, expires_at` (µs) of the stored idempotency keys among the commit's.
+    pub idempotency_expiry: Vec<(String, i64)>,
+    /// Ids of the stored reps among the commit's.
+    pub reps: Vec<String>,
+    /// Ids of the stored follow-up tasks among the commit's.
+    pub followups: Vec<String>,
+}
+
+/// The facts a commit is checked against ([`lead_core::Commit::check`]).
+pub fn commit_facts(rows: FactRows) -> Result<lead_core::CommitFacts, CodecError> {
+    let mut facts = lead_core::CommitFacts::default();
+    for (ext_id, version) in rows.versions {
+        facts
+            .versions
+            .insert(lead_id(&ext_id)?, count("version", version)?);
+    }
+    for (email_key, ext_id) in rows.email_holders {
+        facts.email_holders.insert(email_key, lead_id(&ext_id)?);
+    }
+    for (key, expires_at) in rows.idempotency_expiry {
+        facts.idempotency_expiry.insert(key, instant(expires_at)?);
+    }
+    for rep in rows.reps {
+        let rep = lead_core::RepId::parse(&rep).map_err(|_| CodecError::Corrupt("rep id"))?;
+        facts.known_reps.insert(rep);
+    }
+    for id in rows.followups {
+        let id = uuid::Uuid::parse_str(&id).map_err(|_| CodecError::Corrupt("follow-up id"))?;
+        facts.known_followups.insert(id);
+    }
+    Ok(facts)
+}
+
+/// A lead id from its column.
+pub fn lead_id(text: &str) -> Result<lead_core::LeadExtId, CodecError> {
+    lead_core::LeadExtId::parse(text).map_err(|_| CodecError::Corrupt("lead id"))
+}
+
+/// What a live idempotency key points at, from `lead, request_hash`.
+pub fn replay(
+    (lead, request_hash): (String, Option<String>),
+) -> Result<lead_core::Replay, CodecError> {
+    Ok(lead_core::Replay {
+        lead: lead_id(&lead)?,
+        request_hash,
+    })
+}

@@ -8,6 +8,7 @@
 //! - [`outbox`]: the outbox flow (claim, ack, retry, dead letters) over a
 //!   store's [`outbox::OutboxSql`] statements;
 //! - [`reads`]: pages and the dashboard assembled from a store's rows;
+//! - [`config`]: the pool settings both stores check alike;
 //! - [`error`]: the stores' failures classified into `lead_core::Error`,
 //!   the driver's error kept as the cause (a [`error::Dialect`] reads its
 //!   database's error codes).
@@ -16,6 +17,7 @@
 //! what differs between the stores is only SQL dialect and transaction type.
 
 pub mod codec;
+pub mod config;
 pub mod error;
 pub mod group;
 pub mod outbox;

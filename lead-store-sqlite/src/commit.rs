@@ -7,13 +7,12 @@ use sqlx::{SqliteConnection, SqlitePool};
 
 use uuid::Uuid;
 
-use lead_core::{
-    Commit, CommitFacts, Error, FollowUpTask, Lead, LeadExtId, RepId, Result, ReviewStatus,
-};
+use lead_core::{Commit, Error, FollowUpTask, Lead, RepId, Result, ReviewStatus};
 
-use crate::codec::{LeadRow, instant, lead_row, micros, to_json, wire_name};
+use crate::codec::{LeadRow, lead_row, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::load::write_load;
+use lead_store_sql::codec::{FactRows, commit_facts};
 use lead_store_sql::codec::{followup_columns, last_update_per_task, pair_columns};
 use lead_store_sql::{Stats, answer_batch, insert_only};
 
@@ -25,75 +24,57 @@ type Fallible<T> = std::result::Result<T, StoreError>;
 async fn check(conn: &mut SqliteConnection, commit: &Commit) -> Fallible<()> {
     let keys = commit.fact_keys();
     let list = |items: Vec<String>| to_json("fact keys", &items);
-    let mut facts = CommitFacts::default();
     let ext_ids = list(
         keys.ext_ids
             .iter()
             .map(|id| id.as_str().to_owned())
             .collect(),
     )?;
-    let versions: Vec<(String, i64)> = sqlx::query_as(
+    let versions = sqlx::query_as(
         "SELECT ext_id, version FROM leads WHERE ext_id IN (SELECT value FROM json_each(?))",
     )
     .bind(ext_ids)
     .fetch_all(&mut *conn)
     .await?;
-    for (ext_id, version) in versions {
-        let ext_id = LeadExtId::parse(&ext_id).map_err(|_| StoreError::Corrupt("ext_id"))?;
-        let version = u64::try_from(version).map_err(|_| StoreError::Corrupt("version"))?;
-        facts.versions.insert(ext_id, version);
-    }
-    let holders: Vec<(String, String)> = sqlx::query_as(
+    let email_holders = sqlx::query_as(
         "SELECT email_key, ext_id FROM leads \
          WHERE merged_into IS NULL AND email_key IN (SELECT value FROM json_each(?))",
     )
     .bind(list(keys.email_keys)?)
     .fetch_all(&mut *conn)
     .await?;
-    for (email_key, ext_id) in holders {
-        let ext_id = LeadExtId::parse(&ext_id).map_err(|_| StoreError::Corrupt("ext_id"))?;
-        facts.email_holders.insert(email_key, ext_id);
-    }
+    let mut rows = FactRows {
+        versions,
+        email_holders,
+        ..FactRows::default()
+    };
     // Most commits carry no idempotency key or workload change: skip those round trips.
     if !keys.idempotency_keys.is_empty() {
-        let expiries: Vec<(String, i64)> = sqlx::query_as(
+        rows.idempotency_expiry = sqlx::query_as(
             "SELECT key, expires_at FROM idempotency_keys WHERE key IN (SELECT value FROM json_each(?))",
         )
         .bind(list(keys.idempotency_keys)?)
         .fetch_all(&mut *conn)
         .await?;
-        for (key, expires_at) in expiries {
-            facts.idempotency_expiry.insert(key, instant(expires_at)?);
-        }
     }
     if !keys.reps.is_empty() {
-        let reps: Vec<String> =
+        rows.reps =
             sqlx::query_scalar("SELECT id FROM reps WHERE id IN (SELECT value FROM json_each(?))")
                 .bind(list(
                     keys.reps.iter().map(|r| r.as_str().to_owned()).collect(),
                 )?)
                 .fetch_all(&mut *conn)
                 .await?;
-        for rep in reps {
-            facts
-                .known_reps
-                .insert(RepId::parse(&rep).map_err(|_| StoreError::Corrupt("rep id"))?);
-        }
     }
     if !keys.followups.is_empty() {
-        let tasks: Vec<String> = sqlx::query_scalar(
+        rows.followups = sqlx::query_scalar(
             "SELECT id FROM sales_followup_tasks WHERE id IN (SELECT value FROM json_each(?))",
         )
         .bind(list(keys.followups.iter().map(Uuid::to_string).collect())?)
         .fetch_all(&mut *conn)
         .await?;
-        for id in tasks {
-            facts
-                .known_followups
-                .insert(Uuid::parse_str(&id).map_err(|_| StoreError::Corrupt("follow-up id"))?);
-        }
     }
-    Ok(commit.check(&facts)?)
+    Ok(commit.check(&commit_facts(rows)?)?)
 }
 
 /// Inserts or updates one `leads` row.

@@ -153,27 +153,7 @@ impl SqliteConfig {
     /// `synchronous` and busy timeout, file created when missing.
     pub(crate) fn connect_options(&self) -> Result<SqliteConnectOptions> {
         let url = self.url.trim();
-        if url.is_empty() {
-            return Err(Error::invalid(
-                "database_url",
-                "invalid_database_url",
-                "the SQLite database URL is empty",
-            ));
-        }
-        if self.max_connections == 0 {
-            return Err(Error::invalid(
-                "max_connections",
-                "invalid_max_connections",
-                "the pool needs at least one connection",
-            ));
-        }
-        if self.group_commit.is_some_and(|g| g.max_batch == 0) {
-            return Err(Error::invalid(
-                "group_commit.max_batch",
-                "invalid_group_commit",
-                "a group commit needs room for at least one commit",
-            ));
-        }
+        lead_store_sql::config::check_pool("SQLite", url, self.max_connections, self.group_commit)?;
         let options = if url.starts_with("sqlite:") {
             // The URL itself is not repeated: it may carry parameters the
             // operator considers private.

@@ -17,7 +17,7 @@ use crate::codec::{from_json, micros, to_json, wire_name};
 use crate::error::StoreError;
 use crate::store::SqliteStore;
 use lead_store_sql::codec::{
-    DealColumns, PairColumns, followup_of, followup_page, pair_page, rep_load, review_pair,
+    DealColumns, PairColumns, followup_of, followup_page, pair_page, rep_load, replay, review_pair,
 };
 use lead_store_sql::reads::{DashboardRows, dashboard, lead_page};
 
@@ -431,13 +431,6 @@ impl LeadReads for SqliteStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from)?;
-        Ok(row
-            .map(|(id, request_hash)| {
-                Ok::<_, StoreError>(Replay {
-                    lead: LeadExtId::parse(&id).map_err(|_| StoreError::Corrupt("lead id"))?,
-                    request_hash,
-                })
-            })
-            .transpose()?)
+        Ok(row.map(replay).transpose()?)
     }
 }
