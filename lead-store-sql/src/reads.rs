@@ -7,16 +7,9 @@ use lead_core::{Cursor, Dashboard, Lead, LeadPage, Priority, RepId, Stage};
 
 use crate::codec::{CodecError, DealColumns, count, deal_value, from_json};
 
-/// Open stages in pipeline order: the funnel's steps. A store's funnel
+/// The funnel's steps (`lead_core::query::FUNNEL`): a store's funnel
 /// query ranks stages in this order (0 for `new` … 5 for `won`).
-pub const FUNNEL: [Stage; 6] = [
-    Stage::New,
-    Stage::Contacted,
-    Stage::Qualified,
-    Stage::Proposal,
-    Stage::Negotiation,
-    Stage::Won,
-];
+pub use lead_core::query::FUNNEL;
 
 /// A lead from its stored document.
 pub fn lead_of(doc: &str) -> Result<Lead, CodecError> {

@@ -47,7 +47,7 @@
 
 use super::hash::hash_parts;
 use super::table::{KeyTable, TableRow};
-use crate::MatchKeys;
+use crate::matchkey::MatchKeys;
 
 /// Fewest records with a value for a field's frequencies to count.
 pub const MIN_RECORDS: u64 = 1_000;

@@ -6,10 +6,9 @@ use std::collections::HashMap;
 use super::parallel::parallel_chunks;
 use super::table::{KeyTable, KeyTableBuilder};
 
+use crate::matchkey::{MatchKeys, company_tokens, email_match_key, fold_text, phone_key, phonetic};
+use crate::model::LeadFields;
 use crate::normalize::{DomainKind, classify_domain, registrable_domain};
-use crate::{
-    LeadFields, MatchKeys, company_tokens, email_match_key, fold_text, phone_key, phonetic,
-};
 
 /// Per-thread memos of what a batch repeats: the Double Metaphone codes of
 /// surnames and the classification of e-mail hosts (a batch has far fewer

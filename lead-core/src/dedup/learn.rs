@@ -65,7 +65,7 @@ pub use super::similarity::model_levels;
 use super::similarity::{FIELDS, Field, MAX_LEVELS, Memo, compare_views, fixed_weight, level};
 use super::table::KeyTable;
 use super::view::KeyView;
-use crate::MatchKeys;
+use crate::matchkey::MatchKeys;
 
 /// Fewest leads to learn weights from; smaller batches use the fixed ones.
 pub const MIN_LEARN_RECORDS: usize = 2_000;

@@ -59,7 +59,7 @@ mod view;
 
 use serde::{Deserialize, Serialize};
 
-use crate::MatchKeys;
+use crate::matchkey::MatchKeys;
 use blocking::Candidates;
 use frequency::PerValue;
 use similarity::{Memo, compare_views};

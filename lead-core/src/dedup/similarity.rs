@@ -55,7 +55,7 @@ use super::frequency::Rarity;
 use super::hash::compared_local_bytes;
 use super::nicknames::are_nicknames;
 use super::view::KeyView;
-use crate::MatchKeys;
+use crate::matchkey::MatchKeys;
 
 /// Evidence needed for a similarity of 0.5; see the module docs.
 pub(crate) const BIAS: f64 = 6.0;

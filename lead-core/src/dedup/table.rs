@@ -16,8 +16,8 @@ use std::collections::HashMap;
 
 use super::hash::{local_part_hash, text_hash};
 use super::view::KeyView;
+use crate::matchkey::{MatchKeys, PHONE_KEY_DIGITS};
 use crate::normalize::DomainKind;
-use crate::{MatchKeys, PHONE_KEY_DIGITS};
 
 /// Id of an absent value.
 const NONE: u32 = u32::MAX;

@@ -366,6 +366,18 @@ fn source_of(lead: &Lead) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
+/// The dashboard funnel's steps: the open stages in pipeline order, then
+/// won. A lead reached a step when its stage or one in its history is at
+/// or past it.
+pub const FUNNEL: [Stage; 6] = [
+    Stage::New,
+    Stage::Contacted,
+    Stage::Qualified,
+    Stage::Proposal,
+    Stage::Negotiation,
+    Stage::Won,
+];
+
 /// Computes the dashboard from leads in memory: the reference that SQL
 /// stores must agree with (the conformance suite compares them).
 pub fn dashboard_of<'a>(
@@ -411,16 +423,8 @@ pub fn dashboard_of<'a>(
     };
     stats.set_deal_values(leads.iter().filter_map(|l| DealValue::of(l)));
 
-    let open = [
-        Stage::New,
-        Stage::Contacted,
-        Stage::Qualified,
-        Stage::Proposal,
-        Stage::Negotiation,
-        Stage::Won,
-    ];
     let reached = |lead: &Lead, stage: Stage| {
-        let rank = |s: Stage| open.iter().position(|o| *o == s);
+        let rank = |s: Stage| FUNNEL.iter().position(|o| *o == s);
         let furthest = lead
             .history
             .iter()
@@ -430,7 +434,7 @@ pub fn dashboard_of<'a>(
             .max();
         stage == Stage::New || furthest.zip(rank(stage)).is_some_and(|(f, s)| f >= s)
     };
-    let funnel = open
+    let funnel = FUNNEL
         .iter()
         .map(|s| (*s, leads.iter().filter(|l| reached(l, *s)).count() as u64))
         .collect();

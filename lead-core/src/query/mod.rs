@@ -9,6 +9,6 @@ mod leads;
 
 pub use followups::{FollowUpCursor, FollowUpPage, FollowUpQuery, MAX_FOLLOWUP_PAGE};
 pub use leads::{
-    Cursor, Dashboard, DealValue, LeadPage, LeadQuery, MAX_PAGE, PipelineStats, RepPerformance,
-    SourcePerformance, UNKNOWN_CURRENCY, dashboard_of, page_of,
+    Cursor, Dashboard, DealValue, FUNNEL, LeadPage, LeadQuery, MAX_PAGE, PipelineStats,
+    RepPerformance, SourcePerformance, UNKNOWN_CURRENCY, dashboard_of, page_of,
 };
