@@ -16,6 +16,7 @@ pub mod ports;
 pub mod query;
 pub mod routing;
 pub mod scoring;
+pub mod sync;
 #[cfg(feature = "synth")]
 pub mod synth;
 pub mod usecase;

@@ -1,0 +1,11 @@
+//! Keeping a CRM in step with the leads, whichever CRM it is: the push of
+//! the CRM's outbox entries through a [`CrmClient`](crate::ports::CrmClient)
+//! (the pull of the CRM's changes comes next). Written only against the
+//! ports, so the Salesforce and Pipedrive adapters share it.
+
+mod push;
+
+pub use push::{PushConfig, PushReport, push_once, retry_delay};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,367 @@
+//! The push: the CRM's outbox entries ([`Destination::CRM`]) delivered
+//! through a [`CrmClient`], each entry acknowledged only after the CRM
+//! took it, retried with backoff when the failure is temporary, parked in
+//! the dead letters when it can never succeed or its retry budget is
+//! spent.
+//!
+//! One run ([`push_once`]) claims a batch under the store's lease, pushes
+//! each lead once whatever number of its entries were waiting (the CRM
+//! gets the lead's state as it is now, so several changes cost one
+//! upsert), records the CRM's ids on the lead without queueing anything
+//! (a link is not a change to echo), then pushes the batch's follow-up
+//! tasks, whose leads are linked by then.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::commit::{Commit, Destination, OutboxKind};
+use crate::error::{Error, Result};
+use crate::lead::Lead;
+use crate::model::{CrmLink, LeadExtId};
+use crate::ports::{Claimed, CrmClient, OutboxStore, PushOutcome};
+use crate::usecase::Deps;
+
+/// How a push run claims, retries and gives up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushConfig {
+    /// The lease holder's name (unique per worker and process).
+    pub worker: String,
+    /// Entries claimed per run (Salesforce's sObject Collections take 200
+    /// records per call).
+    pub batch: usize,
+    /// How long the claimed entries stay this worker's.
+    pub lease: Duration,
+    /// Attempts after which a temporary failure parks the entry.
+    pub max_attempts: u32,
+    /// The first retry's delay; each further one doubles it.
+    pub base_delay: Duration,
+    /// The longest delay between two attempts.
+    pub max_delay: Duration,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            worker: "crm-push".into(),
+            batch: 200,
+            lease: Duration::from_secs(120),
+            max_attempts: 12,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// What one push run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PushReport {
+    /// Entries claimed.
+    pub claimed: usize,
+    /// Leads the CRM took (created or updated).
+    pub leads_synced: usize,
+    /// Follow-up tasks the CRM took.
+    pub tasks_synced: usize,
+    /// Entries acknowledged (done).
+    pub acked: usize,
+    /// Entries put back for a later attempt.
+    pub retried: usize,
+    /// Entries parked in the dead letters.
+    pub dead_lettered: usize,
+    /// Entries whose lease another worker took meanwhile (that worker
+    /// pushes them again; upserts make the repeat harmless).
+    pub lost_leases: usize,
+}
+
+/// The delay before attempt `attempts + 1` of `entry`: `base · 2^attempts`
+/// capped at `max`, of which the upper half is jitter, spread by the entry
+/// id so entries that failed together do not come back together. A
+/// `Retry-After` the CRM sent is the least it waits.
+pub fn retry_delay(config: &PushConfig, entry: Uuid, attempts: u32, error: &Error) -> Duration {
+    let doubled = config
+        .base_delay
+        .saturating_mul(1u32.checked_shl(attempts.min(31)).unwrap_or(u32::MAX));
+    let ceiling = doubled.min(config.max_delay);
+    let half = ceiling / 2;
+    // A fixed, well-mixed fraction per (entry, attempt): deterministic, so
+    // tests and replays see the same schedule.
+    let mixed = (entry.as_u128() as u64 ^ u64::from(attempts))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(29);
+    let jitter = half.mul_f64((mixed >> 11) as f64 / (1u64 << 53) as f64);
+    let delay = half + jitter;
+    match error {
+        Error::RateLimited {
+            retry_after: Some(after),
+        } => delay.max(*after),
+        _ => delay,
+    }
+}
+
+/// One push run: claim, push, acknowledge, retry or park. A store that
+/// fails while entries are claimed leaves them to their lease (another
+/// run takes them when it ends).
+pub async fn push_once(
+    deps: &Deps,
+    outbox: &dyn OutboxStore,
+    crm: &dyn CrmClient,
+    config: &PushConfig,
+) -> Result<PushReport> {
+    let now = deps.clock.now();
+    let claimed = outbox
+        .claim(
+            &Destination::CRM,
+            &config.worker,
+            config.batch,
+            config.lease,
+            now,
+        )
+        .await?;
+    let mut run = Run {
+        outbox,
+        config,
+        now,
+        report: PushReport {
+            claimed: claimed.len(),
+            ..PushReport::default()
+        },
+    };
+    let (leads, tasks) = split(claimed);
+    run.push_leads(deps, crm, leads).await?;
+    for entry in tasks {
+        run.push_task(deps, crm, entry).await?;
+    }
+    Ok(run.report)
+}
+
+/// The entries of each lead, in the order leads first appear, and the
+/// follow-up task entries.
+fn split(claimed: Vec<Claimed>) -> (Vec<(LeadExtId, Vec<Claimed>)>, Vec<Claimed>) {
+    let mut leads: Vec<(LeadExtId, Vec<Claimed>)> = Vec::new();
+    let mut index: HashMap<LeadExtId, usize> = HashMap::new();
+    let mut tasks = Vec::new();
+    for entry in claimed {
+        if matches!(
+            entry.entry.kind,
+            OutboxKind::FollowUpCreated | OutboxKind::FollowUpUpdated
+        ) {
+            tasks.push(entry);
+            continue;
+        }
+        let lead = entry.entry.lead.clone();
+        match index.get(&lead) {
+            Some(&i) => leads[i].1.push(entry),
+            None => {
+                index.insert(lead.clone(), leads.len());
+                leads.push((lead, vec![entry]));
+            }
+        }
+    }
+    (leads, tasks)
+}
+
+/// One run's state: where to answer and what was done.
+struct Run<'a> {
+    outbox: &'a dyn OutboxStore,
+    config: &'a PushConfig,
+    now: DateTime<Utc>,
+    report: PushReport,
+}
+
+impl Run<'_> {
+    async fn push_leads(
+        &mut self,
+        deps: &Deps,
+        crm: &dyn CrmClient,
+        groups: Vec<(LeadExtId, Vec<Claimed>)>,
+    ) -> Result<()> {
+        let mut leads = Vec::with_capacity(groups.len());
+        let mut entries = Vec::with_capacity(groups.len());
+        for (id, group) in groups {
+            match deps.store.get(&id).await? {
+                Some(lead) => {
+                    leads.push(lead);
+                    entries.push(group);
+                }
+                None => {
+                    let gone = Error::NotFound(format!("lead {id}"));
+                    self.park_all(&group, &gone).await?;
+                }
+            }
+        }
+        if leads.is_empty() {
+            return Ok(());
+        }
+        let outcomes = match crm.push_leads(&leads).await {
+            Ok(outcomes) if outcomes.len() == leads.len() => outcomes,
+            Ok(outcomes) => {
+                let err = Error::internal(format!(
+                    "the CRM answered {} outcomes for {} leads",
+                    outcomes.len(),
+                    leads.len()
+                ));
+                return self.fail_all(entries.iter().flatten(), &err).await;
+            }
+            Err(err) => return self.fail_all(entries.iter().flatten(), &err).await,
+        };
+        for ((lead, group), outcome) in leads.iter().zip(&entries).zip(outcomes) {
+            match outcome {
+                PushOutcome::Synced(links) => match record_links(deps, lead, links).await {
+                    Ok(()) => {
+                        self.report.leads_synced += 1;
+                        for entry in group {
+                            self.ack(entry).await?;
+                        }
+                    }
+                    Err(err) => self.fail_all(group, &err).await?,
+                },
+                PushOutcome::Rejected(reason) => {
+                    self.park_all(group, &Error::NotAllowed(reason)).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn push_task(&mut self, deps: &Deps, crm: &dyn CrmClient, entry: Claimed) -> Result<()> {
+        let Some(task_id) = entry
+            .entry
+            .payload
+            .get("task_id")
+            .and_then(|v| v.as_str())
+            .and_then(|v| Uuid::try_parse(v).ok())
+        else {
+            let bad = Error::internal("follow-up entry without a task_id");
+            return self.park(&entry, &bad).await;
+        };
+        let Some(task) = deps.reads.get_followup(task_id).await? else {
+            return self
+                .park(
+                    &entry,
+                    &Error::NotFound(format!("follow-up task {task_id}")),
+                )
+                .await;
+        };
+        let Some(lead) = deps.store.get(&task.lead).await? else {
+            return self
+                .park(&entry, &Error::NotFound(format!("lead {}", task.lead)))
+                .await;
+        };
+        if !lead.crm_links.iter().any(|l| l.crm == crm.kind()) {
+            // The lead's own push has not succeeded yet: the task waits.
+            let waiting = Error::unavailable(format!("lead {} is not in the CRM yet", lead.ext_id));
+            return self.fail(&entry, &waiting).await;
+        }
+        match crm.push_task(&task, &lead).await {
+            Ok(_) => {
+                self.report.tasks_synced += 1;
+                self.ack(&entry).await
+            }
+            Err(err) => self.fail(&entry, &err).await,
+        }
+    }
+
+    /// Done: the entry leaves the queue. A lease lost meanwhile is counted,
+    /// not an error (the new holder pushes again).
+    async fn ack(&mut self, entry: &Claimed) -> Result<()> {
+        match self.outbox.ack(entry.entry.id, &self.config.worker).await {
+            Ok(()) => self.report.acked += 1,
+            Err(Error::Conflict(_) | Error::NotFound(_)) => self.report.lost_leases += 1,
+            Err(err) => return Err(err),
+        }
+        Ok(())
+    }
+
+    async fn fail_all<'e>(
+        &mut self,
+        entries: impl IntoIterator<Item = &'e Claimed>,
+        err: &Error,
+    ) -> Result<()> {
+        for entry in entries {
+            self.fail(entry, err).await?;
+        }
+        Ok(())
+    }
+
+    /// A temporary failure within the budget comes back later; anything
+    /// else is parked.
+    async fn fail(&mut self, entry: &Claimed, err: &Error) -> Result<()> {
+        if !err.is_temporary() || entry.attempts + 1 >= self.config.max_attempts {
+            return self.park(entry, err).await;
+        }
+        let delay = retry_delay(self.config, entry.entry.id, entry.attempts, err);
+        let at = self.now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        let answer = self
+            .outbox
+            .retry(entry.entry.id, &self.config.worker, at, &err.chain())
+            .await;
+        match answer {
+            Ok(()) => self.report.retried += 1,
+            Err(Error::Conflict(_) | Error::NotFound(_)) => self.report.lost_leases += 1,
+            Err(err) => return Err(err),
+        }
+        Ok(())
+    }
+
+    async fn park_all(&mut self, entries: &[Claimed], err: &Error) -> Result<()> {
+        for entry in entries {
+            self.park(entry, err).await?;
+        }
+        Ok(())
+    }
+
+    async fn park(&mut self, entry: &Claimed, err: &Error) -> Result<()> {
+        let answer = self
+            .outbox
+            .dead_letter(entry.entry.id, &self.config.worker, &err.chain(), self.now)
+            .await;
+        match answer {
+            Ok(()) => self.report.dead_lettered += 1,
+            Err(Error::Conflict(_) | Error::NotFound(_)) => self.report.lost_leases += 1,
+            Err(err) => return Err(err),
+        }
+        Ok(())
+    }
+}
+
+/// Stores the CRM's ids on the lead (one per CRM object, the newest
+/// wins), with no outbox entry: a link is bookkeeping, not a change the
+/// CRM must hear of. A concurrent change to the lead is read again.
+async fn record_links(deps: &Deps, pushed: &Lead, links: Vec<CrmLink>) -> Result<()> {
+    const ATTEMPTS: usize = 5;
+    for _ in 0..ATTEMPTS {
+        let Some(current) = deps.store.get(&pushed.ext_id).await? else {
+            return Err(Error::NotFound(format!("lead {}", pushed.ext_id)));
+        };
+        let mut updated = current.clone();
+        for link in &links {
+            match updated
+                .crm_links
+                .iter_mut()
+                .find(|l| l.crm == link.crm && l.object == link.object)
+            {
+                Some(stored) if stored == link => {}
+                Some(stored) => *stored = link.clone(),
+                None => updated.crm_links.push(link.clone()),
+            }
+        }
+        if updated.crm_links == current.crm_links {
+            return Ok(());
+        }
+        match deps
+            .store
+            .commit(Commit::new().write(updated, Some(current.version)))
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(Error::Conflict(_)) => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Err(Error::unavailable(format!(
+        "lead {} kept changing while its CRM link was recorded",
+        pushed.ext_id
+    )))
+}

@@ -1,0 +1,306 @@
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{TimeZone, Utc};
+use uuid::Uuid;
+
+use super::*;
+use crate::commit::Destination;
+use crate::error::{Error, Result};
+use crate::followup::FollowUpTask;
+use crate::lead::Lead;
+use crate::memory::InMemoryStore;
+use crate::model::{
+    ChangeOrigin, CrmKind, CrmLink, LeadExtId, LeadInput, Rep, RepId, Stage, WorkingHours,
+};
+use crate::policy::Policy;
+use crate::ports::{
+    CrmChanges, CrmClient, LeadStore, ManualClock, OutboxStore, PushOutcome, SequentialIds,
+};
+use crate::usecase::{self, Deps};
+
+/// A CRM that records what it was sent; failures and rejections on demand.
+#[derive(Default)]
+struct FakeCrm {
+    leads: Mutex<Vec<LeadExtId>>,
+    tasks: Mutex<Vec<Uuid>>,
+    /// Errors the next `push_leads` calls answer, last first.
+    failures: Mutex<Vec<Error>>,
+    /// E-mails the CRM refuses.
+    refused: Mutex<HashSet<String>>,
+}
+
+impl FakeCrm {
+    fn pushed_leads(&self) -> Vec<LeadExtId> {
+        self.leads.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl CrmClient for FakeCrm {
+    fn kind(&self) -> CrmKind {
+        CrmKind::Salesforce
+    }
+
+    async fn push_leads(&self, leads: &[Lead]) -> Result<Vec<PushOutcome>> {
+        if let Some(err) = self.failures.lock().unwrap().pop() {
+            return Err(err);
+        }
+        let refused = self.refused.lock().unwrap().clone();
+        let mut pushed = self.leads.lock().unwrap();
+        Ok(leads
+            .iter()
+            .map(|lead| {
+                if refused.contains(lead.fields.email.as_str()) {
+                    return PushOutcome::Rejected("INVALID_EMAIL_ADDRESS: Email".into());
+                }
+                pushed.push(lead.ext_id.clone());
+                PushOutcome::Synced(vec![CrmLink {
+                    crm: CrmKind::Salesforce,
+                    object: "Lead".into(),
+                    id: format!("00Q{}", lead.ext_id.as_str()),
+                }])
+            })
+            .collect())
+    }
+
+    async fn push_task(&self, task: &FollowUpTask, _lead: &Lead) -> Result<CrmLink> {
+        self.tasks.lock().unwrap().push(task.id);
+        Ok(CrmLink {
+            crm: CrmKind::Salesforce,
+            object: "Task".into(),
+            id: format!("00T{}", task.id.simple()),
+        })
+    }
+
+    async fn pull_changes(&self, _watermark: Option<String>, _limit: usize) -> Result<CrmChanges> {
+        Ok(CrmChanges::default())
+    }
+}
+
+struct World {
+    store: Arc<InMemoryStore>,
+    clock: Arc<ManualClock>,
+    deps: Deps,
+    crm: FakeCrm,
+    config: PushConfig,
+}
+
+impl World {
+    fn new() -> World {
+        let mut rep = Rep::new(RepId::parse("rep@sales.com").unwrap(), "Rep");
+        rep.working_hours = WorkingHours::always();
+        let store = Arc::new(InMemoryStore::with_reps([rep]));
+        let clock = Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap(),
+        ));
+        let deps = Deps::with(
+            store.clone(),
+            clock.clone(),
+            Arc::new(SequentialIds::default()),
+        );
+        World {
+            store,
+            clock,
+            deps,
+            crm: FakeCrm::default(),
+            config: PushConfig::default(),
+        }
+    }
+
+    async fn capture(&self, email: &str) -> Lead {
+        let input = LeadInput {
+            email: Some(email.into()),
+            first_name: Some("Ana".into()),
+            company: Some("Acme".into()),
+            ..Default::default()
+        };
+        usecase::capture(&input, &Policy::default(), &self.deps)
+            .await
+            .unwrap()
+            .lead
+    }
+
+    async fn push(&self) -> PushReport {
+        push_once(&self.deps, &*self.store, &self.crm, &self.config)
+            .await
+            .unwrap()
+    }
+
+    async fn backlog(&self) -> u64 {
+        self.store.pending_count(&Destination::CRM).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn new_leads_and_their_tasks_reach_the_crm_once_and_leave_the_queue() {
+    let w = World::new();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(w.capture(&format!("p{n}@acme.com")).await.ext_id);
+    }
+    assert_eq!(w.backlog().await, 6, "a lead and a task entry per capture");
+
+    let report = w.push().await;
+    assert_eq!(report.claimed, 6);
+    assert_eq!((report.leads_synced, report.tasks_synced), (3, 3));
+    assert_eq!(
+        (report.acked, report.retried, report.dead_lettered),
+        (6, 0, 0)
+    );
+    assert_eq!(
+        w.crm.pushed_leads(),
+        ids,
+        "each lead once, in capture order"
+    );
+    assert_eq!(w.crm.tasks.lock().unwrap().len(), 3);
+    assert_eq!(w.backlog().await, 0, "recording the CRM ids queued nothing");
+    for id in &ids {
+        let lead = w.store.get(id).await.unwrap().unwrap();
+        assert_eq!(lead.crm_links.len(), 1, "{:?}", lead.crm_links);
+        assert_eq!(lead.crm_links[0].id, format!("00Q{}", id.as_str()));
+    }
+    assert_eq!(
+        w.push().await,
+        PushReport::default(),
+        "nothing left to push"
+    );
+    assert_eq!(w.crm.pushed_leads().len(), 3);
+}
+
+#[tokio::test]
+async fn several_changes_of_one_lead_cost_one_push_of_its_latest_state() {
+    let w = World::new();
+    let lead = w.capture("ana@acme.com").await;
+    let changed = usecase::change_stage(
+        &lead.ext_id,
+        Stage::Contacted,
+        None,
+        ChangeOrigin::Local,
+        None,
+        &Policy::default(),
+        &w.deps,
+    )
+    .await
+    .unwrap();
+    assert_eq!(w.backlog().await, 3);
+
+    let report = w.push().await;
+    assert_eq!(report.leads_synced, 1);
+    assert_eq!(report.acked, 3);
+    assert_eq!(w.crm.pushed_leads(), vec![lead.ext_id.clone()]);
+    let stored = w.store.get(&lead.ext_id).await.unwrap().unwrap();
+    assert_eq!(stored.stage, changed.stage);
+}
+
+#[tokio::test]
+async fn a_temporary_failure_waits_its_backoff_and_then_delivers() {
+    let w = World::new();
+    let lead = w.capture("ana@acme.com").await;
+    w.crm.failures.lock().unwrap().push(Error::RateLimited {
+        retry_after: Some(Duration::from_secs(600)),
+    });
+
+    let first = w.push().await;
+    // The lead goes back, and its task waits for it rather than going to
+    // the dead letters.
+    assert_eq!((first.retried, first.acked, first.dead_lettered), (2, 0, 0));
+    assert!(w.crm.pushed_leads().is_empty());
+    assert_eq!(w.backlog().await, 2);
+
+    w.clock.advance(chrono::Duration::seconds(599));
+    let early = w.push().await;
+    assert_eq!(
+        early.claimed, 1,
+        "only the task is due; the lead honours Retry-After"
+    );
+
+    w.clock.advance(chrono::Duration::hours(1));
+    let later = w.push().await;
+    assert_eq!(later.leads_synced, 1);
+    assert_eq!(later.tasks_synced, 1);
+    assert_eq!(w.crm.pushed_leads(), vec![lead.ext_id]);
+    assert_eq!(w.backlog().await, 0);
+}
+
+#[tokio::test]
+async fn a_refused_record_is_parked_alone_and_the_others_go_through() {
+    let w = World::new();
+    let good = w.capture("ana@acme.com").await;
+    let bad = w.capture("bob@acme.com").await;
+    w.crm.refused.lock().unwrap().insert("bob@acme.com".into());
+
+    let report = w.push().await;
+    assert_eq!(report.leads_synced, 1);
+    assert_eq!(w.crm.pushed_leads(), vec![good.ext_id]);
+    let dead = w.store.dead_letters(&Destination::CRM, 10).await.unwrap();
+    assert_eq!(dead.len(), 1, "only the refused lead's entry: {dead:?}");
+    assert_eq!(dead[0].entry.lead, bad.ext_id);
+    assert!(
+        dead[0].error.contains("INVALID_EMAIL_ADDRESS"),
+        "{}",
+        dead[0].error
+    );
+    // Its task cannot go before it: it waits (and is parked when the budget ends).
+    assert_eq!(w.backlog().await, 1);
+}
+
+#[tokio::test]
+async fn a_spent_retry_budget_parks_the_entry() {
+    let mut w = World::new();
+    w.config.max_attempts = 2;
+    w.capture("ana@acme.com").await;
+    for _ in 0..2 {
+        w.crm
+            .failures
+            .lock()
+            .unwrap()
+            .push(Error::unavailable("503 Service Unavailable"));
+    }
+    let first = w.push().await;
+    assert_eq!(first.retried, 2, "the lead and its waiting task");
+    w.clock.advance(chrono::Duration::hours(2));
+    let second = w.push().await;
+    assert_eq!(second.dead_lettered, 2, "{second:?}");
+    assert_eq!(w.backlog().await, 0);
+    assert!(w.crm.pushed_leads().is_empty());
+    let dead = w.store.dead_letters(&Destination::CRM, 10).await.unwrap();
+    assert!(dead.iter().all(|d| d.attempts == 2), "{dead:?}");
+}
+
+#[test]
+fn retry_delays_double_stay_under_the_cap_and_honour_retry_after() {
+    let config = PushConfig {
+        base_delay: Duration::from_secs(2),
+        max_delay: Duration::from_secs(60),
+        ..PushConfig::default()
+    };
+    let plain = Error::unavailable("down");
+    let id = Uuid::from_u128(7);
+    for attempts in 0..40 {
+        let ceiling = (Duration::from_secs(2) * 2u32.saturating_pow(attempts.min(20)))
+            .min(Duration::from_secs(60));
+        let delay = retry_delay(&config, id, attempts, &plain);
+        assert!(
+            delay >= ceiling / 2 && delay <= ceiling,
+            "{attempts}: {delay:?}"
+        );
+    }
+    let spread: HashSet<Duration> = (0..50)
+        .map(|n| retry_delay(&config, Uuid::from_u128(n), 3, &plain))
+        .collect();
+    assert!(
+        spread.len() > 40,
+        "jitter spreads entries: {}",
+        spread.len()
+    );
+    let limited = Error::RateLimited {
+        retry_after: Some(Duration::from_secs(3600)),
+    };
+    assert_eq!(
+        retry_delay(&config, id, 0, &limited),
+        Duration::from_secs(3600)
+    );
+}
