@@ -16,6 +16,9 @@ pub enum PushOutcome {
     Synced(Vec<CrmLink>),
     /// The CRM refused this record (bad data); retrying will not help.
     Rejected(String),
+    /// The CRM could not take this record now (a locked row, a limit) while
+    /// it took others: try this one again later.
+    Retry(String),
 }
 
 /// A change made in the CRM, to apply locally.

@@ -220,6 +220,9 @@ impl Run<'_> {
                 PushOutcome::Rejected(reason) => {
                     self.park_all(group, &Error::NotAllowed(reason)).await?;
                 }
+                PushOutcome::Retry(reason) => {
+                    self.fail_all(group, &Error::unavailable(reason)).await?;
+                }
             }
         }
         Ok(())

@@ -1,0 +1,93 @@
+//! How to reach an org: where to log in, with which OAuth flow, which API
+//! version, and how our leads map onto its fields.
+
+use std::collections::BTreeMap;
+
+use lead_core::Stage;
+use secrecy::SecretString;
+
+/// The OAuth flow that gets the access token
+/// (`../shared/crm-specs/CONTRACTS.md` §1.1).
+#[derive(Debug, Clone)]
+pub enum Flow {
+    /// `grant_type=client_credentials`: the recommended server-to-server
+    /// flow; the connected (or external client) app runs as its
+    /// integration user. Needs the org's My Domain login URL.
+    ClientCredentials {
+        /// The app's consumer key.
+        client_id: String,
+        /// The app's consumer secret.
+        client_secret: SecretString,
+    },
+    /// `grant_type=password`, the original system's flow
+    /// (`SALESFORCE_USERNAME`, `SALESFORCE_PASSWORD`,
+    /// `SALESFORCE_SECURITY_TOKEN`). Salesforce blocks it by default in
+    /// orgs created since Summer '23 and is deprecating it; use it only
+    /// where it is still allowed.
+    Password {
+        /// The app's consumer key.
+        client_id: String,
+        /// The app's consumer secret.
+        client_secret: SecretString,
+        /// The integration user.
+        username: String,
+        /// The user's password.
+        password: SecretString,
+        /// The user's security token (appended to the password).
+        security_token: SecretString,
+    },
+}
+
+/// Everything the adapter needs to know about the org.
+#[derive(Debug, Clone)]
+pub struct SalesforceConfig {
+    /// Where tokens come from: the org's My Domain URL
+    /// (`https://acme.my.salesforce.com`), `https://login.salesforce.com`,
+    /// `https://test.salesforce.com` for a sandbox, or a local test server.
+    /// API calls go to the `instance_url` the token answer names.
+    pub login_url: String,
+    /// The OAuth flow.
+    pub flow: Flow,
+    /// REST API version, `vNN.N`'s number (default `62.0`).
+    pub api_version: String,
+    /// The Lead field holding our lead id (an External ID field; default
+    /// `Web_Lead_Id__c`): leads are upserted by it, so a repeat never
+    /// makes a twin.
+    pub lead_external_id: String,
+    /// The Task field holding our follow-up id (an External ID field;
+    /// default `Web_Task_Id__c`), for the same reason.
+    pub task_external_id: String,
+    /// Lead `Status` per stage (defaults: the standard picklist).
+    pub stage_status: BTreeMap<Stage, String>,
+}
+
+impl SalesforceConfig {
+    /// A config with the defaults for everything but where and how to log in.
+    pub fn new(login_url: impl Into<String>, flow: Flow) -> Self {
+        SalesforceConfig {
+            login_url: login_url.into(),
+            flow,
+            api_version: "62.0".into(),
+            lead_external_id: "Web_Lead_Id__c".into(),
+            task_external_id: "Web_Task_Id__c".into(),
+            stage_status: default_stage_status(),
+        }
+    }
+}
+
+/// The standard Lead Status picklist: open until contacted, working while
+/// in progress, closed when won or given up.
+pub fn default_stage_status() -> BTreeMap<Stage, String> {
+    Stage::ALL
+        .iter()
+        .map(|stage| {
+            let status = match stage {
+                Stage::New => "Open - Not Contacted",
+                Stage::Won => "Closed - Converted",
+                Stage::Lost | Stage::Unqualified => "Closed - Not Converted",
+                _ => "Working - Contacted",
+            };
+            (*stage, status.to_owned())
+        })
+        .collect()
+}

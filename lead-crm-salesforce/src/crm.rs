@@ -1,0 +1,232 @@
+//! [`CrmClient`] for Salesforce: leads upserted by their external id
+//! through sObject Collections (200 records per call, each record's
+//! result mapped back to its lead), follow-ups upserted as Tasks by theirs.
+
+use async_trait::async_trait;
+use lead_core::ports::{CrmChanges, PushOutcome};
+use lead_core::{
+    CrmClient, CrmKind, CrmLink, Error, FollowUpStatus, FollowUpTask, Lead, Priority, Result,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+
+use crate::client::{ApiUsage, Http};
+use crate::config::SalesforceConfig;
+use crate::wire::{SaveAnswer, SaveResult, collection};
+
+/// Most records in one sObject Collections call.
+pub const COLLECTION_LIMIT: usize = 200;
+
+/// Record-level codes that mean "not now" rather than "never".
+const RETRYABLE: [&str; 3] = [
+    "UNABLE_TO_LOCK_ROW",
+    "REQUEST_LIMIT_EXCEEDED",
+    "SERVER_UNAVAILABLE",
+];
+
+/// A Salesforce org as a CRM.
+pub struct SalesforceClient {
+    http: Http,
+}
+
+impl std::fmt::Debug for SalesforceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SalesforceClient")
+            .field("login_url", &self.http.config().login_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SalesforceClient {
+    /// A client for the org `config` names. Logs in on first use.
+    pub fn new(config: SalesforceConfig) -> Result<Self> {
+        Ok(SalesforceClient {
+            http: Http::new(config)?,
+        })
+    }
+
+    /// API calls used and allowed, as the last answer's `Sforce-Limit-Info` said.
+    pub fn api_usage(&self) -> Option<ApiUsage> {
+        self.http.usage()
+    }
+
+    /// Logins so far (the first one, and one per expired session).
+    pub fn logins(&self) -> u64 {
+        self.http.logins()
+    }
+
+    /// The Lead record for `lead`: the required `LastName` and `Company`
+    /// get a placeholder when the form had none (Salesforce refuses a Lead
+    /// without them; the lead keeps its own values).
+    fn lead_record(&self, lead: &Lead) -> Map<String, Value> {
+        let config = self.http.config();
+        let f = &lead.fields;
+        let mut record = Map::new();
+        record.insert("attributes".into(), json!({ "type": "Lead" }));
+        record.insert(config.lead_external_id.clone(), json!(lead.ext_id.as_str()));
+        let last = f
+            .last_name
+            .clone()
+            .or_else(|| f.first_name.clone())
+            .unwrap_or_else(|| "[not provided]".into());
+        record.insert("LastName".into(), json!(last));
+        if f.last_name.is_some() {
+            put(&mut record, "FirstName", f.first_name.as_deref());
+        }
+        record.insert(
+            "Company".into(),
+            json!(f.company.as_deref().unwrap_or("[not provided]")),
+        );
+        record.insert("Email".into(), json!(f.email.as_str()));
+        put(&mut record, "Phone", f.phone.as_ref().map(|p| p.as_str()));
+        put(&mut record, "Title", f.job_title.as_deref());
+        put(&mut record, "Website", f.website.as_deref());
+        put(&mut record, "Country", f.country.as_deref());
+        put(&mut record, "Industry", f.industry.as_deref());
+        if let Some(size) = f.company_size {
+            record.insert("NumberOfEmployees".into(), json!(size));
+        }
+        put(&mut record, "LeadSource", f.source.as_deref());
+        put(&mut record, "Description", f.message.as_deref());
+        if let Some(status) = config.stage_status.get(&lead.stage) {
+            record.insert("Status".into(), json!(status));
+        }
+        record
+    }
+}
+
+fn put(record: &mut Map<String, Value>, field: &str, value: Option<&str>) {
+    if let Some(value) = value {
+        record.insert(field.into(), json!(value));
+    }
+}
+
+/// A save result as the lead's outcome.
+fn outcome(result: SaveResult) -> PushOutcome {
+    match (result.success, result.id) {
+        (true, Some(id)) => PushOutcome::Synced(vec![CrmLink {
+            crm: CrmKind::Salesforce,
+            object: "Lead".into(),
+            id,
+        }]),
+        _ => {
+            let said = result
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            if result
+                .errors
+                .iter()
+                .any(|e| RETRYABLE.contains(&e.code.as_str()))
+            {
+                PushOutcome::Retry(said)
+            } else {
+                PushOutcome::Rejected(said)
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl CrmClient for SalesforceClient {
+    fn kind(&self) -> CrmKind {
+        CrmKind::Salesforce
+    }
+
+    async fn push_leads(&self, leads: &[Lead]) -> Result<Vec<PushOutcome>> {
+        let path = format!(
+            "/composite/sobjects/Lead/{}",
+            self.http.config().lead_external_id
+        );
+        let mut outcomes = Vec::with_capacity(leads.len());
+        for chunk in leads.chunks(COLLECTION_LIMIT) {
+            let body = collection(chunk.iter().map(|l| self.lead_record(l)).collect());
+            let answer = self.http.call(Method::PATCH, &path, Some(&body)).await?;
+            let results: Vec<SaveResult> = serde_json::from_str(&answer.body).map_err(|e| {
+                Error::internal("Salesforce: the collection answer is not readable").caused_by(e)
+            })?;
+            if results.len() != chunk.len() {
+                return Err(Error::internal(format!(
+                    "Salesforce answered {} results for {} records",
+                    results.len(),
+                    chunk.len()
+                )));
+            }
+            outcomes.extend(results.into_iter().map(outcome));
+        }
+        Ok(outcomes)
+    }
+
+    async fn push_task(&self, task: &FollowUpTask, lead: &Lead) -> Result<CrmLink> {
+        let Some(who) = lead
+            .crm_links
+            .iter()
+            .find(|l| l.crm == CrmKind::Salesforce && l.object == "Lead")
+        else {
+            return Err(Error::unavailable(format!(
+                "lead {} is not in Salesforce yet",
+                lead.ext_id
+            )));
+        };
+        let config = self.http.config();
+        let priority = match task.priority {
+            Priority::High => "High",
+            Priority::Medium => "Normal",
+            Priority::Low => "Low",
+        };
+        let status = match task.status {
+            FollowUpStatus::Done => "Completed",
+            _ => "Not Started",
+        };
+        let mut body = json!({
+            "Subject": task.subject,
+            "WhoId": who.id,
+            "ActivityDate": task.due_at.date_naive().to_string(),
+            "Status": status,
+            "Priority": priority,
+        });
+        if let Some(notes) = &task.notes {
+            body["Description"] = json!(notes);
+        }
+        // Upserted by our id: a task sent again after a crash is the same Task.
+        let path = format!(
+            "/sobjects/Task/{}/{}",
+            config.task_external_id,
+            task.id.simple()
+        );
+        let answer = self.http.call(Method::PATCH, &path, Some(&body)).await?;
+        let id = match answer.status {
+            StatusCode::CREATED | StatusCode::OK => {
+                serde_json::from_str::<SaveAnswer>(&answer.body)
+                    .map_err(|e| {
+                        Error::internal("Salesforce: the task answer is not readable").caused_by(e)
+                    })?
+                    .id
+            }
+            // Before v46.0 an update answers 204 with no body: the id is
+            // not told, our external id still finds the Task.
+            StatusCode::NO_CONTENT => format!("{}={}", config.task_external_id, task.id.simple()),
+            other => {
+                return Err(Error::NotAllowed(format!(
+                    "Salesforce answered {other} to a task upsert: more than one Task has this id"
+                )));
+            }
+        };
+        Ok(CrmLink {
+            crm: CrmKind::Salesforce,
+            object: "Task".into(),
+            id,
+        })
+    }
+
+    async fn pull_changes(&self, _watermark: Option<String>, _limit: usize) -> Result<CrmChanges> {
+        // Issue 19's pull (SOQL on SystemModstamp with nextRecordsUrl) is
+        // the next step; until then the adapter says so instead of
+        // pretending the CRM had no changes.
+        Err(Error::NotAllowed(
+            "pulling changes from Salesforce is not built yet".into(),
+        ))
+    }
+}

@@ -1,0 +1,10 @@
+#![doc = include_str!("../README.md")]
+
+mod client;
+mod config;
+mod crm;
+mod wire;
+
+pub use client::ApiUsage;
+pub use config::{Flow, SalesforceConfig, default_stage_status};
+pub use crm::{COLLECTION_LIMIT, SalesforceClient};

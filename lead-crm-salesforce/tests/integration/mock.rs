@@ -1,0 +1,272 @@
+//! A Salesforce org on a loopback port, following the contract in
+//! `../shared/crm-specs/CONTRACTS.md` §1 and the mock checklist (§4): the
+//! token endpoint, versioned data paths, sObject Collections upserts with
+//! per-record results, Task upserts (201 new, 200 existing), the array
+//! error body, `401 INVALID_SESSION_ID` when a session expires, `403
+//! REQUEST_LIMIT_EXCEEDED`, `503`, and `Sforce-Limit-Info` on every data
+//! answer.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use serde_json::{Value, json};
+
+pub(crate) const CLIENT_ID: &str = "3MVG9-test-client";
+pub(crate) const CLIENT_SECRET: &str = "test-secret";
+pub(crate) const LIMIT: u64 = 15_000;
+
+/// What the org holds and how it behaves.
+#[derive(Default)]
+pub(crate) struct Org {
+    /// Leads by external id.
+    pub(crate) leads: BTreeMap<String, Value>,
+    /// Tasks by external id.
+    pub(crate) tasks: BTreeMap<String, Value>,
+    /// Every data call: method and path.
+    pub(crate) calls: Vec<String>,
+    /// Token requests answered.
+    pub(crate) logins: u64,
+    /// Sessions handed out and still valid.
+    live: HashSet<String>,
+    /// Answers for the next data calls, in order (status, body), before any work.
+    pub(crate) failures: VecDeque<(StatusCode, Value)>,
+    /// E-mails the org refuses, with the error it gives.
+    pub(crate) refused: BTreeMap<String, Value>,
+    used: u64,
+}
+
+impl Org {
+    /// Ends every session: the next data call gets `401 INVALID_SESSION_ID`.
+    pub(crate) fn expire_sessions(&mut self) {
+        self.live.clear();
+    }
+}
+
+pub(crate) type Shared = Arc<Mutex<Org>>;
+
+/// A running mock: its base URL and its state.
+pub(crate) struct Mock {
+    pub(crate) url: String,
+    pub(crate) org: Shared,
+}
+
+impl Mock {
+    pub(crate) async fn start() -> Mock {
+        let org: Shared = Arc::default();
+        let app = Router::new()
+            .route("/services/oauth2/token", post(token))
+            .route(
+                "/services/data/{version}/composite/sobjects/Lead/{field}",
+                patch(upsert_leads),
+            )
+            .route(
+                "/services/data/{version}/sobjects/Task/{field}/{value}",
+                patch(upsert_task),
+            )
+            .with_state(org.clone());
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Mock { url, org }
+    }
+
+    pub(crate) fn org(&self) -> std::sync::MutexGuard<'_, Org> {
+        self.org.lock().expect("org")
+    }
+}
+
+async fn token(
+    State(org): State<Shared>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<BTreeMap<String, String>>,
+) -> Response {
+    let good = form.get("grant_type").map(String::as_str) == Some("client_credentials")
+        && form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+        && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET);
+    if !good {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_client", "error_description": "invalid client credentials"})),
+        )
+            .into_response();
+    }
+    let mut org = org.lock().expect("org");
+    org.logins += 1;
+    let token = format!("00D5w000004qGTO!session-{}", org.logins);
+    org.live.insert(token.clone());
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    axum::Json(json!({
+        "access_token": token,
+        "signature": "c2lnbmF0dXJl",
+        "scope": "api",
+        "instance_url": format!("http://{host}"),
+        "id": "https://login.salesforce.com/id/00D5w000004qGTOEA2/0055w00000BhqR0AAJ",
+        "token_type": "Bearer",
+        "issued_at": "1747332000000"
+    }))
+    .into_response()
+}
+
+/// Checks the session and the version, counts the call, and plays a
+/// queued failure; `None` when the call may proceed.
+fn gate(org: &mut Org, headers: &HeaderMap, version: &str, call: String) -> Option<Response> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !org.live.contains(token) {
+        return Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])),
+            )
+                .into_response(),
+        );
+    }
+    let versioned = version
+        .strip_prefix('v')
+        .and_then(|v| v.split_once('.'))
+        .is_some_and(|(a, b)| {
+            !a.is_empty() && a.chars().all(|c| c.is_ascii_digit()) && b.len() == 1
+        });
+    if !versioned {
+        return Some((StatusCode::NOT_FOUND, "unknown version").into_response());
+    }
+    org.calls.push(call);
+    org.used += 1;
+    if let Some((status, body)) = org.failures.pop_front() {
+        return Some(with_limits(org, (status, axum::Json(body)).into_response()));
+    }
+    None
+}
+
+fn with_limits(org: &Org, mut response: Response) -> Response {
+    let info = format!("api-usage={}/{LIMIT}", org.used);
+    response
+        .headers_mut()
+        .insert("Sforce-Limit-Info", info.parse().expect("header value"));
+    response
+}
+
+async fn upsert_leads(
+    State(org): State<Shared>,
+    Path((version, field)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut org = org.lock().expect("org");
+    let call = format!("PATCH /composite/sobjects/Lead/{field}");
+    if let Some(early) = gate(&mut org, &headers, &version, call) {
+        return early;
+    }
+    let records = body["records"].as_array().cloned().unwrap_or_default();
+    if body["allOrNone"] != json!(false) || records.is_empty() || records.len() > 200 {
+        let error = json!([{"message": "records: 1 to 200, allOrNone given", "errorCode": "INVALID_INPUT"}]);
+        return with_limits(
+            &org,
+            (StatusCode::BAD_REQUEST, axum::Json(error)).into_response(),
+        );
+    }
+    let mut results = Vec::with_capacity(records.len());
+    for record in records {
+        let Some(key) = record[&field].as_str().map(str::to_owned) else {
+            results.push(failure(
+                "MISSING_ARGUMENT",
+                &format!("{field} not specified"),
+                &[&field],
+            ));
+            continue;
+        };
+        if record["attributes"]["type"] != json!("Lead") {
+            results.push(failure("INVALID_TYPE", "attributes.type must be Lead", &[]));
+            continue;
+        }
+        let missing: Vec<&str> = ["LastName", "Company"]
+            .into_iter()
+            .filter(|f| record[*f].as_str().is_none_or(str::is_empty))
+            .collect();
+        if !missing.is_empty() {
+            let message = format!("Required fields are missing: [{}]", missing.join(", "));
+            results.push(failure("REQUIRED_FIELD_MISSING", &message, &missing));
+            continue;
+        }
+        if let Some(email) = record["Email"].as_str()
+            && let Some(error) = org.refused.get(email)
+        {
+            results.push(json!({"success": false, "errors": [error]}));
+            continue;
+        }
+        let created = !org.leads.contains_key(&key);
+        let id = match org.leads.get(&key) {
+            Some(stored) => stored["Id"].as_str().unwrap_or_default().to_owned(),
+            None => format!("00Q5w{:010}", org.leads.len() + 1),
+        };
+        let mut stored = record.clone();
+        stored["Id"] = json!(id);
+        org.leads.insert(key, stored);
+        results.push(json!({"id": id, "success": true, "errors": [], "created": created}));
+    }
+    with_limits(&org, axum::Json(Value::Array(results)).into_response())
+}
+
+fn failure(code: &str, message: &str, fields: &[&str]) -> Value {
+    json!({"success": false, "errors": [{"statusCode": code, "message": message, "fields": fields}]})
+}
+
+async fn upsert_task(
+    State(org): State<Shared>,
+    Path((version, field, value)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut org = org.lock().expect("org");
+    let call = format!("PATCH /sobjects/Task/{field}");
+    if let Some(early) = gate(&mut org, &headers, &version, call) {
+        return early;
+    }
+    if body.get("Id").is_some() || body.get(&field).is_some() {
+        let error = json!([{"message": "the body must not hold Id or the external id", "errorCode": "INVALID_FIELD"}]);
+        return with_limits(
+            &org,
+            (StatusCode::BAD_REQUEST, axum::Json(error)).into_response(),
+        );
+    }
+    let who = body["WhoId"].as_str().unwrap_or_default();
+    if !org.leads.values().any(|l| l["Id"] == json!(who)) {
+        let error = json!([{"message": "WhoId: id value of incorrect type", "errorCode": "MALFORMED_ID", "fields": ["WhoId"]}]);
+        return with_limits(
+            &org,
+            (StatusCode::BAD_REQUEST, axum::Json(error)).into_response(),
+        );
+    }
+    let (status, id) = match org.tasks.get(&value) {
+        Some(stored) => (
+            StatusCode::OK,
+            stored["Id"].as_str().unwrap_or_default().to_owned(),
+        ),
+        None => (
+            StatusCode::CREATED,
+            format!("00T5w{:010}", org.tasks.len() + 1),
+        ),
+    };
+    let mut stored = body.clone();
+    stored["Id"] = json!(id);
+    org.tasks.insert(value, stored);
+    let answer =
+        json!({"id": id, "success": true, "errors": [], "created": status == StatusCode::CREATED});
+    with_limits(&org, (status, axum::Json(answer)).into_response())
+}
