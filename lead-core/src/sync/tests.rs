@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::*;
@@ -17,7 +17,8 @@ use crate::model::{
 };
 use crate::policy::Policy;
 use crate::ports::{
-    CrmChanges, CrmClient, LeadStore, ManualClock, OutboxStore, PushOutcome, SequentialIds,
+    CrmChange, CrmChanges, CrmClient, LeadStore, ManualClock, OutboxStore, PushOutcome,
+    SequentialIds,
 };
 use crate::usecase::{self, Deps};
 
@@ -30,6 +31,10 @@ struct FakeCrm {
     failures: Mutex<Vec<Error>>,
     /// E-mails the CRM refuses.
     refused: Mutex<HashSet<String>>,
+    /// Changes made in the CRM, oldest first.
+    changes: Mutex<Vec<CrmChange>>,
+    /// Watermarks the pulls asked from.
+    asked: Mutex<Vec<Option<String>>>,
 }
 
 impl FakeCrm {
@@ -75,8 +80,23 @@ impl CrmClient for FakeCrm {
         })
     }
 
-    async fn pull_changes(&self, _watermark: Option<String>, _limit: usize) -> Result<CrmChanges> {
-        Ok(CrmChanges::default())
+    async fn pull_changes(&self, watermark: Option<String>, limit: usize) -> Result<CrmChanges> {
+        self.asked.lock().unwrap().push(watermark.clone());
+        let since = watermark.map(|w| DateTime::parse_from_rfc3339(&w).unwrap().to_utc());
+        let changes: Vec<CrmChange> = self
+            .changes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| since.is_none_or(|s| c.changed_at > s))
+            .take(limit)
+            .cloned()
+            .collect();
+        let next_watermark = changes.last().map(|c| c.changed_at.to_rfc3339());
+        Ok(CrmChanges {
+            changes,
+            next_watermark,
+        })
     }
 }
 
@@ -303,4 +323,137 @@ fn retry_delays_double_stay_under_the_cap_and_honour_retry_after() {
         retry_delay(&config, id, 0, &limited),
         Duration::from_secs(3600)
     );
+}
+
+impl World {
+    /// A change made in the CRM to `lead`'s record, `minutes` after noon.
+    fn crm_change(&self, lead: &Lead, stage: Option<Stage>, minutes: i64) {
+        let link = lead
+            .crm_links
+            .first()
+            .cloned()
+            .expect("the lead was pushed first");
+        self.crm.changes.lock().unwrap().push(CrmChange {
+            link,
+            lead: None,
+            stage,
+            owner: None,
+            changed_at: Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
+                + chrono::Duration::minutes(minutes),
+        });
+    }
+
+    async fn pull(&self, config: &PullConfig) -> PullReport {
+        pull_once(
+            &self.deps,
+            &*self.store,
+            &self.crm,
+            &Policy::default(),
+            config,
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn stored(&self, lead: &Lead) -> Lead {
+        self.store.get(&lead.ext_id).await.unwrap().unwrap()
+    }
+
+    /// A captured lead, pushed so it has its CRM link.
+    async fn synced(&self, email: &str) -> Lead {
+        let lead = self.capture(email).await;
+        self.push().await;
+        self.stored(&lead).await
+    }
+}
+
+#[tokio::test]
+async fn a_crm_change_is_applied_once_and_never_queued_back() {
+    let w = World::new();
+    let lead = w.synced("ana@acme.com").await;
+    w.clock.advance(chrono::Duration::hours(1));
+    w.crm_change(&lead, Some(Stage::Contacted), 90);
+
+    let report = w.pull(&PullConfig::default()).await;
+    assert_eq!((report.fetched, report.applied), (1, 1), "{report:?}");
+    assert_eq!(w.stored(&lead).await.stage, Stage::Contacted);
+    assert_eq!(
+        w.backlog().await,
+        0,
+        "a CRM change is not pushed back to the CRM"
+    );
+
+    let again = w.pull(&PullConfig::default()).await;
+    assert_eq!(again.fetched, 0, "the watermark moved past it");
+    let asked = w.crm.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 2);
+    assert!(
+        asked[1].is_some(),
+        "the second pull asks from the stored watermark"
+    );
+}
+
+#[tokio::test]
+async fn an_older_crm_change_does_not_overwrite_a_newer_local_one() {
+    let w = World::new();
+    let lead = w.synced("ana@acme.com").await;
+    // Locally the lead moved at 13:00; the CRM's change is from 12:30.
+    w.clock.advance(chrono::Duration::hours(1));
+    usecase::change_stage(
+        &lead.ext_id,
+        Stage::Contacted,
+        None,
+        ChangeOrigin::Local,
+        None,
+        &Policy::default(),
+        &w.deps,
+    )
+    .await
+    .unwrap();
+    w.crm_change(&lead, Some(Stage::Qualified), 30);
+
+    let report = w.pull(&PullConfig::default()).await;
+    assert_eq!((report.applied, report.kept_local), (0, 1), "{report:?}");
+    assert_eq!(w.stored(&lead).await.stage, Stage::Contacted);
+
+    // The same old change under AlwaysCrm wins regardless of age (read
+    // again from the start under a watermark of its own).
+    let always = PullConfig {
+        watermark: "crm.pull.always".into(),
+        stage: ConflictRule::AlwaysCrm,
+        ..PullConfig::default()
+    };
+    let report = w.pull(&always).await;
+    assert_eq!(report.applied, 1, "{report:?}");
+    assert_eq!(w.stored(&lead).await.stage, Stage::Qualified);
+}
+
+#[tokio::test]
+async fn dont_sync_leaves_the_field_and_unknown_records_are_counted() {
+    let w = World::new();
+    let lead = w.synced("ana@acme.com").await;
+    w.clock.advance(chrono::Duration::hours(1));
+    w.crm_change(&lead, Some(Stage::Lost), 120);
+    w.crm.changes.lock().unwrap().push(CrmChange {
+        link: CrmLink {
+            crm: CrmKind::Salesforce,
+            object: "Lead".into(),
+            id: "00Q-not-ours".into(),
+        },
+        lead: None,
+        stage: Some(Stage::Won),
+        owner: None,
+        changed_at: Utc.with_ymd_and_hms(2026, 11, 23, 14, 30, 0).unwrap(),
+    });
+    let config = PullConfig {
+        stage: ConflictRule::DontSync,
+        ..PullConfig::default()
+    };
+    let report = w.pull(&config).await;
+    assert_eq!(
+        (report.applied, report.kept_local, report.unknown),
+        (0, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(w.stored(&lead).await.stage, Stage::New);
 }

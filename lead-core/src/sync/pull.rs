@@ -1,0 +1,286 @@
+//! The pull: the CRM's changes since the stored watermark, applied to the
+//! local leads field by field under a [`ConflictRule`], as changes that
+//! came from the CRM (so they are never queued back to it). The watermark
+//! moves only after every change of the page was applied or deliberately
+//! skipped, so a failed run repeats its page and applies nothing twice
+//! (applying a value the lead already has changes nothing).
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+use crate::lead::Lead;
+use crate::model::{ChangeOrigin, RepId, Stage};
+use crate::policy::Policy;
+use crate::ports::{CrmChange, CrmClient, SyncState};
+use crate::usecase::{self, AssignTo, Deps};
+
+/// Which side wins when the CRM changed a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConflictRule {
+    /// The CRM's value wins unless the CRM has none.
+    PreferCrmUnlessBlank,
+    /// The CRM's value always wins (a blank one included, where the field
+    /// can be blank).
+    AlwaysCrm,
+    /// The newer change wins: the CRM's value is applied only when the
+    /// CRM changed it after the lead's own last change of it.
+    #[default]
+    NewestWins,
+    /// The field is not taken from the CRM.
+    DontSync,
+}
+
+/// How a pull run reads and applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullConfig {
+    /// The watermark's name in [`SyncState`].
+    pub watermark: String,
+    /// Changes read per run (SPEC `max_records_per_run`, 100).
+    pub max_records_per_run: usize,
+    /// The rule for the stage (SPEC `sync_stages: false` is `DontSync`).
+    pub stage: ConflictRule,
+    /// The rule for the owner.
+    pub owner: ConflictRule,
+}
+
+impl Default for PullConfig {
+    fn default() -> Self {
+        PullConfig {
+            watermark: "crm.pull".into(),
+            max_records_per_run: 100,
+            stage: ConflictRule::NewestWins,
+            owner: ConflictRule::NewestWins,
+        }
+    }
+}
+
+/// What one pull run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PullReport {
+    /// Changes the CRM returned.
+    pub fetched: usize,
+    /// Field values written to a lead.
+    pub applied: usize,
+    /// Field values left because the lead's own change was newer, the
+    /// rule said so, or the lead already had them.
+    pub kept_local: usize,
+    /// Changes to records no local lead is linked to.
+    pub unknown: usize,
+    /// Stage changes the local rules refuse (e.g. out of a closed stage).
+    pub refused: usize,
+}
+
+/// Whether the CRM's value is applied: `crm` is the CRM's value (`None`:
+/// blank there), `local` the lead's, `local_at` when the lead last changed
+/// it, `crm_at` when the CRM did.
+fn wins<T: PartialEq>(
+    rule: ConflictRule,
+    crm: Option<&T>,
+    local: Option<&T>,
+    crm_at: DateTime<Utc>,
+    local_at: DateTime<Utc>,
+) -> bool {
+    if crm == local {
+        return false;
+    }
+    match rule {
+        ConflictRule::DontSync => false,
+        ConflictRule::AlwaysCrm => true,
+        ConflictRule::PreferCrmUnlessBlank => crm.is_some(),
+        ConflictRule::NewestWins => crm_at > local_at,
+    }
+}
+
+/// One pull run: read the changes since the watermark, apply them, move
+/// the watermark.
+pub async fn pull_once(
+    deps: &Deps,
+    state: &dyn SyncState,
+    crm: &dyn CrmClient,
+    policy: &Policy,
+    config: &PullConfig,
+) -> Result<PullReport> {
+    let since = state.watermark(&config.watermark).await?;
+    let page = crm.pull_changes(since, config.max_records_per_run).await?;
+    let mut report = PullReport {
+        fetched: page.changes.len(),
+        ..PullReport::default()
+    };
+    for change in &page.changes {
+        apply(deps, crm, policy, config, change, &mut report).await?;
+    }
+    if let Some(next) = page.next_watermark {
+        state.set_watermark(&config.watermark, &next).await?;
+    }
+    Ok(report)
+}
+
+/// The lead a change is about: by our id when the CRM record carries it,
+/// else by the link.
+async fn lead_of(deps: &Deps, crm: &dyn CrmClient, change: &CrmChange) -> Result<Option<Lead>> {
+    if let Some(id) = &change.lead
+        && let Some(lead) = deps.store.get(id).await?
+    {
+        return Ok(Some(lead));
+    }
+    deps.store
+        .find_by_crm_link(crm.kind(), &change.link.id)
+        .await
+}
+
+async fn apply(
+    deps: &Deps,
+    crm: &dyn CrmClient,
+    policy: &Policy,
+    config: &PullConfig,
+    change: &CrmChange,
+    report: &mut PullReport,
+) -> Result<()> {
+    let Some(lead) = lead_of(deps, crm, change).await? else {
+        report.unknown += 1;
+        return Ok(());
+    };
+    let lead = lead_merged_into(deps, lead).await?;
+    if let Some(stage) = change.stage {
+        apply_stage(deps, policy, config, change, &lead, stage, report).await?;
+    }
+    if let Some(owner) = &change.owner {
+        // Read again: a stage change above moved the version.
+        let lead = deps.store.get(&lead.ext_id).await?.unwrap_or(lead);
+        apply_owner(deps, policy, config, change, &lead, owner, report).await?;
+    }
+    Ok(())
+}
+
+/// A merged-away lead's changes go to the lead it was merged into.
+async fn lead_merged_into(deps: &Deps, mut lead: Lead) -> Result<Lead> {
+    for _ in 0..4 {
+        let Some(survivor) = &lead.merged_into else {
+            return Ok(lead);
+        };
+        match deps.store.get(survivor).await? {
+            Some(next) => lead = next,
+            None => return Ok(lead),
+        }
+    }
+    Ok(lead)
+}
+
+async fn apply_stage(
+    deps: &Deps,
+    policy: &Policy,
+    config: &PullConfig,
+    change: &CrmChange,
+    lead: &Lead,
+    stage: Stage,
+    report: &mut PullReport,
+) -> Result<()> {
+    if !wins(
+        config.stage,
+        Some(&stage),
+        Some(&lead.stage),
+        change.changed_at,
+        lead.stage_changed_at,
+    ) {
+        report.kept_local += 1;
+        return Ok(());
+    }
+    let written = usecase::change_stage(
+        &lead.ext_id,
+        stage,
+        None,
+        ChangeOrigin::Crm,
+        Some(lead.version),
+        policy,
+        deps,
+    )
+    .await;
+    match written {
+        Ok(_) => report.applied += 1,
+        Err(Error::NotAllowed(_)) => report.refused += 1,
+        // The lead changed meanwhile: its change is newer; the next pull
+        // of a later CRM change decides again.
+        Err(Error::Conflict(_)) => report.kept_local += 1,
+        Err(err) => return Err(err),
+    }
+    Ok(())
+}
+
+async fn apply_owner(
+    deps: &Deps,
+    policy: &Policy,
+    config: &PullConfig,
+    change: &CrmChange,
+    lead: &Lead,
+    owner: &RepId,
+    report: &mut PullReport,
+) -> Result<()> {
+    if !wins(
+        config.owner,
+        Some(owner),
+        lead.assigned_to.as_ref(),
+        change.changed_at,
+        lead.updated_at,
+    ) {
+        report.kept_local += 1;
+        return Ok(());
+    }
+    let written = usecase::assign(
+        &lead.ext_id,
+        AssignTo::Rep(owner.clone()),
+        ChangeOrigin::Crm,
+        Some(lead.version),
+        policy,
+        deps,
+    )
+    .await;
+    match written {
+        Ok(_) => report.applied += 1,
+        // An owner who is not one of our reps, or a lead that moved on.
+        Err(Error::NotFound(_) | Error::NotAllowed(_)) => report.refused += 1,
+        Err(Error::Conflict(_)) => report.kept_local += 1,
+        Err(err) => return Err(err),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn each_rule_decides_as_documented() {
+        let (crm, local, blank) = (Some(&1), Some(&2), None::<&i32>);
+        let (older, newer) = (at(9), at(11));
+        let ten = at(10);
+        assert!(!wins(ConflictRule::DontSync, crm, local, newer, ten));
+        assert!(wins(ConflictRule::AlwaysCrm, crm, local, older, ten));
+        assert!(wins(ConflictRule::AlwaysCrm, blank, local, older, ten));
+        assert!(wins(
+            ConflictRule::PreferCrmUnlessBlank,
+            crm,
+            local,
+            older,
+            ten
+        ));
+        assert!(!wins(
+            ConflictRule::PreferCrmUnlessBlank,
+            blank,
+            local,
+            newer,
+            ten
+        ));
+        assert!(wins(ConflictRule::NewestWins, crm, local, newer, ten));
+        assert!(!wins(ConflictRule::NewestWins, crm, local, older, ten));
+        assert!(
+            !wins(ConflictRule::AlwaysCrm, local, local, newer, ten),
+            "same value: nothing to do"
+        );
+    }
+}
