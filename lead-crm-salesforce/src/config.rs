@@ -59,6 +59,10 @@ pub struct SalesforceConfig {
     pub task_external_id: String,
     /// Lead `Status` per stage (defaults: the standard picklist).
     pub stage_status: BTreeMap<Stage, String>,
+    /// The stage a pulled Lead `Status` means (defaults: the standard
+    /// picklist's open, working, converted and not-converted values);
+    /// a status not listed leaves the stage alone.
+    pub status_stage: BTreeMap<String, Stage>,
 }
 
 impl SalesforceConfig {
@@ -71,6 +75,7 @@ impl SalesforceConfig {
             lead_external_id: "Web_Lead_Id__c".into(),
             task_external_id: "Web_Task_Id__c".into(),
             stage_status: default_stage_status(),
+            status_stage: default_status_stage(),
         }
     }
 }
@@ -90,4 +95,17 @@ pub fn default_stage_status() -> BTreeMap<Stage, String> {
             (*stage, status.to_owned())
         })
         .collect()
+}
+
+/// What the standard Lead Status values mean as stages.
+pub fn default_status_stage() -> BTreeMap<String, Stage> {
+    [
+        ("Open - Not Contacted", Stage::New),
+        ("Working - Contacted", Stage::Contacted),
+        ("Closed - Converted", Stage::Won),
+        ("Closed - Not Converted", Stage::Lost),
+    ]
+    .into_iter()
+    .map(|(status, stage)| (status.to_owned(), stage))
+    .collect()
 }

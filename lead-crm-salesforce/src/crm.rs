@@ -3,16 +3,18 @@
 //! result mapped back to its lead), follow-ups upserted as Tasks by theirs.
 
 use async_trait::async_trait;
-use lead_core::ports::{CrmChanges, PushOutcome};
+use chrono::DateTime;
+use lead_core::ports::{CrmChange, CrmChanges, PushOutcome};
 use lead_core::{
-    CrmClient, CrmKind, CrmLink, Error, FollowUpStatus, FollowUpTask, Lead, Priority, Result,
+    CrmClient, CrmKind, CrmLink, Error, FollowUpStatus, FollowUpTask, Lead, LeadExtId, Priority,
+    Result,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 use crate::client::{ApiUsage, Http};
 use crate::config::SalesforceConfig;
-use crate::wire::{SaveAnswer, SaveResult, collection};
+use crate::wire::{QueryPage, SaveAnswer, SaveResult, collection};
 
 /// Most records in one sObject Collections call.
 pub const COLLECTION_LIMIT: usize = 200;
@@ -53,6 +55,30 @@ impl SalesforceClient {
     /// Logins so far (the first one, and one per expired session).
     pub fn logins(&self) -> u64 {
         self.http.logins()
+    }
+
+    /// A queried Lead as a change.
+    fn change_of(&self, record: &Map<String, Value>) -> Result<CrmChange> {
+        let config = self.http.config();
+        let text = |field: &str| record.get(field).and_then(Value::as_str);
+        let id = text("Id").ok_or_else(|| Error::internal("Salesforce: a Lead without an Id"))?;
+        let stamp = text("SystemModstamp")
+            .ok_or_else(|| Error::internal("Salesforce: a Lead without SystemModstamp"))?;
+        let changed_at = DateTime::parse_from_str(stamp, "%Y-%m-%dT%H:%M:%S%.f%z")
+            .or_else(|_| DateTime::parse_from_rfc3339(stamp))
+            .map_err(|e| Error::internal("Salesforce: SystemModstamp is not a time").caused_by(e))?
+            .to_utc();
+        Ok(CrmChange {
+            link: CrmLink {
+                crm: CrmKind::Salesforce,
+                object: "Lead".into(),
+                id: id.to_owned(),
+            },
+            lead: text(&config.lead_external_id).and_then(|v| LeadExtId::parse(v).ok()),
+            stage: text("Status").and_then(|s| config.status_stage.get(s).copied()),
+            owner: None,
+            changed_at,
+        })
     }
 
     /// The Lead record for `lead`: the required `LastName` and `Company`
@@ -221,12 +247,69 @@ impl CrmClient for SalesforceClient {
         })
     }
 
-    async fn pull_changes(&self, _watermark: Option<String>, _limit: usize) -> Result<CrmChanges> {
-        // Issue 19's pull (SOQL on SystemModstamp with nextRecordsUrl) is
-        // the next step; until then the adapter says so instead of
-        // pretending the CRM had no changes.
-        Err(Error::NotAllowed(
-            "pulling changes from Salesforce is not built yet".into(),
-        ))
+    async fn pull_changes(&self, watermark: Option<String>, limit: usize) -> Result<CrmChanges> {
+        let config = self.http.config();
+        let since = match &watermark {
+            Some(w) => Some(
+                DateTime::parse_from_rfc3339(w)
+                    .map_err(|e| {
+                        Error::internal("Salesforce: the stored watermark is not a time")
+                            .caused_by(e)
+                    })?
+                    .to_utc(),
+            ),
+            None => None,
+        };
+        // SystemModstamp is indexed and moves on every change (system
+        // ones included). The watermark is kept to the second, so a
+        // record of the same second is read again (applying it again
+        // changes nothing) rather than missed.
+        let filter = since
+            .map(|s| format!(" WHERE SystemModstamp > {}", s.format("%Y-%m-%dT%H:%M:%SZ")))
+            .unwrap_or_default();
+        let soql = format!(
+            "SELECT Id, {}, Status, SystemModstamp FROM Lead{filter} ORDER BY SystemModstamp, Id LIMIT {}",
+            config.lead_external_id,
+            limit.max(1)
+        );
+        let mut path = format!("/query?q={}", encode(&soql));
+        let mut changes = Vec::new();
+        loop {
+            let answer = self.http.call(Method::GET, &path, None).await?;
+            let page: QueryPage = serde_json::from_str(&answer.body).map_err(|e| {
+                Error::internal("Salesforce: the query answer is not readable").caused_by(e)
+            })?;
+            for record in page.records {
+                changes.push(self.change_of(&record)?);
+            }
+            match page.next_records_url {
+                Some(next) if !page.done && changes.len() < limit => path = next,
+                _ => break,
+            }
+        }
+        changes.truncate(limit.max(1));
+        let next_watermark = changes
+            .last()
+            .map(|c| c.changed_at.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .or(watermark);
+        Ok(CrmChanges {
+            changes,
+            next_watermark,
+        })
     }
+}
+
+/// `text` percent-encoded for a query string (everything but unreserved
+/// characters).
+fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }

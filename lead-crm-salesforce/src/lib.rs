@@ -6,5 +6,5 @@ mod crm;
 mod wire;
 
 pub use client::ApiUsage;
-pub use config::{Flow, SalesforceConfig, default_stage_status};
+pub use config::{Flow, SalesforceConfig, default_stage_status, default_status_stage};
 pub use crm::{COLLECTION_LIMIT, SalesforceClient};

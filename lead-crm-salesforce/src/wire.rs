@@ -71,3 +71,13 @@ pub(crate) struct SaveAnswer {
 pub(crate) fn collection(records: Vec<Map<String, Value>>) -> Value {
     json!({ "allOrNone": false, "records": records })
 }
+
+/// One page of a SOQL query (`GET /query?q=…`, then `nextRecordsUrl`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct QueryPage {
+    pub(crate) done: bool,
+    #[serde(default, rename = "nextRecordsUrl")]
+    pub(crate) next_records_url: Option<String>,
+    #[serde(default)]
+    pub(crate) records: Vec<Map<String, Value>>,
+}

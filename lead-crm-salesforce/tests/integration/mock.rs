@@ -11,10 +11,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
+use axum::extract::Query;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{patch, post};
+use axum::routing::{get, patch, post};
 use serde_json::{Value, json};
 
 pub(crate) const CLIENT_ID: &str = "3MVG9-test-client";
@@ -39,12 +40,34 @@ pub(crate) struct Org {
     /// E-mails the org refuses, with the error it gives.
     pub(crate) refused: BTreeMap<String, Value>,
     used: u64,
+    /// Seconds after noon of the last write (SystemModstamp's clock).
+    tick: i64,
+    /// Query results not yet read, by cursor.
+    cursors: BTreeMap<String, Vec<Value>>,
 }
 
 impl Org {
     /// Ends every session: the next data call gets `401 INVALID_SESSION_ID`.
     pub(crate) fn expire_sessions(&mut self) {
         self.live.clear();
+    }
+
+    /// The next SystemModstamp, in Salesforce's format.
+    fn stamp(&mut self) -> String {
+        self.tick += 1;
+        (chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").expect("time")
+            + chrono::Duration::seconds(self.tick))
+        .format("%Y-%m-%dT%H:%M:%S%.3f%z")
+        .to_string()
+    }
+
+    /// A change made in Salesforce: the Lead with this external id gets
+    /// `status`.
+    pub(crate) fn set_status(&mut self, ext_id: &str, status: &str) {
+        let stamp = self.stamp();
+        let lead = self.leads.get_mut(ext_id).expect("a stored lead");
+        lead["Status"] = json!(status);
+        lead["SystemModstamp"] = json!(stamp);
     }
 }
 
@@ -69,6 +92,8 @@ impl Mock {
                 "/services/data/{version}/sobjects/Task/{field}/{value}",
                 patch(upsert_task),
             )
+            .route("/services/data/{version}/query", get(query))
+            .route("/services/data/{version}/query/{cursor}", get(more))
             .with_state(org.clone());
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
             .await
@@ -217,6 +242,7 @@ async fn upsert_leads(
         };
         let mut stored = record.clone();
         stored["Id"] = json!(id);
+        stored["SystemModstamp"] = json!(org.stamp());
         org.leads.insert(key, stored);
         results.push(json!({"id": id, "success": true, "errors": [], "created": created}));
     }
@@ -269,4 +295,102 @@ async fn upsert_task(
     let answer =
         json!({"id": id, "success": true, "errors": [], "created": status == StatusCode::CREATED});
     with_limits(&org, (status, axum::Json(answer)).into_response())
+}
+
+/// Records per query page (small, so tests see `nextRecordsUrl`).
+const PAGE: usize = 2;
+
+/// `SELECT Id, <ext>, Status, SystemModstamp FROM Lead [WHERE
+/// SystemModstamp > <iso>] ORDER BY SystemModstamp, Id LIMIT n`: the one
+/// query shape the adapter sends, read literally.
+async fn query(
+    State(org): State<Shared>,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let mut org = org.lock().expect("org");
+    if let Some(early) = gate(&mut org, &headers, &version, "GET /query".into()) {
+        return early;
+    }
+    let q = params.get("q").cloned().unwrap_or_default();
+    let malformed = || {
+        let error = json!([{"message": "unexpected query", "errorCode": "MALFORMED_QUERY"}]);
+        (StatusCode::BAD_REQUEST, axum::Json(error)).into_response()
+    };
+    let Some(rest) = q.strip_prefix("SELECT Id, ") else {
+        return with_limits(&org, malformed());
+    };
+    let Some((field, rest)) = rest.split_once(", Status, SystemModstamp FROM Lead") else {
+        return with_limits(&org, malformed());
+    };
+    let since = rest
+        .split_once("WHERE SystemModstamp > ")
+        .and_then(|(_, after)| after.split_whitespace().next())
+        .map(|t| chrono::DateTime::parse_from_rfc3339(t).expect("a datetime literal"));
+    let Some(limit) = rest
+        .split_once("ORDER BY SystemModstamp, Id LIMIT ")
+        .and_then(|(_, n)| n.trim().parse::<usize>().ok())
+    else {
+        return with_limits(&org, malformed());
+    };
+    let stamp_of = |l: &Value| {
+        chrono::DateTime::parse_from_str(
+            l["SystemModstamp"].as_str().unwrap_or_default(),
+            "%Y-%m-%dT%H:%M:%S%.f%z",
+        )
+        .expect("stored stamp")
+    };
+    let mut rows: Vec<Value> = org
+        .leads
+        .values()
+        .filter(|l| since.is_none_or(|s| stamp_of(l) > s))
+        .map(|l| {
+            json!({
+                "attributes": {"type": "Lead", "url": format!("/services/data/{version}/sobjects/Lead/{}", l["Id"].as_str().unwrap_or_default())},
+                "Id": l["Id"],
+                field: l[field],
+                "Status": l["Status"],
+                "SystemModstamp": l["SystemModstamp"],
+            })
+        })
+        .collect();
+    rows.sort_by_key(|r| (stamp_of(r), r["Id"].as_str().unwrap_or_default().to_owned()));
+    rows.truncate(limit);
+    let answer = page_of(&mut org, &version, rows);
+    with_limits(&org, answer)
+}
+
+async fn more(
+    State(org): State<Shared>,
+    Path((version, cursor)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let mut org = org.lock().expect("org");
+    if let Some(early) = gate(&mut org, &headers, &version, "GET /query/next".into()) {
+        return early;
+    }
+    let Some(rows) = org.cursors.remove(&cursor) else {
+        let error =
+            json!([{"message": "invalid query locator", "errorCode": "INVALID_QUERY_LOCATOR"}]);
+        return with_limits(
+            &org,
+            (StatusCode::BAD_REQUEST, axum::Json(error)).into_response(),
+        );
+    };
+    let answer = page_of(&mut org, &version, rows);
+    with_limits(&org, answer)
+}
+
+/// The first `PAGE` rows, and a cursor for the rest.
+fn page_of(org: &mut Org, version: &str, mut rows: Vec<Value>) -> Response {
+    let total = rows.len();
+    let rest = rows.split_off(PAGE.min(rows.len()));
+    let mut page = json!({"totalSize": total, "done": rest.is_empty(), "records": rows});
+    if !rest.is_empty() {
+        let cursor = format!("01gRO{:08}-{}", org.cursors.len() + 1, PAGE);
+        page["nextRecordsUrl"] = json!(format!("/services/data/{version}/query/{cursor}"));
+        org.cursors.insert(cursor, rest);
+    }
+    axum::Json(page).into_response()
 }

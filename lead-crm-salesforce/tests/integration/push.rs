@@ -24,14 +24,14 @@ fn client(mock: &Mock) -> SalesforceClient {
     SalesforceClient::new(config).expect("client")
 }
 
-struct World {
-    store: Arc<InMemoryStore>,
-    clock: Arc<ManualClock>,
-    deps: Deps,
+pub(crate) struct World {
+    pub(crate) store: Arc<InMemoryStore>,
+    pub(crate) clock: Arc<ManualClock>,
+    pub(crate) deps: Deps,
 }
 
 impl World {
-    fn new() -> World {
+    pub(crate) fn new() -> World {
         let mut rep = Rep::new(RepId::parse("rep@sales.com").expect("rep id"), "Rep");
         rep.working_hours = WorkingHours::always();
         let store = Arc::new(InMemoryStore::with_reps([rep]));
@@ -48,7 +48,7 @@ impl World {
         World { store, clock, deps }
     }
 
-    async fn capture(&self, n: usize) -> Lead {
+    pub(crate) async fn capture(&self, n: usize) -> Lead {
         let input = LeadInput {
             email: Some(format!("person{n}@company{n}.com")),
             first_name: Some("Ana".into()),

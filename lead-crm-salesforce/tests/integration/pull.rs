@@ -1,0 +1,134 @@
+use lead_core::ports::PushOutcome;
+use lead_core::{CrmClient, Stage};
+use lead_crm_salesforce::{Flow, SalesforceClient, SalesforceConfig};
+
+use crate::mock::{CLIENT_ID, CLIENT_SECRET, Mock};
+use crate::push::World;
+
+fn client(mock: &Mock) -> SalesforceClient {
+    SalesforceClient::new(SalesforceConfig::new(
+        mock.url.clone(),
+        Flow::ClientCredentials {
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.to_owned().into(),
+        },
+    ))
+    .expect("client")
+}
+
+#[tokio::test]
+async fn changes_since_the_watermark_come_back_in_order_across_pages() {
+    let mock = Mock::start().await;
+    let crm = client(&mock);
+    let world = World::new();
+    let mut leads = Vec::new();
+    for n in 0..5 {
+        leads.push(world.capture(n).await);
+    }
+    let pushed = crm.push_leads(&leads).await.expect("push");
+    assert!(pushed.iter().all(|o| matches!(o, PushOutcome::Synced(_))));
+
+    // Everything, read over three pages of two.
+    let all = crm.pull_changes(None, 100).await.expect("pull");
+    assert_eq!(all.changes.len(), 5);
+    assert_eq!(
+        all.changes
+            .iter()
+            .map(|c| c.lead.clone())
+            .collect::<Vec<_>>(),
+        leads
+            .iter()
+            .map(|l| Some(l.ext_id.clone()))
+            .collect::<Vec<_>>(),
+        "in SystemModstamp order, our id read back"
+    );
+    assert!(all.changes.iter().all(|c| c.stage == Some(Stage::New)));
+    let calls = mock.org().calls.clone();
+    assert_eq!(
+        calls.iter().filter(|c| c.starts_with("GET /query")).count(),
+        3,
+        "{calls:?}"
+    );
+
+    // Then only what changed after the watermark.
+    mock.org()
+        .set_status(leads[3].ext_id.as_str(), "Working - Contacted");
+    let since = crm
+        .pull_changes(all.next_watermark.clone(), 100)
+        .await
+        .expect("pull since");
+    assert_eq!(since.changes.len(), 1, "{:?}", since.changes);
+    assert_eq!(since.changes[0].lead, Some(leads[3].ext_id.clone()));
+    assert_eq!(since.changes[0].stage, Some(Stage::Contacted));
+    assert!(since.next_watermark > all.next_watermark);
+
+    // A limit stops the read early.
+    let two = crm.pull_changes(None, 2).await.expect("pull two");
+    assert_eq!(two.changes.len(), 2);
+}
+
+#[tokio::test]
+async fn the_pull_engine_applies_a_salesforce_status_change_once_and_queues_nothing() {
+    use lead_core::sync::{PullConfig, PushConfig, pull_once, push_once};
+    use lead_core::{Destination, LeadStore, OutboxStore, Policy};
+
+    let mock = Mock::start().await;
+    let crm = client(&mock);
+    let world = World::new();
+    let lead = world.capture(1).await;
+    push_once(&world.deps, &*world.store, &crm, &PushConfig::default())
+        .await
+        .expect("push");
+    let config = PullConfig::default();
+    // The first pull reads the record as pushed: nothing to change.
+    let first = pull_once(
+        &world.deps,
+        &*world.store,
+        &crm,
+        &Policy::default(),
+        &config,
+    )
+    .await
+    .expect("first pull");
+    assert_eq!((first.fetched, first.applied), (1, 0), "{first:?}");
+
+    world.clock.advance(chrono::Duration::days(1));
+    mock.org()
+        .set_status(lead.ext_id.as_str(), "Working - Contacted");
+    let report = pull_once(
+        &world.deps,
+        &*world.store,
+        &crm,
+        &Policy::default(),
+        &config,
+    )
+    .await
+    .expect("pull");
+    assert_eq!((report.fetched, report.applied), (1, 1), "{report:?}");
+    let stored = world
+        .store
+        .get(&lead.ext_id)
+        .await
+        .expect("read")
+        .expect("lead");
+    assert_eq!(stored.stage, Stage::Contacted);
+    assert_eq!(
+        world
+            .store
+            .pending_count(&Destination::CRM)
+            .await
+            .expect("backlog"),
+        0,
+        "a change from Salesforce is not pushed back to it"
+    );
+    let again = pull_once(
+        &world.deps,
+        &*world.store,
+        &crm,
+        &Policy::default(),
+        &config,
+    )
+    .await
+    .expect("pull again");
+    assert_eq!((again.fetched, again.applied), (0, 0), "{again:?}");
+}
