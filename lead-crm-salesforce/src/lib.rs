@@ -3,6 +3,8 @@
 mod client;
 mod config;
 mod crm;
+#[cfg(feature = "mock")]
+pub mod mock;
 mod wire;
 
 pub use client::ApiUsage;

@@ -2,8 +2,8 @@ use lead_core::ports::PushOutcome;
 use lead_core::{CrmClient, Stage};
 use lead_crm_salesforce::{Flow, SalesforceClient, SalesforceConfig};
 
-use crate::mock::{CLIENT_ID, CLIENT_SECRET, Mock};
 use crate::push::World;
+use lead_crm_salesforce::mock::{CLIENT_ID, CLIENT_SECRET, Mock};
 
 fn client(mock: &Mock) -> SalesforceClient {
     SalesforceClient::new(SalesforceConfig::new(

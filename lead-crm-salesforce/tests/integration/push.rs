@@ -11,7 +11,7 @@ use lead_core::{
 use lead_crm_salesforce::{Flow, SalesforceClient, SalesforceConfig};
 use serde_json::json;
 
-use crate::mock::{CLIENT_ID, CLIENT_SECRET, LIMIT, Mock};
+use lead_crm_salesforce::mock::{CLIENT_ID, CLIENT_SECRET, LIMIT, Mock};
 
 fn client(mock: &Mock) -> SalesforceClient {
     let config = SalesforceConfig::new(

@@ -1,4 +1,5 @@
-//! A Salesforce org on a loopback port, following the contract in
+//! (feature `mock`) A Salesforce org on a loopback port, for tests of
+//! this crate and of the programs that embed it, following the contract in
 //! `../shared/crm-specs/CONTRACTS.md` §1 and the mock checklist (§4): the
 //! token endpoint, versioned data paths, sObject Collections upserts with
 //! per-record results, Task upserts (201 new, 200 existing), the array
@@ -18,27 +19,30 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use serde_json::{Value, json};
 
-pub(crate) const CLIENT_ID: &str = "3MVG9-test-client";
-pub(crate) const CLIENT_SECRET: &str = "test-secret";
-pub(crate) const LIMIT: u64 = 15_000;
+/// The client id the mock's token endpoint accepts.
+pub const CLIENT_ID: &str = "3MVG9-test-client";
+/// The client secret it accepts.
+pub const CLIENT_SECRET: &str = "test-secret";
+/// The daily API limit `Sforce-Limit-Info` reports.
+pub const LIMIT: u64 = 15_000;
 
 /// What the org holds and how it behaves.
 #[derive(Default)]
-pub(crate) struct Org {
+pub struct Org {
     /// Leads by external id.
-    pub(crate) leads: BTreeMap<String, Value>,
+    pub leads: BTreeMap<String, Value>,
     /// Tasks by external id.
-    pub(crate) tasks: BTreeMap<String, Value>,
+    pub tasks: BTreeMap<String, Value>,
     /// Every data call: method and path.
-    pub(crate) calls: Vec<String>,
+    pub calls: Vec<String>,
     /// Token requests answered.
-    pub(crate) logins: u64,
+    pub logins: u64,
     /// Sessions handed out and still valid.
     live: HashSet<String>,
     /// Answers for the next data calls, in order (status, body), before any work.
-    pub(crate) failures: VecDeque<(StatusCode, Value)>,
+    pub failures: VecDeque<(StatusCode, Value)>,
     /// E-mails the org refuses, with the error it gives.
-    pub(crate) refused: BTreeMap<String, Value>,
+    pub refused: BTreeMap<String, Value>,
     used: u64,
     /// Seconds after noon of the last write (SystemModstamp's clock).
     tick: i64,
@@ -48,7 +52,7 @@ pub(crate) struct Org {
 
 impl Org {
     /// Ends every session: the next data call gets `401 INVALID_SESSION_ID`.
-    pub(crate) fn expire_sessions(&mut self) {
+    pub fn expire_sessions(&mut self) {
         self.live.clear();
     }
 
@@ -63,7 +67,7 @@ impl Org {
 
     /// A change made in Salesforce: the Lead with this external id gets
     /// `status`.
-    pub(crate) fn set_status(&mut self, ext_id: &str, status: &str) {
+    pub fn set_status(&mut self, ext_id: &str, status: &str) {
         let stamp = self.stamp();
         let lead = self.leads.get_mut(ext_id).expect("a stored lead");
         lead["Status"] = json!(status);
@@ -71,16 +75,20 @@ impl Org {
     }
 }
 
-pub(crate) type Shared = Arc<Mutex<Org>>;
+/// The org, shared by the mock's handlers and the test.
+pub type Shared = Arc<Mutex<Org>>;
 
 /// A running mock: its base URL and its state.
-pub(crate) struct Mock {
-    pub(crate) url: String,
-    pub(crate) org: Shared,
+pub struct Mock {
+    /// Where it listens (`http://127.0.0.1:port`): the login URL.
+    pub url: String,
+    /// Its state.
+    pub org: Shared,
 }
 
 impl Mock {
-    pub(crate) async fn start() -> Mock {
+    /// Starts the mock on a free loopback port.
+    pub async fn start() -> Mock {
         let org: Shared = Arc::default();
         let app = Router::new()
             .route("/services/oauth2/token", post(token))
@@ -105,7 +113,8 @@ impl Mock {
         Mock { url, org }
     }
 
-    pub(crate) fn org(&self) -> std::sync::MutexGuard<'_, Org> {
+    /// The org's state, to arrange and to check.
+    pub fn org(&self) -> std::sync::MutexGuard<'_, Org> {
         self.org.lock().expect("org")
     }
 }
