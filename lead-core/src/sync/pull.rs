@@ -195,15 +195,7 @@ async fn apply_stage(
         deps,
     )
     .await;
-    match written {
-        Ok(_) => report.applied += 1,
-        Err(Error::NotAllowed(_)) => report.refused += 1,
-        // The lead changed meanwhile: its change is newer; the next pull
-        // of a later CRM change decides again.
-        Err(Error::Conflict(_)) => report.kept_local += 1,
-        Err(err) => return Err(err),
-    }
-    Ok(())
+    tally(report, written)
 }
 
 async fn apply_owner(
@@ -234,9 +226,16 @@ async fn apply_owner(
         deps,
     )
     .await;
+    tally(report, written)
+}
+
+/// Counts a write of a pulled value: refused when the local rules say no
+/// (a stage move out of a closed stage, an owner who is not one of our
+/// reps, a lead gone), kept local when the lead changed meanwhile (its
+/// change is newer; a later CRM change decides again).
+fn tally(report: &mut PullReport, written: Result<Lead>) -> Result<()> {
     match written {
         Ok(_) => report.applied += 1,
-        // An owner who is not one of our reps, or a lead that moved on.
         Err(Error::NotFound(_) | Error::NotAllowed(_)) => report.refused += 1,
         Err(Error::Conflict(_)) => report.kept_local += 1,
         Err(err) => return Err(err),

@@ -194,17 +194,7 @@ async fn new_leads_and_their_tasks_reach_the_crm_once_and_leave_the_queue() {
 async fn several_changes_of_one_lead_cost_one_push_of_its_latest_state() {
     let w = World::new();
     let lead = w.capture("ana@acme.com").await;
-    let changed = usecase::change_stage(
-        &lead.ext_id,
-        Stage::Contacted,
-        None,
-        ChangeOrigin::Local,
-        None,
-        &Policy::default(),
-        &w.deps,
-    )
-    .await
-    .unwrap();
+    let changed = w.move_to(&lead, Stage::Contacted).await;
     assert_eq!(w.backlog().await, 3);
 
     let report = w.push().await;
@@ -326,6 +316,21 @@ fn retry_delays_double_stay_under_the_cap_and_honour_retry_after() {
 }
 
 impl World {
+    /// The lead moved to `stage` here (not by the CRM).
+    async fn move_to(&self, lead: &Lead, stage: Stage) -> Lead {
+        usecase::change_stage(
+            &lead.ext_id,
+            stage,
+            None,
+            ChangeOrigin::Local,
+            None,
+            &Policy::default(),
+            &self.deps,
+        )
+        .await
+        .unwrap()
+    }
+
     /// A change made in the CRM to `lead`'s record, `minutes` after noon.
     fn crm_change(&self, lead: &Lead, stage: Option<Stage>, minutes: i64) {
         let link = lead
@@ -399,17 +404,7 @@ async fn an_older_crm_change_does_not_overwrite_a_newer_local_one() {
     let lead = w.synced("ana@acme.com").await;
     // Locally the lead moved at 13:00; the CRM's change is from 12:30.
     w.clock.advance(chrono::Duration::hours(1));
-    usecase::change_stage(
-        &lead.ext_id,
-        Stage::Contacted,
-        None,
-        ChangeOrigin::Local,
-        None,
-        &Policy::default(),
-        &w.deps,
-    )
-    .await
-    .unwrap();
+    w.move_to(&lead, Stage::Contacted).await;
     w.crm_change(&lead, Some(Stage::Qualified), 30);
 
     let report = w.pull(&PullConfig::default()).await;

@@ -1,20 +1,8 @@
 use lead_core::ports::PushOutcome;
 use lead_core::{CrmClient, Stage};
-use lead_crm_salesforce::{Flow, SalesforceClient, SalesforceConfig};
 
-use crate::push::World;
-use lead_crm_salesforce::mock::{CLIENT_ID, CLIENT_SECRET, Mock};
-
-fn client(mock: &Mock) -> SalesforceClient {
-    SalesforceClient::new(SalesforceConfig::new(
-        mock.url.clone(),
-        Flow::ClientCredentials {
-            client_id: CLIENT_ID.into(),
-            client_secret: CLIENT_SECRET.to_owned().into(),
-        },
-    ))
-    .expect("client")
-}
+use crate::push::{World, client};
+use lead_crm_salesforce::mock::Mock;
 
 #[tokio::test]
 async fn changes_since_the_watermark_come_back_in_order_across_pages() {
@@ -79,31 +67,16 @@ async fn the_pull_engine_applies_a_salesforce_status_change_once_and_queues_noth
     push_once(&world.deps, &*world.store, &crm, &PushConfig::default())
         .await
         .expect("push");
-    let config = PullConfig::default();
+    let (policy, config) = (Policy::default(), PullConfig::default());
+    let pull = || pull_once(&world.deps, &*world.store, &crm, &policy, &config);
     // The first pull reads the record as pushed: nothing to change.
-    let first = pull_once(
-        &world.deps,
-        &*world.store,
-        &crm,
-        &Policy::default(),
-        &config,
-    )
-    .await
-    .expect("first pull");
+    let first = pull().await.expect("first pull");
     assert_eq!((first.fetched, first.applied), (1, 0), "{first:?}");
 
     world.clock.advance(chrono::Duration::days(1));
     mock.org()
         .set_status(lead.ext_id.as_str(), "Working - Contacted");
-    let report = pull_once(
-        &world.deps,
-        &*world.store,
-        &crm,
-        &Policy::default(),
-        &config,
-    )
-    .await
-    .expect("pull");
+    let report = pull().await.expect("pull");
     assert_eq!((report.fetched, report.applied), (1, 1), "{report:?}");
     let stored = world
         .store
@@ -121,14 +94,6 @@ async fn the_pull_engine_applies_a_salesforce_status_change_once_and_queues_noth
         0,
         "a change from Salesforce is not pushed back to it"
     );
-    let again = pull_once(
-        &world.deps,
-        &*world.store,
-        &crm,
-        &Policy::default(),
-        &config,
-    )
-    .await
-    .expect("pull again");
+    let again = pull().await.expect("pull again");
     assert_eq!((again.fetched, again.applied), (0, 0), "{again:?}");
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use lead_crm_salesforce::mock::{CLIENT_ID, CLIENT_SECRET, LIMIT, Mock};
 
-fn client(mock: &Mock) -> SalesforceClient {
+pub(crate) fn client(mock: &Mock) -> SalesforceClient {
     let config = SalesforceConfig::new(
         mock.url.clone(),
         Flow::ClientCredentials {
