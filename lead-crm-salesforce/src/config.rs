@@ -59,9 +59,9 @@ pub struct SalesforceConfig {
     pub task_external_id: String,
     /// Lead `Status` per stage (defaults: the standard picklist).
     pub stage_status: BTreeMap<Stage, String>,
-    /// The stage a pulled Lead `Status` means (defaults: the standard
-    /// picklist's open, working, converted and not-converted values);
-    /// a status not listed leaves the stage alone.
+    /// The stage a pulled Lead `Status` means (default: the standard
+    /// picklist's two closed values, [`default_status_stage`]); a status
+    /// not listed leaves the stage alone.
     pub status_stage: BTreeMap<String, Stage>,
 }
 
@@ -97,11 +97,14 @@ pub fn default_stage_status() -> BTreeMap<Stage, String> {
         .collect()
 }
 
-/// What the standard Lead Status values mean as stages.
+/// What the standard Lead Status values mean as stages, where the meaning
+/// is one stage: the closed ones. "Open - Not Contacted" and "Working -
+/// Contacted" stand for several of our stages each (the push sends
+/// "Working - Contacted" for contacted, qualified, proposal, negotiation
+/// and nurturing), so reading them back would move leads by our own
+/// pushes; map them per org when its picklist tells stages apart.
 pub fn default_status_stage() -> BTreeMap<String, Stage> {
     [
-        ("Open - Not Contacted", Stage::New),
-        ("Working - Contacted", Stage::Contacted),
         ("Closed - Converted", Stage::Won),
         ("Closed - Not Converted", Stage::Lost),
     ]

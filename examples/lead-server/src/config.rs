@@ -104,41 +104,6 @@ impl NotBuilt {
 /// is named in a start-up warning.
 pub(crate) const NOT_BUILT: &[NotBuilt] = &[
     NotBuilt {
-        var: "CRM_TYPE",
-        feature: "CRM sync",
-        effect: "no lead reaches a CRM",
-    },
-    NotBuilt {
-        var: "SALESFORCE_USERNAME",
-        feature: "Salesforce sync",
-        effect: "no lead reaches Salesforce",
-    },
-    NotBuilt {
-        var: "SALESFORCE_PASSWORD",
-        feature: "Salesforce sync",
-        effect: "no lead reaches Salesforce",
-    },
-    NotBuilt {
-        var: "SALESFORCE_SECURITY_TOKEN",
-        feature: "Salesforce sync",
-        effect: "no lead reaches Salesforce",
-    },
-    NotBuilt {
-        var: "SALESFORCE_CLIENT_ID",
-        feature: "Salesforce sync",
-        effect: "no lead reaches Salesforce",
-    },
-    NotBuilt {
-        var: "SALESFORCE_CLIENT_SECRET",
-        feature: "Salesforce sync",
-        effect: "no lead reaches Salesforce",
-    },
-    NotBuilt {
-        var: "SALESFORCE_SANDBOX",
-        feature: "Salesforce sync",
-        effect: "no lead reaches Salesforce",
-    },
-    NotBuilt {
         var: "PIPEDRIVE_API_TOKEN",
         feature: "Pipedrive sync",
         effect: "no lead reaches Pipedrive",
@@ -289,6 +254,9 @@ pub(crate) struct ServerConfig {
     /// `LEAD_METRICS_TOKEN`: the bearer token `/metrics` asks for; `None`:
     /// `/metrics` answers clients on this machine only.
     pub(crate) metrics_token: Option<SecretString>,
+    /// `CRM_TYPE` and its variables: the CRM sync worker's settings
+    /// (`None`: no CRM).
+    pub(crate) sync: Option<crate::sync::SyncSettings>,
 }
 
 /// The paths of the files the server reads at start-up.
@@ -681,6 +649,8 @@ impl ServerConfig {
             );
         }
 
+        let sync = crate::sync::settings(&get, &mut invalid);
+
         if !problems.is_empty() {
             return Err(Error::Invalid { fields: problems });
         }
@@ -708,6 +678,7 @@ impl ServerConfig {
             tls,
             hsts_without_tls,
             metrics_token,
+            sync,
         })
     }
 }
@@ -1246,18 +1217,15 @@ mod tests {
 
     #[test]
     fn every_seed_variable_is_honoured_or_named_as_ignored_without_its_value() {
-        let config = ServerConfig::from_vars(&vars(&SEED_VARS)).expect("the seed's values");
+        // The seed logs in to Salesforce with a username and password: that
+        // flow is off unless asked for (see the next test).
+        let mut seed = vars(&SEED_VARS);
+        seed.insert("SALESFORCE_PASSWORD_FLOW".into(), "true".into());
+        let config = ServerConfig::from_vars(&seed).expect("the seed's values");
         let ignored: Vec<&str> = config.ignored.iter().map(|i| i.var).collect();
         assert_eq!(
             ignored,
             [
-                "CRM_TYPE",
-                "SALESFORCE_USERNAME",
-                "SALESFORCE_PASSWORD",
-                "SALESFORCE_SECURITY_TOKEN",
-                "SALESFORCE_CLIENT_ID",
-                "SALESFORCE_CLIENT_SECRET",
-                "SALESFORCE_SANDBOX",
                 "PIPEDRIVE_API_TOKEN",
                 "PIPEDRIVE_COMPANY_DOMAIN",
                 "PIPEDRIVE_DEFAULT_STAGE_ID",
@@ -1270,6 +1238,13 @@ mod tests {
         assert!(!config.debug);
         let ports: Vec<u16> = config.listeners.iter().map(|(a, _)| a.port()).collect();
         assert_eq!(ports, [5000, 5001]);
+        let sync = config.sync.as_ref().expect("CRM_TYPE=salesforce");
+        assert_eq!(sync.crm_name(), "salesforce");
+        let crate::sync::Crm::Salesforce(salesforce) = &sync.crm;
+        assert_eq!(
+            salesforce.login_url, "https://login.salesforce.com",
+            "SALESFORCE_SANDBOX=false"
+        );
         for (var, _) in SEED_VARS {
             let honoured = [
                 "WEBHOOK_SECRET_KEY",
@@ -1277,13 +1252,19 @@ mod tests {
                 "WEBHOOK_DEBUG",
                 "API_PORT",
                 "DATABASE_URL",
+                "CRM_TYPE",
+                "SALESFORCE_USERNAME",
+                "SALESFORCE_PASSWORD",
+                "SALESFORCE_SECURITY_TOKEN",
+                "SALESFORCE_CLIENT_ID",
+                "SALESFORCE_CLIENT_SECRET",
+                "SALESFORCE_SANDBOX",
             ];
             assert!(
                 honoured.contains(&var) || ignored.contains(&var),
                 "{var} is neither read nor warned about"
             );
         }
-
         for item in &config.ignored {
             let warning = item.warning();
             assert!(warning.starts_with(item.var), "{warning}");
@@ -1292,9 +1273,53 @@ mod tests {
                 assert!(!warning.contains(value), "{warning} shows a value");
             }
         }
+        // The consumer key is an id; the secrets are redacted.
+        let shown = format!("{sync:?}");
+        for secret in ["hunter2-secret", "hunter2-token", "hunter2-client-secret"] {
+            assert!(!shown.contains(secret), "a secret in Debug: {shown}");
+        }
+    }
+
+    #[test]
+    fn crm_settings_that_cannot_work_stop_the_start_naming_the_variable() {
+        let field_of = |pairs: &[(&str, &str)]| match ServerConfig::from_vars(&vars(pairs)) {
+            Err(Error::Invalid { fields }) => {
+                for f in &fields {
+                    assert!(!f.message.contains("hunter2"), "a value in {f:?}");
+                }
+                fields.iter().map(|f| f.field.clone()).collect::<Vec<_>>()
+            }
+            Err(other) => panic!("not a validation error: {other:?}"),
+            Ok(_) => panic!("not refused: {pairs:?}"),
+        };
+        assert_eq!(field_of(&SEED_VARS), ["SALESFORCE_PASSWORD_FLOW"]);
         assert_eq!(
-            config.ignored[0].warning(),
-            "CRM_TYPE is set but CRM sync is not built yet: ignored, no lead reaches a CRM"
+            field_of(&[
+                ("CRM_TYPE", "salesforce"),
+                ("SALESFORCE_PASSWORD", "hunter2")
+            ]),
+            ["SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET"]
+        );
+        assert_eq!(field_of(&[("CRM_TYPE", "pipedrive")]), ["CRM_TYPE"]);
+        assert_eq!(field_of(&[("CRM_TYPE", "hubspot")]), ["CRM_TYPE"]);
+        let client = [
+            ("CRM_TYPE", "Salesforce"),
+            ("SALESFORCE_CLIENT_ID", "id"),
+            ("SALESFORCE_CLIENT_SECRET", "hunter2"),
+        ];
+        let config = ServerConfig::from_vars(&vars(&client)).expect("client credentials");
+        let sync = config.sync.expect("sync on");
+        let crate::sync::Crm::Salesforce(salesforce) = &sync.crm;
+        assert_eq!(salesforce.login_url, "https://login.salesforce.com");
+        assert!(matches!(
+            salesforce.flow,
+            lead_crm_salesforce::Flow::ClientCredentials { .. }
+        ));
+        assert!(
+            ServerConfig::from_vars(&vars(&[("CRM_TYPE", "none")]))
+                .expect("no CRM")
+                .sync
+                .is_none()
         );
     }
 
@@ -1304,6 +1329,7 @@ mod tests {
             ServerConfig::from_vars(&vars(&[("CRM_TYPE", "  "), ("SLACK_WEBHOOK_URL", "")]))
                 .expect("valid");
         assert!(config.ignored.is_empty());
+        assert!(config.sync.is_none(), "a blank CRM_TYPE is no CRM");
         let config =
             ServerConfig::from_vars(&vars(&[("PIPEDRIVE_API_TOKEN", "t")])).expect("valid");
         let ignored: Vec<&str> = config.ignored.iter().map(|i| i.var).collect();

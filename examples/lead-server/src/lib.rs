@@ -28,6 +28,7 @@
 
 mod config;
 mod serve;
+mod sync;
 mod tls;
 
 use std::collections::HashMap;
@@ -80,6 +81,24 @@ impl Store {
     }
 
     fn port(&self) -> Arc<dyn lead_core::Store> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(s) => s.clone(),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s.clone(),
+        }
+    }
+
+    fn outbox(&self) -> Arc<dyn lead_core::OutboxStore> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(s) => s.clone(),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s.clone(),
+        }
+    }
+
+    fn sync_state(&self) -> Arc<dyn lead_core::SyncState> {
         match self {
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.clone(),
@@ -188,6 +207,8 @@ pub struct Application {
     store: Store,
     stop: tokio::sync::watch::Sender<bool>,
     servers: tokio::task::JoinSet<()>,
+    /// Background work beside the listeners (the CRM sync).
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -218,6 +239,13 @@ impl Application {
         while let Some(result) = self.servers.join_next().await {
             if let Err(err) = result {
                 served = Err(format!("server error: {err}"));
+            }
+        }
+        // The workers stop at their next turn; what they claimed and did
+        // not finish goes back to the queue when its lease ends.
+        for worker in self.workers.drain(..) {
+            if let Err(err) = worker.await {
+                served = Err(format!("worker error: {err}"));
             }
         }
         // In-flight requests are done; let the group-commit writer answer
@@ -340,6 +368,19 @@ impl Application {
         {
             tracing::warn!("no reps (LEAD_REPS): leads stay unassigned");
         }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut workers = Vec::new();
+        if let Some(settings) = config.sync.clone() {
+            tracing::info!(crm = ?settings.crm_name(), "CRM sync on");
+            workers.push(sync::spawn(
+                settings,
+                deps.clone(),
+                store.outbox(),
+                store.sync_state(),
+                files.policy.clone(),
+                stopped.clone(),
+            )?);
+        }
         let mut state = AppState::builder(deps)
             .policy(files.policy)
             .webhook_keys(config.webhook_keys)
@@ -356,7 +397,6 @@ impl Application {
                 .map_err(|e| format!("cannot listen for SIGHUP (TLS reloads): {e}"))?;
             tokio::spawn(reload_on_hangup(hangup, tls.clone()));
         }
-        let (stop, stopped) = tokio::sync::watch::channel(false);
         let limits = config.limits;
         // One cap over every listener: it guards the process's file descriptors.
         let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
@@ -392,6 +432,7 @@ impl Application {
             store,
             stop,
             servers,
+            workers,
         })
     }
 }

@@ -30,7 +30,10 @@ async fn changes_since_the_watermark_come_back_in_order_across_pages() {
             .collect::<Vec<_>>(),
         "in SystemModstamp order, our id read back"
     );
-    assert!(all.changes.iter().all(|c| c.stage == Some(Stage::New)));
+    assert!(
+        all.changes.iter().all(|c| c.stage.is_none()),
+        "an open status stands for several stages: no stage"
+    );
     let calls = mock.org().calls.clone();
     assert_eq!(
         calls.iter().filter(|c| c.starts_with("GET /query")).count(),
@@ -40,14 +43,14 @@ async fn changes_since_the_watermark_come_back_in_order_across_pages() {
 
     // Then only what changed after the watermark.
     mock.org()
-        .set_status(leads[3].ext_id.as_str(), "Working - Contacted");
+        .set_status(leads[3].ext_id.as_str(), "Closed - Not Converted");
     let since = crm
         .pull_changes(all.next_watermark.clone(), 100)
         .await
         .expect("pull since");
     assert_eq!(since.changes.len(), 1, "{:?}", since.changes);
     assert_eq!(since.changes[0].lead, Some(leads[3].ext_id.clone()));
-    assert_eq!(since.changes[0].stage, Some(Stage::Contacted));
+    assert_eq!(since.changes[0].stage, Some(Stage::Lost));
     assert!(since.next_watermark > all.next_watermark);
 
     // A limit stops the read early.
@@ -75,7 +78,7 @@ async fn the_pull_engine_applies_a_salesforce_status_change_once_and_queues_noth
 
     world.clock.advance(chrono::Duration::days(1));
     mock.org()
-        .set_status(lead.ext_id.as_str(), "Working - Contacted");
+        .set_status(lead.ext_id.as_str(), "Closed - Not Converted");
     let report = pull().await.expect("pull");
     assert_eq!((report.fetched, report.applied), (1, 1), "{report:?}");
     let stored = world
@@ -84,7 +87,7 @@ async fn the_pull_engine_applies_a_salesforce_status_change_once_and_queues_noth
         .await
         .expect("read")
         .expect("lead");
-    assert_eq!(stored.stage, Stage::Contacted);
+    assert_eq!(stored.stage, Stage::Lost);
     assert_eq!(
         world
             .store

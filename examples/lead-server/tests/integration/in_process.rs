@@ -9,7 +9,7 @@ use lead_server::Application;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::API_KEY;
+use crate::common::{API_KEY, reps_file};
 
 fn vars(database_url: &str) -> HashMap<String, String> {
     HashMap::from([
@@ -113,4 +113,96 @@ async fn a_bad_setting_stops_the_build_with_the_variable_named() {
         .err()
         .expect("a bad port refuses to start");
     assert!(err.contains("WEBHOOK_PORT"), "{err}");
+}
+
+/// With `CRM_TYPE=salesforce` the server pushes what it captures to the
+/// org (here the contract mock): each lead and its follow-up task exactly
+/// once, after one login, and nothing is left queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn captured_leads_reach_salesforce_through_the_sync_worker() {
+    use lead_core::{Destination, OutboxStore};
+    use lead_crm_salesforce::mock::{CLIENT_ID, CLIENT_SECRET, Mock};
+
+    let mock = Mock::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("leads.db");
+    let url = format!("sqlite://{}", path.display());
+    let mut settings = vars(&url);
+    for (name, value) in [
+        ("CRM_TYPE", "salesforce"),
+        ("SALESFORCE_LOGIN_URL", mock.url.as_str()),
+        ("SALESFORCE_CLIENT_ID", CLIENT_ID),
+        ("SALESFORCE_CLIENT_SECRET", CLIENT_SECRET),
+        ("CRM_SYNC_INTERVAL_MS", "20"),
+    ] {
+        settings.insert(name.to_owned(), value.to_owned());
+    }
+    settings.insert(
+        "LEAD_REPS".to_owned(),
+        reps_file(dir.path(), &["rep@sales.com"]),
+    );
+    let app = Application::build(&settings).await.expect("the app starts");
+    let addr = *app.addrs().first().expect("one listener");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+
+    let client = reqwest::Client::new();
+    for n in 0..3 {
+        let answer = client
+            .post(format!("http://{addr}/webhook/lead"))
+            .bearer_auth(API_KEY)
+            .json(&json!({
+                "email": format!("person{n}@company{n}.com"),
+                "first_name": "Ana",
+                "last_name": format!("López {n}"),
+                "company": format!("Company {n}"),
+            }))
+            .send()
+            .await
+            .expect("capture request");
+        assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    }
+
+    // The worker pushes on its own; wait for the org to hold the leads.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (leads, tasks) = {
+            let org = mock.org();
+            (org.leads.len(), org.tasks.len())
+        };
+        if leads == 3 && tasks == 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the org holds {leads} leads and {tasks} tasks after 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(());
+    running.await.expect("join").expect("clean stop");
+    {
+        let org = mock.org();
+        assert_eq!(org.logins, 1, "one login for the whole run");
+        let upserts = org
+            .calls
+            .iter()
+            .filter(|c| c.starts_with("PATCH /composite"))
+            .count();
+        assert!(upserts <= 3, "{:?}", org.calls);
+    }
+    let store = lead_store_sqlite::SqliteStore::from_url(&url)
+        .await
+        .expect("reopen");
+    assert_eq!(
+        store
+            .pending_count(&Destination::CRM)
+            .await
+            .expect("backlog"),
+        0,
+        "every entry acknowledged"
+    );
+    store.close().await;
 }

@@ -8,7 +8,7 @@ use reqwest::header::{ACCEPT, ACCEPT_LANGUAGE, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{API_KEY, SECRET, Server, reps_file};
+use crate::common::{API_KEY, SECRET, Server, refused_start, reps_file};
 
 /// The rep the seed's README assigns a lead to, and a colleague.
 const VENDEDOR: &str = "vendedor@empresa.com";
@@ -225,13 +225,12 @@ fn the_seed_signature_and_key_hash_are_hmac_sha256_and_sha256_hex() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crm_and_slack_variables_are_named_at_start_up_and_their_values_never_logged() {
+async fn variables_of_features_not_built_are_named_at_start_up_and_their_values_never_logged() {
     let (_dir, url) = sqlite();
     let server = Server::start_with(
         &url,
         &[
-            ("CRM_TYPE", "salesforce"),
-            ("SALESFORCE_PASSWORD", "hunter2-secret"),
+            ("PIPEDRIVE_API_TOKEN", "hunter2-secret"),
             ("SLACK_WEBHOOK_URL", "https://hooks.example/x"),
         ],
     );
@@ -239,7 +238,7 @@ async fn crm_and_slack_variables_are_named_at_start_up_and_their_values_never_lo
     let (status, answer) = server.capture(&json!({"email": "uno@cliente.es"})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     let log = server.stop();
-    for var in ["CRM_TYPE", "SALESFORCE_PASSWORD", "SLACK_WEBHOOK_URL"] {
+    for var in ["PIPEDRIVE_API_TOKEN", "SLACK_WEBHOOK_URL"] {
         assert!(
             log.lines().any(|line| line.contains("WARN")
                 && line.contains(&format!("{var} is set but"))
@@ -248,13 +247,7 @@ async fn crm_and_slack_variables_are_named_at_start_up_and_their_values_never_lo
         );
     }
     assert!(
-        log.contains(
-            "CRM_TYPE is set but CRM sync is not built yet: ignored, no lead reaches a CRM"
-        ),
-        "{log}"
-    );
-    assert!(
-        !log.contains("PIPEDRIVE_"),
+        !log.contains("PIPEDRIVE_COMPANY_DOMAIN"),
         "an unset variable named:\n{log}"
     );
     assert!(
@@ -262,6 +255,22 @@ async fn crm_and_slack_variables_are_named_at_start_up_and_their_values_never_lo
         "a secret in the log:\n{log}"
     );
     assert!(!log.contains("hooks.example"), "a value in the log:\n{log}");
+}
+
+#[test]
+fn a_salesforce_crm_without_its_credentials_stops_the_start_naming_them() {
+    let (code, log) = refused_start(&[
+        ("CRM_TYPE", "salesforce"),
+        ("SALESFORCE_PASSWORD", "hunter2-secret"),
+    ]);
+    assert_eq!(code, Some(2), "a configuration error:\n{log}");
+    for var in ["SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET"] {
+        assert!(log.contains(var), "{var} not named:\n{log}");
+    }
+    assert!(
+        !log.contains("hunter2-secret"),
+        "a secret in the log:\n{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
