@@ -3,7 +3,7 @@
 //! result mapped back to its lead), follow-ups upserted as Tasks by theirs.
 
 use async_trait::async_trait;
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use lead_core::ports::{CrmChange, CrmChanges, PushOutcome};
 use lead_core::{
     CrmClient, CrmKind, CrmLink, Error, FollowUpStatus, FollowUpTask, Lead, LeadExtId, Priority,
@@ -249,53 +249,105 @@ impl CrmClient for SalesforceClient {
 
     async fn pull_changes(&self, watermark: Option<String>, limit: usize) -> Result<CrmChanges> {
         let config = self.http.config();
-        let since = match &watermark {
-            Some(w) => Some(
-                DateTime::parse_from_rfc3339(w)
-                    .map_err(|e| {
-                        Error::internal("Salesforce: the stored watermark is not a time")
-                            .caused_by(e)
-                    })?
-                    .to_utc(),
-            ),
-            None => None,
-        };
-        // SystemModstamp is indexed and moves on every change (system
-        // ones included). The watermark is kept to the second, so a
-        // record of the same second is read again (applying it again
-        // changes nothing) rather than missed.
-        let filter = since
-            .map(|s| format!(" WHERE SystemModstamp > {}", s.format("%Y-%m-%dT%H:%M:%SZ")))
+        let limit = limit.max(1);
+        let after = watermark.as_deref().map(Watermark::parse).transpose()?;
+        // SystemModstamp is indexed and moves on every change (system ones
+        // included), to the millisecond; a SOQL datetime literal only goes
+        // to the second. So the query starts at the watermark's second and
+        // the records up to the watermark itself, (stamp, Id), are skipped
+        // here: a bulk update that gave a thousand records one second is
+        // read across runs, never stuck on its first page, never missed.
+        // No LIMIT: the query is a cursor, read only as far as needed.
+        let filter = after
+            .as_ref()
+            .map(|w| {
+                format!(
+                    " WHERE SystemModstamp >= {}",
+                    w.at.format("%Y-%m-%dT%H:%M:%SZ")
+                )
+            })
             .unwrap_or_default();
         let soql = format!(
-            "SELECT Id, {}, Status, SystemModstamp FROM Lead{filter} ORDER BY SystemModstamp, Id LIMIT {}",
+            "SELECT Id, {}, Status, SystemModstamp FROM Lead{filter} ORDER BY SystemModstamp, Id",
             config.lead_external_id,
-            limit.max(1)
         );
         let mut path = format!("/query?q={}", encode(&soql));
         let mut changes = Vec::new();
-        loop {
+        'pages: loop {
             let answer = self.http.call(Method::GET, &path, None).await?;
             let page: QueryPage = serde_json::from_str(&answer.body).map_err(|e| {
                 Error::internal("Salesforce: the query answer is not readable").caused_by(e)
             })?;
             for record in page.records {
-                changes.push(self.change_of(&record)?);
+                let change = self.change_of(&record)?;
+                if after.as_ref().is_some_and(|w| !w.before(&change)) {
+                    continue;
+                }
+                changes.push(change);
+                if changes.len() == limit {
+                    break 'pages;
+                }
             }
             match page.next_records_url {
-                Some(next) if !page.done && changes.len() < limit => path = next,
+                Some(next) if !page.done => path = next,
                 _ => break,
             }
         }
-        changes.truncate(limit.max(1));
         let next_watermark = changes
             .last()
-            .map(|c| c.changed_at.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .map(|c| Watermark::of(c).to_string())
             .or(watermark);
         Ok(CrmChanges {
             changes,
             next_watermark,
         })
+    }
+}
+
+/// Where a pull got to: the last record's `SystemModstamp` (to the
+/// millisecond) and `Id`, written `2026-11-23T12:00:05.300Z|00Q…`.
+struct Watermark {
+    at: DateTime<Utc>,
+    id: String,
+}
+
+impl Watermark {
+    fn of(change: &CrmChange) -> Watermark {
+        Watermark {
+            at: change.changed_at,
+            id: change.link.id.clone(),
+        }
+    }
+
+    /// A stored watermark; one without `|Id` (a time alone) counts as
+    /// before every record of that instant.
+    fn parse(text: &str) -> Result<Watermark> {
+        let (at, id) = text.split_once('|').unwrap_or((text, ""));
+        let at = DateTime::parse_from_rfc3339(at)
+            .map_err(|e| {
+                Error::internal("Salesforce: the stored watermark is not a time").caused_by(e)
+            })?
+            .to_utc();
+        Ok(Watermark {
+            at,
+            id: id.to_owned(),
+        })
+    }
+
+    /// Whether `change` comes after this point, in the query's order.
+    fn before(&self, change: &CrmChange) -> bool {
+        (change.changed_at, change.link.id.as_str()) > (self.at, self.id.as_str())
+    }
+}
+
+impl std::fmt::Display for Watermark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}|{}",
+            self.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            self.id
+        )
     }
 }
 

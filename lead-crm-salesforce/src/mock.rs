@@ -44,8 +44,12 @@ pub struct Org {
     /// E-mails the org refuses, with the error it gives.
     pub refused: BTreeMap<String, Value>,
     used: u64,
-    /// Seconds after noon of the last write (SystemModstamp's clock).
+    /// Milliseconds after noon of the last write (SystemModstamp's clock).
     tick: i64,
+    /// Milliseconds between two writes' SystemModstamp (0 means 1 000:
+    /// a second apart; 1 puts many writes in one second, as a bulk
+    /// update does).
+    pub step_ms: i64,
     /// Query results not yet read, by cursor.
     cursors: BTreeMap<String, Vec<Value>>,
 }
@@ -58,9 +62,13 @@ impl Org {
 
     /// The next SystemModstamp, in Salesforce's format.
     fn stamp(&mut self) -> String {
-        self.tick += 1;
+        self.tick += if self.step_ms > 0 {
+            self.step_ms
+        } else {
+            1_000
+        };
         (chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").expect("time")
-            + chrono::Duration::seconds(self.tick))
+            + chrono::Duration::milliseconds(self.tick))
         .format("%Y-%m-%dT%H:%M:%S%.3f%z")
         .to_string()
     }
@@ -310,8 +318,8 @@ async fn upsert_task(
 const PAGE: usize = 2;
 
 /// `SELECT Id, <ext>, Status, SystemModstamp FROM Lead [WHERE
-/// SystemModstamp > <iso>] ORDER BY SystemModstamp, Id LIMIT n`: the one
-/// query shape the adapter sends, read literally.
+/// SystemModstamp >= <iso>] ORDER BY SystemModstamp, Id [LIMIT n]`: the
+/// one query shape the adapter sends, read literally (`>` works too).
 async fn query(
     State(org): State<Shared>,
     Path(version): Path<String>,
@@ -333,14 +341,23 @@ async fn query(
     let Some((field, rest)) = rest.split_once(", Status, SystemModstamp FROM Lead") else {
         return with_limits(&org, malformed());
     };
-    let since = rest
-        .split_once("WHERE SystemModstamp > ")
-        .and_then(|(_, after)| after.split_whitespace().next())
-        .map(|t| chrono::DateTime::parse_from_rfc3339(t).expect("a datetime literal"));
-    let Some(limit) = rest
-        .split_once("ORDER BY SystemModstamp, Id LIMIT ")
-        .and_then(|(_, n)| n.trim().parse::<usize>().ok())
-    else {
+    let bound = |operator: &str| {
+        rest.split_once(&format!("WHERE SystemModstamp {operator} "))
+            .and_then(|(_, after)| after.split_whitespace().next())
+            .map(|t| chrono::DateTime::parse_from_rfc3339(t).expect("a datetime literal"))
+    };
+    let (since, inclusive) = match (bound(">="), bound(">")) {
+        (Some(at), _) => (Some(at), true),
+        (None, at) => (at, false),
+    };
+    if !rest.contains("ORDER BY SystemModstamp, Id") {
+        return with_limits(&org, malformed());
+    }
+    let limit = rest
+        .split_once(" LIMIT ")
+        .map(|(_, n)| n.trim().parse::<usize>())
+        .transpose();
+    let Ok(limit) = limit else {
         return with_limits(&org, malformed());
     };
     let stamp_of = |l: &Value| {
@@ -353,7 +370,7 @@ async fn query(
     let mut rows: Vec<Value> = org
         .leads
         .values()
-        .filter(|l| since.is_none_or(|s| stamp_of(l) > s))
+        .filter(|l| since.is_none_or(|s| stamp_of(l) > s || (inclusive && stamp_of(l) == s)))
         .map(|l| {
             json!({
                 "attributes": {"type": "Lead", "url": format!("/services/data/{version}/sobjects/Lead/{}", l["Id"].as_str().unwrap_or_default())},
@@ -365,7 +382,7 @@ async fn query(
         })
         .collect();
     rows.sort_by_key(|r| (stamp_of(r), r["Id"].as_str().unwrap_or_default().to_owned()));
-    rows.truncate(limit);
+    rows.truncate(limit.unwrap_or(usize::MAX));
     let answer = page_of(&mut org, &version, rows);
     with_limits(&org, answer)
 }

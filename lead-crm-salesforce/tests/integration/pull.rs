@@ -100,3 +100,36 @@ async fn the_pull_engine_applies_a_salesforce_status_change_once_and_queues_noth
     let again = pull().await.expect("pull again");
     assert_eq!((again.fetched, again.applied), (0, 0), "{again:?}");
 }
+
+#[tokio::test]
+async fn many_records_in_one_second_are_read_across_runs_each_once() {
+    let mock = Mock::start().await;
+    mock.org().step_ms = 1;
+    let crm = client(&mock);
+    let world = World::new();
+    let mut leads = Vec::new();
+    for n in 0..5 {
+        leads.push(world.capture(n).await);
+    }
+    crm.push_leads(&leads).await.expect("push");
+
+    let mut seen = Vec::new();
+    let mut watermark = None;
+    let mut runs = 0;
+    loop {
+        runs += 1;
+        assert!(runs <= 5, "the pull is stuck at {watermark:?}");
+        let page = crm.pull_changes(watermark.clone(), 2).await.expect("pull");
+        if page.changes.is_empty() {
+            break;
+        }
+        assert!(page.changes.len() <= 2);
+        seen.extend(page.changes.iter().map(|c| c.lead.clone().expect("our id")));
+        watermark = page.next_watermark;
+    }
+    assert_eq!(
+        seen,
+        leads.iter().map(|l| l.ext_id.clone()).collect::<Vec<_>>(),
+        "all five, in order, each once, though they share one second"
+    );
+}
