@@ -184,11 +184,13 @@ impl Http {
         }
     }
 
-    /// Sends a call; on `401` logs in again and sends it once more.
+    /// Sends a call (`query` pairs are URL-encoded onto it); on `401`
+    /// logs in again and sends it once more.
     pub(crate) async fn call(
         &self,
         method: Method,
         path: &str,
+        query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Answer> {
         let mut session = self.session().await?;
@@ -197,7 +199,8 @@ impl Http {
                 .http
                 .request(method.clone(), self.url(&session, path))
                 .bearer_auth(session.access_token.expose_secret())
-                .header("Accept", "application/json");
+                .header("Accept", "application/json")
+                .query(query);
             if let Some(body) = body {
                 request = request.json(body);
             }

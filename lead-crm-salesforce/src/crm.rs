@@ -169,7 +169,10 @@ impl CrmClient for SalesforceClient {
         let mut outcomes = Vec::with_capacity(leads.len());
         for chunk in leads.chunks(COLLECTION_LIMIT) {
             let body = collection(chunk.iter().map(|l| self.lead_record(l)).collect());
-            let answer = self.http.call(Method::PATCH, &path, Some(&body)).await?;
+            let answer = self
+                .http
+                .call(Method::PATCH, &path, &[], Some(&body))
+                .await?;
             let results: Vec<SaveResult> = serde_json::from_str(&answer.body).map_err(|e| {
                 Error::internal("Salesforce: the collection answer is not readable").caused_by(e)
             })?;
@@ -222,7 +225,10 @@ impl CrmClient for SalesforceClient {
             config.task_external_id,
             task.id.simple()
         );
-        let answer = self.http.call(Method::PATCH, &path, Some(&body)).await?;
+        let answer = self
+            .http
+            .call(Method::PATCH, &path, &[], Some(&body))
+            .await?;
         let id = match answer.status {
             StatusCode::CREATED | StatusCode::OK => {
                 serde_json::from_str::<SaveAnswer>(&answer.body)
@@ -271,10 +277,17 @@ impl CrmClient for SalesforceClient {
             "SELECT Id, {}, Status, SystemModstamp FROM Lead{filter} ORDER BY SystemModstamp, Id",
             config.lead_external_id,
         );
-        let mut path = format!("/query?q={}", encode(&soql));
+        // The first page is the query; the next ones are `nextRecordsUrl`s.
+        let mut next: Option<String> = None;
         let mut changes = Vec::new();
         'pages: loop {
-            let answer = self.http.call(Method::GET, &path, None).await?;
+            let answer = match &next {
+                None => {
+                    let query = [("q", soql.as_str())];
+                    self.http.call(Method::GET, "/query", &query, None).await?
+                }
+                Some(url) => self.http.call(Method::GET, url, &[], None).await?,
+            };
             let page: QueryPage = serde_json::from_str(&answer.body).map_err(|e| {
                 Error::internal("Salesforce: the query answer is not readable").caused_by(e)
             })?;
@@ -289,7 +302,7 @@ impl CrmClient for SalesforceClient {
                 }
             }
             match page.next_records_url {
-                Some(next) if !page.done => path = next,
+                Some(url) if !page.done => next = Some(url),
                 _ => break,
             }
         }
@@ -349,19 +362,4 @@ impl std::fmt::Display for Watermark {
             self.id
         )
     }
-}
-
-/// `text` percent-encoded for a query string (everything but unreserved
-/// characters).
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
 }

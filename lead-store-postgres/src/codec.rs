@@ -20,11 +20,6 @@ pub(crate) fn lead_row(lead: &Lead) -> Result<LeadRow, StoreError> {
     Ok(LeadRow::of(lead, |_, list| Ok(list))?)
 }
 
-/// A lead from its stored document.
-pub(crate) fn lead_of(doc: &str) -> Result<Lead, StoreError> {
-    Ok(from_json("stored lead", doc)?)
-}
-
 /// A rep id from its column.
 pub(crate) fn rep_of(id: &str) -> Result<RepId, StoreError> {
     RepId::parse(id).map_err(|_| StoreError::Corrupt("rep id"))

@@ -17,9 +17,10 @@ use lead_core::{AccountKey, CaptureContext, RepState, Result};
 use lead_store_sql::codec::rep_load;
 use lead_store_sql::replicate;
 
-use crate::codec::{from_json, lead_of, micros, rep_of};
+use crate::codec::{from_json, micros, rep_of};
 use crate::error::StoreError;
 use crate::held::HeldConnection;
+use lead_store_sql::reads::lead_of;
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 

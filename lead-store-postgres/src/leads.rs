@@ -13,14 +13,14 @@ use lead_core::{
     PairPage, PairQuery, Rep, RepId, RepState, RepStore, Replay, Result, ReviewPair, ReviewStatus,
 };
 
-use crate::codec::{bigint, from_json, lead_of, micros, rep_of, to_json, wire_name};
+use crate::codec::{bigint, from_json, micros, rep_of, to_json, wire_name};
 use crate::context::{ContextRequest, contexts_on};
 use crate::error::StoreError;
 use crate::store::PostgresStore;
 use lead_store_sql::codec::{
     DealColumns, PairColumns, followup_of, followup_page, pair_page, rep_load, replay, review_pair,
 };
-use lead_store_sql::reads::{DashboardRows, dashboard, lead_page};
+use lead_store_sql::reads::{DashboardRows, dashboard, lead_of, lead_page};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
@@ -42,7 +42,7 @@ impl PostgresStore {
             .bind(arg)
             .fetch_optional(&self.pool)
             .await?;
-        doc.as_deref().map(lead_of).transpose()
+        Ok(doc.as_deref().map(lead_of).transpose()?)
     }
 
     async fn list_rows(&self, query: &LeadQuery) -> Fallible<LeadPage> {

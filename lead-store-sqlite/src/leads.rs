@@ -19,13 +19,9 @@ use crate::store::SqliteStore;
 use lead_store_sql::codec::{
     DealColumns, PairColumns, followup_of, followup_page, pair_page, rep_load, replay, review_pair,
 };
-use lead_store_sql::reads::{DashboardRows, dashboard, lead_page};
+use lead_store_sql::reads::{DashboardRows, dashboard, lead_of, lead_page};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
-
-fn lead_of(doc: &str) -> Fallible<Lead> {
-    Ok(from_json("stored lead", doc)?)
-}
 
 impl SqliteStore {
     async fn commit_tx(&self, commit: Commit) -> Fallible<Vec<Lead>> {
@@ -38,7 +34,7 @@ impl SqliteStore {
             .bind(arg)
             .fetch_optional(&self.pool)
             .await?;
-        doc.as_deref().map(lead_of).transpose()
+        Ok(doc.as_deref().map(lead_of).transpose()?)
     }
 
     async fn list_rows(&self, query: &LeadQuery) -> Fallible<LeadPage> {

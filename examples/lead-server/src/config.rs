@@ -160,7 +160,7 @@ pub(crate) fn log_format(vars: &HashMap<String, String>) -> Result<LogFormat, ()
 }
 
 /// `true`/`1`/`yes` or `false`/`0`/`no`, in any case.
-fn flag(value: &str) -> Result<bool, ()> {
+pub(crate) fn flag(value: &str) -> Result<bool, ()> {
     match value.to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),

@@ -99,6 +99,8 @@ fn salesforce(
 ) -> Option<Crm> {
     use lead_crm_salesforce::{Flow, SalesforceConfig};
 
+    use crate::config::flag;
+
     let mut required = |name: &str| {
         let value = get(name);
         if value.is_none() {
@@ -108,14 +110,10 @@ fn salesforce(
     };
     let client_id = required("SALESFORCE_CLIENT_ID");
     let client_secret = required("SALESFORCE_CLIENT_SECRET");
-    let sandbox = match get("SALESFORCE_SANDBOX")
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-    {
+    let sandbox = match get("SALESFORCE_SANDBOX").map(|v| flag(&v)) {
         None => false,
-        Some(v) if ["true", "1", "yes"].contains(&v.as_str()) => true,
-        Some(v) if ["false", "0", "no"].contains(&v.as_str()) => false,
-        Some(_) => {
+        Some(Ok(on)) => on,
+        Some(Err(())) => {
             invalid("SALESFORCE_SANDBOX", "true or false");
             false
         }
@@ -133,8 +131,7 @@ fn salesforce(
             "an http(s) URL (the org's My Domain URL)",
         );
     }
-    let password_flow = get("SALESFORCE_PASSWORD_FLOW")
-        .is_some_and(|v| ["true", "1", "yes"].contains(&v.to_ascii_lowercase().as_str()));
+    let password_flow = get("SALESFORCE_PASSWORD_FLOW").is_some_and(|v| flag(&v) == Ok(true));
     let username = get("SALESFORCE_USERNAME");
     let (client_id, client_secret) = (client_id?, client_secret?);
     let flow = match username {

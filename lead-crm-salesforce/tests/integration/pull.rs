@@ -9,10 +9,7 @@ async fn changes_since_the_watermark_come_back_in_order_across_pages() {
     let mock = Mock::start().await;
     let crm = client(&mock);
     let world = World::new();
-    let mut leads = Vec::new();
-    for n in 0..5 {
-        leads.push(world.capture(n).await);
-    }
+    let leads = world.capture_many(5).await;
     let pushed = crm.push_leads(&leads).await.expect("push");
     assert!(pushed.iter().all(|o| matches!(o, PushOutcome::Synced(_))));
 
@@ -107,10 +104,7 @@ async fn many_records_in_one_second_are_read_across_runs_each_once() {
     mock.org().step_ms = 1;
     let crm = client(&mock);
     let world = World::new();
-    let mut leads = Vec::new();
-    for n in 0..5 {
-        leads.push(world.capture(n).await);
-    }
+    let leads = world.capture_many(5).await;
     crm.push_leads(&leads).await.expect("push");
 
     let mut seen = Vec::new();

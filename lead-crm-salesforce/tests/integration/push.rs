@@ -61,6 +61,15 @@ impl World {
             .expect("capture")
             .lead
     }
+
+    /// Leads 0 to `n - 1`, captured in order.
+    pub(crate) async fn capture_many(&self, n: usize) -> Vec<Lead> {
+        let mut leads = Vec::with_capacity(n);
+        for i in 0..n {
+            leads.push(self.capture(i).await);
+        }
+        leads
+    }
 }
 
 #[tokio::test]
@@ -68,10 +77,7 @@ async fn leads_go_200_per_call_after_one_login_and_a_repeat_updates_them() {
     let mock = Mock::start().await;
     let crm = client(&mock);
     let world = World::new();
-    let mut leads = Vec::new();
-    for n in 0..450 {
-        leads.push(world.capture(n).await);
-    }
+    let leads = world.capture_many(450).await;
 
     let outcomes = crm.push_leads(&leads).await.expect("push");
     assert_eq!(outcomes.len(), 450);
