@@ -69,6 +69,7 @@ where
     outbox_entries_go_to_one_worker_each(make().await).await;
     outbox_leases_expire_and_retries_wait(make().await).await;
     outbox_destinations_are_separate_queues(make().await).await;
+    dead_letters_requeue_with_a_fresh_budget(make().await).await;
     idempotency_keys_expire(make().await).await;
     a_key_reused_for_another_request_is_refused(make().await).await;
     merge_and_undo_round_trip(make().await).await;
@@ -796,6 +797,85 @@ pub async fn outbox_destinations_are_separate_queues<S: FullStore>(store: Arc<S>
     );
     assert_eq!(store.pending_count(&notify).await.expect("pending"), 1);
     assert_eq!(store.pending_count(&webhook).await.expect("pending"), 1);
+}
+
+/// A dead letter put back ([`OutboxStore::requeue`]) leaves the dead
+/// letters and is claimed again at once with no attempts counted; it is
+/// found only under its own destination, and only once.
+pub async fn dead_letters_requeue_with_a_fresh_budget<S: FullStore>(store: Arc<S>) {
+    let d = deps(&store, Arc::new(ManualClock::new(t0())));
+    let lead = usecase::capture(&form(8), &Policy::default(), &d)
+        .await
+        .expect("capture")
+        .lead;
+    let notify = Destination::parse("notify").expect("a valid destination");
+    let mut commit = Commit::new().write(lead.clone(), Some(lead.version));
+    commit.outbox = vec![OutboxEntry {
+        id: uuid::Uuid::from_u128(7_000),
+        destination: notify.clone(),
+        lead: lead.ext_id.clone(),
+        kind: OutboxKind::StageChanged,
+        payload: json!({ "n": 1 }),
+        created_at: t0(),
+    }];
+    store.commit(commit).await.expect("commit outbox");
+    let id = uuid::Uuid::from_u128(7_000);
+    let now = t0() + chrono::Duration::seconds(1);
+    let lease = Duration::from_secs(60);
+    let claimed = store
+        .claim(&notify, "n1", 10, lease, now)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    store
+        .retry(id, "n1", now, "503")
+        .await
+        .expect("a first failure");
+    let again = store
+        .claim(&notify, "n1", 10, lease, now)
+        .await
+        .expect("claim");
+    assert_eq!(again[0].attempts, 1);
+    store
+        .dead_letter(id, "n1", "400 bad address", now)
+        .await
+        .expect("parked");
+    assert_eq!(store.dead_count(&notify).await.expect("dead count"), 1);
+    assert_eq!(store.pending_count(&notify).await.expect("pending"), 0);
+
+    let missing = store.requeue(&Destination::CRM, id, now).await;
+    assert!(
+        matches!(missing, Err(Error::NotFound(_))),
+        "another destination has no such dead letter: {missing:?}"
+    );
+    let later = now + chrono::Duration::minutes(1);
+    store.requeue(&notify, id, later).await.expect("requeued");
+    assert_eq!(store.dead_count(&notify).await.expect("dead count"), 0);
+    assert!(
+        store
+            .dead_letters(&notify, 10)
+            .await
+            .expect("dead letters")
+            .is_empty()
+    );
+    assert_eq!(store.pending_count(&notify).await.expect("pending"), 1);
+    let twice = store.requeue(&notify, id, later).await;
+    assert!(
+        matches!(twice, Err(Error::NotFound(_))),
+        "a requeued entry is no dead letter any more: {twice:?}"
+    );
+    let back = store
+        .claim(&notify, "n2", 10, lease, later)
+        .await
+        .expect("claim");
+    assert_eq!(back.len(), 1, "claimed again at once");
+    assert_eq!(
+        (back[0].entry.id, back[0].attempts, &back[0].entry.payload),
+        (id, 0, &json!({ "n": 1 })),
+        "the same entry with a fresh budget"
+    );
+    store.ack(id, "n2").await.expect("delivered");
+    assert_eq!(store.pending_count(&notify).await.expect("pending"), 0);
 }
 
 /// An idempotency key points at its lead, with the hash of the request

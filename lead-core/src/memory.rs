@@ -485,6 +485,34 @@ impl OutboxStore for InMemoryStore {
             .filter(|r| r.entry.destination == *destination);
         Ok(pending.count() as u64)
     }
+
+    async fn dead_count(&self, destination: &Destination) -> Result<u64> {
+        self.check_up()?;
+        let state = self.lock();
+        let dead = state
+            .dead
+            .iter()
+            .filter(|d| d.entry.destination == *destination);
+        Ok(dead.count() as u64)
+    }
+
+    async fn requeue(&self, destination: &Destination, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+        self.check_up()?;
+        let mut state = self.lock();
+        let at = state
+            .dead
+            .iter()
+            .position(|d| d.entry.id == id && d.entry.destination == *destination)
+            .ok_or_else(|| Error::NotFound(format!("dead letter {id}")))?;
+        let dead = state.dead.remove(at);
+        state.outbox.push(OutboxRow {
+            entry: dead.entry,
+            attempts: 0,
+            available_at: now,
+            lease: None,
+        });
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -189,6 +189,31 @@ impl OutboxSql for Queue<'_> {
             .fetch_one(self.0)
             .await
     }
+
+    async fn parked_count(&self, destination: &str) -> Sqlx<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters WHERE destination = $1")
+            .bind(destination)
+            .fetch_one(self.0)
+            .await
+    }
+
+    async fn unpark(&self, destination: &str, id: Uuid, now: i64) -> Sqlx<u64> {
+        // Moved in one statement, like parking: the entry is in exactly
+        // one of the two tables at any time.
+        let moved = sqlx::query(
+            "WITH back AS (DELETE FROM dead_letters WHERE id = $1::uuid AND destination = $2 \
+                           RETURNING id, destination, lead, kind, payload, created_at, error) \
+             INSERT INTO outbox \
+             (id, destination, lead, kind, payload, created_at, available_at, attempts, last_error) \
+             SELECT id, destination, lead, kind, payload, created_at, $3, 0, error FROM back",
+        )
+        .bind(id.to_string())
+        .bind(destination)
+        .bind(now)
+        .execute(self.0)
+        .await?;
+        Ok(moved.rows_affected())
+    }
 }
 
 #[async_trait]
@@ -238,6 +263,14 @@ impl OutboxStore for PostgresStore {
 
     async fn pending_count(&self, destination: &Destination) -> Result<u64> {
         outbox::pending_count(&Queue(&self.pool), destination).await
+    }
+
+    async fn dead_count(&self, destination: &Destination) -> Result<u64> {
+        outbox::dead_count(&Queue(&self.pool), destination).await
+    }
+
+    async fn requeue(&self, destination: &Destination, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+        outbox::requeue(&Queue(&self.pool), destination, id, now).await
     }
 }
 

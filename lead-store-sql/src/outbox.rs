@@ -98,6 +98,19 @@ pub trait OutboxSql: Send + Sync {
 
     /// How many entries of `destination` are queued.
     async fn queued_count(&self, destination: &str) -> std::result::Result<i64, sqlx::Error>;
+
+    /// How many entries of `destination` are parked.
+    async fn parked_count(&self, destination: &str) -> std::result::Result<i64, sqlx::Error>;
+
+    /// Moves the dead letter `id` of `destination` back to the queue,
+    /// available at `now` with no attempts and its error as the last one,
+    /// atomically; rows moved.
+    async fn unpark(
+        &self,
+        destination: &str,
+        id: Uuid,
+        now: i64,
+    ) -> std::result::Result<u64, sqlx::Error>;
 }
 
 fn driver<S: OutboxSql + ?Sized>(err: sqlx::Error) -> Error {
@@ -234,4 +247,30 @@ pub async fn pending_count<S: OutboxSql + ?Sized>(
         .await
         .map_err(driver::<S>)?;
     count("outbox count", n).map_err(stored::<S>)
+}
+
+/// `lead_core::OutboxStore::dead_count`.
+pub async fn dead_count<S: OutboxSql + ?Sized>(sql: &S, destination: &Destination) -> Result<u64> {
+    let n = sql
+        .parked_count(destination.as_str())
+        .await
+        .map_err(driver::<S>)?;
+    count("dead letter count", n).map_err(stored::<S>)
+}
+
+/// `lead_core::OutboxStore::requeue`.
+pub async fn requeue<S: OutboxSql + ?Sized>(
+    sql: &S,
+    destination: &Destination,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let moved = sql
+        .unpark(destination.as_str(), id, micros(now))
+        .await
+        .map_err(driver::<S>)?;
+    match moved {
+        0 => Err(Error::NotFound(format!("dead letter {id}"))),
+        _ => Ok(()),
+    }
 }

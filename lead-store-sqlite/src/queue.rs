@@ -185,6 +185,39 @@ impl OutboxSql for Queue<'_> {
             .fetch_one(self.0)
             .await
     }
+
+    async fn parked_count(&self, destination: &str) -> Sqlx<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM dead_letters WHERE destination = ?")
+            .bind(destination)
+            .fetch_one(self.0)
+            .await
+    }
+
+    async fn unpark(&self, destination: &str, id: Uuid, now: i64) -> Sqlx<u64> {
+        let mut tx = self.0.begin_with("BEGIN IMMEDIATE").await?;
+        let moved = sqlx::query(
+            "INSERT INTO outbox \
+             (id, destination, lead, kind, payload, created_at, available_at, attempts, last_error) \
+             SELECT id, destination, lead, kind, payload, created_at, ?, 0, error \
+             FROM dead_letters WHERE id = ? AND destination = ?",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .bind(destination)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        sqlx::query("DELETE FROM dead_letters WHERE id = ? AND destination = ?")
+            .bind(id.to_string())
+            .bind(destination)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(moved.rows_affected())
+    }
 }
 
 #[async_trait]
@@ -234,6 +267,14 @@ impl OutboxStore for SqliteStore {
 
     async fn pending_count(&self, destination: &Destination) -> Result<u64> {
         outbox::pending_count(&Queue(&self.pool), destination).await
+    }
+
+    async fn dead_count(&self, destination: &Destination) -> Result<u64> {
+        outbox::dead_count(&Queue(&self.pool), destination).await
+    }
+
+    async fn requeue(&self, destination: &Destination, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+        outbox::requeue(&Queue(&self.pool), destination, id, now).await
     }
 }
 

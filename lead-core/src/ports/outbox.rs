@@ -96,6 +96,16 @@ pub trait OutboxStore: Send + Sync {
     /// Entries of `destination` not yet done nor parked (for metrics and
     /// tests).
     async fn pending_count(&self, destination: &Destination) -> Result<u64>;
+
+    /// Parked entries of `destination`.
+    async fn dead_count(&self, destination: &Destination) -> Result<u64>;
+
+    /// Puts the parked entry `id` of `destination` back in its queue,
+    /// available from `now` with a fresh retry budget (someone fixed the
+    /// cause and asks for another try); its last error is kept on the
+    /// queued entry. [`Error::NotFound`](crate::Error::NotFound) when
+    /// `destination` has no such dead letter.
+    async fn requeue(&self, destination: &Destination, id: Uuid, now: DateTime<Utc>) -> Result<()>;
 }
 
 /// Small named pieces of state that several server instances share.
