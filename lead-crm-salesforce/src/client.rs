@@ -184,6 +184,11 @@ impl Http {
         }
     }
 
+    /// Holds or gets a session: `Ok` when the org takes our credentials.
+    pub(crate) async fn check(&self) -> Result<()> {
+        self.session().await.map(|_| ())
+    }
+
     /// Sends a call (`query` pairs are URL-encoded onto it); on `401`
     /// logs in again and sends it once more.
     pub(crate) async fn call(
@@ -193,6 +198,19 @@ impl Http {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Answer> {
+        self.call_with(method, path, query, body, &[]).await
+    }
+
+    /// [`call`](Http::call) with extra request `headers` (e.g.
+    /// `Sforce-Auto-Assign`).
+    pub(crate) async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Answer> {
         let mut session = self.session().await?;
         for attempt in 0..2 {
             let mut request = self
@@ -201,6 +219,9 @@ impl Http {
                 .bearer_auth(session.access_token.expose_secret())
                 .header("Accept", "application/json")
                 .query(query);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
             if let Some(body) = body {
                 request = request.json(body);
             }

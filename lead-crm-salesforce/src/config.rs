@@ -59,6 +59,16 @@ pub struct SalesforceConfig {
     pub task_external_id: String,
     /// Lead `Status` per stage (defaults: the standard picklist).
     pub stage_status: BTreeMap<Stage, String>,
+    /// Whether a qualified lead (or one further on) also becomes an
+    /// Opportunity (SPEC `create_deals`; default off).
+    pub create_deals: bool,
+    /// The Opportunity field holding our lead id (an External ID field;
+    /// default `Web_Lead_Id__c`), so a lead has one Opportunity however
+    /// often it is pushed.
+    pub opportunity_external_id: String,
+    /// Opportunity `StageName` per lead stage; a lead in a stage not
+    /// listed gets no Opportunity (defaults: [`default_opportunity_stage`]).
+    pub opportunity_stage: BTreeMap<Stage, String>,
     /// The stage a pulled Lead `Status` means (default: the standard
     /// picklist's two closed values, [`default_status_stage`]); a status
     /// not listed leaves the stage alone.
@@ -76,6 +86,9 @@ impl SalesforceConfig {
             task_external_id: "Web_Task_Id__c".into(),
             stage_status: default_stage_status(),
             status_stage: default_status_stage(),
+            create_deals: false,
+            opportunity_external_id: "Web_Lead_Id__c".into(),
+            opportunity_stage: default_opportunity_stage(),
         }
     }
 }
@@ -110,5 +123,18 @@ pub fn default_status_stage() -> BTreeMap<String, Stage> {
     ]
     .into_iter()
     .map(|(status, stage)| (status.to_owned(), stage))
+    .collect()
+}
+
+/// The standard Opportunity stages for our stages from qualified on.
+pub fn default_opportunity_stage() -> BTreeMap<Stage, String> {
+    [
+        (Stage::Qualified, "Qualification"),
+        (Stage::Proposal, "Proposal/Price Quote"),
+        (Stage::Negotiation, "Negotiation/Review"),
+        (Stage::Won, "Closed Won"),
+    ]
+    .into_iter()
+    .map(|(stage, name)| (stage, name.to_owned()))
     .collect()
 }

@@ -4,17 +4,19 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use lead_core::ports::{CrmChange, CrmChanges, PushOutcome};
+use std::collections::HashMap;
+
+use lead_core::ports::{CrmChange, CrmChanges, PushOutcome, TaskPush};
 use lead_core::{
     CrmClient, CrmKind, CrmLink, Error, FollowUpStatus, FollowUpTask, Lead, LeadExtId, Priority,
-    Result,
+    RepId, Result,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 use crate::client::{ApiUsage, Http};
 use crate::config::SalesforceConfig;
-use crate::wire::{QueryPage, SaveAnswer, SaveResult, collection};
+use crate::wire::{ApiError, QueryPage, SaveAnswer, SaveResult, collection};
 
 /// Most records in one sObject Collections call.
 pub const COLLECTION_LIMIT: usize = 200;
@@ -29,6 +31,21 @@ const RETRYABLE: [&str; 3] = [
 /// A Salesforce org as a CRM.
 pub struct SalesforceClient {
     http: Http,
+    /// Active users by e-mail and by id, read once and again when older
+    /// than [`DIRECTORY_TTL`] (reps and users come and go rarely).
+    directory: tokio::sync::Mutex<Option<Directory>>,
+}
+
+/// How long the user directory is trusted.
+const DIRECTORY_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The org's active users.
+struct Directory {
+    /// Lower-cased e-mail → User Id.
+    by_email: HashMap<String, String>,
+    /// User Id → e-mail.
+    by_id: HashMap<String, String>,
+    read_at: std::time::Instant,
 }
 
 impl std::fmt::Debug for SalesforceClient {
@@ -44,6 +61,7 @@ impl SalesforceClient {
     pub fn new(config: SalesforceConfig) -> Result<Self> {
         Ok(SalesforceClient {
             http: Http::new(config)?,
+            directory: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -55,6 +73,263 @@ impl SalesforceClient {
     /// Logins so far (the first one, and one per expired session).
     pub fn logins(&self) -> u64 {
         self.http.logins()
+    }
+
+    /// The Salesforce user of each rep in `reps` that has one (matched by
+    /// e-mail, case-insensitively), reading the directory when it is
+    /// missing or old; no call when `reps` is empty.
+    async fn owner_ids<'r>(
+        &self,
+        reps: impl Iterator<Item = &'r RepId>,
+    ) -> Result<HashMap<String, String>> {
+        let wanted: Vec<String> = reps.map(|r| r.as_str().to_ascii_lowercase()).collect();
+        if wanted.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let directory = self.directory().await?;
+        let guard = directory.as_ref();
+        Ok(wanted
+            .into_iter()
+            .filter_map(|email| {
+                let id = guard?.by_email.get(&email)?.clone();
+                Some((email, id))
+            })
+            .collect())
+    }
+
+    /// The directory, read again when missing or older than its TTL.
+    async fn directory(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Directory>>> {
+        let mut directory = self.directory.lock().await;
+        let fresh = directory
+            .as_ref()
+            .is_some_and(|d| d.read_at.elapsed() < DIRECTORY_TTL);
+        if !fresh {
+            *directory = Some(self.read_directory().await?);
+        }
+        Ok(directory)
+    }
+
+    /// `SELECT Id, Email FROM User WHERE IsActive = true`, every page.
+    async fn read_directory(&self) -> Result<Directory> {
+        let soql = "SELECT Id, Email FROM User WHERE IsActive = true ORDER BY Id";
+        let mut by_email = HashMap::new();
+        let mut by_id = HashMap::new();
+        let mut next: Option<String> = None;
+        loop {
+            let answer = match &next {
+                None => {
+                    self.http
+                        .call(Method::GET, "/query", &[("q", soql)], None)
+                        .await?
+                }
+                Some(url) => self.http.call(Method::GET, url, &[], None).await?,
+            };
+            let page: QueryPage = serde_json::from_str(&answer.body).map_err(|e| {
+                Error::internal("Salesforce: the user query answer is not readable").caused_by(e)
+            })?;
+            for user in page.records {
+                let field = |name: &str| user.get(name).and_then(Value::as_str);
+                if let (Some(id), Some(email)) = (field("Id"), field("Email")) {
+                    by_email.insert(email.to_ascii_lowercase(), id.to_owned());
+                    by_id.insert(id.to_owned(), email.to_ascii_lowercase());
+                }
+            }
+            match page.next_records_url {
+                Some(url) if !page.done => next = Some(url),
+                _ => break,
+            }
+        }
+        Ok(Directory {
+            by_email,
+            by_id,
+            read_at: std::time::Instant::now(),
+        })
+    }
+
+    /// Upserts `records` of `object` by `field`, 200 per sObject
+    /// Collections call (`allOrNone=false`: one bad record fails alone),
+    /// or with the single-record upsert when there is one; one result per
+    /// record, in order. A failed call fails them all (the error says
+    /// whether to retry).
+    async fn upsert(
+        &self,
+        object: &str,
+        field: &str,
+        records: Vec<Map<String, Value>>,
+        headers: &[(&str, &str)],
+    ) -> Result<Vec<Saved>> {
+        if let [record] = records.as_slice() {
+            return Ok(vec![self.upsert_one(object, field, record, headers).await?]);
+        }
+        let path = format!("/composite/sobjects/{object}/{field}");
+        let mut saved = Vec::with_capacity(records.len());
+        for chunk in records.chunks(COLLECTION_LIMIT) {
+            let body = collection(chunk.to_vec());
+            let answer = self
+                .http
+                .call_with(Method::PATCH, &path, &[], Some(&body), headers)
+                .await?;
+            let results: Vec<SaveResult> = serde_json::from_str(&answer.body).map_err(|e| {
+                Error::internal("Salesforce: the collection answer is not readable").caused_by(e)
+            })?;
+            if results.len() != chunk.len() {
+                return Err(Error::internal(format!(
+                    "Salesforce answered {} results for {} records",
+                    results.len(),
+                    chunk.len()
+                )));
+            }
+            saved.extend(results.into_iter().map(|r| match (r.success, r.id) {
+                (true, Some(id)) => Ok(id),
+                _ => Err(r.errors),
+            }));
+        }
+        Ok(saved)
+    }
+
+    /// `PATCH /sobjects/{object}/{field}/{value}`: 201 created, 200
+    /// updated, 204 updated before v46.0 (no id told: the external id
+    /// still finds the record), 300 when several records hold the id (a
+    /// data problem for a person to fix), 400 refused.
+    async fn upsert_one(
+        &self,
+        object: &str,
+        field: &str,
+        record: &Map<String, Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Saved> {
+        let value = record
+            .get(field)
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::internal(format!("a {object} record without {field}")))?;
+        let path = format!("/sobjects/{object}/{field}/{value}");
+        // The single-record body holds neither the type nor the key.
+        let mut body = record.clone();
+        body.remove("attributes");
+        body.remove(field);
+        let answer = self
+            .http
+            .call_with(
+                Method::PATCH,
+                &path,
+                &[],
+                Some(&Value::Object(body)),
+                headers,
+            )
+            .await;
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(Error::NotAllowed(said)) => {
+                return Ok(Err(vec![ApiError {
+                    message: said,
+                    code: "REFUSED".into(),
+                    fields: Vec::new(),
+                }]));
+            }
+            Err(err) => return Err(err),
+        };
+        Ok(match answer.status {
+            StatusCode::CREATED | StatusCode::OK => {
+                Ok(serde_json::from_str::<SaveAnswer>(&answer.body)
+                    .map_err(|e| {
+                        Error::internal("Salesforce: the upsert answer is not readable")
+                            .caused_by(e)
+                    })?
+                    .id)
+            }
+            StatusCode::NO_CONTENT => Ok(format!("{field}={value}")),
+            StatusCode::MULTIPLE_CHOICES => Err(vec![ApiError {
+                message: format!("more than one {object} has {field} = {value}"),
+                code: "MULTIPLE_CHOICES".into(),
+                fields: vec![field.to_owned()],
+            }]),
+            other => Err(vec![ApiError {
+                message: format!("unexpected answer {other}"),
+                code: "UNEXPECTED".into(),
+                fields: Vec::new(),
+            }]),
+        })
+    }
+
+    /// With `create_deals`, a qualified lead (or one further on) gets an
+    /// Opportunity upserted by our lead id (REST cannot convert a Lead;
+    /// see the docs). Its failure makes the lead's outcome a retry: both
+    /// upserts are repeatable.
+    async fn push_deals(
+        &self,
+        leads: &[Lead],
+        outcomes: &mut [PushOutcome],
+        owners: &HashMap<String, String>,
+    ) -> Result<()> {
+        let config = self.http.config();
+        let mut picked = Vec::new();
+        let mut records = Vec::new();
+        for (i, lead) in leads.iter().enumerate() {
+            let Some(stage_name) = config.opportunity_stage.get(&lead.stage) else {
+                continue;
+            };
+            if !matches!(outcomes[i], PushOutcome::Synced(_)) {
+                continue;
+            }
+            let mut record = Map::new();
+            record.insert("attributes".into(), json!({ "type": "Opportunity" }));
+            record.insert(
+                config.opportunity_external_id.clone(),
+                json!(lead.ext_id.as_str()),
+            );
+            let f = &lead.fields;
+            let who = f
+                .company
+                .clone()
+                .or_else(|| f.last_name.clone())
+                .unwrap_or_else(|| f.email.as_str().to_owned());
+            record.insert("Name".into(), json!(format!("{who} (web lead)")));
+            record.insert("StageName".into(), json!(stage_name));
+            let close = lead.stage_changed_at + chrono::Duration::days(30);
+            record.insert("CloseDate".into(), json!(close.date_naive().to_string()));
+            put(&mut record, "LeadSource", f.source.as_deref());
+            let owner = lead
+                .assigned_to
+                .as_ref()
+                .and_then(|rep| owners.get(&rep.as_str().to_ascii_lowercase()));
+            put(&mut record, "OwnerId", owner.map(String::as_str));
+            picked.push(i);
+            records.push(record);
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        let saved = self
+            .upsert(
+                "Opportunity",
+                &config.opportunity_external_id,
+                records,
+                &[("Sforce-Auto-Assign", "FALSE")],
+            )
+            .await?;
+        for (&i, result) in picked.iter().zip(saved) {
+            match (outcome("Opportunity", result), &mut outcomes[i]) {
+                (PushOutcome::Synced(deal), PushOutcome::Synced(links)) => links.extend(deal),
+                (PushOutcome::Rejected(why) | PushOutcome::Retry(why), slot) => {
+                    *slot = PushOutcome::Retry(format!("the Opportunity: {why}"));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The rep a Lead's `OwnerId` stands for, when it is an active user
+    /// the directory knows (queues and unknown users stand for none).
+    async fn owner_of(&self, owner_id: Option<&str>) -> Result<Option<RepId>> {
+        let Some(owner_id) = owner_id.filter(|id| id.starts_with("005")) else {
+            return Ok(None);
+        };
+        let directory = self.directory().await?;
+        Ok(directory
+            .as_ref()
+            .and_then(|d| d.by_id.get(owner_id))
+            .and_then(|email| RepId::parse(email).ok()))
     }
 
     /// A queried Lead as a change.
@@ -127,32 +402,74 @@ fn put(record: &mut Map<String, Value>, field: &str, value: Option<&str>) {
     }
 }
 
-/// A save result as the lead's outcome.
-fn outcome(result: SaveResult) -> PushOutcome {
-    match (result.success, result.id) {
-        (true, Some(id)) => PushOutcome::Synced(vec![CrmLink {
+/// A record's save: its Salesforce id, or the errors it got.
+type Saved = std::result::Result<String, Vec<ApiError>>;
+
+/// A save as the pushed item's outcome: synced with the record's id,
+/// retried when an error means "not now", refused otherwise.
+fn outcome(object: &str, saved: Saved) -> PushOutcome {
+    match saved {
+        Ok(id) => PushOutcome::Synced(vec![CrmLink {
             crm: CrmKind::Salesforce,
-            object: "Lead".into(),
+            object: object.into(),
             id,
         }]),
-        _ => {
-            let said = result
-                .errors
+        Err(errors) => {
+            let said = errors
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; ");
-            if result
-                .errors
-                .iter()
-                .any(|e| RETRYABLE.contains(&e.code.as_str()))
-            {
+            if errors.iter().any(|e| RETRYABLE.contains(&e.code.as_str())) {
                 PushOutcome::Retry(said)
             } else {
                 PushOutcome::Rejected(said)
             }
         }
     }
+}
+
+/// The Salesforce id of `lead`'s record of `object`, once pushed.
+fn salesforce_id<'a>(lead: &'a Lead, object: &str) -> Option<&'a str> {
+    lead.crm_links
+        .iter()
+        .find(|l| l.crm == CrmKind::Salesforce && l.object == object)
+        .map(|l| l.id.as_str())
+}
+
+/// The Task record of a follow-up on the Lead `who`.
+fn task_record(
+    config: &SalesforceConfig,
+    task: &FollowUpTask,
+    who: &str,
+    owner: Option<&str>,
+) -> Map<String, Value> {
+    let priority = match task.priority {
+        Priority::High => "High",
+        Priority::Medium => "Normal",
+        Priority::Low => "Low",
+    };
+    let status = match task.status {
+        FollowUpStatus::Done => "Completed",
+        _ => "Not Started",
+    };
+    let mut record = Map::new();
+    record.insert("attributes".into(), json!({ "type": "Task" }));
+    record.insert(
+        config.task_external_id.clone(),
+        json!(task.id.simple().to_string()),
+    );
+    record.insert("Subject".into(), json!(task.subject));
+    record.insert("WhoId".into(), json!(who));
+    record.insert(
+        "ActivityDate".into(),
+        json!(task.due_at.date_naive().to_string()),
+    );
+    record.insert("Status".into(), json!(status));
+    record.insert("Priority".into(), json!(priority));
+    put(&mut record, "Description", task.notes.as_deref());
+    put(&mut record, "OwnerId", owner);
+    record
 }
 
 #[async_trait]
@@ -162,95 +479,106 @@ impl CrmClient for SalesforceClient {
     }
 
     async fn push_leads(&self, leads: &[Lead]) -> Result<Vec<PushOutcome>> {
-        let path = format!(
-            "/composite/sobjects/Lead/{}",
-            self.http.config().lead_external_id
-        );
-        let mut outcomes = Vec::with_capacity(leads.len());
-        for chunk in leads.chunks(COLLECTION_LIMIT) {
-            let body = collection(chunk.iter().map(|l| self.lead_record(l)).collect());
-            let answer = self
-                .http
-                .call(Method::PATCH, &path, &[], Some(&body))
-                .await?;
-            let results: Vec<SaveResult> = serde_json::from_str(&answer.body).map_err(|e| {
-                Error::internal("Salesforce: the collection answer is not readable").caused_by(e)
-            })?;
-            if results.len() != chunk.len() {
-                return Err(Error::internal(format!(
-                    "Salesforce answered {} results for {} records",
-                    results.len(),
-                    chunk.len()
-                )));
+        let config = self.http.config();
+        let owners = self
+            .owner_ids(leads.iter().filter_map(|l| l.assigned_to.as_ref()))
+            .await?;
+        let owner_of = |lead: &Lead| {
+            lead.assigned_to
+                .as_ref()
+                .and_then(|rep| owners.get(&rep.as_str().to_ascii_lowercase()))
+        };
+        // A write that sets an owner says `Sforce-Auto-Assign: FALSE`, or
+        // the org's assignment rules would overrule the routing; the
+        // others leave the rules to the org. One header per call, so the
+        // two kinds go in separate calls.
+        let mut outcomes: Vec<Option<PushOutcome>> = vec![None; leads.len()];
+        for owned in [true, false] {
+            let picked: Vec<usize> = (0..leads.len())
+                .filter(|&i| owner_of(&leads[i]).is_some() == owned)
+                .collect();
+            if picked.is_empty() {
+                continue;
             }
-            outcomes.extend(results.into_iter().map(outcome));
+            let records = picked
+                .iter()
+                .map(|&i| {
+                    let mut record = self.lead_record(&leads[i]);
+                    if let Some(owner) = owner_of(&leads[i]) {
+                        record.insert("OwnerId".into(), json!(owner));
+                    }
+                    record
+                })
+                .collect();
+            let headers: &[(&str, &str)] = if owned {
+                &[("Sforce-Auto-Assign", "FALSE")]
+            } else {
+                &[]
+            };
+            let saved = self
+                .upsert("Lead", &config.lead_external_id, records, headers)
+                .await?;
+            for (&i, result) in picked.iter().zip(saved) {
+                outcomes[i] = Some(outcome("Lead", result));
+            }
+        }
+        let mut outcomes: Vec<PushOutcome> = outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| PushOutcome::Retry("not sent".into())))
+            .collect();
+        if config.create_deals {
+            self.push_deals(leads, &mut outcomes, &owners).await?;
         }
         Ok(outcomes)
     }
 
-    async fn push_task(&self, task: &FollowUpTask, lead: &Lead) -> Result<CrmLink> {
-        let Some(who) = lead
-            .crm_links
-            .iter()
-            .find(|l| l.crm == CrmKind::Salesforce && l.object == "Lead")
-        else {
-            return Err(Error::unavailable(format!(
-                "lead {} is not in Salesforce yet",
-                lead.ext_id
-            )));
-        };
+    async fn push_tasks(&self, tasks: &[TaskPush]) -> Result<Vec<PushOutcome>> {
         let config = self.http.config();
-        let priority = match task.priority {
-            Priority::High => "High",
-            Priority::Medium => "Normal",
-            Priority::Low => "Low",
-        };
-        let status = match task.status {
-            FollowUpStatus::Done => "Completed",
-            _ => "Not Started",
-        };
-        let mut body = json!({
-            "Subject": task.subject,
-            "WhoId": who.id,
-            "ActivityDate": task.due_at.date_naive().to_string(),
-            "Status": status,
-            "Priority": priority,
-        });
-        if let Some(notes) = &task.notes {
-            body["Description"] = json!(notes);
-        }
-        // Upserted by our id: a task sent again after a crash is the same Task.
-        let path = format!(
-            "/sobjects/Task/{}/{}",
-            config.task_external_id,
-            task.id.simple()
-        );
-        let answer = self
-            .http
-            .call(Method::PATCH, &path, &[], Some(&body))
+        let owners = self
+            .owner_ids(tasks.iter().filter_map(|t| t.task.assigned_to.as_ref()))
             .await?;
-        let id = match answer.status {
-            StatusCode::CREATED | StatusCode::OK => {
-                serde_json::from_str::<SaveAnswer>(&answer.body)
-                    .map_err(|e| {
-                        Error::internal("Salesforce: the task answer is not readable").caused_by(e)
-                    })?
-                    .id
-            }
-            // Before v46.0 an update answers 204 with no body: the id is
-            // not told, our external id still finds the Task.
-            StatusCode::NO_CONTENT => format!("{}={}", config.task_external_id, task.id.simple()),
-            other => {
-                return Err(Error::NotAllowed(format!(
-                    "Salesforce answered {other} to a task upsert: more than one Task has this id"
+        let mut outcomes: Vec<Option<PushOutcome>> = vec![None; tasks.len()];
+        let mut picked = Vec::with_capacity(tasks.len());
+        let mut records = Vec::with_capacity(tasks.len());
+        for (i, push) in tasks.iter().enumerate() {
+            let Some(who) = salesforce_id(&push.lead, "Lead") else {
+                outcomes[i] = Some(PushOutcome::Retry(format!(
+                    "lead {} is not in Salesforce yet",
+                    push.lead.ext_id
                 )));
+                continue;
+            };
+            let owner = push
+                .task
+                .assigned_to
+                .as_ref()
+                .and_then(|rep| owners.get(&rep.as_str().to_ascii_lowercase()));
+            records.push(task_record(
+                config,
+                &push.task,
+                who,
+                owner.map(String::as_str),
+            ));
+            picked.push(i);
+        }
+        if !records.is_empty() {
+            // Upserted by our id: a task sent again after a crash is the
+            // same Task.
+            let saved = self
+                .upsert("Task", &config.task_external_id, records, &[])
+                .await?;
+            for (&i, result) in picked.iter().zip(saved) {
+                outcomes[i] = Some(outcome("Task", result));
             }
-        };
-        Ok(CrmLink {
-            crm: CrmKind::Salesforce,
-            object: "Task".into(),
-            id,
-        })
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| PushOutcome::Retry("not sent".into())))
+            .collect())
+    }
+
+    async fn check(&self) -> Result<()> {
+        self.http.check().await
     }
 
     async fn pull_changes(&self, watermark: Option<String>, limit: usize) -> Result<CrmChanges> {
@@ -274,7 +602,7 @@ impl CrmClient for SalesforceClient {
             })
             .unwrap_or_default();
         let soql = format!(
-            "SELECT Id, {}, Status, SystemModstamp FROM Lead{filter} ORDER BY SystemModstamp, Id",
+            "SELECT Id, {}, Status, OwnerId, SystemModstamp FROM Lead{filter} ORDER BY SystemModstamp, Id",
             config.lead_external_id,
         );
         // The first page is the query; the next ones are `nextRecordsUrl`s.
@@ -292,7 +620,10 @@ impl CrmClient for SalesforceClient {
                 Error::internal("Salesforce: the query answer is not readable").caused_by(e)
             })?;
             for record in page.records {
-                let change = self.change_of(&record)?;
+                let mut change = self.change_of(&record)?;
+                change.owner = self
+                    .owner_of(record.get("OwnerId").and_then(Value::as_str))
+                    .await?;
                 if after.as_ref().is_some_and(|w| !w.before(&change)) {
                     continue;
                 }

@@ -8,5 +8,7 @@ pub mod mock;
 mod wire;
 
 pub use client::ApiUsage;
-pub use config::{Flow, SalesforceConfig, default_stage_status, default_status_stage};
+pub use config::{
+    Flow, SalesforceConfig, default_opportunity_stage, default_stage_status, default_status_stage,
+};
 pub use crm::{COLLECTION_LIMIT, SalesforceClient};

@@ -23,6 +23,9 @@ use serde_json::{Value, json};
 pub const CLIENT_ID: &str = "3MVG9-test-client";
 /// The client secret it accepts.
 pub const CLIENT_SECRET: &str = "test-secret";
+/// The queue the org's assignment rule gives new Leads written without
+/// `Sforce-Auto-Assign: FALSE`.
+pub const ASSIGNMENT_QUEUE: &str = "00G5w000000AssQ";
 /// The daily API limit `Sforce-Limit-Info` reports.
 pub const LIMIT: u64 = 15_000;
 
@@ -33,6 +36,13 @@ pub struct Org {
     pub leads: BTreeMap<String, Value>,
     /// Tasks by external id.
     pub tasks: BTreeMap<String, Value>,
+    /// Opportunities by external id.
+    pub opportunities: BTreeMap<String, Value>,
+    /// Active users: e-mail → User Id.
+    pub users: BTreeMap<String, String>,
+    /// External ids several records share (a single-record upsert of one
+    /// answers `300`).
+    pub ambiguous: HashSet<String>,
     /// Every data call: method and path.
     pub calls: Vec<String>,
     /// Token requests answered.
@@ -73,6 +83,15 @@ impl Org {
         .to_string()
     }
 
+    /// A change made in Salesforce: the Lead with this external id is
+    /// given to the user or queue `owner`.
+    pub fn set_owner(&mut self, ext_id: &str, owner: &str) {
+        let stamp = self.stamp();
+        let lead = self.leads.get_mut(ext_id).expect("a stored lead");
+        lead["OwnerId"] = json!(owner);
+        lead["SystemModstamp"] = json!(stamp);
+    }
+
     /// A change made in Salesforce: the Lead with this external id gets
     /// `status`.
     pub fn set_status(&mut self, ext_id: &str, status: &str) {
@@ -101,12 +120,12 @@ impl Mock {
         let app = Router::new()
             .route("/services/oauth2/token", post(token))
             .route(
-                "/services/data/{version}/composite/sobjects/Lead/{field}",
-                patch(upsert_leads),
+                "/services/data/{version}/composite/sobjects/{object}/{field}",
+                patch(upsert_collection),
             )
             .route(
-                "/services/data/{version}/sobjects/Task/{field}/{value}",
-                patch(upsert_task),
+                "/services/data/{version}/sobjects/{object}/{field}/{value}",
+                patch(upsert_one),
             )
             .route("/services/data/{version}/query", get(query))
             .route("/services/data/{version}/query/{cursor}", get(more))
@@ -204,14 +223,111 @@ fn with_limits(org: &Org, mut response: Response) -> Response {
     response
 }
 
-async fn upsert_leads(
+/// Where the org keeps `object`'s records (by external id); `None` for
+/// an object the mock does not know.
+fn table<'a>(org: &'a mut Org, object: &str) -> Option<&'a mut BTreeMap<String, Value>> {
+    match object {
+        "Lead" => Some(&mut org.leads),
+        "Task" => Some(&mut org.tasks),
+        "Opportunity" => Some(&mut org.opportunities),
+        _ => None,
+    }
+}
+
+/// The three-letter key prefix of `object`'s ids.
+fn prefix(object: &str) -> &'static str {
+    match object {
+        "Lead" => "00Q",
+        "Task" => "00T",
+        _ => "006",
+    }
+}
+
+/// Upserts one record of `object` keyed `key` as Salesforce validates it:
+/// the save result (`success`, `id`, `errors`, `created`).
+fn save(org: &mut Org, object: &str, key: &str, record: &Value, assign_rules: bool) -> Value {
+    let required: &[&str] = match object {
+        "Lead" => &["LastName", "Company"],
+        "Opportunity" => &["Name", "StageName", "CloseDate"],
+        _ => &[],
+    };
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|f| record[*f].as_str().is_none_or(str::is_empty))
+        .collect();
+    if !missing.is_empty() {
+        let message = format!("Required fields are missing: [{}]", missing.join(", "));
+        return failure("REQUIRED_FIELD_MISSING", &message, &missing);
+    }
+    if object == "Lead"
+        && let Some(email) = record["Email"].as_str()
+        && let Some(error) = org.refused.get(email)
+    {
+        return json!({"success": false, "errors": [error]});
+    }
+    if object == "Task" {
+        let who = record["WhoId"].as_str().unwrap_or_default();
+        if !org.leads.values().any(|l| l["Id"] == json!(who)) {
+            return failure(
+                "MALFORMED_ID",
+                "WhoId: id value of incorrect type",
+                &["WhoId"],
+            );
+        }
+    }
+    if let Some(owner) = record["OwnerId"].as_str()
+        && !org.users.values().any(|id| id == owner)
+    {
+        return failure(
+            "INVALID_CROSS_REFERENCE_KEY",
+            "Owner ID: owner cannot be blank",
+            &["OwnerId"],
+        );
+    }
+    let stamp = org.stamp();
+    let Some(rows) = table(org, object) else {
+        return failure("INVALID_TYPE", "sObject type is not supported", &[]);
+    };
+    let created = !rows.contains_key(key);
+    let id = match rows.get(key) {
+        Some(stored) => stored["Id"].as_str().unwrap_or_default().to_owned(),
+        None => format!("{}5w{:010}", prefix(object), rows.len() + 1),
+    };
+    let mut stored = rows.get(key).cloned().unwrap_or_else(|| json!({}));
+    if let (Some(into), Some(fields)) = (stored.as_object_mut(), record.as_object()) {
+        for (name, value) in fields {
+            into.insert(name.clone(), value.clone());
+        }
+    }
+    stored["Id"] = json!(id);
+    stored["SystemModstamp"] = json!(stamp);
+    if object == "Lead" && assign_rules {
+        // The org's active assignment rule: without `Sforce-Auto-Assign:
+        // FALSE` it decides the owner, whatever the record said.
+        stored["OwnerId"] = json!(ASSIGNMENT_QUEUE);
+    }
+    rows.insert(key.to_owned(), stored);
+    json!({"id": id, "success": true, "errors": [], "created": created})
+}
+
+/// Whether the org's assignment rules run on this write: unless the
+/// client says `Sforce-Auto-Assign: FALSE`.
+fn assign_rules(headers: &HeaderMap) -> bool {
+    !headers
+        .get("sforce-auto-assign")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+}
+
+async fn upsert_collection(
     State(org): State<Shared>,
-    Path((version, field)): Path<(String, String)>,
+    Path((version, object, field)): Path<(String, String, String)>,
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
     let mut org = org.lock().expect("org");
-    let call = format!("PATCH /composite/sobjects/Lead/{field}");
+    let call = format!("PATCH /composite/sobjects/{object}/{field}");
     if let Some(early) = gate(&mut org, &headers, &version, call) {
         return early;
     }
@@ -223,6 +339,7 @@ async fn upsert_leads(
             (StatusCode::BAD_REQUEST, axum::Json(error)).into_response(),
         );
     }
+    let rules = assign_rules(&headers);
     let mut results = Vec::with_capacity(records.len());
     for record in records {
         let Some(key) = record[&field].as_str().map(str::to_owned) else {
@@ -233,35 +350,12 @@ async fn upsert_leads(
             ));
             continue;
         };
-        if record["attributes"]["type"] != json!("Lead") {
-            results.push(failure("INVALID_TYPE", "attributes.type must be Lead", &[]));
+        if record["attributes"]["type"] != json!(object) {
+            let message = format!("attributes.type must be {object}");
+            results.push(failure("INVALID_TYPE", &message, &[]));
             continue;
         }
-        let missing: Vec<&str> = ["LastName", "Company"]
-            .into_iter()
-            .filter(|f| record[*f].as_str().is_none_or(str::is_empty))
-            .collect();
-        if !missing.is_empty() {
-            let message = format!("Required fields are missing: [{}]", missing.join(", "));
-            results.push(failure("REQUIRED_FIELD_MISSING", &message, &missing));
-            continue;
-        }
-        if let Some(email) = record["Email"].as_str()
-            && let Some(error) = org.refused.get(email)
-        {
-            results.push(json!({"success": false, "errors": [error]}));
-            continue;
-        }
-        let created = !org.leads.contains_key(&key);
-        let id = match org.leads.get(&key) {
-            Some(stored) => stored["Id"].as_str().unwrap_or_default().to_owned(),
-            None => format!("00Q5w{:010}", org.leads.len() + 1),
-        };
-        let mut stored = record.clone();
-        stored["Id"] = json!(id);
-        stored["SystemModstamp"] = json!(org.stamp());
-        org.leads.insert(key, stored);
-        results.push(json!({"id": id, "success": true, "errors": [], "created": created}));
+        results.push(save(&mut org, &object, &key, &record, rules));
     }
     with_limits(&org, axum::Json(Value::Array(results)).into_response())
 }
@@ -270,54 +364,79 @@ fn failure(code: &str, message: &str, fields: &[&str]) -> Value {
     json!({"success": false, "errors": [{"statusCode": code, "message": message, "fields": fields}]})
 }
 
-async fn upsert_task(
+/// The single-record upsert by external id: 201 created, 200 updated,
+/// 300 when several records hold the id, 400 with the array error body.
+async fn upsert_one(
     State(org): State<Shared>,
-    Path((version, field, value)): Path<(String, String, String)>,
+    Path((version, object, field, value)): Path<(String, String, String, String)>,
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
     let mut org = org.lock().expect("org");
-    let call = format!("PATCH /sobjects/Task/{field}");
+    let call = format!("PATCH /sobjects/{object}/{field}");
     if let Some(early) = gate(&mut org, &headers, &version, call) {
         return early;
     }
-    if body.get("Id").is_some() || body.get(&field).is_some() {
-        let error = json!([{"message": "the body must not hold Id or the external id", "errorCode": "INVALID_FIELD"}]);
-        return with_limits(
-            &org,
-            (StatusCode::BAD_REQUEST, axum::Json(error)).into_response(),
-        );
-    }
-    let who = body["WhoId"].as_str().unwrap_or_default();
-    if !org.leads.values().any(|l| l["Id"] == json!(who)) {
-        let error = json!([{"message": "WhoId: id value of incorrect type", "errorCode": "MALFORMED_ID", "fields": ["WhoId"]}]);
-        return with_limits(
-            &org,
-            (StatusCode::BAD_REQUEST, axum::Json(error)).into_response(),
-        );
-    }
-    let (status, id) = match org.tasks.get(&value) {
-        Some(stored) => (
-            StatusCode::OK,
-            stored["Id"].as_str().unwrap_or_default().to_owned(),
-        ),
-        None => (
-            StatusCode::CREATED,
-            format!("00T5w{:010}", org.tasks.len() + 1),
-        ),
+    let bad = |message: &str, code: &str| {
+        let error = json!([{"message": message, "errorCode": code}]);
+        (StatusCode::BAD_REQUEST, axum::Json(error)).into_response()
     };
-    let mut stored = body.clone();
-    stored["Id"] = json!(id);
-    org.tasks.insert(value, stored);
-    let answer =
-        json!({"id": id, "success": true, "errors": [], "created": status == StatusCode::CREATED});
-    with_limits(&org, (status, axum::Json(answer)).into_response())
+    if body.get("Id").is_some() || body.get(&field).is_some() {
+        let answer = bad(
+            "the body must not hold Id or the external id",
+            "INVALID_FIELD",
+        );
+        return with_limits(&org, answer);
+    }
+    if org.ambiguous.contains(&value) {
+        let urls = json!([
+            format!(
+                "/services/data/{version}/sobjects/{object}/{}5w0000000001",
+                prefix(&object)
+            ),
+            format!(
+                "/services/data/{version}/sobjects/{object}/{}5w0000000002",
+                prefix(&object)
+            ),
+        ]);
+        return with_limits(
+            &org,
+            (StatusCode::MULTIPLE_CHOICES, axum::Json(urls)).into_response(),
+        );
+    }
+    let rules = assign_rules(&headers);
+    let result = save(&mut org, &object, &value, &body, rules);
+    let answer = if result["success"] == json!(true) {
+        let status = if result["created"] == json!(true) {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        (status, axum::Json(result)).into_response()
+    } else {
+        let errors: Vec<Value> = result["errors"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|mut e| {
+                if let Some(e) = e.as_object_mut()
+                    && let Some(code) = e.remove("statusCode")
+                {
+                    e.insert("errorCode".into(), code);
+                }
+                e
+            })
+            .collect();
+        (StatusCode::BAD_REQUEST, axum::Json(Value::Array(errors))).into_response()
+    };
+    with_limits(&org, answer)
 }
 
 /// Records per query page (small, so tests see `nextRecordsUrl`).
 const PAGE: usize = 2;
 
-/// `SELECT Id, <ext>, Status, SystemModstamp FROM Lead [WHERE
+/// `SELECT Id, <ext>, Status, OwnerId, SystemModstamp FROM Lead [WHERE
 /// SystemModstamp >= <iso>] ORDER BY SystemModstamp, Id [LIMIT n]`: the
 /// one query shape the adapter sends, read literally (`>` works too).
 async fn query(
@@ -335,10 +454,26 @@ async fn query(
         let error = json!([{"message": "unexpected query", "errorCode": "MALFORMED_QUERY"}]);
         (StatusCode::BAD_REQUEST, axum::Json(error)).into_response()
     };
+    if q == "SELECT Id, Email FROM User WHERE IsActive = true ORDER BY Id" {
+        let mut rows: Vec<Value> = org
+            .users
+            .iter()
+            .map(|(email, id)| {
+                json!({
+                    "attributes": {"type": "User", "url": format!("/services/data/{version}/sobjects/User/{id}")},
+                    "Id": id,
+                    "Email": email,
+                })
+            })
+            .collect();
+        rows.sort_by_key(|r| r["Id"].as_str().unwrap_or_default().to_owned());
+        let answer = page_of(&mut org, &version, rows);
+        return with_limits(&org, answer);
+    }
     let Some(rest) = q.strip_prefix("SELECT Id, ") else {
         return with_limits(&org, malformed());
     };
-    let Some((field, rest)) = rest.split_once(", Status, SystemModstamp FROM Lead") else {
+    let Some((field, rest)) = rest.split_once(", Status, OwnerId, SystemModstamp FROM Lead") else {
         return with_limits(&org, malformed());
     };
     let bound = |operator: &str| {
@@ -377,6 +512,7 @@ async fn query(
                 "Id": l["Id"],
                 field: l[field],
                 "Status": l["Status"],
+                "OwnerId": l["OwnerId"],
                 "SystemModstamp": l["SystemModstamp"],
             })
         })

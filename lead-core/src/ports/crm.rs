@@ -45,6 +45,16 @@ pub struct CrmChanges {
     pub next_watermark: Option<String>,
 }
 
+/// A follow-up task to push, with its lead as stored (already linked to
+/// the CRM record the task hangs on).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskPush {
+    /// The task in its current state.
+    pub task: FollowUpTask,
+    /// Its lead.
+    pub lead: Lead,
+}
+
 /// A CRM (Salesforce, Pipedrive, ...).
 #[cfg_attr(any(test, feature = "testing"), mockall::automock)]
 #[async_trait]
@@ -55,8 +65,16 @@ pub trait CrmClient: Send + Sync {
     /// Creates or updates leads (batched by the adapter); one outcome per lead, in order.
     async fn push_leads(&self, leads: &[Lead]) -> Result<Vec<PushOutcome>>;
 
-    /// Creates a follow-up task (Salesforce Task / Pipedrive activity) for a synced lead.
-    async fn push_task(&self, task: &FollowUpTask, lead: &Lead) -> Result<CrmLink>;
+    /// Creates or updates follow-up tasks (Salesforce Tasks / Pipedrive
+    /// activities) of leads already in the CRM (batched by the adapter);
+    /// one outcome per task, in order.
+    async fn push_tasks(&self, tasks: &[TaskPush]) -> Result<Vec<PushOutcome>>;
+
+    /// Whether the CRM takes our credentials: holds or gets a session
+    /// (logging in when none is held) without spending an API call on
+    /// it. An error says why not ([`Error::Unauthorized`](crate::Error::Unauthorized)
+    /// when the CRM refused the credentials).
+    async fn check(&self) -> Result<()>;
 
     /// Changes made in the CRM after `watermark`, at most `limit`.
     async fn pull_changes(&self, watermark: Option<String>, limit: usize) -> Result<CrmChanges>;

@@ -21,7 +21,7 @@ use crate::commit::{Commit, Destination, OutboxKind};
 use crate::error::{Error, Result};
 use crate::lead::Lead;
 use crate::model::{CrmLink, LeadExtId};
-use crate::ports::{Claimed, CrmClient, OutboxStore, PushOutcome};
+use crate::ports::{Claimed, CrmClient, OutboxStore, PushOutcome, TaskPush};
 use crate::usecase::Deps;
 
 /// How a push run claims, retries and gives up.
@@ -29,10 +29,13 @@ use crate::usecase::Deps;
 pub struct PushConfig {
     /// The lease holder's name (unique per worker and process).
     pub worker: String,
-    /// Entries claimed per run (Salesforce's sObject Collections take 200
-    /// records per call).
+    /// Entries claimed per run. A capture queues two (the lead and its
+    /// first follow-up), so the default 2000 fill five sObject Collections
+    /// calls (200 records each) of leads and five of tasks.
     pub batch: usize,
-    /// How long the claimed entries stay this worker's.
+    /// How long the claimed entries stay this worker's (long enough for a
+    /// full batch's calls; a lease that runs out lets another worker push
+    /// again, which upserts make harmless).
     pub lease: Duration,
     /// Attempts after which a temporary failure parks the entry.
     pub max_attempts: u32,
@@ -46,8 +49,8 @@ impl Default for PushConfig {
     fn default() -> Self {
         PushConfig {
             worker: "crm-push".into(),
-            batch: 200,
-            lease: Duration::from_secs(120),
+            batch: 2000,
+            lease: Duration::from_secs(300),
             max_attempts: 12,
             base_delay: Duration::from_secs(2),
             max_delay: Duration::from_secs(30 * 60),
@@ -130,9 +133,7 @@ pub async fn push_once(
     };
     let (leads, tasks) = split(claimed);
     run.push_leads(deps, crm, leads).await?;
-    for entry in tasks {
-        run.push_task(deps, crm, entry).await?;
-    }
+    run.push_tasks(deps, crm, tasks).await?;
     Ok(run.report)
 }
 
@@ -228,42 +229,87 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn push_task(&mut self, deps: &Deps, crm: &dyn CrmClient, entry: Claimed) -> Result<()> {
-        let Some(task_id) = entry
-            .entry
-            .payload
-            .get("task_id")
-            .and_then(|v| v.as_str())
-            .and_then(|v| Uuid::try_parse(v).ok())
-        else {
-            let bad = Error::internal("follow-up entry without a task_id");
-            return self.park(&entry, &bad).await;
-        };
-        let Some(task) = deps.reads.get_followup(task_id).await? else {
-            return self
-                .park(
-                    &entry,
-                    &Error::NotFound(format!("follow-up task {task_id}")),
-                )
-                .await;
-        };
-        let Some(lead) = deps.store.get(&task.lead).await? else {
-            return self
-                .park(&entry, &Error::NotFound(format!("lead {}", task.lead)))
-                .await;
-        };
-        if !lead.crm_links.iter().any(|l| l.crm == crm.kind()) {
-            // The lead's own push has not succeeded yet: the task waits.
-            let waiting = Error::unavailable(format!("lead {} is not in the CRM yet", lead.ext_id));
-            return self.fail(&entry, &waiting).await;
-        }
-        match crm.push_task(&task, &lead).await {
-            Ok(_) => {
-                self.report.tasks_synced += 1;
-                self.ack(&entry).await
+    /// The batch's follow-up tasks, each once in its current state
+    /// whatever number of its entries were waiting, in one call (the
+    /// adapter batches). A task whose lead is not in the CRM yet waits
+    /// for the lead's push.
+    async fn push_tasks(
+        &mut self,
+        deps: &Deps,
+        crm: &dyn CrmClient,
+        entries: Vec<Claimed>,
+    ) -> Result<()> {
+        let mut pushes: Vec<TaskPush> = Vec::new();
+        let mut groups: Vec<Vec<Claimed>> = Vec::new();
+        let mut index: HashMap<Uuid, usize> = HashMap::new();
+        for entry in entries {
+            let Some(task_id) = entry
+                .entry
+                .payload
+                .get("task_id")
+                .and_then(|v| v.as_str())
+                .and_then(|v| Uuid::try_parse(v).ok())
+            else {
+                let bad = Error::internal("follow-up entry without a task_id");
+                self.park(&entry, &bad).await?;
+                continue;
+            };
+            if let Some(&i) = index.get(&task_id) {
+                groups[i].push(entry);
+                continue;
             }
-            Err(err) => self.fail(&entry, &err).await,
+            let Some(task) = deps.reads.get_followup(task_id).await? else {
+                let gone = Error::NotFound(format!("follow-up task {task_id}"));
+                self.park(&entry, &gone).await?;
+                continue;
+            };
+            let Some(lead) = deps.store.get(&task.lead).await? else {
+                let gone = Error::NotFound(format!("lead {}", task.lead));
+                self.park(&entry, &gone).await?;
+                continue;
+            };
+            if !lead.crm_links.iter().any(|l| l.crm == crm.kind()) {
+                let waiting =
+                    Error::unavailable(format!("lead {} is not in the CRM yet", lead.ext_id));
+                self.fail(&entry, &waiting).await?;
+                continue;
+            }
+            index.insert(task_id, pushes.len());
+            pushes.push(TaskPush { task, lead });
+            groups.push(vec![entry]);
         }
+        if pushes.is_empty() {
+            return Ok(());
+        }
+        let outcomes = match crm.push_tasks(&pushes).await {
+            Ok(outcomes) if outcomes.len() == pushes.len() => outcomes,
+            Ok(outcomes) => {
+                let err = Error::internal(format!(
+                    "the CRM answered {} outcomes for {} tasks",
+                    outcomes.len(),
+                    pushes.len()
+                ));
+                return self.fail_all(groups.iter().flatten(), &err).await;
+            }
+            Err(err) => return self.fail_all(groups.iter().flatten(), &err).await,
+        };
+        for (group, outcome) in groups.iter().zip(outcomes) {
+            match outcome {
+                PushOutcome::Synced(_) => {
+                    self.report.tasks_synced += 1;
+                    for entry in group {
+                        self.ack(entry).await?;
+                    }
+                }
+                PushOutcome::Rejected(reason) => {
+                    self.park_all(group, &Error::NotAllowed(reason)).await?;
+                }
+                PushOutcome::Retry(reason) => {
+                    self.fail_all(group, &Error::unavailable(reason)).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Done: the entry leaves the queue. A lease lost meanwhile is counted,

@@ -9,7 +9,6 @@ use uuid::Uuid;
 use super::*;
 use crate::commit::Destination;
 use crate::error::{Error, Result};
-use crate::followup::FollowUpTask;
 use crate::lead::Lead;
 use crate::memory::InMemoryStore;
 use crate::model::{
@@ -18,7 +17,7 @@ use crate::model::{
 use crate::policy::Policy;
 use crate::ports::{
     CrmChange, CrmChanges, CrmClient, LeadStore, ManualClock, OutboxStore, PushOutcome,
-    SequentialIds,
+    SequentialIds, TaskPush,
 };
 use crate::usecase::{self, Deps};
 
@@ -71,13 +70,23 @@ impl CrmClient for FakeCrm {
             .collect())
     }
 
-    async fn push_task(&self, task: &FollowUpTask, _lead: &Lead) -> Result<CrmLink> {
-        self.tasks.lock().unwrap().push(task.id);
-        Ok(CrmLink {
-            crm: CrmKind::Salesforce,
-            object: "Task".into(),
-            id: format!("00T{}", task.id.simple()),
-        })
+    async fn push_tasks(&self, tasks: &[TaskPush]) -> Result<Vec<PushOutcome>> {
+        let mut pushed = self.tasks.lock().unwrap();
+        Ok(tasks
+            .iter()
+            .map(|t| {
+                pushed.push(t.task.id);
+                PushOutcome::Synced(vec![CrmLink {
+                    crm: CrmKind::Salesforce,
+                    object: "Task".into(),
+                    id: format!("00T{}", t.task.id.simple()),
+                }])
+            })
+            .collect())
+    }
+
+    async fn check(&self) -> Result<()> {
+        Ok(())
     }
 
     async fn pull_changes(&self, watermark: Option<String>, limit: usize) -> Result<CrmChanges> {

@@ -2,3 +2,4 @@
 
 mod pull;
 mod push;
+mod records;

@@ -34,8 +34,8 @@ async fn changes_since_the_watermark_come_back_in_order_across_pages() {
     let calls = mock.org().calls.clone();
     assert_eq!(
         calls.iter().filter(|c| c.starts_with("GET /query")).count(),
-        3,
-        "{calls:?}"
+        1 + 3,
+        "the user directory (read by the push), then three pages: {calls:?}"
     );
 
     // Then only what changed after the watermark.

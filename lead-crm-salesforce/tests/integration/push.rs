@@ -77,7 +77,16 @@ async fn leads_go_200_per_call_after_one_login_and_a_repeat_updates_them() {
     let mock = Mock::start().await;
     let crm = client(&mock);
     let world = World::new();
-    let leads = world.capture_many(450).await;
+    let mut leads = world.capture_many(450).await;
+    // Routing stops giving the one rep leads at their capacity; here
+    // every lead is theirs, so all go in owned calls.
+    let rep = RepId::parse("rep@sales.com").expect("rep id");
+    for lead in &mut leads {
+        lead.assigned_to = Some(rep.clone());
+    }
+    mock.org()
+        .users
+        .insert("rep@sales.com".into(), "0055w00000Rep01AAA".into());
 
     let outcomes = crm.push_leads(&leads).await.expect("push");
     assert_eq!(outcomes.len(), 450);
@@ -86,10 +95,20 @@ async fn leads_go_200_per_call_after_one_login_and_a_repeat_updates_them() {
         let org = mock.org();
         assert_eq!(org.logins, 1, "one login, the token reused");
         assert_eq!(
-            org.calls.len(),
-            3,
-            "450 records in 200 + 200 + 50: {:?}",
-            org.calls
+            org.calls,
+            [
+                "GET /query",
+                "PATCH /composite/sobjects/Lead/Web_Lead_Id__c",
+                "PATCH /composite/sobjects/Lead/Web_Lead_Id__c",
+                "PATCH /composite/sobjects/Lead/Web_Lead_Id__c",
+            ],
+            "the user directory once, then 450 records in 200 + 200 + 50"
+        );
+        assert!(
+            org.leads
+                .values()
+                .all(|l| l["OwnerId"] == json!("0055w00000Rep01AAA")),
+            "the routed rep's user owns every lead (Sforce-Auto-Assign: FALSE kept the org's rules out)"
         );
         assert_eq!(org.leads.len(), 450);
         let first = &org.leads[leads[0].ext_id.as_str()];
@@ -99,7 +118,7 @@ async fn leads_go_200_per_call_after_one_login_and_a_repeat_updates_them() {
     }
     assert_eq!(
         crm.api_usage().map(|u| (u.used, u.limit)),
-        Some((3, LIMIT)),
+        Some((4, LIMIT)),
         "Sforce-Limit-Info is read"
     );
 
@@ -114,6 +133,11 @@ async fn leads_go_200_per_call_after_one_login_and_a_repeat_updates_them() {
     };
     assert_eq!(ids(&again), ids(&outcomes[..10]), "the same Lead records");
     assert_eq!(mock.org().leads.len(), 450, "an upsert never makes a twin");
+    assert_eq!(
+        mock.org().calls.len(),
+        5,
+        "the directory is cached: one more collection call"
+    );
 }
 
 #[tokio::test]
@@ -225,8 +249,16 @@ async fn the_push_engine_delivers_leads_and_tasks_once_through_the_adapter() {
         assert_eq!(org.leads.len(), 5);
         assert_eq!(org.tasks.len(), 5);
         assert_eq!(org.logins, 1);
-        // One collection call for the leads, one upsert per task.
-        assert_eq!(org.calls.len(), 6, "{:?}", org.calls);
+        // The user directory (the leads have an owner), one collection
+        // call for the leads, one for the tasks.
+        assert_eq!(
+            org.calls,
+            [
+                "GET /query",
+                "PATCH /composite/sobjects/Lead/Web_Lead_Id__c",
+                "PATCH /composite/sobjects/Task/Web_Task_Id__c"
+            ]
+        );
         for task in org.tasks.values() {
             let who = task["WhoId"].as_str().expect("WhoId");
             assert!(org.leads.values().any(|l| l["Id"] == json!(who)), "{task}");
