@@ -45,6 +45,12 @@ pub struct Org {
     pub ambiguous: HashSet<String>,
     /// Every data call: method and path.
     pub calls: Vec<String>,
+    /// Successful writes per record, keyed `Object/external id` (a record
+    /// written twice was sent twice).
+    pub writes: BTreeMap<String, u32>,
+    /// Milliseconds each data call waits before it answers (a slow org,
+    /// to stop a client mid-batch).
+    pub delay_ms: u64,
     /// Token requests answered.
     pub logins: u64,
     /// Sessions handed out and still valid.
@@ -60,6 +66,10 @@ pub struct Org {
     /// a second apart; 1 puts many writes in one second, as a bulk
     /// update does).
     pub step_ms: i64,
+    /// Where SystemModstamp's clock starts (default 2026-11-23 12:00 UTC,
+    /// the tests' manual clock); a test against a server on the real
+    /// clock sets the present.
+    pub epoch: Option<chrono::DateTime<chrono::Utc>>,
     /// Query results not yet read, by cursor.
     cursors: BTreeMap<String, Vec<Value>>,
 }
@@ -77,10 +87,14 @@ impl Org {
         } else {
             1_000
         };
-        (chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z").expect("time")
-            + chrono::Duration::milliseconds(self.tick))
-        .format("%Y-%m-%dT%H:%M:%S%.3f%z")
-        .to_string()
+        let epoch = self.epoch.unwrap_or_else(|| {
+            chrono::DateTime::parse_from_rfc3339("2026-11-23T12:00:00Z")
+                .expect("time")
+                .to_utc()
+        });
+        (epoch + chrono::Duration::milliseconds(self.tick))
+            .format("%Y-%m-%dT%H:%M:%S%.3f%z")
+            .to_string()
     }
 
     /// A change made in Salesforce: the Lead with this external id is
@@ -308,7 +322,16 @@ fn save(org: &mut Org, object: &str, key: &str, record: &Value, assign_rules: bo
         stored["OwnerId"] = json!(ASSIGNMENT_QUEUE);
     }
     rows.insert(key.to_owned(), stored);
+    *org.writes.entry(format!("{object}/{key}")).or_default() += 1;
     json!({"id": id, "success": true, "errors": [], "created": created})
+}
+
+/// Waits the org's `delay_ms` (without holding its lock).
+async fn slow(org: &Shared) {
+    let delay = org.lock().expect("org").delay_ms;
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
 }
 
 /// Whether the org's assignment rules run on this write: unless the
@@ -326,6 +349,7 @@ async fn upsert_collection(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
+    slow(&org).await;
     let mut org = org.lock().expect("org");
     let call = format!("PATCH /composite/sobjects/{object}/{field}");
     if let Some(early) = gate(&mut org, &headers, &version, call) {
@@ -372,6 +396,7 @@ async fn upsert_one(
     headers: HeaderMap,
     axum::Json(body): axum::Json<Value>,
 ) -> Response {
+    slow(&org).await;
     let mut org = org.lock().expect("org");
     let call = format!("PATCH /sobjects/{object}/{field}");
     if let Some(early) = gate(&mut org, &headers, &version, call) {

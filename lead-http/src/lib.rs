@@ -17,6 +17,7 @@ mod reps;
 mod schema;
 pub mod signature;
 mod state;
+mod sync;
 mod throttle;
 mod view;
 
@@ -40,7 +41,8 @@ pub use followups::{FollowUpList, FollowUpView};
 pub use limits::{InvalidIpRange, IpRange, Rate, RateLimit, client_key};
 pub use reps::{DryRun, RepList, RepView};
 pub use signature::{Verified, WebhookKeys};
-pub use state::{AppState, AppStateBuilder, HttpSettings};
+pub use state::{AppState, AppStateBuilder, HttpSettings, SyncAccess};
+pub use sync::{AuthView, DeadLetterList, DeadLetterView, Requeued, RunView, SyncStatusView};
 pub use view::{CrmLinkView, LeadDetail, LeadList, LeadView, WarningView};
 
 /// The OpenAPI document's fixed parts; the paths come from the routers.
@@ -58,6 +60,7 @@ pub use view::{CrmLinkView, LeadDetail, LeadList, LeadView, WarningView};
         (name = "duplicates", description = "Review duplicate pairs, merge and unmerge leads (API key)"),
         (name = "reps", description = "Sales reps and routing's dry run (API key)"),
         (name = "followups", description = "Follow-up tasks by rep, status and due date; complete or reschedule (API key)"),
+        (name = "sync", description = "The CRM sync: status, dead letters and their retry (API key)"),
         (name = "dashboard", description = "Pipeline figures (API key, read)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
@@ -169,6 +172,9 @@ pub fn leads_router() -> OpenApiRouter<AppState> {
         .routes(routes!(duplicates::create_merge))
         .routes(routes!(duplicates::get_merge))
         .routes(routes!(duplicates::undo_merge))
+        .routes(routes!(sync::status))
+        .routes(routes!(sync::dead_letters))
+        .routes(routes!(sync::retry))
 }
 
 /// The dashboard API (`?days=30&limit=20`).

@@ -20,16 +20,40 @@ pub(crate) async fn health() -> Json<serde_json::Value> {
 
 /// `GET /ready`: `200` when the store answers a read, `503` otherwise. A
 /// store is only built after its migrations ran, so an answering store is
-/// a migrated one.
+/// a migrated one. With a CRM configured the body also tells whether it
+/// took our credentials at the last check (`crm.status`: `ok`,
+/// `cannot_authenticate` or `unchecked`); that does not make the server
+/// unready: captures never wait on the CRM, and the changes wait in the
+/// queue until it is back.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
-    (status = 200, description = "The store answers", body = Object),
+    (status = 200, description = "The store answers (and, with a CRM, how its credentials fared)", body = Object),
     (status = 503, description = "The store does not answer", body = Object),
 ))]
 pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     // Any id works: the read proves the store is reachable.
     let probe = LeadExtId::from_random(0);
+    let crm = state.sync().and_then(|sync| {
+        let name = sync.monitor.crm()?;
+        let seen = sync.monitor.seen();
+        Some(match seen.auth {
+            None => json!({ "name": name, "status": "unchecked" }),
+            Some(auth) if auth.ok => json!({ "name": name, "status": "ok", "checked_at": auth.at }),
+            Some(auth) => json!({
+                "name": name,
+                "status": "cannot_authenticate",
+                "checked_at": auth.at,
+                "error": auth.error,
+            }),
+        })
+    });
     match state.deps().store.get(&probe).await {
-        Ok(_) => (StatusCode::OK, Json(json!({ "status": "ready" }))).into_response(),
+        Ok(_) => {
+            let mut body = json!({ "status": "ready" });
+            if let Some(crm) = crm {
+                body["crm"] = crm;
+            }
+            (StatusCode::OK, Json(body)).into_response()
+        }
         Err(err) => {
             tracing::warn!(error = %err, "not ready: the store does not answer");
             (

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lead_core::{Deps, Policy};
+use lead_core::sync::SyncMonitor;
+use lead_core::{Deps, OutboxStore, Policy, SyncState};
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -88,6 +89,28 @@ pub(crate) struct Inner {
     pub(crate) limiters: Arc<Limiters>,
     /// The policy's field map, built once.
     pub(crate) field_map: lead_core::FieldMap,
+    /// The CRM sync's queue, state and monitor (`/api/sync/…`).
+    pub(crate) sync: Option<SyncAccess>,
+}
+
+/// What the sync routes read and change: the store's outbox and sync
+/// state, and the monitor the sync worker records its runs in.
+#[derive(Clone)]
+pub struct SyncAccess {
+    /// The outbox (backlog, dead letters, retry).
+    pub outbox: Arc<dyn OutboxStore>,
+    /// Watermarks.
+    pub state: Arc<dyn SyncState>,
+    /// The worker's last runs and credentials check.
+    pub monitor: Arc<SyncMonitor>,
+}
+
+impl std::fmt::Debug for SyncAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncAccess")
+            .field("crm", &self.monitor.crm())
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -125,6 +148,10 @@ impl AppState {
         &self.inner.settings
     }
 
+    pub(crate) fn sync(&self) -> Option<&SyncAccess> {
+        self.inner.sync.as_ref()
+    }
+
     /// Form field names to lead fields: the built-in map plus the policy's
     /// `field_aliases`.
     pub(crate) fn field_map(&self) -> &lead_core::FieldMap {
@@ -142,6 +169,7 @@ pub struct AppStateBuilder {
     api_keys: ApiKeys,
     metrics: Option<PrometheusHandle>,
     metrics_token: Option<MetricsToken>,
+    sync: Option<SyncAccess>,
 }
 
 impl std::fmt::Debug for MetricsToken {
@@ -160,7 +188,15 @@ impl AppStateBuilder {
             api_keys: ApiKeys::default(),
             metrics: None,
             metrics_token: None,
+            sync: None,
         }
+    }
+
+    /// The CRM sync's queue and monitor, for `/api/sync/…` and `/ready`.
+    /// Without it those routes answer `404` (no sync on this server).
+    pub fn sync(mut self, access: SyncAccess) -> Self {
+        self.sync = Some(access);
+        self
     }
 
     /// The scoring, routing and follow-up policy.
@@ -224,6 +260,7 @@ impl AppStateBuilder {
                 api_keys: self.api_keys,
                 metrics: self.metrics,
                 metrics_token: self.metrics_token,
+                sync: self.sync,
             }),
         }
     }

@@ -37,8 +37,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use lead_core::sync::SyncMonitor;
 use lead_core::{Deps, Error, usecase};
-use lead_http::{AppState, router_for};
+use lead_http::{AppState, SyncAccess, router_for};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
 
@@ -351,7 +352,7 @@ impl Application {
                 upkeep.run_upkeep();
             }
         });
-        let deps = Deps::new(store.port());
+        let mut deps = Deps::new(store.port());
         if let Some(reps) = &files.reps {
             let report = usecase::sync_reps(reps, &deps)
                 .await
@@ -370,18 +371,30 @@ impl Application {
         }
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
+        let monitor = Arc::new(SyncMonitor::new(config.sync.as_ref().map(|s| s.crm_name())));
         if let Some(settings) = config.sync.clone() {
             tracing::info!(crm = ?settings.crm_name(), "CRM sync on");
+            let wake = Arc::new(tokio::sync::Notify::new());
+            deps.store = Arc::new(sync::Waking::new(deps.store.clone(), wake.clone()));
             workers.push(sync::spawn(
                 settings,
                 deps.clone(),
                 store.outbox(),
                 store.sync_state(),
                 files.policy.clone(),
+                sync::Shared {
+                    monitor: monitor.clone(),
+                    wake,
+                },
                 stopped.clone(),
             )?);
         }
         let mut state = AppState::builder(deps)
+            .sync(SyncAccess {
+                outbox: store.outbox(),
+                state: store.sync_state(),
+                monitor,
+            })
             .policy(files.policy)
             .webhook_keys(config.webhook_keys)
             .api_keys(config.api_keys)

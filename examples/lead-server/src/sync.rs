@@ -5,10 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lead_core::sync::{PullConfig, PushConfig, PushReport, pull_once, push_once};
-use lead_core::{CrmClient, Deps, OutboxStore, Policy, SyncState};
-use tokio::sync::watch;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use lead_core::sync::{PullConfig, PushConfig, PushReport, SyncMonitor, pull_once, push_once};
+use lead_core::{
+    AccountKey, CaptureContext, Commit, CrmClient, CrmKind, Deps, Destination, Lead, LeadExtId,
+    LeadStore, MergeRecord, OutboxStore, Policy, RepId, SyncState,
+};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
 /// How often the push runs when the queue was empty (`CRM_SYNC_INTERVAL_MS`).
 const PUSH_EVERY: Duration = Duration::from_secs(2);
@@ -32,6 +38,10 @@ pub(crate) struct SyncSettings {
     pub(crate) push_every: Duration,
     /// Pull interval.
     pub(crate) pull_every: Duration,
+    /// Batches, leases and retries of the push (`CRM_SYNC_BATCH_SIZE`,
+    /// `CRM_SYNC_LEASE_SECS`, `CRM_SYNC_MAX_ATTEMPTS`,
+    /// `CRM_SYNC_RETRY_BASE_MS`, `CRM_SYNC_RETRY_MAX_SECS`).
+    pub(crate) push: PushConfig,
 }
 
 /// `CRM_TYPE` and the CRM's variables: `None` when no CRM is configured.
@@ -42,21 +52,49 @@ pub(crate) fn settings(
     invalid: &mut dyn FnMut(&str, &str),
 ) -> Option<SyncSettings> {
     let kind = get("CRM_TYPE")?.to_ascii_lowercase();
-    let push_every = match get("CRM_SYNC_INTERVAL_MS").map(|v| v.parse::<u64>()) {
-        None => PUSH_EVERY,
-        Some(Ok(ms)) if ms > 0 => Duration::from_millis(ms),
+    let mut number = |name: &str, what: &str, default: u64| match get(name).map(|v| v.parse()) {
+        None => default,
+        Some(Ok(n)) if n > 0 => n,
         Some(_) => {
-            invalid("CRM_SYNC_INTERVAL_MS", "a number of milliseconds above 0");
-            PUSH_EVERY
+            invalid(name, &format!("a number of {what} above 0"));
+            default
         }
     };
-    let pull_every = match get("CRM_PULL_INTERVAL_SECS").map(|v| v.parse::<u64>()) {
-        None => PULL_EVERY,
-        Some(Ok(s)) if s > 0 => Duration::from_secs(s),
-        Some(_) => {
-            invalid("CRM_PULL_INTERVAL_SECS", "a number of seconds above 0");
-            PULL_EVERY
-        }
+    let defaults = PushConfig::default();
+    let push_every = Duration::from_millis(number(
+        "CRM_SYNC_INTERVAL_MS",
+        "milliseconds",
+        PUSH_EVERY.as_millis() as u64,
+    ));
+    let pull_every = Duration::from_secs(number(
+        "CRM_PULL_INTERVAL_SECS",
+        "seconds",
+        PULL_EVERY.as_secs(),
+    ));
+    let push = PushConfig {
+        worker: format!("crm-push-{}", std::process::id()),
+        batch: number("CRM_SYNC_BATCH_SIZE", "entries", defaults.batch as u64) as usize,
+        lease: Duration::from_secs(number(
+            "CRM_SYNC_LEASE_SECS",
+            "seconds",
+            defaults.lease.as_secs(),
+        )),
+        max_attempts: number(
+            "CRM_SYNC_MAX_ATTEMPTS",
+            "attempts",
+            u64::from(defaults.max_attempts),
+        )
+        .min(u64::from(u32::MAX)) as u32,
+        base_delay: Duration::from_millis(number(
+            "CRM_SYNC_RETRY_BASE_MS",
+            "milliseconds",
+            defaults.base_delay.as_millis() as u64,
+        )),
+        max_delay: Duration::from_secs(number(
+            "CRM_SYNC_RETRY_MAX_SECS",
+            "seconds",
+            defaults.max_delay.as_secs(),
+        )),
     };
     let crm = match kind.as_str() {
         "none" => return None,
@@ -77,6 +115,7 @@ pub(crate) fn settings(
         crm,
         push_every,
         pull_every,
+        push,
     })
 }
 
@@ -189,15 +228,85 @@ impl SyncSettings {
 }
 
 impl Crm {
-    fn client(&self) -> Result<Arc<dyn CrmClient>, String> {
+    /// The client, and a reader of the CRM's own API usage figures when
+    /// it reports them.
+    fn client(&self) -> Result<(Arc<dyn CrmClient>, Usage), String> {
         match *self {
             #[cfg(feature = "salesforce")]
             Crm::Salesforce(ref config) => {
-                lead_crm_salesforce::SalesforceClient::new(config.clone())
-                    .map(|c| Arc::new(c) as Arc<dyn CrmClient>)
-                    .map_err(|e| format!("cannot set up the Salesforce client: {e}"))
+                let client = Arc::new(
+                    lead_crm_salesforce::SalesforceClient::new(config.clone())
+                        .map_err(|e| format!("cannot set up the Salesforce client: {e}"))?,
+                );
+                let usage: Usage = {
+                    let client = client.clone();
+                    Box::new(move || client.api_usage().map(|u| (u.used, u.limit)))
+                };
+                Ok((client, usage))
             }
         }
+    }
+}
+
+/// API calls used and allowed, as the CRM last said (Salesforce's
+/// `Sforce-Limit-Info`).
+type Usage = Box<dyn Fn() -> Option<(u64, u64)> + Send + Sync>;
+
+/// A [`LeadStore`] that wakes the push worker after each commit that
+/// queued something for the CRM, so a captured lead leaves at once
+/// instead of at the next interval.
+pub(crate) struct Waking {
+    inner: Arc<dyn LeadStore>,
+    wake: Arc<Notify>,
+}
+
+impl Waking {
+    /// `inner`, waking `wake`'s waiter on CRM commits.
+    pub(crate) fn new(inner: Arc<dyn LeadStore>, wake: Arc<Notify>) -> Self {
+        Waking { inner, wake }
+    }
+}
+
+#[async_trait]
+impl LeadStore for Waking {
+    async fn commit(&self, commit: Commit) -> lead_core::Result<Vec<Lead>> {
+        let for_crm = commit
+            .outbox
+            .iter()
+            .any(|e| e.destination == Destination::CRM);
+        let written = self.inner.commit(commit).await?;
+        if for_crm {
+            self.wake.notify_one();
+        }
+        Ok(written)
+    }
+
+    async fn capture_context<'a>(
+        &self,
+        idempotency_key: Option<&'a str>,
+        email_key: &str,
+        account: &AccountKey,
+        now: DateTime<Utc>,
+    ) -> lead_core::Result<CaptureContext> {
+        self.inner
+            .capture_context(idempotency_key, email_key, account, now)
+            .await
+    }
+
+    async fn get(&self, ext_id: &LeadExtId) -> lead_core::Result<Option<Lead>> {
+        self.inner.get(ext_id).await
+    }
+
+    async fn account_owner(&self, key: &AccountKey) -> lead_core::Result<Option<RepId>> {
+        self.inner.account_owner(key).await
+    }
+
+    async fn get_merge(&self, id: Uuid) -> lead_core::Result<Option<MergeRecord>> {
+        self.inner.get_merge(id).await
+    }
+
+    async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> lead_core::Result<Option<Lead>> {
+        self.inner.find_by_crm_link(crm, id).await
     }
 }
 
@@ -210,8 +319,22 @@ fn count_push(report: &PushReport) {
     metrics::counter!("crm_sync_dead_letters_total").increment(report.dead_lettered as u64);
 }
 
-/// Starts the worker: a push whenever the queue may hold work (again at
-/// once after a full batch, else every `push_every`), a pull every
+/// What the worker shares with the server: where it records its runs,
+/// and how commits wake it.
+pub(crate) struct Shared {
+    /// Its runs and credentials checks, for `/api/sync/status` and `/ready`.
+    pub(crate) monitor: Arc<SyncMonitor>,
+    /// Notified after each commit that queued something for the CRM.
+    pub(crate) wake: Arc<Notify>,
+}
+
+/// How long a woken worker waits for more commits before it pushes: a
+/// burst of captures goes out in full batches rather than one call each.
+const GATHER: Duration = Duration::from_millis(50);
+
+/// Starts the worker: a push whenever the queue may hold work (at once
+/// after a full batch, shortly after a commit queued something, else
+/// every `push_every`), a credentials check and a pull every
 /// `pull_every`, until `stopped` turns true. Failures are logged and the
 /// run is tried again at its next turn (the outbox keeps the work).
 pub(crate) fn spawn(
@@ -220,33 +343,22 @@ pub(crate) fn spawn(
     outbox: Arc<dyn OutboxStore>,
     state: Arc<dyn SyncState>,
     policy: Policy,
+    shared: Shared,
     mut stopped: watch::Receiver<bool>,
 ) -> Result<JoinHandle<()>, String> {
-    let crm = settings.crm.client()?;
-    let push = PushConfig {
-        worker: format!("crm-push-{}", std::process::id()),
-        ..PushConfig::default()
-    };
+    let (crm, usage) = settings.crm.client()?;
+    let push = settings.push.clone();
     let pull = PullConfig::default();
+    let Shared { monitor, wake } = shared;
     Ok(tokio::spawn(async move {
         let mut next_pull = tokio::time::Instant::now();
         loop {
-            let full = match push_once(&deps, &*outbox, &*crm, &push).await {
-                Ok(report) => {
-                    count_push(&report);
-                    if report.claimed > 0 {
-                        tracing::info!(?report, "CRM push");
-                    }
-                    report.claimed >= push.batch
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err.chain(), "CRM push failed; the entries stay queued");
-                    false
-                }
-            };
             if tokio::time::Instant::now() >= next_pull {
                 next_pull = tokio::time::Instant::now() + settings.pull_every;
-                match pull_once(&deps, &*state, &*crm, &policy, &pull).await {
+                check(&*crm, &deps, &monitor).await;
+                let pulled = pull_once(&deps, &*state, &*crm, &policy, &pull).await;
+                monitor.record_pull(deps.clock.now(), pulled.as_ref().copied());
+                match pulled {
                     Ok(report) => {
                         metrics::counter!("crm_sync_from_crm_total")
                             .increment(report.applied as u64);
@@ -261,19 +373,61 @@ pub(crate) fn spawn(
                     }
                 }
             }
-            if let Ok(backlog) = outbox.pending_count(&lead_core::Destination::CRM).await {
+            let pushed = push_once(&deps, &*outbox, &*crm, &push).await;
+            monitor.record_push(deps.clock.now(), pushed.as_ref().copied());
+            let full = match pushed {
+                Ok(report) => {
+                    count_push(&report);
+                    if report.claimed > 0 {
+                        tracing::info!(?report, "CRM push");
+                    }
+                    report.claimed >= push.batch
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err.chain(), "CRM push failed; the entries stay queued");
+                    false
+                }
+            };
+            if let Ok(backlog) = outbox.pending_count(&Destination::CRM).await {
                 metrics::gauge!("crm_sync_backlog").set(backlog as f64);
+            }
+            if let Ok(dead) = outbox.dead_count(&Destination::CRM).await {
+                metrics::gauge!("crm_sync_dead_letters").set(dead as f64);
+            }
+            if let Some((used, limit)) = usage() {
+                metrics::gauge!("crm_api_usage_used").set(used as f64);
+                metrics::gauge!("crm_api_usage_limit").set(limit as f64);
             }
             if full {
                 continue;
             }
-            tokio::select! {
-                _ = tokio::time::sleep(settings.push_every) => {}
+            let until_pull = next_pull.saturating_duration_since(tokio::time::Instant::now());
+            let woken = tokio::select! {
+                _ = tokio::time::sleep(settings.push_every.min(until_pull)) => false,
+                _ = wake.notified() => true,
                 _ = stopped.wait_for(|stop| *stop) => return,
+            };
+            if woken {
+                tokio::select! {
+                    _ = tokio::time::sleep(GATHER) => {}
+                    _ = stopped.wait_for(|stop| *stop) => return,
+                }
             }
             if *stopped.borrow() {
                 return;
             }
         }
     }))
+}
+
+/// Whether the CRM takes our credentials, recorded and counted: a refused
+/// login is said once in the log at each check, naming the CRM's reason.
+async fn check(crm: &dyn CrmClient, deps: &Deps, monitor: &SyncMonitor) {
+    let checked = crm.check().await;
+    monitor.record_check(deps.clock.now(), checked.as_ref().copied());
+    let ok = checked.is_ok();
+    metrics::gauge!("crm_sync_authenticated").set(if ok { 1.0 } else { 0.0 });
+    if let Err(err) = checked {
+        tracing::error!(error = %err.chain(), "the CRM does not take our credentials; changes wait in the queue");
+    }
 }

@@ -4,9 +4,11 @@
 //! Written only against the ports, so the Salesforce and Pipedrive
 //! adapters share it.
 
+mod monitor;
 mod pull;
 mod push;
 
+pub use monitor::{AuthRecord, RunRecord, Seen, SyncMonitor};
 pub use pull::{ConflictRule, PullConfig, PullReport, pull_once};
 pub use push::{PushConfig, PushReport, push_once, retry_delay};
 

@@ -55,7 +55,7 @@ impl Default for PullConfig {
 }
 
 /// What one pull run did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PullReport {
     /// Changes the CRM returned.
     pub fetched: usize,

@@ -59,7 +59,7 @@ impl Default for PushConfig {
 }
 
 /// What one push run did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PushReport {
     /// Entries claimed.
     pub claimed: usize,

@@ -7,6 +7,7 @@
 
 mod common;
 mod crash;
+mod crm_sync;
 mod hostile_input;
 mod https;
 mod in_process;

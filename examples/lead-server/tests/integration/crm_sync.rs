@@ -1,0 +1,555 @@
+//! The CRM sync through the whole server built in-process, against the
+//! Salesforce contract mock: how many calls a backlog costs, an expired
+//! session, a storm of limits and outages, a record the org refuses and
+//! its retry from the API, the status route and the pull.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lead_crm_salesforce::mock::{CLIENT_ID, CLIENT_SECRET, Mock};
+use lead_server::Application;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{API_KEY, Server};
+
+/// The in-process server's variables on `url`, with Salesforce at `mock`
+/// when given; retries come back after 10 ms (doubling to 200 ms at
+/// most) so a storm passes in test time.
+fn vars(url: &str, mock: Option<&Mock>) -> HashMap<String, String> {
+    let mut vars = HashMap::from([
+        ("DATABASE_URL".to_owned(), url.to_owned()),
+        ("WEBHOOK_PORT".to_owned(), "0".to_owned()),
+        ("LEAD_BIND_ADDR".to_owned(), "127.0.0.1".to_owned()),
+        (
+            "LEAD_API_KEYS".to_owned(),
+            format!("{}:read,write", lead_http::hash_key(API_KEY)),
+        ),
+    ]);
+    if let Some(mock) = mock {
+        for (name, value) in [
+            ("CRM_TYPE", "salesforce"),
+            ("SALESFORCE_LOGIN_URL", mock.url.as_str()),
+            ("SALESFORCE_CLIENT_ID", CLIENT_ID),
+            ("SALESFORCE_CLIENT_SECRET", CLIENT_SECRET),
+            ("CRM_SYNC_INTERVAL_MS", "20"),
+            ("CRM_SYNC_RETRY_BASE_MS", "10"),
+            ("CRM_SYNC_RETRY_MAX_SECS", "1"),
+        ] {
+            vars.insert(name.to_owned(), value.to_owned());
+        }
+    }
+    vars
+}
+
+/// A running in-process server.
+struct Running {
+    addr: SocketAddr,
+    client: reqwest::Client,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    async fn start(vars: &HashMap<String, String>) -> Running {
+        let app = Application::build(vars).await.expect("the app starts");
+        let addr = *app.addrs().first().expect("one listener");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until(async {
+            let _ = stopped.await;
+        }));
+        Running {
+            addr,
+            client: reqwest::Client::new(),
+            stop,
+            task,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("join").expect("clean stop");
+    }
+
+    /// Captures leads `from..to`, 100 per batch request.
+    async fn capture(&self, from: usize, to: usize) {
+        let ids: Vec<usize> = (from..to).collect();
+        for chunk in ids.chunks(100) {
+            let leads: Vec<Value> = chunk.iter().map(|&n| person(n)).collect();
+            let answer = self
+                .client
+                .post(format!("http://{}/webhook/lead/batch", self.addr))
+                .bearer_auth(API_KEY)
+                .json(&json!({ "leads": leads }))
+                .send()
+                .await
+                .expect("capture request");
+            assert!(answer.status().is_success(), "{}", answer.status());
+        }
+    }
+
+    async fn api(&self, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
+        let answer = self
+            .client
+            .request(method, format!("http://{}{path}", self.addr))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .expect("API request");
+        let status = answer.status();
+        (status, answer.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn status(&self) -> Value {
+        let (status, body) = self.api(reqwest::Method::GET, "/api/sync/status").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Waits (polling the status route) until nothing is queued.
+    async fn drained(&self, limit: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let status = self.status().await;
+            if status["backlog"] == json!(0) {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still queued after {limit:?}: {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn person(n: usize) -> Value {
+    json!({
+        "email": format!("person{n}@company{n}.com"),
+        "first_name": "Ana",
+        "last_name": format!("López {n}"),
+        "company": format!("Company {n}"),
+    })
+}
+
+/// Polls `done` until it holds, for at most `limit`.
+async fn until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every record of the org written exactly once.
+fn each_written_once(mock: &Mock) {
+    let org = mock.org();
+    let twice: Vec<_> = org.writes.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "written more than once: {twice:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_leads_and_their_tasks_reach_salesforce_in_twelve_calls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    // Captured while no CRM is configured: the changes wait in the queue.
+    let offline = Running::start(&vars(&url, None)).await;
+    offline.capture(0, 1000).await;
+    let status = offline.status().await;
+    assert_eq!(status["crm"], Value::Null);
+    assert_eq!(status["backlog"], json!(2000), "a lead and its task each");
+    offline.stop().await;
+
+    let mock = Mock::start().await;
+    let online = Running::start(&vars(&url, Some(&mock))).await;
+    let status = online.drained(Duration::from_secs(60)).await;
+    online.stop().await;
+
+    let org = mock.org();
+    assert_eq!((org.leads.len(), org.tasks.len()), (1000, 1000));
+    let calls = org.logins as usize + org.calls.len();
+    assert!(
+        calls <= 12,
+        "{calls} calls: {} login(s) and {:?}",
+        org.logins,
+        org.calls
+    );
+    assert_eq!(org.logins, 1);
+    drop(org);
+    each_written_once(&mock);
+    assert_eq!(status["dead_letters"], json!(0));
+    assert_eq!(status["crm"], json!("salesforce"));
+    assert_eq!(status["auth"]["ok"], json!(true));
+    let busy = &status["last_busy_push"]["report"];
+    assert_eq!(
+        (busy["leads_synced"].clone(), busy["tasks_synced"].clone()),
+        (json!(1000), json!(1000)),
+        "{status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_session_costs_one_login_and_a_storm_delays_but_loses_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let mock = Mock::start().await;
+    let server = Running::start(&vars(&url, Some(&mock))).await;
+    server.capture(0, 10).await;
+    server.drained(Duration::from_secs(30)).await;
+    assert_eq!(mock.org().logins, 1);
+
+    // The session ends: the next call is refused once, one login follows.
+    mock.org().expire_sessions();
+    server.capture(10, 20).await;
+    server.drained(Duration::from_secs(30)).await;
+    assert_eq!(mock.org().logins, 2, "exactly one re-login");
+
+    // Limits and outages, several in a row.
+    {
+        let limit = json!([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]);
+        let busy = json!([{"message": "Too many requests", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]);
+        let down = json!([{"message": "Service unavailable", "errorCode": "SERVER_UNAVAILABLE"}]);
+        let mut org = mock.org();
+        org.failures.extend([
+            (reqwest::StatusCode::TOO_MANY_REQUESTS, busy.clone()),
+            (reqwest::StatusCode::FORBIDDEN, limit.clone()),
+            (reqwest::StatusCode::SERVICE_UNAVAILABLE, down.clone()),
+            (reqwest::StatusCode::TOO_MANY_REQUESTS, busy),
+            (reqwest::StatusCode::FORBIDDEN, limit),
+            (reqwest::StatusCode::SERVICE_UNAVAILABLE, down),
+        ]);
+    }
+    server.capture(20, 60).await;
+    let status = server.drained(Duration::from_secs(60)).await;
+    assert!(mock.org().failures.is_empty(), "the storm was met");
+    server.stop().await;
+    let org = mock.org();
+    assert_eq!((org.leads.len(), org.tasks.len()), (60, 60), "nothing lost");
+    assert_eq!(status["dead_letters"], json!(0), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_record_is_the_only_dead_letter_and_its_retry_delivers_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let mock = Mock::start().await;
+    mock.org().refused.insert(
+        "person3@company3.com".into(),
+        json!({"statusCode": "INVALID_EMAIL_ADDRESS", "message": "Email: invalid email address", "fields": ["Email"]}),
+    );
+    let server = Running::start(&vars(&url, Some(&mock))).await;
+    server.capture(0, 6).await;
+    // The org takes the others; the refused lead is parked once its
+    // call's answer is read.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let dead = loop {
+        let (status, dead) = server
+            .api(reqwest::Method::GET, "/api/sync/dead-letters")
+            .await;
+        assert_eq!(status, StatusCode::OK, "{dead}");
+        if dead["total"] != json!(0) {
+            break dead;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no dead letter in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(dead["total"], json!(1), "only the refused lead: {dead}");
+    assert_eq!(mock.org().leads.len(), 5);
+    let letter = &dead["dead_letters"][0];
+    assert_eq!(letter["kind"], json!("lead_created"));
+    assert!(
+        letter["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("INVALID_EMAIL_ADDRESS")),
+        "{letter}"
+    );
+    let lead = letter["lead_ext_id"].as_str().expect("lead id").to_owned();
+    let (_, detail) = server
+        .api(reqwest::Method::GET, &format!("/api/leads/{lead}"))
+        .await;
+    assert_eq!(detail["email"], json!("person3@company3.com"), "{detail}");
+
+    // Someone fixes the cause in Salesforce, then asks for another try.
+    mock.org().refused.clear();
+    let id = letter["id"].as_str().expect("id").to_owned();
+    let (status, body) = server
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/sync/dead-letters/{id}/retry"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (again, _) = server
+        .api(
+            reqwest::Method::POST,
+            &format!("/api/sync/dead-letters/{id}/retry"),
+        )
+        .await;
+    assert_eq!(
+        again,
+        StatusCode::NOT_FOUND,
+        "a retried letter is no letter"
+    );
+    let status = server.drained(Duration::from_secs(30)).await;
+    server.stop().await;
+    assert_eq!(status["dead_letters"], json!(0), "{status}");
+    let org = mock.org();
+    assert_eq!((org.leads.len(), org.tasks.len()), (6, 6));
+    assert!(org.leads.contains_key(&lead));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_routes_need_their_scopes_and_ready_tells_a_refused_login() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let mock = Mock::start().await;
+    let mut settings = vars(&url, Some(&mock));
+    settings.insert(
+        "SALESFORCE_CLIENT_SECRET".to_owned(),
+        "not-the-secret".to_owned(),
+    );
+    settings.insert(
+        "LEAD_API_KEYS".to_owned(),
+        format!(
+            "{}:read,write;{}:read",
+            lead_http::hash_key(API_KEY),
+            lead_http::hash_key("reader-key-0123456789abcdef")
+        ),
+    );
+    let server = Running::start(&settings).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        let answer = server
+            .client
+            .get(format!("http://{}/ready", server.addr))
+            .send()
+            .await
+            .expect("ready");
+        assert_eq!(
+            answer.status(),
+            StatusCode::OK,
+            "captures do not need the CRM"
+        );
+        let body: Value = answer.json().await.expect("json");
+        if body["crm"]["status"] != json!("unchecked") {
+            break body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no check in 30 s: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        ready["crm"]["status"],
+        json!("cannot_authenticate"),
+        "{ready}"
+    );
+    let error = ready["crm"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("invalid_client"), "{ready}");
+    assert!(!error.contains("not-the-secret"), "no secret in the answer");
+    assert_eq!(mock.org().logins, 0, "the org gave no session");
+
+    let anonymous = server
+        .client
+        .get(format!("http://{}/api/sync/status", server.addr))
+        .send()
+        .await
+        .expect("status");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let reader = server
+        .client
+        .post(format!(
+            "http://{}/api/sync/dead-letters/{}/retry",
+            server.addr,
+            uuid::Uuid::nil()
+        ))
+        .bearer_auth("reader-key-0123456789abcdef")
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(
+        reader.status(),
+        StatusCode::FORBIDDEN,
+        "a retry needs write"
+    );
+    let (status, body) = server
+        .api(reqwest::Method::GET, "/api/sync/dead-letters?limit=0")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    server.stop().await;
+}
+
+/// The Salesforce variables of a server process on `mock`, plus `more`.
+fn process_vars<'a>(mock: &'a Mock, more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut vars = vec![
+        ("CRM_TYPE", "salesforce"),
+        ("SALESFORCE_LOGIN_URL", mock.url.as_str()),
+        ("SALESFORCE_CLIENT_ID", CLIENT_ID),
+        ("SALESFORCE_CLIENT_SECRET", CLIENT_SECRET),
+        ("CRM_SYNC_INTERVAL_MS", "20"),
+        ("CRM_SYNC_RETRY_BASE_MS", "10"),
+        ("CRM_SYNC_RETRY_MAX_SECS", "1"),
+    ];
+    vars.extend_from_slice(more);
+    vars
+}
+
+/// Waits until the process server's queue is empty.
+async fn process_drained(server: &Server, limit: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let (status, body) = server
+            .api(reqwest::Method::GET, "/api/sync/status", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        if body["backlog"] == json!(0) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still queued after {limit:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The value of an unlabelled sample in a Prometheus exposition.
+fn sample(exposition: &str, name: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| {
+        let (metric, value) = line.split_once(' ')?;
+        (metric == name).then(|| value.trim().parse().ok())?
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seeds_sync_metrics_count_each_way_and_a_pulled_change_is_not_pushed_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let mock = Mock::start().await;
+    let server = Server::start_with(
+        &url,
+        &process_vars(&mock, &[("CRM_PULL_INTERVAL_SECS", "1")]),
+    );
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let (status, body) = server.capture(&person(n)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        ids.push(body["lead_ext_id"].as_str().expect("lead id").to_owned());
+    }
+    process_drained(&server, Duration::from_secs(30)).await;
+    assert_eq!(mock.org().tasks.len(), 3);
+
+    // A change made in Salesforce (now, after our push) comes back with
+    // the next pull.
+    {
+        let mut org = mock.org();
+        org.epoch = Some(chrono::Utc::now());
+        org.set_status(&ids[1], "Closed - Not Converted");
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, lead) = server
+            .api(
+                reqwest::Method::GET,
+                &format!("/api/leads/{}", ids[1]),
+                None,
+            )
+            .await;
+        if lead["stage"] == json!("lost") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not pulled: {lead}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    process_drained(&server, Duration::from_secs(30)).await;
+    let metrics = server
+        .client
+        .get(format!("http://{}/metrics", server.addr))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("exposition");
+    server.stop();
+
+    assert_eq!(
+        sample(&metrics, "crm_sync_to_crm_total"),
+        Some(6.0),
+        "three leads and three tasks:\n{metrics}"
+    );
+    assert_eq!(sample(&metrics, "crm_sync_from_crm_total"), Some(1.0));
+    assert_eq!(sample(&metrics, "crm_sync_total_synced_total"), Some(7.0));
+    assert_eq!(sample(&metrics, "crm_sync_backlog"), Some(0.0));
+    assert_eq!(sample(&metrics, "crm_sync_dead_letters"), Some(0.0));
+    assert_eq!(sample(&metrics, "crm_sync_authenticated"), Some(1.0));
+    assert!(
+        sample(&metrics, "crm_api_usage_used").is_some_and(|used| used >= 2.0),
+        "Sforce-Limit-Info is exported:\n{metrics}"
+    );
+    assert_eq!(
+        mock.org().writes.get(&format!("Lead/{}", ids[1])),
+        Some(&1),
+        "the stage Salesforce set was not sent back to it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_batch_leaves_one_record_per_lead_after_the_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    // A backlog captured while no CRM was configured.
+    let offline = Server::start(&url);
+    let mut ids = std::collections::BTreeSet::new();
+    for n in 0..450 {
+        let (status, body) = offline.capture(&person(n)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        ids.insert(body["lead_ext_id"].as_str().expect("lead id").to_owned());
+    }
+    offline.stop();
+
+    // A slow org: the batch of 450 takes three lead calls; the server is
+    // killed (SIGKILL) once the first one was answered.
+    let mock = Mock::start().await;
+    mock.org().delay_ms = 300;
+    let crashing = Server::start_with(&url, &process_vars(&mock, &[("CRM_SYNC_LEASE_SECS", "2")]));
+    until(
+        "a first answered lead call",
+        Duration::from_secs(30),
+        || mock.org().leads.len() >= 200,
+    )
+    .await;
+    crashing.stop();
+    let written = mock.org().leads.len();
+    assert!(written < 450, "killed mid-batch: {written} leads written");
+
+    // Restarted: the lease runs out, the entries are claimed again.
+    mock.org().delay_ms = 0;
+    let restarted = Server::start_with(&url, &process_vars(&mock, &[("CRM_SYNC_LEASE_SECS", "2")]));
+    let status = process_drained(&restarted, Duration::from_secs(60)).await;
+    restarted.stop();
+    assert_eq!(status["dead_letters"], json!(0), "{status}");
+    let org = mock.org();
+    let in_org: std::collections::BTreeSet<String> = org
+        .leads
+        .values()
+        .map(|l| l["Web_Lead_Id__c"].as_str().expect("our id").to_owned())
+        .collect();
+    assert_eq!(org.leads.len(), 450, "one record per lead");
+    assert_eq!(in_org, ids, "each lead's record, none missing");
+    assert_eq!(org.tasks.len(), 450, "one task per lead");
+    let whos: std::collections::BTreeSet<&str> = org
+        .tasks
+        .values()
+        .filter_map(|t| t["WhoId"].as_str())
+        .collect();
+    assert_eq!(whos.len(), 450, "each task on its own lead");
+}
