@@ -1,4 +1,5 @@
 //! The adapter against a local Salesforce mock that follows the contract.
 
+mod jwt;
 mod pull;
 mod push;
