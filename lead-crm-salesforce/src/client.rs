@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use crate::config::{Flow, SalesforceConfig};
+use crate::jwt;
 use crate::wire::{TokenAnswer, TokenRefusal, api_errors};
 
 /// A token and the instance it is for.
@@ -41,13 +42,31 @@ pub(crate) struct Answer {
 pub(crate) struct Http {
     http: reqwest::Client,
     config: SalesforceConfig,
+    /// The JWT bearer flow's key, read once when the client is built.
+    jwt: Option<jwt::Signer>,
     session: tokio::sync::Mutex<Option<Session>>,
     usage: Mutex<Option<ApiUsage>>,
     logins: AtomicU64,
 }
 
 impl Http {
+    /// Checks what can be checked before the first login (the JWT
+    /// bearer key) and builds the HTTP client.
     pub(crate) fn new(config: SalesforceConfig) -> Result<Self> {
+        let jwt = match &config.flow {
+            Flow::JwtBearer {
+                client_id,
+                username,
+                private_key,
+                audience,
+            } => Some(jwt::Signer::new(
+                client_id,
+                username,
+                private_key,
+                audience,
+            )?),
+            Flow::ClientCredentials { .. } | Flow::Password { .. } => None,
+        };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .connect_timeout(Duration::from_secs(10))
@@ -56,6 +75,7 @@ impl Http {
         Ok(Http {
             http,
             config,
+            jwt,
             session: tokio::sync::Mutex::new(None),
             usage: Mutex::new(None),
             logins: AtomicU64::new(0),
@@ -133,6 +153,21 @@ impl Http {
                     ),
                 ),
             ],
+            // A new assertion at every login: the last one's `exp` has
+            // likely passed by the time a session expires.
+            Flow::JwtBearer { .. } => {
+                let signer = self.jwt.as_ref().ok_or_else(|| {
+                    Error::internal("Salesforce: the JWT bearer key was not read")
+                })?;
+                let assertion = signer.assertion(jwt::now()).map_err(|e| {
+                    Error::internal("Salesforce: signing the JWT bearer assertion failed")
+                        .caused_by(e)
+                })?;
+                vec![
+                    ("grant_type", jwt::GRANT_TYPE.into()),
+                    ("assertion", assertion),
+                ]
+            }
         };
         let response = self
             .http

@@ -8,7 +8,24 @@ use secrecy::SecretString;
 
 /// The OAuth flow that gets the access token
 /// (`../shared/crm-specs/CONTRACTS.md` §1.1).
+///
+/// Which one to use:
+///
+/// - [`Flow::ClientCredentials`] by default: Salesforce recommends it for
+///   server-to-server work, the app runs as its "Run As" integration user
+///   and there is only a consumer key and secret to keep.
+/// - [`Flow::JwtBearer`] when the org's policy asks for a certificate
+///   instead of a shared secret, or when the calls must run as a named,
+///   pre-authorised user: the private key never leaves this program, only
+///   its certificate is uploaded to the app.
+/// - [`Flow::Password`] only for an org that still allows it: Salesforce
+///   blocks it by default in orgs created since Summer '23 and is
+///   deprecating it.
+///
+/// None of them gives a refresh token; the client logs in again when a
+/// session expires.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Flow {
     /// `grant_type=client_credentials`: the recommended server-to-server
     /// flow; the connected (or external client) app runs as its
@@ -18,6 +35,31 @@ pub enum Flow {
         client_id: String,
         /// The app's consumer secret.
         client_secret: SecretString,
+    },
+    /// `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`: at each
+    /// login the client signs a short JWT (RS256, `iss` the consumer key,
+    /// `sub` the username, `aud` the audience, `exp` three minutes ahead)
+    /// with the private key whose X.509 certificate is uploaded to the
+    /// app. No client secret. The user (or its profile) must be
+    /// pre-authorised for the app.
+    ///
+    /// The key is checked when the client is built
+    /// ([`SalesforceClient::new`](crate::SalesforceClient::new) refuses a
+    /// key that is not an RSA private key), not at the first login.
+    JwtBearer {
+        /// The app's consumer key (the JWT's `iss`).
+        client_id: String,
+        /// The user the calls run as (the JWT's `sub`).
+        username: String,
+        /// The RSA private key, PEM: PKCS#8 (`BEGIN PRIVATE KEY`) or
+        /// PKCS#1 (`BEGIN RSA PRIVATE KEY`), unencrypted.
+        private_key: SecretString,
+        /// The JWT's `aud`: who the assertion is for, not where it is
+        /// sent. [`Flow::PRODUCTION_AUDIENCE`] for a production org (also
+        /// when logging in through its My Domain URL),
+        /// [`Flow::SANDBOX_AUDIENCE`] for a sandbox, or an Experience
+        /// Cloud site's URL.
+        audience: String,
     },
     /// `grant_type=password`, the original system's flow
     /// (`SALESFORCE_USERNAME`, `SALESFORCE_PASSWORD`,
@@ -36,6 +78,13 @@ pub enum Flow {
         /// The user's security token (appended to the password).
         security_token: SecretString,
     },
+}
+
+impl Flow {
+    /// The JWT bearer audience of a production org.
+    pub const PRODUCTION_AUDIENCE: &str = "https://login.salesforce.com";
+    /// The JWT bearer audience of a sandbox.
+    pub const SANDBOX_AUDIENCE: &str = "https://test.salesforce.com";
 }
 
 /// Everything the adapter needs to know about the org.

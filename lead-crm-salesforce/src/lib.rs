@@ -3,6 +3,7 @@
 mod client;
 mod config;
 mod crm;
+mod jwt;
 #[cfg(feature = "mock")]
 pub mod mock;
 mod wire;

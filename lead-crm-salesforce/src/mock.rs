@@ -1,11 +1,12 @@
 //! (feature `mock`) A Salesforce org on a loopback port, for tests of
 //! this crate and of the programs that embed it, following the contract in
 //! `../shared/crm-specs/CONTRACTS.md` §1 and the mock checklist (§4): the
-//! token endpoint, versioned data paths, sObject Collections upserts with
-//! per-record results, Task upserts (201 new, 200 existing), the array
-//! error body, `401 INVALID_SESSION_ID` when a session expires, `403
-//! REQUEST_LIMIT_EXCEEDED`, `503`, and `Sforce-Limit-Info` on every data
-//! answer.
+//! token endpoint (client credentials, and the JWT bearer flow for the
+//! apps registered with [`Mock::expect_jwt`]), versioned data paths,
+//! sObject Collections upserts with per-record results, Task upserts (201
+//! new, 200 existing), the array error body, `401 INVALID_SESSION_ID` when
+//! a session expires, `403 REQUEST_LIMIT_EXCEEDED`, `503`, and
+//! `Sforce-Limit-Info` on every data answer.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -17,7 +18,10 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Value, json};
+
+use crate::jwt::{Claims, GRANT_TYPE};
 
 /// The client id the mock's token endpoint accepts.
 pub const CLIENT_ID: &str = "3MVG9-test-client";
@@ -72,6 +76,20 @@ pub struct Org {
     pub epoch: Option<chrono::DateTime<chrono::Utc>>,
     /// Query results not yet read, by cursor.
     cursors: BTreeMap<String, Vec<Value>>,
+    /// Apps that log in with the JWT bearer flow.
+    jwt_apps: Vec<JwtApp>,
+    /// The claims of every JWT bearer assertion the token endpoint
+    /// accepted, in order (one per login).
+    pub jwt_logins: Vec<Value>,
+}
+
+/// A connected app with a certificate: who may log in with it and the
+/// public key its assertions are checked with.
+struct JwtApp {
+    client_id: String,
+    username: String,
+    audience: String,
+    key: DecodingKey,
 }
 
 impl Org {
@@ -158,6 +176,49 @@ impl Mock {
     pub fn org(&self) -> std::sync::MutexGuard<'_, Org> {
         self.org.lock().expect("org")
     }
+
+    /// Lets `username` log in with the JWT bearer flow through the app
+    /// `client_id`, with assertions for `audience` signed by the private
+    /// key of `public_key_pem` (an RSA public key, `BEGIN PUBLIC KEY` or
+    /// `BEGIN RSA PUBLIC KEY`: what Salesforce reads from the certificate
+    /// uploaded to the app).
+    ///
+    /// # Panics
+    ///
+    /// When `public_key_pem` is not an RSA public key: a mistake in the
+    /// test, not an input the mock answers.
+    pub fn expect_jwt(
+        &self,
+        client_id: &str,
+        username: &str,
+        audience: &str,
+        public_key_pem: &str,
+    ) {
+        let key = DecodingKey::from_rsa_pem(public_key_pem.as_bytes())
+            .expect("expect_jwt takes an RSA public key in PEM");
+        self.org().jwt_apps.push(JwtApp {
+            client_id: client_id.to_owned(),
+            username: username.to_owned(),
+            audience: audience.to_owned(),
+            key,
+        });
+    }
+}
+
+/// How far ahead the mock lets `exp` be. Salesforce asks for about three
+/// minutes; five allows for a clock that runs a little fast.
+const JWT_MAX_AHEAD_SECS: u64 = 300;
+
+/// A token refusal: `error` and `error_description`.
+type Refusal = (&'static str, &'static str);
+
+/// A `400` token refusal, as Salesforce words it.
+fn refusal((error, description): Refusal) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
 }
 
 async fn token(
@@ -165,17 +226,22 @@ async fn token(
     headers: HeaderMap,
     axum::Form(form): axum::Form<BTreeMap<String, String>>,
 ) -> Response {
-    let good = form.get("grant_type").map(String::as_str) == Some("client_credentials")
-        && form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
-        && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET);
-    if !good {
-        return (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({"error": "invalid_client", "error_description": "invalid client credentials"})),
-        )
-            .into_response();
-    }
+    let field = |name: &str| form.get(name).map(String::as_str);
     let mut org = org.lock().expect("org");
+    match field("grant_type") {
+        Some("client_credentials") => {
+            let good = field("client_id") == Some(CLIENT_ID)
+                && field("client_secret") == Some(CLIENT_SECRET);
+            if !good {
+                return refusal(("invalid_client", "invalid client credentials"));
+            }
+        }
+        Some(GRANT_TYPE) => match check_assertion(&org, field("assertion").unwrap_or_default()) {
+            Ok(claims) => org.jwt_logins.push(claims),
+            Err(refused) => return refusal(refused),
+        },
+        _ => return refusal(("unsupported_grant_type", "grant type not supported")),
+    }
     org.logins += 1;
     let token = format!("00D5w000004qGTO!session-{}", org.logins);
     org.live.insert(token.clone());
@@ -193,6 +259,56 @@ async fn token(
         "issued_at": "1747332000000"
     }))
     .into_response()
+}
+
+/// A JWT bearer assertion checked as Salesforce does: an RS256 signature
+/// by the key of the app its `iss` names, then `aud`, `sub` and `exp`.
+/// The refusals use the descriptions Salesforce is reported to give
+/// (`../shared/crm-specs/CONTRACTS.md` §1.1 names only the `error`
+/// codes; "audience is invalid", "user hasn't approved this consumer",
+/// "expired authorization code" and "invalid assertion" are Salesforce's
+/// answers quoted in public troubleshooting threads). Returns the claims,
+/// or the refusal.
+fn check_assertion(org: &Org, assertion: &str) -> Result<Value, Refusal> {
+    let invalid = || ("invalid_grant", "invalid assertion");
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| invalid())?;
+    if header.alg != Algorithm::RS256 {
+        return Err(invalid());
+    }
+    // Which app: the unverified `iss`, as the server must read it before
+    // it knows which certificate to check the signature with.
+    let unverified: Value =
+        jsonwebtoken::dangerous::insecure_decode_claims(assertion).map_err(|_| invalid())?;
+    let Some(app) = org
+        .jwt_apps
+        .iter()
+        .find(|app| unverified["iss"].as_str() == Some(app.client_id.as_str()))
+    else {
+        return Err(("invalid_client_id", "client identifier invalid"));
+    };
+    // The signature alone; the claims are checked below, one refusal each.
+    let mut signature_only = Validation::new(Algorithm::RS256);
+    signature_only.required_spec_claims.clear();
+    signature_only.validate_exp = false;
+    signature_only.validate_aud = false;
+    let verified = jsonwebtoken::decode::<Value>(assertion, &app.key, &signature_only)
+        .map_err(|_| invalid())?
+        .claims;
+    let claims: Claims = serde_json::from_value(verified.clone()).map_err(|_| invalid())?;
+    if claims.aud != app.audience {
+        return Err(("invalid_grant", "audience is invalid"));
+    }
+    if claims.sub != app.username {
+        return Err(("invalid_grant", "user hasn't approved this consumer"));
+    }
+    let now = crate::jwt::now();
+    if claims.exp <= now {
+        return Err(("invalid_grant", "expired authorization code"));
+    }
+    if claims.exp > now + JWT_MAX_AHEAD_SECS {
+        return Err(invalid());
+    }
+    Ok(verified)
 }
 
 /// Checks the session and the version, counts the call, and plays a
