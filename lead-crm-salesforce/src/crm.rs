@@ -334,26 +334,10 @@ impl SalesforceClient {
 
     /// A queried Lead as a change.
     fn change_of(&self, record: &Map<String, Value>) -> Result<CrmChange> {
-        let config = self.http.config();
-        let text = |field: &str| record.get(field).and_then(Value::as_str);
-        let id = text("Id").ok_or_else(|| Error::internal("Salesforce: a Lead without an Id"))?;
-        let stamp = text("SystemModstamp")
-            .ok_or_else(|| Error::internal("Salesforce: a Lead without SystemModstamp"))?;
-        let changed_at = DateTime::parse_from_str(stamp, "%Y-%m-%dT%H:%M:%S%.f%z")
-            .or_else(|_| DateTime::parse_from_rfc3339(stamp))
-            .map_err(|e| Error::internal("Salesforce: SystemModstamp is not a time").caused_by(e))?
-            .to_utc();
-        Ok(CrmChange {
-            link: CrmLink {
-                crm: CrmKind::Salesforce,
-                object: "Lead".into(),
-                id: id.to_owned(),
-            },
-            lead: text(&config.lead_external_id).and_then(|v| LeadExtId::parse(v).ok()),
-            stage: text("Status").and_then(|s| config.status_stage.get(s).copied()),
-            owner: None,
-            changed_at,
-        })
+        lead_change(
+            |field| record.get(field).and_then(Value::as_str),
+            self.http.config(),
+        )
     }
 
     /// The Lead record for `lead`: the required `LastName` and `Company`
@@ -394,6 +378,44 @@ impl SalesforceClient {
         }
         record
     }
+}
+
+/// A Lead record as a change, its fields read through `field`: the pull's
+/// JSON records and the Outbound Message's SOAP notifications both come
+/// here, so a Lead means the same change whichever way it arrived.
+///
+/// `changed_at` is the newest of `SystemModstamp` and `LastModifiedDate`,
+/// whichever the record has (the pull selects `SystemModstamp`, an Outbound
+/// Message carries the fields its admin chose); one of them is needed,
+/// since newest-change-wins cannot order a change without a time.
+pub(crate) fn lead_change<'a>(
+    field: impl Fn(&str) -> Option<&'a str>,
+    config: &SalesforceConfig,
+) -> Result<CrmChange> {
+    let id = field("Id").ok_or_else(|| Error::internal("Salesforce: a Lead without an Id"))?;
+    let mut changed_at = None;
+    for name in ["SystemModstamp", "LastModifiedDate"] {
+        let Some(stamp) = field(name) else { continue };
+        let at = DateTime::parse_from_str(stamp, "%Y-%m-%dT%H:%M:%S%.f%z")
+            .or_else(|_| DateTime::parse_from_rfc3339(stamp))
+            .map_err(|e| Error::internal(format!("Salesforce: {name} is not a time")).caused_by(e))?
+            .to_utc();
+        changed_at = changed_at.max(Some(at));
+    }
+    let changed_at = changed_at.ok_or_else(|| {
+        Error::internal("Salesforce: a Lead without SystemModstamp or LastModifiedDate")
+    })?;
+    Ok(CrmChange {
+        link: CrmLink {
+            crm: CrmKind::Salesforce,
+            object: "Lead".into(),
+            id: id.to_owned(),
+        },
+        lead: field(&config.lead_external_id).and_then(|v| LeadExtId::parse(v).ok()),
+        stage: field("Status").and_then(|s| config.status_stage.get(s).copied()),
+        owner: None,
+        changed_at,
+    })
 }
 
 fn put(record: &mut Map<String, Value>, field: &str, value: Option<&str>) {
