@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::client::{ApiUsage, Http};
 use crate::config::SalesforceConfig;
+use crate::outbound::OutboundMessage;
 use crate::wire::{ApiError, QueryPage, SaveAnswer, SaveResult, collection};
 
 /// Most records in one sObject Collections call.
@@ -330,6 +331,27 @@ impl SalesforceClient {
             .as_ref()
             .and_then(|d| d.by_id.get(owner_id))
             .and_then(|email| RepId::parse(email).ok()))
+    }
+
+    /// The Lead notifications of an Outbound Message as changes, as the
+    /// pull makes them of the same records (the owner read through the
+    /// user directory); other objects' notifications, and Leads sent
+    /// without `LastModifiedDate` or `SystemModstamp` (no time, so no
+    /// newest-wins), are left out and logged by the caller from the
+    /// count.
+    pub async fn outbound_changes(&self, message: &OutboundMessage) -> Result<Vec<CrmChange>> {
+        let config = self.http.config();
+        let mut changes = Vec::with_capacity(message.notifications.len());
+        for notification in &message.notifications {
+            let Some(mut change) = crate::outbound::lead_change(notification, config) else {
+                continue;
+            };
+            change.owner = self
+                .owner_of(notification.fields.get("OwnerId").map(String::as_str))
+                .await?;
+            changes.push(change);
+        }
+        Ok(changes)
     }
 
     /// A queried Lead as a change.

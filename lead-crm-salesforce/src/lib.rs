@@ -6,7 +6,7 @@ mod crm;
 mod jwt;
 #[cfg(feature = "mock")]
 pub mod mock;
-mod outbound;
+pub mod outbound;
 mod wire;
 
 pub use client::ApiUsage;
@@ -14,7 +14,4 @@ pub use config::{
     Flow, SalesforceConfig, default_opportunity_stage, default_stage_status, default_status_stage,
 };
 pub use crm::{COLLECTION_LIMIT, SalesforceClient};
-pub use outbound::{
-    ACK, ACK_CONTENT_TYPE, MAX_NOTIFICATIONS, Notification, OutboundError, OutboundMessage, fault,
-    lead_change, parse,
-};
+pub use outbound::{Notification, OutboundError, OutboundMessage};

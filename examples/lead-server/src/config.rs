@@ -1321,6 +1321,87 @@ mod tests {
                 .sync
                 .is_none()
         );
+        assert_eq!(
+            field_of(&[
+                ("CRM_TYPE", "salesforce"),
+                ("SALESFORCE_CLIENT_ID", "id"),
+                ("SALESFORCE_CLIENT_SECRET", "hunter2"),
+                ("SALESFORCE_ORG_ID", "00D5w"),
+            ]),
+            ["SALESFORCE_ORG_ID"]
+        );
+        assert_eq!(
+            field_of(&[
+                ("CRM_TYPE", "salesforce"),
+                ("SALESFORCE_CLIENT_ID", "id"),
+                ("SALESFORCE_CLIENT_SECRET", "hunter2"),
+                ("SALESFORCE_ORG_ID", "00D5w000004qGTO"),
+                ("SALESFORCE_OUTBOUND_TOKEN", "hunter2"),
+            ]),
+            ["SALESFORCE_OUTBOUND_TOKEN"],
+            "a short token is no password"
+        );
+    }
+
+    #[test]
+    fn a_jwt_key_file_selects_the_jwt_bearer_flow_without_a_secret() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = dir.path().join("salesforce.key");
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nhunter2\n-----END PRIVATE KEY-----\n",
+        )
+        .expect("key file");
+        let key = key.display().to_string();
+        let jwt = [
+            ("CRM_TYPE", "salesforce"),
+            ("SALESFORCE_CLIENT_ID", "id"),
+            ("SALESFORCE_USERNAME", "integration@acme.example"),
+            ("SALESFORCE_JWT_KEY_FILE", key.as_str()),
+            ("SALESFORCE_SANDBOX", "true"),
+        ];
+        let config = ServerConfig::from_vars(&vars(&jwt)).expect("the JWT bearer flow");
+        let sync = config.sync.expect("sync on");
+        let crate::sync::Crm::Salesforce(salesforce) = &sync.crm;
+        assert_eq!(salesforce.login_url, "https://test.salesforce.com");
+        match &salesforce.flow {
+            lead_crm_salesforce::Flow::JwtBearer {
+                username, audience, ..
+            } => {
+                assert_eq!(username, "integration@acme.example");
+                assert_eq!(audience, lead_crm_salesforce::Flow::SANDBOX_AUDIENCE);
+            }
+            other => panic!("not the JWT flow: {other:?}"),
+        }
+        assert!(!format!("{sync:?}").contains("hunter2"), "the key in Debug");
+        // This key cannot sign: the client refuses it when it is built.
+        let err = sync.crm.client().err().expect("an unusable key");
+        assert!(err.contains("private_key"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+
+        let field_of = |pairs: &[(&str, &str)]| match ServerConfig::from_vars(&vars(pairs)) {
+            Err(Error::Invalid { fields }) => {
+                fields.iter().map(|f| f.field.clone()).collect::<Vec<_>>()
+            }
+            other => panic!("not refused: {:?}", other.err()),
+        };
+        assert_eq!(
+            field_of(&[
+                ("CRM_TYPE", "salesforce"),
+                ("SALESFORCE_CLIENT_ID", "id"),
+                ("SALESFORCE_JWT_KEY_FILE", key.as_str()),
+            ]),
+            ["SALESFORCE_USERNAME"]
+        );
+        assert_eq!(
+            field_of(&[
+                ("CRM_TYPE", "salesforce"),
+                ("SALESFORCE_CLIENT_ID", "id"),
+                ("SALESFORCE_USERNAME", "integration@acme.example"),
+                ("SALESFORCE_JWT_KEY_FILE", "/no/such/key.pem"),
+            ]),
+            ["SALESFORCE_JWT_KEY_FILE"]
+        );
     }
 
     #[test]

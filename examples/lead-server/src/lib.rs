@@ -27,6 +27,8 @@
 //! ```
 
 mod config;
+#[cfg(feature = "salesforce")]
+mod outbound;
 mod serve;
 mod sync;
 mod tls;
@@ -372,10 +374,25 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         let monitor = Arc::new(SyncMonitor::new(config.sync.as_ref().map(|s| s.crm_name())));
+        let mut crm_routes = axum::Router::new();
         if let Some(settings) = config.sync.clone() {
             tracing::info!(crm = ?settings.crm_name(), "CRM sync on");
+            let handle = settings.crm.client()?;
             let wake = Arc::new(tokio::sync::Notify::new());
             deps.store = Arc::new(sync::Waking::new(deps.store.clone(), wake.clone()));
+            #[cfg(feature = "salesforce")]
+            if let (Some(receiver), Some(client)) = (&settings.outbound, &handle.salesforce) {
+                tracing::info!(
+                    "Salesforce Outbound Messages received at POST /webhook/crm/salesforce"
+                );
+                crm_routes = crm_routes.merge(outbound::router(outbound::Receiver::new(
+                    receiver.clone(),
+                    client.clone(),
+                    deps.clone(),
+                    store.sync_state(),
+                    files.policy.clone(),
+                )));
+            }
             workers.push(sync::spawn(
                 settings,
                 deps.clone(),
@@ -383,11 +400,12 @@ impl Application {
                 store.sync_state(),
                 files.policy.clone(),
                 sync::Shared {
+                    handle,
                     monitor: monitor.clone(),
                     wake,
                 },
                 stopped.clone(),
-            )?);
+            ));
         }
         let mut state = AppState::builder(deps)
             .sync(SyncAccess {
@@ -424,7 +442,11 @@ impl Application {
                 .map_err(|e| format!("cannot read the listening address: {e}"))?;
             tracing::info!(addr = %local, serves = ?parts, https = tls.is_some(), "listening");
             addrs.push(local);
-            let app = router_for(state.clone(), parts);
+            let mut app = router_for(state.clone(), parts);
+            // The CRM's webhooks come where the capture webhooks do.
+            if parts.contains(&lead_http::Part::Capture) {
+                app = app.merge(crm_routes.clone());
+            }
             servers.spawn(serve::serve(
                 listener,
                 app,

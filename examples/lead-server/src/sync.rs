@@ -38,6 +38,9 @@ pub(crate) struct SyncSettings {
     pub(crate) push_every: Duration,
     /// Pull interval.
     pub(crate) pull_every: Duration,
+    /// Salesforce Outbound Messages, when `SALESFORCE_ORG_ID` is set.
+    #[cfg(feature = "salesforce")]
+    pub(crate) outbound: Option<crate::outbound::ReceiverSettings>,
     /// Batches, leases and retries of the push (`CRM_SYNC_BATCH_SIZE`,
     /// `CRM_SYNC_LEASE_SECS`, `CRM_SYNC_MAX_ATTEMPTS`,
     /// `CRM_SYNC_RETRY_BASE_MS`, `CRM_SYNC_RETRY_MAX_SECS`).
@@ -96,9 +99,17 @@ pub(crate) fn settings(
             defaults.max_delay.as_secs(),
         )),
     };
+    #[cfg(feature = "salesforce")]
+    let outbound;
     let crm = match kind.as_str() {
         "none" => return None,
-        "salesforce" => salesforce(get, invalid)?,
+        "salesforce" => {
+            #[cfg(feature = "salesforce")]
+            {
+                outbound = crate::outbound::settings(get, invalid);
+            }
+            salesforce(get, invalid)?
+        }
         "pipedrive" => {
             invalid(
                 "CRM_TYPE",
@@ -115,6 +126,8 @@ pub(crate) fn settings(
         crm,
         push_every,
         pull_every,
+        #[cfg(feature = "salesforce")]
+        outbound,
         push,
     })
 }
@@ -140,15 +153,6 @@ fn salesforce(
 
     use crate::config::flag;
 
-    let mut required = |name: &str| {
-        let value = get(name);
-        if value.is_none() {
-            invalid(name, "required when CRM_TYPE=salesforce");
-        }
-        value
-    };
-    let client_id = required("SALESFORCE_CLIENT_ID");
-    let client_secret = required("SALESFORCE_CLIENT_SECRET");
     let sandbox = match get("SALESFORCE_SANDBOX").map(|v| flag(&v)) {
         None => false,
         Some(Ok(on)) => on,
@@ -170,37 +174,79 @@ fn salesforce(
             "an http(s) URL (the org's My Domain URL)",
         );
     }
-    let password_flow = get("SALESFORCE_PASSWORD_FLOW").is_some_and(|v| flag(&v) == Ok(true));
-    let username = get("SALESFORCE_USERNAME");
-    let (client_id, client_secret) = (client_id?, client_secret?);
-    let flow = match username {
-        Some(username) if password_flow => {
-            let Some(password) = get("SALESFORCE_PASSWORD") else {
+    let mut required = |name: &str, with: &str| {
+        let value = get(name);
+        if value.is_none() {
+            invalid(name, &format!("required {with}"));
+        }
+        value
+    };
+    let client_id = required("SALESFORCE_CLIENT_ID", "when CRM_TYPE=salesforce");
+    let flow = if let Some(path) = get("SALESFORCE_JWT_KEY_FILE") {
+        // The JWT bearer flow: a certificate's key instead of a secret.
+        let username = required(
+            "SALESFORCE_USERNAME",
+            "with SALESFORCE_JWT_KEY_FILE (the user the calls run as)",
+        );
+        let key = match std::fs::read_to_string(&path) {
+            Ok(key) => Some(key),
+            Err(err) => {
                 invalid(
-                    "SALESFORCE_PASSWORD",
-                    "required with SALESFORCE_PASSWORD_FLOW=true",
+                    "SALESFORCE_JWT_KEY_FILE",
+                    &format!("cannot read {path}: {err}"),
+                );
+                None
+            }
+        };
+        let audience = get("SALESFORCE_JWT_AUDIENCE").unwrap_or_else(|| {
+            if sandbox {
+                Flow::SANDBOX_AUDIENCE.into()
+            } else {
+                Flow::PRODUCTION_AUDIENCE.into()
+            }
+        });
+        Flow::JwtBearer {
+            client_id: client_id?,
+            username: username?,
+            private_key: key?.into(),
+            audience,
+        }
+    } else {
+        let client_secret = required(
+            "SALESFORCE_CLIENT_SECRET",
+            "when CRM_TYPE=salesforce (or SALESFORCE_JWT_KEY_FILE for the JWT bearer flow)",
+        );
+        let password_flow = get("SALESFORCE_PASSWORD_FLOW").is_some_and(|v| flag(&v) == Ok(true));
+        let (client_id, client_secret) = (client_id?, client_secret?);
+        match get("SALESFORCE_USERNAME") {
+            Some(username) if password_flow => {
+                let Some(password) = get("SALESFORCE_PASSWORD") else {
+                    invalid(
+                        "SALESFORCE_PASSWORD",
+                        "required with SALESFORCE_PASSWORD_FLOW=true",
+                    );
+                    return None;
+                };
+                Flow::Password {
+                    client_id,
+                    client_secret: client_secret.into(),
+                    username,
+                    password: password.into(),
+                    security_token: get("SALESFORCE_SECURITY_TOKEN").unwrap_or_default().into(),
+                }
+            }
+            Some(_) => {
+                invalid(
+                    "SALESFORCE_PASSWORD_FLOW",
+                    "SALESFORCE_USERNAME is set but the username-password flow is off: Salesforce blocks it by default in orgs created since Summer '23 and is deprecating it. Set SALESFORCE_PASSWORD_FLOW=true to use it anyway, set SALESFORCE_JWT_KEY_FILE for the JWT bearer flow, or unset SALESFORCE_USERNAME and SALESFORCE_PASSWORD to log in with client credentials",
                 );
                 return None;
-            };
-            Flow::Password {
+            }
+            None => Flow::ClientCredentials {
                 client_id,
                 client_secret: client_secret.into(),
-                username,
-                password: password.into(),
-                security_token: get("SALESFORCE_SECURITY_TOKEN").unwrap_or_default().into(),
-            }
+            },
         }
-        Some(_) => {
-            invalid(
-                "SALESFORCE_PASSWORD_FLOW",
-                "SALESFORCE_USERNAME is set but the username-password flow is off: Salesforce blocks it by default in orgs created since Summer '23 and is deprecating it. Set SALESFORCE_PASSWORD_FLOW=true to use it anyway, or unset SALESFORCE_USERNAME and SALESFORCE_PASSWORD to log in with client credentials",
-            );
-            return None;
-        }
-        None => Flow::ClientCredentials {
-            client_id,
-            client_secret: client_secret.into(),
-        },
     };
     let mut config = SalesforceConfig::new(login_url, flow);
     if let Some(version) = get("SALESFORCE_API_VERSION") {
@@ -227,10 +273,27 @@ impl SyncSettings {
     }
 }
 
+/// API calls used and allowed, as the CRM last said (Salesforce's
+/// `Sforce-Limit-Info`).
+type Usage = Box<dyn Fn() -> Option<(u64, u64)> + Send + Sync>;
+
+/// The CRM's client, built once at start (a bad key or URL stops the
+/// start), shared by the sync worker and the CRM's webhook receiver.
+#[derive(Clone)]
+pub(crate) struct CrmHandle {
+    /// The CRM as the sync engine sees it.
+    pub(crate) crm: Arc<dyn CrmClient>,
+    /// API calls used and allowed, when the CRM reports them.
+    usage: Arc<Usage>,
+    /// The Salesforce client itself (Outbound Messages).
+    #[cfg(feature = "salesforce")]
+    pub(crate) salesforce: Option<Arc<lead_crm_salesforce::SalesforceClient>>,
+}
+
 impl Crm {
     /// The client, and a reader of the CRM's own API usage figures when
     /// it reports them.
-    fn client(&self) -> Result<(Arc<dyn CrmClient>, Usage), String> {
+    pub(crate) fn client(&self) -> Result<CrmHandle, String> {
         match *self {
             #[cfg(feature = "salesforce")]
             Crm::Salesforce(ref config) => {
@@ -242,15 +305,15 @@ impl Crm {
                     let client = client.clone();
                     Box::new(move || client.api_usage().map(|u| (u.used, u.limit)))
                 };
-                Ok((client, usage))
+                Ok(CrmHandle {
+                    crm: client.clone(),
+                    usage: Arc::new(usage),
+                    salesforce: Some(client),
+                })
             }
         }
     }
 }
-
-/// API calls used and allowed, as the CRM last said (Salesforce's
-/// `Sforce-Limit-Info`).
-type Usage = Box<dyn Fn() -> Option<(u64, u64)> + Send + Sync>;
 
 /// A [`LeadStore`] that wakes the push worker after each commit that
 /// queued something for the CRM, so a captured lead leaves at once
@@ -322,6 +385,8 @@ fn count_push(report: &PushReport) {
 /// What the worker shares with the server: where it records its runs,
 /// and how commits wake it.
 pub(crate) struct Shared {
+    /// The CRM's client.
+    pub(crate) handle: CrmHandle,
     /// Its runs and credentials checks, for `/api/sync/status` and `/ready`.
     pub(crate) monitor: Arc<SyncMonitor>,
     /// Notified after each commit that queued something for the CRM.
@@ -345,12 +410,16 @@ pub(crate) fn spawn(
     policy: Policy,
     shared: Shared,
     mut stopped: watch::Receiver<bool>,
-) -> Result<JoinHandle<()>, String> {
-    let (crm, usage) = settings.crm.client()?;
+) -> JoinHandle<()> {
+    let Shared {
+        handle,
+        monitor,
+        wake,
+    } = shared;
+    let CrmHandle { crm, usage, .. } = handle;
     let push = settings.push.clone();
     let pull = PullConfig::default();
-    let Shared { monitor, wake } = shared;
-    Ok(tokio::spawn(async move {
+    tokio::spawn(async move {
         let mut next_pull = tokio::time::Instant::now();
         loop {
             if tokio::time::Instant::now() >= next_pull {
@@ -417,7 +486,7 @@ pub(crate) fn spawn(
                 return;
             }
         }
-    }))
+    })
 }
 
 /// Whether the CRM takes our credentials, recorded and counted: a refused

@@ -9,7 +9,7 @@ mod pull;
 mod push;
 
 pub use monitor::{AuthRecord, RunRecord, Seen, SyncMonitor};
-pub use pull::{ConflictRule, PullConfig, PullReport, pull_once};
+pub use pull::{ConflictRule, PullConfig, PullReport, apply_changes, pull_once};
 pub use push::{PushConfig, PushReport, push_once, retry_delay};
 
 #[cfg(test)]

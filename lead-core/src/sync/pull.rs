@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::lead::Lead;
-use crate::model::{ChangeOrigin, RepId, Stage};
+use crate::model::{ChangeOrigin, CrmKind, RepId, Stage};
 use crate::policy::Policy;
 use crate::ports::{CrmChange, CrmClient, SyncState};
 use crate::usecase::{self, AssignTo, Deps};
@@ -107,7 +107,7 @@ pub async fn pull_once(
         ..PullReport::default()
     };
     for change in &page.changes {
-        apply(deps, crm, policy, config, change, &mut report).await?;
+        apply(deps, crm.kind(), policy, config, change, &mut report).await?;
     }
     if let Some(next) = page.next_watermark {
         state.set_watermark(&config.watermark, &next).await?;
@@ -117,20 +117,42 @@ pub async fn pull_once(
 
 /// The lead a change is about: by our id when the CRM record carries it,
 /// else by the link.
-async fn lead_of(deps: &Deps, crm: &dyn CrmClient, change: &CrmChange) -> Result<Option<Lead>> {
+async fn lead_of(deps: &Deps, crm: CrmKind, change: &CrmChange) -> Result<Option<Lead>> {
     if let Some(id) = &change.lead
         && let Some(lead) = deps.store.get(id).await?
     {
         return Ok(Some(lead));
     }
-    deps.store
-        .find_by_crm_link(crm.kind(), &change.link.id)
-        .await
+    deps.store.find_by_crm_link(crm, &change.link.id).await
+}
+
+/// Changes the CRM sent on its own (a Salesforce Outbound Message, a
+/// Pipedrive webhook), applied under the same rules as pulled ones:
+/// per-field conflict rules, an older change never over a newer value,
+/// nothing queued back to the CRM. Applying the same change twice changes
+/// nothing the second time under every rule but
+/// [`ConflictRule::AlwaysCrm`]; a receiver that can get repeats should
+/// drop them by the CRM's delivery id first.
+pub async fn apply_changes(
+    deps: &Deps,
+    crm: CrmKind,
+    policy: &Policy,
+    config: &PullConfig,
+    changes: &[CrmChange],
+) -> Result<PullReport> {
+    let mut report = PullReport {
+        fetched: changes.len(),
+        ..PullReport::default()
+    };
+    for change in changes {
+        apply(deps, crm, policy, config, change, &mut report).await?;
+    }
+    Ok(report)
 }
 
 async fn apply(
     deps: &Deps,
-    crm: &dyn CrmClient,
+    crm: CrmKind,
     policy: &Policy,
     config: &PullConfig,
     change: &CrmChange,

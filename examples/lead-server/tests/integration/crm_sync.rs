@@ -553,3 +553,144 @@ async fn a_worker_killed_mid_batch_leaves_one_record_per_lead_after_the_restart(
         .collect();
     assert_eq!(whos.len(), 450, "each task on its own lead");
 }
+
+/// Salesforce's recorded Outbound Message (two Lead notifications), with
+/// the first one about our lead `ext_id`, set to `status` at `modified`.
+fn outbound_message(ext_id: &str, status: &str, modified: &str, first_id: &str) -> String {
+    include_str!(
+        "../../../../lead-crm-salesforce/tests/fixtures/outbound-message/notifications-lead-sample.xml"
+    )
+    .replace("wl_01HZX3Q8R4", ext_id)
+    .replace("Working - Contacted", status)
+    .replace("2026-05-15T18:00:00.000Z", modified)
+    .replace("04l5w00005286hAAAQ", first_id)
+}
+
+/// Posts an Outbound Message body to the server.
+async fn post_outbound(
+    server: &Running,
+    query: &str,
+    body: String,
+) -> (StatusCode, String, String) {
+    let answer = server
+        .client
+        .post(format!(
+            "http://{}/webhook/crm/salesforce{query}",
+            server.addr
+        ))
+        .header("content-type", "text/xml; charset=utf-8")
+        .header("SOAPAction", "\"\"")
+        .body(body)
+        .send()
+        .await
+        .expect("outbound message");
+    let status = answer.status();
+    let kind = answer
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, kind, answer.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbound_message_applies_once_answers_the_ack_and_refuses_other_orgs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let mock = Mock::start().await;
+    let mut settings = vars(&url, Some(&mock));
+    settings.insert("SALESFORCE_ORG_ID".to_owned(), "00D5w000004qGTO".to_owned());
+    settings.insert(
+        "SALESFORCE_OUTBOUND_TOKEN".to_owned(),
+        "outbound-token-0123456789".to_owned(),
+    );
+    let server = Running::start(&settings).await;
+    server.capture(0, 1).await;
+    server.drained(Duration::from_secs(30)).await;
+    let (_, list) = server.api(reqwest::Method::GET, "/api/leads").await;
+    let lead = list["leads"][0]["lead_ext_id"]
+        .as_str()
+        .expect("a lead")
+        .to_owned();
+    let writes = mock.org().writes.clone();
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(1))
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    let message = outbound_message(
+        &lead,
+        "Closed - Not Converted",
+        &later,
+        "04l5w00005286hAAAQ",
+    );
+    let token = "?token=outbound-token-0123456789";
+
+    // Without the endpoint's token, or from another org: refused.
+    let (status, _, _) = post_outbound(&server, "", message.clone()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, kind, fault) = post_outbound(
+        &server,
+        token,
+        message.replace("00D5w000004qGTOEA2", "00D000000000001AAA"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{fault}");
+    assert!(kind.starts_with("text/xml"), "{kind}");
+    assert!(fault.contains("soapenv:Fault"), "{fault}");
+    let (_, unchanged) = server
+        .api(reqwest::Method::GET, &format!("/api/leads/{lead}"))
+        .await;
+    assert_eq!(unchanged["stage"], json!("new"), "nothing applied");
+
+    // From the org: applied, and answered with Salesforce's own Ack.
+    let (status, kind, ack) = post_outbound(&server, token, message.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{ack}");
+    assert!(kind.starts_with("text/xml"), "{kind}");
+    let recorded = include_str!(
+        "../../../../lead-crm-salesforce/tests/fixtures/outbound-message/notifications-ack-response.xml"
+    );
+    assert_eq!(
+        ack.split_whitespace().collect::<String>(),
+        recorded.split_whitespace().collect::<String>(),
+        "the recorded acknowledgement"
+    );
+    let (_, applied) = server
+        .api(reqwest::Method::GET, &format!("/api/leads/{lead}"))
+        .await;
+    assert_eq!(applied["stage"], json!("lost"), "{applied}");
+
+    // Re-sent (not acknowledged in time, as Salesforce sees it): the same
+    // Ack, and nothing changes the second time.
+    let (status, _, again) = post_outbound(&server, token, message).await;
+    assert_eq!((status, again.as_str()), (StatusCode::OK, ack.as_str()));
+    let (_, after) = server
+        .api(reqwest::Method::GET, &format!("/api/leads/{lead}"))
+        .await;
+    assert_eq!(
+        after["version"], applied["version"],
+        "a repeat changes nothing"
+    );
+
+    // An older change, told later under a new notification id, does not
+    // overwrite the newer one.
+    let earlier = (chrono::Utc::now() - chrono::Duration::days(1))
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    let stale = outbound_message(&lead, "Closed - Converted", &earlier, "04l5w00005286hCAAQ");
+    let (status, _, _) = post_outbound(&server, token, stale).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, kept) = server
+        .api(reqwest::Method::GET, &format!("/api/leads/{lead}"))
+        .await;
+    assert_eq!(kept["stage"], json!("lost"), "the newer value stays");
+    assert_eq!(kept["version"], applied["version"]);
+
+    let status = server.drained(Duration::from_secs(30)).await;
+    server.stop().await;
+    assert_eq!(status["dead_letters"], json!(0));
+    assert_eq!(
+        mock.org().writes,
+        writes,
+        "a change Salesforce told us of is not sent back to it"
+    );
+}
