@@ -335,15 +335,19 @@ impl SalesforceClient {
 
     /// The Lead notifications of an Outbound Message as changes, as the
     /// pull makes them of the same records (the owner read through the
-    /// user directory); other objects' notifications, and Leads sent
-    /// without `LastModifiedDate` or `SystemModstamp` (no time, so no
-    /// newest-wins), are left out and logged by the caller from the
-    /// count.
-    pub async fn outbound_changes(&self, message: &OutboundMessage) -> Result<Vec<CrmChange>> {
+    /// user directory); other objects' notifications are left out. A
+    /// Lead sent without `LastModifiedDate` or `SystemModstamp` counts as
+    /// changed at `received_at`.
+    pub async fn outbound_changes(
+        &self,
+        message: &OutboundMessage,
+        received_at: DateTime<Utc>,
+    ) -> Result<Vec<CrmChange>> {
         let config = self.http.config();
         let mut changes = Vec::with_capacity(message.notifications.len());
         for notification in &message.notifications {
-            let Some(mut change) = crate::outbound::lead_change(notification, config) else {
+            let Some(mut change) = crate::outbound::lead_change(notification, config, received_at)
+            else {
                 continue;
             };
             change.owner = self

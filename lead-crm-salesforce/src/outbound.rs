@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use lead_core::ports::CrmChange;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
@@ -117,16 +118,26 @@ impl OutboundMessage {
 /// builds for the record (one rule, `crm::lead_change`), with `changed_at`
 /// the newest of `LastModifiedDate` and `SystemModstamp`.
 ///
-/// `None` for another object, and for a Lead without either time (or with
-/// one that is not a time): select `LastModifiedDate` among the Outbound
-/// Message's fields. The receiver should log such a notification, not
-/// drop it silently.
-pub fn lead_change(n: &Notification, config: &SalesforceConfig) -> Option<CrmChange> {
+/// A notification without either (the original system's setup selects
+/// only `Id`, `Email` and `Status`) counts as changed at `received_at`:
+/// Outbound Messages leave within seconds of the change, so that orders
+/// it well enough against local edits; select `LastModifiedDate` among
+/// the message's fields for the exact time. `None` for another object.
+pub fn lead_change(
+    n: &Notification,
+    config: &SalesforceConfig,
+    received_at: DateTime<Utc>,
+) -> Option<CrmChange> {
     if n.object_type != "Lead" {
         return None;
     }
+    let timed = ["LastModifiedDate", "SystemModstamp"]
+        .iter()
+        .any(|f| n.fields.contains_key(*f));
+    let received = received_at.to_rfc3339_opts(SecondsFormat::Millis, true);
     let field = |name: &str| match name {
         "Id" => Some(n.record_id.as_str()),
+        "LastModifiedDate" if !timed => Some(received.as_str()),
         _ => n.fields.get(name).map(String::as_str),
     };
     crate::crm::lead_change(field, config).ok()
@@ -530,8 +541,10 @@ mod tests {
         let message = parse(SAMPLE.as_bytes()).expect("the fixture parses");
         let config = config();
 
-        let first = lead_change(&message.notifications[0], &config).expect("a Lead change");
-        let second = lead_change(&message.notifications[1], &config).expect("a Lead change");
+        let first =
+            lead_change(&message.notifications[0], &config, Utc::now()).expect("a Lead change");
+        let second =
+            lead_change(&message.notifications[1], &config, Utc::now()).expect("a Lead change");
 
         assert_eq!(first.link.crm, CrmKind::Salesforce);
         assert_eq!(first.link.object, "Lead");
@@ -552,11 +565,14 @@ mod tests {
         // The fixture's `wl_01HZX3Q8R4` is not a `WEB-` id: the pull reads
         // such a value as no lead of ours, and so does this.
         assert_eq!(n.fields["Web_Lead_Id__c"], "wl_01HZX3Q8R4");
-        assert_eq!(lead_change(&n, &config).and_then(|c| c.lead), None);
+        assert_eq!(
+            lead_change(&n, &config, Utc::now()).and_then(|c| c.lead),
+            None
+        );
 
         n.fields
             .insert("Web_Lead_Id__c".into(), "web-7kq2m9xa".into());
-        let lead = lead_change(&n, &config).and_then(|c| c.lead);
+        let lead = lead_change(&n, &config, Utc::now()).and_then(|c| c.lead);
         assert_eq!(lead.as_ref().map(|l| l.as_str()), Some("WEB-7KQ2M9XA"));
     }
 
@@ -566,17 +582,24 @@ mod tests {
         let config = config();
         n.fields
             .insert("SystemModstamp".into(), "2026-05-15T18:00:07.000Z".into());
-        let change = lead_change(&n, &config).expect("a Lead change");
+        let change = lead_change(&n, &config, Utc::now()).expect("a Lead change");
         assert_eq!(change.changed_at.to_rfc3339(), "2026-05-15T18:00:07+00:00");
 
         n.fields.remove("SystemModstamp");
         n.fields.remove("LastModifiedDate");
-        assert_eq!(lead_change(&n, &config), None, "no time, no change");
+        let received = DateTime::parse_from_rfc3339("2026-05-15T18:00:09Z")
+            .expect("time")
+            .to_utc();
+        assert_eq!(
+            lead_change(&n, &config, received).map(|c| c.changed_at),
+            Some(received),
+            "no time sent: when it arrived"
+        );
 
         n.fields
             .insert("LastModifiedDate".into(), "2026-05-15T18:00:00.000Z".into());
         n.object_type = "Contact".into();
-        assert_eq!(lead_change(&n, &config), None, "not a Lead");
+        assert_eq!(lead_change(&n, &config, Utc::now()), None, "not a Lead");
     }
 
     #[test]

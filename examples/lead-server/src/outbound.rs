@@ -180,7 +180,7 @@ async fn receive(
         notifications: taken.iter().map(|(_, n)| n.clone()).collect(),
         ..message
     };
-    let applied = match receiver.client.outbound_changes(&fresh).await {
+    let applied = match receiver.client.outbound_changes(&fresh, now).await {
         Ok(changes) => {
             apply_changes(
                 &receiver.deps,

@@ -685,6 +685,48 @@ async fn an_outbound_message_applies_once_answers_the_ack_and_refuses_other_orgs
     assert_eq!(kept["stage"], json!("lost"), "the newer value stays");
     assert_eq!(kept["version"], applied["version"]);
 
+    // The original system's setup sends Id, Email and Status only: the
+    // lead is found by its Salesforce id, the change dated on arrival.
+    server.capture(1, 2).await;
+    server.drained(Duration::from_secs(30)).await;
+    let (_, list) = server.api(reqwest::Method::GET, "/api/leads").await;
+    let second = list["leads"]
+        .as_array()
+        .expect("leads")
+        .iter()
+        .find_map(|l| l["lead_ext_id"].as_str().filter(|id| *id != lead))
+        .expect("the second lead")
+        .to_owned();
+    let record = mock.org().leads[&second]["Id"]
+        .as_str()
+        .expect("its Salesforce id")
+        .to_owned();
+    let writes = mock.org().writes.clone();
+    let seed_style = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>00D5w000004qGTOEA2</OrganizationId>
+   <Notification>
+    <Id>04l5w00005286hDAAQ</Id>
+    <sObject xsi:type="sf:Lead" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>{record}</sf:Id>
+     <sf:Email>person1@company1.com</sf:Email>
+     <sf:Status>Closed - Not Converted</sf:Status>
+    </sObject>
+   </Notification>
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>"#
+    );
+    let (status, _, body) = post_outbound(&server, token, seed_style).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, second_lead) = server
+        .api(reqwest::Method::GET, &format!("/api/leads/{second}"))
+        .await;
+    assert_eq!(second_lead["stage"], json!("lost"), "{second_lead}");
+
     let status = server.drained(Duration::from_secs(30)).await;
     server.stop().await;
     assert_eq!(status["dead_letters"], json!(0));
