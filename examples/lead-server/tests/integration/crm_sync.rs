@@ -685,6 +685,13 @@ async fn an_outbound_message_applies_once_answers_the_ack_and_refuses_other_orgs
     assert_eq!(kept["stage"], json!("lost"), "the newer value stays");
     assert_eq!(kept["version"], applied["version"]);
 
+    server.drained(Duration::from_secs(30)).await;
+    assert_eq!(
+        mock.org().writes,
+        writes,
+        "a change Salesforce told us of is not sent back to it"
+    );
+
     // The original system's setup sends Id, Email and Status only: the
     // lead is found by its Salesforce id, the change dated on arrival.
     server.capture(1, 2).await;
