@@ -216,6 +216,10 @@ pub(crate) struct ServerConfig {
     /// serves everything not given a port of its own by `API_PORT` or
     /// `DASHBOARD_PORT`; all on the address of [`ServerConfig::bind`].
     pub(crate) listeners: Vec<(SocketAddr, Vec<Part>)>,
+    /// `CRM_WEBHOOK_PORT` (the original's 5002): the CRM's webhooks
+    /// (`/webhook/crm/…`) and the operations routes on a listener of
+    /// their own; `None`: they come with the capture routes.
+    pub(crate) crm_webhook: Option<SocketAddr>,
     /// Why the listeners are on their address (for the start-up log).
     pub(crate) bind: Bind,
     /// `WEBHOOK_SECRET_KEY` and `WEBHOOK_STANDARD_SECRETS`.
@@ -345,6 +349,7 @@ impl ServerConfig {
     /// | `WEBHOOK_PORT` | the main listener's port (default 5000) |
     /// | `API_PORT` | serve the lead API on its own port (the original's 5001) |
     /// | `DASHBOARD_PORT` | serve the dashboard API on its own port (the original's 5003) |
+    /// | `CRM_WEBHOOK_PORT` | serve the CRM's webhooks (`/webhook/crm/salesforce`) on their own port (the original's 5002) |
     /// | `LEAD_BIND_ADDR` | the listener's address (default `0.0.0.0` with a capture secret, `127.0.0.1` without); without a secret a non-loopback address is refused unless `LEAD_ALLOW_UNSIGNED_PUBLIC=true` |
     /// | `LEAD_ALLOW_UNSIGNED_PUBLIC` | `true`: accept a non-loopback `LEAD_BIND_ADDR` with no capture secret (anyone who reaches it can post unsigned) |
     /// | `WEBHOOK_SECRET_KEY` | `X-Webhook-Signature` secret; when set (or standard secrets are), unsigned captures are refused; set but blank is an error |
@@ -397,6 +402,7 @@ impl ServerConfig {
         let port = port_of("WEBHOOK_PORT").unwrap_or(DEFAULT_PORT);
         let api_port = port_of("API_PORT");
         let dashboard_port = port_of("DASHBOARD_PORT");
+        let crm_webhook_port = port_of("CRM_WEBHOOK_PORT");
         let bind_addr = get("LEAD_BIND_ADDR").map(|a| {
             a.parse::<IpAddr>().unwrap_or_else(|_| {
                 invalid("LEAD_BIND_ADDR", "an IP address such as 127.0.0.1");
@@ -659,6 +665,10 @@ impl ServerConfig {
             database_url_given: database_url.is_some(),
             database_url: database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
             listeners: listeners(bind.ip(), port, api_port, dashboard_port),
+            // Port 0 (any free port) always means a listener of its own.
+            crm_webhook: crm_webhook_port
+                .filter(|p| *p == 0 || *p != port)
+                .map(|p| SocketAddr::new(bind.ip(), p)),
             bind,
             webhook_keys,
             api_keys,

@@ -443,10 +443,30 @@ impl Application {
             tracing::info!(addr = %local, serves = ?parts, https = tls.is_some(), "listening");
             addrs.push(local);
             let mut app = router_for(state.clone(), parts);
-            // The CRM's webhooks come where the capture webhooks do.
-            if parts.contains(&lead_http::Part::Capture) {
+            // The CRM's webhooks come where the capture webhooks do,
+            // unless they have a port of their own.
+            if config.crm_webhook.is_none() && parts.contains(&lead_http::Part::Capture) {
                 app = app.merge(crm_routes.clone());
             }
+            servers.spawn(serve::serve(
+                listener,
+                app,
+                limits,
+                permits.clone(),
+                stopped.clone(),
+                tls.as_ref().map(tls::Tls::acceptor),
+            ));
+        }
+        if let Some(addr) = config.crm_webhook {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr} (CRM_WEBHOOK_PORT): {e}"))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| format!("cannot read the listening address: {e}"))?;
+            tracing::info!(addr = %local, serves = "crm webhooks, operations", https = tls.is_some(), "listening");
+            addrs.push(local);
+            let app = router_for(state.clone(), &[lead_http::Part::Operations]).merge(crm_routes);
             servers.spawn(serve::serve(
                 listener,
                 app,

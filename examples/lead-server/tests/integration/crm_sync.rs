@@ -46,6 +46,8 @@ fn vars(url: &str, mock: Option<&Mock>) -> HashMap<String, String> {
 /// A running in-process server.
 struct Running {
     addr: SocketAddr,
+    /// Every listener, the main one first.
+    addrs: Vec<SocketAddr>,
     client: reqwest::Client,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), String>>,
@@ -54,13 +56,15 @@ struct Running {
 impl Running {
     async fn start(vars: &HashMap<String, String>) -> Running {
         let app = Application::build(vars).await.expect("the app starts");
-        let addr = *app.addrs().first().expect("one listener");
+        let addrs = app.addrs().to_vec();
+        let addr = *addrs.first().expect("one listener");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until(async {
             let _ = stopped.await;
         }));
         Running {
             addr,
+            addrs,
             client: reqwest::Client::new(),
             stop,
             task,
@@ -742,4 +746,49 @@ async fn an_outbound_message_applies_once_answers_the_ack_and_refuses_other_orgs
         writes,
         "a change Salesforce told us of is not sent back to it"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crm_webhook_port_serves_the_crm_webhooks_on_a_listener_of_their_own() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let mock = Mock::start().await;
+    let mut settings = vars(&url, Some(&mock));
+    settings.insert(
+        "SALESFORCE_ORG_ID".to_owned(),
+        "00D5w000004qGTOEA2".to_owned(),
+    );
+    settings.insert("CRM_WEBHOOK_PORT".to_owned(), "0".to_owned());
+    let server = Running::start(&settings).await;
+    assert_eq!(server.addrs.len(), 2, "the main listener and the CRM's");
+    let message = outbound_message(
+        "WEB-AAAAAAAA",
+        "Closed - Not Converted",
+        "2026-05-15T18:00:00.000Z",
+        "04l5w00005286hEAAQ",
+    );
+    let post = |addr: SocketAddr| {
+        server
+            .client
+            .post(format!("http://{addr}/webhook/crm/salesforce"))
+            .header("content-type", "text/xml; charset=utf-8")
+            .body(message.clone())
+            .send()
+    };
+    let main = post(server.addr).await.expect("post");
+    assert_eq!(
+        main.status(),
+        StatusCode::NOT_FOUND,
+        "not on the main listener"
+    );
+    let own = post(server.addrs[1]).await.expect("post");
+    assert_eq!(own.status(), StatusCode::OK);
+    let ready = server
+        .client
+        .get(format!("http://{}/ready", server.addrs[1]))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), StatusCode::OK, "health checks there too");
+    server.stop().await;
 }
