@@ -374,6 +374,7 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         let monitor = Arc::new(SyncMonitor::new(config.sync.as_ref().map(|s| s.crm_name())));
+        #[cfg_attr(not(feature = "salesforce"), allow(unused_mut))]
         let mut crm_routes = axum::Router::new();
         if let Some(settings) = config.sync.clone() {
             tracing::info!(crm = ?settings.crm_name(), "CRM sync on");
