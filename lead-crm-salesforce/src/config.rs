@@ -109,7 +109,8 @@ pub struct SalesforceConfig {
     /// Lead `Status` per stage (defaults: the standard picklist).
     pub stage_status: BTreeMap<Stage, String>,
     /// Whether a qualified lead (or one further on) also becomes an
-    /// Opportunity (SPEC `create_deals`; default off).
+    /// Opportunity (SPEC `create_deals`; default on: the org needs the
+    /// External ID field `opportunity_external_id` on Opportunity).
     pub create_deals: bool,
     /// The Opportunity field holding our lead id (an External ID field;
     /// default `Web_Lead_Id__c`), so a lead has one Opportunity however
@@ -135,7 +136,7 @@ impl SalesforceConfig {
             task_external_id: "Web_Task_Id__c".into(),
             stage_status: default_stage_status(),
             status_stage: default_status_stage(),
-            create_deals: false,
+            create_deals: true,
             opportunity_external_id: "Web_Lead_Id__c".into(),
             opportunity_stage: default_opportunity_stage(),
         }

@@ -1351,6 +1351,40 @@ mod tests {
             ["SALESFORCE_OUTBOUND_TOKEN"],
             "a short token is no password"
         );
+        assert_eq!(
+            field_of(&[
+                ("CRM_TYPE", "salesforce"),
+                ("SALESFORCE_CLIENT_ID", "id"),
+                ("SALESFORCE_CLIENT_SECRET", "hunter2"),
+                ("CRM_SYNC_DIRECTION", "sideways"),
+                ("CRM_MAX_RECORDS_PER_RUN", "0"),
+                ("CRM_CREATE_DEALS", "maybe"),
+            ]),
+            [
+                "CRM_SYNC_DIRECTION",
+                "CRM_MAX_RECORDS_PER_RUN",
+                "CRM_CREATE_DEALS"
+            ]
+        );
+        let tuned = ServerConfig::from_vars(&vars(&[
+            ("CRM_TYPE", "salesforce"),
+            ("SALESFORCE_CLIENT_ID", "id"),
+            ("SALESFORCE_CLIENT_SECRET", "hunter2"),
+            ("CRM_SYNC_DIRECTION", "to_crm"),
+            ("CRM_MAX_RECORDS_PER_RUN", "500"),
+            ("CRM_SYNC_STAGES", "false"),
+            ("CRM_CREATE_DEALS", "false"),
+            ("SALESFORCE_ORG_ID", "00D5w000004qGTO"),
+        ]))
+        .expect("valid")
+        .sync
+        .expect("sync on");
+        assert!(!tuned.direction.pulls());
+        assert_eq!(tuned.pull.max_records_per_run, 500);
+        assert_eq!(tuned.pull.stage, lead_core::sync::ConflictRule::DontSync);
+        assert!(tuned.outbound.is_none(), "to_crm reads no CRM webhooks");
+        let crate::sync::Crm::Salesforce(salesforce) = &tuned.crm;
+        assert!(!salesforce.create_deals);
     }
 
     #[test]

@@ -392,6 +392,7 @@ impl Application {
                     deps.clone(),
                     store.sync_state(),
                     files.policy.clone(),
+                    settings.pull.clone(),
                 )));
             }
             workers.push(sync::spawn(

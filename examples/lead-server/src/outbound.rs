@@ -91,6 +91,7 @@ impl Receiver {
         deps: Deps,
         state: Arc<dyn SyncState>,
         policy: Policy,
+        rules: PullConfig,
     ) -> Arc<Self> {
         Arc::new(Receiver {
             settings,
@@ -98,7 +99,7 @@ impl Receiver {
             deps,
             state,
             policy,
-            rules: PullConfig::default(),
+            rules,
         })
     }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use lead_core::sync::{PullConfig, PushConfig, PushReport, SyncMonitor, pull_once, push_once};
+use lead_core::sync::{
+    ConflictRule, PullConfig, PullReport, PushConfig, PushReport, SyncMonitor, pull_once, push_once,
+};
 use lead_core::{
     AccountKey, CaptureContext, Commit, CrmClient, CrmKind, Deps, Destination, Lead, LeadExtId,
     LeadStore, MergeRecord, OutboxStore, Policy, RepId, SyncState,
@@ -20,6 +22,29 @@ use uuid::Uuid;
 const PUSH_EVERY: Duration = Duration::from_secs(2);
 /// How often the CRM's changes are pulled (`CRM_PULL_INTERVAL_SECS`).
 const PULL_EVERY: Duration = Duration::from_secs(300);
+
+/// Which ways changes go between the leads and the CRM (SPEC
+/// `sync_direction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Both ways (`bidirectional`, the default).
+    Both,
+    /// Only pushed (`to_crm`): no pull, no CRM webhooks.
+    ToCrm,
+    /// Only pulled (`from_crm`): the changes wait in the queue.
+    FromCrm,
+}
+
+impl Direction {
+    fn pushes(self) -> bool {
+        self != Direction::FromCrm
+    }
+
+    /// Whether the CRM's changes are read (pull and webhooks).
+    pub(crate) fn pulls(self) -> bool {
+        self != Direction::ToCrm
+    }
+}
 
 /// The configured CRM.
 #[derive(Debug, Clone)]
@@ -38,6 +63,11 @@ pub(crate) struct SyncSettings {
     pub(crate) push_every: Duration,
     /// Pull interval.
     pub(crate) pull_every: Duration,
+    /// Which ways changes go (`CRM_SYNC_DIRECTION`).
+    pub(crate) direction: Direction,
+    /// The pull's limits and rules (`CRM_MAX_RECORDS_PER_RUN`,
+    /// `CRM_SYNC_STAGES`), also the CRM webhooks' rules.
+    pub(crate) pull: PullConfig,
     /// Salesforce Outbound Messages, when `SALESFORCE_ORG_ID` is set.
     #[cfg(feature = "salesforce")]
     pub(crate) outbound: Option<crate::outbound::ReceiverSettings>,
@@ -99,6 +129,37 @@ pub(crate) fn settings(
             defaults.max_delay.as_secs(),
         )),
     };
+    let direction = match get("CRM_SYNC_DIRECTION").map(|v| v.to_ascii_lowercase()) {
+        None => Direction::Both,
+        Some(v) if v == "bidirectional" => Direction::Both,
+        Some(v) if v == "to_crm" => Direction::ToCrm,
+        Some(v) if v == "from_crm" => Direction::FromCrm,
+        Some(_) => {
+            invalid("CRM_SYNC_DIRECTION", "bidirectional, to_crm or from_crm");
+            Direction::Both
+        }
+    };
+    let on = |name: &str, invalid: &mut dyn FnMut(&str, &str)| match get(name)
+        .map(|v| crate::config::flag(&v))
+    {
+        None => true,
+        Some(Ok(on)) => on,
+        Some(Err(())) => {
+            invalid(name, "true or false");
+            true
+        }
+    };
+    let mut pull = PullConfig::default();
+    if let Some(n) = get("CRM_MAX_RECORDS_PER_RUN") {
+        match n.parse::<usize>() {
+            Ok(n) if n > 0 => pull.max_records_per_run = n,
+            _ => invalid("CRM_MAX_RECORDS_PER_RUN", "a number of records above 0"),
+        }
+    }
+    if !on("CRM_SYNC_STAGES", invalid) {
+        pull.stage = ConflictRule::DontSync;
+    }
+    let create_deals = on("CRM_CREATE_DEALS", invalid);
     #[cfg(feature = "salesforce")]
     let outbound;
     let crm = match kind.as_str() {
@@ -108,7 +169,7 @@ pub(crate) fn settings(
             {
                 outbound = crate::outbound::settings(get, invalid);
             }
-            salesforce(get, invalid)?
+            salesforce(get, invalid, create_deals)?
         }
         "pipedrive" => {
             invalid(
@@ -126,8 +187,10 @@ pub(crate) fn settings(
         crm,
         push_every,
         pull_every,
+        direction,
+        pull,
         #[cfg(feature = "salesforce")]
-        outbound,
+        outbound: outbound.filter(|_| direction.pulls()),
         push,
     })
 }
@@ -136,6 +199,7 @@ pub(crate) fn settings(
 fn salesforce(
     _get: &dyn Fn(&str) -> Option<String>,
     invalid: &mut dyn FnMut(&str, &str),
+    _create_deals: bool,
 ) -> Option<Crm> {
     invalid(
         "CRM_TYPE",
@@ -148,6 +212,7 @@ fn salesforce(
 fn salesforce(
     get: &dyn Fn(&str) -> Option<String>,
     invalid: &mut dyn FnMut(&str, &str),
+    create_deals: bool,
 ) -> Option<Crm> {
     use lead_crm_salesforce::{Flow, SalesforceConfig};
 
@@ -249,6 +314,7 @@ fn salesforce(
         }
     };
     let mut config = SalesforceConfig::new(login_url, flow);
+    config.create_deals = create_deals;
     if let Some(version) = get("SALESFORCE_API_VERSION") {
         let plain = version.trim_start_matches('v');
         let valid = plain
@@ -373,13 +439,42 @@ impl LeadStore for Waking {
     }
 }
 
-/// Counts a push run in the seed's metric names.
-fn count_push(report: &PushReport) {
-    let sent = (report.leads_synced + report.tasks_synced) as u64;
-    metrics::counter!("crm_sync_to_crm_total").increment(sent);
-    metrics::counter!("crm_sync_total_synced_total").increment(sent);
-    metrics::counter!("crm_sync_retries_total").increment(report.retried as u64);
-    metrics::counter!("crm_sync_dead_letters_total").increment(report.dead_lettered as u64);
+/// Counts a push run in the seed's metric names and logs it; the entries
+/// it claimed, when it ran.
+fn count_push(pushed: lead_core::Result<PushReport>) -> Option<usize> {
+    match pushed {
+        Ok(report) => {
+            let sent = (report.leads_synced + report.tasks_synced) as u64;
+            metrics::counter!("crm_sync_to_crm_total").increment(sent);
+            metrics::counter!("crm_sync_total_synced_total").increment(sent);
+            metrics::counter!("crm_sync_retries_total").increment(report.retried as u64);
+            metrics::counter!("crm_sync_dead_letters_total").increment(report.dead_lettered as u64);
+            if report.claimed > 0 {
+                tracing::info!(?report, "CRM push");
+            }
+            Some(report.claimed)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err.chain(), "CRM push failed; the entries stay queued");
+            None
+        }
+    }
+}
+
+/// Counts a pull run in the seed's metric names and logs it.
+fn count_pull(pulled: lead_core::Result<PullReport>) {
+    match pulled {
+        Ok(report) => {
+            metrics::counter!("crm_sync_from_crm_total").increment(report.applied as u64);
+            metrics::counter!("crm_sync_total_synced_total").increment(report.applied as u64);
+            if report.fetched > 0 {
+                tracing::info!(?report, "CRM pull");
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err.chain(), "CRM pull failed; the watermark stays")
+        }
+    }
 }
 
 /// What the worker shares with the server: where it records its runs,
@@ -418,44 +513,25 @@ pub(crate) fn spawn(
     } = shared;
     let CrmHandle { crm, usage, .. } = handle;
     let push = settings.push.clone();
-    let pull = PullConfig::default();
+    let pull = settings.pull.clone();
     tokio::spawn(async move {
         let mut next_pull = tokio::time::Instant::now();
         loop {
             if tokio::time::Instant::now() >= next_pull {
                 next_pull = tokio::time::Instant::now() + settings.pull_every;
                 check(&*crm, &deps, &monitor).await;
-                let pulled = pull_once(&deps, &*state, &*crm, &policy, &pull).await;
-                monitor.record_pull(deps.clock.now(), pulled.as_ref().copied());
-                match pulled {
-                    Ok(report) => {
-                        metrics::counter!("crm_sync_from_crm_total")
-                            .increment(report.applied as u64);
-                        metrics::counter!("crm_sync_total_synced_total")
-                            .increment(report.applied as u64);
-                        if report.fetched > 0 {
-                            tracing::info!(?report, "CRM pull");
-                        }
-                    }
-                    Err(err) => {
-                        tracing::warn!(error = %err.chain(), "CRM pull failed; the watermark stays")
-                    }
+                if settings.direction.pulls() {
+                    let pulled = pull_once(&deps, &*state, &*crm, &policy, &pull).await;
+                    monitor.record_pull(deps.clock.now(), pulled.as_ref().copied());
+                    count_pull(pulled);
                 }
             }
-            let pushed = push_once(&deps, &*outbox, &*crm, &push).await;
-            monitor.record_push(deps.clock.now(), pushed.as_ref().copied());
-            let full = match pushed {
-                Ok(report) => {
-                    count_push(&report);
-                    if report.claimed > 0 {
-                        tracing::info!(?report, "CRM push");
-                    }
-                    report.claimed >= push.batch
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err.chain(), "CRM push failed; the entries stay queued");
-                    false
-                }
+            let full = if settings.direction.pushes() {
+                let pushed = push_once(&deps, &*outbox, &*crm, &push).await;
+                monitor.record_push(deps.clock.now(), pushed.as_ref().copied());
+                count_push(pushed).is_some_and(|claimed| claimed >= push.batch)
+            } else {
+                false
             };
             if let Ok(backlog) = outbox.pending_count(&Destination::CRM).await {
                 metrics::gauge!("crm_sync_backlog").set(backlog as f64);
