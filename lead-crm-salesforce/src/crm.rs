@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use lead_core::ports::{CrmChange, CrmChanges, PushOutcome, TaskPush};
 use lead_core::{
@@ -18,6 +18,10 @@ use crate::client::{ApiUsage, Http};
 use crate::config::SalesforceConfig;
 use crate::outbound::OutboundMessage;
 use crate::wire::{ApiError, QueryPage, SaveAnswer, SaveResult, collection};
+
+/// What the push writes in a field Salesforce requires when the lead has
+/// no value for it (`LastName`, `Company`).
+const NOT_PROVIDED: &str = "[not provided]";
 
 /// Most records in one sObject Collections call.
 pub const COLLECTION_LIMIT: usize = 200;
@@ -379,14 +383,14 @@ impl SalesforceClient {
             .last_name
             .clone()
             .or_else(|| f.first_name.clone())
-            .unwrap_or_else(|| "[not provided]".into());
+            .unwrap_or_else(|| NOT_PROVIDED.into());
         record.insert("LastName".into(), json!(last));
         if f.last_name.is_some() {
             put(&mut record, "FirstName", f.first_name.as_deref());
         }
         record.insert(
             "Company".into(),
-            json!(f.company.as_deref().unwrap_or("[not provided]")),
+            json!(f.company.as_deref().unwrap_or(NOT_PROVIDED)),
         );
         record.insert("Email".into(), json!(f.email.as_str()));
         put(&mut record, "Phone", f.phone.as_ref().map(|p| p.as_str()));
@@ -404,6 +408,39 @@ impl SalesforceClient {
         }
         record
     }
+}
+
+/// Lead fields read back as our contact fields (pushed the other way by
+/// `lead_record`).
+const CONTACT: [(&str, &str); 8] = [
+    ("FirstName", "first_name"),
+    ("LastName", "last_name"),
+    ("Company", "company"),
+    ("Phone", "phone"),
+    ("Title", "job_title"),
+    ("Website", "website"),
+    ("Country", "country"),
+    ("Industry", "industry"),
+];
+
+/// [`CONTACT`]'s Lead fields as a SOQL select list.
+const CONTACT_SELECT: &str =
+    "FirstName, LastName, Company, Phone, Title, Website, Country, Industry";
+
+/// The contact fields of a Lead, leaving out what the push made up: the
+/// `[not provided]` stand-ins for the required `LastName` and `Company`,
+/// and a `LastName` without a `FirstName` (the push puts the first name
+/// there when a lead has no last name). Empty values are absent.
+fn contact_of<'a>(field: &impl Fn(&str) -> Option<&'a str>) -> BTreeMap<String, String> {
+    CONTACT
+        .iter()
+        .filter_map(|(theirs, ours)| {
+            let value = field(theirs).map(str::trim).filter(|v| !v.is_empty())?;
+            let made_up =
+                value == NOT_PROVIDED || (*theirs == "LastName" && field("FirstName").is_none());
+            (!made_up).then(|| ((*ours).to_owned(), value.to_owned()))
+        })
+        .collect()
 }
 
 /// A Lead record as a change, its fields read through `field`: the pull's
@@ -440,6 +477,7 @@ pub(crate) fn lead_change<'a>(
         lead: field(&config.lead_external_id).and_then(|v| LeadExtId::parse(v).ok()),
         stage: field("Status").and_then(|s| config.status_stage.get(s).copied()),
         owner: None,
+        contact: contact_of(&field),
         changed_at,
     })
 }
@@ -650,7 +688,7 @@ impl CrmClient for SalesforceClient {
             })
             .unwrap_or_default();
         let soql = format!(
-            "SELECT Id, {}, Status, OwnerId, SystemModstamp FROM Lead{filter} ORDER BY SystemModstamp, Id",
+            "SELECT Id, {}, Status, OwnerId, {CONTACT_SELECT}, SystemModstamp FROM Lead{filter} ORDER BY SystemModstamp, Id",
             config.lead_external_id,
         );
         // The first page is the query; the next ones are `nextRecordsUrl`s.

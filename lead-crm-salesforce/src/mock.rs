@@ -115,6 +115,15 @@ impl Org {
             .to_string()
     }
 
+    /// A change made in Salesforce: the Lead with this external id gets
+    /// `value` in `field`.
+    pub fn set_field(&mut self, ext_id: &str, field: &str, value: &str) {
+        let stamp = self.stamp();
+        let lead = self.leads.get_mut(ext_id).expect("a stored lead");
+        lead[field] = json!(value);
+        lead["SystemModstamp"] = json!(stamp);
+    }
+
     /// A change made in Salesforce: the Lead with this external id is
     /// given to the user or queue `owner`.
     pub fn set_owner(&mut self, ext_id: &str, owner: &str) {
@@ -577,7 +586,7 @@ async fn upsert_one(
 /// Records per query page (small, so tests see `nextRecordsUrl`).
 const PAGE: usize = 2;
 
-/// `SELECT Id, <ext>, Status, OwnerId, SystemModstamp FROM Lead [WHERE
+/// `SELECT Id, …, Status, …, SystemModstamp FROM Lead [WHERE
 /// SystemModstamp >= <iso>] ORDER BY SystemModstamp, Id [LIMIT n]`: the
 /// one query shape the adapter sends, read literally (`>` works too).
 async fn query(
@@ -611,12 +620,21 @@ async fn query(
         let answer = page_of(&mut org, &version, rows);
         return with_limits(&org, answer);
     }
-    let Some(rest) = q.strip_prefix("SELECT Id, ") else {
+    // Any select list that names Id, Status and SystemModstamp: each
+    // field comes back as stored (null when the record has none).
+    let Some((selected, rest)) = q
+        .strip_prefix("SELECT ")
+        .and_then(|q| q.split_once(" FROM Lead"))
+    else {
         return with_limits(&org, malformed());
     };
-    let Some((field, rest)) = rest.split_once(", Status, OwnerId, SystemModstamp FROM Lead") else {
+    let fields: Vec<&str> = selected.split(", ").collect();
+    if !["Id", "Status", "SystemModstamp"]
+        .iter()
+        .all(|f| fields.contains(f))
+    {
         return with_limits(&org, malformed());
-    };
+    }
     let bound = |operator: &str| {
         rest.split_once(&format!("WHERE SystemModstamp {operator} "))
             .and_then(|(_, after)| after.split_whitespace().next())
@@ -648,14 +666,15 @@ async fn query(
         .values()
         .filter(|l| since.is_none_or(|s| stamp_of(l) > s || (inclusive && stamp_of(l) == s)))
         .map(|l| {
-            json!({
-                "attributes": {"type": "Lead", "url": format!("/services/data/{version}/sobjects/Lead/{}", l["Id"].as_str().unwrap_or_default())},
-                "Id": l["Id"],
-                field: l[field],
-                "Status": l["Status"],
-                "OwnerId": l["OwnerId"],
-                "SystemModstamp": l["SystemModstamp"],
-            })
+            let mut row = serde_json::Map::new();
+            row.insert(
+                "attributes".into(),
+                json!({"type": "Lead", "url": format!("/services/data/{version}/sobjects/Lead/{}", l["Id"].as_str().unwrap_or_default())}),
+            );
+            for field in &fields {
+                row.insert((*field).to_owned(), l[*field].clone());
+            }
+            Value::Object(row)
         })
         .collect();
     rows.sort_by_key(|r| (stamp_of(r), r["Id"].as_str().unwrap_or_default().to_owned()));

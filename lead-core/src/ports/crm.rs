@@ -1,5 +1,7 @@
 //! The CRM port: push leads and tasks, pull the CRM's changes.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,6 +23,18 @@ pub enum PushOutcome {
     Retry(String),
 }
 
+/// The contact fields a CRM change may carry, by our names.
+pub const CONTACT_FIELDS: [&str; 8] = [
+    "first_name",
+    "last_name",
+    "phone",
+    "company",
+    "job_title",
+    "website",
+    "country",
+    "industry",
+];
+
 /// A change made in the CRM, to apply locally.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CrmChange {
@@ -32,6 +46,11 @@ pub struct CrmChange {
     pub stage: Option<Stage>,
     /// New owner.
     pub owner: Option<RepId>,
+    /// Contact fields as the CRM holds them, by our field name
+    /// ([`CONTACT_FIELDS`]); a field the CRM did not send, or sent empty,
+    /// is absent (a pull never blanks a local value).
+    #[serde(default)]
+    pub contact: BTreeMap<String, String>,
     /// When the CRM changed it (used for newest-change-wins).
     pub changed_at: DateTime<Utc>,
 }

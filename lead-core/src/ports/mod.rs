@@ -21,7 +21,9 @@ pub use clock::{Clock, IdGenerator, ManualClock, RandomIds, SequentialIds, Syste
 pub use clock::{MockClock, MockIdGenerator};
 #[cfg(any(test, feature = "testing"))]
 pub use crm::MockCrmClient;
-pub use crm::{CrmChange, CrmChanges, CrmClient, PushOutcome, TaskPush, should_push};
+pub use crm::{
+    CONTACT_FIELDS, CrmChange, CrmChanges, CrmClient, PushOutcome, TaskPush, should_push,
+};
 #[cfg(any(test, feature = "testing"))]
 pub use enrich::MockEnricher;
 pub use enrich::{Enricher, Enrichment};

@@ -5,6 +5,8 @@
 //! skipped, so a failed run repeats its page and applies nothing twice
 //! (applying a value the lead already has changes nothing).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
@@ -12,7 +14,7 @@ use crate::lead::Lead;
 use crate::model::{ChangeOrigin, CrmKind, RepId, Stage};
 use crate::policy::Policy;
 use crate::ports::{CrmChange, CrmClient, SyncState};
-use crate::usecase::{self, AssignTo, Deps};
+use crate::usecase::{self, AssignTo, Deps, LeadEdit};
 
 /// Which side wins when the CRM changed a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +43,11 @@ pub struct PullConfig {
     pub stage: ConflictRule,
     /// The rule for the owner.
     pub owner: ConflictRule,
+    /// The rule for the contact fields ([`CONTACT_FIELDS`](crate::ports::CONTACT_FIELDS)).
+    pub contact: ConflictRule,
+    /// Rules for single contact fields, over `contact` (e.g. `phone` →
+    /// [`ConflictRule::DontSync`]).
+    pub contact_fields: BTreeMap<String, ConflictRule>,
 }
 
 impl Default for PullConfig {
@@ -50,6 +57,8 @@ impl Default for PullConfig {
             max_records_per_run: 100,
             stage: ConflictRule::NewestWins,
             owner: ConflictRule::NewestWins,
+            contact: ConflictRule::NewestWins,
+            contact_fields: BTreeMap::new(),
         }
     }
 }
@@ -168,10 +177,98 @@ async fn apply(
     }
     if let Some(owner) = &change.owner {
         // Read again: a stage change above moved the version.
-        let lead = deps.store.get(&lead.ext_id).await?.unwrap_or(lead);
+        let lead = deps.store.get(&lead.ext_id).await?.unwrap_or(lead.clone());
         apply_owner(deps, policy, config, change, &lead, owner, report).await?;
     }
+    if !change.contact.is_empty() {
+        let lead = deps.store.get(&lead.ext_id).await?.unwrap_or(lead);
+        apply_contact(deps, policy, config, change, &lead, report).await?;
+    }
     Ok(())
+}
+
+/// The lead's value of the contact field `name`.
+fn contact_value<'a>(lead: &'a Lead, name: &str) -> Option<&'a str> {
+    let f = &lead.fields;
+    match name {
+        "first_name" => f.first_name.as_deref(),
+        "last_name" => f.last_name.as_deref(),
+        "phone" => f.phone.as_ref().map(|p| p.as_str()),
+        "company" => f.company.as_deref(),
+        "job_title" => f.job_title.as_deref(),
+        "website" => f.website.as_deref(),
+        "country" => f.country.as_deref(),
+        "industry" => f.industry.as_deref(),
+        _ => None,
+    }
+}
+
+/// The contact fields the CRM changed and the rules let in, written as
+/// one edit from the CRM (re-assessed, nothing queued back). The lead's
+/// last change stands for each field's (the lead keeps no per-field
+/// times), so under newest-wins a CRM value older than any local change
+/// waits for a later CRM change.
+async fn apply_contact(
+    deps: &Deps,
+    policy: &Policy,
+    config: &PullConfig,
+    change: &CrmChange,
+    lead: &Lead,
+    report: &mut PullReport,
+) -> Result<()> {
+    let mut edit = LeadEdit::default();
+    let mut taken = 0;
+    let mut kept = 0;
+    for (name, value) in &change.contact {
+        let rule = config
+            .contact_fields
+            .get(name)
+            .copied()
+            .unwrap_or(config.contact);
+        let local = contact_value(lead, name);
+        if local == Some(value.as_str()) {
+            continue;
+        }
+        if !wins(
+            rule,
+            Some(&value.as_str()),
+            local.as_ref(),
+            change.changed_at,
+            lead.updated_at,
+        ) {
+            kept += 1;
+            continue;
+        }
+        let slot = match name.as_str() {
+            "first_name" => &mut edit.first_name,
+            "last_name" => &mut edit.last_name,
+            "phone" => &mut edit.phone,
+            "company" => &mut edit.company,
+            "job_title" => &mut edit.job_title,
+            "website" => &mut edit.website,
+            "country" => &mut edit.country,
+            "industry" => &mut edit.industry,
+            _ => continue,
+        };
+        *slot = Some(Some(value.clone()));
+        taken += 1;
+    }
+    if kept > 0 && taken == 0 {
+        report.kept_local += 1;
+    }
+    if taken == 0 {
+        return Ok(());
+    }
+    let written = usecase::edit_lead_as(
+        &lead.ext_id,
+        &edit,
+        ChangeOrigin::Crm,
+        Some(lead.version),
+        policy,
+        deps,
+    )
+    .await;
+    tally(report, written)
 }
 
 /// A merged-away lead's changes go to the lead it was merged into.
@@ -253,12 +350,14 @@ async fn apply_owner(
 
 /// Counts a write of a pulled value: refused when the local rules say no
 /// (a stage move out of a closed stage, an owner who is not one of our
-/// reps, a lead gone), kept local when the lead changed meanwhile (its
+/// reps, a value that does not read, a lead gone), kept local when the lead changed meanwhile (its
 /// change is newer; a later CRM change decides again).
 fn tally(report: &mut PullReport, written: Result<Lead>) -> Result<()> {
     match written {
         Ok(_) => report.applied += 1,
-        Err(Error::NotFound(_) | Error::NotAllowed(_)) => report.refused += 1,
+        Err(Error::NotFound(_) | Error::NotAllowed(_) | Error::Invalid { .. }) => {
+            report.refused += 1
+        }
         Err(Error::Conflict(_)) => report.kept_local += 1,
         Err(err) => return Err(err),
     }

@@ -1,4 +1,4 @@
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -352,9 +352,21 @@ impl World {
             lead: None,
             stage,
             owner: None,
+            contact: BTreeMap::new(),
             changed_at: Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap()
                 + chrono::Duration::minutes(minutes),
         });
+    }
+
+    /// A change of `lead`'s contact fields in the CRM, `minutes` after noon.
+    fn crm_contact(&self, lead: &Lead, fields: &[(&str, &str)], minutes: i64) {
+        self.crm_change(lead, None, minutes);
+        let mut changes = self.crm.changes.lock().unwrap();
+        let last = changes.last_mut().expect("just pushed");
+        last.contact = fields
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
     }
 
     async fn pull(&self, config: &PullConfig) -> PullReport {
@@ -447,6 +459,7 @@ async fn dont_sync_leaves_the_field_and_unknown_records_are_counted() {
         lead: None,
         stage: Some(Stage::Won),
         owner: None,
+        contact: BTreeMap::new(),
         changed_at: Utc.with_ymd_and_hms(2026, 11, 23, 14, 30, 0).unwrap(),
     });
     let config = PullConfig {
@@ -460,4 +473,64 @@ async fn dont_sync_leaves_the_field_and_unknown_records_are_counted() {
         "{report:?}"
     );
     assert_eq!(w.stored(&lead).await.stage, Stage::New);
+}
+
+#[tokio::test]
+async fn contact_fields_from_the_crm_are_applied_by_their_rules_and_not_sent_back() {
+    let w = World::new();
+    let lead = w.synced("ana@acme.com").await;
+    w.clock.advance(chrono::Duration::hours(1));
+    // Changed in the CRM after the lead's last local change.
+    w.crm_contact(
+        &lead,
+        &[
+            ("job_title", "CTO"),
+            ("company", "Acme Oy"),
+            ("phone", "+34 612 34 56 78"),
+        ],
+        90,
+    );
+    let phone_kept = PullConfig {
+        contact_fields: BTreeMap::from([("phone".to_owned(), ConflictRule::DontSync)]),
+        ..PullConfig::default()
+    };
+    let report = w.pull(&phone_kept).await;
+    assert_eq!(report.applied, 1, "{report:?}");
+    let stored = w.stored(&lead).await;
+    assert_eq!(stored.fields.job_title.as_deref(), Some("CTO"));
+    assert_eq!(stored.fields.company.as_deref(), Some("Acme Oy"));
+    assert_eq!(
+        stored.fields.phone, lead.fields.phone,
+        "phone is not taken from the CRM (its own rule)"
+    );
+    assert_eq!(w.backlog().await, 0, "nothing queued back to the CRM");
+
+    // Edited here at 15:00; a CRM value from 14:00 told later loses.
+    w.clock.advance(chrono::Duration::hours(2));
+    let edit = usecase::LeadEdit {
+        job_title: Some(Some("VP Sales".into())),
+        ..usecase::LeadEdit::default()
+    };
+    usecase::edit_lead(&lead.ext_id, &edit, None, &Policy::default(), &w.deps)
+        .await
+        .unwrap();
+    let queued = w.backlog().await;
+    w.crm_contact(&stored, &[("job_title", "Intern")], 120);
+    let report = w.pull(&phone_kept).await;
+    assert_eq!((report.applied, report.kept_local), (0, 1), "{report:?}");
+    assert_eq!(
+        w.stored(&lead).await.fields.job_title.as_deref(),
+        Some("VP Sales")
+    );
+    assert_eq!(w.backlog().await, queued);
+
+    // A value our rules refuse is counted, and the pull goes on.
+    w.crm_contact(&stored, &[("website", "not a website at all")], 240);
+    w.crm_contact(&stored, &[("country", "Finland")], 241);
+    let report = w.pull(&phone_kept).await;
+    assert_eq!(report.fetched, 2, "{report:?}");
+    assert_eq!(
+        w.stored(&lead).await.fields.country.as_deref(),
+        Some("Finland")
+    );
 }

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::capture::single;
 use super::{MAX_CONFLICT_RETRIES, assignment_change, load, open_load_changes, outbox};
-use crate::commit::{Commit, LoadChange, OutboxKind};
+use crate::commit::{Commit, Destination, LoadChange, OutboxKind};
 use crate::dedup::review::{ReviewPair, ReviewStatus};
 use crate::dedup::undo;
 use crate::error::{Error, Result};
@@ -472,6 +472,28 @@ pub async fn edit_lead(
     policy: &Policy,
     deps: &Deps,
 ) -> Result<Lead> {
+    edit_lead_as(
+        ext_id,
+        edit,
+        ChangeOrigin::Local,
+        expected_version,
+        policy,
+        deps,
+    )
+    .await
+}
+
+/// [`edit_lead`] for a change made at `origin`: one the CRM made is
+/// written and re-assessed the same way, but nothing is queued back to
+/// the CRM ([`should_push`](crate::ports::should_push)).
+pub async fn edit_lead_as(
+    ext_id: &LeadExtId,
+    edit: &LeadEdit,
+    origin: ChangeOrigin,
+    expected_version: Option<u64>,
+    policy: &Policy,
+    deps: &Deps,
+) -> Result<Lead> {
     let attempt = || async {
         let mut lead = load(deps, ext_id).await?;
         check_version(&lead, expected_version)?;
@@ -481,13 +503,16 @@ pub async fn edit_lead(
         edit.apply(&mut lead, policy)?;
         let now = deps.clock.now();
         let version = lead.version;
-        let commit = reassessed(
+        let mut commit = reassessed(
             &mut lead,
             json!({ "fields": edit.touched() }),
             policy,
             deps,
             now,
         );
+        if !should_push(origin) {
+            commit.outbox.retain(|e| e.destination != Destination::CRM);
+        }
         single(deps.store.commit(commit.write(lead, Some(version))).await?)
     };
     with_retries(expected_version, attempt).await

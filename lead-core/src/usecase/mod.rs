@@ -23,8 +23,8 @@ pub use dedup::{
 pub use deps::Deps;
 pub use followups::{FollowUpChange, update_followup};
 pub use lead_ops::{
-    AssignTo, LeadEdit, Reassignment, assign, change_stage, edit_lead, reassign, record_event,
-    route_dry_run, route_preview, undo_merge,
+    AssignTo, LeadEdit, Reassignment, assign, change_stage, edit_lead, edit_lead_as, reassign,
+    record_event, route_dry_run, route_preview, undo_merge,
 };
 pub use reps::{RepSync, check_rep, save_reps, sync_reps};
 

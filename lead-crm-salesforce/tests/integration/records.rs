@@ -192,3 +192,47 @@ async fn with_create_deals_a_qualified_lead_gets_one_opportunity() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_pull_reads_contact_fields_but_not_the_stand_ins_the_push_wrote() {
+    let mock = Mock::start().await;
+    let crm = client(&mock);
+    let world = World::new();
+    let mut lead = world.capture(0).await;
+    lead.fields.company = None;
+    let mut nameless = world.capture(1).await;
+    nameless.fields.last_name = None;
+    crm.push_leads(&[lead.clone(), nameless.clone()])
+        .await
+        .expect("push");
+    assert_eq!(
+        mock.org().leads[lead.ext_id.as_str()]["Company"],
+        json!("[not provided]")
+    );
+    mock.org()
+        .set_field(lead.ext_id.as_str(), "Title", "Head of Sales");
+
+    let pulled = crm.pull_changes(None, 10).await.expect("pull");
+    let of = |id: &str| {
+        pulled
+            .changes
+            .iter()
+            .find(|c| c.lead.as_ref().is_some_and(|l| l.as_str() == id))
+            .expect("pulled")
+            .contact
+            .clone()
+    };
+    let first = of(lead.ext_id.as_str());
+    assert_eq!(
+        first.get("job_title").map(String::as_str),
+        Some("Head of Sales")
+    );
+    assert_eq!(first.get("last_name").map(String::as_str), Some("López 0"));
+    assert_eq!(first.get("first_name").map(String::as_str), Some("Ana"));
+    assert!(!first.contains_key("company"), "a stand-in: {first:?}");
+    let second = of(nameless.ext_id.as_str());
+    assert!(
+        !second.contains_key("last_name"),
+        "LastName holds the first name when there is no last name: {second:?}"
+    );
+}
