@@ -435,40 +435,32 @@ impl Application {
         let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
         let mut servers = tokio::task::JoinSet::new();
         let mut addrs = Vec::with_capacity(config.listeners.len());
-        for (addr, parts) in &config.listeners {
+        // Each listener's routes; the CRM's webhooks come where the
+        // capture webhooks do, unless they have a port of their own.
+        let mut apps: Vec<(SocketAddr, String, axum::Router)> = config
+            .listeners
+            .iter()
+            .map(|(addr, parts)| {
+                let mut app = router_for(state.clone(), parts);
+                if config.crm_webhook.is_none() && parts.contains(&lead_http::Part::Capture) {
+                    app = app.merge(crm_routes.clone());
+                }
+                (*addr, format!("{parts:?}"), app)
+            })
+            .collect();
+        if let Some(addr) = config.crm_webhook {
+            let app = router_for(state.clone(), &[lead_http::Part::Operations]).merge(crm_routes);
+            apps.push((addr, "[CrmWebhooks, Operations]".into(), app));
+        }
+        for (addr, serves, app) in apps {
             let listener = TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             let local = listener
                 .local_addr()
                 .map_err(|e| format!("cannot read the listening address: {e}"))?;
-            tracing::info!(addr = %local, serves = ?parts, https = tls.is_some(), "listening");
+            tracing::info!(addr = %local, serves = %serves, https = tls.is_some(), "listening");
             addrs.push(local);
-            let mut app = router_for(state.clone(), parts);
-            // The CRM's webhooks come where the capture webhooks do,
-            // unless they have a port of their own.
-            if config.crm_webhook.is_none() && parts.contains(&lead_http::Part::Capture) {
-                app = app.merge(crm_routes.clone());
-            }
-            servers.spawn(serve::serve(
-                listener,
-                app,
-                limits,
-                permits.clone(),
-                stopped.clone(),
-                tls.as_ref().map(tls::Tls::acceptor),
-            ));
-        }
-        if let Some(addr) = config.crm_webhook {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("cannot listen on {addr} (CRM_WEBHOOK_PORT): {e}"))?;
-            let local = listener
-                .local_addr()
-                .map_err(|e| format!("cannot read the listening address: {e}"))?;
-            tracing::info!(addr = %local, serves = "crm webhooks, operations", https = tls.is_some(), "listening");
-            addrs.push(local);
-            let app = router_for(state.clone(), &[lead_http::Part::Operations]).merge(crm_routes);
             servers.spawn(serve::serve(
                 listener,
                 app,

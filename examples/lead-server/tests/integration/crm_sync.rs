@@ -128,6 +128,13 @@ impl Running {
     }
 }
 
+/// A temporary directory (kept while the test runs) and a SQLite file in it.
+fn temp_db() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    (dir, url)
+}
+
 fn person(n: usize) -> Value {
     json!({
         "email": format!("person{n}@company{n}.com"),
@@ -158,8 +165,7 @@ fn each_written_once(mock: &Mock) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_leads_and_their_tasks_reach_salesforce_in_twelve_calls() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let (_dir, url) = temp_db();
     // Captured while no CRM is configured: the changes wait in the queue.
     let offline = Running::start(&vars(&url, None)).await;
     offline.capture(0, 1000).await;
@@ -198,8 +204,7 @@ async fn a_thousand_leads_and_their_tasks_reach_salesforce_in_twelve_calls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_session_costs_one_login_and_a_storm_delays_but_loses_nothing() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let (_dir, url) = temp_db();
     let mock = Mock::start().await;
     let server = Running::start(&vars(&url, Some(&mock))).await;
     server.capture(0, 10).await;
@@ -238,8 +243,7 @@ async fn an_expired_session_costs_one_login_and_a_storm_delays_but_loses_nothing
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_record_is_the_only_dead_letter_and_its_retry_delivers_it() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let (_dir, url) = temp_db();
     let mock = Mock::start().await;
     mock.org().refused.insert(
         "person3@company3.com".into(),
@@ -311,8 +315,7 @@ async fn a_refused_record_is_the_only_dead_letter_and_its_retry_delivers_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sync_routes_need_their_scopes_and_ready_tells_a_refused_login() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let (_dir, url) = temp_db();
     let mock = Mock::start().await;
     let mut settings = vars(&url, Some(&mock));
     settings.insert(
@@ -435,8 +438,7 @@ fn sample(exposition: &str, name: &str) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seeds_sync_metrics_count_each_way_and_a_pulled_change_is_not_pushed_back() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let (_dir, url) = temp_db();
     let mock = Mock::start().await;
     let server = Server::start_with(
         &url,
@@ -508,8 +510,7 @@ async fn the_seeds_sync_metrics_count_each_way_and_a_pulled_change_is_not_pushed
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_batch_leaves_one_record_per_lead_after_the_restart() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let (_dir, url) = temp_db();
     // A backlog captured while no CRM was configured.
     let offline = Server::start(&url);
     let mut ids = std::collections::BTreeSet::new();
@@ -600,8 +601,7 @@ async fn post_outbound(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outbound_message_applies_once_answers_the_ack_and_refuses_other_orgs() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let (_dir, url) = temp_db();
     let mock = Mock::start().await;
     let mut settings = vars(&url, Some(&mock));
     settings.insert("SALESFORCE_ORG_ID".to_owned(), "00D5w000004qGTO".to_owned());
@@ -750,8 +750,7 @@ async fn an_outbound_message_applies_once_answers_the_ack_and_refuses_other_orgs
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crm_webhook_port_serves_the_crm_webhooks_on_a_listener_of_their_own() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let (_dir, url) = temp_db();
     let mock = Mock::start().await;
     let mut settings = vars(&url, Some(&mock));
     settings.insert(
