@@ -7,6 +7,7 @@ mod jwt;
 #[cfg(feature = "mock")]
 pub mod mock;
 pub mod outbound;
+mod record;
 mod wire;
 
 pub use client::ApiUsage;

@@ -115,7 +115,7 @@ impl OutboundMessage {
 }
 
 /// The change a Lead notification makes: the same [`CrmChange`] the pull
-/// builds for the record (one rule, `crm::lead_change`), with `changed_at`
+/// builds for the record (one rule, `record::lead_change`), with `changed_at`
 /// the newest of `LastModifiedDate` and `SystemModstamp`.
 ///
 /// A notification without either (the original system's setup selects
@@ -140,7 +140,7 @@ pub fn lead_change(
         "LastModifiedDate" if !timed => Some(received.as_str()),
         _ => n.fields.get(name).map(String::as_str),
     };
-    crate::crm::lead_change(field, config).ok()
+    crate::record::lead_change(field, config).ok()
 }
 
 /// A SOAP 1.1 Fault with faultcode `soapenv:Client` (the message is at
