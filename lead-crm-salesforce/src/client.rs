@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lead_core::{Error, Result};
 use reqwest::{Method, StatusCode};
@@ -45,9 +45,14 @@ pub(crate) struct Http {
     /// The JWT bearer flow's key, read once when the client is built.
     jwt: Option<jwt::Signer>,
     session: tokio::sync::Mutex<Option<Session>>,
-    usage: Mutex<Option<ApiUsage>>,
+    /// The last `Sforce-Limit-Info`, and when it came.
+    usage: Mutex<Option<(ApiUsage, Instant)>>,
     logins: AtomicU64,
 }
+
+/// How long a usage figure near the limit holds calls back before one is
+/// let through to read a fresh one (the org's 24-hour window moves on).
+const USAGE_FRESH: Duration = Duration::from_secs(15 * 60);
 
 impl Http {
     /// Checks what can be checked before the first login (the JWT
@@ -87,7 +92,28 @@ impl Http {
     }
 
     pub(crate) fn usage(&self) -> Option<ApiUsage> {
-        *self.usage.lock().unwrap_or_else(|p| p.into_inner())
+        self.usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|(usage, _)| usage)
+    }
+
+    /// `Err(RateLimited)` while the org's last known API usage is inside
+    /// the share left to its other integrations
+    /// ([`SalesforceConfig::api_reserve_pct`]): the sync slows down before
+    /// the org's limit is hit, not after.
+    fn within_budget(&self) -> Result<()> {
+        let last = *self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        let Some((usage, seen)) = last else {
+            return Ok(());
+        };
+        let reserve = usage.limit * u64::from(self.config.api_reserve_pct.min(100)) / 100;
+        if usage.used + reserve >= usage.limit && seen.elapsed() < USAGE_FRESH {
+            return Err(Error::RateLimited {
+                retry_after: Some(USAGE_FRESH.saturating_sub(seen.elapsed())),
+            });
+        }
+        Ok(())
     }
 
     pub(crate) fn logins(&self) -> u64 {
@@ -246,6 +272,7 @@ impl Http {
         body: Option<&Value>,
         headers: &[(&str, &str)],
     ) -> Result<Answer> {
+        self.within_budget()?;
         let mut session = self.session().await?;
         for attempt in 0..2 {
             let mut request = self
@@ -284,7 +311,7 @@ impl Http {
             return;
         };
         if let Some(usage) = parse_limit_info(info) {
-            *self.usage.lock().unwrap_or_else(|p| p.into_inner()) = Some(usage);
+            *self.usage.lock().unwrap_or_else(|p| p.into_inner()) = Some((usage, Instant::now()));
         }
     }
 }

@@ -108,6 +108,12 @@ pub struct SalesforceConfig {
     pub task_external_id: String,
     /// Lead `Status` per stage (defaults: the standard picklist).
     pub stage_status: BTreeMap<Stage, String>,
+    /// The share of the org's daily API calls (percent, default 5) left to
+    /// its other integrations: once `Sforce-Limit-Info` says the org is
+    /// that close to its limit, the client answers "rate limited" without
+    /// calling for 15 minutes, then lets one call through to read the
+    /// usage again.
+    pub api_reserve_pct: u8,
     /// Whether a qualified lead (or one further on) also becomes an
     /// Opportunity (SPEC `create_deals`; default on: the org needs the
     /// External ID field `opportunity_external_id` on Opportunity).
@@ -136,6 +142,7 @@ impl SalesforceConfig {
             task_external_id: "Web_Task_Id__c".into(),
             stage_status: default_stage_status(),
             status_stage: default_status_stage(),
+            api_reserve_pct: 5,
             create_deals: true,
             opportunity_external_id: "Web_Lead_Id__c".into(),
             opportunity_stage: default_opportunity_stage(),

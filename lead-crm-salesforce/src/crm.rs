@@ -307,14 +307,38 @@ impl SalesforceClient {
                 records,
                 &[("Sforce-Auto-Assign", "FALSE")],
             )
-            .await?;
-        for (&i, result) in picked.iter().zip(saved) {
-            match (outcome("Opportunity", result), &mut outcomes[i]) {
-                (PushOutcome::Synced(deal), PushOutcome::Synced(links)) => links.extend(deal),
-                (PushOutcome::Rejected(why) | PushOutcome::Retry(why), slot) => {
-                    *slot = PushOutcome::Retry(format!("the Opportunity: {why}"));
+            .await;
+        // The Leads are in: a failed Opportunity makes its lead's outcome
+        // partial, never undoes the Lead (nor fails the other leads).
+        let partly = |slot: &mut PushOutcome, problem: String, temporary: bool| {
+            if let PushOutcome::Synced(links) = slot {
+                *slot = PushOutcome::Partly {
+                    links: std::mem::take(links),
+                    problem: format!("the Opportunity: {problem}"),
+                    temporary,
+                };
+            }
+        };
+        let saved = match saved {
+            Ok(saved) => saved,
+            Err(err) => {
+                let temporary = err.is_temporary() || matches!(err, Error::Unauthorized(_));
+                for &i in &picked {
+                    partly(&mut outcomes[i], err.to_string(), temporary);
                 }
-                _ => {}
+                return Ok(());
+            }
+        };
+        for (&i, result) in picked.iter().zip(saved) {
+            match outcome("Opportunity", result) {
+                PushOutcome::Synced(deal) => {
+                    if let PushOutcome::Synced(links) = &mut outcomes[i] {
+                        links.extend(deal);
+                    }
+                }
+                PushOutcome::Retry(why) => partly(&mut outcomes[i], why, true),
+                PushOutcome::Rejected(why) => partly(&mut outcomes[i], why, false),
+                PushOutcome::Partly { .. } => {}
             }
         }
         Ok(())

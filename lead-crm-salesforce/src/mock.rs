@@ -44,6 +44,9 @@ pub struct Org {
     pub opportunities: BTreeMap<String, Value>,
     /// Active users: e-mail → User Id.
     pub users: BTreeMap<String, String>,
+    /// External ID fields the org lacks, as `Object/Field`: an upsert by
+    /// one answers `404 NOT_FOUND`.
+    pub missing_fields: HashSet<String>,
     /// External ids several records share (a single-record upsert of one
     /// answers `300`).
     pub ambiguous: HashSet<String>,
@@ -63,7 +66,9 @@ pub struct Org {
     pub failures: VecDeque<(StatusCode, Value)>,
     /// E-mails the org refuses, with the error it gives.
     pub refused: BTreeMap<String, Value>,
-    used: u64,
+    /// API calls counted today (`Sforce-Limit-Info`'s `api-usage`); set it
+    /// to play an org near its limit.
+    pub used: u64,
     /// Milliseconds after noon of the last write (SystemModstamp's clock).
     tick: i64,
     /// Milliseconds between two writes' SystemModstamp (0 means 1 000:
@@ -480,6 +485,9 @@ async fn upsert_collection(
     if let Some(early) = gate(&mut org, &headers, &version, call) {
         return early;
     }
+    if let Some(missing) = missing_field(&org, &object, &field) {
+        return missing;
+    }
     let records = body["records"].as_array().cloned().unwrap_or_default();
     if body["allOrNone"] != json!(false) || records.is_empty() || records.len() > 200 {
         let error = json!([{"message": "records: 1 to 200, allOrNone given", "errorCode": "INVALID_INPUT"}]);
@@ -509,6 +517,18 @@ async fn upsert_collection(
     with_limits(&org, axum::Json(Value::Array(results)).into_response())
 }
 
+/// `404 NOT_FOUND` when the org lacks the External ID field `field`.
+fn missing_field(org: &Org, object: &str, field: &str) -> Option<Response> {
+    if !org.missing_fields.contains(&format!("{object}/{field}")) {
+        return None;
+    }
+    let error = json!([{"message": format!("Provided external ID field does not exist or is not accessible: {field}"), "errorCode": "NOT_FOUND"}]);
+    Some(with_limits(
+        org,
+        (StatusCode::NOT_FOUND, axum::Json(error)).into_response(),
+    ))
+}
+
 fn failure(code: &str, message: &str, fields: &[&str]) -> Value {
     json!({"success": false, "errors": [{"statusCode": code, "message": message, "fields": fields}]})
 }
@@ -526,6 +546,9 @@ async fn upsert_one(
     let call = format!("PATCH /sobjects/{object}/{field}");
     if let Some(early) = gate(&mut org, &headers, &version, call) {
         return early;
+    }
+    if let Some(missing) = missing_field(&org, &object, &field) {
+        return missing;
     }
     let bad = |message: &str, code: &str| {
         let error = json!([{"message": message, "errorCode": code}]);

@@ -264,6 +264,14 @@ pub fn router(state: AppState) -> Router {
 /// separate ports: webhooks, lead API, dashboard). Each listener documents
 /// its own routes at `/openapi.json`.
 pub fn router_for(state: AppState, parts: &[Part]) -> Router {
+    router_with(state, parts, Router::new())
+}
+
+/// Like [`router_for`], with `extra` routes of the embedding program (a
+/// CRM's webhook receiver) served under the same protections: request
+/// id, security headers, time limit, rate limits. They are not in
+/// `/openapi.json`.
+pub fn router_with(state: AppState, parts: &[Part], extra: Router) -> Router {
     let settings = state.settings();
     let timeout = settings.request_timeout;
     let cors = cors_layer(&settings.cors_origins);
@@ -271,6 +279,8 @@ pub fn router_for(state: AppState, parts: &[Part]) -> Router {
     let (routes, api) = routes_of(settings, parts);
     let router = routes
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .with_state(state.clone())
+        .merge(extra)
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(middleware::from_fn_with_state(
@@ -292,7 +302,6 @@ pub fn router_for(state: AppState, parts: &[Part]) -> Router {
             security_headers(hsts.clone(), request, next)
         }))
         .layer(middleware::from_fn(request_id))
-        .with_state(state)
 }
 
 /// The request id header: read from the client, always on the answer.

@@ -38,11 +38,11 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Response {
         Some(match seen.auth {
             None => json!({ "name": name, "status": "unchecked" }),
             Some(auth) if auth.ok => json!({ "name": name, "status": "ok", "checked_at": auth.at }),
+            // The reason is for people with a key: `/api/sync/status`.
             Some(auth) => json!({
                 "name": name,
                 "status": "cannot_authenticate",
                 "checked_at": auth.at,
-                "error": auth.error,
             }),
         })
     });

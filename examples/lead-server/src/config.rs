@@ -1356,6 +1356,16 @@ mod tests {
                 ("CRM_TYPE", "salesforce"),
                 ("SALESFORCE_CLIENT_ID", "id"),
                 ("SALESFORCE_CLIENT_SECRET", "hunter2"),
+                ("SALESFORCE_ORG_ID", "00D5w000004qGTO"),
+            ]),
+            ["SALESFORCE_OUTBOUND_TOKEN"],
+            "an org id is no secret: the endpoint needs its token"
+        );
+        assert_eq!(
+            field_of(&[
+                ("CRM_TYPE", "salesforce"),
+                ("SALESFORCE_CLIENT_ID", "id"),
+                ("SALESFORCE_CLIENT_SECRET", "hunter2"),
                 ("CRM_SYNC_DIRECTION", "sideways"),
                 ("CRM_MAX_RECORDS_PER_RUN", "0"),
                 ("CRM_CREATE_DEALS", "maybe"),
@@ -1375,6 +1385,7 @@ mod tests {
             ("CRM_SYNC_STAGES", "false"),
             ("CRM_CREATE_DEALS", "false"),
             ("SALESFORCE_ORG_ID", "00D5w000004qGTO"),
+            ("SALESFORCE_OUTBOUND_TOKEN", "outbound-token-0123456789"),
         ]))
         .expect("valid")
         .sync

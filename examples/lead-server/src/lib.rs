@@ -41,7 +41,7 @@ use std::sync::Arc;
 
 use lead_core::sync::SyncMonitor;
 use lead_core::{Deps, Error, usecase};
-use lead_http::{AppState, SyncAccess, router_for};
+use lead_http::{AppState, SyncAccess, router_for, router_with};
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::net::TcpListener;
 
@@ -441,15 +441,17 @@ impl Application {
             .listeners
             .iter()
             .map(|(addr, parts)| {
-                let mut app = router_for(state.clone(), parts);
-                if config.crm_webhook.is_none() && parts.contains(&lead_http::Part::Capture) {
-                    app = app.merge(crm_routes.clone());
-                }
+                let app =
+                    if config.crm_webhook.is_none() && parts.contains(&lead_http::Part::Capture) {
+                        router_with(state.clone(), parts, crm_routes.clone())
+                    } else {
+                        router_for(state.clone(), parts)
+                    };
                 (*addr, format!("{parts:?}"), app)
             })
             .collect();
         if let Some(addr) = config.crm_webhook {
-            let app = router_for(state.clone(), &[lead_http::Part::Operations]).merge(crm_routes);
+            let app = router_with(state.clone(), &[lead_http::Part::Operations], crm_routes);
             apps.push((addr, "[CrmWebhooks, Operations]".into(), app));
         }
         for (addr, serves, app) in apps {

@@ -2,15 +2,17 @@
 //! notifications an org posts when its flow or workflow rule fires, so a
 //! change made in Salesforce arrives at once instead of at the next pull.
 //!
-//! The sender is checked by its organization id (`SALESFORCE_ORG_ID`) and,
-//! when `SALESFORCE_OUTBOUND_TOKEN` is set, by `?token=` on the endpoint
-//! URL configured in Salesforce (compared in constant time). Each
-//! notification is applied once, under the pull's conflict rules: its
-//! `Id` is taken as a 24-hour lease in the sync state (Salesforce re-sends
-//! a message until it is acknowledged, for up to 24 hours), given back
-//! when applying it failed so the re-sent message applies it then. The
-//! answer is Salesforce's exact acknowledgement; anything else (a SOAP
-//! fault) makes it send again.
+//! The sender is checked by `?token=` on the endpoint URL configured in
+//! Salesforce (`SALESFORCE_OUTBOUND_TOKEN`, compared in constant time) and
+//! by its organization id (`SALESFORCE_ORG_ID`). Each notification is
+//! applied once, under the pull's conflict rules: a delivery holds a
+//! short lease on its `Id` while applying it and marks it done in the
+//! sync state afterwards (Salesforce re-sends a message until it is
+//! acknowledged, for up to 24 hours); a re-send of a done one changes
+//! nothing, one that comes while another delivery applies it is answered
+//! with a fault, so Salesforce sends it again later. The answer is
+//! Salesforce's exact acknowledgement; anything else (a SOAP fault) makes
+//! it send again.
 
 use std::sync::Arc;
 
@@ -31,17 +33,17 @@ use secrecy::{ExposeSecret, SecretString};
 /// under it.
 const MAX_BODY: usize = 1024 * 1024;
 
-/// How long a notification id is remembered: Salesforce stops re-sending
-/// after 24 hours.
-const REMEMBER: Duration = Duration::hours(24);
+/// How long a delivery may take to apply a notification before another
+/// delivery of it may (a crash mid-way is over after it).
+const APPLYING: Duration = Duration::minutes(2);
 
 /// Who may post Outbound Messages.
 #[derive(Debug, Clone)]
 pub(crate) struct ReceiverSettings {
     /// The org whose messages are taken (15 or 18 characters).
     pub(crate) org_id: String,
-    /// The `?token=` the endpoint URL carries, when one is required.
-    pub(crate) token: Option<SecretString>,
+    /// The `?token=` the endpoint URL carries.
+    pub(crate) token: SecretString,
 }
 
 /// `SALESFORCE_ORG_ID` and `SALESFORCE_OUTBOUND_TOKEN`: `None` (no
@@ -60,17 +62,24 @@ pub(crate) fn settings(
         );
         return None;
     }
+    // An org id is no secret (web-to-lead forms carry it): the endpoint
+    // needs a password of its own.
     let token = get("SALESFORCE_OUTBOUND_TOKEN");
-    if token.as_ref().is_some_and(|t| t.len() < 16) {
+    let usable = token.as_ref().is_some_and(|t| {
+        t.len() >= 16
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+    });
+    if !usable {
         invalid(
             "SALESFORCE_OUTBOUND_TOKEN",
-            "at least 16 characters (it is the endpoint's password)",
+            "required with SALESFORCE_ORG_ID: at least 16 letters, digits or -_.~ (the endpoint URL carries it as ?token=)",
         );
         return None;
     }
     Some(ReceiverSettings {
         org_id,
-        token: token.map(SecretString::from),
+        token: SecretString::from(token?),
     })
 }
 
@@ -122,7 +131,10 @@ fn refuse(status: StatusCode, reason: &str) -> Response {
         .into_response()
 }
 
-/// Whether `query` carries `token=<expected>`, compared in constant time.
+/// Whether `query` carries `token=<expected>`: the two are hashed first
+/// and the hashes compared in constant time, so neither the token nor its
+/// length shows in the time taken. The token's characters need no
+/// percent-decoding (the settings allow only unreserved ones).
 fn token_matches(query: Option<&str>, expected: &SecretString) -> bool {
     use subtle::ConstantTimeEq;
     let given = query
@@ -130,7 +142,9 @@ fn token_matches(query: Option<&str>, expected: &SecretString) -> bool {
         .split('&')
         .find_map(|pair| pair.strip_prefix("token="))
         .unwrap_or_default();
-    bool::from(given.as_bytes().ct_eq(expected.expose_secret().as_bytes()))
+    let given = lead_http::hash_key(given);
+    let expected = lead_http::hash_key(expected.expose_secret());
+    bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }
 
 async fn receive(
@@ -138,9 +152,7 @@ async fn receive(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
-    if let Some(token) = &receiver.settings.token
-        && !token_matches(query.as_deref(), token)
-    {
+    if !token_matches(query.as_deref(), &receiver.settings.token) {
         return refuse(StatusCode::UNAUTHORIZED, "unknown sender");
     }
     let message = match parse(&body) {
@@ -160,15 +172,18 @@ async fn receive(
     let now = receiver.deps.clock.now();
     let holder = uuid::Uuid::new_v4().to_string();
     let mut taken = Vec::new();
+    let mut repeats = 0;
     for notification in &message.notifications {
-        let name = format!("salesforce.outbound.{}", notification.id);
-        match receiver
-            .state
-            .try_lease(&name, &holder, now + REMEMBER, now)
-            .await
-        {
-            Ok(true) => taken.push((name, notification.clone())),
-            Ok(false) => {} // applied before (or being applied now)
+        match claim(&receiver, &notification.id, &holder).await {
+            Ok(Claim::Done) => repeats += 1,
+            Ok(Claim::Mine) => taken.push(notification.clone()),
+            Ok(Claim::Busy) => {
+                // Another delivery of it is being applied: answer no Ack,
+                // so Salesforce sends it again, by when it is done (or
+                // failed and is free again).
+                release(&receiver, &taken, &holder).await;
+                return refuse(StatusCode::SERVICE_UNAVAILABLE, "being applied; send again");
+            }
             Err(err) => {
                 tracing::warn!(error = %err.chain(), "cannot record an Outbound Message");
                 release(&receiver, &taken, &holder).await;
@@ -176,13 +191,18 @@ async fn receive(
             }
         }
     }
-    let repeats = message.notifications.len() - taken.len();
     let fresh = lead_crm_salesforce::OutboundMessage {
-        notifications: taken.iter().map(|(_, n)| n.clone()).collect(),
+        notifications: taken.clone(),
         ..message
     };
     let applied = match receiver.client.outbound_changes(&fresh, now).await {
         Ok(changes) => {
+            if changes.len() < fresh.notifications.len() {
+                tracing::info!(
+                    skipped = fresh.notifications.len() - changes.len(),
+                    "Outbound Message notifications that are not Leads ignored"
+                );
+            }
             apply_changes(
                 &receiver.deps,
                 CrmKind::Salesforce,
@@ -194,36 +214,81 @@ async fn receive(
         }
         Err(err) => Err(err),
     };
-    match applied {
-        Ok(report) => {
-            metrics::counter!("crm_sync_from_crm_total").increment(report.applied as u64);
-            metrics::counter!("crm_sync_total_synced_total").increment(report.applied as u64);
-            tracing::info!(
-                notifications = fresh.notifications.len(),
-                repeats,
-                ?report,
-                "Salesforce Outbound Message"
-            );
-            ([(header::CONTENT_TYPE, ACK_CONTENT_TYPE)], ACK).into_response()
-        }
+    let report = match applied {
+        Ok(report) => report,
         Err(err) => {
             tracing::warn!(error = %err.chain(), "an Outbound Message not applied; Salesforce sends it again");
             release(&receiver, &taken, &holder).await;
-            refuse(StatusCode::SERVICE_UNAVAILABLE, "try again later")
+            return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again later");
+        }
+    };
+    // Applied: remembered as done, so a re-send changes nothing. A mark
+    // that cannot be written lets a re-send apply it again (harmless
+    // under newest-wins), never loses it.
+    let done = now.to_rfc3339();
+    for notification in &taken {
+        let marked = receiver
+            .state
+            .set_watermark(&done_name(&notification.id), &done)
+            .await;
+        if let Err(err) = marked {
+            tracing::warn!(error = %err.chain(), "cannot mark an Outbound Message done");
         }
     }
+    release(&receiver, &taken, &holder).await;
+    metrics::counter!("crm_sync_from_crm_total").increment(report.applied as u64);
+    metrics::counter!("crm_sync_total_synced_total").increment(report.applied as u64);
+    tracing::info!(
+        notifications = fresh.notifications.len(),
+        repeats,
+        ?report,
+        "Salesforce Outbound Message"
+    );
+    ([(header::CONTENT_TYPE, ACK_CONTENT_TYPE)], ACK).into_response()
 }
 
-/// Forgets the notifications this delivery took, so the next one applies
-/// them.
-async fn release(
-    receiver: &Receiver,
-    taken: &[(String, lead_crm_salesforce::Notification)],
-    holder: &str,
-) {
-    for (name, _) in taken {
-        if let Err(err) = receiver.state.release_lease(name, holder).await {
-            tracing::warn!(error = %err.chain(), "cannot release an Outbound Message lease; its re-sends wait for it to end");
+/// Where a notification stands for this delivery.
+enum Claim {
+    /// Applied before: nothing to do.
+    Done,
+    /// This delivery applies it (holding its lease).
+    Mine,
+    /// Another delivery is applying it now.
+    Busy,
+}
+
+/// The name a notification is marked done under.
+fn done_name(id: &str) -> String {
+    format!("salesforce.outbound.done.{id}")
+}
+
+/// The name of the lease a delivery holds while applying a notification.
+fn lease_name(id: &str) -> String {
+    format!("salesforce.outbound.applying.{id}")
+}
+
+/// Done, or taken for this delivery for [`APPLYING`], or busy.
+async fn claim(receiver: &Receiver, id: &str, holder: &str) -> lead_core::Result<Claim> {
+    if receiver.state.watermark(&done_name(id)).await?.is_some() {
+        return Ok(Claim::Done);
+    }
+    let now = receiver.deps.clock.now();
+    let mine = receiver
+        .state
+        .try_lease(&lease_name(id), holder, now + APPLYING, now)
+        .await?;
+    Ok(if mine { Claim::Mine } else { Claim::Busy })
+}
+
+/// Gives back the leases this delivery holds.
+async fn release(receiver: &Receiver, taken: &[lead_crm_salesforce::Notification], holder: &str) {
+    for notification in taken {
+        let released = receiver
+            .state
+            .release_lease(&lease_name(&notification.id), holder)
+            .await;
+        if let Err(err) = released {
+            tracing::warn!(error = %err.chain(), "cannot release an Outbound Message lease; a re-send waits for it to end");
         }
     }
 }

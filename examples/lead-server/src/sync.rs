@@ -439,9 +439,9 @@ impl LeadStore for Waking {
     }
 }
 
-/// Counts a push run in the seed's metric names and logs it; the entries
-/// it claimed, when it ran.
-fn count_push(pushed: lead_core::Result<PushReport>) -> Option<usize> {
+/// Counts a push run in the seed's metric names and logs it; its report,
+/// when it ran.
+fn count_push(pushed: lead_core::Result<PushReport>) -> Option<PushReport> {
     match pushed {
         Ok(report) => {
             let sent = (report.leads_synced + report.tasks_synced) as u64;
@@ -452,7 +452,7 @@ fn count_push(pushed: lead_core::Result<PushReport>) -> Option<usize> {
             if report.claimed > 0 {
                 tracing::info!(?report, "CRM push");
             }
-            Some(report.claimed)
+            Some(report)
         }
         Err(err) => {
             tracing::warn!(error = %err.chain(), "CRM push failed; the entries stay queued");
@@ -526,10 +526,16 @@ pub(crate) fn spawn(
                     count_pull(pulled);
                 }
             }
-            let full = if settings.direction.pushes() {
+            // While the CRM refuses our credentials the queue waits (a
+            // push would only spend the entries' retries); the check
+            // before each pull tells when it takes them again.
+            let refused = monitor.seen().auth.is_some_and(|a| !a.ok);
+            let full = if settings.direction.pushes() && !refused {
                 let pushed = push_once(&deps, &*outbox, &*crm, &push).await;
                 monitor.record_push(deps.clock.now(), pushed.as_ref().copied());
-                count_push(pushed).is_some_and(|claimed| claimed >= push.batch)
+                // Straight on only after a full batch that moved: a
+                // failing one waits its turn like the entries it retried.
+                count_push(pushed).is_some_and(|r| r.claimed >= push.batch && r.acked > 0)
             } else {
                 false
             };
@@ -543,7 +549,7 @@ pub(crate) fn spawn(
                 metrics::gauge!("crm_api_usage_used").set(used as f64);
                 metrics::gauge!("crm_api_usage_limit").set(limit as f64);
             }
-            if full {
+            if full && !*stopped.borrow() {
                 continue;
             }
             let until_pull = next_pull.saturating_duration_since(tokio::time::Instant::now());

@@ -21,6 +21,18 @@ pub enum PushOutcome {
     /// The CRM could not take this record now (a locked row, a limit) while
     /// it took others: try this one again later.
     Retry(String),
+    /// The CRM took the record but not everything that goes with it
+    /// (Salesforce: the Lead, not its Opportunity): its ids are recorded,
+    /// and the change is tried again (`temporary`) or parked with
+    /// `problem` for a person, whose retry sends it whole again.
+    Partly {
+        /// The ids of what the CRM took.
+        links: Vec<CrmLink>,
+        /// What it did not take, and why.
+        problem: String,
+        /// Whether trying again later may help.
+        temporary: bool,
+    },
 }
 
 /// The contact fields a CRM change may carry, by our names.

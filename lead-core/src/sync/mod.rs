@@ -12,5 +12,26 @@ pub use monitor::{AuthRecord, RunRecord, Seen, SyncMonitor};
 pub use pull::{ConflictRule, PullConfig, PullReport, apply_changes, pull_once};
 pub use push::{PushConfig, PushReport, push_once, retry_delay};
 
+/// One round both ways (the jobs' `crm_bidirectional_sync`): the CRM's
+/// changes since the watermark, then one push run. Each half reports on
+/// its own: a CRM that fails the pull still gets the push, and the other
+/// way round.
+pub async fn sync_once(
+    deps: &crate::usecase::Deps,
+    outbox: &dyn crate::ports::OutboxStore,
+    state: &dyn crate::ports::SyncState,
+    crm: &dyn crate::ports::CrmClient,
+    policy: &crate::policy::Policy,
+    pull: &PullConfig,
+    push: &PushConfig,
+) -> (
+    crate::error::Result<PullReport>,
+    crate::error::Result<PushReport>,
+) {
+    let pulled = pull_once(deps, state, crm, policy, pull).await;
+    let pushed = push_once(deps, outbox, crm, push).await;
+    (pulled, pushed)
+}
+
 #[cfg(test)]
 mod tests;

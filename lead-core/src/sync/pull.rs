@@ -172,17 +172,20 @@ async fn apply(
         return Ok(());
     };
     let lead = lead_merged_into(deps, lead).await?;
+    // The lead's last change before this one: each field below is judged
+    // against it, not against the write an earlier field just made.
+    let local_at = lead.updated_at;
     if let Some(stage) = change.stage {
         apply_stage(deps, policy, config, change, &lead, stage, report).await?;
     }
     if let Some(owner) = &change.owner {
         // Read again: a stage change above moved the version.
         let lead = deps.store.get(&lead.ext_id).await?.unwrap_or(lead.clone());
-        apply_owner(deps, policy, config, change, &lead, owner, report).await?;
+        apply_owner(deps, policy, config, change, &lead, owner, local_at, report).await?;
     }
     if !change.contact.is_empty() {
         let lead = deps.store.get(&lead.ext_id).await?.unwrap_or(lead);
-        apply_contact(deps, policy, config, change, &lead, report).await?;
+        apply_contact(deps, policy, config, change, &lead, local_at, report).await?;
     }
     Ok(())
 }
@@ -203,6 +206,21 @@ fn contact_value<'a>(lead: &'a Lead, name: &str) -> Option<&'a str> {
     }
 }
 
+/// The place of the contact field `name` in an edit.
+fn field_slot<'e>(edit: &'e mut LeadEdit, name: &str) -> Option<&'e mut Option<Option<String>>> {
+    Some(match name {
+        "first_name" => &mut edit.first_name,
+        "last_name" => &mut edit.last_name,
+        "phone" => &mut edit.phone,
+        "company" => &mut edit.company,
+        "job_title" => &mut edit.job_title,
+        "website" => &mut edit.website,
+        "country" => &mut edit.country,
+        "industry" => &mut edit.industry,
+        _ => return None,
+    })
+}
+
 /// The contact fields the CRM changed and the rules let in, written as
 /// one edit from the CRM (re-assessed, nothing queued back). The lead's
 /// last change stands for each field's (the lead keeps no per-field
@@ -214,6 +232,7 @@ async fn apply_contact(
     config: &PullConfig,
     change: &CrmChange,
     lead: &Lead,
+    local_at: DateTime<Utc>,
     report: &mut PullReport,
 ) -> Result<()> {
     let mut edit = LeadEdit::default();
@@ -234,22 +253,25 @@ async fn apply_contact(
             Some(&value.as_str()),
             local.as_ref(),
             change.changed_at,
-            lead.updated_at,
+            local_at,
         ) {
             kept += 1;
             continue;
         }
-        let slot = match name.as_str() {
-            "first_name" => &mut edit.first_name,
-            "last_name" => &mut edit.last_name,
-            "phone" => &mut edit.phone,
-            "company" => &mut edit.company,
-            "job_title" => &mut edit.job_title,
-            "website" => &mut edit.website,
-            "country" => &mut edit.country,
-            "industry" => &mut edit.industry,
-            _ => continue,
+        let Some(slot) = field_slot(&mut edit, name) else {
+            continue;
         };
+        // Each value is tried on its own: one our rules refuse (a phone
+        // that does not parse) is counted and left out, the others apply.
+        let mut alone = LeadEdit::default();
+        let alone_slot = field_slot(&mut alone, name);
+        if let Some(alone_slot) = alone_slot {
+            *alone_slot = Some(Some(value.clone()));
+        }
+        if alone.apply(&mut lead.clone(), policy).is_err() {
+            report.refused += 1;
+            continue;
+        }
         *slot = Some(Some(value.clone()));
         taken += 1;
     }
@@ -317,6 +339,7 @@ async fn apply_stage(
     tally(report, written)
 }
 
+#[allow(clippy::too_many_arguments)] // the pull's context, spelled out
 async fn apply_owner(
     deps: &Deps,
     policy: &Policy,
@@ -324,6 +347,7 @@ async fn apply_owner(
     change: &CrmChange,
     lead: &Lead,
     owner: &RepId,
+    local_at: DateTime<Utc>,
     report: &mut PullReport,
 ) -> Result<()> {
     if !wins(
@@ -331,7 +355,7 @@ async fn apply_owner(
         Some(owner),
         lead.assigned_to.as_ref(),
         change.changed_at,
-        lead.updated_at,
+        local_at,
     ) {
         report.kept_local += 1;
         return Ok(());

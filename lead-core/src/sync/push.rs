@@ -224,6 +224,21 @@ impl Run<'_> {
                 PushOutcome::Retry(reason) => {
                     self.fail_all(group, &Error::unavailable(reason)).await?;
                 }
+                PushOutcome::Partly {
+                    links,
+                    problem,
+                    temporary,
+                } => {
+                    // The lead is in the CRM: its tasks may go, whatever
+                    // happens to the rest.
+                    let recorded = record_links(deps, lead, links).await;
+                    let err = match recorded {
+                        Err(err) => err,
+                        Ok(()) if temporary => Error::unavailable(problem),
+                        Ok(()) => Error::NotAllowed(problem),
+                    };
+                    self.fail_all(group, &err).await?;
+                }
             }
         }
         Ok(())
@@ -301,10 +316,20 @@ impl Run<'_> {
                         self.ack(entry).await?;
                     }
                 }
-                PushOutcome::Rejected(reason) => {
+                PushOutcome::Rejected(reason)
+                | PushOutcome::Partly {
+                    problem: reason,
+                    temporary: false,
+                    ..
+                } => {
                     self.park_all(group, &Error::NotAllowed(reason)).await?;
                 }
-                PushOutcome::Retry(reason) => {
+                PushOutcome::Retry(reason)
+                | PushOutcome::Partly {
+                    problem: reason,
+                    temporary: true,
+                    ..
+                } => {
                     self.fail_all(group, &Error::unavailable(reason)).await?;
                 }
             }
@@ -335,9 +360,11 @@ impl Run<'_> {
     }
 
     /// A temporary failure within the budget comes back later; anything
-    /// else is parked.
+    /// else is parked. A refused login counts as temporary: it is the
+    /// credentials that need fixing, not the entries, which wait for it.
     async fn fail(&mut self, entry: &Claimed, err: &Error) -> Result<()> {
-        if !err.is_temporary() || entry.attempts + 1 >= self.config.max_attempts {
+        let temporary = err.is_temporary() || matches!(err, Error::Unauthorized(_));
+        if !temporary || entry.attempts + 1 >= self.config.max_attempts {
             return self.park(entry, err).await;
         }
         let delay = retry_delay(self.config, entry.entry.id, entry.attempts, err);

@@ -30,6 +30,8 @@ struct FakeCrm {
     failures: Mutex<Vec<Error>>,
     /// E-mails the CRM refuses.
     refused: Mutex<HashSet<String>>,
+    /// Leads the CRM takes without what goes with them.
+    partly: Mutex<HashSet<LeadExtId>>,
     /// Changes made in the CRM, oldest first.
     changes: Mutex<Vec<CrmChange>>,
     /// Watermarks the pulls asked from.
@@ -53,12 +55,24 @@ impl CrmClient for FakeCrm {
             return Err(err);
         }
         let refused = self.refused.lock().unwrap().clone();
+        let partly = self.partly.lock().unwrap().clone();
         let mut pushed = self.leads.lock().unwrap();
         Ok(leads
             .iter()
             .map(|lead| {
                 if refused.contains(lead.fields.email.as_str()) {
                     return PushOutcome::Rejected("INVALID_EMAIL_ADDRESS: Email".into());
+                }
+                if partly.contains(&lead.ext_id) {
+                    return PushOutcome::Partly {
+                        links: vec![CrmLink {
+                            crm: CrmKind::Salesforce,
+                            object: "Lead".into(),
+                            id: format!("00Q{}", lead.ext_id.as_str()),
+                        }],
+                        problem: "the Opportunity: NOT_FOUND".into(),
+                        temporary: false,
+                    };
                 }
                 pushed.push(lead.ext_id.clone());
                 PushOutcome::Synced(vec![CrmLink {
@@ -533,4 +547,97 @@ async fn contact_fields_from_the_crm_are_applied_by_their_rules_and_not_sent_bac
         w.stored(&lead).await.fields.country.as_deref(),
         Some("Finland")
     );
+}
+
+#[tokio::test]
+async fn sync_once_pulls_then_pushes_and_reports_each_half() {
+    let w = World::new();
+    let known = w.synced("ana@acme.com").await;
+    w.clock.advance(chrono::Duration::hours(1));
+    w.crm_change(&known, Some(Stage::Contacted), 90);
+    let fresh = w.capture("bea@acme.com").await;
+
+    let (pulled, pushed) = sync_once(
+        &w.deps,
+        &*w.store,
+        &*w.store,
+        &w.crm,
+        &Policy::default(),
+        &PullConfig::default(),
+        &w.config,
+    )
+    .await;
+    assert_eq!(pulled.unwrap().applied, 1);
+    assert_eq!(pushed.unwrap().leads_synced, 1, "the new lead went out");
+    assert_eq!(w.stored(&known).await.stage, Stage::Contacted);
+    assert!(w.crm.pushed_leads().contains(&fresh.ext_id));
+    assert_eq!(w.backlog().await, 0);
+}
+
+#[tokio::test]
+async fn a_refused_login_leaves_the_entries_queued_not_parked() {
+    let w = World::new();
+    w.capture("ana@acme.com").await;
+    w.crm
+        .failures
+        .lock()
+        .unwrap()
+        .push(Error::Unauthorized("invalid_grant: expired".into()));
+    let report = w.push().await;
+    assert_eq!(
+        (report.retried, report.dead_lettered),
+        (2, 0),
+        "the lead waits for fixed credentials, its task for the lead: {report:?}"
+    );
+    assert_eq!(w.backlog().await, 2, "the lead's entry and its task's");
+}
+
+#[tokio::test]
+async fn a_partly_taken_lead_keeps_its_link_and_its_tasks_go() {
+    let w = World::new();
+    let lead = w.capture("ana@acme.com").await;
+    w.crm.partly.lock().unwrap().insert(lead.ext_id.clone());
+    let report = w.push().await;
+    assert_eq!(
+        report.dead_lettered, 1,
+        "the lead's entry, for a person: {report:?}"
+    );
+    let stored = w.stored(&lead).await;
+    assert!(
+        stored.crm_links.iter().any(|l| l.object == "Lead"),
+        "what the CRM took is recorded"
+    );
+    let dead = w.store.dead_letters(&Destination::CRM, 10).await.unwrap();
+    assert!(dead[0].error.contains("Opportunity"), "{:?}", dead[0].error);
+    assert_eq!(
+        report.tasks_synced, 1,
+        "its task went in the same run: {report:?}"
+    );
+    assert_eq!(w.backlog().await, 0);
+}
+
+#[tokio::test]
+async fn one_crm_change_of_stage_owner_and_contact_applies_every_field() {
+    let w = World::new();
+    let lead = w.synced("ana@acme.com").await;
+    // Pulled at 14:00, a change made at 13:30: the stage write stamps
+    // the lead 14:00, after the change.
+    w.clock.advance(chrono::Duration::hours(2));
+    w.crm_contact(&lead, &[("job_title", "CTO")], 90);
+    w.crm
+        .changes
+        .lock()
+        .unwrap()
+        .last_mut()
+        .expect("a change")
+        .stage = Some(Stage::Contacted);
+
+    let report = w.pull(&PullConfig::default()).await;
+    assert_eq!(
+        report.applied, 2,
+        "the stage write does not make the contact fields look older: {report:?}"
+    );
+    let stored = w.stored(&lead).await;
+    assert_eq!(stored.stage, Stage::Contacted);
+    assert_eq!(stored.fields.job_title.as_deref(), Some("CTO"));
 }

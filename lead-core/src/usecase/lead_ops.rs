@@ -328,7 +328,7 @@ impl LeadEdit {
     /// Applies the edit to `lead`, validated as an API change: unlike a
     /// capture, a value that does not parse is refused, naming the field
     /// (the person editing is there to correct it).
-    fn apply(&self, lead: &mut Lead, policy: &Policy) -> Result<()> {
+    pub(crate) fn apply(&self, lead: &mut Lead, policy: &Policy) -> Result<()> {
         use crate::normalize::{check_text, fix_name_case, parse_url};
         let mut problems = Vec::new();
         let mut text = |name: &str, value: &Option<Option<String>>| -> Option<Option<String>> {
@@ -511,7 +511,11 @@ pub async fn edit_lead_as(
             now,
         );
         if !should_push(origin) {
-            commit.outbox.retain(|e| e.destination != Destination::CRM);
+            // The CRM's own edit is not told back to it; what our rules
+            // decided from it (an auto-qualification's stage change) is.
+            commit
+                .outbox
+                .retain(|e| e.destination != Destination::CRM || e.kind != OutboxKind::LeadUpdated);
         }
         single(deps.store.commit(commit.write(lead, Some(version))).await?)
     };

@@ -283,3 +283,26 @@ async fn the_push_engine_delivers_leads_and_tasks_once_through_the_adapter() {
     assert!(matches!(again[0], PushOutcome::Synced(_)));
     assert_eq!(mock.org().leads.len(), 5);
 }
+
+#[tokio::test]
+async fn an_org_near_its_daily_limit_is_left_its_reserve() {
+    let mock = Mock::start().await;
+    let crm = client(&mock);
+    let world = World::new();
+    let mut leads = world.capture_many(2).await;
+    for lead in &mut leads {
+        lead.assigned_to = None;
+    }
+    // Other integrations used all but 4 % of the org's calls.
+    mock.org().used = LIMIT - LIMIT / 25;
+    crm.push_leads(&leads[..1])
+        .await
+        .expect("a call tells the usage");
+    let calls = mock.org().calls.len();
+    let held = crm.push_leads(&leads[1..]).await.expect_err("held back");
+    assert!(
+        matches!(held, Error::RateLimited { retry_after: Some(after) } if after > std::time::Duration::from_secs(60)),
+        "{held:?}"
+    );
+    assert_eq!(mock.org().calls.len(), calls, "no call spent on it");
+}

@@ -236,3 +236,34 @@ async fn the_pull_reads_contact_fields_but_not_the_stand_ins_the_push_wrote() {
         "LastName holds the first name when there is no last name: {second:?}"
     );
 }
+
+#[tokio::test]
+async fn an_org_without_the_opportunity_field_still_gets_the_leads() {
+    let mock = Mock::start().await;
+    let crm = deals_client(&mock);
+    mock.org()
+        .missing_fields
+        .insert("Opportunity/Web_Lead_Id__c".into());
+    let world = World::new();
+    let mut leads = world.capture_many(2).await;
+    leads[1].stage = Stage::Qualified;
+
+    let outcomes = crm.push_leads(&leads).await.expect("push");
+    assert!(
+        matches!(outcomes[0], PushOutcome::Synced(_)),
+        "{outcomes:?}"
+    );
+    match &outcomes[1] {
+        PushOutcome::Partly {
+            links,
+            problem,
+            temporary,
+        } => {
+            assert_eq!(links[0].object, "Lead", "the Lead is in");
+            assert!(problem.contains("Web_Lead_Id__c"), "{problem}");
+            assert!(!temporary, "a missing field needs a person");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(mock.org().leads.len(), 2);
+}

@@ -359,9 +359,21 @@ async fn the_sync_routes_need_their_scopes_and_ready_tells_a_refused_login() {
         json!("cannot_authenticate"),
         "{ready}"
     );
-    let error = ready["crm"]["error"].as_str().unwrap_or_default();
-    assert!(error.contains("invalid_client"), "{ready}");
+    assert!(
+        ready["crm"].get("error").is_none(),
+        "the reason is for key holders: {ready}"
+    );
+    // The changes wait for fixed credentials; none is given up on.
+    server.capture(0, 3).await;
+    let status = server.status().await;
+    let error = status["auth"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("invalid_client"), "{status}");
     assert!(!error.contains("not-the-secret"), "no secret in the answer");
+    assert_eq!(
+        (status["backlog"].clone(), status["dead_letters"].clone()),
+        (json!(6), json!(0)),
+        "{status}"
+    );
     assert_eq!(mock.org().logins, 0, "the org gave no session");
 
     let anonymous = server
@@ -646,6 +658,31 @@ async fn an_outbound_message_applies_once_answers_the_ack_and_refuses_other_orgs
         .await;
     assert_eq!(unchanged["stage"], json!("new"), "nothing applied");
 
+    // While another delivery of it is being applied: no Ack, so
+    // Salesforce sends it again later.
+    let side = lead_store_sqlite::SqliteStore::from_url(&url)
+        .await
+        .expect("the same file");
+    let applying = "salesforce.outbound.applying.04l5w00005286hAAAQ";
+    let now = chrono::Utc::now();
+    assert!(
+        lead_core::SyncState::try_lease(
+            &side,
+            applying,
+            "other",
+            now + chrono::Duration::minutes(2),
+            now
+        )
+        .await
+        .expect("lease")
+    );
+    let (status, _, fault) = post_outbound(&server, token, message.clone()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{fault}");
+    lead_core::SyncState::release_lease(&side, applying, "other")
+        .await
+        .expect("released");
+    side.close().await;
+
     // From the org: applied, and answered with Salesforce's own Ack.
     let (status, kind, ack) = post_outbound(&server, token, message.clone()).await;
     assert_eq!(status, StatusCode::OK, "{ack}");
@@ -757,6 +794,10 @@ async fn crm_webhook_port_serves_the_crm_webhooks_on_a_listener_of_their_own() {
         "SALESFORCE_ORG_ID".to_owned(),
         "00D5w000004qGTOEA2".to_owned(),
     );
+    settings.insert(
+        "SALESFORCE_OUTBOUND_TOKEN".to_owned(),
+        "outbound-token-0123456789".to_owned(),
+    );
     settings.insert("CRM_WEBHOOK_PORT".to_owned(), "0".to_owned());
     let server = Running::start(&settings).await;
     assert_eq!(server.addrs.len(), 2, "the main listener and the CRM's");
@@ -769,7 +810,9 @@ async fn crm_webhook_port_serves_the_crm_webhooks_on_a_listener_of_their_own() {
     let post = |addr: SocketAddr| {
         server
             .client
-            .post(format!("http://{addr}/webhook/crm/salesforce"))
+            .post(format!(
+                "http://{addr}/webhook/crm/salesforce?token=outbound-token-0123456789"
+            ))
             .header("content-type", "text/xml; charset=utf-8")
             .body(message.clone())
             .send()
