@@ -1396,6 +1396,56 @@ mod tests {
         assert!(tuned.outbound.is_none(), "to_crm reads no CRM webhooks");
         let crate::sync::Crm::Salesforce(salesforce) = &tuned.crm;
         assert!(!salesforce.create_deals);
+
+        let mapped = ServerConfig::from_vars(&vars(&[
+            ("CRM_TYPE", "salesforce"),
+            ("SALESFORCE_CLIENT_ID", "id"),
+            ("SALESFORCE_CLIENT_SECRET", "hunter2"),
+            (
+                "SALESFORCE_STAGE_STATUS",
+                "qualified=Qualified; proposal=Proposal Sent",
+            ),
+            (
+                "SALESFORCE_STATUS_STAGE",
+                "Closed - Converted=won;Qualified=qualified",
+            ),
+        ]))
+        .expect("valid")
+        .sync
+        .expect("sync on");
+        let crate::sync::Crm::Salesforce(salesforce) = &mapped.crm;
+        assert_eq!(
+            salesforce.stage_status[&lead_core::Stage::Qualified],
+            "Qualified"
+        );
+        assert_eq!(
+            salesforce.stage_status[&lead_core::Stage::Proposal],
+            "Proposal Sent"
+        );
+        assert_eq!(
+            salesforce.stage_status[&lead_core::Stage::New],
+            "Open - Not Contacted",
+            "the stages not named keep the standard picklist"
+        );
+        assert_eq!(
+            salesforce.status_stage["Qualified"],
+            lead_core::Stage::Qualified
+        );
+        assert_eq!(
+            salesforce.status_stage.len(),
+            2,
+            "the pull's map is replaced whole"
+        );
+        assert_eq!(
+            field_of(&[
+                ("CRM_TYPE", "salesforce"),
+                ("SALESFORCE_CLIENT_ID", "id"),
+                ("SALESFORCE_CLIENT_SECRET", "hunter2"),
+                ("SALESFORCE_STAGE_STATUS", "finished=Done"),
+                ("SALESFORCE_STATUS_STAGE", "Done"),
+            ]),
+            ["SALESFORCE_STAGE_STATUS", "SALESFORCE_STATUS_STAGE"]
+        );
     }
 
     #[test]

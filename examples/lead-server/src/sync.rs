@@ -315,6 +315,30 @@ fn salesforce(
     };
     let mut config = SalesforceConfig::new(login_url, flow);
     config.create_deals = create_deals;
+    // The org's Lead Status picklist, when it is not the standard one.
+    if let Some(pairs) = get("SALESFORCE_STAGE_STATUS") {
+        match stage_pairs(&pairs, false) {
+            Some(map) => config.stage_status.extend(map),
+            None => invalid(
+                "SALESFORCE_STAGE_STATUS",
+                "stage=Status pairs separated by ; (e.g. qualified=Qualified;proposal=Proposal Sent)",
+            ),
+        }
+    }
+    if let Some(pairs) = get("SALESFORCE_STATUS_STAGE") {
+        match stage_pairs(&pairs, true) {
+            Some(map) => {
+                config.status_stage = map
+                    .into_iter()
+                    .map(|(stage, status)| (status, stage))
+                    .collect();
+            }
+            None => invalid(
+                "SALESFORCE_STATUS_STAGE",
+                "Status=stage pairs separated by ; (e.g. Closed - Converted=won;Qualified=qualified)",
+            ),
+        }
+    }
     if let Some(version) = get("SALESFORCE_API_VERSION") {
         let plain = version.trim_start_matches('v');
         let valid = plain
@@ -327,6 +351,27 @@ fn salesforce(
         }
     }
     Some(Crm::Salesforce(config))
+}
+
+/// `stage=Status;…` (or `Status=stage;…` when `status_first`) as
+/// (stage, Status) pairs; `None` when a pair does not read.
+#[cfg(feature = "salesforce")]
+fn stage_pairs(text: &str, status_first: bool) -> Option<Vec<(lead_core::Stage, String)>> {
+    text.split(';')
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (left, right) = pair.split_once('=')?;
+            let (stage, status) = if status_first {
+                (right, left)
+            } else {
+                (left, right)
+            };
+            let stage = lead_core::Stage::parse(stage.trim()).ok()?;
+            let status = status.trim();
+            (!status.is_empty()).then(|| (stage, status.to_owned()))
+        })
+        .collect()
 }
 
 impl SyncSettings {
