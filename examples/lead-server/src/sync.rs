@@ -533,8 +533,9 @@ pub(crate) struct Shared {
     pub(crate) wake: Arc<Notify>,
 }
 
-/// How long a woken worker waits for more commits before it pushes: a
-/// burst of captures goes out in full batches rather than one call each.
+/// How long a woken worker waits for more commits before it pushes, at
+/// least: a burst of captures goes out in one batch rather than one call
+/// each.
 const GATHER: Duration = Duration::from_millis(50);
 
 /// Starts the worker: a push whenever the queue may hold work (at once
@@ -561,6 +562,7 @@ pub(crate) fn spawn(
     let pull = settings.pull.clone();
     tokio::spawn(async move {
         let mut next_pull = tokio::time::Instant::now();
+        let mut last_push = tokio::time::Instant::now();
         loop {
             if tokio::time::Instant::now() >= next_pull {
                 next_pull = tokio::time::Instant::now() + settings.pull_every;
@@ -576,6 +578,7 @@ pub(crate) fn spawn(
             // before each pull tells when it takes them again.
             let refused = monitor.seen().auth.is_some_and(|a| !a.ok);
             let full = if settings.direction.pushes() && !refused {
+                last_push = tokio::time::Instant::now();
                 let pushed = push_once(&deps, &*outbox, &*crm, &push).await;
                 monitor.record_push(deps.clock.now(), pushed.as_ref().copied());
                 // Straight on only after a full batch that moved: a
@@ -604,8 +607,13 @@ pub(crate) fn spawn(
                 _ = stopped.wait_for(|stop| *stop) => return,
             };
             if woken {
+                // Each push spends the org's API calls: pushes stay at
+                // least `push_every` apart, so a steady stream of captures
+                // goes out in batches; after a quiet spell a commit is
+                // pushed at once (after GATHER, for its neighbours).
+                let gap = settings.push_every.saturating_sub(last_push.elapsed());
                 tokio::select! {
-                    _ = tokio::time::sleep(GATHER) => {}
+                    _ = tokio::time::sleep(GATHER.max(gap)) => {}
                     _ = stopped.wait_for(|stop| *stop) => return,
                 }
             }

@@ -189,6 +189,17 @@ async fn a_thousand_leads_and_their_tasks_reach_salesforce_in_twelve_calls() {
         org.calls
     );
     assert_eq!(org.logins, 1);
+    let upserts: Vec<&String> = org
+        .calls
+        .iter()
+        .filter(|c| c.starts_with("PATCH /composite"))
+        .collect();
+    assert_eq!(
+        upserts.len(),
+        10,
+        "five calls of 200 leads, five of 200 tasks: {:?}",
+        org.calls
+    );
     drop(org);
     each_written_once(&mock);
     assert_eq!(status["dead_letters"], json!(0));
