@@ -3,6 +3,8 @@
 pub mod commit;
 #[cfg(feature = "testing")]
 pub mod conformance;
+#[cfg(feature = "testing")]
+pub mod crm_conformance;
 pub mod dedup;
 mod error;
 pub mod followup;

@@ -138,6 +138,14 @@ impl Org {
         lead["SystemModstamp"] = json!(stamp);
     }
 
+    /// A change made in Salesforce at `at`: the Lead with this external
+    /// id gets `status`.
+    pub fn set_status_at(&mut self, ext_id: &str, status: &str, at: chrono::DateTime<chrono::Utc>) {
+        let lead = self.leads.get_mut(ext_id).expect("a stored lead");
+        lead["Status"] = json!(status);
+        lead["SystemModstamp"] = json!(at.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string());
+    }
+
     /// A change made in Salesforce: the Lead with this external id gets
     /// `status`.
     pub fn set_status(&mut self, ext_id: &str, status: &str) {
