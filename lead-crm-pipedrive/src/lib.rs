@@ -1,6 +1,11 @@
-//! Pipedrive for lead-core's [`CrmClient`](lead_core::CrmClient) (issue 20,
-//! in progress): the contract mock first (feature `mock`); the client
-//! follows.
+#![doc = include_str!("../README.md")]
 
+mod client;
+mod config;
+mod crm;
 #[cfg(feature = "mock")]
 pub mod mock;
+mod wire;
+
+pub use config::PipedriveConfig;
+pub use crm::PipedriveClient;

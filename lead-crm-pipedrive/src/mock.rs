@@ -340,6 +340,7 @@ enum Route {
     GetDeal(String),
     PatchDeal(String),
     AddActivity,
+    ListActivities,
     GetActivity(String),
     PatchActivity(String),
     ListLeads,
@@ -365,6 +366,7 @@ impl Route {
             ("GET", ["api", "v2", "deals", i]) => Route::GetDeal(id(i)),
             ("PATCH", ["api", "v2", "deals", i]) => Route::PatchDeal(id(i)),
             ("POST", ["api", "v2", "activities"]) => Route::AddActivity,
+            ("GET", ["api", "v2", "activities"]) => Route::ListActivities,
             ("GET", ["api", "v2", "activities", i]) => Route::GetActivity(id(i)),
             ("PATCH", ["api", "v2", "activities", i]) => Route::PatchActivity(id(i)),
             ("GET", ["api", "v1", "leads"]) => Route::ListLeads,
@@ -382,7 +384,7 @@ impl Route {
     fn cost(&self) -> u64 {
         match self {
             Route::GetPerson(_) | Route::GetDeal(_) | Route::GetActivity(_) => 1,
-            Route::ListPersons => 10,
+            Route::ListPersons | Route::ListActivities => 10,
             Route::AddPerson
             | Route::PatchPerson(_)
             | Route::AddDeal
@@ -622,6 +624,7 @@ impl Company {
             }
             Route::PatchDeal(id) => self.patch_deal(numeric_id(&id)?, object(request)?),
             Route::AddActivity => self.add_activity(object(request)?),
+            Route::ListActivities => self.list_activities(request),
             Route::GetActivity(id) => {
                 let id = numeric_id(&id)?;
                 let activity = self
@@ -1045,6 +1048,45 @@ impl Company {
             json!({"items": page}),
             json!({"next_cursor": next}),
         ))
+    }
+
+    /// `GET /api/v2/activities?lead_id=&person_id=&deal_id=&limit=&cursor=`,
+    /// by id.
+    fn list_activities(&self, request: &Request) -> Result<Answer, Answer> {
+        let limit = page_size(request)?;
+        let after = match request.param("cursor") {
+            None => None,
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| bad("invalid cursor"))?),
+        };
+        let number = |name: &str| {
+            request
+                .param(name)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|_| bad(&format!("{name} must be an integer")))
+                })
+                .transpose()
+        };
+        let (person, deal) = (number("person_id")?, number("deal_id")?);
+        let lead = request.param("lead_id");
+        let mut rows: Vec<(u64, &Value)> = self
+            .activities
+            .iter()
+            .filter(|(_, a)| lead.is_none_or(|l| a["lead_id"].as_str() == Some(l)))
+            .filter(|(_, a)| person.is_none_or(|p| a["person_id"].as_u64() == Some(p)))
+            .filter(|(_, a)| deal.is_none_or(|d| a["deal_id"].as_u64() == Some(d)))
+            .filter(|(id, _)| after.is_none_or(|(_, last)| **id > last))
+            .map(|(id, a)| (*id, a))
+            .collect();
+        rows.sort_by_key(|(id, _)| *id);
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = match rows.last() {
+            Some((id, _)) if more => json!(encode_cursor(0, *id)),
+            _ => Value::Null,
+        };
+        let data: Vec<Value> = rows.into_iter().map(|(_, a)| a.clone()).collect();
+        Ok(ok_with(Value::Array(data), json!({"next_cursor": next})))
     }
 
     fn list_persons(&self, request: &Request) -> Result<Answer, Answer> {
