@@ -253,6 +253,38 @@ fn task_marker(task: &uuid::Uuid) -> String {
     format!("lead-capture task {}", task.simple())
 }
 
+/// Records one record's result among `total`: its outcome, or a refusal
+/// when the record alone is at fault. A failure of the CRM as a whole
+/// stops there (`Ok(false)`): the rest are marked to retry, or, when
+/// nothing went yet, the error (and its Retry-After) stands for the whole
+/// call.
+fn record(
+    sent: Result<PushOutcome>,
+    outcomes: &mut Vec<PushOutcome>,
+    total: usize,
+) -> Result<bool> {
+    let err = match sent {
+        Ok(outcome) => {
+            outcomes.push(outcome);
+            return Ok(true);
+        }
+        Err(err) => err,
+    };
+    match outcome_of(err) {
+        Ok(refused) => {
+            outcomes.push(refused);
+            Ok(true)
+        }
+        Err(err) if outcomes.is_empty() => Err(err),
+        Err(err) => {
+            let why = err.to_string();
+            let left = total - outcomes.len();
+            outcomes.extend(std::iter::repeat_with(|| PushOutcome::Retry(why.clone())).take(left));
+            Ok(false)
+        }
+    }
+}
+
 /// A failure as the outcome of one record, when the record alone is at
 /// fault; `None` when the CRM as a whole is (the caller stops there).
 fn outcome_of(err: Error) -> std::result::Result<PushOutcome, Error> {
@@ -270,23 +302,10 @@ impl CrmClient for PipedriveClient {
 
     async fn push_leads(&self, leads: &[Lead]) -> Result<Vec<PushOutcome>> {
         let mut outcomes = Vec::with_capacity(leads.len());
-        for (i, lead) in leads.iter().enumerate() {
-            match self.push_one(lead).await {
-                Ok(links) => outcomes.push(PushOutcome::Synced(links)),
-                Err(err) => match outcome_of(err) {
-                    Ok(refused) => outcomes.push(refused),
-                    // Nothing went yet: the error (and its Retry-After)
-                    // stands for the whole call.
-                    Err(err) if i == 0 => return Err(err),
-                    Err(err) => {
-                        let why = err.to_string();
-                        outcomes.extend(
-                            std::iter::repeat_with(|| PushOutcome::Retry(why.clone()))
-                                .take(leads.len() - i),
-                        );
-                        break;
-                    }
-                },
+        for lead in leads {
+            let sent = self.push_one(lead).await.map(PushOutcome::Synced);
+            if !record(sent, &mut outcomes, leads.len())? {
+                break;
             }
         }
         Ok(outcomes)
@@ -298,7 +317,7 @@ impl CrmClient for PipedriveClient {
         // lead: a task sent again (after a crash before its
         // acknowledgement) updates its activity instead of adding a twin.
         let mut existing: HashMap<String, HashMap<String, u64>> = HashMap::new();
-        for (i, push) in tasks.iter().enumerate() {
+        for push in tasks {
             let person = linked(&push.lead, "person").and_then(|id| id.parse::<u64>().ok());
             let (Some(person), Some(pd_lead)) = (person, linked(&push.lead, "lead")) else {
                 outcomes.push(PushOutcome::Retry(format!(
@@ -353,20 +372,11 @@ impl CrmClient for PipedriveClient {
                 }
                 Ok::<_, Error>(created.id)
             };
-            match sent.await {
-                Ok(id) => outcomes.push(PushOutcome::Synced(vec![link("activity", id)])),
-                Err(err) => match outcome_of(err) {
-                    Ok(refused) => outcomes.push(refused),
-                    Err(err) if i == 0 => return Err(err),
-                    Err(err) => {
-                        let why = err.to_string();
-                        outcomes.extend(
-                            std::iter::repeat_with(|| PushOutcome::Retry(why.clone()))
-                                .take(tasks.len() - i),
-                        );
-                        break;
-                    }
-                },
+            let sent = sent
+                .await
+                .map(|id| PushOutcome::Synced(vec![link("activity", id)]));
+            if !record(sent, &mut outcomes, tasks.len())? {
+                break;
             }
         }
         Ok(outcomes)
