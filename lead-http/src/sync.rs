@@ -246,7 +246,13 @@ pub(crate) async fn dead_letters(
     };
     let sync = access(&state)?;
     let dead = sync.outbox.dead_letters(&Destination::CRM, limit).await?;
-    let total = sync.outbox.dead_count(&Destination::CRM).await?;
+    // Read after the list: never fewer than it shows, even when a letter
+    // was parked in between.
+    let total = sync
+        .outbox
+        .dead_count(&Destination::CRM)
+        .await?
+        .max(dead.len() as u64);
     Ok(Json(DeadLetterList {
         success: true,
         count: dead.len(),
