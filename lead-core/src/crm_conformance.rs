@@ -127,6 +127,18 @@ impl World {
             .expect("a push run")
     }
 
+    async fn pull(&self) -> crate::sync::PullReport {
+        pull_once(
+            &self.deps,
+            &*self.store,
+            &*self.crm,
+            &Policy::default(),
+            &PullConfig::default(),
+        )
+        .await
+        .expect("a pull run")
+    }
+
     async fn backlog(&self) -> u64 {
         self.store
             .pending_count(&Destination::CRM)
@@ -247,15 +259,7 @@ pub async fn a_newer_crm_change_applies_and_is_not_echoed(mock: &dyn CrmMock) {
     // Pulled at 15:00; changed in the CRM at 14:00, after our 12:00.
     w.clock.advance(chrono::Duration::hours(3));
     mock.lose_in_crm(&lead.ext_id, 120).await;
-    let report = pull_once(
-        &w.deps,
-        &*w.store,
-        &*w.crm,
-        &Policy::default(),
-        &PullConfig::default(),
-    )
-    .await
-    .expect("a pull");
+    let report = w.pull().await;
     assert_eq!(report.applied, 1, "{report:?}");
     assert_eq!(w.stored(&lead.ext_id).await.stage, Stage::Lost);
     assert_eq!(w.backlog().await, 0, "nothing queued back to the CRM");
@@ -287,15 +291,7 @@ pub async fn an_older_crm_change_does_not_overwrite_a_newer_local_one(mock: &dyn
     .await
     .expect("a local change");
     mock.lose_in_crm(&lead.ext_id, 60).await;
-    let report = pull_once(
-        &w.deps,
-        &*w.store,
-        &*w.crm,
-        &Policy::default(),
-        &PullConfig::default(),
-    )
-    .await
-    .expect("a pull");
+    let report = w.pull().await;
     assert_eq!(report.applied, 0, "{report:?}");
     assert_eq!(w.stored(&lead.ext_id).await.stage, Stage::Contacted);
 }

@@ -130,6 +130,14 @@ impl Error {
     pub fn is_temporary(&self) -> bool {
         matches!(self, Error::RateLimited { .. } | Error::Unavailable(..))
     }
+
+    /// Whether a change that failed with this error should wait and be
+    /// sent again rather than be given up on: a temporary failure, or
+    /// credentials the other side refused (it is they that need fixing,
+    /// not the change).
+    pub fn is_worth_retrying(&self) -> bool {
+        self.is_temporary() || matches!(self, Error::Unauthorized(_))
+    }
 }
 
 /// An error and every error underneath it, outermost first, joined by

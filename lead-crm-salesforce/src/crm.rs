@@ -322,7 +322,7 @@ impl SalesforceClient {
         let saved = match saved {
             Ok(saved) => saved,
             Err(err) => {
-                let temporary = err.is_temporary() || matches!(err, Error::Unauthorized(_));
+                let temporary = err.is_worth_retrying();
                 for &i in &picked {
                     partly(&mut outcomes[i], err.to_string(), temporary);
                 }

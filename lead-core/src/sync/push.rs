@@ -359,12 +359,11 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// A temporary failure within the budget comes back later; anything
-    /// else is parked. A refused login counts as temporary: it is the
-    /// credentials that need fixing, not the entries, which wait for it.
+    /// A failure worth retrying ([`Error::is_worth_retrying`]: a
+    /// temporary one, or refused credentials) within the budget comes
+    /// back later; anything else is parked.
     async fn fail(&mut self, entry: &Claimed, err: &Error) -> Result<()> {
-        let temporary = err.is_temporary() || matches!(err, Error::Unauthorized(_));
-        if !temporary || entry.attempts + 1 >= self.config.max_attempts {
+        if !err.is_worth_retrying() || entry.attempts + 1 >= self.config.max_attempts {
             return self.park(entry, err).await;
         }
         let delay = retry_delay(self.config, entry.entry.id, entry.attempts, err);
