@@ -5,9 +5,15 @@
 //! (`lead-crm-pipedrive-spec/openapi/`):
 //!
 //! - v2 persons (search by e-mail, create, read, change, list changed since
-//!   with cursor paging), deals and activities: creates answer **200**;
-//! - v1 leads (UUID ids, create **201**, `start` paging), notes, users and
-//!   `users/me`;
+//!   with cursor paging), deals and activities (the same, without search):
+//!   creates answer **200**;
+//! - v2 lead → deal conversion (a job polled for its status; the lead's
+//!   activities and notes move to the new deal, the lead is deleted);
+//! - v1 leads (UUID ids, create **201**, `start` paging, archived ones
+//!   listed apart), notes (create, list, update), users and `users/me`;
+//! - v1 webhooks (create **201**, list, delete), and the payloads Pipedrive
+//!   would deliver for them ([`Company::webhook_v2`],
+//!   [`Company::webhook_v1`]), for tests that play its webhook sender;
 //! - the API token in `x-api-token` (or `Authorization: Bearer`), else the
 //!   `401` envelope;
 //! - the burst window (`x-ratelimit-*`) and the daily token budget
@@ -75,8 +81,18 @@ pub struct Company {
     pub deals: BTreeMap<u64, Value>,
     /// Activities by id, in the v2 shape.
     pub activities: BTreeMap<u64, Value>,
-    /// Notes by id, in the v1 shape.
+    /// Notes by id, in the v1 shape (`content`, `lead_id`, `deal_id`,
+    /// `person_id`, `org_id`, `user_id`, `add_time`/`update_time` as
+    /// `YYYY-MM-DD HH:MM:SS`, `active_flag`, …).
     pub notes: BTreeMap<u64, Value>,
+    /// Webhooks by id, in the v1 shape (`subscription_url`,
+    /// `event_action`, `event_object`, `version`, `user_id`, `is_active`,
+    /// `type`, `http_auth_user`, `http_auth_password`, `name`, …).
+    pub webhooks: BTreeMap<u64, Value>,
+    /// How many status polls of a lead conversion answer `running` before
+    /// the conversion completes: 0 (the default) lets the first poll see
+    /// `completed`. The deal is created at the poll that completes it.
+    pub convert_polls: u32,
     /// Users, as v1 user objects (`id`, `name`, `email`, `active_flag`,
     /// `is_deleted`, …): owners must be one of them. The first is the
     /// token's user (`users/me`, the default owner).
@@ -89,8 +105,11 @@ pub struct Company {
     /// against the OpenAPI documents.
     pub requests: Vec<Recorded>,
     /// Successful creates and updates per record, keyed `person/<id>`,
-    /// `lead/<uuid>`, `activity/<id>`, `deal/<id>`, `note/<id>` (a record
-    /// written twice was sent twice).
+    /// `lead/<uuid>`, `activity/<id>`, `deal/<id>`, `note/<id>`,
+    /// `webhook/<id>` (a record written twice was sent twice); and
+    /// `convert/<lead uuid>` once per accepted request to convert that lead
+    /// (the deal it made counts as `deal/<id>` when the conversion
+    /// completes).
     pub writes: BTreeMap<String, u32>,
     /// Answers for the next data calls, in order (status, body), before
     /// any work; they carry the rate-limit headers.
@@ -118,6 +137,8 @@ pub struct Company {
     tick: i64,
     /// Leads created so far (the serial in their UUID).
     lead_serial: u64,
+    /// Lead conversions by conversion id.
+    conversions: BTreeMap<String, Conversion>,
     /// Where the current burst window started and the calls in it.
     window: Option<(Instant, u64)>,
 }
@@ -137,6 +158,22 @@ pub struct Recorded {
     pub headers: Vec<(String, String)>,
     /// The JSON body; `None` when the body was empty or not JSON.
     pub body: Option<Value>,
+}
+
+/// A lead conversion job (`POST /api/v2/leads/{id}/convert/deal`).
+struct Conversion {
+    /// The lead being converted.
+    lead_id: String,
+    /// The stage the deal goes to (from the request, else the first).
+    stage_id: u64,
+    /// The deal's pipeline.
+    pipeline_id: u64,
+    /// Status polls answered so far.
+    polls: u32,
+    /// `running`, `completed` or `failed` once polled.
+    status: &'static str,
+    /// The deal made, once completed.
+    deal_id: Option<u64>,
 }
 
 impl Company {
@@ -174,6 +211,38 @@ impl Company {
         let stamp = v1_lead_time(self.now());
         let lead = self.leads.get_mut(id).expect("change_lead: a stored lead");
         merge(lead, &fields);
+        lead["update_time"] = json!(stamp);
+    }
+
+    /// A change made in Pipedrive: the deal `id` gets `fields` (top-level
+    /// keys replaced) and a new `update_time`; a new `status` sets
+    /// `won_time`/`lost_time` and `close_time` as Pipedrive does (`open`
+    /// clears `close_time`). Not counted in [`Company::writes`].
+    ///
+    /// # Panics
+    ///
+    /// When the deal does not exist: a mistake in the test.
+    pub fn change_deal(&mut self, id: u64, fields: Value) {
+        let at = self.now();
+        let deal = self.deals.get_mut(&id).expect("change_deal: a stored deal");
+        let status_before = deal["status"].clone();
+        merge(deal, &fields);
+        close_times(deal, &status_before, at);
+        deal["update_time"] = json!(v2_time(at));
+    }
+
+    /// A user archives the lead `id` in Pipedrive: `is_archived` becomes
+    /// `true` and `update_time` new, so that it leaves `GET /api/v1/leads`
+    /// for `GET /api/v1/leads/archived`. Not counted in
+    /// [`Company::writes`].
+    ///
+    /// # Panics
+    ///
+    /// When the lead does not exist: a mistake in the test.
+    pub fn archive_lead(&mut self, id: &str) {
+        let stamp = v1_lead_time(self.now());
+        let lead = self.leads.get_mut(id).expect("archive_lead: a stored lead");
+        lead["is_archived"] = json!(true);
         lead["update_time"] = json!(stamp);
     }
 
@@ -336,6 +405,7 @@ enum Route {
     AddPerson,
     GetPerson(String),
     PatchPerson(String),
+    ListDeals,
     AddDeal,
     GetDeal(String),
     PatchDeal(String),
@@ -344,10 +414,20 @@ enum Route {
     GetActivity(String),
     PatchActivity(String),
     ListLeads,
+    ListArchivedLeads,
     AddLead,
     GetLead(String),
     PatchLead(String),
+    /// The lead's id.
+    ConvertLead(String),
+    /// The lead's id and the conversion's.
+    ConversionStatus(String, String),
+    ListNotes,
     AddNote,
+    UpdateNote(String),
+    ListWebhooks,
+    AddWebhook,
+    DeleteWebhook(String),
     Users,
     Me,
 }
@@ -362,6 +442,7 @@ impl Route {
             ("POST", ["api", "v2", "persons"]) => Route::AddPerson,
             ("GET", ["api", "v2", "persons", i]) => Route::GetPerson(id(i)),
             ("PATCH", ["api", "v2", "persons", i]) => Route::PatchPerson(id(i)),
+            ("GET", ["api", "v2", "deals"]) => Route::ListDeals,
             ("POST", ["api", "v2", "deals"]) => Route::AddDeal,
             ("GET", ["api", "v2", "deals", i]) => Route::GetDeal(id(i)),
             ("PATCH", ["api", "v2", "deals", i]) => Route::PatchDeal(id(i)),
@@ -370,10 +451,20 @@ impl Route {
             ("GET", ["api", "v2", "activities", i]) => Route::GetActivity(id(i)),
             ("PATCH", ["api", "v2", "activities", i]) => Route::PatchActivity(id(i)),
             ("GET", ["api", "v1", "leads"]) => Route::ListLeads,
+            ("GET", ["api", "v1", "leads", "archived"]) => Route::ListArchivedLeads,
             ("POST", ["api", "v1", "leads"]) => Route::AddLead,
             ("GET", ["api", "v1", "leads", i]) => Route::GetLead(id(i)),
             ("PATCH", ["api", "v1", "leads", i]) => Route::PatchLead(id(i)),
+            ("POST", ["api", "v2", "leads", i, "convert", "deal"]) => Route::ConvertLead(id(i)),
+            ("GET", ["api", "v2", "leads", i, "convert", "status", c]) => {
+                Route::ConversionStatus(id(i), id(c))
+            }
+            ("GET", ["api", "v1", "notes"]) => Route::ListNotes,
             ("POST", ["api", "v1", "notes"]) => Route::AddNote,
+            ("PUT", ["api", "v1", "notes", i]) => Route::UpdateNote(id(i)),
+            ("GET", ["api", "v1", "webhooks"]) => Route::ListWebhooks,
+            ("POST", ["api", "v1", "webhooks"]) => Route::AddWebhook,
+            ("DELETE", ["api", "v1", "webhooks", i]) => Route::DeleteWebhook(id(i)),
             ("GET", ["api", "v1", "users"]) => Route::Users,
             ("GET", ["api", "v1", "users", "me"]) => Route::Me,
             _ => return None,
@@ -383,8 +474,11 @@ impl Route {
     /// The endpoint's `x-token-cost` in the OpenAPI documents.
     fn cost(&self) -> u64 {
         match self {
-            Route::GetPerson(_) | Route::GetDeal(_) | Route::GetActivity(_) => 1,
-            Route::ListPersons | Route::ListActivities => 10,
+            Route::GetPerson(_)
+            | Route::GetDeal(_)
+            | Route::GetActivity(_)
+            | Route::ConversionStatus(..) => 1,
+            Route::ListPersons | Route::ListDeals | Route::ListActivities => 10,
             Route::AddPerson
             | Route::PatchPerson(_)
             | Route::AddDeal
@@ -392,9 +486,19 @@ impl Route {
             | Route::AddActivity
             | Route::PatchActivity(_) => 5,
             Route::SearchPersons => 20,
+            Route::ConvertLead(_) => 40,
             Route::GetLead(_) | Route::Me => 2,
-            Route::ListLeads | Route::Users => 20,
-            Route::AddLead | Route::PatchLead(_) | Route::AddNote => 10,
+            Route::ListLeads | Route::ListNotes | Route::Users => 20,
+            // The v1 document's costs: archived leads 40, webhooks listed
+            // for 10 and deleted for 6.
+            Route::ListArchivedLeads => 40,
+            Route::ListWebhooks => 10,
+            Route::DeleteWebhook(_) => 6,
+            Route::AddLead
+            | Route::PatchLead(_)
+            | Route::AddNote
+            | Route::UpdateNote(_)
+            | Route::AddWebhook => 10,
         }
     }
 
@@ -410,7 +514,10 @@ impl Route {
                 | Route::PatchActivity(_)
                 | Route::AddLead
                 | Route::PatchLead(_)
+                | Route::ConvertLead(_)
                 | Route::AddNote
+                | Route::UpdateNote(_)
+                | Route::AddWebhook
         )
     }
 }
@@ -613,6 +720,7 @@ impl Company {
                 }
             }
             Route::PatchPerson(id) => self.patch_person(numeric_id(&id)?, object(request)?),
+            Route::ListDeals => self.list_deals(request),
             Route::AddDeal => self.add_deal(object(request)?),
             Route::GetDeal(id) => {
                 let id = numeric_id(&id)?;
@@ -634,14 +742,39 @@ impl Company {
                 Ok(ok(activity.clone()))
             }
             Route::PatchActivity(id) => self.patch_activity(numeric_id(&id)?, object(request)?),
-            Route::ListLeads => self.list_leads(request),
+            Route::ListLeads => self.list_leads(request, false),
+            Route::ListArchivedLeads => self.list_leads(request, true),
             Route::AddLead => self.add_lead(object(request)?),
             Route::GetLead(id) => {
                 let lead = self.leads.get(&id).ok_or_else(lead_not_found)?;
                 Ok(ok(lead.clone()))
             }
             Route::PatchLead(id) => self.patch_lead(&id, object(request)?),
+            Route::ConvertLead(id) => {
+                // The body is optional: none converts to the first stage.
+                let empty = Map::new();
+                let body = match &request.body {
+                    None => &empty,
+                    Some(_) => object(request)?,
+                };
+                self.convert_lead(&id, body)
+            }
+            Route::ConversionStatus(lead, conversion) => self.conversion_status(&lead, &conversion),
+            Route::ListNotes => self.list_notes(request),
             Route::AddNote => self.add_note(object(request)?),
+            Route::UpdateNote(id) => self.update_note(numeric_id(&id)?, object(request)?),
+            Route::ListWebhooks => Ok(webhook_ok(
+                StatusCode::OK,
+                Value::Array(self.webhooks.values().cloned().collect()),
+            )),
+            Route::AddWebhook => self.add_webhook(object(request)?),
+            Route::DeleteWebhook(id) => {
+                let id = numeric_id(&id)?;
+                match self.webhooks.remove(&id) {
+                    Some(_) => Ok(webhook_ok(StatusCode::OK, json!({"id": id}))),
+                    None => Err(webhook_error(StatusCode::NOT_FOUND, "id", "not found")),
+                }
+            }
             Route::Users => Ok(ok(Value::Array(self.users.clone()))),
             Route::Me => {
                 let me = self.me();
@@ -733,6 +866,37 @@ fn lead_not_found() -> Answer {
             "data": null,
             "additional_data": null,
         }),
+    )
+}
+
+/// The v2 conversion endpoints' missing-entity answer (their 404 example
+/// in `openapi-v2.yaml`): the lead envelope with its own message.
+fn entity_not_found() -> Answer {
+    (
+        StatusCode::NOT_FOUND,
+        json!({
+            "success": false,
+            "error": "Entity was not found",
+            "error_info": "Object was not found.",
+            "data": null,
+            "additional_data": null,
+        }),
+    )
+}
+
+/// The webhooks endpoints' envelope (`status` beside `success`).
+fn webhook_ok(status: StatusCode, data: Value) -> Answer {
+    (
+        status,
+        json!({"status": "ok", "success": true, "data": data}),
+    )
+}
+
+/// The webhooks endpoints' refusal: the errors by field (CONTRACTS §2.3).
+fn webhook_error(status: StatusCode, field: &str, message: &str) -> Answer {
+    (
+        status,
+        json!({"status": "error", "success": false, "errors": {field: [message]}}),
     )
 }
 
@@ -961,6 +1125,202 @@ fn next_id<T>(table: &BTreeMap<u64, T>) -> u64 {
     table.keys().next_back().map_or(1, |last| last + 1)
 }
 
+/// A v1 time (`YYYY-MM-DD HH:MM:SS` UTC, as notes carry) or an RFC 3339
+/// one, as epoch milliseconds (`i64::MIN` when unreadable).
+fn v1_millis(value: &Value) -> i64 {
+    let Some(s) = value.as_str() else {
+        return i64::MIN;
+    };
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+        .map(|t| t.and_utc().timestamp_millis())
+        .unwrap_or_else(|_| millis(value))
+}
+
+/// A `YYYY-MM-DD` date as epoch milliseconds at midnight UTC (`i64::MIN`
+/// when absent or unreadable).
+fn date_millis(value: &Value) -> i64 {
+    value
+        .as_str()
+        .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(i64::MIN, |t| t.and_utc().timestamp_millis())
+}
+
+/// An optional integer query parameter.
+fn query_id(request: &Request, name: &str) -> Result<Option<u64>, Answer> {
+    request
+        .param(name)
+        .map(|s| {
+            s.parse()
+                .map_err(|_| bad(&format!("{name} must be an integer")))
+        })
+        .transpose()
+}
+
+/// The v2 list parameters: `sort_by`, `sort_direction`, `limit` and
+/// `cursor`.
+struct V2List<'a> {
+    sort_by: &'a str,
+    descending: bool,
+    limit: usize,
+    after: Option<(i64, u64)>,
+}
+
+impl<'a> V2List<'a> {
+    /// The parameters, `sort_by` one of `fields` (default `id`).
+    fn read(request: &'a Request, fields: &[&str]) -> Result<Self, Answer> {
+        let sort_by = request.param("sort_by").unwrap_or("id");
+        if !fields.contains(&sort_by) {
+            return Err(bad(&format!(
+                "sort_by must be one of {}",
+                fields.join(", ")
+            )));
+        }
+        let descending = match request.param("sort_direction").unwrap_or("asc") {
+            "asc" => false,
+            "desc" => true,
+            _ => return Err(bad("sort_direction must be asc or desc")),
+        };
+        let limit = page_size(request)?;
+        let after = match request.param("cursor") {
+            None => None,
+            Some(c) => Some(decode_cursor(c).ok_or_else(|| bad("invalid cursor"))?),
+        };
+        Ok(V2List {
+            sort_by,
+            descending,
+            limit,
+            after,
+        })
+    }
+
+    /// A record's sort key: its `sort_by` time (or date) in milliseconds,
+    /// or its id; then its id.
+    fn key(&self, id: u64, record: &Value) -> (i64, u64) {
+        match self.sort_by {
+            "id" => (i64::try_from(id).unwrap_or(i64::MAX), id),
+            "due_date" => (date_millis(&record["due_date"]), id),
+            field => (millis(&record[field]), id),
+        }
+    }
+
+    /// The page of `rows` after the cursor, with `next_cursor` (`null` on
+    /// the last page).
+    fn page(&self, mut rows: Vec<((i64, u64), &Value)>) -> Answer {
+        rows.sort_by_key(|(key, _)| *key);
+        if self.descending {
+            rows.reverse();
+        }
+        if let Some(cursor) = self.after {
+            rows.retain(|(key, _)| {
+                if self.descending {
+                    *key < cursor
+                } else {
+                    *key > cursor
+                }
+            });
+        }
+        let more = rows.len() > self.limit;
+        rows.truncate(self.limit);
+        let next = match rows.last() {
+            Some(((key, id), _)) if more => json!(encode_cursor(*key, *id)),
+            _ => Value::Null,
+        };
+        let data: Vec<Value> = rows.into_iter().map(|(_, r)| r.clone()).collect();
+        ok_with(Value::Array(data), json!({"next_cursor": next}))
+    }
+}
+
+/// v1 `start`: default 0.
+fn v1_start(request: &Request) -> Result<usize, Answer> {
+    match request.param("start") {
+        None => Ok(0),
+        Some(s) => s
+            .parse::<usize>()
+            .map_err(|_| bad("start must be a non-negative integer")),
+    }
+}
+
+/// v1 `sort`: its first `field [ASC|DESC]` (default `id` ascending).
+fn v1_sort(request: &Request) -> (&str, bool) {
+    let sort = request.param("sort").unwrap_or("id");
+    let first = sort.split(',').next().unwrap_or_default().trim();
+    match first.split_once(' ') {
+        Some((field, dir)) => (field, dir.trim().eq_ignore_ascii_case("desc")),
+        None => (first, false),
+    }
+}
+
+/// The v1 page of `rows` from `start`, with
+/// `additional_data.pagination`.
+fn v1_page(rows: Vec<&Value>, start: usize, limit: usize) -> Answer {
+    let more = rows.len() > start.saturating_add(limit);
+    let page: Vec<Value> = rows.into_iter().skip(start).take(limit).cloned().collect();
+    let mut pagination = json!({
+        "start": start,
+        "limit": limit,
+        "more_items_in_collection": more,
+    });
+    if more {
+        pagination["next_start"] = json!(start + limit);
+    }
+    ok_with(Value::Array(page), json!({"pagination": pagination}))
+}
+
+/// A deal's close stamps after its `status` changed from `status_before`,
+/// as Pipedrive sets them: `won_time` or `lost_time` and `close_time` at
+/// `at`; reopened, `close_time` cleared.
+fn close_times(deal: &mut Value, status_before: &Value, at: DateTime<Utc>) {
+    if deal["status"] == *status_before {
+        return;
+    }
+    let closed = json!(v2_time(at));
+    match deal["status"].as_str() {
+        Some("won") => deal["won_time"] = closed.clone(),
+        Some("lost") => deal["lost_time"] = closed.clone(),
+        _ => {}
+    }
+    deal["close_time"] = if deal["status"] == json!("open") {
+        Value::Null
+    } else {
+        closed
+    };
+}
+
+/// A new deal in the v2 shape, stamped `stamp`, owned and made by `me`,
+/// open in the first stage of pipeline 1.
+fn deal_template(id: u64, stamp: &str, me: u64) -> Value {
+    json!({
+        "id": id,
+        "title": null,
+        "creator_user_id": me,
+        "owner_id": me,
+        "value": 0,
+        "person_id": null,
+        "org_id": null,
+        "stage_id": 1,
+        "pipeline_id": 1,
+        "currency": "EUR",
+        "add_time": stamp,
+        "update_time": stamp,
+        "stage_change_time": null,
+        "status": "open",
+        "is_deleted": false,
+        "is_archived": false,
+        "archive_time": null,
+        "probability": null,
+        "lost_reason": null,
+        "visible_to": 3,
+        "close_time": null,
+        "won_time": null,
+        "lost_time": null,
+        "expected_close_date": null,
+        "label_ids": [],
+        "origin_id": null,
+        "custom_fields": {},
+    })
+}
+
 // ---------------------------------------------------------------------------
 // Persons (v2)
 
@@ -1050,104 +1410,58 @@ impl Company {
         ))
     }
 
-    /// `GET /api/v2/activities?lead_id=&person_id=&deal_id=&limit=&cursor=`,
-    /// by id.
+    /// `GET /api/v2/activities`: by `deal_id`, `lead_id`, `person_id` (the
+    /// primary participant), `owner_id`, `org_id`, `done`,
+    /// `updated_since`/`updated_until`, in pages by cursor (`sort_by` id,
+    /// update_time, add_time or due_date). Deleted activities are left out.
     fn list_activities(&self, request: &Request) -> Result<Answer, Answer> {
-        let limit = page_size(request)?;
-        let after = match request.param("cursor") {
-            None => None,
-            Some(c) => Some(decode_cursor(c).ok_or_else(|| bad("invalid cursor"))?),
-        };
-        let number = |name: &str| {
-            request
-                .param(name)
-                .map(|v| {
-                    v.parse::<u64>()
-                        .map_err(|_| bad(&format!("{name} must be an integer")))
-                })
-                .transpose()
-        };
-        let (person, deal) = (number("person_id")?, number("deal_id")?);
+        let since = query_time(request, "updated_since")?;
+        let until = query_time(request, "updated_until")?;
+        let list = V2List::read(request, &["id", "update_time", "add_time", "due_date"])?;
+        let (person, deal) = (
+            query_id(request, "person_id")?,
+            query_id(request, "deal_id")?,
+        );
+        let (owner, org) = (query_id(request, "owner_id")?, query_id(request, "org_id")?);
         let lead = request.param("lead_id");
-        let mut rows: Vec<(u64, &Value)> = self
+        let done = match request.param("done") {
+            None => None,
+            Some("true" | "1") => Some(true),
+            Some("false" | "0") => Some(false),
+            Some(_) => return Err(bad("done must be true or false")),
+        };
+        let rows: Vec<((i64, u64), &Value)> = self
             .activities
             .iter()
+            .filter(|(_, a)| a["is_deleted"] != json!(true))
             .filter(|(_, a)| lead.is_none_or(|l| a["lead_id"].as_str() == Some(l)))
             .filter(|(_, a)| person.is_none_or(|p| a["person_id"].as_u64() == Some(p)))
             .filter(|(_, a)| deal.is_none_or(|d| a["deal_id"].as_u64() == Some(d)))
-            .filter(|(id, _)| after.is_none_or(|(_, last)| **id > last))
-            .map(|(id, a)| (*id, a))
+            .filter(|(_, a)| owner.is_none_or(|o| a["owner_id"].as_u64() == Some(o)))
+            .filter(|(_, a)| org.is_none_or(|o| a["org_id"].as_u64() == Some(o)))
+            .filter(|(_, a)| done.is_none_or(|d| (a["done"] == json!(true)) == d))
+            .filter(|(_, a)| since.is_none_or(|s| millis(&a["update_time"]) >= s))
+            .filter(|(_, a)| until.is_none_or(|u| millis(&a["update_time"]) < u))
+            .map(|(id, a)| (list.key(*id, a), a))
             .collect();
-        rows.sort_by_key(|(id, _)| *id);
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next = match rows.last() {
-            Some((id, _)) if more => json!(encode_cursor(0, *id)),
-            _ => Value::Null,
-        };
-        let data: Vec<Value> = rows.into_iter().map(|(_, a)| a.clone()).collect();
-        Ok(ok_with(Value::Array(data), json!({"next_cursor": next})))
+        Ok(list.page(rows))
     }
 
     fn list_persons(&self, request: &Request) -> Result<Answer, Answer> {
         let since = query_time(request, "updated_since")?;
         let until = query_time(request, "updated_until")?;
-        let sort_by = request.param("sort_by").unwrap_or("id");
-        if !matches!(sort_by, "id" | "update_time" | "add_time") {
-            return Err(bad("sort_by must be one of id, update_time, add_time"));
-        }
-        let descending = match request.param("sort_direction").unwrap_or("asc") {
-            "asc" => false,
-            "desc" => true,
-            _ => return Err(bad("sort_direction must be asc or desc")),
-        };
-        let limit = page_size(request)?;
-        let after = match request.param("cursor") {
-            None => None,
-            Some(c) => Some(decode_cursor(c).ok_or_else(|| bad("invalid cursor"))?),
-        };
-        let owner = request
-            .param("owner_id")
-            .map(|s| {
-                s.parse::<u64>()
-                    .map_err(|_| bad("owner_id must be an integer"))
-            })
-            .transpose()?;
-        let key_of = |id: u64, p: &Value| match sort_by {
-            "update_time" => (millis(&p["update_time"]), id),
-            "add_time" => (millis(&p["add_time"]), id),
-            _ => (i64::try_from(id).unwrap_or(i64::MAX), id),
-        };
-        let mut rows: Vec<((i64, u64), &Value)> = self
+        let list = V2List::read(request, &["id", "update_time", "add_time"])?;
+        let owner = query_id(request, "owner_id")?;
+        let rows: Vec<((i64, u64), &Value)> = self
             .persons
             .iter()
             .filter(|(_, p)| p["is_deleted"] != json!(true))
             .filter(|(_, p)| since.is_none_or(|s| millis(&p["update_time"]) >= s))
             .filter(|(_, p)| until.is_none_or(|u| millis(&p["update_time"]) < u))
             .filter(|(_, p)| owner.is_none_or(|o| p["owner_id"].as_u64() == Some(o)))
-            .map(|(id, p)| (key_of(*id, p), p))
+            .map(|(id, p)| (list.key(*id, p), p))
             .collect();
-        rows.sort_by_key(|(key, _)| *key);
-        if descending {
-            rows.reverse();
-        }
-        if let Some(cursor) = after {
-            rows.retain(|(key, _)| {
-                if descending {
-                    *key < cursor
-                } else {
-                    *key > cursor
-                }
-            });
-        }
-        let more = rows.len() > limit;
-        rows.truncate(limit);
-        let next = match rows.last() {
-            Some(((key, id), _)) if more => json!(encode_cursor(*key, *id)),
-            _ => Value::Null,
-        };
-        let data: Vec<Value> = rows.into_iter().map(|(_, p)| p.clone()).collect();
-        Ok(ok_with(Value::Array(data), json!({"next_cursor": next})))
+        Ok(list.page(rows))
     }
 
     /// The person fields a create or a change may carry, checked.
@@ -1385,39 +1699,24 @@ impl Company {
         Ok(ok(lead))
     }
 
-    fn list_leads(&self, request: &Request) -> Result<Answer, Answer> {
-        let start = match request.param("start") {
-            None => 0,
-            Some(s) => s
-                .parse::<usize>()
-                .map_err(|_| bad("start must be a non-negative integer"))?,
-        };
+    /// `GET /api/v1/leads` (not archived) or `GET /api/v1/leads/archived`
+    /// (`archived`): by `owner_id`, `person_id`, `organization_id`,
+    /// `updated_since` (the archived list's document lacks it; it is
+    /// honoured all the same), sorted by `sort`, in pages by `start`.
+    fn list_leads(&self, request: &Request, archived: bool) -> Result<Answer, Answer> {
+        let start = v1_start(request)?;
         let limit = page_size(request)?;
         let since = query_time(request, "updated_since")?;
-        let filter = |name: &str| -> Result<Option<u64>, Answer> {
-            request
-                .param(name)
-                .map(|s| {
-                    s.parse()
-                        .map_err(|_| bad(&format!("{name} must be an integer")))
-                })
-                .transpose()
-        };
         let (owner, person, org) = (
-            filter("owner_id")?,
-            filter("person_id")?,
-            filter("organization_id")?,
+            query_id(request, "owner_id")?,
+            query_id(request, "person_id")?,
+            query_id(request, "organization_id")?,
         );
-        // A bare field name, or `field ASC|DESC` as the description has it.
-        let sort = request.param("sort").unwrap_or("id");
-        let (field, descending) = match sort.split_once(' ') {
-            Some((field, dir)) => (field, dir.trim().eq_ignore_ascii_case("desc")),
-            None => (sort, false),
-        };
+        let (field, descending) = v1_sort(request);
         let mut rows: Vec<&Value> = self
             .leads
             .values()
-            .filter(|l| l["is_archived"] != json!(true))
+            .filter(|l| (l["is_archived"] == json!(true)) == archived)
             .filter(|l| since.is_none_or(|s| millis(&l["update_time"]) >= s))
             .filter(|l| owner.is_none_or(|o| l["owner_id"].as_u64() == Some(o)))
             .filter(|l| person.is_none_or(|p| l["person_id"].as_u64() == Some(p)))
@@ -1435,20 +1734,152 @@ impl Company {
         if descending {
             rows.reverse();
         }
-        let more = rows.len() > start.saturating_add(limit);
-        let page: Vec<Value> = rows.into_iter().skip(start).take(limit).cloned().collect();
-        let mut pagination = json!({
-            "start": start,
-            "limit": limit,
-            "more_items_in_collection": more,
-        });
-        if more {
-            pagination["next_start"] = json!(start + limit);
+        Ok(v1_page(rows, start, limit))
+    }
+
+    /// `POST /api/v2/leads/{id}/convert/deal`: a conversion job, done at
+    /// the status poll that [`Company::convert_polls`] allows. The body may
+    /// name a `stage_id` (which wins) or a `pipeline_id`; nothing else
+    /// (the document closes it with `additionalProperties: false`). An
+    /// archived lead converts like any other: the documents do not refuse
+    /// it.
+    fn convert_lead(&mut self, id: &str, body: &Map<String, Value>) -> Result<Answer, Answer> {
+        if !self.leads.contains_key(id) {
+            return Err(entity_not_found());
         }
-        Ok(ok_with(
-            Value::Array(page),
-            json!({"pagination": pagination}),
-        ))
+        if let Some(unknown) = body
+            .keys()
+            .find(|k| !matches!(k.as_str(), "stage_id" | "pipeline_id"))
+        {
+            return Err(bad(&format!(
+                "unknown field {unknown}: send stage_id or pipeline_id"
+            )));
+        }
+        let stage = int_field(body, "stage_id")?;
+        let pipeline = int_field(body, "pipeline_id")?;
+        let (stage_id, pipeline_id) = match (stage, pipeline) {
+            // The stage implies its pipeline; the mock has one, 1.
+            (Some(stage), _) => (stage, 1),
+            (None, Some(pipeline)) => (1, pipeline),
+            (None, None) => (1, 1),
+        };
+        let conversion_id = uuid::Uuid::new_v4().to_string();
+        self.conversions.insert(
+            conversion_id.clone(),
+            Conversion {
+                lead_id: id.to_owned(),
+                stage_id,
+                pipeline_id,
+                polls: 0,
+                status: "not_started",
+                deal_id: None,
+            },
+        );
+        self.count_write(format!("convert/{id}"));
+        Ok(ok(json!({"conversion_id": conversion_id})))
+    }
+
+    /// `GET /api/v2/leads/{id}/convert/status/{conversion_id}`: `running`
+    /// for the first [`Company::convert_polls`] polls, then the conversion
+    /// is done (`completed` with its `deal_id`, or `failed` when the lead
+    /// was gone by then) and stays so.
+    fn conversion_status(&mut self, lead_id: &str, id: &str) -> Result<Answer, Answer> {
+        let allowed = self.convert_polls;
+        let conversion = self
+            .conversions
+            .get_mut(id)
+            .filter(|c| c.lead_id == lead_id)
+            .ok_or_else(entity_not_found)?;
+        if conversion.status == "not_started" || conversion.status == "running" {
+            conversion.polls += 1;
+            if conversion.polls > allowed {
+                let (stage_id, pipeline_id) = (conversion.stage_id, conversion.pipeline_id);
+                let deal = self.complete_conversion(lead_id, stage_id, pipeline_id);
+                let conversion = self.conversions.get_mut(id).expect("found above");
+                conversion.deal_id = deal;
+                conversion.status = if deal.is_some() {
+                    "completed"
+                } else {
+                    "failed"
+                };
+            } else {
+                conversion.status = "running";
+            }
+        }
+        let conversion = &self.conversions[id];
+        let mut data = json!({
+            "lead_id": conversion.lead_id,
+            "conversion_id": id,
+            "status": conversion.status,
+        });
+        // The document: "Deal ID is only present if the conversion was
+        // successfully finished."
+        if let Some(deal) = conversion.deal_id {
+            data["deal_id"] = json!(deal);
+        }
+        Ok(ok(data))
+    }
+
+    /// The conversion's work: a deal from the lead, its activities and
+    /// notes moved to the deal, the lead deleted. `None` when the lead is
+    /// gone (converted or deleted meanwhile).
+    fn complete_conversion(
+        &mut self,
+        lead_id: &str,
+        stage_id: u64,
+        pipeline_id: u64,
+    ) -> Option<u64> {
+        let lead = self.leads.remove(lead_id)?;
+        let at = self.now();
+        let id = next_id(&self.deals);
+        let mut deal = deal_template(id, &v2_time(at), self.me());
+        let (amount, currency) = match &lead["value"] {
+            Value::Object(value) => (
+                value.get("amount").cloned().unwrap_or(json!(0)),
+                value.get("currency").cloned().unwrap_or(json!("EUR")),
+            ),
+            _ => (json!(0), json!("EUR")),
+        };
+        // Leads carry the deal custom fields as top-level 40-hex keys.
+        let custom: Map<String, Value> = lead
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.len() == 40 && k.chars().all(|c| c.is_ascii_hexdigit()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        merge(
+            &mut deal,
+            &json!({
+                "title": lead["title"],
+                "person_id": lead["person_id"],
+                "org_id": lead["organization_id"],
+                "owner_id": lead["owner_id"],
+                "value": amount,
+                "currency": currency,
+                "stage_id": stage_id,
+                "pipeline_id": pipeline_id,
+                "expected_close_date": lead["expected_close_date"],
+                "origin_id": lead["origin_id"],
+                "custom_fields": custom,
+            }),
+        );
+        self.deals.insert(id, deal);
+        self.count_write(format!("deal/{id}"));
+        let moved = json!({"deal_id": id, "lead_id": null});
+        for activity in self.activities.values_mut() {
+            if activity["lead_id"].as_str() == Some(lead_id) {
+                merge(activity, &moved);
+                activity["update_time"] = json!(v2_time(at));
+            }
+        }
+        for note in self.notes.values_mut() {
+            if note["lead_id"].as_str() == Some(lead_id) {
+                merge(note, &moved);
+                note["update_time"] = json!(v1_time(at));
+            }
+        }
+        Some(id)
     }
 }
 
@@ -1511,38 +1942,65 @@ impl Company {
         let fields = self.deal_fields(body)?;
         let id = next_id(&self.deals);
         let stamp = v2_time(self.now());
-        let me = self.me();
-        let mut deal = json!({
-            "id": id,
-            "title": null,
-            "creator_user_id": me,
-            "owner_id": me,
-            "value": 0,
-            "person_id": null,
-            "org_id": null,
-            "stage_id": 1,
-            "pipeline_id": 1,
-            "currency": "EUR",
-            "add_time": stamp,
-            "update_time": stamp,
-            "stage_change_time": null,
-            "status": "open",
-            "is_deleted": false,
-            "probability": null,
-            "lost_reason": null,
-            "visible_to": 3,
-            "close_time": null,
-            "won_time": null,
-            "lost_time": null,
-            "expected_close_date": null,
-            "label_ids": [],
-            "origin_id": null,
-            "custom_fields": {},
-        });
+        let mut deal = deal_template(id, &stamp, self.me());
         merge(&mut deal, &Value::Object(fields));
         self.deals.insert(id, deal.clone());
         self.count_write(format!("deal/{id}"));
         Ok(ok(deal))
+    }
+
+    /// `GET /api/v2/deals`: by `status` (one or a comma-separated list of
+    /// open, won, lost, deleted; without it every deal not deleted),
+    /// `person_id`, `org_id`, `owner_id`, `stage_id`, `pipeline_id`,
+    /// `updated_since`/`updated_until`, in pages by cursor. Archived deals
+    /// are left out; deleted ones (`is_deleted`, or status `deleted`) only
+    /// come with `status=deleted`.
+    fn list_deals(&self, request: &Request) -> Result<Answer, Answer> {
+        let since = query_time(request, "updated_since")?;
+        let until = query_time(request, "updated_until")?;
+        let list = V2List::read(request, &["id", "update_time", "add_time"])?;
+        let statuses: Vec<&str> = match request.param("status") {
+            None => vec!["open", "won", "lost"],
+            Some(list) => list.split(',').map(str::trim).collect(),
+        };
+        if let Some(wrong) = statuses
+            .iter()
+            .find(|s| !matches!(**s, "open" | "won" | "lost" | "deleted"))
+        {
+            return Err(bad(&format!(
+                "status must be open, won, lost or deleted, got {wrong:?}"
+            )));
+        }
+        let filters = [
+            ("person_id", query_id(request, "person_id")?),
+            ("org_id", query_id(request, "org_id")?),
+            ("owner_id", query_id(request, "owner_id")?),
+            ("stage_id", query_id(request, "stage_id")?),
+            ("pipeline_id", query_id(request, "pipeline_id")?),
+        ];
+        let listed = |d: &Value| {
+            let deleted = d["is_deleted"] == json!(true) || d["status"] == json!("deleted");
+            if deleted {
+                statuses.contains(&"deleted")
+            } else {
+                d["status"].as_str().is_some_and(|s| statuses.contains(&s))
+            }
+        };
+        let rows: Vec<((i64, u64), &Value)> = self
+            .deals
+            .iter()
+            .filter(|(_, d)| d["is_archived"] != json!(true))
+            .filter(|(_, d)| listed(d))
+            .filter(|(_, d)| {
+                filters
+                    .iter()
+                    .all(|(name, want)| want.is_none_or(|w| d[*name].as_u64() == Some(w)))
+            })
+            .filter(|(_, d)| since.is_none_or(|s| millis(&d["update_time"]) >= s))
+            .filter(|(_, d)| until.is_none_or(|u| millis(&d["update_time"]) < u))
+            .map(|(id, d)| (list.key(*id, d), d))
+            .collect();
+        Ok(list.page(rows))
     }
 
     fn patch_deal(&mut self, id: u64, body: &Map<String, Value>) -> Result<Answer, Answer> {
@@ -1554,19 +2012,7 @@ impl Company {
         let deal = self.deals.get_mut(&id).expect("checked above");
         let status_before = deal["status"].clone();
         merge(deal, &Value::Object(fields));
-        if deal["status"] != status_before {
-            let closed = json!(v2_time(at));
-            match deal["status"].as_str() {
-                Some("won") => deal["won_time"] = closed.clone(),
-                Some("lost") => deal["lost_time"] = closed.clone(),
-                _ => {}
-            }
-            deal["close_time"] = if deal["status"] == json!("open") {
-                Value::Null
-            } else {
-                closed
-            };
-        }
+        close_times(deal, &status_before, at);
         deal["update_time"] = json!(v2_time(at));
         let deal = deal.clone();
         self.count_write(format!("deal/{id}"));
@@ -1712,43 +2158,89 @@ impl Company {
         Ok(ok(activity))
     }
 
+    /// The note fields a create or a change may carry, checked: the
+    /// records it is attached to must exist (organizations, projects and
+    /// tasks are not kept, so any id is taken).
+    fn note_fields(&self, body: &Map<String, Value>) -> Result<Map<String, Value>, Answer> {
+        let mut fields = Map::new();
+        if body.contains_key("content") {
+            fields.insert("content".into(), json!(required_str(body, "content")?));
+        }
+        if body.contains_key("lead_id") {
+            let lead = str_field(body, "lead_id")?;
+            if let Some(lead) = lead
+                && !self.leads.contains_key(lead)
+            {
+                return Err(bad(&format!("lead_id {lead}: lead not found")));
+            }
+            fields.insert("lead_id".into(), json!(lead));
+        }
+        if body.contains_key("deal_id") {
+            let deal = int_field(body, "deal_id")?;
+            if let Some(deal) = deal
+                && !self.deals.contains_key(&deal)
+            {
+                return Err(bad(&format!("deal_id {deal}: deal not found")));
+            }
+            fields.insert("deal_id".into(), json!(deal));
+        }
+        if body.contains_key("person_id") {
+            fields.insert("person_id".into(), json!(person_ref(self, body)?));
+        }
+        for name in ["org_id", "project_id", "task_id"] {
+            if body.contains_key(name) {
+                fields.insert(name.into(), json!(int_field(body, name)?));
+            }
+        }
+        if body.contains_key("user_id") {
+            let user = Map::from_iter([("owner_id".to_owned(), body["user_id"].clone())]);
+            let user = owner_field(self, &user)
+                .map_err(|_| bad("user_id must be the id of a user of the company"))?;
+            fields.insert("user_id".into(), json!(user.unwrap_or_else(|| self.me())));
+        }
+        if let Some(at) = str_field(body, "add_time")? {
+            chrono::NaiveDateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S")
+                .map_err(|_| bad("add_time must be YYYY-MM-DD HH:MM:SS"))?;
+            fields.insert("add_time".into(), json!(at));
+        }
+        for target in ["lead", "deal", "person", "organization", "project", "task"] {
+            let name = format!("pinned_to_{target}_flag");
+            match body.get(&name) {
+                None | Some(Value::Null) => {}
+                Some(v) if v == &json!(0) || v == &json!(1) => {
+                    fields.insert(name, json!(v == &json!(1)));
+                }
+                Some(_) => return Err(bad(&format!("{name} must be 0 or 1"))),
+            }
+        }
+        Ok(fields)
+    }
+
+    /// `POST /api/v1/notes`: `content` and one of `lead_id`, `deal_id`,
+    /// `person_id`, `org_id`, `project_id`, `task_id` are required.
     fn add_note(&mut self, body: &Map<String, Value>) -> Result<Answer, Answer> {
-        let content = required_str(body, "content")?;
-        let lead = str_field(body, "lead_id")?;
-        let person = person_ref(self, body)?;
-        let deal = int_field(body, "deal_id")?;
-        let org = int_field(body, "org_id")?;
-        if lead.is_none() && person.is_none() && deal.is_none() {
-            return Err(bad("one of lead_id, person_id or deal_id is required"));
-        }
-        if let Some(lead) = lead
-            && !self.leads.contains_key(lead)
+        required_str(body, "content")?;
+        if NOTE_TARGETS
+            .iter()
+            .all(|name| body.get(*name).is_none_or(Value::is_null))
         {
-            return Err(bad(&format!("lead_id {lead}: lead not found")));
+            return Err(bad(
+                "one of lead_id, deal_id, person_id, org_id, project_id or task_id is required",
+            ));
         }
-        if let Some(deal) = deal
-            && !self.deals.contains_key(&deal)
-        {
-            return Err(bad(&format!("deal_id {deal}: deal not found")));
-        }
-        let user = owner_field(
-            self,
-            &body
-                .get("user_id")
-                .map(|u| Map::from_iter([("owner_id".to_owned(), u.clone())]))
-                .unwrap_or_default(),
-        )?
-        .unwrap_or_else(|| self.me());
+        let fields = self.note_fields(body)?;
         let id = next_id(&self.notes);
         let stamp = v1_time(self.now());
-        let note = json!({
+        let mut note = json!({
             "id": id,
-            "content": content,
-            "lead_id": lead,
-            "person_id": person,
-            "deal_id": deal,
-            "org_id": org,
-            "user_id": user,
+            "content": null,
+            "lead_id": null,
+            "person_id": null,
+            "deal_id": null,
+            "org_id": null,
+            "project_id": null,
+            "task_id": null,
+            "user_id": self.me(),
             "add_time": stamp,
             "update_time": stamp,
             "active_flag": true,
@@ -1756,13 +2248,489 @@ impl Company {
             "pinned_to_deal_flag": false,
             "pinned_to_person_flag": false,
             "pinned_to_organization_flag": false,
+            "pinned_to_project_flag": false,
+            "pinned_to_task_flag": false,
             "last_update_user_id": null,
         });
+        merge(&mut note, &Value::Object(fields));
         self.notes.insert(id, note.clone());
         self.count_write(format!("note/{id}"));
         // The v1 document answers `addNote` with 200 (not 201 like leads).
         Ok(ok(note))
     }
+
+    /// `PUT /api/v1/notes/{id}`: the fields sent replace the note's; it
+    /// must stay attached to something.
+    fn update_note(&mut self, id: u64, body: &Map<String, Value>) -> Result<Answer, Answer> {
+        if !self
+            .notes
+            .get(&id)
+            .is_some_and(|n| n["active_flag"] != json!(false))
+        {
+            return Err(not_found("Note not found"));
+        }
+        let fields = self.note_fields(body)?;
+        let stamp = v1_time(self.now());
+        let me = self.me();
+        let mut note = self.notes[&id].clone();
+        merge(&mut note, &Value::Object(fields));
+        if NOTE_TARGETS.iter().all(|name| note[*name].is_null()) {
+            return Err(bad(
+                "a note needs a lead, deal, person, organization, project or task",
+            ));
+        }
+        note["update_time"] = json!(stamp);
+        note["last_update_user_id"] = json!(me);
+        self.notes.insert(id, note.clone());
+        self.count_write(format!("note/{id}"));
+        Ok(ok(note))
+    }
+
+    /// `GET /api/v1/notes`: active notes by `lead_id`, `deal_id`,
+    /// `person_id`, `org_id`, `project_id`, `task_id`, `user_id`,
+    /// `updated_since`, sorted by `sort`, in pages by `start`.
+    fn list_notes(&self, request: &Request) -> Result<Answer, Answer> {
+        let start = v1_start(request)?;
+        let limit = page_size(request)?;
+        let since = query_time(request, "updated_since")?;
+        let lead = request.param("lead_id");
+        let filters = [
+            ("deal_id", query_id(request, "deal_id")?),
+            ("person_id", query_id(request, "person_id")?),
+            ("org_id", query_id(request, "org_id")?),
+            ("project_id", query_id(request, "project_id")?),
+            ("task_id", query_id(request, "task_id")?),
+            ("user_id", query_id(request, "user_id")?),
+        ];
+        let (field, descending) = v1_sort(request);
+        let mut rows: Vec<&Value> = self
+            .notes
+            .values()
+            .filter(|n| n["active_flag"] != json!(false))
+            .filter(|n| lead.is_none_or(|l| n["lead_id"].as_str() == Some(l)))
+            .filter(|n| {
+                filters
+                    .iter()
+                    .all(|(name, want)| want.is_none_or(|w| n[*name].as_u64() == Some(w)))
+            })
+            .filter(|n| since.is_none_or(|s| v1_millis(&n["update_time"]) >= s))
+            .collect();
+        rows.sort_by(|a, b| {
+            let order = match field {
+                "add_time" | "update_time" => v1_millis(&a[field]).cmp(&v1_millis(&b[field])),
+                "content" => a["content"].as_str().cmp(&b["content"].as_str()),
+                "user_id" | "deal_id" | "person_id" | "org_id" => {
+                    a[field].as_u64().cmp(&b[field].as_u64())
+                }
+                _ => std::cmp::Ordering::Equal,
+            };
+            order.then_with(|| a["id"].as_u64().cmp(&b["id"].as_u64()))
+        });
+        if descending {
+            rows.reverse();
+        }
+        Ok(v1_page(rows, start, limit))
+    }
+}
+
+/// What a note can be attached to (one is required).
+const NOTE_TARGETS: [&str; 6] = [
+    "lead_id",
+    "deal_id",
+    "person_id",
+    "org_id",
+    "project_id",
+    "task_id",
+];
+
+// ---------------------------------------------------------------------------
+// Webhooks (v1) and the payloads Pipedrive delivers
+
+/// The most webhooks a user can have (Pipedrive's guide for webhooks:
+/// "The maximum limit of webhooks is 40 different webhooks per user").
+const MAX_WEBHOOKS: usize = 40;
+
+/// `event_object` values of `addWebhook` in `openapi-v1.yaml`.
+const WEBHOOK_OBJECTS: [&str; 11] = [
+    "activity",
+    "deal",
+    "lead",
+    "note",
+    "organization",
+    "person",
+    "pipeline",
+    "product",
+    "stage",
+    "user",
+    "*",
+];
+
+/// The further objects v2 webhooks allow (CONTRACTS §2.10).
+const WEBHOOK_V2_OBJECTS: [&str; 6] = [
+    "deal_product",
+    "deal_installment",
+    "project",
+    "task",
+    "board",
+    "phase",
+];
+
+/// Where payloads say the company lives (`users/me`'s `company_domain`).
+const HOST: &str = "mock.pipedrive.com";
+
+/// Whether `url` is a full http(s) URL with a host, and not Pipedrive's
+/// API (which the document forbids as a `subscription_url`).
+fn subscription_url_ok(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host_str().is_some_and(|h| {
+                !h.is_empty() && h != "pipedrive.com" && !h.ends_with(".pipedrive.com")
+            })
+    })
+}
+
+impl Company {
+    /// `POST /api/v1/webhooks`: **201** with the webhook; a refusal names
+    /// the field in `errors`, like Pipedrive's.
+    fn add_webhook(&mut self, body: &Map<String, Value>) -> Result<Answer, Answer> {
+        let refuse =
+            |field: &str, message: &str| webhook_error(StatusCode::BAD_REQUEST, field, message);
+        let url = body.get("subscription_url").and_then(Value::as_str);
+        if !url.is_some_and(subscription_url_ok) {
+            return Err(refuse("subscription_url", "invalid or non-reachable URL"));
+        }
+        let version = match body.get("version") {
+            None | Some(Value::Null) => "2.0",
+            Some(Value::String(v)) if matches!(v.as_str(), "1.0" | "2.0") => v.as_str(),
+            Some(_) => return Err(refuse("version", "must be \"1.0\" or \"2.0\"")),
+        };
+        let action = body.get("event_action").and_then(Value::as_str);
+        if !action.is_some_and(|a| matches!(a, "create" | "change" | "delete" | "*")) {
+            return Err(refuse(
+                "event_action",
+                "must be one of create, change, delete, *",
+            ));
+        }
+        let object = body.get("event_object").and_then(Value::as_str);
+        let known = |o: &str| {
+            WEBHOOK_OBJECTS.contains(&o) || (version == "2.0" && WEBHOOK_V2_OBJECTS.contains(&o))
+        };
+        if !object.is_some_and(known) {
+            return Err(refuse("event_object", "unknown event object"));
+        }
+        let name = match body.get("name") {
+            Some(Value::String(n)) if !n.trim().is_empty() && n.chars().count() <= 255 => n,
+            _ => {
+                return Err(refuse(
+                    "name",
+                    "is required (a string of at most 255 characters)",
+                ));
+            }
+        };
+        let mut auth = [Value::Null, Value::Null];
+        for (slot, field) in auth
+            .iter_mut()
+            .zip(["http_auth_user", "http_auth_password"])
+        {
+            match body.get(field) {
+                None | Some(Value::Null) => {}
+                Some(Value::String(v)) => *slot = json!(v),
+                Some(_) => return Err(refuse(field, "must be a string")),
+            }
+        }
+        let me = self.me();
+        let user = match body.get("user_id") {
+            None | Some(Value::Null) => me,
+            Some(v) => match v.as_u64() {
+                Some(id) if self.user_exists(id) => id,
+                _ => return Err(refuse("user_id", "user not found")),
+            },
+        };
+        let held = self
+            .webhooks
+            .values()
+            .filter(|w| w["user_id"].as_u64() == Some(user))
+            .count();
+        if held >= MAX_WEBHOOKS {
+            return Err(refuse(
+                "user_id",
+                "a user can have at most 40 webhooks; delete one first",
+            ));
+        }
+        let id = next_id(&self.webhooks);
+        let webhook = json!({
+            "id": id,
+            "company_id": 1,
+            "owner_id": me,
+            "user_id": user,
+            "event_action": action,
+            "event_object": object,
+            "subscription_url": url,
+            "version": version,
+            "is_active": 1,
+            "add_time": v1_lead_time(self.now()),
+            "remove_time": null,
+            "type": "general",
+            "http_auth_user": auth[0],
+            "http_auth_password": auth[1],
+            "additional_data": {},
+            "remove_reason": null,
+            "last_delivery_time": null,
+            "last_http_status": null,
+            "admin_id": me,
+            "name": name,
+        });
+        self.webhooks.insert(id, webhook.clone());
+        self.count_write(format!("webhook/{id}"));
+        Ok(webhook_ok(StatusCode::CREATED, webhook))
+    }
+
+    /// The webhook a delivery would come from: the first of `version`
+    /// whose `event_object` is `object` or `*` (id and owner), else
+    /// (1, the token's user).
+    fn webhook_for(&self, version: &str, object: &str) -> (u64, u64) {
+        self.webhooks
+            .values()
+            .find(|w| {
+                w["version"] == json!(version)
+                    && (w["event_object"] == json!(object) || w["event_object"] == json!("*"))
+            })
+            .map_or((1, self.me()), |w| {
+                (
+                    w["id"].as_u64().unwrap_or(1),
+                    w["owner_id"].as_u64().unwrap_or(1),
+                )
+            })
+    }
+
+    /// The stored record `entity`/`id` (person, deal, activity, note by
+    /// numeric id; lead by UUID), if any.
+    ///
+    /// # Panics
+    ///
+    /// On another entity, or a non-numeric id where one is needed.
+    fn record(&self, entity: &str, id: &str) -> Option<Value> {
+        let number = || -> u64 {
+            id.parse()
+                .unwrap_or_else(|_| panic!("{entity} ids are numeric, got {id:?}"))
+        };
+        match entity {
+            "person" => self.persons.get(&number()).cloned(),
+            "deal" => self.deals.get(&number()).cloned(),
+            "activity" => self.activities.get(&number()).cloned(),
+            "note" => self.notes.get(&number()).cloned(),
+            "lead" => self.leads.get(id).cloned(),
+            other => {
+                panic!("no webhook payloads for {other:?}: person, deal, lead, activity or note")
+            }
+        }
+    }
+
+    /// The payload a **v2** webhook delivers for `action` (`create`,
+    /// `change`, `delete`) on the `entity` (`person`, `deal`, `lead`,
+    /// `activity`) with this `id` (numeric, or the lead's UUID), as the
+    /// company holds it now (CONTRACTS §2.10):
+    ///
+    /// - `meta` with every id as a string: `action`, `entity`,
+    ///   `entity_id`, a fresh UUID `id` and `correlation_id`,
+    ///   `company_id` "1", `user_id` (the token's user), `timestamp` (the
+    ///   record's `update_time`, else the company's now, RFC 3339 with
+    ///   milliseconds), `type` "general", `version` "2.0", `webhook_id` and
+    ///   `webhook_owner_id` (the first v2 webhook for the entity, else "1"
+    ///   and the token's user), `change_source` "app", `is_bulk_edit`
+    ///   false, `attempt` 1, `host`, `permitted_user_ids`;
+    /// - `data`: the record as stored (the v2 shape; a lead in its v1
+    ///   shape), `null` for `delete`;
+    /// - `previous`: as given (for `change`, only the changed fields); for
+    ///   `delete` with `previous` null, the record's last state if it is
+    ///   still stored.
+    ///
+    /// A test posts it to the receiver, playing Pipedrive's sender.
+    ///
+    /// # Panics
+    ///
+    /// On another action or entity, a non-numeric id for a numeric
+    /// entity, or (for `create`/`change`) a record that is not stored: a
+    /// mistake in the test.
+    pub fn webhook_v2(&mut self, action: &str, entity: &str, id: &str, previous: Value) -> Value {
+        assert!(
+            matches!(action, "create" | "change" | "delete"),
+            "v2 webhook actions are create, change, delete; got {action:?}"
+        );
+        let record = self.record(entity, id);
+        let stamp = match record.as_ref().map(|r| &r["update_time"]) {
+            Some(t) if action != "delete" && v1_millis(t) != i64::MIN => {
+                DateTime::from_timestamp_millis(v1_millis(t)).expect("a stored time")
+            }
+            _ => self.now(),
+        };
+        let (data, previous) = if action == "delete" {
+            let previous = match previous {
+                Value::Null => record.unwrap_or(Value::Null),
+                given => given,
+            };
+            (Value::Null, previous)
+        } else {
+            let record = record.unwrap_or_else(|| panic!("webhook_v2: no stored {entity} {id}"));
+            (record, previous)
+        };
+        let me = self.me();
+        let (webhook, owner) = self.webhook_for("2.0", entity);
+        json!({
+            "meta": {
+                "action": action,
+                "entity": entity,
+                "entity_id": id,
+                "id": uuid::Uuid::new_v4().to_string(),
+                "correlation_id": uuid::Uuid::new_v4().to_string(),
+                "company_id": "1",
+                "user_id": me.to_string(),
+                "timestamp": v1_lead_time(stamp),
+                "type": "general",
+                "version": "2.0",
+                "webhook_id": webhook.to_string(),
+                "webhook_owner_id": owner.to_string(),
+                "change_source": "app",
+                "is_bulk_edit": false,
+                "attempt": 1,
+                "host": HOST,
+                "permitted_user_ids": [me.to_string()],
+            },
+            "data": data,
+            "previous": previous,
+        })
+    }
+
+    /// The payload a **v1** webhook delivers for `action` (`added`,
+    /// `updated`, `deleted`, `merged`) on the `object` (`person`, `deal`,
+    /// `activity`, `note`; `lead` too, though Pipedrive sends lead events
+    /// only in v2) with this `id`, as the company holds it now (CONTRACTS
+    /// §2.10):
+    ///
+    /// - `v` 1, `matches_filters`, `retry` 0, `event` `"{action}.{object}"`;
+    /// - `meta` with numeric ids (a lead's stays its UUID): `v`, `action`,
+    ///   `object`, `id`, `company_id` 1, `user_id` (the token's user),
+    ///   `host`, `timestamp` (seconds) and `timestamp_micro` (the record's
+    ///   `update_time`, else the company's now), `change_source` "app",
+    ///   `permitted_user_ids`, `trans_pending`, `is_bulk_update`,
+    ///   `pipedrive_service_name`, `webhook_id` (the first v1 webhook for
+    ///   the object, else 1), `type` "general";
+    /// - `current`: the record in the v1 field shape (`user_id` for a deal
+    ///   or activity owner, `email`/`phone` for a person's, `active_flag`,
+    ///   `YYYY-MM-DD HH:MM:SS` times, `visible_to` a string, custom fields
+    ///   at the top level), `null` for `deleted`;
+    /// - `previous`: as given; for `deleted` with `previous` null, the
+    ///   record's last state (v1 shape) if it is still stored.
+    ///
+    /// # Panics
+    ///
+    /// On another action or object, a non-numeric id for a numeric
+    /// object, or (except for `deleted`) a record that is not stored.
+    pub fn webhook_v1(&mut self, action: &str, object: &str, id: &str, previous: Value) -> Value {
+        assert!(
+            matches!(action, "added" | "updated" | "deleted" | "merged"),
+            "v1 webhook actions are added, updated, deleted, merged; got {action:?}"
+        );
+        let record = self.record(object, id).map(|r| v1_shape(object, &r));
+        let stamp = match record.as_ref().map(|r| &r["update_time"]) {
+            Some(t) if action != "deleted" && v1_millis(t) != i64::MIN => {
+                DateTime::from_timestamp_millis(v1_millis(t)).expect("a stored time")
+            }
+            _ => self.now(),
+        };
+        let (current, previous) = if action == "deleted" {
+            let previous = match previous {
+                Value::Null => record.unwrap_or(Value::Null),
+                given => given,
+            };
+            (Value::Null, previous)
+        } else {
+            let record = record.unwrap_or_else(|| panic!("webhook_v1: no stored {object} {id}"));
+            (record, previous)
+        };
+        let me = self.me();
+        let (webhook, _) = self.webhook_for("1.0", object);
+        let entity_id = id.parse::<u64>().map_or_else(|_| json!(id), |n| json!(n));
+        let micros = stamp.timestamp_micros();
+        json!({
+            "v": 1,
+            "matches_filters": {"current": [], "previous": []},
+            "meta": {
+                "v": 1,
+                "action": action,
+                "object": object,
+                "change_source": "app",
+                "id": entity_id,
+                "company_id": 1,
+                "user_id": me,
+                "host": HOST,
+                "timestamp": stamp.timestamp(),
+                "timestamp_micro": micros,
+                "permitted_user_ids": [me],
+                "trans_pending": false,
+                "is_bulk_update": false,
+                "pipedrive_service_name": false,
+                "matches_filters": {"current": [], "previous": []},
+                "webhook_id": webhook,
+                "type": "general",
+            },
+            "retry": 0,
+            "current": current,
+            "previous": previous,
+            "event": format!("{action}.{object}"),
+        })
+    }
+}
+
+/// A stored record in v1's field shape, for v1 webhook payloads: times as
+/// `YYYY-MM-DD HH:MM:SS`, `active_flag` for `is_deleted`, `visible_to` a
+/// string, custom fields at the top level; a person's `email`/`phone`, a
+/// deal's or activity's `user_id` for `owner_id`.
+fn v1_shape(object: &str, record: &Value) -> Value {
+    let Some(fields) = record.as_object() else {
+        return record.clone();
+    };
+    // Leads and notes are v1 records already.
+    if matches!(object, "lead" | "note") {
+        return record.clone();
+    }
+    let mut out = Map::new();
+    for (name, value) in fields {
+        match name.as_str() {
+            "is_deleted" => {
+                out.insert("active_flag".into(), json!(value != &json!(true)));
+            }
+            "custom_fields" => {
+                for (key, custom) in value.as_object().into_iter().flatten() {
+                    out.insert(key.clone(), custom.clone());
+                }
+            }
+            "visible_to" => {
+                let v = value
+                    .as_u64()
+                    .map_or(value.clone(), |n| json!(n.to_string()));
+                out.insert(name.clone(), v);
+            }
+            "emails" if object == "person" => {
+                out.insert("email".into(), value.clone());
+            }
+            "phones" if object == "person" => {
+                out.insert("phone".into(), value.clone());
+            }
+            "owner_id" if object != "person" => {
+                out.insert("user_id".into(), value.clone());
+            }
+            n if n.ends_with("_time") && value.is_string() => {
+                let v1 = DateTime::parse_from_rfc3339(value.as_str().unwrap_or_default())
+                    .map_or(value.clone(), |t| json!(v1_time(t.to_utc())));
+                out.insert(name.clone(), v1);
+            }
+            _ => {
+                out.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(out)
 }
 
 #[cfg(test)]
@@ -2327,5 +3295,693 @@ mod tests {
         let ((status, _, _), ()) = tokio::join!(call, check);
         assert_eq!(status, StatusCode::OK);
         assert!(started.elapsed() >= Duration::from_millis(300));
+    }
+
+    /// A call with the token: `method path`, the query and an optional
+    /// JSON body.
+    async fn call(
+        mock: &Mock,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = client()
+            .request(method, format!("{}{path}", mock.url))
+            .header("x-api-token", API_TOKEN)
+            .query(query);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let (status, _, body) = send(request).await;
+        (status, body)
+    }
+
+    fn ids(page: &Value) -> Vec<u64> {
+        page["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter_map(|r| r["id"].as_u64())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn deals_updated_since_come_in_pages_by_cursor() {
+        let mock = Mock::start().await;
+        let person = create_person(&mock, "Jane Doe", "jane@acme.example").await;
+        // Deals 1-5 at 12:00:01-05 (the person took 12:00:00).
+        for n in 1..=5 {
+            let (status, deal) = call(
+                &mock,
+                "POST",
+                "/api/v2/deals",
+                &[],
+                Some(json!({"title": format!("Deal {n}"), "person_id": person["id"]})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{deal}");
+        }
+        // Won in Pipedrive at 12:00:06; deleted at 12:00:07.
+        mock.company().change_deal(2, json!({"status": "won"}));
+        mock.company().change_deal(3, json!({"is_deleted": true}));
+        {
+            let company = mock.company();
+            let won = &company.deals[&2];
+            assert_eq!(won["update_time"], json!("2026-11-23T12:00:06Z"));
+            assert_eq!(won["won_time"], json!("2026-11-23T12:00:06Z"));
+            assert_eq!(won["close_time"], json!("2026-11-23T12:00:06Z"));
+            assert_eq!(won["lost_time"], Value::Null);
+            // Changes in Pipedrive are not the API's writes.
+            assert_eq!(company.writes.get("deal/2"), Some(&1));
+        }
+        let mut query = vec![
+            ("updated_since", "2026-11-23T12:00:02Z".to_owned()),
+            ("sort_by", "update_time".to_owned()),
+            ("sort_direction", "asc".to_owned()),
+            ("limit", "2".to_owned()),
+        ];
+        let get = |q: Vec<(&'static str, String)>| {
+            let mock = &mock;
+            async move {
+                let q: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                call(mock, "GET", "/api/v2/deals", &q, None).await
+            }
+        };
+        let (status, first) = get(query.clone()).await;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        assert_eq!(ids(&first), [4, 5]);
+        let cursor = first["additional_data"]["next_cursor"]
+            .as_str()
+            .expect("a cursor")
+            .to_owned();
+        query.push(("cursor", cursor));
+        let (_, second) = get(query.clone()).await;
+        assert_eq!(ids(&second), [2]);
+        assert_eq!(second["data"][0]["status"], json!("won"));
+        assert_eq!(second["additional_data"]["next_cursor"], Value::Null);
+
+        // Without a status: every deal not deleted; with one, those.
+        let (_, all) = get(vec![]).await;
+        assert_eq!(ids(&all), [1, 2, 4, 5]);
+        let (_, won) = get(vec![("status", "won".into())]).await;
+        assert_eq!(ids(&won), [2]);
+        let (_, deleted) = get(vec![("status", "deleted".into())]).await;
+        assert_eq!(ids(&deleted), [3]);
+        let (_, newest) = get(vec![
+            ("sort_by", "id".into()),
+            ("sort_direction", "desc".into()),
+            ("person_id", person["id"].to_string()),
+            ("pipeline_id", "1".into()),
+            ("stage_id", "1".into()),
+            ("limit", "3".into()),
+        ])
+        .await;
+        assert_eq!(ids(&newest), [5, 4, 2]);
+        let (_, none) = get(vec![("stage_id", "7".into())]).await;
+        assert_eq!(ids(&none), Vec::<u64>::new());
+        assert_eq!(validate_recorded(&mock), 3);
+
+        let (status, _) = get(vec![("status", "closed".into())]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn a_lead_converts_to_a_deal_after_the_polls_and_takes_its_records() {
+        let mock = Mock::start().await;
+        let person = create_person(&mock, "Jane Doe", "jane@acme.example").await;
+        let (status, lead) = call(
+            &mock,
+            "POST",
+            "/api/v1/leads",
+            &[],
+            Some(json!({
+                "title": "Jane Doe – pricing form",
+                "person_id": person["id"],
+                "value": {"amount": 999, "currency": "USD"},
+                "expected_close_date": "2026-12-31",
+            })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let lead_id = lead["data"]["id"].as_str().expect("an id").to_owned();
+        let (status, _) = call(
+            &mock,
+            "POST",
+            "/api/v2/activities",
+            &[],
+            Some(json!({"subject": "Call back", "lead_id": lead_id})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = call(
+            &mock,
+            "POST",
+            "/api/v1/notes",
+            &[],
+            Some(json!({"content": "Pricing form", "lead_id": lead_id})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        mock.company().convert_polls = 2;
+
+        let convert = format!("/api/v2/leads/{lead_id}/convert/deal");
+        let (status, started) =
+            call(&mock, "POST", &convert, &[], Some(json!({"stage_id": 3}))).await;
+        assert_eq!(status, StatusCode::OK, "{started}");
+        assert_eq!(started["additional_data"], Value::Null);
+        let conversion = started["data"]["conversion_id"]
+            .as_str()
+            .expect("a conversion id")
+            .to_owned();
+        assert!(uuid::Uuid::parse_str(&conversion).is_ok());
+        let poll = format!("/api/v2/leads/{lead_id}/convert/status/{conversion}");
+        for _ in 0..2 {
+            let (status, running) = call(&mock, "GET", &poll, &[], None).await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(running["data"]["status"], json!("running"));
+            assert_eq!(running["data"]["lead_id"], json!(lead_id));
+            assert_eq!(running["data"].get("deal_id"), None);
+            assert!(mock.company().deals.is_empty());
+            assert!(mock.company().leads.contains_key(&lead_id));
+        }
+        let (_, done) = call(&mock, "GET", &poll, &[], None).await;
+        assert_eq!(done["data"]["status"], json!("completed"), "{done}");
+        assert_eq!(done["data"]["deal_id"], json!(1));
+        assert_eq!(done["data"]["conversion_id"], json!(conversion));
+        // Polled again: the same answer, no second deal.
+        let (_, again) = call(&mock, "GET", &poll, &[], None).await;
+        assert_eq!(again["data"], done["data"]);
+        {
+            let company = mock.company();
+            assert_eq!(company.deals.len(), 1);
+            let deal = &company.deals[&1];
+            assert_eq!(deal["title"], json!("Jane Doe – pricing form"));
+            assert_eq!(deal["person_id"], person["id"]);
+            assert_eq!(deal["owner_id"], json!(1));
+            assert_eq!(deal["value"], json!(999));
+            assert_eq!(deal["currency"], json!("USD"));
+            assert_eq!(deal["stage_id"], json!(3));
+            assert_eq!(deal["pipeline_id"], json!(1));
+            assert_eq!(deal["status"], json!("open"));
+            assert_eq!(deal["expected_close_date"], json!("2026-12-31"));
+            assert!(deal["add_time"].is_string());
+            let activity = &company.activities[&1];
+            assert_eq!(activity["deal_id"], json!(1));
+            assert_eq!(activity["lead_id"], Value::Null);
+            let note = &company.notes[&1];
+            assert_eq!(note["deal_id"], json!(1));
+            assert_eq!(note["lead_id"], Value::Null);
+            assert!(!company.leads.contains_key(&lead_id));
+            assert_eq!(company.writes.get(&format!("convert/{lead_id}")), Some(&1));
+            assert_eq!(company.writes.get("deal/1"), Some(&1));
+        }
+        let (_, moved) = call(
+            &mock,
+            "GET",
+            "/api/v2/activities",
+            &[("deal_id", "1")],
+            None,
+        )
+        .await;
+        assert_eq!(ids(&moved), [1]);
+        let (_, left) = call(
+            &mock,
+            "GET",
+            "/api/v2/activities",
+            &[("lead_id", &lead_id)],
+            None,
+        )
+        .await;
+        assert_eq!(ids(&left), Vec::<u64>::new());
+
+        // The lead is gone: reading, changing or converting it again → 404.
+        let lead_path = format!("/api/v1/leads/{lead_id}");
+        let (status, missing) = call(&mock, "GET", &lead_path, &[], None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(missing["error"], json!("requested lead not found"));
+        let (status, _) = call(&mock, "PATCH", &lead_path, &[], Some(json!({"title": "X"}))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, refused) = call(&mock, "POST", &convert, &[], None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(refused["success"], json!(false));
+        assert_eq!(
+            mock.company().writes.get(&format!("convert/{lead_id}")),
+            Some(&1)
+        );
+        // An unknown conversion, or one asked for under another lead.
+        let other = format!(
+            "/api/v2/leads/00000000-0000-4000-8000-000000000099/convert/status/{conversion}"
+        );
+        let (status, _) = call(&mock, "GET", &other, &[], None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(validate_recorded(&mock), 9);
+        // Two converts (the second refused) and five polls.
+        let company = mock.company();
+        assert_eq!(
+            company
+                .calls
+                .iter()
+                .filter(|c| c.contains("/convert/"))
+                .count(),
+            7
+        );
+    }
+
+    #[tokio::test]
+    async fn archived_leads_are_listed_apart() {
+        let mock = Mock::start().await;
+        let person = create_person(&mock, "Jane Doe", "jane@acme.example").await;
+        for n in 0..3 {
+            let (status, _) = call(
+                &mock,
+                "POST",
+                "/api/v1/leads",
+                &[],
+                Some(json!({"title": format!("Lead {n}"), "person_id": person["id"]})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        let first = "00000000-0000-4000-8000-000000000001";
+        mock.company().archive_lead(first);
+        assert_eq!(
+            mock.company().leads[first]["update_time"],
+            json!("2026-11-23T12:00:04.000Z")
+        );
+        let (status, patched) = call(
+            &mock,
+            "PATCH",
+            "/api/v1/leads/00000000-0000-4000-8000-000000000002",
+            &[],
+            Some(json!({"is_archived": true})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(patched["data"]["is_archived"], json!(true));
+        let (_, open) = call(&mock, "GET", "/api/v1/leads", &[], None).await;
+        assert_eq!(open["data"].as_array().map(Vec::len), Some(1));
+        assert_eq!(open["data"][0]["title"], json!("Lead 2"));
+        let (status, archived) = call(
+            &mock,
+            "GET",
+            "/api/v1/leads/archived",
+            &[("start", "0"), ("limit", "1"), ("sort", "update_time")],
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(archived["data"][0]["id"], json!(first));
+        let pagination = &archived["additional_data"]["pagination"];
+        assert_eq!(pagination["more_items_in_collection"], json!(true));
+        assert_eq!(pagination["next_start"], json!(1));
+        // An archived lead still converts.
+        let (status, _) = call(
+            &mock,
+            "POST",
+            &format!("/api/v2/leads/{first}/convert/deal"),
+            &[],
+            Some(json!({"pipeline_id": 2})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(mock.company().tokens_used, 5 + 3 * 10 + 10 + 20 + 40 + 40);
+        assert_eq!(validate_recorded(&mock), 6);
+    }
+
+    #[tokio::test]
+    async fn notes_are_listed_by_record_and_updated() {
+        let mock = Mock::start().await;
+        let person = create_person(&mock, "Jane Doe", "jane@acme.example").await;
+        let (_, lead) = call(
+            &mock,
+            "POST",
+            "/api/v1/leads",
+            &[],
+            Some(json!({"title": "Lead", "person_id": person["id"]})),
+        )
+        .await;
+        let lead_id = lead["data"]["id"].as_str().expect("an id").to_owned();
+        for body in [
+            json!({"content": "On the lead", "lead_id": lead_id}),
+            json!({"content": "On the person", "person_id": person["id"]}),
+            json!({"content": "Also on the lead", "lead_id": lead_id, "pinned_to_lead_flag": 1}),
+            json!({"content": "On an organization", "org_id": 5}),
+        ] {
+            let (status, note) = call(&mock, "POST", "/api/v1/notes", &[], Some(body)).await;
+            assert_eq!(status, StatusCode::OK, "{note}");
+        }
+        let (_, on_lead) = call(
+            &mock,
+            "GET",
+            "/api/v1/notes",
+            &[("lead_id", &lead_id), ("start", "0"), ("limit", "1")],
+            None,
+        )
+        .await;
+        assert_eq!(ids(&on_lead), [1]);
+        let pagination = &on_lead["additional_data"]["pagination"];
+        assert_eq!(pagination["more_items_in_collection"], json!(true));
+        assert_eq!(pagination["next_start"], json!(1));
+        let (_, rest) = call(
+            &mock,
+            "GET",
+            "/api/v1/notes",
+            &[("lead_id", &lead_id), ("start", "1"), ("limit", "1")],
+            None,
+        )
+        .await;
+        assert_eq!(ids(&rest), [3]);
+        assert_eq!(rest["data"][0]["pinned_to_lead_flag"], json!(true));
+        assert_eq!(
+            rest["additional_data"]["pagination"]["more_items_in_collection"],
+            json!(false)
+        );
+        let person_id = person["id"].to_string();
+        let (_, on_person) = call(
+            &mock,
+            "GET",
+            "/api/v1/notes",
+            &[("person_id", &person_id)],
+            None,
+        )
+        .await;
+        assert_eq!(ids(&on_person), [2]);
+        let (_, all) = call(&mock, "GET", "/api/v1/notes", &[], None).await;
+        assert_eq!(ids(&all), [1, 2, 3, 4]);
+
+        let (status, updated) = call(
+            &mock,
+            "PUT",
+            "/api/v1/notes/2",
+            &[],
+            Some(json!({"content": "<p>Called</p>"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{updated}");
+        assert_eq!(updated["data"]["content"], json!("<p>Called</p>"));
+        assert_eq!(updated["data"]["person_id"], person["id"]);
+        assert_eq!(updated["data"]["last_update_user_id"], json!(1));
+        assert_ne!(updated["data"]["update_time"], updated["data"]["add_time"]);
+        assert_eq!(mock.company().writes.get("note/2"), Some(&2));
+        let (_, newest) = call(
+            &mock,
+            "GET",
+            "/api/v1/notes",
+            &[("sort", "update_time DESC"), ("limit", "1")],
+            None,
+        )
+        .await;
+        assert_eq!(ids(&newest), [2]);
+        assert_eq!(validate_recorded(&mock), 5);
+
+        // Refused: no content, nothing to attach to, a missing note, a
+        // note left attached to nothing.
+        for (method, path, body, status) in [
+            (
+                "POST",
+                "/api/v1/notes",
+                json!({"lead_id": lead_id}),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "POST",
+                "/api/v1/notes",
+                json!({"content": "Alone"}),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                "PUT",
+                "/api/v1/notes/99",
+                json!({"content": "X"}),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "PUT",
+                "/api/v1/notes/4",
+                json!({"org_id": null}),
+                StatusCode::BAD_REQUEST,
+            ),
+        ] {
+            let (answered, envelope) = call(&mock, method, path, &[], Some(body.clone())).await;
+            assert_eq!(answered, status, "{method} {path} {body}");
+            assert_eq!(envelope["success"], json!(false));
+        }
+        assert_eq!(mock.company().notes.len(), 4);
+    }
+
+    fn webhook(url: &str) -> Value {
+        json!({
+            "subscription_url": url,
+            "event_action": "*",
+            "event_object": "person",
+            "name": "lead-capture",
+            "version": "2.0",
+            "http_auth_user": "u",
+            "http_auth_password": "p",
+        })
+    }
+
+    #[tokio::test]
+    async fn webhooks_are_created_listed_and_deleted() {
+        let mock = Mock::start().await;
+        let (status, created) = call(
+            &mock,
+            "POST",
+            "/api/v1/webhooks",
+            &[],
+            Some(webhook("https://hooks.example.com/pipedrive")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["status"], json!("ok"));
+        assert_eq!(created["success"], json!(true));
+        let hook = &created["data"];
+        assert_eq!(hook["id"], json!(1));
+        assert_eq!(hook["user_id"], json!(1));
+        assert_eq!(hook["owner_id"], json!(1));
+        assert_eq!(hook["is_active"], json!(1));
+        assert_eq!(hook["type"], json!("general"));
+        assert_eq!(hook["version"], json!("2.0"));
+        assert_eq!(hook["event_action"], json!("*"));
+        assert_eq!(hook["http_auth_user"], json!("u"));
+        assert_eq!(hook["remove_time"], Value::Null);
+        assert_eq!(hook["last_http_status"], Value::Null);
+        assert_eq!(hook["add_time"], json!("2026-11-23T12:00:00.000Z"));
+        // `version` defaults to 2.0.
+        let mut v1 = webhook("http://hooks.example.com/other");
+        v1.as_object_mut().map(|b| b.remove("version"));
+        let (status, second) = call(&mock, "POST", "/api/v1/webhooks", &[], Some(v1)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(second["data"]["version"], json!("2.0"));
+
+        let (status, listed) = call(&mock, "GET", "/api/v1/webhooks", &[], None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(listed["status"], json!("ok"));
+        assert_eq!(ids(&listed), [1, 2]);
+        let (status, deleted) = call(&mock, "DELETE", "/api/v1/webhooks/1", &[], None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            deleted,
+            json!({"status": "ok", "success": true, "data": {"id": 1}})
+        );
+        let (_, listed) = call(&mock, "GET", "/api/v1/webhooks", &[], None).await;
+        assert_eq!(ids(&listed), [2]);
+        let (status, missing) = call(&mock, "DELETE", "/api/v1/webhooks/1", &[], None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(missing["errors"]["id"], json!(["not found"]));
+        assert_eq!(validate_recorded(&mock), 3);
+        // Tokens: create 10 twice, list 10 twice, delete 6 twice.
+        assert_eq!(mock.company().tokens_used, 52);
+
+        let with = |field: &str, value: Value| {
+            let mut body = webhook("https://hooks.example.com/x");
+            body[field] = value;
+            body
+        };
+        for (body, field) in [
+            (webhook("not a url"), "subscription_url"),
+            (webhook("ftp://hooks.example.com/x"), "subscription_url"),
+            (
+                webhook("https://acme.pipedrive.com/api/v1/x"),
+                "subscription_url",
+            ),
+            // The v1 action names are not in the document's enum.
+            (with("event_action", json!("added")), "event_action"),
+            (with("event_object", json!("deals")), "event_object"),
+            (with("version", json!("3.0")), "version"),
+            (with("name", Value::Null), "name"),
+        ] {
+            let (status, refused) =
+                call(&mock, "POST", "/api/v1/webhooks", &[], Some(body.clone())).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(refused["status"], json!("error"));
+            assert_eq!(refused["success"], json!(false));
+            assert!(refused["errors"][field].is_array(), "{body} → {refused}");
+        }
+        let (_, bad_url) = call(
+            &mock,
+            "POST",
+            "/api/v1/webhooks",
+            &[],
+            Some(webhook("example.com/hook")),
+        )
+        .await;
+        let errors = json!({"subscription_url": ["invalid or non-reachable URL"]});
+        assert_eq!(
+            bad_url,
+            json!({"status": "error", "success": false, "errors": errors})
+        );
+        assert_eq!(mock.company().webhooks.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_user_has_at_most_40_webhooks() {
+        let mock = Mock::start().await;
+        mock.company().budget = 100;
+        for n in 0..40 {
+            let (status, _) = call(
+                &mock,
+                "POST",
+                "/api/v1/webhooks",
+                &[],
+                Some(webhook(&format!("https://hooks.example.com/{n}"))),
+            )
+            .await;
+            assert_eq!(status, StatusCode::CREATED, "webhook {n}");
+        }
+        let (status, refused) = call(
+            &mock,
+            "POST",
+            "/api/v1/webhooks",
+            &[],
+            Some(webhook("https://hooks.example.com/41")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(refused["success"], json!(false));
+        assert!(refused["errors"]["user_id"].is_array());
+        assert_eq!(mock.company().webhooks.len(), 40);
+        // Another user still has room; one deleted makes room again.
+        mock.company().add_user(2, "sales@company.com");
+        let mut other = webhook("https://hooks.example.com/41");
+        other["user_id"] = json!(2);
+        let (status, _) = call(&mock, "POST", "/api/v1/webhooks", &[], Some(other)).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (status, _) = call(&mock, "DELETE", "/api/v1/webhooks/7", &[], None).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = call(
+            &mock,
+            "POST",
+            "/api/v1/webhooks",
+            &[],
+            Some(webhook("https://hooks.example.com/42")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+
+    #[tokio::test]
+    async fn webhook_payloads_have_pipedrives_shapes() {
+        let mock = Mock::start().await;
+        let person = create_person(&mock, "Jane Doe", "jane@acme.example").await;
+        let (status, _) = call(
+            &mock,
+            "POST",
+            "/api/v1/webhooks",
+            &[],
+            Some(webhook("https://hooks.example.com/pipedrive")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let (_, lead) = call(
+            &mock,
+            "POST",
+            "/api/v1/leads",
+            &[],
+            Some(json!({"title": "Lead", "person_id": person["id"]})),
+        )
+        .await;
+        let lead_id = lead["data"]["id"].as_str().expect("an id").to_owned();
+        let mut company = mock.company();
+        // The person renamed in the app at 12:00:03.
+        company.change_person(1, json!({"name": "Jane Smith"}));
+
+        let v2 = company.webhook_v2("change", "person", "1", json!({"name": "Jane Doe"}));
+        let meta = &v2["meta"];
+        assert_eq!(meta["action"], json!("change"));
+        assert_eq!(meta["entity"], json!("person"));
+        assert_eq!(meta["entity_id"], json!("1"));
+        assert!(uuid::Uuid::parse_str(meta["id"].as_str().expect("an id")).is_ok());
+        assert!(meta["correlation_id"].is_string());
+        assert_eq!(meta["company_id"], json!("1"));
+        assert_eq!(meta["user_id"], json!("1"));
+        assert_eq!(meta["timestamp"], json!("2026-11-23T12:00:03.000Z"));
+        assert_eq!(meta["type"], json!("general"));
+        assert_eq!(meta["version"], json!("2.0"));
+        assert_eq!(meta["webhook_id"], json!("1"));
+        assert_eq!(meta["webhook_owner_id"], json!("1"));
+        assert_eq!(meta["change_source"], json!("app"));
+        assert_eq!(meta["is_bulk_edit"], json!(false));
+        assert_eq!(meta["attempt"], json!(1));
+        assert_eq!(meta["host"], json!("mock.pipedrive.com"));
+        assert_eq!(meta["permitted_user_ids"], json!(["1"]));
+        assert_eq!(v2["data"]["id"], json!(1));
+        assert_eq!(v2["data"]["name"], json!("Jane Smith"));
+        assert_eq!(v2["data"]["emails"][0]["value"], json!("jane@acme.example"));
+        assert_eq!(v2["previous"], json!({"name": "Jane Doe"}));
+        // Each payload is a new delivery.
+        let again = company.webhook_v2("change", "person", "1", Value::Null);
+        assert_ne!(again["meta"]["id"], meta["id"]);
+        assert_eq!(again["previous"], Value::Null);
+
+        let created = company.webhook_v2("create", "lead", &lead_id, Value::Null);
+        assert_eq!(created["meta"]["entity_id"], json!(lead_id));
+        assert_eq!(created["data"]["title"], json!("Lead"));
+        assert_eq!(
+            created["meta"]["timestamp"],
+            json!("2026-11-23T12:00:02.000Z")
+        );
+        let deleted = company.webhook_v2("delete", "person", "1", Value::Null);
+        assert_eq!(deleted["data"], Value::Null);
+        assert_eq!(deleted["previous"]["name"], json!("Jane Smith"));
+
+        let v1 = company.webhook_v1("updated", "person", "1", json!({"name": "Jane Doe"}));
+        assert_eq!(v1["v"], json!(1));
+        assert_eq!(v1["event"], json!("updated.person"));
+        assert_eq!(v1["retry"], json!(0));
+        assert_eq!(
+            v1["matches_filters"],
+            json!({"current": [], "previous": []})
+        );
+        let meta = &v1["meta"];
+        assert_eq!(meta["v"], json!(1));
+        assert_eq!(meta["action"], json!("updated"));
+        assert_eq!(meta["object"], json!("person"));
+        assert_eq!(meta["id"], json!(1));
+        assert_eq!(meta["company_id"], json!(1));
+        assert_eq!(meta["user_id"], json!(1));
+        let at = DateTime::parse_from_rfc3339("2026-11-23T12:00:03Z").expect("time");
+        assert_eq!(meta["timestamp"], json!(at.timestamp()));
+        assert_eq!(meta["timestamp_micro"], json!(at.timestamp() * 1_000_000));
+        assert_eq!(meta["permitted_user_ids"], json!([1]));
+        assert_eq!(meta["trans_pending"], json!(false));
+        assert_eq!(meta["is_bulk_update"], json!(false));
+        assert_eq!(meta["change_source"], json!("app"));
+        // No v1 webhook is stored: the default id.
+        assert_eq!(meta["webhook_id"], json!(1));
+        let current = &v1["current"];
+        assert_eq!(current["id"], json!(1));
+        assert_eq!(current["name"], json!("Jane Smith"));
+        assert_eq!(current["email"][0]["value"], json!("jane@acme.example"));
+        assert_eq!(current["active_flag"], json!(true));
+        assert_eq!(current["visible_to"], json!("3"));
+        assert_eq!(current["add_time"], json!("2026-11-23 12:00:00"));
+        assert_eq!(v1["previous"], json!({"name": "Jane Doe"}));
+        let gone = company.webhook_v1("deleted", "person", "1", Value::Null);
+        assert_eq!(gone["current"], Value::Null);
+        assert_eq!(gone["previous"]["name"], json!("Jane Smith"));
+        assert_eq!(gone["event"], json!("deleted.person"));
     }
 }
