@@ -81,6 +81,7 @@ where
     rep_workloads_count_by_increments(make().await).await;
     capture_context_equals_the_reads_it_stands_for(make().await).await;
     watermarks_and_leases(make().await).await;
+    crm_links_are_named_by_object_and_may_be_shared(make().await).await;
 }
 
 fn t0() -> DateTime<Utc> {
@@ -195,7 +196,11 @@ pub async fn a_lead_round_trips_exactly<S: FullStore>(store: Arc<S>) {
     );
     assert_eq!(
         store
-            .find_by_crm_link(CrmKind::Salesforce, "00Q5e00000ABCDE")
+            .find_by_crm_link(&CrmLink {
+                crm: CrmKind::Salesforce,
+                object: "Lead".into(),
+                id: "00Q5e00000ABCDE".into(),
+            })
             .await
             .expect("by link")
             .map(|l| l.ext_id),
@@ -205,6 +210,55 @@ pub async fn a_lead_round_trips_exactly<S: FullStore>(store: Arc<S>) {
         store.get(&LeadExtId::from_random(7)).await.expect("get"),
         None
     );
+}
+
+/// A CRM record is its object and id (Pipedrive's person 7 is not its
+/// deal 7), and two leads may link to one record (one Pipedrive person
+/// for two leads): the first lead by id answers for it.
+pub async fn crm_links_are_named_by_object_and_may_be_shared<S: FullStore>(store: Arc<S>) {
+    let d = deps(&store, Arc::new(ManualClock::new(t0())));
+    let mut leads = Vec::new();
+    for n in 0..3 {
+        let lead = usecase::capture(&form(n), &Policy::default(), &d)
+            .await
+            .expect("capture")
+            .lead;
+        leads.push(lead);
+    }
+    leads.sort_by(|a, b| a.ext_id.as_str().cmp(b.ext_id.as_str()));
+    let link = |object: &str, id: &str| CrmLink {
+        crm: CrmKind::Pipedrive,
+        object: object.into(),
+        id: id.into(),
+    };
+    let links = [
+        vec![link("person", "7"), link("deal", "8")],
+        vec![link("person", "7"), link("deal", "7")],
+        vec![link("note", "7")],
+    ];
+    for (lead, links) in leads.iter().zip(links) {
+        let mut linked = lead.clone();
+        linked.crm_links = links;
+        store
+            .commit(Commit::new().write(linked, Some(lead.version)))
+            .await
+            .expect("links stored");
+    }
+    let found = |object: &'static str, id: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .find_by_crm_link(&link(object, id))
+                .await
+                .expect("by link")
+                .map(|l| l.ext_id)
+        }
+    };
+    assert_eq!(found("person", "7").await, Some(leads[0].ext_id.clone()));
+    assert_eq!(found("deal", "7").await, Some(leads[1].ext_id.clone()));
+    assert_eq!(found("note", "7").await, Some(leads[2].ext_id.clone()));
+    assert_eq!(found("deal", "8").await, Some(leads[0].ext_id.clone()));
+    assert_eq!(found("lead", "7").await, None);
 }
 
 /// Two unmerged leads never share a folded e-mail, and ids are unique.

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::followup::FollowUpTask;
 use crate::lead::Lead;
 use crate::matchkey::{MatchKeys, email_match_key};
-use crate::model::CrmKind;
+use crate::model::CrmLink;
 use crate::model::{LeadExtId, Rep, RepId, RepLoad, RepState};
 use crate::ports::{
     AccountKey, CaptureContext, Claimed, DeadLetter, LeadReads, LeadStore, OutboxStore, RepStore,
@@ -286,13 +286,19 @@ impl LeadStore for InMemoryStore {
         Ok(self.lock().merges.get(&id).cloned())
     }
 
-    async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> Result<Option<Lead>> {
+    async fn find_by_crm_link(&self, link: &CrmLink) -> Result<Option<Lead>> {
         self.check_up()?;
         let state = self.lock();
         let found = state
             .leads
             .values()
-            .find(|l| l.crm_links.iter().any(|c| c.crm == crm && c.id == id));
+            .filter(|l| l.merged_into.is_none())
+            .filter(|l| {
+                l.crm_links
+                    .iter()
+                    .any(|c| c.crm == link.crm && c.object == link.object && c.id == link.id)
+            })
+            .min_by(|a, b| a.ext_id.as_str().cmp(b.ext_id.as_str()));
         Ok(found.cloned())
     }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use lead_core::ports::capture_context_by_reads;
 use lead_core::{
-    AccountKey, CaptureContext, Commit, CrmKind, Dashboard, FollowUpPage, FollowUpQuery,
+    AccountKey, CaptureContext, Commit, CrmLink, Dashboard, FollowUpPage, FollowUpQuery,
     FollowUpTask, Lead, LeadExtId, LeadPage, LeadQuery, LeadReads, LeadStore, MergeRecord,
     PairPage, PairQuery, Rep, RepId, RepState, RepStore, Replay, Result, ReviewPair, ReviewStatus,
 };
@@ -318,13 +318,14 @@ impl LeadStore for SqliteStore {
             .transpose()?)
     }
 
-    async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> Result<Option<Lead>> {
+    async fn find_by_crm_link(&self, link: &CrmLink) -> Result<Option<Lead>> {
         let doc: Option<String> = sqlx::query_scalar(
             "SELECT l.doc FROM crm_links c JOIN leads l ON l.ext_id = c.lead \
-             WHERE c.crm = ? AND c.crm_id = ?",
+             WHERE c.crm = ? AND c.object = ? AND c.crm_id = ? ORDER BY l.ext_id LIMIT 1",
         )
-        .bind(wire_name("CRM kind", &crm)?)
-        .bind(id)
+        .bind(wire_name("CRM kind", &link.crm)?)
+        .bind(&link.object)
+        .bind(&link.id)
         .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from)?;

@@ -11,7 +11,7 @@ use lead_core::sync::{
     ConflictRule, PullConfig, PullReport, PushConfig, PushReport, SyncMonitor, pull_once, push_once,
 };
 use lead_core::{
-    AccountKey, CaptureContext, Commit, CrmClient, CrmKind, Deps, Destination, Lead, LeadExtId,
+    AccountKey, CaptureContext, Commit, CrmClient, CrmLink, Deps, Destination, Lead, LeadExtId,
     LeadStore, MergeRecord, OutboxStore, Policy, RepId, SyncState,
 };
 use tokio::sync::{Notify, watch};
@@ -479,8 +479,8 @@ impl LeadStore for Waking {
         self.inner.get_merge(id).await
     }
 
-    async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> lead_core::Result<Option<Lead>> {
-        self.inner.find_by_crm_link(crm, id).await
+    async fn find_by_crm_link(&self, link: &CrmLink) -> lead_core::Result<Option<Lead>> {
+        self.inner.find_by_crm_link(link).await
     }
 }
 

@@ -283,6 +283,16 @@ pub enum CrmKind {
     Pipedrive,
 }
 
+impl CrmKind {
+    /// The CRM's name as stored and shown (`salesforce`, `pipedrive`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrmKind::Salesforce => "salesforce",
+            CrmKind::Pipedrive => "pipedrive",
+        }
+    }
+}
+
 /// A lead's counterpart in a CRM.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CrmLink {

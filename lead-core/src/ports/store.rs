@@ -14,7 +14,7 @@ use crate::dedup::review::{PairPage, PairQuery, ReviewPair};
 use crate::error::Result;
 use crate::followup::FollowUpTask;
 use crate::lead::Lead;
-use crate::model::{CrmKind, LeadExtId, Rep, RepId, RepState};
+use crate::model::{CrmLink, LeadExtId, Rep, RepId, RepState};
 use crate::query::{Dashboard, FollowUpPage, FollowUpQuery, LeadPage, LeadQuery};
 
 /// The keys account matching looks a company up by.
@@ -78,8 +78,10 @@ pub trait LeadStore: Send + Sync {
     /// A stored merge record, to undo it.
     async fn get_merge(&self, id: Uuid) -> Result<Option<MergeRecord>>;
 
-    /// The lead linked to a CRM record, to apply the CRM's change to it.
-    async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> Result<Option<Lead>>;
+    /// The lead linked to a CRM record (its CRM, object and id), to apply
+    /// the CRM's change to it; of several leads sharing the record (two
+    /// leads with one e-mail are one Pipedrive person), the first by id.
+    async fn find_by_crm_link(&self, link: &CrmLink) -> Result<Option<Lead>>;
 }
 
 /// The sales reps and their workload (the workload itself changes only

@@ -9,7 +9,7 @@ mod pull;
 mod push;
 
 pub use monitor::{AuthRecord, RunRecord, Seen, SyncMonitor};
-pub use pull::{ConflictRule, PullConfig, PullReport, apply_changes, pull_once};
+pub use pull::{ConflictRule, PullConfig, PullReport, apply_changes, apply_delivered, pull_once};
 pub use push::{PushConfig, PushReport, push_once, retry_delay};
 
 /// One round both ways (the jobs' `crm_bidirectional_sync`): the CRM's

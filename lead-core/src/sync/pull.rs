@@ -126,13 +126,13 @@ pub async fn pull_once(
 
 /// The lead a change is about: by our id when the CRM record carries it,
 /// else by the link.
-async fn lead_of(deps: &Deps, crm: CrmKind, change: &CrmChange) -> Result<Option<Lead>> {
+async fn lead_of(deps: &Deps, change: &CrmChange) -> Result<Option<Lead>> {
     if let Some(id) = &change.lead
         && let Some(lead) = deps.store.get(id).await?
     {
         return Ok(Some(lead));
     }
-    deps.store.find_by_crm_link(crm, &change.link.id).await
+    deps.store.find_by_crm_link(&change.link).await
 }
 
 /// Changes the CRM sent on its own (a Salesforce Outbound Message, a
@@ -159,6 +159,97 @@ pub async fn apply_changes(
     Ok(report)
 }
 
+/// A change the CRM delivered on its own (a webhook that can come
+/// again, late, or out of order), applied in the order of the CRM's own
+/// time per record: a delivery not newer than one already applied for
+/// the same record changes nothing, and a newer one is judged against
+/// the lead's own changes since that delivery, not against the write
+/// that applied it (which is no local change, only later than the CRM's
+/// time). Per record, `state` keeps the newest delivered change's time
+/// and the lead's time after it, under
+/// `crm.record.<crm>.<object>.<id>`. Deliveries for one record must be
+/// applied one at a time.
+pub async fn apply_delivered(
+    deps: &Deps,
+    state: &dyn SyncState,
+    crm: CrmKind,
+    policy: &Policy,
+    config: &PullConfig,
+    change: &CrmChange,
+) -> Result<PullReport> {
+    let mut report = PullReport {
+        fetched: 1,
+        ..PullReport::default()
+    };
+    let key = format!(
+        "crm.record.{}.{}.{}",
+        crm.as_str(),
+        change.link.object,
+        change.link.id
+    );
+    let mark = state
+        .watermark(&key)
+        .await?
+        .as_deref()
+        .and_then(DeliveredMark::parse);
+    if mark
+        .as_ref()
+        .is_some_and(|m| change.changed_at <= m.changed_at)
+    {
+        report.kept_local += 1;
+        return Ok(report);
+    }
+    let Some(lead) = lead_of(deps, change).await? else {
+        report.unknown += 1;
+        return Ok(report);
+    };
+    let mut judged = change.clone();
+    if let Some(mark) = &mark
+        && lead.updated_at <= mark.applied_at
+    {
+        // Nothing changed here since the last delivery: this newer one
+        // follows it.
+        judged.changed_at = judged
+            .changed_at
+            .max(lead.updated_at + chrono::Duration::milliseconds(1));
+    }
+    apply(deps, crm, policy, config, &judged, &mut report).await?;
+    let after = match lead_of(deps, change).await? {
+        Some(lead) => lead_merged_into(deps, lead).await?.updated_at,
+        None => lead.updated_at,
+    };
+    let mark = DeliveredMark {
+        changed_at: change.changed_at,
+        applied_at: after,
+    };
+    state.set_watermark(&key, &mark.to_string()).await?;
+    Ok(report)
+}
+
+/// The newest delivered change of a record, and the lead's time after it.
+struct DeliveredMark {
+    changed_at: DateTime<Utc>,
+    applied_at: DateTime<Utc>,
+}
+
+impl DeliveredMark {
+    fn parse(text: &str) -> Option<DeliveredMark> {
+        let (changed, applied) = text.split_once('|')?;
+        let time = |t: &str| DateTime::parse_from_rfc3339(t).ok().map(|t| t.to_utc());
+        Some(DeliveredMark {
+            changed_at: time(changed)?,
+            applied_at: time(applied)?,
+        })
+    }
+}
+
+impl std::fmt::Display for DeliveredMark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        write!(f, "{}|{}", time(self.changed_at), time(self.applied_at))
+    }
+}
+
 async fn apply(
     deps: &Deps,
     crm: CrmKind,
@@ -167,7 +258,14 @@ async fn apply(
     change: &CrmChange,
     report: &mut PullReport,
 ) -> Result<()> {
-    let Some(lead) = lead_of(deps, crm, change).await? else {
+    // A change names a record of the CRM it came from; one naming
+    // another CRM's record is no lead's change here.
+    let found = if change.link.crm == crm {
+        lead_of(deps, change).await?
+    } else {
+        None
+    };
+    let Some(lead) = found else {
         report.unknown += 1;
         return Ok(());
     };

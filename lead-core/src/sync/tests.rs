@@ -641,3 +641,72 @@ async fn one_crm_change_of_stage_owner_and_contact_applies_every_field() {
     assert_eq!(stored.stage, Stage::Contacted);
     assert_eq!(stored.fields.job_title.as_deref(), Some("CTO"));
 }
+
+/// Deliveries of a webhook, each a record's whole state at a time: in
+/// order, each newer one applies even though the previous apply dated the
+/// lead after it; late and repeated ones change nothing; a local change
+/// after the last delivery still wins over an older delivery.
+#[tokio::test]
+async fn delivered_changes_apply_in_the_crm_s_order_per_record() {
+    let w = World::new();
+    let lead = w.synced("ana@acme.com").await;
+    let link = lead.crm_links[0].clone();
+    let at = |minutes: i64| {
+        Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap() + chrono::Duration::minutes(minutes)
+    };
+    let phone = |number: &str, minutes: i64| CrmChange {
+        link: link.clone(),
+        lead: None,
+        stage: None,
+        owner: None,
+        contact: [("phone".to_owned(), number.to_owned())].into(),
+        changed_at: at(minutes),
+    };
+    let deliver = |change: CrmChange| {
+        let w = &w;
+        async move {
+            apply_delivered(
+                &w.deps,
+                &*w.store,
+                CrmKind::Salesforce,
+                &Policy::default(),
+                &PullConfig::default(),
+                &change,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let phone_now = || async {
+        w.stored(&lead)
+            .await
+            .fields
+            .phone
+            .map(|p| p.as_str().to_owned())
+    };
+    // Delivered at 13:00, both changes made at 12:10 and 12:20.
+    w.clock.advance(chrono::Duration::hours(1));
+    assert_eq!(deliver(phone("+34612000001", 10)).await.applied, 1);
+    let second = deliver(phone("+34612000002", 20)).await;
+    assert_eq!(
+        second.applied, 1,
+        "newer than the last delivery: {second:?}"
+    );
+    assert_eq!(phone_now().await.as_deref(), Some("+34612000002"));
+    // The first again (a retry), and an older one late: nothing changes.
+    assert_eq!(deliver(phone("+34612000001", 10)).await.applied, 0);
+    assert_eq!(deliver(phone("+34612000009", 5)).await.applied, 0);
+    assert_eq!(phone_now().await.as_deref(), Some("+34612000002"));
+    // Changed here at 13:30; a CRM change from 12:30 is older than that.
+    w.clock.advance(chrono::Duration::minutes(30));
+    let edit = usecase::LeadEdit {
+        phone: Some(Some("+34612000003".into())),
+        ..Default::default()
+    };
+    usecase::edit_lead(&lead.ext_id, &edit, None, &Policy::default(), &w.deps)
+        .await
+        .unwrap();
+    assert_eq!(deliver(phone("+34612000004", 30)).await.applied, 0);
+    assert_eq!(phone_now().await.as_deref(), Some("+34612000003"));
+    assert_eq!(w.backlog().await, 1, "only the local edit goes to the CRM");
+}

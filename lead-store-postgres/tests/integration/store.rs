@@ -385,7 +385,11 @@ async fn rewriting_a_lead_replaces_its_history_events_and_links_instead_of_dupli
     );
     assert_eq!(
         store
-            .find_by_crm_link(CrmKind::Pipedrive, "42")
+            .find_by_crm_link(&CrmLink {
+                crm: CrmKind::Pipedrive,
+                object: "person".into(),
+                id: "42".into(),
+            })
             .await
             .expect("by link")
             .map(|l| l.ext_id),

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use lead_core::dedup::MergeRecord;
 use lead_core::{
-    AccountKey, CrmKind, Deps, FieldError, InMemoryStore, Lead, LeadExtId, LeadStore, ManualClock,
+    AccountKey, CrmLink, Deps, FieldError, InMemoryStore, Lead, LeadExtId, LeadStore, ManualClock,
     Rep, RepId, SequentialIds, WorkingHours,
 };
 use lead_http::signature::{sign_legacy, sign_standard};
@@ -660,8 +660,8 @@ impl LeadStore for StallingStore {
         self.0.get_merge(id).await
     }
 
-    async fn find_by_crm_link(&self, crm: CrmKind, id: &str) -> lead_core::Result<Option<Lead>> {
-        self.0.find_by_crm_link(crm, id).await
+    async fn find_by_crm_link(&self, link: &CrmLink) -> lead_core::Result<Option<Lead>> {
+        self.0.find_by_crm_link(link).await
     }
 }
 
