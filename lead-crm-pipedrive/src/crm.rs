@@ -1,25 +1,41 @@
 //! [`CrmClient`] for Pipedrive: each lead becomes a person (found by
 //! e-mail first, so the company never gets a twin) and a Pipedrive lead on
-//! it; follow-ups become activities; the pull reads changed persons.
+//! it, with a note of its score; a qualified lead is converted to a deal;
+//! follow-ups become activities. The pull is in [`crate::pull`].
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use lead_core::ports::{CrmChange, CrmChanges, PushOutcome, TaskPush};
-use lead_core::{CrmClient, CrmKind, CrmLink, Error, FollowUpStatus, Lead, RepId, Result};
+use lead_core::ports::{CrmChanges, PushOutcome, TaskPush};
+use lead_core::{CrmClient, CrmKind, CrmLink, Error, FollowUpStatus, Lead, RepId, Result, Stage};
 use reqwest::Method;
 use serde_json::Value;
 
 use crate::client::Http;
-use crate::config::PipedriveConfig;
+use crate::config::{DEAL_STAGES, PipedriveConfig};
 use crate::wire::{
-    ActivityBody, Channel, Created, LeadBody, LeadData, Money, Participant, Person, PersonBody,
-    SearchResult, User,
+    ActivityBody, Channel, Conversion, ConversionStatus, ConvertBody, Created, DealPatch, LeadBody,
+    LeadData, Money, Note, NoteBody, Participant, Person, PersonBody, SearchResult, User,
 };
 
 /// How long the user list is trusted.
-const USERS_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+const USERS_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The waits between polls of a lead's conversion to a deal (Pipedrive
+/// runs it as a job): about 8 s in all, then the push goes on and a
+/// later push asks again.
+const CONVERSION_POLLS: [Duration; 5] = [
+    Duration::from_millis(0),
+    Duration::from_millis(250),
+    Duration::from_millis(750),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+];
+
+/// The line of the note that carries a lead's score, by which the push
+/// finds it again after a crash.
+const SCORE_MARKER: &str = "lead-capture score";
 
 /// A Pipedrive company as a CRM.
 pub struct PipedriveClient {
@@ -28,9 +44,9 @@ pub struct PipedriveClient {
     users: tokio::sync::Mutex<Option<Users>>,
 }
 
-struct Users {
+pub(crate) struct Users {
     by_email: HashMap<String, u64>,
-    by_id: HashMap<u64, String>,
+    pub(crate) by_id: HashMap<u64, String>,
     read_at: std::time::Instant,
 }
 
@@ -43,7 +59,7 @@ impl std::fmt::Debug for PipedriveClient {
 }
 
 /// Our link to a Pipedrive record of `object`.
-fn link(object: &str, id: impl ToString) -> CrmLink {
+pub(crate) fn link(object: &str, id: impl ToString) -> CrmLink {
     CrmLink {
         crm: CrmKind::Pipedrive,
         object: object.into(),
@@ -59,6 +75,88 @@ fn linked<'a>(lead: &'a Lead, object: &str) -> Option<&'a str> {
         .map(|l| l.id.as_str())
 }
 
+fn linked_number(lead: &Lead, object: &str) -> Option<u64> {
+    linked(lead, object).and_then(|id| id.parse().ok())
+}
+
+/// Where a lead's activities and note hang: its Pipedrive lead, or the
+/// deal it was converted to.
+#[derive(Debug, Clone, PartialEq)]
+enum Target {
+    Lead(String),
+    Deal(u64),
+}
+
+/// A record's JSON body.
+fn body_of(value: &impl serde::Serialize, what: &str) -> Result<Value> {
+    serde_json::to_value(value)
+        .map_err(|e| Error::internal(format!("Pipedrive: {what} body")).caused_by(e))
+}
+
+/// A lead's value as Pipedrive's number.
+fn amount(lead: &Lead) -> Option<(f64, String)> {
+    match (&lead.estimated_value, &lead.currency) {
+        (Some(value), Some(currency)) => Some((value.to_string().parse().ok()?, currency.clone())),
+        _ => None,
+    }
+}
+
+/// The name a person is given: the lead's name, else its e-mail.
+fn person_name(lead: &Lead) -> Option<String> {
+    let f = &lead.fields;
+    match (&f.first_name, &f.last_name) {
+        (Some(first), Some(last)) => Some(format!("{first} {last}")),
+        (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+        (None, None) => None,
+    }
+}
+
+/// `value` among `items`, compared without case or spaces.
+fn holds(items: &[Channel], value: &str) -> bool {
+    let key = |v: &str| {
+        v.chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_lowercase()
+    };
+    items.iter().any(|i| key(&i.value) == key(value))
+}
+
+/// `value` added to `items` as the primary one, unless there already.
+fn with_primary(mut items: Vec<Channel>, value: &str) -> Vec<Channel> {
+    if !holds(&items, value) {
+        for item in &mut items {
+            item.primary = false;
+        }
+        items.insert(0, Channel::primary(value, "work"));
+    }
+    items
+}
+
+/// The note's HTML: the score, the priority, and each rule's points.
+fn score_note(lead: &Lead) -> String {
+    fn escape(text: &str) -> String {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    }
+    let mut html = format!(
+        "<p><b>Lead score {}/100</b>, {} priority</p><ul>",
+        lead.score.value(),
+        lead.priority.as_str()
+    );
+    for hit in &lead.score_breakdown {
+        html.push_str(&format!(
+            "<li>{} / {}: {:+}</li>",
+            escape(hit.group.as_str()),
+            escape(hit.rule.as_str()),
+            hit.points
+        ));
+    }
+    html.push_str(&format!("</ul><p><i>{SCORE_MARKER}</i></p>"));
+    html
+}
+
 impl PipedriveClient {
     /// A client for the company `config` names.
     pub fn new(config: PipedriveConfig) -> Result<Self> {
@@ -68,8 +166,12 @@ impl PipedriveClient {
         })
     }
 
+    pub(crate) fn http(&self) -> &Http {
+        &self.http
+    }
+
     /// The users, read again when missing or older than [`USERS_TTL`].
-    async fn users(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Users>>> {
+    pub(crate) async fn users(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Users>>> {
         let mut users = self.users.lock().await;
         if users
             .as_ref()
@@ -105,49 +207,91 @@ impl PipedriveClient {
             .and_then(|u| u.by_email.get(&rep.as_str().to_ascii_lowercase()).copied()))
     }
 
-    /// The person of `lead`: linked already, else found by e-mail, else
-    /// created; updated with the lead's name, e-mail, phone and owner when
-    /// it existed.
-    async fn person(&self, lead: &Lead, owner: Option<u64>) -> Result<u64> {
-        let f = &lead.fields;
-        let name = match (&f.first_name, &f.last_name) {
-            (Some(first), Some(last)) => format!("{first} {last}"),
-            (Some(one), None) | (None, Some(one)) => one.clone(),
-            (None, None) => f.email.as_str().to_owned(),
-        };
+    /// The person of `lead`, and whether it existed before this push:
+    /// linked already, else one this batch made for the same e-mail, else
+    /// found by e-mail, else created (owned by the lead's rep). An
+    /// existing person gets the lead's name, e-mail and phone added
+    /// without losing the ones people entered.
+    async fn person(
+        &self,
+        lead: &Lead,
+        owner: Option<u64>,
+        made: &mut HashMap<String, u64>,
+    ) -> Result<(u64, bool)> {
+        let email = lead.fields.email.as_str().to_ascii_lowercase();
+        let mut known = linked_number(lead, "person").or_else(|| made.get(&email).copied());
+        if known.is_none() {
+            known = self.find_person(&email).await?;
+        }
+        if let Some(id) = known {
+            match self.update_person(id, lead).await {
+                Ok(()) => {
+                    made.insert(email, id);
+                    return Ok((id, true));
+                }
+                // Deleted in Pipedrive since: made again below.
+                Err(Error::NotFound(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
         let body = PersonBody {
-            name,
-            emails: vec![Channel::primary(f.email.as_str(), "work")],
-            phones: f
+            name: person_name(lead).unwrap_or_else(|| email.clone()),
+            emails: vec![Channel::primary(lead.fields.email.as_str(), "work")],
+            phones: lead
+                .fields
                 .phone
                 .as_ref()
                 .map(|p| vec![Channel::primary(p.as_str(), "work")])
                 .unwrap_or_default(),
             owner_id: owner,
         };
-        let body = serde_json::to_value(&body)
-            .map_err(|e| Error::internal("Pipedrive: a person body").caused_by(e))?;
-        let known = match linked(lead, "person").and_then(|id| id.parse::<u64>().ok()) {
-            Some(id) => Some(id),
-            None => self.find_person(f.email.as_str()).await?,
+        let (created, _): (Created, _) = self
+            .http
+            .call(
+                Method::POST,
+                "/api/v2/persons",
+                &[],
+                Some(&body_of(&body, "a person")?),
+            )
+            .await?;
+        made.insert(email, created.id);
+        Ok((created.id, false))
+    }
+
+    /// Reads the person and writes what the lead adds to it, if anything.
+    async fn update_person(&self, id: u64, lead: &Lead) -> Result<()> {
+        let path = format!("/api/v2/persons/{id}");
+        let (current, _): (Person, _) = self.http.call(Method::GET, &path, &[], None).await?;
+        let name = person_name(lead)
+            .or_else(|| current.name.clone())
+            .unwrap_or_else(|| lead.fields.email.as_str().to_owned());
+        let emails = with_primary(current.emails.clone(), lead.fields.email.as_str());
+        let phones = match &lead.fields.phone {
+            Some(phone) => with_primary(current.phones.clone(), phone.as_str()),
+            None => current.phones.clone(),
         };
-        match known {
-            Some(id) => {
-                let path = format!("/api/v2/persons/{id}");
-                let _: (Value, _) = self
-                    .http
-                    .call(Method::PATCH, &path, &[], Some(&body))
-                    .await?;
-                Ok(id)
-            }
-            None => {
-                let (created, _): (Created, _) = self
-                    .http
-                    .call(Method::POST, "/api/v2/persons", &[], Some(&body))
-                    .await?;
-                Ok(created.id)
-            }
+        if current.name.as_deref() == Some(name.as_str())
+            && emails == current.emails
+            && phones == current.phones
+        {
+            return Ok(());
         }
+        let body = PersonBody {
+            name,
+            emails,
+            phones,
+            owner_id: None,
+        };
+        let _: (Value, _) = self
+            .http
+            .call(
+                Method::PATCH,
+                &path,
+                &[],
+                Some(&body_of(&body, "a person")?),
+            )
+            .await?;
+        Ok(())
     }
 
     /// The person whose e-mail is exactly `email`, if any.
@@ -174,10 +318,350 @@ impl PipedriveClient {
             .map(|hit| hit.item.id))
     }
 
-    /// The activities of the Pipedrive lead `lead_id` that carry a task
-    /// marker, by marker (one page of 500: a lead has a few).
-    async fn activities_of(&self, lead_id: &str) -> Result<HashMap<String, u64>> {
-        let query = [("lead_id", lead_id.to_owned()), ("limit", "500".to_owned())];
+    /// The Pipedrive lead of `lead` on `person`, and whether it was found
+    /// again rather than linked or made: updated when linked; when not,
+    /// and the person existed, one we made on it before a crash is
+    /// reused; else created.
+    async fn pipedrive_lead(
+        &self,
+        lead: &Lead,
+        person: u64,
+        person_existed: bool,
+        owner: Option<u64>,
+    ) -> Result<(String, bool)> {
+        let f = &lead.fields;
+        let who = f
+            .company
+            .clone()
+            .or_else(|| f.last_name.clone())
+            .unwrap_or_else(|| f.email.as_str().to_owned());
+        let origin = &self.http.config().origin_id;
+        let mut known = linked(lead, "lead").map(|id| (id.to_owned(), false));
+        if known.is_none() && person_existed {
+            known = self.lead_made_on(person).await?.map(|id| (id, true));
+        }
+        let body = LeadBody {
+            title: format!("{who} (web lead)"),
+            person_id: Some(person),
+            owner_id: owner,
+            value: amount(lead).map(|(amount, currency)| Money { amount, currency }),
+            origin_id: known.is_none().then(|| origin.clone()),
+            is_archived: match lead.stage {
+                Stage::Lost => Some(true),
+                // Unqualified stays open there: an archived lead reads
+                // back as lost.
+                Stage::Unqualified => None,
+                _ => Some(false),
+            },
+        };
+        let body = body_of(&body, "a lead")?;
+        match known {
+            Some((id, found)) => {
+                let path = format!("/api/v1/leads/{id}");
+                let (data, _): (LeadData, _) = self
+                    .http
+                    .call(Method::PATCH, &path, &[], Some(&body))
+                    .await
+                    .map_err(|err| match err {
+                        Error::NotFound(_) => Error::NotFound(format!(
+                            "Pipedrive: the lead {id} is gone (deleted, or converted to a deal in Pipedrive)"
+                        )),
+                        other => other,
+                    })?;
+                Ok((data.id, found))
+            }
+            None => {
+                let (data, _): (LeadData, _) = self
+                    .http
+                    .call(Method::POST, "/api/v1/leads", &[], Some(&body))
+                    .await?;
+                Ok((data.id, false))
+            }
+        }
+    }
+
+    /// A Pipedrive lead on `person` that came from us, if any.
+    async fn lead_made_on(&self, person: u64) -> Result<Option<String>> {
+        let query = [
+            ("person_id", person.to_string()),
+            ("limit", "100".to_owned()),
+        ];
+        let (leads, _): (Vec<LeadData>, _) = self
+            .http
+            .call(Method::GET, "/api/v1/leads", &query, None)
+            .await?;
+        let origin = &self.http.config().origin_id;
+        Ok(leads
+            .into_iter()
+            .find(|l| l.origin_id.as_deref() == Some(origin.as_str()))
+            .map(|l| l.id))
+    }
+
+    /// Converts the Pipedrive lead `id` to a deal in the stage for
+    /// `lead`'s stage (else the default stage), or asks again about a
+    /// conversion a previous push started. `Ok(None)` while Pipedrive is
+    /// still at it; the conversion's id is then among `links`.
+    async fn convert(
+        &self,
+        lead: &Lead,
+        id: &str,
+        links: &mut Vec<CrmLink>,
+    ) -> Result<Option<u64>> {
+        if let Some(started) = linked(lead, "conversion")
+            && let Some((of, conversion)) = started.split_once('/')
+            && of == id
+        {
+            match self.conversion_status(id, conversion).await? {
+                Some(status) if status.status == "completed" => return Ok(status.deal_id),
+                Some(status) if matches!(status.status.as_str(), "running" | "not_started") => {
+                    links.push(link("conversion", started));
+                    return Ok(None);
+                }
+                // Failed, rejected, or forgotten by Pipedrive: start again.
+                _ => {}
+            }
+        }
+        let config = self.http.config();
+        let body = ConvertBody {
+            stage_id: config
+                .stage_ids
+                .get(&lead.stage)
+                .copied()
+                .or(config.default_stage_id),
+        };
+        let path = format!("/api/v2/leads/{id}/convert/deal");
+        let (started, _): (Conversion, _) = self
+            .http
+            .call(
+                Method::POST,
+                &path,
+                &[],
+                Some(&body_of(&body, "a conversion")?),
+            )
+            .await?;
+        for wait in CONVERSION_POLLS {
+            tokio::time::sleep(wait).await;
+            let status = self
+                .conversion_status(id, &started.conversion_id)
+                .await?
+                .ok_or_else(|| Error::unavailable("Pipedrive forgot a conversion it started"))?;
+            match status.status.as_str() {
+                "completed" => {
+                    return status.deal_id.map(Some).ok_or_else(|| {
+                        Error::unavailable("Pipedrive: a completed conversion without its deal")
+                    });
+                }
+                "failed" | "rejected" => {
+                    return Err(Error::NotAllowed(format!(
+                        "Pipedrive {} the conversion of lead {id} to a deal",
+                        status.status
+                    )));
+                }
+                _ => {}
+            }
+        }
+        links.push(link(
+            "conversion",
+            format!("{id}/{}", started.conversion_id),
+        ));
+        Ok(None)
+    }
+
+    /// A conversion's state; `None` when Pipedrive does not know it.
+    async fn conversion_status(
+        &self,
+        id: &str,
+        conversion: &str,
+    ) -> Result<Option<ConversionStatus>> {
+        let path = format!("/api/v2/leads/{id}/convert/status/{conversion}");
+        match self.http.call(Method::GET, &path, &[], None).await {
+            Ok((status, _)) => Ok(Some(status)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Writes what our lead says of its deal: owner, value, and the stage
+    /// (won, lost, or an open stage mapped in `stage_ids`). Other stages
+    /// of ours leave the deal's status alone.
+    async fn update_deal(&self, lead: &Lead, deal: u64, owner: Option<u64>) -> Result<()> {
+        let config = self.http.config();
+        let (status, stage_id) = match lead.stage {
+            Stage::Won => (Some("won"), None),
+            Stage::Lost => (Some("lost"), None),
+            stage => match config.stage_ids.get(&stage) {
+                Some(id) => (Some("open"), Some(*id)),
+                None => (None, None),
+            },
+        };
+        let value = amount(lead);
+        let body = DealPatch {
+            owner_id: owner,
+            value: value.as_ref().map(|(v, _)| *v),
+            currency: value.map(|(_, c)| c),
+            status,
+            stage_id,
+        };
+        let body = body_of(&body, "a deal")?;
+        if body.as_object().is_some_and(|o| o.is_empty()) {
+            return Ok(());
+        }
+        let path = format!("/api/v2/deals/{deal}");
+        let _: (Value, _) = self
+            .http
+            .call(Method::PATCH, &path, &[], Some(&body))
+            .await
+            .map_err(|err| match err {
+                Error::NotFound(_) => {
+                    Error::NotFound(format!("Pipedrive: the deal {deal} is gone"))
+                }
+                other => other,
+            })?;
+        Ok(())
+    }
+
+    /// The note with the lead's score on `target`: written again when
+    /// linked, else found again after a crash (`recovered`), else made.
+    async fn score_note(&self, lead: &Lead, target: &Target, recovered: bool) -> Result<u64> {
+        let content = score_note(lead);
+        let mut known = linked_number(lead, "note");
+        if known.is_none() && recovered {
+            known = self.note_on(target).await?;
+        }
+        if let Some(id) = known {
+            let body = NoteBody {
+                content: content.clone(),
+                lead_id: None,
+                deal_id: None,
+            };
+            let path = format!("/api/v1/notes/{id}");
+            match self
+                .http
+                .call::<Value>(Method::PUT, &path, &[], Some(&body_of(&body, "a note")?))
+                .await
+            {
+                Ok(_) => return Ok(id),
+                // Deleted by someone: made again.
+                Err(Error::NotFound(_)) => {}
+                Err(err) => return Err(err),
+            }
+        }
+        let (lead_id, deal_id) = match target {
+            Target::Lead(id) => (Some(id.clone()), None),
+            Target::Deal(id) => (None, Some(*id)),
+        };
+        let body = NoteBody {
+            content,
+            lead_id,
+            deal_id,
+        };
+        let (created, _): (Created, _) = self
+            .http
+            .call(
+                Method::POST,
+                "/api/v1/notes",
+                &[],
+                Some(&body_of(&body, "a note")?),
+            )
+            .await?;
+        Ok(created.id)
+    }
+
+    /// Our score note on `target`, if one is there.
+    async fn note_on(&self, target: &Target) -> Result<Option<u64>> {
+        let filter = match target {
+            Target::Lead(id) => ("lead_id", id.clone()),
+            Target::Deal(id) => ("deal_id", id.to_string()),
+        };
+        let query = [filter, ("limit", "100".to_owned())];
+        let (notes, _): (Vec<Note>, _) = self
+            .http
+            .call(Method::GET, "/api/v1/notes", &query, None)
+            .await?;
+        Ok(notes
+            .into_iter()
+            .find(|n| n.content.contains(SCORE_MARKER))
+            .map(|n| n.id))
+    }
+
+    /// One lead: its person, its Pipedrive lead or deal, the conversion
+    /// when it is qualified, the score note. Once the person and the
+    /// Pipedrive lead are there, a failure of the rest makes the outcome
+    /// `Partly` (links kept, the rest retried or refused), with the error
+    /// when it is the CRM's as a whole, so the batch stops.
+    async fn push_one(
+        &self,
+        lead: &Lead,
+        made: &mut HashMap<String, u64>,
+    ) -> Result<(PushOutcome, Option<Error>)> {
+        let owner = self.owner_id(lead.assigned_to.as_ref()).await?;
+        let (person, existed) = self.person(lead, owner, made).await?;
+        let mut links = vec![link("person", person)];
+        let mut recovered = false;
+        let mut target = match linked_number(lead, "deal") {
+            Some(deal) => {
+                self.update_deal(lead, deal, owner).await?;
+                Target::Deal(deal)
+            }
+            None => {
+                let (id, found) = self.pipedrive_lead(lead, person, existed, owner).await?;
+                recovered = found;
+                links.push(link("lead", &id));
+                Target::Lead(id)
+            }
+        };
+        let rest = async {
+            if let Target::Lead(id) = &target
+                && self.http.config().create_deals
+                && DEAL_STAGES.contains(&lead.stage)
+                && let Some(deal) = self.convert(lead, id, &mut links).await?
+            {
+                links.push(link("deal", deal));
+                target = Target::Deal(deal);
+                if matches!(lead.stage, Stage::Won) {
+                    self.update_deal(lead, deal, owner).await?;
+                }
+            }
+            let note = self.score_note(lead, &target, recovered).await?;
+            links.push(link("note", note));
+            Ok::<_, Error>(())
+        };
+        let problem = rest.await.err();
+        Ok(match problem {
+            None => (PushOutcome::Synced(links), None),
+            Some(err) => match outcome_of(err) {
+                Ok(refused) => {
+                    let why = match refused {
+                        PushOutcome::Rejected(why) => why,
+                        other => format!("{other:?}"),
+                    };
+                    let outcome = PushOutcome::Partly {
+                        links,
+                        problem: why,
+                        temporary: false,
+                    };
+                    (outcome, None)
+                }
+                Err(err) => {
+                    let outcome = PushOutcome::Partly {
+                        links,
+                        problem: err.to_string(),
+                        temporary: true,
+                    };
+                    (outcome, Some(err))
+                }
+            },
+        })
+    }
+
+    /// The activities of `target` that carry a task marker, by marker
+    /// (one page of 500: a lead has a few).
+    async fn activities_of(&self, target: &Target) -> Result<HashMap<String, u64>> {
+        let filter = match target {
+            Target::Lead(id) => ("lead_id", id.clone()),
+            Target::Deal(id) => ("deal_id", id.to_string()),
+        };
+        let query = [filter, ("limit", "500".to_owned())];
         let (activities, _): (Vec<crate::wire::Activity>, _) = self
             .http
             .call(Method::GET, "/api/v2/activities", &query, None)
@@ -196,54 +680,54 @@ impl PipedriveClient {
             .collect())
     }
 
-    /// The Pipedrive lead of `lead` on `person`: created, or updated when
-    /// linked.
-    async fn pipedrive_lead(&self, lead: &Lead, person: u64, owner: Option<u64>) -> Result<String> {
-        let f = &lead.fields;
-        let who = f
-            .company
-            .clone()
-            .or_else(|| f.last_name.clone())
-            .unwrap_or_else(|| f.email.as_str().to_owned());
-        let value = match (&lead.estimated_value, &lead.currency) {
-            (Some(amount), Some(currency)) => Some(Money {
-                amount: amount.to_string().parse().unwrap_or_default(),
-                currency: currency.clone(),
-            }),
-            _ => None,
+    /// One follow-up as an activity on `target`, updated when `known`.
+    async fn push_task(
+        &self,
+        push: &TaskPush,
+        person: u64,
+        target: &Target,
+        known: Option<u64>,
+        marker: &str,
+    ) -> Result<u64> {
+        let owner = self.owner_id(push.task.assigned_to.as_ref()).await?;
+        let note = match &push.task.notes {
+            Some(notes) => format!("{notes}\n\n{marker}"),
+            None => marker.to_owned(),
         };
-        let body = LeadBody {
-            title: format!("{who} (web lead)"),
-            person_id: Some(person),
+        let (lead_id, deal_id) = match target {
+            Target::Lead(id) => (Some(id.clone()), None),
+            Target::Deal(id) => (None, Some(*id)),
+        };
+        let body = ActivityBody {
+            subject: push.task.subject.clone(),
+            kind: "call".into(),
             owner_id: owner,
-            value,
-            origin_id: linked(lead, "lead")
-                .is_none()
-                .then(|| self.http.config().origin_id.clone()),
+            lead_id,
+            deal_id,
+            participants: vec![Participant {
+                person_id: person,
+                primary: true,
+            }],
+            due_date: push.task.due_at.format("%Y-%m-%d").to_string(),
+            due_time: push.task.due_at.format("%H:%M").to_string(),
+            done: push.task.status == FollowUpStatus::Done,
+            note: Some(note),
         };
-        let body = serde_json::to_value(&body)
-            .map_err(|e| Error::internal("Pipedrive: a lead body").caused_by(e))?;
-        let (data, _): (LeadData, _) = match linked(lead, "lead") {
+        let body = body_of(&body, "an activity")?;
+        let (created, _): (Created, _) = match known {
             Some(id) => {
-                let path = format!("/api/v1/leads/{id}");
+                let path = format!("/api/v2/activities/{id}");
                 self.http
                     .call(Method::PATCH, &path, &[], Some(&body))
                     .await?
             }
             None => {
                 self.http
-                    .call(Method::POST, "/api/v1/leads", &[], Some(&body))
+                    .call(Method::POST, "/api/v2/activities", &[], Some(&body))
                     .await?
             }
         };
-        Ok(data.id)
-    }
-
-    async fn push_one(&self, lead: &Lead) -> Result<Vec<CrmLink>> {
-        let owner = self.owner_id(lead.assigned_to.as_ref()).await?;
-        let person = self.person(lead, owner).await?;
-        let pipedrive_lead = self.pipedrive_lead(lead, person, owner).await?;
-        Ok(vec![link("person", person), link("lead", pipedrive_lead)])
+        Ok(created.id)
     }
 }
 
@@ -277,12 +761,17 @@ fn record(
         }
         Err(err) if outcomes.is_empty() => Err(err),
         Err(err) => {
-            let why = err.to_string();
-            let left = total - outcomes.len();
-            outcomes.extend(std::iter::repeat_with(|| PushOutcome::Retry(why.clone())).take(left));
+            retry_rest(outcomes, total, &err);
             Ok(false)
         }
     }
+}
+
+/// Marks the records not sent yet to retry, for `err`.
+fn retry_rest(outcomes: &mut Vec<PushOutcome>, total: usize, err: &Error) {
+    let why = err.to_string();
+    let left = total - outcomes.len();
+    outcomes.extend(std::iter::repeat_with(|| PushOutcome::Retry(why.clone())).take(left));
 }
 
 /// A failure as the outcome of one record, when the record alone is at
@@ -302,10 +791,23 @@ impl CrmClient for PipedriveClient {
 
     async fn push_leads(&self, leads: &[Lead]) -> Result<Vec<PushOutcome>> {
         let mut outcomes = Vec::with_capacity(leads.len());
+        // Persons this batch found or made, by e-mail: a second lead with
+        // the same e-mail joins the first one's person even before
+        // Pipedrive's search index shows it.
+        let mut made = HashMap::new();
         for lead in leads {
-            let sent = self.push_one(lead).await.map(PushOutcome::Synced);
-            if !record(sent, &mut outcomes, leads.len())? {
-                break;
+            match self.push_one(lead, &mut made).await {
+                Ok((outcome, None)) => outcomes.push(outcome),
+                Ok((outcome, Some(err))) => {
+                    outcomes.push(outcome);
+                    retry_rest(&mut outcomes, leads.len(), &err);
+                    break;
+                }
+                Err(err) => {
+                    if !record(Err(err), &mut outcomes, leads.len())? {
+                        break;
+                    }
+                }
             }
         }
         Ok(outcomes)
@@ -313,64 +815,42 @@ impl CrmClient for PipedriveClient {
 
     async fn push_tasks(&self, tasks: &[TaskPush]) -> Result<Vec<PushOutcome>> {
         let mut outcomes = Vec::with_capacity(tasks.len());
-        // Activities already made for each Pipedrive lead, read once per
-        // lead: a task sent again (after a crash before its
+        // Activities already made for each Pipedrive lead or deal, read
+        // once each: a task sent again (after a crash before its
         // acknowledgement) updates its activity instead of adding a twin.
         let mut existing: HashMap<String, HashMap<String, u64>> = HashMap::new();
         for push in tasks {
-            let person = linked(&push.lead, "person").and_then(|id| id.parse::<u64>().ok());
-            let (Some(person), Some(pd_lead)) = (person, linked(&push.lead, "lead")) else {
+            let person = linked_number(&push.lead, "person");
+            let target = match (
+                linked_number(&push.lead, "deal"),
+                linked(&push.lead, "lead"),
+            ) {
+                (Some(deal), _) => Some(Target::Deal(deal)),
+                (None, Some(id)) => Some(Target::Lead(id.to_owned())),
+                (None, None) => None,
+            };
+            let (Some(person), Some(target)) = (person, target) else {
                 outcomes.push(PushOutcome::Retry(format!(
                     "lead {} is not in Pipedrive yet",
                     push.lead.ext_id
                 )));
                 continue;
             };
+            let key = format!("{target:?}");
             let sent = async {
-                if !existing.contains_key(pd_lead) {
-                    let made = self.activities_of(pd_lead).await?;
-                    existing.insert(pd_lead.to_owned(), made);
+                if !existing.contains_key(&key) {
+                    let made = self.activities_of(&target).await?;
+                    existing.insert(key.clone(), made);
                 }
                 let marker = task_marker(&push.task.id);
-                let known = existing.get(pd_lead).and_then(|m| m.get(&marker)).copied();
-                let owner = self.owner_id(push.task.assigned_to.as_ref()).await?;
-                let note = match &push.task.notes {
-                    Some(notes) => format!("{notes}\n\n{marker}"),
-                    None => marker.clone(),
-                };
-                let body = ActivityBody {
-                    subject: push.task.subject.clone(),
-                    kind: "call".into(),
-                    owner_id: owner,
-                    lead_id: Some(pd_lead.to_owned()),
-                    participants: vec![Participant {
-                        person_id: person,
-                        primary: true,
-                    }],
-                    due_date: push.task.due_at.format("%Y-%m-%d").to_string(),
-                    due_time: push.task.due_at.format("%H:%M").to_string(),
-                    done: push.task.status == FollowUpStatus::Done,
-                    note: Some(note),
-                };
-                let body = serde_json::to_value(&body)
-                    .map_err(|e| Error::internal("Pipedrive: an activity body").caused_by(e))?;
-                let (created, _): (Created, _) = match known {
-                    Some(id) => {
-                        let path = format!("/api/v2/activities/{id}");
-                        self.http
-                            .call(Method::PATCH, &path, &[], Some(&body))
-                            .await?
-                    }
-                    None => {
-                        self.http
-                            .call(Method::POST, "/api/v2/activities", &[], Some(&body))
-                            .await?
-                    }
-                };
-                if let Some(made) = existing.get_mut(pd_lead) {
-                    made.insert(marker, created.id);
+                let known = existing.get(&key).and_then(|m| m.get(&marker)).copied();
+                let id = self
+                    .push_task(push, person, &target, known, &marker)
+                    .await?;
+                if let Some(made) = existing.get_mut(&key) {
+                    made.insert(marker, id);
                 }
-                Ok::<_, Error>(created.id)
+                Ok::<_, Error>(id)
             };
             let sent = sent
                 .await
@@ -391,166 +871,13 @@ impl CrmClient for PipedriveClient {
     }
 
     async fn pull_changes(&self, watermark: Option<String>, limit: usize) -> Result<CrmChanges> {
-        let limit = limit.clamp(1, 500);
-        let after = watermark.as_deref().map(Watermark::parse).transpose()?;
-        let mut query = vec![
-            ("sort_by", "update_time".to_owned()),
-            ("sort_direction", "asc".to_owned()),
-            ("limit", limit.to_string()),
-        ];
-        if let Some(w) = &after {
-            query.push((
-                "updated_since",
-                w.at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            ));
-        }
-        let mut changes = Vec::new();
-        let mut cursor: Option<String> = None;
-        'pages: loop {
-            let mut page_query = query.clone();
-            if let Some(c) = &cursor {
-                page_query.push(("cursor", c.clone()));
-            }
-            let (persons, more): (Vec<Person>, _) = self
-                .http
-                .call(Method::GET, "/api/v2/persons", &page_query, None)
-                .await?;
-            for person in persons {
-                let change = self.change_of(&person).await?;
-                if after.as_ref().is_some_and(|w| !w.before(&change)) {
-                    continue;
-                }
-                changes.push(change);
-                if changes.len() == limit {
-                    break 'pages;
-                }
-            }
-            match more.and_then(|m| m.next_cursor) {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        let next_watermark = changes
-            .last()
-            .map(|c| Watermark::of(c).to_string())
-            .or(watermark);
-        Ok(CrmChanges {
-            changes,
-            next_watermark,
-        })
-    }
-}
-
-impl PipedriveClient {
-    /// A changed person as a change of the lead linked to it: its owner
-    /// (the rep whose user it is) and its contact fields.
-    async fn change_of(&self, person: &Person) -> Result<CrmChange> {
-        let changed_at = person
-            .update_time
-            .as_deref()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.to_utc())
-            .ok_or_else(|| Error::internal("Pipedrive: a person without update_time"))?;
-        let owner = match person.owner_id {
-            Some(id) => {
-                let users = self.users().await?;
-                users
-                    .as_ref()
-                    .and_then(|u| u.by_id.get(&id))
-                    .and_then(|email| RepId::parse(email).ok())
-            }
-            None => None,
-        };
-        let mut contact = std::collections::BTreeMap::new();
-        let mut put = |ours: &str, value: Option<&str>| {
-            if let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) {
-                contact.insert(ours.to_owned(), v.to_owned());
-            }
-        };
-        put("first_name", person.first_name.as_deref());
-        put("last_name", person.last_name.as_deref());
-        let phone = person
-            .phones
-            .iter()
-            .find(|p| p.primary)
-            .or(person.phones.first());
-        put("phone", phone.map(|p| p.value.as_str()));
-        Ok(CrmChange {
-            link: link("person", person.id),
-            lead: None,
-            stage: None,
-            owner,
-            contact,
-            changed_at,
-        })
-    }
-}
-
-/// Where a pull got to: the last person's `update_time` and id,
-/// `2026-11-23T12:00:05Z|1092`; a later run starts at that second and
-/// skips what it read.
-struct Watermark {
-    at: DateTime<Utc>,
-    id: u64,
-}
-
-impl Watermark {
-    fn of(change: &CrmChange) -> Watermark {
-        Watermark {
-            at: change.changed_at,
-            id: change.link.id.parse().unwrap_or_default(),
-        }
-    }
-
-    fn parse(text: &str) -> Result<Watermark> {
-        let (at, id) = text.split_once('|').unwrap_or((text, "0"));
-        let at = DateTime::parse_from_rfc3339(at)
-            .map_err(|e| {
-                Error::internal("Pipedrive: the stored watermark is not a time").caused_by(e)
-            })?
-            .to_utc();
-        Ok(Watermark {
-            at,
-            id: id.parse().unwrap_or_default(),
-        })
-    }
-
-    fn before(&self, change: &CrmChange) -> bool {
-        let id: u64 = change.link.id.parse().unwrap_or_default();
-        (change.changed_at, id) > (self.at, self.id)
-    }
-}
-
-impl std::fmt::Display for Watermark {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}|{}", self.at.format("%Y-%m-%dT%H:%M:%SZ"), self.id)
+        self.pull(watermark, limit).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_watermark_reads_back_and_orders_by_time_then_id() {
-        let w = Watermark::parse("2026-11-23T12:00:05Z|1092").expect("a watermark");
-        let change = |at: &str, id: u64| CrmChange {
-            link: link("person", id),
-            lead: None,
-            stage: None,
-            owner: None,
-            contact: Default::default(),
-            changed_at: DateTime::parse_from_rfc3339(at).expect("time").to_utc(),
-        };
-        assert!(!w.before(&change("2026-11-23T12:00:05Z", 1092)), "itself");
-        assert!(
-            w.before(&change("2026-11-23T12:00:05Z", 1093)),
-            "same second, later id"
-        );
-        assert!(w.before(&change("2026-11-23T12:00:06Z", 1)));
-        assert_eq!(w.to_string(), "2026-11-23T12:00:05Z|1092");
-        assert!(Watermark::parse("yesterday").is_err());
-    }
 
     #[test]
     fn a_record_alone_at_fault_is_refused_the_rest_stops_the_call() {
@@ -560,5 +887,19 @@ mod tests {
         ));
         assert!(outcome_of(Error::RateLimited { retry_after: None }).is_err());
         assert!(outcome_of(Error::Unauthorized("401".into())).is_err());
+    }
+
+    #[test]
+    fn a_value_already_there_is_not_added_twice_a_new_one_becomes_primary() {
+        let theirs = vec![Channel {
+            value: "+34 612 345 678".into(),
+            primary: true,
+            label: Some("mobile".into()),
+        }];
+        assert_eq!(with_primary(theirs.clone(), "+34612345678"), theirs);
+        let added = with_primary(theirs, "+34 600 000 000");
+        assert_eq!(added.len(), 2);
+        assert!(added[0].primary && !added[1].primary);
+        assert_eq!(added[1].label.as_deref(), Some("mobile"), "kept as entered");
     }
 }

@@ -5,7 +5,10 @@ mod config;
 mod crm;
 #[cfg(feature = "mock")]
 pub mod mock;
+mod pull;
+mod webhook;
 mod wire;
 
-pub use config::PipedriveConfig;
+pub use config::{DEAL_STAGES, PipedriveConfig};
 pub use crm::PipedriveClient;
+pub use webhook::{WEBHOOK_OBJECTS, WebhookAction, WebhookEvent};
