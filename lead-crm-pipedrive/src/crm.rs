@@ -153,7 +153,11 @@ fn score_note(lead: &Lead) -> String {
             hit.points
         ));
     }
-    html.push_str(&format!("</ul><p><i>{SCORE_MARKER}</i></p>"));
+    // Our lead id, so people can look the lead up here.
+    html.push_str(&format!(
+        "</ul><p><i>{SCORE_MARKER} · lead {}</i></p>",
+        lead.ext_id
+    ));
     html
 }
 

@@ -125,6 +125,10 @@ pub struct Company {
     /// it reaches `daily_tokens` every call is answered `429` with
     /// `x-daily-ratelimit-token-remaining: 0`.
     pub tokens_used: u64,
+    /// E-mails (lower case) whose persons the company refuses to create or
+    /// change (`400`, as a validation rule or a blocked address would):
+    /// a record at fault on its own.
+    pub refused_emails: std::collections::BTreeSet<String>,
     /// The company's "now" for `add_time`/`update_time`: every write is
     /// stamped with exactly this time when set (the test moves it). When
     /// `None`, the first write is stamped 2026-11-23T12:00:00Z and each
@@ -1510,9 +1514,24 @@ impl Company {
         Ok(fields)
     }
 
+    /// Refuses a person body carrying a refused e-mail.
+    fn check_refused(&self, fields: &Map<String, Value>) -> Result<(), Answer> {
+        let emails = fields.get("emails").and_then(Value::as_array);
+        let refused = emails.into_iter().flatten().any(|e| {
+            e["value"]
+                .as_str()
+                .is_some_and(|v| self.refused_emails.contains(&v.to_ascii_lowercase()))
+        });
+        if refused {
+            return Err(bad("emails: this address is blocked in this company"));
+        }
+        Ok(())
+    }
+
     fn add_person(&mut self, body: &Map<String, Value>) -> Result<Answer, Answer> {
         required_str(body, "name")?;
         let fields = self.person_fields(body)?;
+        self.check_refused(&fields)?;
         let id = next_id(&self.persons);
         let stamp = v2_time(self.now());
         let mut person = json!({
@@ -1543,6 +1562,7 @@ impl Company {
             return Err(not_found("Person not found"));
         }
         let fields = self.person_fields(body)?;
+        self.check_refused(&fields)?;
         let stamp = v2_time(self.now());
         let person = self.persons.get_mut(&id).expect("checked above");
         merge(person, &Value::Object(fields));

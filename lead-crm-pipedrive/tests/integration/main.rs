@@ -3,4 +3,5 @@
 //! OpenAPI files.
 
 mod contract;
+mod engine;
 mod push;
