@@ -129,6 +129,9 @@ pub struct Company {
     /// change (`400`, as a validation rule or a blocked address would):
     /// a record at fault on its own.
     pub refused_emails: std::collections::BTreeSet<String>,
+    /// Calls answered `429` because the burst window was spent (not the
+    /// queued failures): a client that paces itself keeps it at 0.
+    pub limited: u64,
     /// The company's "now" for `add_time`/`update_time`: every write is
     /// stamped with exactly this time when set (the test moves it). When
     /// `None`, the first write is stamped 2026-11-23T12:00:00Z and each
@@ -636,6 +639,7 @@ impl Company {
         };
         if used >= self.budget {
             self.window = Some((start, used));
+            self.limited += 1;
             let reset = reset_secs(start, now);
             let body = json!({"success": false, "error": "Request over limit", "errorCode": 429});
             return self.respond(now, (StatusCode::TOO_MANY_REQUESTS, body), Some(reset));

@@ -154,11 +154,17 @@ impl WebhookEvent {
         })
     }
 
-    /// For a person added in Pipedrive, the lead it stands for: its
-    /// primary e-mail, name and phone, with source `pipedrive`. `None`
-    /// for other events or a person without an e-mail.
-    pub fn new_person(&self) -> Option<LeadInput> {
-        if self.action != WebhookAction::Create || self.entity != "person" {
+    /// When the record was added (`add_time`), if the payload says.
+    pub fn added_at(&self) -> Option<DateTime<Utc>> {
+        let data = self.data.as_ref()?;
+        data.get("add_time")?.as_str().and_then(crate::wire::time)
+    }
+
+    /// For a person event, the lead the person stands for: its primary
+    /// e-mail, name and phone, with source `pipedrive`. `None` for other
+    /// records or a person without an e-mail.
+    pub fn person_lead(&self) -> Option<LeadInput> {
+        if self.entity != "person" {
             return None;
         }
         let data = self.data.as_ref()?;
@@ -331,7 +337,8 @@ mod tests {
         );
         assert_eq!(event.attempt, 2);
         assert!(!event.from_api);
-        assert!(event.new_person().is_none(), "a change is not a new person");
+        let lead = event.person_lead().expect("a person");
+        assert_eq!(lead.email.as_deref(), Some("jane@acme.example"));
     }
 
     #[test]
@@ -341,7 +348,8 @@ mod tests {
         assert_eq!(event.id, "v1:person:1092:1523440213384700");
         assert_eq!(event.attempt, 2);
         assert!(event.from_api);
-        let lead = event.new_person().expect("a new person");
+        assert_eq!(event.action, WebhookAction::Create);
+        let lead = event.person_lead().expect("a person");
         assert_eq!(lead.email.as_deref(), Some("jane@acme.example"));
         assert_eq!(lead.phone.as_deref(), Some("+372 555"));
         assert_eq!(lead.first_name.as_deref(), Some("Jane"));

@@ -76,52 +76,59 @@ fn seconds(value: &str, min: u64) -> Result<Duration, ()> {
 /// HTTP layer's refused requests and the server's own details.
 pub(crate) const DEBUG_LOG_FILTER: &str = "info,lead_http=debug,lead_server=debug";
 
-/// A variable of the original system whose feature is not built yet: the
-/// server starts without it and says so, never with its value (most of
-/// them hold passwords and tokens).
+/// A variable of the original system the server does not read as
+/// configured (its feature is not built yet, or it belongs to another
+/// CRM than `CRM_TYPE`): the server starts without it and says so, never
+/// with its value (most of them hold passwords and tokens).
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct NotBuilt {
+pub(crate) struct Unused {
     /// The variable's name.
     pub(crate) var: &'static str,
-    /// The feature that would read it.
-    pub(crate) feature: &'static str,
+    /// Why it is not read.
+    pub(crate) why: &'static str,
     /// What running without it means.
     pub(crate) effect: &'static str,
+    /// It is read when `CRM_TYPE` is this CRM.
+    pub(crate) read_with_crm: Option<&'static str>,
 }
 
-impl NotBuilt {
+impl Unused {
     /// The start-up warning: the variable's name, never its value.
     pub(crate) fn warning(&self) -> String {
         format!(
-            "{} is set but {} is not built yet: ignored, {}",
-            self.var, self.feature, self.effect
+            "{} is set but {}: ignored, {}",
+            self.var, self.why, self.effect
         )
     }
 }
 
-/// The original system's variables this server knows but does not use
-/// yet (the CRM and Slack features are not built): each one that is set
-/// is named in a start-up warning.
-pub(crate) const NOT_BUILT: &[NotBuilt] = &[
-    NotBuilt {
+/// The original system's variables this server may not read (the Slack
+/// feature is not built; the Pipedrive ones need `CRM_TYPE=pipedrive`):
+/// each one that is set and unread is named in a start-up warning.
+pub(crate) const UNUSED: &[Unused] = &[
+    Unused {
         var: "PIPEDRIVE_API_TOKEN",
-        feature: "Pipedrive sync",
+        why: "CRM_TYPE is not pipedrive",
         effect: "no lead reaches Pipedrive",
+        read_with_crm: Some("pipedrive"),
     },
-    NotBuilt {
+    Unused {
         var: "PIPEDRIVE_COMPANY_DOMAIN",
-        feature: "Pipedrive sync",
+        why: "CRM_TYPE is not pipedrive",
         effect: "no lead reaches Pipedrive",
+        read_with_crm: Some("pipedrive"),
     },
-    NotBuilt {
+    Unused {
         var: "PIPEDRIVE_DEFAULT_STAGE_ID",
-        feature: "Pipedrive sync",
+        why: "CRM_TYPE is not pipedrive",
         effect: "no lead reaches Pipedrive",
+        read_with_crm: Some("pipedrive"),
     },
-    NotBuilt {
+    Unused {
         var: "SLACK_WEBHOOK_URL",
-        feature: "the Slack notifier",
+        why: "the Slack notifier is not built yet",
         effect: "no alert is sent to Slack",
+        read_with_crm: None,
     },
 ];
 
@@ -238,9 +245,9 @@ pub(crate) struct ServerConfig {
     /// a country prefix when the lead has no `country`; replaces the
     /// policy's `default_region`.
     pub(crate) default_region: Option<Region>,
-    /// The variables of [`NOT_BUILT`] that are set (non-empty), in that
-    /// order: each is named in a start-up warning.
-    pub(crate) ignored: Vec<&'static NotBuilt>,
+    /// The variables of [`UNUSED`] that are set (non-empty) and not
+    /// read, in that order: each is named in a start-up warning.
+    pub(crate) ignored: Vec<&'static Unused>,
     /// `LEAD_TRUST_FORWARDED_FOR=true` (deprecated): loopback proxies are
     /// trusted; the start-up log says to use `LEAD_TRUSTED_PROXIES`.
     pub(crate) legacy_trust_forwarded_for: bool,
@@ -375,7 +382,7 @@ impl ServerConfig {
     /// | `LEAD_HSTS_MAX_AGE_SECS` | with TLS, the `Strict-Transport-Security` max-age (default 31536000, a year; 0 sends none; at most 63072000) |
     /// | `LEAD_METRICS_TOKEN` | bearer token `/metrics` asks for; unset: `/metrics` answers this machine only |
     ///
-    /// The variables of [`NOT_BUILT`] are only noted in [`ServerConfig::ignored`].
+    /// The variables of [`UNUSED`] are only noted in [`ServerConfig::ignored`].
     ///
     /// # Errors
     ///
@@ -636,9 +643,11 @@ impl ServerConfig {
             invalid("LEAD_LOG_FORMAT", "text or json");
             LogFormat::Text
         });
-        let ignored = NOT_BUILT
+        let crm = get("CRM_TYPE").map(|c| c.to_ascii_lowercase());
+        let ignored = UNUSED
             .iter()
             .filter(|item| get(item.var).is_some())
+            .filter(|item| item.read_with_crm.is_none_or(|c| crm.as_deref() != Some(c)))
             .collect();
         // A blank WEBHOOK_SECRET_KEY counts as configured: it is refused
         // above, and one message says enough.
@@ -1250,7 +1259,9 @@ mod tests {
         assert_eq!(ports, [5000, 5001]);
         let sync = config.sync.as_ref().expect("CRM_TYPE=salesforce");
         assert_eq!(sync.crm_name(), "salesforce");
-        let crate::sync::Crm::Salesforce(salesforce) = &sync.crm;
+        let crate::sync::Crm::Salesforce(salesforce) = &sync.crm else {
+            panic!("not Salesforce: {:?}", sync.crm);
+        };
         assert_eq!(
             salesforce.login_url, "https://login.salesforce.com",
             "SALESFORCE_SANDBOX=false"
@@ -1278,7 +1289,7 @@ mod tests {
         for item in &config.ignored {
             let warning = item.warning();
             assert!(warning.starts_with(item.var), "{warning}");
-            assert!(warning.contains("not built yet"), "{warning}");
+            assert!(warning.contains(item.why), "{warning}");
             for value in ["hunter2", "ventas@", "mycompany", "hooks.slack.com"] {
                 assert!(!warning.contains(value), "{warning} shows a value");
             }
@@ -1310,7 +1321,24 @@ mod tests {
             ]),
             ["SALESFORCE_CLIENT_ID", "SALESFORCE_CLIENT_SECRET"]
         );
-        assert_eq!(field_of(&[("CRM_TYPE", "pipedrive")]), ["CRM_TYPE"]);
+        assert_eq!(
+            field_of(&[("CRM_TYPE", "pipedrive")]),
+            ["PIPEDRIVE_API_TOKEN", "PIPEDRIVE_COMPANY_DOMAIN"]
+        );
+        assert_eq!(
+            field_of(&[
+                ("CRM_TYPE", "pipedrive"),
+                ("PIPEDRIVE_API_TOKEN", "hunter2"),
+                ("PIPEDRIVE_COMPANY_DOMAIN", "acme corp"),
+                ("PIPEDRIVE_STAGE_IDS", "qualified=three"),
+                ("PIPEDRIVE_WEBHOOK_PASSWORD", "short"),
+            ]),
+            [
+                "PIPEDRIVE_WEBHOOK_PASSWORD",
+                "PIPEDRIVE_COMPANY_DOMAIN",
+                "PIPEDRIVE_STAGE_IDS"
+            ]
+        );
         assert_eq!(field_of(&[("CRM_TYPE", "hubspot")]), ["CRM_TYPE"]);
         let client = [
             ("CRM_TYPE", "Salesforce"),
@@ -1319,7 +1347,9 @@ mod tests {
         ];
         let config = ServerConfig::from_vars(&vars(&client)).expect("client credentials");
         let sync = config.sync.expect("sync on");
-        let crate::sync::Crm::Salesforce(salesforce) = &sync.crm;
+        let crate::sync::Crm::Salesforce(salesforce) = &sync.crm else {
+            panic!("not Salesforce: {:?}", sync.crm);
+        };
         assert_eq!(salesforce.login_url, "https://login.salesforce.com");
         assert!(matches!(
             salesforce.flow,
@@ -1394,7 +1424,9 @@ mod tests {
         assert_eq!(tuned.pull.max_records_per_run, 500);
         assert_eq!(tuned.pull.stage, lead_core::sync::ConflictRule::DontSync);
         assert!(tuned.outbound.is_none(), "to_crm reads no CRM webhooks");
-        let crate::sync::Crm::Salesforce(salesforce) = &tuned.crm;
+        let crate::sync::Crm::Salesforce(salesforce) = &tuned.crm else {
+            panic!("not Salesforce");
+        };
         assert!(!salesforce.create_deals);
 
         let mapped = ServerConfig::from_vars(&vars(&[
@@ -1413,7 +1445,9 @@ mod tests {
         .expect("valid")
         .sync
         .expect("sync on");
-        let crate::sync::Crm::Salesforce(salesforce) = &mapped.crm;
+        let crate::sync::Crm::Salesforce(salesforce) = &mapped.crm else {
+            panic!("not Salesforce");
+        };
         assert_eq!(
             salesforce.stage_status[&lead_core::Stage::Qualified],
             "Qualified"
@@ -1467,7 +1501,9 @@ mod tests {
         ];
         let config = ServerConfig::from_vars(&vars(&jwt)).expect("the JWT bearer flow");
         let sync = config.sync.expect("sync on");
-        let crate::sync::Crm::Salesforce(salesforce) = &sync.crm;
+        let crate::sync::Crm::Salesforce(salesforce) = &sync.crm else {
+            panic!("not Salesforce: {:?}", sync.crm);
+        };
         assert_eq!(salesforce.login_url, "https://test.salesforce.com");
         match &salesforce.flow {
             lead_crm_salesforce::Flow::JwtBearer {
@@ -1507,6 +1543,52 @@ mod tests {
             ]),
             ["SALESFORCE_JWT_KEY_FILE"]
         );
+    }
+
+    #[test]
+    fn crm_type_pipedrive_reads_the_seed_s_pipedrive_variables() {
+        let mut pairs: Vec<(&str, &str)> = SEED_VARS
+            .iter()
+            .copied()
+            .filter(|(k, _)| !k.starts_with("SALESFORCE"))
+            .collect();
+        pairs.retain(|(k, _)| *k != "CRM_TYPE");
+        pairs.push(("CRM_TYPE", "pipedrive"));
+        pairs.push(("PIPEDRIVE_STAGE_IDS", "qualified=3; proposal=4"));
+        let config = ServerConfig::from_vars(&vars(&pairs)).expect("the seed's values");
+        let ignored: Vec<&str> = config.ignored.iter().map(|i| i.var).collect();
+        assert_eq!(
+            ignored,
+            ["SLACK_WEBHOOK_URL"],
+            "the Pipedrive ones are read"
+        );
+        let sync = config.sync.as_ref().expect("CRM_TYPE=pipedrive");
+        assert_eq!(sync.crm_name(), "pipedrive");
+        assert_eq!(sync.pull_every, std::time::Duration::from_secs(900));
+        assert!(
+            sync.pipedrive_webhooks.is_none(),
+            "no password, no receiver"
+        );
+        let crate::sync::Crm::Pipedrive(pipedrive) = &sync.crm else {
+            panic!("not Pipedrive: {:?}", sync.crm);
+        };
+        assert_eq!(pipedrive.base_url, "https://mycompany.pipedrive.com");
+        assert_eq!(pipedrive.default_stage_id, Some(1));
+        assert_eq!(
+            pipedrive.stage_ids.get(&lead_core::Stage::Proposal),
+            Some(&4)
+        );
+        assert!(
+            !format!("{pipedrive:?}").contains("hunter2"),
+            "the token stays out of Debug"
+        );
+        // A whole URL (a proxy, a local test server) is taken as it is.
+        pairs.push(("PIPEDRIVE_COMPANY_DOMAIN", "http://127.0.0.1:9000"));
+        let local = ServerConfig::from_vars(&vars(&pairs)).expect("a URL");
+        let Some(crate::sync::Crm::Pipedrive(pipedrive)) = local.sync.map(|s| s.crm) else {
+            panic!("Pipedrive");
+        };
+        assert_eq!(pipedrive.base_url, "http://127.0.0.1:9000");
     }
 
     #[test]

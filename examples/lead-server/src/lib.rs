@@ -27,8 +27,12 @@
 //! ```
 
 mod config;
+#[cfg(any(feature = "salesforce", feature = "pipedrive"))]
+mod deliveries;
 #[cfg(feature = "salesforce")]
 mod outbound;
+#[cfg(feature = "pipedrive")]
+mod pipedrive;
 mod serve;
 mod sync;
 mod tls;
@@ -374,7 +378,10 @@ impl Application {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = Vec::new();
         let monitor = Arc::new(SyncMonitor::new(config.sync.as_ref().map(|s| s.crm_name())));
-        #[cfg_attr(not(feature = "salesforce"), allow(unused_mut))]
+        #[cfg_attr(
+            not(any(feature = "salesforce", feature = "pipedrive")),
+            allow(unused_mut)
+        )]
         let mut crm_routes = axum::Router::new();
         if let Some(settings) = config.sync.clone() {
             tracing::info!(crm = ?settings.crm_name(), "CRM sync on");
@@ -387,6 +394,20 @@ impl Application {
                     "Salesforce Outbound Messages received at POST /webhook/crm/salesforce"
                 );
                 crm_routes = crm_routes.merge(outbound::router(outbound::Receiver::new(
+                    receiver.clone(),
+                    client.clone(),
+                    deps.clone(),
+                    store.sync_state(),
+                    files.policy.clone(),
+                    settings.pull.clone(),
+                )));
+            }
+            #[cfg(feature = "pipedrive")]
+            if let (Some(receiver), Some(client)) =
+                (&settings.pipedrive_webhooks, &handle.pipedrive)
+            {
+                tracing::info!("Pipedrive webhooks received at POST /webhook/crm/pipedrive");
+                crm_routes = crm_routes.merge(pipedrive::router(pipedrive::Receiver::new(
                     receiver.clone(),
                     client.clone(),
                     deps.clone(),
@@ -488,9 +509,17 @@ impl Application {
     }
 }
 
+/// What the binary takes besides its environment.
+const USAGE: &str = "usage: lead-server [command]
+  (no command)         serve, configured by the environment (see the README)
+  pipedrive-webhooks   subscribe PIPEDRIVE_WEBHOOK_URL to Pipedrive's person, lead and deal
+                       changes (CRM_TYPE=pipedrive, PIPEDRIVE_WEBHOOK_PASSWORD); repeatable
+  help                 this text";
+
 /// The binary: reads the `LEAD_CONFIG` file and the environment (which
-/// wins), starts logging, serves until SIGTERM or Ctrl-C. Exit code 2 for
-/// a configuration error, 1 when the server cannot start or fails.
+/// wins), starts logging, serves until SIGTERM or Ctrl-C, or runs a
+/// command (`lead-server help`). Exit code 2 for a configuration error,
+/// 1 when the server cannot start or fails.
 pub async fn main() -> ExitCode {
     let mut vars: HashMap<String, String> = HashMap::new();
     let mut file_error = None;
@@ -553,6 +582,19 @@ pub async fn main() -> ExitCode {
     // Names only: these variables hold passwords and tokens.
     for item in &config.ignored {
         tracing::warn!("{}", item.warning());
+    }
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        #[cfg(feature = "pipedrive")]
+        Some("pipedrive-webhooks") => return pipedrive::subscribe_command(&config).await,
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            tracing::error!("unknown command {other:?}\n{USAGE}");
+            return ExitCode::from(2);
+        }
     }
     let (files, tls) = match prepare(&config) {
         Ok(prepared) => prepared,

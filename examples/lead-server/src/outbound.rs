@@ -22,9 +22,10 @@ use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use chrono::Duration;
 use lead_core::sync::{PullConfig, apply_changes};
 use lead_core::{CrmKind, Deps, Policy, SyncState};
+
+use crate::deliveries::{Claim, Deliveries};
 use lead_crm_salesforce::SalesforceClient;
 use lead_crm_salesforce::outbound::{ACK, ACK_CONTENT_TYPE, fault, parse};
 use secrecy::{ExposeSecret, SecretString};
@@ -32,10 +33,6 @@ use secrecy::{ExposeSecret, SecretString};
 /// Largest body read: 100 notifications with every Lead field fit well
 /// under it.
 const MAX_BODY: usize = 1024 * 1024;
-
-/// How long a delivery may take to apply a notification before another
-/// delivery of it may (a crash mid-way is over after it).
-const APPLYING: Duration = Duration::minutes(2);
 
 /// Who may post Outbound Messages.
 #[derive(Debug, Clone)]
@@ -88,7 +85,7 @@ pub(crate) struct Receiver {
     settings: ReceiverSettings,
     client: Arc<SalesforceClient>,
     deps: Deps,
-    state: Arc<dyn SyncState>,
+    deliveries: Deliveries,
     policy: Policy,
     rules: PullConfig,
 }
@@ -106,7 +103,7 @@ impl Receiver {
             settings,
             client,
             deps,
-            state,
+            deliveries: Deliveries::new(state, "salesforce.outbound"),
             policy,
             rules,
         })
@@ -174,19 +171,23 @@ async fn receive(
     let mut taken = Vec::new();
     let mut repeats = 0;
     for notification in &message.notifications {
-        match claim(&receiver, &notification.id, &holder).await {
+        match receiver
+            .deliveries
+            .claim(&notification.id, &holder, now)
+            .await
+        {
             Ok(Claim::Done) => repeats += 1,
             Ok(Claim::Mine) => taken.push(notification.clone()),
             Ok(Claim::Busy) => {
                 // Another delivery of it is being applied: answer no Ack,
                 // so Salesforce sends it again, by when it is done (or
                 // failed and is free again).
-                release(&receiver, &taken, &holder).await;
+                receiver.deliveries.release(ids(&taken), &holder).await;
                 return refuse(StatusCode::SERVICE_UNAVAILABLE, "being applied; send again");
             }
             Err(err) => {
                 tracing::warn!(error = %err.chain(), "cannot record an Outbound Message");
-                release(&receiver, &taken, &holder).await;
+                receiver.deliveries.release(ids(&taken), &holder).await;
                 return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again later");
             }
         }
@@ -218,24 +219,12 @@ async fn receive(
         Ok(report) => report,
         Err(err) => {
             tracing::warn!(error = %err.chain(), "an Outbound Message not applied; Salesforce sends it again");
-            release(&receiver, &taken, &holder).await;
+            receiver.deliveries.release(ids(&taken), &holder).await;
             return refuse(StatusCode::SERVICE_UNAVAILABLE, "try again later");
         }
     };
-    // Applied: remembered as done, so a re-send changes nothing. A mark
-    // that cannot be written lets a re-send apply it again (harmless
-    // under newest-wins), never loses it.
-    let done = now.to_rfc3339();
-    for notification in &taken {
-        let marked = receiver
-            .state
-            .set_watermark(&done_name(&notification.id), &done)
-            .await;
-        if let Err(err) = marked {
-            tracing::warn!(error = %err.chain(), "cannot mark an Outbound Message done");
-        }
-    }
-    release(&receiver, &taken, &holder).await;
+    receiver.deliveries.done(ids(&taken), now).await;
+    receiver.deliveries.release(ids(&taken), &holder).await;
     metrics::counter!("crm_sync_from_crm_total").increment(report.applied as u64);
     metrics::counter!("crm_sync_total_synced_total").increment(report.applied as u64);
     tracing::info!(
@@ -247,48 +236,7 @@ async fn receive(
     ([(header::CONTENT_TYPE, ACK_CONTENT_TYPE)], ACK).into_response()
 }
 
-/// Where a notification stands for this delivery.
-enum Claim {
-    /// Applied before: nothing to do.
-    Done,
-    /// This delivery applies it (holding its lease).
-    Mine,
-    /// Another delivery is applying it now.
-    Busy,
-}
-
-/// The name a notification is marked done under.
-fn done_name(id: &str) -> String {
-    format!("salesforce.outbound.done.{id}")
-}
-
-/// The name of the lease a delivery holds while applying a notification.
-fn lease_name(id: &str) -> String {
-    format!("salesforce.outbound.applying.{id}")
-}
-
-/// Done, or taken for this delivery for [`APPLYING`], or busy.
-async fn claim(receiver: &Receiver, id: &str, holder: &str) -> lead_core::Result<Claim> {
-    if receiver.state.watermark(&done_name(id)).await?.is_some() {
-        return Ok(Claim::Done);
-    }
-    let now = receiver.deps.clock.now();
-    let mine = receiver
-        .state
-        .try_lease(&lease_name(id), holder, now + APPLYING, now)
-        .await?;
-    Ok(if mine { Claim::Mine } else { Claim::Busy })
-}
-
-/// Gives back the leases this delivery holds.
-async fn release(receiver: &Receiver, taken: &[lead_crm_salesforce::Notification], holder: &str) {
-    for notification in taken {
-        let released = receiver
-            .state
-            .release_lease(&lease_name(&notification.id), holder)
-            .await;
-        if let Err(err) = released {
-            tracing::warn!(error = %err.chain(), "cannot release an Outbound Message lease; a re-send waits for it to end");
-        }
-    }
+/// The notifications' ids.
+fn ids(taken: &[lead_crm_salesforce::Notification]) -> impl Iterator<Item = &str> {
+    taken.iter().map(|n| n.id.as_str())
 }

@@ -22,6 +22,10 @@ use uuid::Uuid;
 const PUSH_EVERY: Duration = Duration::from_secs(2);
 /// How often the CRM's changes are pulled (`CRM_PULL_INTERVAL_SECS`).
 const PULL_EVERY: Duration = Duration::from_secs(300);
+/// How often Pipedrive's are: a pull reads four lists (80 of the
+/// company's daily API tokens; a Lite seat has 30 000 a day), and its
+/// webhooks bring changes at once.
+const PIPEDRIVE_PULL_EVERY: Duration = Duration::from_secs(900);
 
 /// Which ways changes go between the leads and the CRM (SPEC
 /// `sync_direction`).
@@ -52,6 +56,9 @@ pub(crate) enum Crm {
     /// Salesforce (`CRM_TYPE=salesforce`).
     #[cfg(feature = "salesforce")]
     Salesforce(lead_crm_salesforce::SalesforceConfig),
+    /// Pipedrive (`CRM_TYPE=pipedrive`).
+    #[cfg(feature = "pipedrive")]
+    Pipedrive(lead_crm_pipedrive::PipedriveConfig),
 }
 
 /// The CRM sync's settings.
@@ -71,6 +78,9 @@ pub(crate) struct SyncSettings {
     /// Salesforce Outbound Messages, when `SALESFORCE_ORG_ID` is set.
     #[cfg(feature = "salesforce")]
     pub(crate) outbound: Option<crate::outbound::ReceiverSettings>,
+    /// Pipedrive webhooks, when `PIPEDRIVE_WEBHOOK_PASSWORD` is set.
+    #[cfg(feature = "pipedrive")]
+    pub(crate) pipedrive_webhooks: Option<crate::pipedrive::ReceiverSettings>,
     /// Batches, leases and retries of the push (`CRM_SYNC_BATCH_SIZE`,
     /// `CRM_SYNC_LEASE_SECS`, `CRM_SYNC_MAX_ATTEMPTS`,
     /// `CRM_SYNC_RETRY_BASE_MS`, `CRM_SYNC_RETRY_MAX_SECS`).
@@ -99,10 +109,15 @@ pub(crate) fn settings(
         "milliseconds",
         PUSH_EVERY.as_millis() as u64,
     ));
+    let pull_default = if kind == "pipedrive" {
+        PIPEDRIVE_PULL_EVERY
+    } else {
+        PULL_EVERY
+    };
     let pull_every = Duration::from_secs(number(
         "CRM_PULL_INTERVAL_SECS",
         "seconds",
-        PULL_EVERY.as_secs(),
+        pull_default.as_secs(),
     ));
     let push = PushConfig {
         worker: format!("crm-push-{}", std::process::id()),
@@ -161,7 +176,9 @@ pub(crate) fn settings(
     }
     let create_deals = on("CRM_CREATE_DEALS", invalid);
     #[cfg(feature = "salesforce")]
-    let outbound;
+    let mut outbound = None;
+    #[cfg(feature = "pipedrive")]
+    let mut pipedrive_webhooks = None;
     let crm = match kind.as_str() {
         "none" => return None,
         "salesforce" => {
@@ -172,11 +189,11 @@ pub(crate) fn settings(
             salesforce(get, invalid, create_deals)?
         }
         "pipedrive" => {
-            invalid(
-                "CRM_TYPE",
-                "pipedrive: the Pipedrive adapter is not built yet (salesforce is)",
-            );
-            return None;
+            #[cfg(feature = "pipedrive")]
+            {
+                pipedrive_webhooks = crate::pipedrive::settings(get, invalid);
+            }
+            pipedrive(get, invalid, create_deals)?
         }
         _ => {
             invalid("CRM_TYPE", "salesforce, pipedrive or none");
@@ -191,6 +208,8 @@ pub(crate) fn settings(
         pull,
         #[cfg(feature = "salesforce")]
         outbound: outbound.filter(|_| direction.pulls()),
+        #[cfg(feature = "pipedrive")]
+        pipedrive_webhooks: pipedrive_webhooks.filter(|_| direction.pulls()),
         push,
     })
 }
@@ -353,9 +372,102 @@ fn salesforce(
     Some(Crm::Salesforce(config))
 }
 
+#[cfg(not(feature = "pipedrive"))]
+fn pipedrive(
+    _get: &dyn Fn(&str) -> Option<String>,
+    invalid: &mut dyn FnMut(&str, &str),
+    _create_deals: bool,
+) -> Option<Crm> {
+    invalid(
+        "CRM_TYPE",
+        "pipedrive: Pipedrive support is not built in (build with --features pipedrive)",
+    );
+    None
+}
+
+/// `PIPEDRIVE_API_TOKEN`, `PIPEDRIVE_COMPANY_DOMAIN` (the company's
+/// subdomain, or a whole URL for a proxy or a local test server),
+/// `PIPEDRIVE_DEFAULT_STAGE_ID` and `PIPEDRIVE_STAGE_IDS`.
+#[cfg(feature = "pipedrive")]
+fn pipedrive(
+    get: &dyn Fn(&str) -> Option<String>,
+    invalid: &mut dyn FnMut(&str, &str),
+    create_deals: bool,
+) -> Option<Crm> {
+    use lead_crm_pipedrive::PipedriveConfig;
+
+    let token = get("PIPEDRIVE_API_TOKEN");
+    if token.is_none() {
+        invalid(
+            "PIPEDRIVE_API_TOKEN",
+            "required when CRM_TYPE=pipedrive (Pipedrive: Personal preferences → API)",
+        );
+    }
+    let domain = get("PIPEDRIVE_COMPANY_DOMAIN");
+    let base_url = match domain.as_deref() {
+        None => {
+            invalid(
+                "PIPEDRIVE_COMPANY_DOMAIN",
+                "required when CRM_TYPE=pipedrive: the company's subdomain (acme of acme.pipedrive.com) or a whole http(s) URL",
+            );
+            None
+        }
+        Some(url) if url.contains("://") => {
+            if url.starts_with("https://") || url.starts_with("http://") {
+                Some(url.to_owned())
+            } else {
+                invalid("PIPEDRIVE_COMPANY_DOMAIN", "an http(s) URL or a subdomain");
+                None
+            }
+        }
+        Some(domain) => {
+            let plain = domain.trim_end_matches(".pipedrive.com");
+            if !plain.is_empty() && plain.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                Some(format!("https://{plain}.pipedrive.com"))
+            } else {
+                invalid(
+                    "PIPEDRIVE_COMPANY_DOMAIN",
+                    "the company's subdomain (acme of acme.pipedrive.com) or a whole http(s) URL",
+                );
+                None
+            }
+        }
+    };
+    let mut number = |name: &str| match get(name).map(|v| v.parse::<u64>()) {
+        None => None,
+        Some(Ok(id)) if id > 0 => Some(id),
+        Some(_) => {
+            invalid(name, "a Pipedrive stage id (a number above 0)");
+            None
+        }
+    };
+    let default_stage_id = number("PIPEDRIVE_DEFAULT_STAGE_ID");
+    let mut stage_ids = std::collections::BTreeMap::new();
+    if let Some(pairs) = get("PIPEDRIVE_STAGE_IDS") {
+        let read = stage_pairs(&pairs, false).and_then(|pairs| {
+            pairs
+                .into_iter()
+                .map(|(stage, id)| Some((stage, id.parse::<u64>().ok()?)))
+                .collect::<Option<Vec<_>>>()
+        });
+        match read {
+            Some(pairs) => stage_ids.extend(pairs),
+            None => invalid(
+                "PIPEDRIVE_STAGE_IDS",
+                "stage=id pairs separated by ; (e.g. qualified=3;proposal=4;negotiation=5)",
+            ),
+        }
+    }
+    let mut config = PipedriveConfig::new(base_url?, token?.into());
+    config.default_stage_id = default_stage_id;
+    config.stage_ids = stage_ids;
+    config.create_deals = create_deals;
+    Some(Crm::Pipedrive(config))
+}
+
 /// `stage=Status;…` (or `Status=stage;…` when `status_first`) as
 /// (stage, Status) pairs; `None` when a pair does not read.
-#[cfg(feature = "salesforce")]
+#[cfg(any(feature = "salesforce", feature = "pipedrive"))]
 fn stage_pairs(text: &str, status_first: bool) -> Option<Vec<(lead_core::Stage, String)>> {
     text.split(';')
         .map(str::trim)
@@ -380,6 +492,8 @@ impl SyncSettings {
         match self.crm {
             #[cfg(feature = "salesforce")]
             Crm::Salesforce(_) => "salesforce",
+            #[cfg(feature = "pipedrive")]
+            Crm::Pipedrive(_) => "pipedrive",
         }
     }
 }
@@ -399,6 +513,9 @@ pub(crate) struct CrmHandle {
     /// The Salesforce client itself (Outbound Messages).
     #[cfg(feature = "salesforce")]
     pub(crate) salesforce: Option<Arc<lead_crm_salesforce::SalesforceClient>>,
+    /// The Pipedrive client itself (webhooks).
+    #[cfg(feature = "pipedrive")]
+    pub(crate) pipedrive: Option<Arc<lead_crm_pipedrive::PipedriveClient>>,
 }
 
 impl Crm {
@@ -420,6 +537,22 @@ impl Crm {
                     crm: client.clone(),
                     usage: Arc::new(usage),
                     salesforce: Some(client),
+                    #[cfg(feature = "pipedrive")]
+                    pipedrive: None,
+                })
+            }
+            #[cfg(feature = "pipedrive")]
+            Crm::Pipedrive(ref config) => {
+                let client = Arc::new(
+                    lead_crm_pipedrive::PipedriveClient::new(config.clone())
+                        .map_err(|e| format!("cannot set up the Pipedrive client: {e}"))?,
+                );
+                Ok(CrmHandle {
+                    crm: client.clone(),
+                    usage: Arc::new(Box::new(|| None)),
+                    #[cfg(feature = "salesforce")]
+                    salesforce: None,
+                    pipedrive: Some(client),
                 })
             }
         }

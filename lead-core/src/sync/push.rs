@@ -404,7 +404,7 @@ impl Run<'_> {
 /// Stores the CRM's ids on the lead (one per CRM object, the newest
 /// wins), with no outbox entry: a link is bookkeeping, not a change the
 /// CRM must hear of. A concurrent change to the lead is read again.
-async fn record_links(deps: &Deps, pushed: &Lead, links: Vec<CrmLink>) -> Result<()> {
+pub async fn record_links(deps: &Deps, pushed: &Lead, links: Vec<CrmLink>) -> Result<()> {
     const ATTEMPTS: usize = 5;
     for _ in 0..ATTEMPTS {
         let Some(current) = deps.store.get(&pushed.ext_id).await? else {

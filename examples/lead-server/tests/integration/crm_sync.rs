@@ -44,17 +44,17 @@ fn vars(url: &str, mock: Option<&Mock>) -> HashMap<String, String> {
 }
 
 /// A running in-process server.
-struct Running {
-    addr: SocketAddr,
+pub(crate) struct Running {
+    pub(crate) addr: SocketAddr,
     /// Every listener, the main one first.
     addrs: Vec<SocketAddr>,
-    client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), String>>,
 }
 
 impl Running {
-    async fn start(vars: &HashMap<String, String>) -> Running {
+    pub(crate) async fn start(vars: &HashMap<String, String>) -> Running {
         let app = Application::build(vars).await.expect("the app starts");
         let addrs = app.addrs().to_vec();
         let addr = *addrs.first().expect("one listener");
@@ -71,13 +71,13 @@ impl Running {
         }
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.stop.send(());
         self.task.await.expect("join").expect("clean stop");
     }
 
     /// Captures leads `from..to`, 100 per batch request.
-    async fn capture(&self, from: usize, to: usize) {
+    pub(crate) async fn capture(&self, from: usize, to: usize) {
         let ids: Vec<usize> = (from..to).collect();
         for chunk in ids.chunks(100) {
             let leads: Vec<Value> = chunk.iter().map(|&n| person(n)).collect();
@@ -93,7 +93,7 @@ impl Running {
         }
     }
 
-    async fn api(&self, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn api(&self, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
         let answer = self
             .client
             .request(method, format!("http://{}{path}", self.addr))
@@ -112,7 +112,7 @@ impl Running {
     }
 
     /// Waits (polling the status route) until nothing is queued.
-    async fn drained(&self, limit: Duration) -> Value {
+    pub(crate) async fn drained(&self, limit: Duration) -> Value {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let status = self.status().await;
@@ -129,7 +129,7 @@ impl Running {
 }
 
 /// A temporary directory (kept while the test runs) and a SQLite file in it.
-fn temp_db() -> (tempfile::TempDir, String) {
+pub(crate) fn temp_db() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("leads.db").display());
     (dir, url)
@@ -145,7 +145,7 @@ fn person(n: usize) -> Value {
 }
 
 /// Polls `done` until it holds, for at most `limit`.
-async fn until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) async fn until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + limit;
     while !done() {
         assert!(

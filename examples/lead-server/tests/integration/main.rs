@@ -12,6 +12,7 @@ mod hostile_input;
 mod https;
 mod in_process;
 mod json_logs;
+mod pipedrive;
 mod safe_defaults;
 mod seed_compat;
 mod start_up_files;
