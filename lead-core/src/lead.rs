@@ -67,6 +67,19 @@ pub struct Lead {
 }
 
 impl Lead {
+    /// The name a CRM record made from this lead (a Salesforce
+    /// Opportunity, a Pipedrive lead) is given: its company, else its
+    /// last name, else its e-mail, marked as a web lead.
+    pub fn crm_title(&self) -> String {
+        let f = &self.fields;
+        let who = f
+            .company
+            .as_deref()
+            .or(f.last_name.as_deref())
+            .unwrap_or(f.email.as_str());
+        format!("{who} (web lead)")
+    }
+
     /// `true` when the lead is still being worked and has not been merged away.
     pub fn is_open(&self) -> bool {
         self.merged_into.is_none() && self.stage.is_open()

@@ -333,19 +333,13 @@ impl PipedriveClient {
         person_existed: bool,
         owner: Option<u64>,
     ) -> Result<(String, bool)> {
-        let f = &lead.fields;
-        let who = f
-            .company
-            .clone()
-            .or_else(|| f.last_name.clone())
-            .unwrap_or_else(|| f.email.as_str().to_owned());
         let origin = &self.http.config().origin_id;
         let mut known = linked(lead, "lead").map(|id| (id.to_owned(), false));
         if known.is_none() && person_existed {
             known = self.lead_made_on(person).await?.map(|id| (id, true));
         }
         let body = LeadBody {
-            title: format!("{who} (web lead)"),
+            title: lead.crm_title(),
             person_id: Some(person),
             owner_id: owner,
             value: amount(lead).map(|(amount, currency)| Money { amount, currency }),

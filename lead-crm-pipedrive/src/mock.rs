@@ -2550,6 +2550,41 @@ impl Company {
         }
     }
 
+    /// An event's time, record and `previous`: the record's
+    /// `update_time` (the clock for a delete), the record (none for a
+    /// delete), and `previous` (a delete's defaults to the record's last
+    /// state).
+    ///
+    /// # Panics
+    ///
+    /// When a create or change names a record that is not stored.
+    fn event_state(
+        &mut self,
+        record: Option<Value>,
+        deleting: bool,
+        previous: Value,
+        builder: &str,
+        entity: &str,
+        id: &str,
+    ) -> (DateTime<Utc>, Value, Value) {
+        let stamp = match record.as_ref().map(|r| &r["update_time"]) {
+            Some(t) if !deleting && v1_millis(t) != i64::MIN => {
+                DateTime::from_timestamp_millis(v1_millis(t)).expect("a stored time")
+            }
+            _ => self.now(),
+        };
+        if deleting {
+            let previous = match previous {
+                Value::Null => record.unwrap_or(Value::Null),
+                given => given,
+            };
+            (stamp, Value::Null, previous)
+        } else {
+            let record = record.unwrap_or_else(|| panic!("{builder}: no stored {entity} {id}"));
+            (stamp, record, previous)
+        }
+    }
+
     /// The payload a **v2** webhook delivers for `action` (`create`,
     /// `change`, `delete`) on the `entity` (`person`, `deal`, `lead`,
     /// `activity`) with this `id` (numeric, or the lead's UUID), as the
@@ -2582,22 +2617,14 @@ impl Company {
             "v2 webhook actions are create, change, delete; got {action:?}"
         );
         let record = self.record(entity, id);
-        let stamp = match record.as_ref().map(|r| &r["update_time"]) {
-            Some(t) if action != "delete" && v1_millis(t) != i64::MIN => {
-                DateTime::from_timestamp_millis(v1_millis(t)).expect("a stored time")
-            }
-            _ => self.now(),
-        };
-        let (data, previous) = if action == "delete" {
-            let previous = match previous {
-                Value::Null => record.unwrap_or(Value::Null),
-                given => given,
-            };
-            (Value::Null, previous)
-        } else {
-            let record = record.unwrap_or_else(|| panic!("webhook_v2: no stored {entity} {id}"));
-            (record, previous)
-        };
+        let (stamp, data, previous) = self.event_state(
+            record,
+            action == "delete",
+            previous,
+            "webhook_v2",
+            entity,
+            id,
+        );
         let me = self.me();
         let (webhook, owner) = self.webhook_for("2.0", entity);
         json!({
@@ -2656,22 +2683,14 @@ impl Company {
             "v1 webhook actions are added, updated, deleted, merged; got {action:?}"
         );
         let record = self.record(object, id).map(|r| v1_shape(object, &r));
-        let stamp = match record.as_ref().map(|r| &r["update_time"]) {
-            Some(t) if action != "deleted" && v1_millis(t) != i64::MIN => {
-                DateTime::from_timestamp_millis(v1_millis(t)).expect("a stored time")
-            }
-            _ => self.now(),
-        };
-        let (current, previous) = if action == "deleted" {
-            let previous = match previous {
-                Value::Null => record.unwrap_or(Value::Null),
-                given => given,
-            };
-            (Value::Null, previous)
-        } else {
-            let record = record.unwrap_or_else(|| panic!("webhook_v1: no stored {object} {id}"));
-            (record, previous)
-        };
+        let (stamp, current, previous) = self.event_state(
+            record,
+            action == "deleted",
+            previous,
+            "webhook_v1",
+            object,
+            id,
+        );
         let me = self.me();
         let (webhook, _) = self.webhook_for("1.0", object);
         let entity_id = id.parse::<u64>().map_or_else(|_| json!(id), |n| json!(n));

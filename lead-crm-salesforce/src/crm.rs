@@ -279,12 +279,7 @@ impl SalesforceClient {
                 json!(lead.ext_id.as_str()),
             );
             let f = &lead.fields;
-            let who = f
-                .company
-                .clone()
-                .or_else(|| f.last_name.clone())
-                .unwrap_or_else(|| f.email.as_str().to_owned());
-            record.insert("Name".into(), json!(format!("{who} (web lead)")));
+            record.insert("Name".into(), json!(lead.crm_title()));
             record.insert("StageName".into(), json!(stage_name));
             let close = lead.stage_changed_at + chrono::Duration::days(30);
             record.insert("CloseDate".into(), json!(close.date_naive().to_string()));

@@ -214,17 +214,23 @@ pub(crate) fn settings(
     })
 }
 
+/// A CRM this build leaves out, named on `CRM_TYPE`.
+#[cfg(not(all(feature = "salesforce", feature = "pipedrive")))]
+fn not_built_in(invalid: &mut dyn FnMut(&str, &str), crm: &str) -> Option<Crm> {
+    invalid(
+        "CRM_TYPE",
+        &format!("{crm}: this build leaves it out (build with --features {crm})"),
+    );
+    None
+}
+
 #[cfg(not(feature = "salesforce"))]
 fn salesforce(
     _get: &dyn Fn(&str) -> Option<String>,
     invalid: &mut dyn FnMut(&str, &str),
     _create_deals: bool,
 ) -> Option<Crm> {
-    invalid(
-        "CRM_TYPE",
-        "salesforce: Salesforce support is not built in (build with --features salesforce)",
-    );
-    None
+    not_built_in(invalid, "salesforce")
 }
 
 #[cfg(feature = "salesforce")]
@@ -378,11 +384,7 @@ fn pipedrive(
     invalid: &mut dyn FnMut(&str, &str),
     _create_deals: bool,
 ) -> Option<Crm> {
-    invalid(
-        "CRM_TYPE",
-        "pipedrive: Pipedrive support is not built in (build with --features pipedrive)",
-    );
-    None
+    not_built_in(invalid, "pipedrive")
 }
 
 /// `PIPEDRIVE_API_TOKEN`, `PIPEDRIVE_COMPANY_DOMAIN` (the company's
