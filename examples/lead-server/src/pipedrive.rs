@@ -100,6 +100,8 @@ pub(crate) async fn subscribe_command(config: &crate::config::ServerConfig) -> E
         tracing::error!("pipedrive-webhooks: CRM_TYPE=pipedrive is needed");
         return ExitCode::from(2);
     };
+    // Irrefutable in a build without Salesforce.
+    #[allow(irrefutable_let_patterns)]
     let crate::sync::Crm::Pipedrive(pipedrive) = &sync.crm else {
         tracing::error!("pipedrive-webhooks: CRM_TYPE=pipedrive is needed");
         return ExitCode::from(2);

@@ -279,6 +279,29 @@ async fn webhooks_delivered_three_times_and_out_of_order_end_with_the_newest_app
         after_all, after_first,
         "the newest applied once: the repeats and the older ones changed nothing"
     );
+    // A webhook subscribed with version 1.0 sends v1 payloads: read the
+    // same way, and its repeats change nothing either.
+    let v1 = {
+        let mut company = mock.company();
+        company.clock = Some(chrono::Utc::now() + chrono::Duration::seconds(10));
+        company.change_person(
+            person,
+            json!({"phones": [{"value": "+34600000004", "primary": true, "label": "mobile"}]}),
+        );
+        let payload = company.webhook_v1("updated", "person", &person.to_string(), Value::Null);
+        company.clock = None;
+        payload
+    };
+    let (status, said) = deliver_saying(&server, &v1, HOOK_PASSWORD).await;
+    assert_eq!((status, said.as_str()), (StatusCode::OK, "applied"));
+    let (_, after_v1) = server
+        .api(reqwest::Method::GET, &format!("/api/leads/{lead}"))
+        .await;
+    assert_eq!(after_v1["phone"], json!("+34600000004"));
+    for _ in 0..2 {
+        let (status, said) = deliver_saying(&server, &v1, HOOK_PASSWORD).await;
+        assert_eq!((status, said.as_str()), (StatusCode::OK, "applied before"));
+    }
     let status = server.drained(Duration::from_secs(30)).await;
     assert_eq!(status["dead_letters"], json!(0));
     server.stop().await;
