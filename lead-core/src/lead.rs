@@ -64,6 +64,21 @@ pub struct Lead {
     pub events: Vec<LeadEvent>,
     /// Why the lead went to its rep (the last routing decision).
     pub routing: Option<RoutingExplanation>,
+    /// The last write a CRM's change made (absent on leads no CRM change
+    /// was applied to), so that conflicts with the CRM are judged against
+    /// the lead's own changes, not against the write that applied the
+    /// CRM's previous one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crm_applied: Option<CrmApplied>,
+}
+
+/// A write that applied a CRM's change to a lead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrmApplied {
+    /// The lead's `updated_at` that write set.
+    pub at: DateTime<Utc>,
+    /// The lead's last change made here before it.
+    pub local_at: DateTime<Utc>,
 }
 
 impl Lead {
@@ -78,6 +93,34 @@ impl Lead {
             .or(f.last_name.as_deref())
             .unwrap_or(f.email.as_str());
         format!("{who} (web lead)")
+    }
+
+    /// When the lead last changed here (not by a CRM): its `updated_at`,
+    /// unless its last write applied a CRM's change, which is then the
+    /// time before that write.
+    pub fn last_local_change(&self) -> DateTime<Utc> {
+        match self.crm_applied {
+            Some(crm) if crm.at == self.updated_at => crm.local_at,
+            _ => self.updated_at,
+        }
+    }
+
+    /// When the lead's stage last changed here (not by a CRM): its last
+    /// local stage change, else its capture.
+    pub fn last_local_stage_change(&self) -> DateTime<Utc> {
+        self.history
+            .iter()
+            .rev()
+            .find(|c| c.origin == crate::model::ChangeOrigin::Local)
+            .map_or(self.created_at, |c| c.at)
+    }
+
+    /// Marks the write this lead is about to get (at `now`) as one that
+    /// applies a CRM's change: its last local change stays what it was.
+    pub fn applying_crm_change(&mut self, now: DateTime<Utc>) {
+        let local_at = self.last_local_change();
+        self.updated_at = now;
+        self.crm_applied = Some(CrmApplied { at: now, local_at });
     }
 
     /// `true` when the lead is still being worked and has not been merged away.

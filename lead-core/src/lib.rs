@@ -31,7 +31,7 @@ pub use dedup::review::{PairPage, PairQuery, ReviewPair, ReviewStatus};
 pub use dedup::{Decision, DedupConfig, DedupMode, DuplicatePair, MergeRecord, Merged};
 pub use error::{Cause, Error, FieldError, Result, error_chain};
 pub use followup::{FollowUpConfig, FollowUpStatus, FollowUpTask, plan_followup};
-pub use lead::Lead;
+pub use lead::{CrmApplied, Lead};
 pub use matchkey::{
     MatchKeys, PHONE_KEY_DIGITS, PHONE_KEY_MIN_DIGITS, company_tokens, email_match_key, fold_text,
     phone_key, phonetic,

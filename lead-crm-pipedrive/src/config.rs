@@ -25,7 +25,8 @@ pub struct PipedriveConfig {
     /// stages are not read back (they would move leads by our own
     /// pushes). Empty by default: deals stay where people put them.
     pub stage_ids: BTreeMap<Stage, u64>,
-    /// The `origin_id` Pipedrive leads are created with, so people see
+    /// The prefix of the `origin_id` Pipedrive leads are created with
+    /// (`lead-capture:WEB-7KQ2M9XA`, with our lead id), so people see
     /// where they came from, and a lead created before a crash is found
     /// again rather than made twice.
     pub origin_id: String,

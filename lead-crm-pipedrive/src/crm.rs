@@ -15,8 +15,8 @@ use serde_json::Value;
 use crate::client::Http;
 use crate::config::{DEAL_STAGES, PipedriveConfig};
 use crate::wire::{
-    ActivityBody, Channel, Conversion, ConversionStatus, ConvertBody, Created, DealPatch, LeadBody,
-    LeadData, Money, Note, NoteBody, Participant, Person, PersonBody, SearchResult, User,
+    ActivityBody, Channel, ConversionStatus, ConvertBody, Created, DealPatch, LeadBody, LeadData,
+    Money, Note, NoteBody, Participant, Person, PersonBody, SearchResult, User,
 };
 
 /// How long the user list is trusted.
@@ -45,6 +45,9 @@ pub struct PipedriveClient {
 }
 
 pub(crate) struct Users {
+    /// The token's own user (`is_you`): it owns what no rep of ours
+    /// does, and owning a record says nothing of a rep.
+    pub(crate) me: Option<u64>,
     by_email: HashMap<String, u64>,
     pub(crate) by_id: HashMap<u64, String>,
     read_at: std::time::Instant,
@@ -85,6 +88,17 @@ fn linked_number(lead: &Lead, object: &str) -> Option<u64> {
 enum Target {
     Lead(String),
     Deal(u64),
+}
+
+/// Where a conversion of a Pipedrive lead to a deal stands.
+#[derive(Debug, Clone, PartialEq)]
+enum Conversion {
+    /// Done: the deal.
+    Deal(u64),
+    /// Pipedrive is still at it: `<lead id>/<conversion id>`.
+    Running(String),
+    /// Failed, refused, or unknown to Pipedrive: why.
+    Gone(String),
 }
 
 /// A record's JSON body.
@@ -133,6 +147,23 @@ fn with_primary(mut items: Vec<Channel>, value: &str) -> Vec<Channel> {
     items
 }
 
+/// The line that ties a score note to its lead.
+fn note_tag(lead: &Lead) -> String {
+    format!("{SCORE_MARKER} · lead {}", lead.ext_id)
+}
+
+/// The archive flag a push sends: archived when lost; taken out of the
+/// archive when the lead was reopened from lost; else left as people
+/// set it (unqualified stays open there: an archived lead reads back as
+/// lost).
+fn archived(lead: &Lead) -> Option<bool> {
+    match lead.stage {
+        Stage::Lost => Some(true),
+        _ if lead.history.last().is_some_and(|c| c.from == Stage::Lost) => Some(false),
+        _ => None,
+    }
+}
+
 /// The note's HTML: the score, the priority, and each rule's points.
 fn score_note(lead: &Lead) -> String {
     fn escape(text: &str) -> String {
@@ -153,11 +184,9 @@ fn score_note(lead: &Lead) -> String {
             hit.points
         ));
     }
-    // Our lead id, so people can look the lead up here.
-    html.push_str(&format!(
-        "</ul><p><i>{SCORE_MARKER} · lead {}</i></p>",
-        lead.ext_id
-    ));
+    // Our lead id, so people can look the lead up here, and the push
+    // finds this lead's note again.
+    html.push_str(&format!("</ul><p><i>{}</i></p>", note_tag(lead)));
     html
 }
 
@@ -185,6 +214,7 @@ impl PipedriveClient {
                 .http
                 .call(Method::GET, "/api/v1/users", &[], None)
                 .await?;
+            let me = list.iter().find(|u| u.is_you).map(|u| u.id);
             let active = list.into_iter().filter(|u| u.active_flag);
             let mut by_email = HashMap::new();
             let mut by_id = HashMap::new();
@@ -193,6 +223,7 @@ impl PipedriveClient {
                 by_id.insert(user.id, user.email.to_ascii_lowercase());
             }
             *users = Some(Users {
+                me,
                 by_email,
                 by_id,
                 read_at: std::time::Instant::now(),
@@ -201,14 +232,19 @@ impl PipedriveClient {
         Ok(users)
     }
 
-    /// The Pipedrive user of `rep`, if one has the rep's e-mail; no call
-    /// without a rep.
+    /// The Pipedrive user of `rep`: the one with the rep's e-mail, else
+    /// the token's own user (so a reassignment to a rep without a user
+    /// takes the record from the previous rep's user, and does not come
+    /// back as that user's); no call without a rep.
     async fn owner_id(&self, rep: Option<&RepId>) -> Result<Option<u64>> {
         let Some(rep) = rep else { return Ok(None) };
         let users = self.users().await?;
-        Ok(users
-            .as_ref()
-            .and_then(|u| u.by_email.get(&rep.as_str().to_ascii_lowercase()).copied()))
+        Ok(users.as_ref().and_then(|u| {
+            u.by_email
+                .get(&rep.as_str().to_ascii_lowercase())
+                .copied()
+                .or(u.me)
+        }))
     }
 
     /// The person of `lead`, and whether it existed before this push:
@@ -223,20 +259,22 @@ impl PipedriveClient {
         made: &mut HashMap<String, u64>,
     ) -> Result<(u64, bool)> {
         let email = lead.fields.email.as_str().to_ascii_lowercase();
-        let mut known = linked_number(lead, "person").or_else(|| made.get(&email).copied());
-        if known.is_none() {
-            known = self.find_person(&email).await?;
-        }
-        if let Some(id) = known {
+        if let Some(id) = linked_number(lead, "person").or_else(|| made.get(&email).copied()) {
             match self.update_person(id, lead).await {
                 Ok(()) => {
                     made.insert(email, id);
                     return Ok((id, true));
                 }
-                // Deleted in Pipedrive since: made again below.
+                // Deleted or merged away in Pipedrive since: the person
+                // that has the e-mail now, else a new one.
                 Err(Error::NotFound(_)) => {}
                 Err(err) => return Err(err),
             }
+        }
+        if let Some(id) = self.find_person(&email).await? {
+            self.update_person(id, lead).await?;
+            made.insert(email, id);
+            return Ok((id, true));
         }
         let body = PersonBody {
             name: person_name(lead).unwrap_or_else(|| email.clone()),
@@ -333,10 +371,13 @@ impl PipedriveClient {
         person_existed: bool,
         owner: Option<u64>,
     ) -> Result<(String, bool)> {
-        let origin = &self.http.config().origin_id;
+        let origin = self.origin_of(lead);
         let mut known = linked(lead, "lead").map(|id| (id.to_owned(), false));
         if known.is_none() && person_existed {
-            known = self.lead_made_on(person).await?.map(|id| (id, true));
+            known = self
+                .lead_made_on(person, &origin)
+                .await?
+                .map(|id| (id, true));
         }
         let body = LeadBody {
             title: lead.crm_title(),
@@ -344,13 +385,7 @@ impl PipedriveClient {
             owner_id: owner,
             value: amount(lead).map(|(amount, currency)| Money { amount, currency }),
             origin_id: known.is_none().then(|| origin.clone()),
-            is_archived: match lead.stage {
-                Stage::Lost => Some(true),
-                // Unqualified stays open there: an archived lead reads
-                // back as lost.
-                Stage::Unqualified => None,
-                _ => Some(false),
-            },
+            is_archived: known.as_ref().and(archived(lead)),
         };
         let body = body_of(&body, "a lead")?;
         match known {
@@ -373,52 +408,48 @@ impl PipedriveClient {
                     .http
                     .call(Method::POST, "/api/v1/leads", &[], Some(&body))
                     .await?;
+                // A create takes no archive flag: a lead lost before its
+                // first push is archived right after.
+                if archived(lead) == Some(true) {
+                    let path = format!("/api/v1/leads/{}", data.id);
+                    let archive = serde_json::json!({ "is_archived": true });
+                    let _: (LeadData, _) = self
+                        .http
+                        .call(Method::PATCH, &path, &[], Some(&archive))
+                        .await?;
+                }
                 Ok((data.id, false))
             }
         }
     }
 
-    /// A Pipedrive lead on `person` that came from us, if any.
-    async fn lead_made_on(&self, person: u64) -> Result<Option<String>> {
+    /// The `origin_id` of `lead`'s Pipedrive lead: ours and the lead's
+    /// id, so a lead found again is this lead's, also on a person other
+    /// leads share.
+    fn origin_of(&self, lead: &Lead) -> String {
+        format!("{}:{}", self.http.config().origin_id, lead.ext_id)
+    }
+
+    /// The Pipedrive lead on `person` with `origin`, if any.
+    async fn lead_made_on(&self, person: u64, origin: &str) -> Result<Option<String>> {
         let query = [
             ("person_id", person.to_string()),
-            ("limit", "100".to_owned()),
+            ("limit", "500".to_owned()),
         ];
         let (leads, _): (Vec<LeadData>, _) = self
             .http
             .call(Method::GET, "/api/v1/leads", &query, None)
             .await?;
-        let origin = &self.http.config().origin_id;
         Ok(leads
             .into_iter()
-            .find(|l| l.origin_id.as_deref() == Some(origin.as_str()))
+            .find(|l| l.origin_id.as_deref() == Some(origin))
             .map(|l| l.id))
     }
 
     /// Converts the Pipedrive lead `id` to a deal in the stage for
-    /// `lead`'s stage (else the default stage), or asks again about a
-    /// conversion a previous push started. `Ok(None)` while Pipedrive is
-    /// still at it; the conversion's id is then among `links`.
-    async fn convert(
-        &self,
-        lead: &Lead,
-        id: &str,
-        links: &mut Vec<CrmLink>,
-    ) -> Result<Option<u64>> {
-        if let Some(started) = linked(lead, "conversion")
-            && let Some((of, conversion)) = started.split_once('/')
-            && of == id
-        {
-            match self.conversion_status(id, conversion).await? {
-                Some(status) if status.status == "completed" => return Ok(status.deal_id),
-                Some(status) if matches!(status.status.as_str(), "running" | "not_started") => {
-                    links.push(link("conversion", started));
-                    return Ok(None);
-                }
-                // Failed, rejected, or forgotten by Pipedrive: start again.
-                _ => {}
-            }
-        }
+    /// `lead`'s stage (else the default stage), polling Pipedrive's job
+    /// for a few seconds.
+    async fn convert(&self, lead: &Lead, id: &str) -> Result<Conversion> {
         let config = self.http.config();
         let body = ConvertBody {
             stage_id: config
@@ -428,7 +459,7 @@ impl PipedriveClient {
                 .or(config.default_stage_id),
         };
         let path = format!("/api/v2/leads/{id}/convert/deal");
-        let (started, _): (Conversion, _) = self
+        let (started, _): (crate::wire::Conversion, _) = self
             .http
             .call(
                 Method::POST,
@@ -437,32 +468,40 @@ impl PipedriveClient {
                 Some(&body_of(&body, "a conversion")?),
             )
             .await?;
+        let pending = format!("{id}/{}", started.conversion_id);
         for wait in CONVERSION_POLLS {
             tokio::time::sleep(wait).await;
-            let status = self
-                .conversion_status(id, &started.conversion_id)
-                .await?
-                .ok_or_else(|| Error::unavailable("Pipedrive forgot a conversion it started"))?;
-            match status.status.as_str() {
-                "completed" => {
-                    return status.deal_id.map(Some).ok_or_else(|| {
-                        Error::unavailable("Pipedrive: a completed conversion without its deal")
-                    });
-                }
-                "failed" | "rejected" => {
-                    return Err(Error::NotAllowed(format!(
-                        "Pipedrive {} the conversion of lead {id} to a deal",
-                        status.status
-                    )));
-                }
-                _ => {}
+            match self.follow_conversion(&pending).await? {
+                Conversion::Running(_) => {}
+                Conversion::Gone(why) => return Err(Error::NotAllowed(why)),
+                done @ Conversion::Deal(_) => return Ok(done),
             }
         }
-        links.push(link(
-            "conversion",
-            format!("{id}/{}", started.conversion_id),
-        ));
-        Ok(None)
+        Ok(Conversion::Running(pending))
+    }
+
+    /// Where the conversion `pending` (`<lead id>/<conversion id>`) is.
+    async fn follow_conversion(&self, pending: &str) -> Result<Conversion> {
+        let Some((id, conversion)) = pending.split_once('/') else {
+            return Ok(Conversion::Gone(format!("not a conversion: {pending}")));
+        };
+        let Some(status) = self.conversion_status(id, conversion).await? else {
+            return Ok(Conversion::Gone(format!(
+                "Pipedrive does not know the conversion of lead {id}"
+            )));
+        };
+        Ok(match (status.status.as_str(), status.deal_id) {
+            ("completed", Some(deal)) => Conversion::Deal(deal),
+            ("completed", None) => {
+                return Err(Error::unavailable(
+                    "Pipedrive: a completed conversion without its deal",
+                ));
+            }
+            ("running" | "not_started", _) => Conversion::Running(pending.to_owned()),
+            (other, _) => Conversion::Gone(format!(
+                "Pipedrive {other} the conversion of lead {id} to a deal"
+            )),
+        })
     }
 
     /// A conversion's state; `None` when Pipedrive does not know it.
@@ -481,16 +520,16 @@ impl PipedriveClient {
 
     /// Writes what our lead says of its deal: owner, value, and the stage
     /// (won, lost, or an open stage mapped in `stage_ids`). Other stages
-    /// of ours leave the deal's status alone.
+    /// of ours leave the deal alone.
     async fn update_deal(&self, lead: &Lead, deal: u64, owner: Option<u64>) -> Result<()> {
         let config = self.http.config();
+        // An open stage moves the deal within its pipeline but never
+        // reopens it: a deal closed in Pipedrive stays closed until a
+        // person here closes or reopens the lead.
         let (status, stage_id) = match lead.stage {
             Stage::Won => (Some("won"), None),
             Stage::Lost => (Some("lost"), None),
-            stage => match config.stage_ids.get(&stage) {
-                Some(id) => (Some("open"), Some(*id)),
-                None => (None, None),
-            },
+            stage => (None, config.stage_ids.get(&stage).copied()),
         };
         let value = amount(lead);
         let body = DealPatch {
@@ -524,7 +563,7 @@ impl PipedriveClient {
         let content = score_note(lead);
         let mut known = linked_number(lead, "note");
         if known.is_none() && recovered {
-            known = self.note_on(target).await?;
+            known = self.note_on(lead, target).await?;
         }
         if let Some(id) = known {
             let body = NoteBody {
@@ -565,8 +604,8 @@ impl PipedriveClient {
         Ok(created.id)
     }
 
-    /// Our score note on `target`, if one is there.
-    async fn note_on(&self, target: &Target) -> Result<Option<u64>> {
+    /// `lead`'s score note on `target`, if one is there.
+    async fn note_on(&self, lead: &Lead, target: &Target) -> Result<Option<u64>> {
         let filter = match target {
             Target::Lead(id) => ("lead_id", id.clone()),
             Target::Deal(id) => ("deal_id", id.to_string()),
@@ -578,15 +617,16 @@ impl PipedriveClient {
             .await?;
         Ok(notes
             .into_iter()
-            .find(|n| n.content.contains(SCORE_MARKER))
+            .find(|n| n.content.contains(&note_tag(lead)))
             .map(|n| n.id))
     }
 
     /// One lead: its person, its Pipedrive lead or deal, the conversion
-    /// when it is qualified, the score note. Once the person and the
-    /// Pipedrive lead are there, a failure of the rest makes the outcome
-    /// `Partly` (links kept, the rest retried or refused), with the error
-    /// when it is the CRM's as a whole, so the batch stops.
+    /// when it is qualified, the score note. Once the person is there, a
+    /// failure of the rest makes the outcome `Partly` (the links made so
+    /// far kept, the rest retried or refused), with the error when it is
+    /// the CRM's as a whole, so the batch stops. A conversion Pipedrive
+    /// is still running is retried too, until its deal is known.
     async fn push_one(
         &self,
         lead: &Lead,
@@ -595,29 +635,55 @@ impl PipedriveClient {
         let owner = self.owner_id(lead.assigned_to.as_ref()).await?;
         let (person, existed) = self.person(lead, owner, made).await?;
         let mut links = vec![link("person", person)];
-        let mut recovered = false;
-        let mut target = match linked_number(lead, "deal") {
-            Some(deal) => {
-                self.update_deal(lead, deal, owner).await?;
-                Target::Deal(deal)
-            }
-            None => {
-                let (id, found) = self.pipedrive_lead(lead, person, existed, owner).await?;
-                recovered = found;
-                links.push(link("lead", &id));
-                Target::Lead(id)
-            }
-        };
+        let mut converting = None;
         let rest = async {
-            if let Target::Lead(id) = &target
+            // A conversion a previous push left running comes first:
+            // Pipedrive deletes the lead once it completes.
+            let mut deal = linked_number(lead, "deal");
+            if deal.is_none()
+                && let Some(pending) = linked(lead, "conversion")
+            {
+                match self.follow_conversion(pending).await? {
+                    Conversion::Deal(id) => deal = Some(id),
+                    Conversion::Running(pending) => converting = Some(pending),
+                    Conversion::Gone(_) => {}
+                }
+            }
+            let mut recovered = false;
+            let mut target = match (deal, &converting) {
+                (Some(deal), _) => {
+                    links.push(link("deal", deal));
+                    self.update_deal(lead, deal, owner).await?;
+                    Target::Deal(deal)
+                }
+                (None, Some(pending)) => {
+                    let id = pending
+                        .split_once('/')
+                        .map_or(pending.as_str(), |(id, _)| id);
+                    Target::Lead(id.to_owned())
+                }
+                (None, None) => {
+                    let (id, found) = self.pipedrive_lead(lead, person, existed, owner).await?;
+                    recovered = found;
+                    links.push(link("lead", &id));
+                    Target::Lead(id)
+                }
+            };
+            if converting.is_none()
+                && let Target::Lead(id) = &target
                 && self.http.config().create_deals
                 && DEAL_STAGES.contains(&lead.stage)
-                && let Some(deal) = self.convert(lead, id, &mut links).await?
             {
-                links.push(link("deal", deal));
-                target = Target::Deal(deal);
-                if matches!(lead.stage, Stage::Won) {
-                    self.update_deal(lead, deal, owner).await?;
+                match self.convert(lead, id).await? {
+                    Conversion::Deal(deal) => {
+                        links.push(link("deal", deal));
+                        target = Target::Deal(deal);
+                        if matches!(lead.stage, Stage::Won) {
+                            self.update_deal(lead, deal, owner).await?;
+                        }
+                    }
+                    Conversion::Running(pending) => converting = Some(pending),
+                    Conversion::Gone(why) => return Err(Error::NotAllowed(why)),
                 }
             }
             let note = self.score_note(lead, &target, recovered).await?;
@@ -625,9 +691,20 @@ impl PipedriveClient {
             Ok::<_, Error>(())
         };
         let problem = rest.await.err();
-        Ok(match problem {
-            None => (PushOutcome::Synced(links), None),
-            Some(err) => match outcome_of(err) {
+        if let Some(pending) = &converting {
+            links.push(link("conversion", pending));
+        }
+        Ok(match (problem, converting) {
+            (None, None) => (PushOutcome::Synced(links), None),
+            (None, Some(_)) => {
+                let outcome = PushOutcome::Partly {
+                    links,
+                    problem: "Pipedrive is still converting the lead to a deal".into(),
+                    temporary: true,
+                };
+                (outcome, None)
+            }
+            (Some(err), _) => match outcome_of(err) {
                 Ok(refused) => {
                     let why = match refused {
                         PushOutcome::Rejected(why) => why,

@@ -156,9 +156,9 @@ impl PipedriveClient {
         for source in Source::ALL {
             let after = marks.0.get(source.key()).cloned();
             let (read, start) = self.pull_source(source, after.as_ref(), share).await?;
-            if let Some((last, _)) = read.last() {
+            if let Some(newest) = read.iter().map(|(stamp, _)| stamp).max() {
                 let mark = Mark {
-                    stamp: last.clone(),
+                    stamp: newest.clone(),
                     start,
                 };
                 marks.0.insert(source.key(), mark);
@@ -216,6 +216,7 @@ impl PipedriveClient {
         }
         let after = after.map(|m| &m.stamp);
         let mut found = Vec::new();
+        let mut cut = None;
         loop {
             let mut page_query = query.clone();
             if let Some(n) = &next {
@@ -231,17 +232,24 @@ impl PipedriveClient {
                 .call(Method::GET, source.path(), &page_query, None)
                 .await?;
             for item in items {
-                position += 1;
                 let Some((stamp, change)) = self.change_of(source.record(item)?).await? else {
+                    position += 1;
                     continue;
                 };
+                // Full: records of the last one's time still come (the
+                // lists do not order ties, so a cut among them could skip
+                // one for good); the first later one ends the run.
+                if cut.is_some_and(|at| stamp.at != at) {
+                    return Ok((found, position));
+                }
+                position += 1;
                 if after.is_some_and(|w| stamp <= *w) {
                     continue;
                 }
-                found.push((stamp, change));
-                if found.len() == limit {
-                    return Ok((found, position));
+                if found.len() + 1 >= limit {
+                    cut = Some(stamp.at);
                 }
+                found.push((stamp, change));
             }
             next = match (more, source.cursor_paged()) {
                 (Some(more), true) => more.next_cursor,
@@ -300,22 +308,25 @@ impl PipedriveClient {
         Ok(Some((stamp, change)))
     }
 
-    /// The rep whose e-mail the Pipedrive user `id` has.
+    /// The rep whose e-mail the Pipedrive user `id` has; none for the
+    /// token's own user, who owns the records of reps without a user.
     async fn rep_of(&self, id: Option<u64>) -> Result<Option<RepId>> {
         let Some(id) = id else { return Ok(None) };
         let users = self.users().await?;
         Ok(users
             .as_ref()
+            .filter(|u| u.me != Some(id))
             .and_then(|u| u.by_id.get(&id))
             .and_then(|email| RepId::parse(email).ok()))
     }
 }
 
 /// A person's contact fields as ours. Names are read back only when the
-/// person's name is one or two words with no `@`: Pipedrive splits `name`
-/// into first and last name itself (the API takes only `name`), so a
-/// longer name, or the e-mail standing in for a missing one, would come
-/// back split differently from ours and move our fields by our own push.
+/// person's name is two words, a first and a last name, with no `@`:
+/// Pipedrive splits `name` into first and last name itself (the API
+/// takes only `name`), so a longer or shorter name, or the e-mail
+/// standing in for a missing one, could come back split differently
+/// from ours and move our fields by our own push.
 fn contact_of(person: &Person) -> BTreeMap<String, String> {
     let mut contact = BTreeMap::new();
     let mut put = |ours: &str, value: Option<&str>| {
@@ -324,7 +335,12 @@ fn contact_of(person: &Person) -> BTreeMap<String, String> {
         }
     };
     let name = person.name.as_deref().unwrap_or_default();
-    if name.split_whitespace().count() <= 2 && !name.contains('@') {
+    let given = |part: &Option<String>| part.as_deref().is_some_and(|p| !p.trim().is_empty());
+    if name.split_whitespace().count() == 2
+        && !name.contains('@')
+        && given(&person.first_name)
+        && given(&person.last_name)
+    {
         put("first_name", person.first_name.as_deref());
         put("last_name", person.last_name.as_deref());
     }

@@ -129,7 +129,7 @@ impl WebhookEvent {
             .or_else(|| {
                 meta.get("timestamp")
                     .and_then(Value::as_i64)
-                    .map(|s| s * 1_000_000)
+                    .and_then(|s| s.checked_mul(1_000_000))
             })
             .ok_or_else(|| bad("meta.timestamp", "the event's Unix time"))?;
         let at = DateTime::from_timestamp_micros(micros)
@@ -146,10 +146,9 @@ impl WebhookEvent {
             entity_id,
             at,
             from_api: field("change_source").as_deref() == Some("api"),
-            attempt: payload
-                .get("retry")
-                .and_then(Value::as_u64)
-                .map_or(1, |r| u32::try_from(r + 1).unwrap_or(u32::MAX)),
+            attempt: payload.get("retry").and_then(Value::as_u64).map_or(1, |r| {
+                u32::try_from(r.saturating_add(1)).unwrap_or(u32::MAX)
+            }),
             data: current.filter(Value::is_object).map(v1_to_v2),
         })
     }
@@ -364,5 +363,19 @@ mod tests {
         );
         assert!(WebhookEvent::parse(b"<xml/>").is_err());
         assert!(WebhookEvent::parse(br#"{"meta":{"action":"explode"}}"#).is_err());
+    }
+
+    #[test]
+    fn a_v1_seconds_timestamp_out_of_range_is_refused_not_a_panic() {
+        let body = br#"{"v":1,"meta":{"v":1,"action":"updated","object":"person","id":1,"timestamp":9223372036854775}}"#;
+        let read = std::panic::catch_unwind(|| WebhookEvent::parse(body).is_err());
+        assert!(matches!(read, Ok(true)), "panicked or accepted");
+    }
+
+    #[test]
+    fn a_v1_retry_of_u64_max_is_not_a_panic() {
+        let body = br#"{"v":1,"retry":18446744073709551615,"meta":{"v":1,"action":"updated","object":"person","id":1,"timestamp":1523440213}}"#;
+        let read = std::panic::catch_unwind(|| WebhookEvent::parse(body).map(|e| e.attempt));
+        assert!(read.is_ok(), "panicked");
     }
 }

@@ -247,8 +247,8 @@ pub(crate) struct Note {
     pub(crate) content: String,
 }
 
-/// `POST /api/v1/webhooks`.
-#[derive(Debug, Serialize)]
+/// `POST /api/v1/webhooks`. No `Debug`: it holds the password.
+#[derive(Serialize)]
 pub(crate) struct WebhookBody {
     pub(crate) subscription_url: String,
     pub(crate) event_action: String,
@@ -312,6 +312,9 @@ pub(crate) struct User {
     pub(crate) email: String,
     #[serde(default = "active")]
     pub(crate) active_flag: bool,
+    /// The token's own user.
+    #[serde(default)]
+    pub(crate) is_you: bool,
 }
 
 fn active() -> bool {

@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use base64::Engine;
 use chrono::Duration;
-use lead_core::sync::{PullConfig, apply_delivered, record_links};
+use lead_core::sync::{PullConfig, apply_delivered, record_links_from_crm};
 use lead_core::usecase::{self, Idempotency};
 use lead_core::{CrmKind, CrmLink, Deps, Error, Policy, SyncState};
 use lead_crm_pipedrive::{PipedriveClient, WebhookAction, WebhookEvent};
@@ -301,7 +301,7 @@ async fn apply(receiver: &Receiver, event: &WebhookEvent) -> lead_core::Result<S
             Err(err @ Error::Invalid { .. }) => return Ok(format!("not a lead: {err}")),
             Err(err) => return Err(err),
         };
-        record_links(&receiver.deps, &captured.lead, vec![link]).await?;
+        record_links_from_crm(&receiver.deps, &captured.lead, vec![link], event.at).await?;
         metrics::counter!("crm_sync_from_crm_total").increment(1);
         metrics::counter!("crm_sync_total_synced_total").increment(1);
         return Ok("a lead from a person added in Pipedrive".into());
@@ -309,6 +309,7 @@ async fn apply(receiver: &Receiver, event: &WebhookEvent) -> lead_core::Result<S
     let Some(change) = receiver.client.webhook_change(event).await? else {
         return Ok("nothing the sync reads".into());
     };
+
     let report = apply_delivered(
         &receiver.deps,
         &*receiver.state,

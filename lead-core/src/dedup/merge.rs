@@ -118,7 +118,7 @@ pub struct Merged {
 /// #         assigned_to: None, estimated_value: None, currency: None, probability_pct: 5, segments: vec![],
 /// #         bant: None, behavioral_score: Score::MIN, ml_score: None, crm_links: vec![], created_at: at,
 /// #         updated_at: at, stage_changed_at: at, last_contacted_at: None, merged_into: None, version: 1,
-/// #         history: vec![], events: vec![], routing: None }
+/// #         history: vec![], events: vec![], routing: None, crm_applied: None }
 /// # }
 /// let old = lead("WEB-AAAAAAAA", "ana@acme.com", 1);
 /// let new = lead("WEB-BBBBBBBB", "ana.lopez@gmail.com", 9);

@@ -51,6 +51,7 @@ pub(crate) fn from_fields(
         history: Vec::new(),
         events: Vec::new(),
         routing: None,
+        crm_applied: None,
     }
 }
 

@@ -162,13 +162,11 @@ pub async fn apply_changes(
 /// A change the CRM delivered on its own (a webhook that can come
 /// again, late, or out of order), applied in the order of the CRM's own
 /// time per record: a delivery not newer than one already applied for
-/// the same record changes nothing, and a newer one is judged against
-/// the lead's own changes since that delivery, not against the write
-/// that applied it (which is no local change, only later than the CRM's
-/// time). Per record, `state` keeps the newest delivered change's time
-/// and the lead's time after it, under
-/// `crm.record.<crm>.<object>.<id>`. Deliveries for one record must be
-/// applied one at a time.
+/// the same record changes nothing; a newer one is judged like a pulled
+/// change, against the lead's own last change
+/// ([`Lead::last_local_change`]). Per record, `state` keeps the newest
+/// delivered change's time under `crm.record.<crm>.<object>.<id>`.
+/// Deliveries for one record must be applied one at a time.
 pub async fn apply_delivered(
     deps: &Deps,
     state: &dyn SyncState,
@@ -181,75 +179,33 @@ pub async fn apply_delivered(
         fetched: 1,
         ..PullReport::default()
     };
-    let key = format!(
-        "crm.record.{}.{}.{}",
-        crm.as_str(),
-        change.link.object,
-        change.link.id
-    );
-    let mark = state
+    let key = delivered_key(crm, &change.link);
+    let newest = state
         .watermark(&key)
         .await?
-        .as_deref()
-        .and_then(DeliveredMark::parse);
-    if mark
-        .as_ref()
-        .is_some_and(|m| change.changed_at <= m.changed_at)
-    {
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.to_utc());
+    if newest.is_some_and(|newest| change.changed_at <= newest) {
         report.kept_local += 1;
         return Ok(report);
     }
-    let Some(lead) = lead_of(deps, change).await? else {
-        report.unknown += 1;
-        return Ok(report);
-    };
-    let mut judged = change.clone();
-    if let Some(mark) = &mark
-        && lead.updated_at <= mark.applied_at
-    {
-        // Nothing changed here since the last delivery: this newer one
-        // follows it.
-        judged.changed_at = judged
-            .changed_at
-            .max(lead.updated_at + chrono::Duration::milliseconds(1));
-    }
-    apply(deps, crm, policy, config, &judged, &mut report).await?;
-    let after = match lead_of(deps, change).await? {
-        Some(lead) => lead_merged_into(deps, lead).await?.updated_at,
-        None => lead.updated_at,
-    };
-    let mark = DeliveredMark {
-        changed_at: change.changed_at,
-        applied_at: after,
-    };
-    state.set_watermark(&key, &mark.to_string()).await?;
+    apply(deps, crm, policy, config, change, &mut report).await?;
+    let at = change
+        .changed_at
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    state.set_watermark(&key, &at).await?;
     Ok(report)
 }
 
-/// The newest delivered change of a record, and the lead's time after it.
-struct DeliveredMark {
-    changed_at: DateTime<Utc>,
-    applied_at: DateTime<Utc>,
+/// Where [`apply_delivered`] keeps a record's newest delivered change.
+fn delivered_key(crm: CrmKind, link: &crate::model::CrmLink) -> String {
+    format!("crm.record.{}.{}.{}", crm.as_str(), link.object, link.id)
 }
 
-impl DeliveredMark {
-    fn parse(text: &str) -> Option<DeliveredMark> {
-        let (changed, applied) = text.split_once('|')?;
-        let time = |t: &str| DateTime::parse_from_rfc3339(t).ok().map(|t| t.to_utc());
-        Some(DeliveredMark {
-            changed_at: time(changed)?,
-            applied_at: time(applied)?,
-        })
-    }
-}
-
-impl std::fmt::Display for DeliveredMark {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        write!(f, "{}|{}", time(self.changed_at), time(self.applied_at))
-    }
-}
-
+/// Applies one change; a lead that changes meanwhile (a push recording
+/// its CRM ids, a user's edit) is read again and the change judged again,
+/// never dropped: after a few tries the error makes the pull repeat its
+/// page, or the CRM send the webhook again.
 async fn apply(
     deps: &Deps,
     crm: CrmKind,
@@ -258,6 +214,35 @@ async fn apply(
     change: &CrmChange,
     report: &mut PullReport,
 ) -> Result<()> {
+    const ATTEMPTS: usize = 5;
+    for _ in 0..ATTEMPTS {
+        let mut attempt = PullReport::default();
+        let settled = apply_once(deps, crm, policy, config, change, &mut attempt).await?;
+        // Writes of an attempt that met a newer version are kept (the
+        // next attempt finds their values in place).
+        report.applied += attempt.applied;
+        if settled {
+            report.kept_local += attempt.kept_local;
+            report.unknown += attempt.unknown;
+            report.refused += attempt.refused;
+            return Ok(());
+        }
+    }
+    Err(Error::unavailable(format!(
+        "a lead kept changing while the CRM's change of {} {} was applied to it",
+        change.link.object, change.link.id
+    )))
+}
+
+/// One try of [`apply`]: `false` when a write met a newer version.
+async fn apply_once(
+    deps: &Deps,
+    crm: CrmKind,
+    policy: &Policy,
+    config: &PullConfig,
+    change: &CrmChange,
+    report: &mut PullReport,
+) -> Result<bool> {
     // A change names a record of the CRM it came from; one naming
     // another CRM's record is no lead's change here.
     let found = if change.link.crm == crm {
@@ -267,25 +252,28 @@ async fn apply(
     };
     let Some(lead) = found else {
         report.unknown += 1;
-        return Ok(());
+        return Ok(true);
     };
     let lead = lead_merged_into(deps, lead).await?;
-    // The lead's last change before this one: each field below is judged
-    // against it, not against the write an earlier field just made.
-    let local_at = lead.updated_at;
+    // The lead's last change made here: each field below is judged
+    // against it, not against a write that applied a CRM change (an
+    // earlier field's, or another record's of the same lead).
+    let local_at = lead.last_local_change();
+    let mut settled = true;
     if let Some(stage) = change.stage {
-        apply_stage(deps, policy, config, change, &lead, stage, report).await?;
+        settled &= apply_stage(deps, policy, config, change, &lead, stage, report).await?;
     }
     if let Some(owner) = &change.owner {
         // Read again: a stage change above moved the version.
         let lead = deps.store.get(&lead.ext_id).await?.unwrap_or(lead.clone());
-        apply_owner(deps, policy, config, change, &lead, owner, local_at, report).await?;
+        settled &=
+            apply_owner(deps, policy, config, change, &lead, owner, local_at, report).await?;
     }
     if !change.contact.is_empty() {
         let lead = deps.store.get(&lead.ext_id).await?.unwrap_or(lead);
-        apply_contact(deps, policy, config, change, &lead, local_at, report).await?;
+        settled &= apply_contact(deps, policy, config, change, &lead, local_at, report).await?;
     }
-    Ok(())
+    Ok(settled)
 }
 
 /// The lead's value of the contact field `name`.
@@ -332,7 +320,7 @@ async fn apply_contact(
     lead: &Lead,
     local_at: DateTime<Utc>,
     report: &mut PullReport,
-) -> Result<()> {
+) -> Result<bool> {
     let mut edit = LeadEdit::default();
     let mut taken = 0;
     let mut kept = 0;
@@ -377,7 +365,7 @@ async fn apply_contact(
         report.kept_local += 1;
     }
     if taken == 0 {
-        return Ok(());
+        return Ok(true);
     }
     let written = usecase::edit_lead_as(
         &lead.ext_id,
@@ -413,16 +401,16 @@ async fn apply_stage(
     lead: &Lead,
     stage: Stage,
     report: &mut PullReport,
-) -> Result<()> {
+) -> Result<bool> {
     if !wins(
         config.stage,
         Some(&stage),
         Some(&lead.stage),
         change.changed_at,
-        lead.stage_changed_at,
+        lead.last_local_stage_change(),
     ) {
         report.kept_local += 1;
-        return Ok(());
+        return Ok(true);
     }
     let written = usecase::change_stage(
         &lead.ext_id,
@@ -447,7 +435,7 @@ async fn apply_owner(
     owner: &RepId,
     local_at: DateTime<Utc>,
     report: &mut PullReport,
-) -> Result<()> {
+) -> Result<bool> {
     if !wins(
         config.owner,
         Some(owner),
@@ -456,7 +444,7 @@ async fn apply_owner(
         local_at,
     ) {
         report.kept_local += 1;
-        return Ok(());
+        return Ok(true);
     }
     let written = usecase::assign(
         &lead.ext_id,
@@ -474,16 +462,18 @@ async fn apply_owner(
 /// (a stage move out of a closed stage, an owner who is not one of our
 /// reps, a value that does not read, a lead gone), kept local when the lead changed meanwhile (its
 /// change is newer; a later CRM change decides again).
-fn tally(report: &mut PullReport, written: Result<Lead>) -> Result<()> {
+/// Counts a write; `false` when it met a newer version of the lead (the
+/// change is to be judged again on it).
+fn tally(report: &mut PullReport, written: Result<Lead>) -> Result<bool> {
     match written {
         Ok(_) => report.applied += 1,
         Err(Error::NotFound(_) | Error::NotAllowed(_) | Error::Invalid { .. }) => {
             report.refused += 1
         }
-        Err(Error::Conflict(_)) => report.kept_local += 1,
+        Err(Error::Conflict(_)) => return Ok(false),
         Err(err) => return Err(err),
     }
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

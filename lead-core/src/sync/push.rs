@@ -405,12 +405,40 @@ impl Run<'_> {
 /// wins), with no outbox entry: a link is bookkeeping, not a change the
 /// CRM must hear of. A concurrent change to the lead is read again.
 pub async fn record_links(deps: &Deps, pushed: &Lead, links: Vec<CrmLink>) -> Result<()> {
+    store_links(deps, pushed, links, None).await
+}
+
+/// [`record_links`] for a lead just made from a CRM record (a person
+/// added in Pipedrive): its content stands as of the CRM's `crm_at`, so
+/// a later change of that record (made after `crm_at`, perhaps delivered
+/// before the lead was written) is newer than anything done here.
+pub async fn record_links_from_crm(
+    deps: &Deps,
+    lead: &Lead,
+    links: Vec<CrmLink>,
+    crm_at: DateTime<Utc>,
+) -> Result<()> {
+    store_links(deps, lead, links, Some(crm_at)).await
+}
+
+async fn store_links(
+    deps: &Deps,
+    pushed: &Lead,
+    links: Vec<CrmLink>,
+    crm_at: Option<DateTime<Utc>>,
+) -> Result<()> {
     const ATTEMPTS: usize = 5;
     for _ in 0..ATTEMPTS {
         let Some(current) = deps.store.get(&pushed.ext_id).await? else {
             return Err(Error::NotFound(format!("lead {}", pushed.ext_id)));
         };
         let mut updated = current.clone();
+        if let Some(local_at) = crm_at {
+            updated.crm_applied = Some(crate::lead::CrmApplied {
+                at: updated.updated_at,
+                local_at,
+            });
+        }
         for link in &links {
             match updated
                 .crm_links
@@ -422,7 +450,7 @@ pub async fn record_links(deps: &Deps, pushed: &Lead, links: Vec<CrmLink>) -> Re
                 None => updated.crm_links.push(link.clone()),
             }
         }
-        if updated.crm_links == current.crm_links {
+        if updated == current {
             return Ok(());
         }
         match deps

@@ -710,3 +710,140 @@ async fn delivered_changes_apply_in_the_crm_s_order_per_record() {
     assert_eq!(phone_now().await.as_deref(), Some("+34612000003"));
     assert_eq!(w.backlog().await, 1, "only the local edit goes to the CRM");
 }
+
+fn after_noon(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap() + chrono::Duration::minutes(minutes)
+}
+
+fn phone_change(link: &CrmLink, number: &str, minutes: i64) -> CrmChange {
+    CrmChange {
+        link: link.clone(),
+        lead: None,
+        stage: None,
+        owner: None,
+        contact: [("phone".to_owned(), number.to_owned())].into(),
+        changed_at: after_noon(minutes),
+    }
+}
+
+async fn delivered(w: &World, change: CrmChange) -> PullReport {
+    apply_delivered(
+        &w.deps,
+        &*w.store,
+        CrmKind::Salesforce,
+        &Policy::default(),
+        &PullConfig::default(),
+        &change,
+    )
+    .await
+    .unwrap()
+}
+
+/// A delivery that was kept (older than a local edit) records the lead's
+/// time as if it had been applied; the next delivery, still older than the
+/// local edit, is then bumped past it and overwrites the local edit.
+#[tokio::test]
+async fn a_kept_delivery_does_not_let_the_next_older_one_win() {
+    let w = World::new();
+    let lead = w.synced("ana@acme.com").await;
+    let link = lead.crm_links[0].clone();
+    // Local edit at 13:30.
+    w.clock.advance(chrono::Duration::minutes(90));
+    let edit = usecase::LeadEdit {
+        phone: Some(Some("+34612000003".into())),
+        ..Default::default()
+    };
+    usecase::edit_lead(&lead.ext_id, &edit, None, &Policy::default(), &w.deps)
+        .await
+        .unwrap();
+    // CRM changes made at 12:30 and 12:40 (both older than 13:30) arrive late.
+    assert_eq!(
+        delivered(&w, phone_change(&link, "+34612000004", 30))
+            .await
+            .applied,
+        0
+    );
+    let second = delivered(&w, phone_change(&link, "+34612000005", 40)).await;
+    let phone = w
+        .stored(&lead)
+        .await
+        .fields
+        .phone
+        .map(|p| p.as_str().to_owned());
+    assert_eq!(
+        phone.as_deref(),
+        Some("+34612000003"),
+        "the local edit (13:30) is newer than the CRM change (12:40): {second:?}"
+    );
+}
+
+/// Two records of one lead (Pipedrive: person + lead/deal). The first
+/// delivery's write dates the lead; the second record's change, made in the
+/// CRM before that write but after every local change, is then kept out.
+#[tokio::test]
+async fn a_change_of_a_second_record_is_not_lost_behind_the_first_ones_write() {
+    let w = World::new();
+    let lead = w.synced("ana@acme.com").await;
+    let person = lead.crm_links[0].clone();
+    let other = CrmLink {
+        object: "Opportunity".into(),
+        id: "006XYZ".into(),
+        ..person.clone()
+    };
+    let mut linked = w.stored(&lead).await;
+    linked.crm_links.push(other.clone());
+    w.store
+        .commit(crate::commit::Commit::new().write(linked.clone(), Some(linked.version)))
+        .await
+        .unwrap();
+    // Both changed in the CRM at 12:30, delivered at 13:00.
+    w.clock.advance(chrono::Duration::hours(1));
+    assert_eq!(
+        delivered(&w, phone_change(&person, "+34612000001", 30))
+            .await
+            .applied,
+        1
+    );
+    w.clock.advance(chrono::Duration::seconds(1));
+    let mut owner = phone_change(&other, "", 30);
+    owner.contact.clear();
+    owner.contact.insert("job_title".into(), "CTO".into());
+    let report = delivered(&w, owner).await;
+    assert_eq!(
+        w.stored(&lead).await.fields.job_title.as_deref(),
+        Some("CTO"),
+        "no local change since 12:00; only our own apply of the person: {report:?}"
+    );
+}
+
+/// The same through the pull: two changes of two records of one lead in one
+/// page; the second is judged against the first one's write.
+#[tokio::test]
+async fn one_pull_with_two_records_of_one_lead_applies_both() {
+    let w = World::new();
+    let lead = w.synced("ana@acme.com").await;
+    let person = lead.crm_links[0].clone();
+    let other = CrmLink {
+        object: "Opportunity".into(),
+        id: "006XYZ".into(),
+        ..person.clone()
+    };
+    let mut linked = w.stored(&lead).await;
+    linked.crm_links.push(other.clone());
+    w.store
+        .commit(crate::commit::Commit::new().write(linked.clone(), Some(linked.version)))
+        .await
+        .unwrap();
+    w.clock.advance(chrono::Duration::hours(1));
+    w.crm
+        .changes
+        .lock()
+        .unwrap()
+        .push(phone_change(&person, "+34612000001", 30));
+    let mut second = phone_change(&other, "", 31);
+    second.contact.clear();
+    second.contact.insert("job_title".into(), "CTO".into());
+    w.crm.changes.lock().unwrap().push(second);
+    let report = w.pull(&PullConfig::default()).await;
+    assert_eq!(report.applied, 2, "{report:?}");
+}

@@ -245,6 +245,7 @@ fn new_lead(fields: LeadFields, policy: &Policy, deps: &Deps, now: DateTime<Utc>
         history: Vec::new(),
         events: Vec::new(),
         routing: None,
+        crm_applied: None,
     };
     super::auto_qualify(&mut lead, policy, now);
     lead

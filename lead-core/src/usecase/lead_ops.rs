@@ -85,7 +85,11 @@ pub async fn change_stage(
         lead.stage = to;
         lead.probability_pct = policy.stage_probabilities.of(to);
         lead.stage_changed_at = now;
-        lead.updated_at = now;
+        if should_push(origin) {
+            lead.updated_at = now;
+        } else {
+            lead.applying_crm_change(now);
+        }
         if to == Stage::Contacted && lead.last_contacted_at.is_none() {
             lead.last_contacted_at = Some(now);
         }
@@ -207,7 +211,11 @@ pub async fn reassign(
         }
         let version = lead.version;
         lead.assigned_to = Some(target.clone());
-        lead.updated_at = now;
+        if should_push(origin) {
+            lead.updated_at = now;
+        } else {
+            lead.applying_crm_change(now);
+        }
         if should_push(origin) {
             commit.outbox.push(outbox(
                 deps,
@@ -503,6 +511,7 @@ pub async fn edit_lead_as(
         edit.apply(&mut lead, policy)?;
         let now = deps.clock.now();
         let version = lead.version;
+        let before_write = lead.updated_at;
         let mut commit = reassessed(
             &mut lead,
             json!({ "fields": edit.touched() }),
@@ -511,6 +520,9 @@ pub async fn edit_lead_as(
             now,
         );
         if !should_push(origin) {
+            // Reassessed set the time; the write is the CRM's.
+            lead.updated_at = before_write;
+            lead.applying_crm_change(now);
             // The CRM's own edit is not told back to it; what our rules
             // decided from it (an auto-qualification's stage change) is.
             commit

@@ -419,3 +419,54 @@ fn the_pipedrive_webhooks_command_subscribes_once() {
         "{logged}"
     );
 }
+
+/// A person added in the app at T0 and given a phone at T0+5 s; both
+/// webhooks arrive a few seconds later (create first). The create is
+/// captured at our "now", after T0+5 s, and the change is then judged
+/// against that capture as if it were a local edit: the phone is dropped,
+/// and the answer is 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_right_after_a_persons_create_is_not_lost() {
+    let (_dir, url) = temp_db();
+    let mock = Mock::start().await;
+    let server = Running::start(&vars(&url, &mock)).await;
+    let t0 = chrono::Utc::now() - chrono::Duration::seconds(10);
+    mock.company().clock = Some(t0);
+    let id = {
+        let made: Value = reqwest::Client::new()
+            .post(format!("{}/api/v2/persons", mock.url))
+            .header("x-api-token", API_TOKEN)
+            .json(&json!({"name": "Nora Vidal", "emails": [{"value": "nora@vidal.es", "primary": true}]}))
+            .send()
+            .await
+            .expect("a person added in the app")
+            .json()
+            .await
+            .expect("json");
+        made["data"]["id"].as_u64().expect("an id")
+    };
+    let (create, change) = {
+        let mut company = mock.company();
+        let create = company.webhook_v2("create", "person", &id.to_string(), Value::Null);
+        company.clock = Some(t0 + chrono::Duration::seconds(5));
+        company.change_person(
+            id,
+            json!({"phones": [{"value": "+34612999888", "primary": true, "label": "mobile"}]}),
+        );
+        let change = company.webhook_v2("change", "person", &id.to_string(), json!({"phones": []}));
+        company.clock = None;
+        (create, change)
+    };
+    let first = deliver_saying(&server, &create, HOOK_PASSWORD).await;
+    let second = deliver_saying(&server, &change, HOOK_PASSWORD).await;
+    let (_, list) = server
+        .api(reqwest::Method::GET, "/api/leads?q=nora@vidal.es")
+        .await;
+    let lead = &list["leads"][0];
+    assert_eq!(
+        lead["phone"],
+        json!("+34612999888"),
+        "create: {first:?}, change: {second:?}, lead: {lead}"
+    );
+    server.stop().await;
+}
