@@ -739,9 +739,8 @@ async fn delivered(w: &World, change: CrmChange) -> PullReport {
     .unwrap()
 }
 
-/// A delivery that was kept (older than a local edit) records the lead's
-/// time as if it had been applied; the next delivery, still older than the
-/// local edit, is then bumped past it and overwrites the local edit.
+/// A delivery kept out (older than a local edit) does not let the next
+/// delivery, newer than it but still older than the local edit, win.
 #[tokio::test]
 async fn a_kept_delivery_does_not_let_the_next_older_one_win() {
     let w = World::new();
@@ -777,9 +776,10 @@ async fn a_kept_delivery_does_not_let_the_next_older_one_win() {
     );
 }
 
-/// Two records of one lead (Pipedrive: person + lead/deal). The first
-/// delivery's write dates the lead; the second record's change, made in the
-/// CRM before that write but after every local change, is then kept out.
+/// Two records of one lead (Pipedrive: person + lead/deal). The second
+/// record's change, made in the CRM before the first delivery's write but
+/// after every local change, still applies: a CRM apply is no local
+/// change.
 #[tokio::test]
 async fn a_change_of_a_second_record_is_not_lost_behind_the_first_ones_write() {
     let w = World::new();
@@ -817,7 +817,7 @@ async fn a_change_of_a_second_record_is_not_lost_behind_the_first_ones_write() {
 }
 
 /// The same through the pull: two changes of two records of one lead in one
-/// page; the second is judged against the first one's write.
+/// page both apply (the second is not judged against the first's write).
 #[tokio::test]
 async fn one_pull_with_two_records_of_one_lead_applies_both() {
     let w = World::new();

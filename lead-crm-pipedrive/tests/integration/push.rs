@@ -173,24 +173,11 @@ async fn the_push_engine_delivers_leads_and_activities_and_a_resent_task_is_no_t
     assert_eq!(mock.company().activities.len(), 3, "no twin activity");
 }
 
-fn with_links(lead: &Lead, outcome: &PushOutcome) -> Lead {
-    let mut linked = lead.clone();
-    let links = match outcome {
-        PushOutcome::Synced(l) | PushOutcome::Partly { links: l, .. } => l.clone(),
-        other => panic!("not synced: {other:?}"),
-    };
-    for l in links {
-        linked.crm_links.retain(|c| c.object != l.object);
-        linked.crm_links.push(l);
-    }
-    linked
-}
-
 /// Pipedrive runs a conversion as a job and deletes the lead when it
 /// completes, whether or not anyone polls. A conversion still running
-/// after our polls completes later; the lead's next push PATCHes the
-/// (deleted) Pipedrive lead before asking about the conversion, gets 404
-/// and refuses the lead: the deal is never linked.
+/// after our polls is asked about first by the lead's next push, which
+/// links the deal (rather than updating the deleted lead and getting a
+/// 404).
 #[tokio::test]
 async fn a_conversion_that_completes_after_the_polls_is_followed_on_the_next_push() {
     let mock = Mock::start().await;
@@ -203,7 +190,7 @@ async fn a_conversion_that_completes_after_the_polls_is_followed_on_the_next_pus
         .push_leads(std::slice::from_ref(&lead))
         .await
         .expect("push");
-    let linked = with_links(&lead, &first[0]);
+    let linked = crate::contract::linked(lead.clone(), &first[0]);
     let pending = linked
         .crm_links
         .iter()
@@ -236,10 +223,9 @@ async fn a_conversion_that_completes_after_the_polls_is_followed_on_the_next_pus
 }
 
 /// One Pipedrive person can hold two of our leads' e-mails (a rep added a
-/// second address, or our push added the lead's new e-mail). A second
-/// lead found on that person takes over the first lead's Pipedrive lead
-/// (same person, same origin_id) and its score note instead of getting its
-/// own.
+/// second address, or our push added the lead's new e-mail). The second
+/// lead found on that person gets its own Pipedrive lead: the one found
+/// again after a crash is matched by an `origin_id` naming our lead.
 #[tokio::test]
 async fn a_second_lead_on_a_shared_person_gets_its_own_pipedrive_lead() {
     let mock = Mock::start().await;
@@ -270,9 +256,8 @@ async fn a_second_lead_on_a_shared_person_gets_its_own_pipedrive_lead() {
     );
 }
 
-/// A person merged away (or deleted) in Pipedrive: the survivor with the
-/// lead's e-mail is there, but the next push of the linked lead creates a
-/// new person instead of searching by e-mail again: a twin.
+/// A person merged away (or deleted) in Pipedrive: the next push of the
+/// linked lead searches by e-mail and joins the survivor, no twin.
 #[tokio::test]
 async fn a_person_merged_away_in_pipedrive_is_not_replaced_by_a_twin() {
     let mock = Mock::start().await;
@@ -283,7 +268,7 @@ async fn a_person_merged_away_in_pipedrive_is_not_replaced_by_a_twin() {
         .push_leads(std::slice::from_ref(&a))
         .await
         .expect("push");
-    let linked = with_links(&a, &first[0]);
+    let linked = crate::contract::linked(a.clone(), &first[0]);
     let person: u64 = links(&first[0])[0].1.parse().expect("person id");
     // A rep merges the person into another one with the same e-mail.
     let survivor = reqwest::Client::new()
@@ -314,9 +299,8 @@ async fn a_person_merged_away_in_pipedrive_is_not_replaced_by_a_twin() {
 }
 
 /// A local reassignment to a rep who is not a Pipedrive user: the push
-/// leaves the Pipedrive owner as it was (and moves update_time), and the
-/// pull reads the old owner back as a newer CRM change: the lead goes back
-/// to its old rep by our own push.
+/// gives the records to the token's user, which the pull never reads back
+/// as a rep, so our own push does not send the lead back to its old rep.
 #[tokio::test]
 async fn a_reassignment_to_a_rep_without_a_pipedrive_user_is_not_undone_by_the_pull() {
     use lead_core::sync::{PullConfig, pull_once};

@@ -421,10 +421,11 @@ fn the_pipedrive_webhooks_command_subscribes_once() {
 }
 
 /// A person added in the app at T0 and given a phone at T0+5 s; both
-/// webhooks arrive a few seconds later (create first). The create is
-/// captured at our "now", after T0+5 s, and the change is then judged
-/// against that capture as if it were a local edit: the phone is dropped,
-/// and the answer is 200.
+/// webhooks arrive a few seconds later (create first). The lead captured
+/// from the create is dated at T0, not at our "now", so the change is
+/// newer and its phone arrives (also while the push records the new
+/// lead's ids at the same moment: a change meeting a newer version of the
+/// lead is judged again, not dropped).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_right_after_a_persons_create_is_not_lost() {
     let (_dir, url) = temp_db();
