@@ -176,7 +176,21 @@ async fn a_thousand_leads_and_their_tasks_reach_salesforce_in_twelve_calls() {
 
     let mock = Mock::start().await;
     let online = Running::start(&vars(&url, Some(&mock))).await;
-    let status = online.drained(Duration::from_secs(60)).await;
+    online.drained(Duration::from_secs(60)).await;
+    // The run is recorded once push_once returns, just after its last
+    // acknowledgement emptied the queue.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let status = online.status().await;
+        if !status["last_busy_push"].is_null() {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no push recorded: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     online.stop().await;
 
     let org = mock.org();
