@@ -3,6 +3,7 @@
 //! short lease on the message's id while applying it and marks it done
 //! in the sync state afterwards. A repeat of a done one changes nothing;
 //! one that comes while another delivery applies it is told to come back.
+//! The senders' secrets are compared here too ([`same_secret`]).
 
 use std::sync::Arc;
 
@@ -84,4 +85,14 @@ impl Deliveries {
             }
         }
     }
+}
+
+/// Whether a sender's secret is the expected one: both are hashed first
+/// and the hashes compared in constant time, so neither the secret nor
+/// its length shows in the time taken.
+pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let given = lead_http::hash_key(given);
+    let expected = lead_http::hash_key(expected);
+    bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
 }

@@ -25,7 +25,7 @@ use axum::routing::post;
 use lead_core::sync::{PullConfig, apply_changes};
 use lead_core::{CrmKind, Deps, Policy, SyncState};
 
-use crate::deliveries::{Claim, Deliveries};
+use crate::deliveries::{Claim, Deliveries, same_secret};
 use lead_crm_salesforce::SalesforceClient;
 use lead_crm_salesforce::outbound::{ACK, ACK_CONTENT_TYPE, fault, parse};
 use secrecy::{ExposeSecret, SecretString};
@@ -128,20 +128,16 @@ fn refuse(status: StatusCode, reason: &str) -> Response {
         .into_response()
 }
 
-/// Whether `query` carries `token=<expected>`: the two are hashed first
-/// and the hashes compared in constant time, so neither the token nor its
-/// length shows in the time taken. The token's characters need no
-/// percent-decoding (the settings allow only unreserved ones).
+/// Whether `query` carries `token=<expected>` ([`same_secret`]). The
+/// token's characters need no percent-decoding (the settings allow only
+/// unreserved ones).
 fn token_matches(query: Option<&str>, expected: &SecretString) -> bool {
-    use subtle::ConstantTimeEq;
     let given = query
         .unwrap_or_default()
         .split('&')
         .find_map(|pair| pair.strip_prefix("token="))
         .unwrap_or_default();
-    let given = lead_http::hash_key(given);
-    let expected = lead_http::hash_key(expected.expose_secret());
-    bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+    same_secret(given, expected.expose_secret())
 }
 
 async fn receive(

@@ -32,7 +32,7 @@ use lead_core::{CrmKind, CrmLink, Deps, Error, Policy, SyncState};
 use lead_crm_pipedrive::{PipedriveClient, WebhookAction, WebhookEvent};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::deliveries::{Claim, Deliveries};
+use crate::deliveries::{Claim, Deliveries, same_secret};
 
 /// Largest body read: a person or deal with many custom fields.
 const MAX_BODY: usize = 512 * 1024;
@@ -194,10 +194,8 @@ fn answer(status: StatusCode, message: &str) -> Response {
 }
 
 /// Whether the request carries the basic-auth credentials: the decoded
-/// `user:password` and the expected one are hashed first and the hashes
-/// compared in constant time, so neither shows in the time taken.
+/// `user:password` against the expected one ([`same_secret`]).
 fn authorised(headers: &HeaderMap, settings: &ReceiverSettings) -> bool {
-    use subtle::ConstantTimeEq;
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -212,9 +210,7 @@ fn authorised(headers: &HeaderMap, settings: &ReceiverSettings) -> bool {
         })
         .unwrap_or_default();
     let expected = format!("{}:{}", settings.user, settings.password.expose_secret());
-    let given = lead_http::hash_key(&String::from_utf8_lossy(&given));
-    let expected = lead_http::hash_key(&expected);
-    bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+    same_secret(&String::from_utf8_lossy(&given), &expected)
 }
 
 async fn receive(

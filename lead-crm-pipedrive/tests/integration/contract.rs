@@ -84,16 +84,7 @@ async fn every_request_the_adapter_sends_validates_against_the_official_openapi_
     lead.stage = Stage::Won;
     crm.push_leads(&[lead.clone()]).await.expect("won");
     // Its task again, now on the deal: the activity moved and is updated.
-    let task = world
-        .deps
-        .reads
-        .followups(&lead_core::FollowUpQuery::default())
-        .await
-        .expect("tasks")
-        .tasks
-        .into_iter()
-        .find(|t| t.lead == lead.ext_id)
-        .expect("its task");
+    let task = world.task_of(&lead).await;
     let task_again = crm
         .push_tasks(&[TaskPush {
             task,

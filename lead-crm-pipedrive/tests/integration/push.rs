@@ -38,6 +38,19 @@ impl World {
         World { store, deps }
     }
 
+    /// The follow-up task planned for `lead`.
+    pub(crate) async fn task_of(&self, lead: &Lead) -> lead_core::FollowUpTask {
+        self.deps
+            .reads
+            .followups(&lead_core::FollowUpQuery::default())
+            .await
+            .expect("tasks")
+            .tasks
+            .into_iter()
+            .find(|t| t.lead == lead.ext_id)
+            .expect("its task")
+    }
+
     pub(crate) async fn capture(&self, n: usize) -> Lead {
         let input = LeadInput {
             email: Some(format!("person{n}@company{n}.com")),
@@ -155,16 +168,7 @@ async fn the_push_engine_delivers_leads_and_activities_and_a_resent_task_is_no_t
         .await
         .expect("read")
         .expect("lead");
-    let task = world
-        .deps
-        .reads
-        .followups(&lead_core::FollowUpQuery::default())
-        .await
-        .expect("tasks")
-        .tasks
-        .into_iter()
-        .find(|t| t.lead == lead.ext_id)
-        .expect("its task");
+    let task = world.task_of(&lead).await;
     let again = crm
         .push_tasks(&[TaskPush { task, lead }])
         .await
