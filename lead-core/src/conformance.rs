@@ -42,16 +42,16 @@ use crate::model::{
 };
 use crate::policy::Policy;
 use crate::ports::{
-    AccountKey, Clock, ManualClock, OutboxStore, RandomIds, RepStore, Replay, SequentialIds, Store,
-    SyncState,
+    AccountKey, Clock, JobStore, ManualClock, OutboxStore, RandomIds, RepStore, Replay,
+    SequentialIds, Store, SyncState,
 };
 use crate::query::{FollowUpCursor, FollowUpQuery, LeadQuery, dashboard_of, page_of};
 use crate::usecase::Deps;
 use crate::usecase::{self, AssignTo};
 
 /// Everything a full store implements.
-pub trait FullStore: Store + OutboxStore + SyncState + 'static {}
-impl<T: Store + OutboxStore + SyncState + 'static> FullStore for T {}
+pub trait FullStore: Store + OutboxStore + SyncState + JobStore + 'static {}
+impl<T: Store + OutboxStore + SyncState + JobStore + 'static> FullStore for T {}
 
 /// Runs every check, each on a fresh store from `make`.
 pub async fn run_all<S, F, Fut>(make: F)
@@ -71,6 +71,7 @@ where
     outbox_destinations_are_separate_queues(make().await).await;
     dead_letters_requeue_with_a_fresh_budget(make().await).await;
     idempotency_keys_expire(make().await).await;
+    job_runs_round_trip_and_housekeeping_purges_only_the_old(make().await).await;
     a_key_reused_for_another_request_is_refused(make().await).await;
     merge_and_undo_round_trip(make().await).await;
     review_pairs_page_like_the_reference_and_keep_decisions(make().await).await;
@@ -1478,6 +1479,7 @@ pub async fn followups_page_like_the_reference_and_update<S: FullStore>(store: A
             notes: k
                 .is_multiple_of(5)
                 .then(|| format!("note {k}: \"quoted\", tab\t, ünïcode")),
+            overdue_at: (status == Open && k % 7 == 0).then(|| t0() + chrono::Duration::hours(1)),
         };
         all.push(task.clone());
         tasks.followups.push(task);
@@ -2296,4 +2298,142 @@ pub async fn capture_context_equals_the_reads_it_stands_for<S: FullStore>(store:
             "rep states"
         );
     }
+}
+
+/// Job runs round-trip and list newest first; housekeeping deletes expired
+/// idempotency keys, old delivery marks and old finished runs, and keeps
+/// everything else.
+pub async fn job_runs_round_trip_and_housekeeping_purges_only_the_old<S: FullStore>(store: Arc<S>) {
+    use crate::ports::{DELIVERY_MARK, JobRun, Purged, Retention, Trigger};
+    let at = |minutes: i64| t0() + chrono::Duration::minutes(minutes);
+    let mut first = JobRun::queued(
+        uuid::Uuid::from_u128(1),
+        "lead_segmentation",
+        Trigger::Schedule,
+        Some(at(0)),
+        at(0),
+    );
+    store.save_run(&first).await.expect("save");
+    first = first.started(at(1));
+    first.worker = Some("node-a".into());
+    store.save_run(&first).await.expect("replace");
+    let first = first.finished(Ok([("leads".to_owned(), 3)].into()), at(2));
+    store.save_run(&first).await.expect("finish");
+    let second = JobRun::queued(
+        uuid::Uuid::from_u128(2),
+        "lead_segmentation",
+        Trigger::Manual,
+        None,
+        at(10),
+    );
+    store.save_run(&second).await.expect("save");
+    let other = JobRun::queued(
+        uuid::Uuid::from_u128(3),
+        "housekeeping",
+        Trigger::Cli,
+        None,
+        at(5),
+    );
+    store.save_run(&other).await.expect("save");
+    assert_eq!(
+        store.get_run(first.id).await.expect("get"),
+        Some(first.clone()),
+        "a run round-trips exactly"
+    );
+    assert_eq!(
+        store.get_run(uuid::Uuid::from_u128(9)).await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store.runs("lead_segmentation", 10).await.expect("runs"),
+        vec![second.clone(), first.clone()],
+        "newest first, this job's only"
+    );
+    assert_eq!(
+        store.runs("lead_segmentation", 1).await.expect("runs"),
+        vec![second.clone()]
+    );
+
+    // Delivery marks are stamped when written (now, by the store's clock).
+    let mark = format!("salesforce.outbound{DELIVERY_MARK}04t000001");
+    store.set_watermark(&mark, "1").await.expect("mark");
+    store
+        .set_watermark("salesforce.pull", "2026-11-23T15:00:00Z")
+        .await
+        .expect("watermark");
+    let d = deps(&store, Arc::new(ManualClock::new(t0())));
+    let lead = usecase::capture(&form(7), &Policy::default(), &d)
+        .await
+        .expect("capture")
+        .lead;
+    let mut key = IdempotencyKey {
+        key: "old".into(),
+        lead: lead.ext_id.clone(),
+        created_at: at(0),
+        expires_at: at(60),
+        request_hash: None,
+    };
+    let mut keys = Commit::new();
+    keys.idempotency.push(key.clone());
+    key.key = "fresh".into();
+    key.expires_at = at(60 * 48);
+    keys.idempotency.push(key);
+    store.commit(keys).await.expect("keys");
+
+    let retention = Retention {
+        delivery_marks: chrono::Duration::days(30),
+        job_runs: chrono::Duration::days(1),
+    };
+    let purged = store.purge(at(120), &retention).await.expect("purge");
+    assert_eq!(
+        purged,
+        Purged {
+            idempotency_keys: 1,
+            delivery_marks: 0,
+            job_runs: 0
+        },
+        "only the expired key goes: the mark and the run are recent"
+    );
+    assert!(
+        store
+            .find_by_idempotency_key("old", at(0))
+            .await
+            .expect("find")
+            .is_none()
+    );
+    assert!(
+        store
+            .find_by_idempotency_key("fresh", at(0))
+            .await
+            .expect("find")
+            .is_some()
+    );
+
+    let much_later = Utc::now() + chrono::Duration::days(31);
+    let purged = store.purge(much_later, &retention).await.expect("purge");
+    assert_eq!(
+        purged,
+        Purged {
+            idempotency_keys: 1,
+            delivery_marks: 1,
+            job_runs: 1
+        },
+        "the fresh key expired by then, the mark is old, the finished run too"
+    );
+    assert_eq!(store.watermark(&mark).await.expect("get"), None);
+    assert_eq!(
+        store
+            .watermark("salesforce.pull")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some("2026-11-23T15:00:00Z"),
+        "a watermark is never purged"
+    );
+    assert_eq!(store.get_run(first.id).await.expect("get"), None);
+    assert!(
+        store.get_run(second.id).await.expect("get").is_some(),
+        "an unfinished run stays"
+    );
+    assert!(store.get_run(other.id).await.expect("get").is_some());
 }

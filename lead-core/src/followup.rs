@@ -177,6 +177,10 @@ pub struct FollowUpTask {
     /// task so whoever picks the lead up next can read it.
     #[serde(default)]
     pub notes: Option<String>,
+    /// When the follow-up automation found it past due and still open
+    /// (marked once; the CRM's task is raised to high priority).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overdue_at: Option<DateTime<Utc>>,
 }
 
 /// Days that count as business days for one rep (or for unassigned leads).
@@ -332,6 +336,7 @@ pub fn plan_followup(
         status: FollowUpStatus::Open,
         created_at: now,
         completed_at: None,
+        overdue_at: None,
         notes: None,
     }
 }

@@ -50,13 +50,13 @@ pub use normalize::{
 pub use policy::{Assessment, Policy};
 pub use ports::{
     AccountKey, CaptureContext, Claimed, Clock, CrmClient, DeadLetter, Enricher, IdGenerator,
-    LeadReads, LeadStore, ManualClock, Notifier, OutboxStore, RandomIds, RepStore, Replay,
-    SequentialIds, Store, SyncState, SystemClock,
+    JobRun, JobStore, LeadReads, LeadStore, ManualClock, Notifier, OutboxStore, RandomIds,
+    RepStore, Replay, SequentialIds, Store, SyncState, SystemClock,
 };
 #[cfg(any(test, feature = "testing"))]
 pub use ports::{
-    MockClock, MockCrmClient, MockEnricher, MockIdGenerator, MockLeadReads, MockLeadStore,
-    MockNotifier, MockOutboxStore, MockRepStore, MockSyncState,
+    MockClock, MockCrmClient, MockEnricher, MockIdGenerator, MockJobStore, MockLeadReads,
+    MockLeadStore, MockNotifier, MockOutboxStore, MockRepStore, MockSyncState,
 };
 pub use query::{
     Cursor, Dashboard, FollowUpCursor, FollowUpPage, FollowUpQuery, LeadPage, LeadQuery,

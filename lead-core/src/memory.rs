@@ -19,8 +19,9 @@ use crate::matchkey::{MatchKeys, email_match_key};
 use crate::model::CrmLink;
 use crate::model::{LeadExtId, Rep, RepId, RepLoad, RepState};
 use crate::ports::{
-    AccountKey, CaptureContext, Claimed, DeadLetter, LeadReads, LeadStore, OutboxStore, RepStore,
-    Replay, SyncState, capture_context_by_reads,
+    AccountKey, CaptureContext, Claimed, DELIVERY_MARK, DeadLetter, JobRun, JobStore, LeadReads,
+    LeadStore, OutboxStore, Purged, RepStore, Replay, Retention, SyncState,
+    capture_context_by_reads,
 };
 use crate::query::{
     Dashboard, FollowUpPage, FollowUpQuery, LeadPage, LeadQuery, dashboard_of, page_of,
@@ -46,7 +47,8 @@ struct State {
     merges: HashMap<Uuid, MergeRecord>,
     reviews: HashMap<[LeadExtId; 2], ReviewPair>,
     idempotency: HashMap<String, IdempotencyKey>,
-    watermarks: HashMap<String, String>,
+    watermarks: HashMap<String, (String, DateTime<Utc>)>,
+    runs: HashMap<Uuid, JobRun>,
     leases: HashMap<String, (String, DateTime<Utc>)>,
 }
 
@@ -525,14 +527,14 @@ impl OutboxStore for InMemoryStore {
 impl SyncState for InMemoryStore {
     async fn watermark(&self, name: &str) -> Result<Option<String>> {
         self.check_up()?;
-        Ok(self.lock().watermarks.get(name).cloned())
+        Ok(self.lock().watermarks.get(name).map(|(v, _)| v.clone()))
     }
 
     async fn set_watermark(&self, name: &str, value: &str) -> Result<()> {
         self.check_up()?;
         self.lock()
             .watermarks
-            .insert(name.to_owned(), value.to_owned());
+            .insert(name.to_owned(), (value.to_owned(), Utc::now()));
         Ok(())
     }
 
@@ -564,5 +566,55 @@ impl SyncState for InMemoryStore {
             state.leases.remove(name);
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl JobStore for InMemoryStore {
+    async fn save_run(&self, run: &JobRun) -> Result<()> {
+        self.check_up()?;
+        self.lock().runs.insert(run.id, run.clone());
+        Ok(())
+    }
+
+    async fn get_run(&self, id: Uuid) -> Result<Option<JobRun>> {
+        self.check_up()?;
+        Ok(self.lock().runs.get(&id).cloned())
+    }
+
+    async fn runs(&self, job: &str, limit: usize) -> Result<Vec<JobRun>> {
+        self.check_up()?;
+        let state = self.lock();
+        let mut runs: Vec<JobRun> = state
+            .runs
+            .values()
+            .filter(|r| r.job == job)
+            .cloned()
+            .collect();
+        runs.sort_by(|a, b| b.queued_at.cmp(&a.queued_at).then(b.id.cmp(&a.id)));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+
+    async fn purge(&self, now: DateTime<Utc>, retention: &Retention) -> Result<Purged> {
+        self.check_up()?;
+        let mut state = self.lock();
+        let mut purged = Purged::default();
+        let keys = state.idempotency.len();
+        state.idempotency.retain(|_, k| k.expires_at > now);
+        purged.idempotency_keys = (keys - state.idempotency.len()) as u64;
+        let marks_before = now - retention.delivery_marks;
+        let marks = state.watermarks.len();
+        state
+            .watermarks
+            .retain(|name, (_, at)| !name.contains(DELIVERY_MARK) || *at >= marks_before);
+        purged.delivery_marks = (marks - state.watermarks.len()) as u64;
+        let runs_before = now - retention.job_runs;
+        let runs = state.runs.len();
+        state
+            .runs
+            .retain(|_, r| r.finished_at.is_none_or(|at| at >= runs_before));
+        purged.job_runs = (runs - state.runs.len()) as u64;
+        Ok(purged)
     }
 }

@@ -473,7 +473,9 @@ fn task_record(
     who: &str,
     owner: Option<&str>,
 ) -> Map<String, Value> {
+    // An overdue task is raised so it tops the rep's list in Salesforce.
     let priority = match task.priority {
+        _ if task.overdue_at.is_some() => "High",
         Priority::High => "High",
         Priority::Medium => "Normal",
         Priority::Low => "Low",

@@ -46,6 +46,9 @@ pub struct FollowUpView {
     pub completed_at: Option<DateTime<Utc>>,
     /// What the rep wrote.
     pub notes: Option<String>,
+    /// When the follow-up automation marked it overdue (still open past
+    /// its due time); `null` otherwise.
+    pub overdue_at: Option<DateTime<Utc>>,
 }
 
 impl From<&FollowUpTask> for FollowUpView {
@@ -61,6 +64,7 @@ impl From<&FollowUpTask> for FollowUpView {
             created_at: task.created_at,
             completed_at: task.completed_at,
             notes: task.notes.clone(),
+            overdue_at: task.overdue_at,
         }
     }
 }

@@ -8,6 +8,7 @@ mod duplicates;
 pub mod error;
 mod extract;
 mod followups;
+mod jobs;
 mod keys;
 mod leads;
 pub mod limits;
@@ -38,6 +39,7 @@ pub use capture::{Accepted, BatchAnswer, FormReceived, ItemResult};
 pub use duplicates::{MergeView, PairLead, PairPageView, PairView, UndoView};
 pub use error::{ApiError, ErrorBody};
 pub use followups::{FollowUpList, FollowUpView};
+pub use jobs::{JobControl, JobList, JobQueued, JobRunList, JobRunView, JobView};
 pub use limits::{InvalidIpRange, IpRange, Rate, RateLimit, client_key};
 pub use reps::{DryRun, RepList, RepView};
 pub use signature::{Verified, WebhookKeys};
@@ -60,6 +62,7 @@ pub use view::{CrmLinkView, LeadDetail, LeadList, LeadView, WarningView};
         (name = "duplicates", description = "Review duplicate pairs, merge and unmerge leads (API key)"),
         (name = "reps", description = "Sales reps and routing's dry run (API key)"),
         (name = "followups", description = "Follow-up tasks by rep, status and due date; complete or reschedule (API key)"),
+        (name = "jobs", description = "The scheduled jobs: list, runs, run now (API key)"),
         (name = "sync", description = "The CRM sync: status, dead letters and their retry (API key)"),
         (name = "dashboard", description = "Pipeline figures (API key, read)"),
         (name = "operations", description = "Health, readiness, metrics"),
@@ -172,6 +175,9 @@ pub fn leads_router() -> OpenApiRouter<AppState> {
         .routes(routes!(duplicates::create_merge))
         .routes(routes!(duplicates::get_merge))
         .routes(routes!(duplicates::undo_merge))
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::runs))
+        .routes(routes!(jobs::run_now))
         .routes(routes!(sync::status))
         .routes(routes!(sync::dead_letters))
         .routes(routes!(sync::retry))

@@ -91,6 +91,8 @@ pub(crate) struct Inner {
     pub(crate) field_map: lead_core::FieldMap,
     /// The CRM sync's queue, state and monitor (`/api/sync/…`).
     pub(crate) sync: Option<SyncAccess>,
+    /// The scheduled jobs (`/api/jobs…`).
+    pub(crate) jobs: Option<Arc<dyn crate::jobs::JobControl>>,
 }
 
 /// What the sync routes read and change: the store's outbox and sync
@@ -152,6 +154,10 @@ impl AppState {
         self.inner.sync.as_ref()
     }
 
+    pub(crate) fn jobs(&self) -> Option<&Arc<dyn crate::jobs::JobControl>> {
+        self.inner.jobs.as_ref()
+    }
+
     /// Form field names to lead fields: the built-in map plus the policy's
     /// `field_aliases`.
     pub(crate) fn field_map(&self) -> &lead_core::FieldMap {
@@ -170,6 +176,7 @@ pub struct AppStateBuilder {
     metrics: Option<PrometheusHandle>,
     metrics_token: Option<MetricsToken>,
     sync: Option<SyncAccess>,
+    jobs: Option<Arc<dyn crate::jobs::JobControl>>,
 }
 
 impl std::fmt::Debug for MetricsToken {
@@ -189,6 +196,7 @@ impl AppStateBuilder {
             metrics: None,
             metrics_token: None,
             sync: None,
+            jobs: None,
         }
     }
 
@@ -196,6 +204,13 @@ impl AppStateBuilder {
     /// Without it those routes answer `404` (no sync on this server).
     pub fn sync(mut self, access: SyncAccess) -> Self {
         self.sync = Some(access);
+        self
+    }
+
+    /// The scheduled jobs, for `/api/jobs…`. Without them those routes
+    /// answer `404` (no jobs on this server).
+    pub fn jobs(mut self, control: Arc<dyn crate::jobs::JobControl>) -> Self {
+        self.jobs = Some(control);
         self
     }
 
@@ -261,6 +276,7 @@ impl AppStateBuilder {
                 metrics: self.metrics,
                 metrics_token: self.metrics_token,
                 sync: self.sync,
+                jobs: self.jobs,
             }),
         }
     }

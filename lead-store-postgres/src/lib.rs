@@ -57,6 +57,7 @@ mod config;
 mod context;
 mod error;
 mod held;
+mod jobs;
 mod leads;
 mod load;
 mod queue;

@@ -288,11 +288,12 @@ impl SyncState for PostgresStore {
 
     async fn set_watermark(&self, name: &str, value: &str) -> Result<()> {
         sqlx::query(
-            "INSERT INTO sync_watermarks (name, value) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+            "INSERT INTO sync_watermarks (name, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",
         )
         .bind(name)
         .bind(value)
+        .bind(micros(Utc::now()))
         .execute(&self.pool)
         .await
         .map_err(StoreError::from)?;

@@ -287,6 +287,7 @@ mod tests {
             status: lead_core::FollowUpStatus::Open,
             created_at: at,
             completed_at: None,
+            overdue_at: None,
             notes: None,
         }
     }

@@ -5,6 +5,7 @@ mod codec;
 mod commit;
 mod config;
 mod error;
+mod jobs;
 mod leads;
 mod load;
 mod queue;

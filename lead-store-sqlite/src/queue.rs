@@ -292,11 +292,12 @@ impl SyncState for SqliteStore {
 
     async fn set_watermark(&self, name: &str, value: &str) -> Result<()> {
         sqlx::query(
-            "INSERT INTO sync_watermarks (name, value) VALUES (?, ?) \
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            "INSERT INTO sync_watermarks (name, value, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
         )
         .bind(name)
         .bind(value)
+        .bind(micros(Utc::now()))
         .execute(&self.pool)
         .await
         .map_err(StoreError::from)?;

@@ -268,6 +268,19 @@ pub(crate) struct ServerConfig {
     /// `CRM_TYPE` and its variables: the CRM sync worker's settings
     /// (`None`: no CRM).
     pub(crate) sync: Option<crate::sync::SyncSettings>,
+    /// `LEAD_JOBS` and `LEAD_JOBS_HEARTBEAT_SECS`: whether this process
+    /// schedules and runs the jobs, and its workers' heartbeat.
+    pub(crate) jobs: JobsSwitch,
+}
+
+/// Whether and how this process takes part in the scheduled jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct JobsSwitch {
+    /// `LEAD_JOBS=off`: no schedule and no job worker here (another
+    /// process, `lead-server worker`, or Airflow runs the jobs).
+    pub(crate) on: bool,
+    /// `LEAD_JOBS_HEARTBEAT_SECS` (default 30).
+    pub(crate) heartbeat: Duration,
 }
 
 /// The paths of the files the server reads at start-up.
@@ -281,6 +294,9 @@ pub(crate) struct FilePaths {
     pub(crate) rules: Option<String>,
     /// `LEAD_REPS`: a TOML file of `[[rep]]` tables.
     pub(crate) reps: Option<String>,
+    /// `LEAD_JOBS_FILE`: a TOML file of `[jobs.<name>]` tables (schedule,
+    /// enabled, and the settings of the jobs that have some).
+    pub(crate) jobs: Option<String>,
 }
 
 /// What the start-up files say.
@@ -291,6 +307,8 @@ pub(crate) struct Files {
     /// The reps to make the store's (`None`: `LEAD_REPS` not set, the
     /// stored reps stay as they are).
     pub(crate) reps: Option<Vec<Rep>>,
+    /// The scheduled jobs' plans (`LEAD_JOBS_FILE` over the defaults).
+    pub(crate) jobs: crate::jobs::JobsConfig,
 }
 
 impl FilePaths {
@@ -316,7 +334,12 @@ impl FilePaths {
             ),
             None => None,
         };
-        Ok(Files { policy, reps })
+        let jobs = match &self.jobs {
+            Some(path) => crate::jobs::JobsConfig::from_toml(&read("LEAD_JOBS_FILE", path)?)
+                .map_err(|e| format!("LEAD_JOBS_FILE ({path}): {e}"))?,
+            None => crate::jobs::JobsConfig::defaults(),
+        };
+        Ok(Files { policy, reps, jobs })
     }
 }
 
@@ -371,6 +394,9 @@ impl ServerConfig {
     /// | `LEAD_POLICY` | a TOML policy file ([`FilePaths::policy`]) |
     /// | `LEAD_RULES` | a TOML scoring rule-set file ([`FilePaths::rules`]) |
     /// | `LEAD_REPS` | a TOML file of `[[rep]]` tables ([`FilePaths::reps`]) |
+    /// | `LEAD_JOBS_FILE` | a TOML file of `[jobs.<name>]` tables: `schedule`, `enabled`, job settings ([`FilePaths::jobs`], `docs/jobs.md`) |
+    /// | `LEAD_JOBS` | `on` (default): this process schedules and runs the jobs; `off`: it does not |
+    /// | `LEAD_JOBS_HEARTBEAT_SECS` | how often a job worker says it is alive (default 30); a run whose worker missed three is run again elsewhere |
     /// | `LEAD_DEFAULT_REGION` | ISO 3166-1 alpha-2 region of phone numbers without a prefix when the lead has no country (replaces the policy's `default_region`) |
     /// | `WEBHOOK_DEBUG` | `true`: log at [`DEBUG_LOG_FILTER`] when `RUST_LOG` is not set |
     /// | `LEAD_LOG_FORMAT` | `text` (default) or `json`: one JSON object per log line |
@@ -554,6 +580,23 @@ impl ServerConfig {
             }
             None => None,
         };
+        let mut jobs = JobsSwitch {
+            on: true,
+            heartbeat: Duration::from_secs(30),
+        };
+        if let Some(value) = get("LEAD_JOBS") {
+            match value.trim() {
+                "on" => jobs.on = true,
+                "off" => jobs.on = false,
+                _ => invalid("LEAD_JOBS", "on (the default) or off"),
+            }
+        }
+        if let Some(value) = get("LEAD_JOBS_HEARTBEAT_SECS") {
+            match seconds(&value, 1) {
+                Ok(every) if every.as_secs() <= 600 => jobs.heartbeat = every,
+                _ => invalid("LEAD_JOBS_HEARTBEAT_SECS", "whole seconds from 1 to 600"),
+            }
+        }
         let mut limits = ServeLimits::default();
         if let Some(value) = get("LEAD_HEADER_READ_TIMEOUT_SECS") {
             match seconds(&value, 1) {
@@ -687,7 +730,9 @@ impl ServerConfig {
                 policy: get("LEAD_POLICY"),
                 rules: get("LEAD_RULES"),
                 reps: get("LEAD_REPS"),
+                jobs: get("LEAD_JOBS_FILE"),
             },
+            jobs,
             debug,
             default_region,
             ignored,

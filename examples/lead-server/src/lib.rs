@@ -29,10 +29,12 @@
 mod config;
 #[cfg(any(feature = "salesforce", feature = "pipedrive"))]
 mod deliveries;
+mod jobs;
 #[cfg(feature = "salesforce")]
 mod outbound;
 #[cfg(feature = "pipedrive")]
 mod pipedrive;
+mod queue;
 mod serve;
 mod sync;
 mod tls;
@@ -97,6 +99,15 @@ impl Store {
     }
 
     fn outbox(&self) -> Arc<dyn lead_core::OutboxStore> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(s) => s.clone(),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(s) => s.clone(),
+        }
+    }
+
+    fn jobs(&self) -> Arc<dyn lead_core::JobStore> {
         match self {
             #[cfg(feature = "sqlite")]
             Store::Sqlite(s) => s.clone(),
@@ -227,7 +238,15 @@ impl Application {
     pub async fn build(vars: &HashMap<String, String>) -> Result<Application, String> {
         let config = ServerConfig::from_vars(vars).map_err(|e| format!("configuration: {e}"))?;
         let (files, tls) = prepare(&config)?;
-        Application::start(config, files, tls).await
+        Application::start(config, files, tls, Mode::Serve).await
+    }
+
+    /// [`build`](Self::build) without listeners: the CRM sync and the
+    /// scheduled jobs only (`lead-server worker`).
+    pub async fn build_worker(vars: &HashMap<String, String>) -> Result<Application, String> {
+        let config = ServerConfig::from_vars(vars).map_err(|e| format!("configuration: {e}"))?;
+        let (files, tls) = prepare(&config)?;
+        Application::start(config, files, tls, Mode::Worker).await
     }
 
     /// The bound addresses, one per listener (the API and, when
@@ -267,6 +286,7 @@ impl Application {
         config: ServerConfig,
         files: Files,
         tls: Option<tls::Tls>,
+        mode: Mode,
     ) -> Result<Application, String> {
         let store = Store::open(&config.database_url).await.map_err(|e| {
             format!(
@@ -383,6 +403,7 @@ impl Application {
             allow(unused_mut)
         )]
         let mut crm_routes = axum::Router::new();
+        let mut crm_sync = None;
         if let Some(settings) = config.sync.clone() {
             tracing::info!(crm = ?settings.crm_name(), "CRM sync on");
             let handle = settings.crm.client()?;
@@ -416,6 +437,13 @@ impl Application {
                     settings.pull.clone(),
                 )));
             }
+            crm_sync = Some(jobs::CrmSync {
+                crm: handle.crm.clone(),
+                pull: settings.pull.clone(),
+                push: settings.push.clone(),
+                pulls: settings.direction.pulls(),
+                pushes: settings.direction.pushes(),
+            });
             workers.push(sync::spawn(
                 settings,
                 deps.clone(),
@@ -430,7 +458,30 @@ impl Application {
                 stopped.clone(),
             ));
         }
+        let jobs_control = start_jobs(
+            &config,
+            &files,
+            &store,
+            &deps,
+            crm_sync,
+            stopped.clone(),
+            &mut workers,
+        )
+        .await?;
+        if mode == Mode::Worker {
+            tracing::info!(
+                "worker mode: no listeners; running the CRM sync and the scheduled jobs"
+            );
+            return Ok(Application {
+                addrs: Vec::new(),
+                store,
+                stop,
+                servers: tokio::task::JoinSet::new(),
+                workers,
+            });
+        }
         let mut state = AppState::builder(deps)
+            .jobs(jobs_control)
             .sync(SyncAccess {
                 outbox: store.outbox(),
                 state: store.sync_state(),
@@ -512,6 +563,10 @@ impl Application {
 /// What the binary takes besides its environment.
 const USAGE: &str = "usage: lead-server [command]
   (no command)         serve, configured by the environment (see the README)
+  worker               run the CRM sync and the scheduled jobs, without listeners
+  jobs list [--json]   the scheduled jobs: schedule, enabled, next due time, last run
+  jobs run NAME        run one job now, in this process (exit 0 when it succeeded, 1 when
+                       it failed, 2 for an unknown job); for cron or Airflow
   pipedrive-webhooks   subscribe PIPEDRIVE_WEBHOOK_URL to Pipedrive's person, lead and deal
                        changes (CRM_TYPE=pipedrive, PIPEDRIVE_WEBHOOK_PASSWORD); repeatable
   help                 this text";
@@ -583,8 +638,12 @@ pub async fn main() -> ExitCode {
     for item in &config.ignored {
         tracing::warn!("{}", item.warning());
     }
-    match std::env::args().nth(1).as_deref() {
+    let mut mode = Mode::Serve;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
         None => {}
+        Some("worker") => mode = Mode::Worker,
+        Some("jobs") => return jobs_command(&config, &args[1..]).await,
         #[cfg(feature = "pipedrive")]
         Some("pipedrive-webhooks") => return pipedrive::subscribe_command(&config).await,
         Some("help" | "--help" | "-h") => {
@@ -603,7 +662,7 @@ pub async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let app = match Application::start(config, files, tls).await {
+    let app = match Application::start(config, files, tls, mode).await {
         Ok(app) => app,
         Err(message) => {
             tracing::error!("{message}");
@@ -636,4 +695,145 @@ mod tests {
         );
         assert_eq!(describe("sqlite://leads.db?mode=rwc"), "sqlite://leads.db");
     }
+}
+
+/// Whether the process serves HTTP or only works in the background.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Listeners, the CRM sync and the jobs.
+    Serve,
+    /// The CRM sync and the jobs only.
+    Worker,
+}
+
+/// The job runner over this process's store and CRM.
+fn runner(
+    config: &ServerConfig,
+    files: &Files,
+    store: &Store,
+    deps: &Deps,
+    crm: Option<jobs::CrmSync>,
+) -> Arc<jobs::Runner> {
+    let mut plans = files.jobs.clone();
+    plans.heartbeat = config.jobs.heartbeat;
+    plans.run_here = config.jobs.on;
+    if crm.is_none() {
+        plans.disable(
+            jobs::Job::CrmBidirectionalSync,
+            "no CRM is configured (CRM_TYPE)",
+        );
+    }
+    Arc::new(jobs::Runner {
+        deps: deps.clone(),
+        policy: files.policy.clone(),
+        jobs: store.jobs(),
+        state: store.sync_state(),
+        outbox: store.outbox(),
+        crm,
+        config: Arc::new(plans),
+        instance: instance_name(),
+    })
+}
+
+/// This process in run records and lease holders: host and process id.
+fn instance_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "lead-server".into());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Opens the job queue and, unless `LEAD_JOBS=off`, starts this
+/// instance's schedules and job worker.
+async fn start_jobs(
+    config: &ServerConfig,
+    files: &Files,
+    store: &Store,
+    deps: &Deps,
+    crm: Option<jobs::CrmSync>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+    workers: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<Arc<dyn lead_http::JobControl>, String> {
+    let runner = runner(config, files, store, deps, crm);
+    let queue = queue::Queue::open(&config.database_url).await?;
+    if config.jobs.on {
+        let enabled: Vec<&str> = runner
+            .config
+            .plans
+            .iter()
+            .filter(|p| p.enabled)
+            .map(|p| p.job.name())
+            .collect();
+        tracing::info!(jobs = %enabled.join(","), "scheduled jobs on");
+        workers.extend(queue.spawn(runner.clone(), &runner.config, stopped));
+    } else {
+        tracing::info!("LEAD_JOBS=off: no schedules or job worker in this process");
+    }
+    Ok(Arc::new(jobs::Control { runner, queue }))
+}
+
+/// `lead-server jobs list|run NAME`.
+async fn jobs_command(config: &ServerConfig, args: &[String]) -> ExitCode {
+    let (files, _) = match prepare(config) {
+        Ok(prepared) => prepared,
+        Err(message) => {
+            tracing::error!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    let usage = "usage: lead-server jobs list [--json] | lead-server jobs run NAME";
+    let job = match args.first().map(String::as_str) {
+        Some("list") => None,
+        Some("run") => match args.get(1).map(|n| (n, jobs::Job::parse(n))) {
+            Some((_, Some(job))) => Some(job),
+            Some((name, None)) => {
+                let known: Vec<_> = jobs::Job::ALL.iter().map(|j| j.name()).collect();
+                eprintln!("no job {name:?}; the jobs are {}", known.join(", "));
+                return ExitCode::from(2);
+            }
+            None => {
+                eprintln!("{usage}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match Store::open(&config.database_url).await {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!(
+                "cannot open the store at {}: {e}",
+                describe(&config.database_url)
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let crm = match &config.sync {
+        Some(settings) => match settings.crm.client() {
+            Ok(handle) => Some(jobs::CrmSync {
+                crm: handle.crm.clone(),
+                pull: settings.pull.clone(),
+                push: settings.push.clone(),
+                pulls: settings.direction.pulls(),
+                pushes: settings.direction.pushes(),
+            }),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let deps = Deps::new(store.port());
+    let runner = runner(config, &files, &store, &deps, crm);
+    let code = match job {
+        None => jobs::list_command(&runner, args.iter().any(|a| a == "--json")).await,
+        Some(job) => jobs::run_command(&runner, job).await,
+    };
+    store.close().await;
+    code
 }

@@ -40,7 +40,7 @@ pub(crate) enum Direction {
 }
 
 impl Direction {
-    fn pushes(self) -> bool {
+    pub(crate) fn pushes(self) -> bool {
         self != Direction::FromCrm
     }
 

@@ -12,6 +12,7 @@
 mod clock;
 mod crm;
 mod enrich;
+mod jobs;
 mod notify;
 mod outbox;
 mod store;
@@ -27,6 +28,9 @@ pub use crm::{
 #[cfg(any(test, feature = "testing"))]
 pub use enrich::MockEnricher;
 pub use enrich::{Enricher, Enrichment};
+#[cfg(any(test, feature = "testing"))]
+pub use jobs::MockJobStore;
+pub use jobs::{DELIVERY_MARK, JobCounts, JobRun, JobStore, Purged, Retention, RunStatus, Trigger};
 #[cfg(any(test, feature = "testing"))]
 pub use notify::MockNotifier;
 pub use notify::{Notification, NotificationKind, Notifier};

@@ -178,6 +178,7 @@ mod tests {
             status,
             created_at: at(0),
             completed_at: None,
+            overdue_at: None,
             notes: None,
         }
     }

@@ -11,10 +11,11 @@ use super::lead_ops::with_retries;
 use super::{load, open_load_changes, outbox};
 use crate::commit::{Commit, OutboxKind};
 use crate::dedup::review::{PairQuery, ReviewPair, ReviewStatus};
-use crate::dedup::{Decision, DedupConfig, KeyTable, find_duplicates_in, merge};
+use crate::dedup::{Decision, DedupConfig, KeyTable, KeyTableBuilder, find_duplicates_in, merge};
 use crate::error::{Error, Result};
 use crate::lead::Lead;
-use crate::model::{LeadExtId, LeadFields};
+use crate::matchkey::MatchKeys;
+use crate::model::LeadExtId;
 use crate::query::LeadQuery;
 use crate::usecase::Deps;
 
@@ -186,10 +187,24 @@ async fn merge_stored(
 /// ([`crate::dedup::blocking`]), so the work stays near-linear in the
 /// number of leads; the leads are read once, page by page.
 pub async fn scan_duplicates(config: &DedupConfig, deps: &Deps) -> Result<ScanReport> {
-    let leads = all_unmerged(deps).await?;
+    scan_duplicates_with(config, deps, &super::NoProgress).await
+}
+
+/// [`scan_duplicates`], telling `progress` how far it got. Memory stays
+/// bounded by the compact match keys: the leads are read a page at a
+/// time and only their keys, ids and versions are kept; the two leads of a
+/// pair to merge are read again, and merged only when neither changed
+/// since its keys were read.
+pub async fn scan_duplicates_with(
+    config: &DedupConfig,
+    deps: &Deps,
+    progress: &dyn super::Progress,
+) -> Result<ScanReport> {
+    let (table, leads) = unmerged_keys(deps, progress).await?;
     let known = known_pairs(deps).await?;
-    let fields: Vec<&LeadFields> = leads.iter().map(|l| &l.fields).collect();
-    let found = find_duplicates_in(&KeyTable::of_fields(&fields), config);
+    progress.update("comparing", 0, Some(leads.len() as u64));
+    let found = find_duplicates_in(&table, config);
+    drop(table);
     let mut report = ScanReport {
         leads: leads.len(),
         candidates: found.stats.candidate_pairs,
@@ -200,32 +215,39 @@ pub async fn scan_duplicates(config: &DedupConfig, deps: &Deps) -> Result<ScanRe
     // on its state before the first merge, so it waits for the next scan.
     let mut touched: HashSet<&LeadExtId> = HashSet::new();
     let mut marks = Commit::new();
-    for found in &found.pairs {
-        let (a, b) = (&leads[found.a], &leads[found.b]);
-        let key = ReviewPair::key(a.ext_id.clone(), b.ext_id.clone());
-        if known.contains(&key) || touched.contains(&a.ext_id) || touched.contains(&b.ext_id) {
+    for (done, found) in found.pairs.iter().enumerate() {
+        let ((a, a_version), (b, b_version)) = (&leads[found.a], &leads[found.b]);
+        let key = ReviewPair::key(a.clone(), b.clone());
+        if known.contains(&key) || touched.contains(a) || touched.contains(b) {
             report.skipped += 1;
             continue;
         }
         let now = deps.clock.now();
         let pair = ReviewPair::new(
             deps.ids.uuid(),
-            a.ext_id.clone(),
-            b.ext_id.clone(),
+            a.clone(),
+            b.clone(),
             Some(found.similarity),
             now,
         );
         match found.decision {
             Decision::AutoMerge => {
-                match merge_unchanged(a, b, pair, deps).await? {
+                match merge_unchanged((a, *a_version), (b, *b_version), pair, deps).await? {
                     true => report.merged += 1,
                     false => report.skipped += 1,
                 }
-                touched.insert(&a.ext_id);
-                touched.insert(&b.ext_id);
+                touched.insert(a);
+                touched.insert(b);
             }
             Decision::Review => marks.reviews.push(pair),
             Decision::Distinct => {}
+        }
+        if done % 1_000 == 999 {
+            progress.update(
+                "acting on pairs",
+                done as u64 + 1,
+                Some(report.found as u64),
+            );
         }
     }
     // New open pairs conflict with nothing, so they are stored a chunk per
@@ -236,16 +258,36 @@ pub async fn scan_duplicates(config: &DedupConfig, deps: &Deps) -> Result<ScanRe
         deps.store.commit(commit).await?;
         report.marked += chunk.len();
     }
+    progress.update(
+        "acting on pairs",
+        report.found as u64,
+        Some(report.found as u64),
+    );
     Ok(report)
 }
 
 /// Open pairs one commit of a scan stores at most.
 const MARKS_PER_COMMIT: usize = 500;
 
-/// Merges `a` and `b` as the scan scored them; `false` (nothing written)
-/// when either changed since it was read.
-async fn merge_unchanged(a: &Lead, b: &Lead, pair: ReviewPair, deps: &Deps) -> Result<bool> {
-    let (commit, _, _) = merge_commit(a, b, pair, deps);
+/// Merges `a` and `b` as the scan scored them (at these versions);
+/// `false` (nothing written) when either changed or went since.
+async fn merge_unchanged(
+    a: (&LeadExtId, u64),
+    b: (&LeadExtId, u64),
+    pair: ReviewPair,
+    deps: &Deps,
+) -> Result<bool> {
+    let (Some(la), Some(lb)) = (deps.store.get(a.0).await?, deps.store.get(b.0).await?) else {
+        return Ok(false);
+    };
+    if la.version != a.1
+        || lb.version != b.1
+        || la.merged_into.is_some()
+        || lb.merged_into.is_some()
+    {
+        return Ok(false);
+    }
+    let (commit, _, _) = merge_commit(&la, &lb, pair, deps);
     match deps.store.commit(commit).await {
         Ok(_) => Ok(true),
         Err(Error::Conflict(_)) => Ok(false),
@@ -278,18 +320,29 @@ fn merge_commit(a: &Lead, b: &Lead, pair: ReviewPair, deps: &Deps) -> (Commit, U
     (commit, merge_id, pair)
 }
 
-async fn all_unmerged(deps: &Deps) -> Result<Vec<Lead>> {
+/// The match keys of every unmerged lead, read a page at a time, with each
+/// lead's id and version (row `i` of the table is lead `i`).
+async fn unmerged_keys(
+    deps: &Deps,
+    progress: &dyn super::Progress,
+) -> Result<(KeyTable, Vec<(LeadExtId, u64)>)> {
     let mut query = LeadQuery {
         limit: Some(crate::query::MAX_PAGE),
         ..LeadQuery::default()
     };
+    let mut keys = KeyTableBuilder::default();
     let mut leads = Vec::new();
     loop {
         let page = deps.reads.list(&query).await?;
-        leads.extend(page.leads);
+        for lead in page.leads {
+            if keys.push(&MatchKeys::of(&lead.fields)) {
+                leads.push((lead.ext_id, lead.version));
+            }
+        }
+        progress.update("reading leads", leads.len() as u64, None);
         match page.next_cursor {
             Some(cursor) => query.cursor = Some(cursor),
-            None => return Ok(leads),
+            None => return Ok((keys.finish(), leads)),
         }
     }
 }

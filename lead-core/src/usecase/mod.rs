@@ -13,15 +13,21 @@ mod capture;
 mod dedup;
 mod deps;
 mod followups;
+mod jobs;
 mod lead_ops;
 mod reps;
 
 pub use capture::{CaptureOutcome, Idempotency, Provenance, capture, capture_from, capture_once};
 pub use dedup::{
     MergeOutcome, PairDecision, ScanReport, decide_pair, merge_leads, scan_duplicates,
+    scan_duplicates_with,
 };
 pub use deps::Deps;
 pub use followups::{FollowUpChange, update_followup};
+pub use jobs::{
+    NoProgress, Progress, Refresh, automate_followups, housekeeping, refresh_leads,
+    route_unassigned,
+};
 pub use lead_ops::{
     AssignTo, LeadEdit, Reassignment, assign, change_stage, edit_lead, edit_lead_as, reassign,
     record_event, route_dry_run, route_preview, undo_merge,

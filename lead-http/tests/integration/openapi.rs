@@ -13,7 +13,7 @@ use tower::ServiceExt;
 
 /// SPEC's HTTP surface as built so far (the CRM webhook receivers arrive
 /// with the CRM adapters).
-const ROUTES: [(&str, &str); 38] = [
+const ROUTES: [(&str, &str); 41] = [
     ("post", "/webhook/lead"),
     ("post", "/webhook/lead/batch"),
     ("get", "/api/leads"),
@@ -38,6 +38,9 @@ const ROUTES: [(&str, &str); 38] = [
     ("post", "/api/routing/dry-run"),
     ("get", "/api/followups"),
     ("put", "/api/followups/{id}"),
+    ("get", "/api/jobs"),
+    ("get", "/api/jobs/{name}/runs"),
+    ("post", "/api/jobs/{name}/run"),
     ("get", "/api/sync/status"),
     ("get", "/api/sync/dead-letters"),
     ("post", "/api/sync/dead-letters/{id}/retry"),

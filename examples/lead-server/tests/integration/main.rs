@@ -11,6 +11,7 @@ mod crm_sync;
 mod hostile_input;
 mod https;
 mod in_process;
+mod jobs_cluster;
 mod json_logs;
 mod pipedrive;
 mod safe_defaults;

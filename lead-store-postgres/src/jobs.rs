@@ -1,0 +1,95 @@
+//! [`JobStore`] on PostgreSQL: the record of job runs (each run's whole
+//! record as JSON in `detail`, with the columns listings sort and purge
+//! by) and housekeeping.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use lead_core::ports::{DELIVERY_MARK, JobRun, JobStore, Purged, Retention};
+use lead_core::{Error, Result};
+
+use crate::codec::micros;
+use crate::error::StoreError;
+use crate::store::PostgresStore;
+
+fn decode(doc: &str) -> Result<JobRun> {
+    serde_json::from_str(doc)
+        .map_err(|e| Error::internal(format!("a stored job run is unreadable: {e}")))
+}
+
+#[async_trait]
+impl JobStore for PostgresStore {
+    async fn save_run(&self, run: &JobRun) -> Result<()> {
+        let doc = serde_json::to_string(run).map_err(|e| Error::internal(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO job_runs (id, job, started_at, finished_at, status, detail) \
+             VALUES ($1::uuid, $2, $3, $4, $5, $6) \
+             ON CONFLICT (id) DO UPDATE SET job = EXCLUDED.job, started_at = EXCLUDED.started_at, \
+             finished_at = EXCLUDED.finished_at, status = EXCLUDED.status, detail = EXCLUDED.detail",
+        )
+        .bind(run.id.to_string())
+        .bind(&run.job)
+        .bind(micros(run.queued_at))
+        .bind(run.finished_at.map(micros))
+        .bind(run.status.as_str())
+        .bind(doc)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    async fn get_run(&self, id: Uuid) -> Result<Option<JobRun>> {
+        let doc: Option<String> =
+            sqlx::query_scalar("SELECT detail FROM job_runs WHERE id = $1::uuid")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::from)?;
+        doc.as_deref().map(decode).transpose()
+    }
+
+    async fn runs(&self, job: &str, limit: usize) -> Result<Vec<JobRun>> {
+        let docs: Vec<String> = sqlx::query_scalar(
+            "SELECT detail FROM job_runs WHERE job = $1 ORDER BY started_at DESC, id DESC LIMIT $2",
+        )
+        .bind(job)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        docs.iter().map(|d| decode(d)).collect()
+    }
+
+    async fn purge(&self, now: DateTime<Utc>, retention: &Retention) -> Result<Purged> {
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let keys = sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1")
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?
+            .rows_affected();
+        let marks = sqlx::query(
+            "DELETE FROM sync_watermarks WHERE strpos(name, $1) > 0 AND updated_at < $2",
+        )
+        .bind(DELIVERY_MARK)
+        .bind(micros(now - retention.delivery_marks))
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?
+        .rows_affected();
+        let runs = sqlx::query("DELETE FROM job_runs WHERE finished_at < $1")
+            .bind(micros(now - retention.job_runs))
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?
+            .rows_affected();
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(Purged {
+            idempotency_keys: keys,
+            delivery_marks: marks,
+            job_runs: runs,
+        })
+    }
+}
