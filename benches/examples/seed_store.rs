@@ -20,7 +20,9 @@ use lead_core::{Deps, LeadInput, Policy, usecase};
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let url = args.first().ok_or("usage: seed_store DATABASE_URL [N] [SEED]")?;
+    let url = args
+        .first()
+        .ok_or("usage: seed_store DATABASE_URL [N] [SEED]")?;
     let n: usize = args.get(1).map_or(Ok(100_000), |a| a.parse())?;
     let seed: u64 = args.get(2).map_or(Ok(42), |a| a.parse())?;
     let store: Arc<dyn lead_core::Store> = if url.starts_with("postgres") {
@@ -54,7 +56,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(_) => stored += 1,
             Err(_) => refused += 1,
         }
-        if (stored + refused) % 10_000 == 0 {
+        if (stored + refused).is_multiple_of(10_000) {
             eprintln!("{} / {n}", stored + refused);
         }
     }

@@ -1814,6 +1814,7 @@ mod tests {
             policy: Some(policy),
             rules: Some(rules),
             reps: Some(reps),
+            jobs: None,
         }
         .load()
         .expect("valid files");

@@ -339,7 +339,7 @@ impl Runner {
         &self,
         job: Job,
         run: JobRun,
-        progress: &dyn Progress,
+        progress: Arc<dyn Progress>,
     ) -> Result<JobRun, lead_core::Error> {
         let holder = format!("{}/{}", self.instance, run.id);
         let mut run = run.started(self.deps.clock.now());
@@ -428,12 +428,27 @@ impl Runner {
     }
 
     /// One run of `job`'s work.
-    async fn execute(&self, job: Job, progress: &dyn Progress) -> lead_core::Result<JobCounts> {
+    async fn execute(&self, job: Job, progress: Arc<dyn Progress>) -> lead_core::Result<JobCounts> {
         let (deps, policy) = (&self.deps, &self.policy);
         match job {
             Job::CrmBidirectionalSync => self.sync_crm().await,
             Job::LeadDeduplication => {
-                let report = usecase::scan_duplicates_with(&policy.dedup, deps, progress).await?;
+                // Comparing is seconds of CPU on every core (threads of its
+                // own, waited for): the whole scan runs on the blocking
+                // pool, so no runtime worker (captures, the queue's
+                // heartbeats) waits behind it.
+                let (config, deps, handle) = (
+                    policy.dedup.clone(),
+                    deps.clone(),
+                    tokio::runtime::Handle::current(),
+                );
+                let report = tokio::task::spawn_blocking(move || {
+                    handle.block_on(usecase::scan_duplicates_with(&config, &deps, &*progress))
+                })
+                .await
+                .map_err(|e| {
+                    lead_core::Error::internal(format!("the duplicate scan stopped: {e}"))
+                })??;
                 Ok(JobCounts::from([
                     ("leads".to_owned(), report.leads as u64),
                     ("candidates".to_owned(), report.candidates as u64),
@@ -444,22 +459,22 @@ impl Runner {
                 ]))
             }
             Job::LeadSegmentation => {
-                usecase::refresh_leads(Refresh::Segments, policy, deps, progress).await
+                usecase::refresh_leads(Refresh::Segments, policy, deps, &*progress).await
             }
             Job::LeadQualification => {
-                usecase::refresh_leads(Refresh::Qualification, policy, deps, progress).await
+                usecase::refresh_leads(Refresh::Qualification, policy, deps, &*progress).await
             }
             Job::LeadBehavioralScoring => {
-                usecase::refresh_leads(Refresh::Behavior, policy, deps, progress).await
+                usecase::refresh_leads(Refresh::Behavior, policy, deps, &*progress).await
             }
             Job::SalesIntelligentRouting => {
-                let counts = usecase::route_unassigned(policy, deps, progress).await?;
+                let counts = usecase::route_unassigned(policy, deps, &*progress).await?;
                 metrics::counter!("sales_routing_assigned_total")
                     .increment(counts.get("assigned").copied().unwrap_or(0));
                 Ok(counts)
             }
             Job::SalesFollowupAutomation => {
-                usecase::automate_followups(policy, deps, progress).await
+                usecase::automate_followups(policy, deps, &*progress).await
             }
             Job::Housekeeping => {
                 usecase::housekeeping(&*self.jobs, &self.config.retention, deps).await
@@ -776,9 +791,9 @@ pub(crate) async fn run_command(runner: &Runner, job: Job) -> std::process::Exit
         runner.deps.clock.now(),
     );
     eprintln!("{}: {}", job.name(), job.summary());
-    let bar = Bar::new();
+    let bar = Arc::new(Bar::new());
     let started = std::time::Instant::now();
-    let run = match runner.run(job, run, &bar).await {
+    let run = match runner.run(job, run, bar.clone()).await {
         Ok(run) => run,
         Err(e) => {
             bar.bar.finish_and_clear();

@@ -294,7 +294,7 @@ async fn handle(task: JobTask, runner: Data<Arc<Runner>>) -> Result<(), BoxDynEr
         .run_record(task.job, task.run_id, task.trigger, task.due_at)
         .await?;
     let run = runner
-        .run(task.job, record, &lead_core::usecase::NoProgress)
+        .run(task.job, record, Arc::new(lead_core::usecase::NoProgress))
         .await?;
     if crate::jobs::succeeded(&run) {
         Ok(())

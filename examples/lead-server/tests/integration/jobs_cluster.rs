@@ -105,6 +105,26 @@ async fn two_instances_run_each_due_time_once_and_never_a_disabled_job() {
         succeeded(runs) >= 12
     })
     .await;
+    // Each instance counts the runs its own worker did.
+    let mut metrics = String::new();
+    for server in [&a, &b] {
+        let text = server
+            .client
+            .get(format!("http://{}/metrics", server.addr))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        metrics.push_str(&text);
+    }
+    for line in [
+        "lead_job_runs_total{job=\"housekeeping\",status=\"succeeded\"}",
+        "lead_job_duration_seconds_count{job=\"housekeeping\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} in /metrics:\n{metrics}");
+    }
     let (log_a, log_b) = (a.stop(), b.stop());
 
     let housekeeping = runs_in(&db.url, "housekeeping").await;

@@ -5,12 +5,14 @@
 //! One test binary per crate: each one links the whole dependency tree,
 //! so a binary per file cost tens of megabytes of disk and a link step each.
 
+mod airflow;
 mod common;
 mod crash;
 mod crm_sync;
 mod hostile_input;
 mod https;
 mod in_process;
+mod jobs;
 mod jobs_cluster;
 mod json_logs;
 mod pipedrive;
