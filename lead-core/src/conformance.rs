@@ -1754,6 +1754,47 @@ pub async fn followups_page_like_the_reference_and_update<S: FullStore>(store: A
         None
     );
 
+    // A guarded update applies only over the task exactly as it was read:
+    // over a task someone changed since, the commit fails and writes
+    // nothing (the follow-up automation's compare-and-set).
+    let current = store
+        .get_followup(kept.id)
+        .await
+        .expect("get follow-up")
+        .expect("stored");
+    let stale = FollowUpTask {
+        notes: Some("read before the rep's change".into()),
+        ..current.clone()
+    };
+    let marked = FollowUpTask {
+        overdue_at: Some(t0() + chrono::Duration::days(3)),
+        ..current.clone()
+    };
+    let mut guarded = Commit::new();
+    guarded.followup_expected.push(stale);
+    guarded.followup_updates.push(marked.clone());
+    let err = store
+        .commit(guarded)
+        .await
+        .expect_err("the task changed since it was read");
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+    assert_eq!(
+        store.get_followup(kept.id).await.expect("get follow-up"),
+        Some(current.clone()),
+        "a refused guarded update writes nothing"
+    );
+    let mut guarded = Commit::new();
+    guarded.followup_expected.push(current.clone());
+    guarded.followup_updates.push(marked.clone());
+    store.commit(guarded).await.expect("the task as read");
+    assert_eq!(
+        store.get_followup(kept.id).await.expect("get follow-up"),
+        Some(marked.clone())
+    );
+    let mut restore = Commit::new();
+    restore.followup_updates.push(current);
+    store.commit(restore).await.expect("restore");
+
     for query in queries(&leads).iter().chain([&by_new, &by_old]) {
         followup_pages_agree(&*store, &all, query).await;
     }

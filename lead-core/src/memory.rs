@@ -177,6 +177,19 @@ fn facts(state: &State, commit: &Commit) -> CommitFacts {
             .into_iter()
             .filter(|id| state.followups.iter().any(|t| t.id == *id))
             .collect(),
+        stored_followups: keys
+            .guarded_followups
+            .into_iter()
+            .filter_map(|id| {
+                // The last stored version of the task (updates append).
+                state
+                    .followups
+                    .iter()
+                    .rev()
+                    .find(|t| t.id == id)
+                    .map(|t| (id, t.clone()))
+            })
+            .collect(),
     }
 }
 
@@ -603,13 +616,13 @@ impl JobStore for InMemoryStore {
         let keys = state.idempotency.len();
         state.idempotency.retain(|_, k| k.expires_at > now);
         purged.idempotency_keys = (keys - state.idempotency.len()) as u64;
-        let marks_before = now - retention.delivery_marks;
+        let marks_before = retention.before(now, retention.delivery_marks);
         let marks = state.watermarks.len();
         state
             .watermarks
             .retain(|name, (_, at)| !name.contains(DELIVERY_MARK) || *at >= marks_before);
         purged.delivery_marks = (marks - state.watermarks.len()) as u64;
-        let runs_before = now - retention.job_runs;
+        let runs_before = retention.before(now, retention.job_runs);
         let runs = state.runs.len();
         state
             .runs

@@ -78,6 +78,15 @@ async fn check(conn: &mut PgConnection, commit: &Commit) -> Fallible<()> {
         .fetch_all(&mut *conn)
         .await?;
     }
+    if !keys.guarded_followups.is_empty() {
+        let ids: Vec<String> = keys.guarded_followups.iter().map(Uuid::to_string).collect();
+        rows.guarded_followups = sqlx::query_scalar(
+            "SELECT doc::text FROM sales_followup_tasks WHERE id = ANY($1::uuid[])",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    }
     Ok(commit.check(&commit_facts(rows)?)?)
 }
 

@@ -74,13 +74,13 @@ impl JobStore for PostgresStore {
             "DELETE FROM sync_watermarks WHERE strpos(name, $1) > 0 AND updated_at < $2",
         )
         .bind(DELIVERY_MARK)
-        .bind(micros(now - retention.delivery_marks))
+        .bind(micros(retention.before(now, retention.delivery_marks)))
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?
         .rows_affected();
         let runs = sqlx::query("DELETE FROM job_runs WHERE finished_at < $1")
-            .bind(micros(now - retention.job_runs))
+            .bind(micros(retention.before(now, retention.job_runs)))
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?

@@ -512,6 +512,8 @@ pub struct FactRows {
     pub reps: Vec<String>,
     /// Ids of the stored follow-up tasks among the commit's.
     pub followups: Vec<String>,
+    /// Documents of the stored follow-up tasks the commit guards.
+    pub guarded_followups: Vec<String>,
 }
 
 /// The facts a commit is checked against ([`lead_core::Commit::check`]).
@@ -535,6 +537,10 @@ pub fn commit_facts(rows: FactRows) -> Result<lead_core::CommitFacts, CodecError
     for id in rows.followups {
         let id = uuid::Uuid::parse_str(&id).map_err(|_| CodecError::Corrupt("follow-up id"))?;
         facts.known_followups.insert(id);
+    }
+    for doc in rows.guarded_followups {
+        let task: lead_core::FollowUpTask = from_json("follow-up task", &doc)?;
+        facts.stored_followups.insert(task.id, task);
     }
     Ok(facts)
 }

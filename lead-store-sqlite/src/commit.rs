@@ -74,6 +74,16 @@ async fn check(conn: &mut SqliteConnection, commit: &Commit) -> Fallible<()> {
         .fetch_all(&mut *conn)
         .await?;
     }
+    if !keys.guarded_followups.is_empty() {
+        rows.guarded_followups = sqlx::query_scalar(
+            "SELECT doc FROM sales_followup_tasks WHERE id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(list(
+            keys.guarded_followups.iter().map(Uuid::to_string).collect(),
+        )?)
+        .fetch_all(&mut *conn)
+        .await?;
+    }
     Ok(commit.check(&commit_facts(rows)?)?)
 }
 

@@ -72,13 +72,13 @@ impl JobStore for SqliteStore {
         let marks =
             sqlx::query("DELETE FROM sync_watermarks WHERE instr(name, ?) > 0 AND updated_at < ?")
                 .bind(DELIVERY_MARK)
-                .bind(micros(now - retention.delivery_marks))
+                .bind(micros(retention.before(now, retention.delivery_marks)))
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from)?
                 .rows_affected();
         let runs = sqlx::query("DELETE FROM job_runs WHERE finished_at < ?")
-            .bind(micros(now - retention.job_runs))
+            .bind(micros(retention.before(now, retention.job_runs)))
             .execute(&mut *tx)
             .await
             .map_err(StoreError::from)?

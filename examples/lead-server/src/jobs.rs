@@ -147,6 +147,17 @@ fn parse_schedule(text: &str) -> Result<cron::Schedule, String> {
             ));
         }
     };
+    // crontab counts weekdays 0-7 from Sunday, the cron crate 1-7: the
+    // same number would mean another day, so only names are taken.
+    if full
+        .split_whitespace()
+        .nth(5)
+        .is_some_and(|weekday| weekday.chars().any(|c| c.is_ascii_digit()))
+    {
+        return Err(format!(
+            "schedule {text:?}: write weekdays by name (MON-FRI, SUN), not by number"
+        ));
+    }
     cron::Schedule::from_str(&full)
         .map_err(|e| format!("schedule {text:?} is not a cron expression: {e}"))
 }
@@ -265,11 +276,19 @@ impl JobsConfig {
                 }
                 config.max_records_per_run = max;
             }
+            for (key, days) in [
+                ("delivery_marks_days", entry.delivery_marks_days),
+                ("job_runs_days", entry.job_runs_days),
+            ] {
+                if days.is_some_and(|d| !(1..=36_500).contains(&d)) {
+                    return Err(format!("[jobs.{name}] {key}: give 1 to 36500 days"));
+                }
+            }
             if let Some(days) = entry.delivery_marks_days {
-                config.retention.delivery_marks = chrono::Duration::days(i64::from(days.max(1)));
+                config.retention.delivery_marks = chrono::Duration::days(i64::from(days));
             }
             if let Some(days) = entry.job_runs_days {
-                config.retention.job_runs = chrono::Duration::days(i64::from(days.max(1)));
+                config.retention.job_runs = chrono::Duration::days(i64::from(days));
             }
         }
         Ok(config)
@@ -333,25 +352,34 @@ fn lease_for(config: &JobsConfig) -> Duration {
 
 impl Runner {
     /// Runs `run` of `job` now (one attempt) and records it; the record
-    /// says how it went. `Err` only when the record itself cannot be
+    /// says how it went. `Ok(None)` when another attempt of the same run
+    /// is alive elsewhere (its lease is renewed): this one does nothing
+    /// and writes nothing. `Err` only when the record itself cannot be
     /// written (the queue then retries the attempt).
     pub(crate) async fn run(
         &self,
         job: Job,
         run: JobRun,
         progress: Arc<dyn Progress>,
-    ) -> Result<JobRun, lead_core::Error> {
+    ) -> Result<Option<JobRun>, lead_core::Error> {
         let holder = format!("{}/{}", self.instance, run.id);
+        let started = std::time::Instant::now();
+        // The lease first, the record after: an attempt that cannot start
+        // must not overwrite the record of one that is working.
+        let lease = self.hold(job, &holder).await;
+        if lease.is_err() && run.status == RunStatus::Running {
+            tracing::info!(job = job.name(), run = %run.id, "another attempt of this run is still working; this one stops");
+            return Ok(None);
+        }
         let mut run = run.started(self.deps.clock.now());
         run.worker = Some(self.instance.clone());
         self.jobs.save_run(&run).await?;
-        let started = std::time::Instant::now();
-        let outcome = match self.hold(job, &holder).await {
+        let outcome = match lease {
             Ok(lease) => {
-                let outcome = self.execute(job, progress).await;
-                lease.abort();
+                let outcome = self.execute_held(job, progress, &lease).await;
+                drop(lease);
                 let _ = self.state.release_lease(&lease_name(job), &holder).await;
-                outcome.map_err(|e| e.chain())
+                outcome
             }
             Err(e) => Err(e),
         };
@@ -377,22 +405,47 @@ impl Runner {
         }
         let run = run.finished(outcome, self.deps.clock.now());
         self.jobs.save_run(&run).await?;
-        Ok(run)
+        Ok(Some(run))
+    }
+
+    /// The job's work in a task of its own, so a panic fails the run (and
+    /// not the worker), stopped when the lease is lost (another run could
+    /// take it and overlap).
+    async fn execute_held(
+        &self,
+        job: Job,
+        progress: Arc<dyn Progress>,
+        lease: &Lease,
+    ) -> Result<JobCounts, String> {
+        let this = self.clone();
+        let mut work = tokio::spawn(async move { this.execute(job, progress).await });
+        tokio::select! {
+            done = &mut work => match done {
+                Ok(outcome) => outcome.map_err(|e| e.chain()),
+                Err(e) => Err(format!("the job stopped unexpectedly: {e}")),
+            },
+            () = lease.lost() => {
+                work.abort();
+                Err(format!(
+                    "the lease of {} could not be renewed (store unreachable?): stopped, so another run cannot overlap it",
+                    job.name()
+                ))
+            }
+        }
     }
 
     /// Takes the job's lease, waiting for a run elsewhere to end (up to
     /// one lease length, after which a crashed holder's lease has
-    /// expired too), and keeps it renewed until the returned task is
-    /// aborted.
-    async fn hold(&self, job: Job, holder: &str) -> Result<tokio::task::JoinHandle<()>, String> {
+    /// expired too), and keeps it renewed while the returned [`Lease`]
+    /// lives.
+    async fn hold(&self, job: Job, holder: &str) -> Result<Lease, String> {
         let lease = lease_for(&self.config);
         let name = lease_name(job);
         let give_up = tokio::time::Instant::now() + lease + Duration::from_secs(1);
+        let length = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
         loop {
             let now = self.deps.clock.now();
-            let until =
-                now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
-            match self.state.try_lease(&name, holder, until, now).await {
+            match self.state.try_lease(&name, holder, now + length, now).await {
                 Ok(true) => break,
                 Ok(false) if tokio::time::Instant::now() < give_up => {
                     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -406,25 +459,39 @@ impl Runner {
                 Err(e) => return Err(e.chain()),
             }
         }
-        let (state, clock, name, holder) = (
+        let lost = Arc::new(tokio::sync::Notify::new());
+        let (state, clock, holder, signal) = (
             self.state.clone(),
             self.deps.clock.clone(),
-            name,
             holder.to_owned(),
+            lost.clone(),
         );
-        Ok(tokio::spawn(async move {
+        let renew = tokio::spawn(async move {
+            let mut held_until = clock.now() + length;
             let mut every = tokio::time::interval(lease / 3);
             every.tick().await;
             loop {
                 every.tick().await;
                 let now = clock.now();
-                let until = now
-                    + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
-                if let Err(e) = state.try_lease(&name, &holder, until, now).await {
-                    tracing::warn!(error = %e.chain(), lease = %name, "cannot renew a job's lease");
+                match state.try_lease(&name, &holder, now + length, now).await {
+                    Ok(true) => held_until = now + length,
+                    Ok(false) => {
+                        tracing::error!(lease = %name, "a job's lease was taken by another holder");
+                        signal.notify_one();
+                        return;
+                    }
+                    Err(e) if clock.now() >= held_until => {
+                        tracing::error!(error = %e.chain(), lease = %name, "a job's lease expired: it could not be renewed");
+                        signal.notify_one();
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e.chain(), lease = %name, "cannot renew a job's lease; trying again")
+                    }
                 }
             }
-        }))
+        });
+        Ok(Lease { renew, lost })
     }
 
     /// One run of `job`'s work.
@@ -551,6 +618,26 @@ impl Runner {
             Some(run) => run,
             None => JobRun::queued(id, job.name(), trigger, due_at, self.deps.clock.now()),
         })
+    }
+}
+
+/// A job's lease while a run holds it: renewed in the background until
+/// dropped; [`Lease::lost`] completes when it could not be kept.
+pub(crate) struct Lease {
+    renew: tokio::task::JoinHandle<()>,
+    lost: Arc<tokio::sync::Notify>,
+}
+
+impl Lease {
+    async fn lost(&self) {
+        self.lost.notified().await;
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        // The renewal stops with the run, however the run ends.
+        self.renew.abort();
     }
 }
 
@@ -794,7 +881,12 @@ pub(crate) async fn run_command(runner: &Runner, job: Job) -> std::process::Exit
     let bar = Arc::new(Bar::new());
     let started = std::time::Instant::now();
     let run = match runner.run(job, run, bar.clone()).await {
-        Ok(run) => run,
+        Ok(Some(run)) => run,
+        Ok(None) => {
+            bar.bar.finish_and_clear();
+            eprintln!("another attempt of this run is working");
+            return std::process::ExitCode::FAILURE;
+        }
         Err(e) => {
             bar.bar.finish_and_clear();
             eprintln!("cannot record the run: {}", e.chain());
@@ -869,6 +961,15 @@ mod tests {
         let err = JobsConfig::from_toml("[jobs.lead_segmentation]\nmax_records_per_run = 5\n")
             .unwrap_err();
         assert!(err.contains("crm_bidirectional_sync"), "{err}");
+        let err =
+            JobsConfig::from_toml("[jobs.housekeeping]\nschedule = \"0 3 * * 1-5\"\n").unwrap_err();
+        assert!(err.contains("by name"), "{err}");
+        assert!(
+            JobsConfig::from_toml("[jobs.housekeeping]\nschedule = \"0 3 * * MON-FRI\"\n").is_ok()
+        );
+        let err =
+            JobsConfig::from_toml("[jobs.housekeeping]\njob_runs_days = 4000000000\n").unwrap_err();
+        assert!(err.contains("36500"), "{err}");
         let err = JobsConfig::from_toml("[jobs.housekeeping]\nenable = false\n").unwrap_err();
         assert!(err.contains("enable"), "{err}");
     }

@@ -197,7 +197,8 @@ async fn reload_on_hangup(mut hangup: tokio::signal::unix::Signal, tls: tls::Tls
 /// is served so a bad file stops the start like any other bad setting:
 /// the policy and reps files (with `LEAD_DEFAULT_REGION` applied) and the
 /// TLS certificate and key.
-fn prepare(config: &ServerConfig) -> Result<(Files, Option<tls::Tls>), String> {
+/// The start-up files, with `LEAD_DEFAULT_REGION` applied to the policy.
+fn load_files(config: &ServerConfig) -> Result<Files, String> {
     let mut files = config
         .files
         .load()
@@ -209,6 +210,11 @@ fn prepare(config: &ServerConfig) -> Result<(Files, Option<tls::Tls>), String> {
             "LEAD_DEFAULT_REGION: phone numbers without a country prefix, of leads without a country, are read in this region"
         );
     }
+    Ok(files)
+}
+
+fn prepare(config: &ServerConfig) -> Result<(Files, Option<tls::Tls>), String> {
+    let files = load_files(config)?;
     let tls = config
         .tls
         .clone()
@@ -775,8 +781,10 @@ async fn start_jobs(
 
 /// `lead-server jobs list|run NAME`.
 async fn jobs_command(config: &ServerConfig, args: &[String]) -> ExitCode {
-    let (files, _) = match prepare(config) {
-        Ok(prepared) => prepared,
+    // The files the jobs read; not the TLS ones (a cron host need not
+    // have the certificate).
+    let files = match load_files(config) {
+        Ok(files) => files,
         Err(message) => {
             tracing::error!("{message}");
             return ExitCode::from(2);
@@ -802,6 +810,10 @@ async fn jobs_command(config: &ServerConfig, args: &[String]) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if job == Some(jobs::Job::CrmBidirectionalSync) && config.sync.is_none() {
+        eprintln!("crm_bidirectional_sync needs a CRM: set CRM_TYPE and its variables");
+        return ExitCode::from(2);
+    }
     let store = match Store::open(&config.database_url).await {
         Ok(store) => store,
         Err(e) => {
@@ -809,7 +821,12 @@ async fn jobs_command(config: &ServerConfig, args: &[String]) -> ExitCode {
                 "cannot open the store at {}: {e}",
                 describe(&config.database_url)
             );
-            return ExitCode::FAILURE;
+            // A URL that cannot work is configuration; a store that does not
+            // answer is a failure (cron tries again).
+            return match e {
+                Error::Invalid { .. } => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            };
         }
     };
     let crm = match &config.sync {

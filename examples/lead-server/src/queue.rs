@@ -199,56 +199,93 @@ async fn schedule_loop(
     schedule: cron::Schedule,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let ticks = CronScheduler::new(schedule).into_stream();
-    tokio::pin!(ticks);
-    loop {
-        let tick = tokio::select! {
-            tick = ticks.next() => tick,
-            _ = stopped.wait_for(|s| *s) => return,
-        };
-        let Some(tick) = tick else { return };
-        let due = match tick {
-            Ok(tick) => DateTime::from_timestamp(tick.get_timestamp() as i64, 0),
-            Err(e) => {
-                tracing::error!(job = job.name(), error = %e, "the job's schedule failed");
-                return;
-            }
-        };
-        let Some(due) = due else { continue };
-        let task = JobTask {
-            job,
-            run_id: Uuid::new_v4(),
-            trigger: Trigger::Schedule,
-            due_at: Some(due),
-        };
-        let key = format!("{}@{}", job.name(), due.to_rfc3339());
-        match queue.push(&task, Some(key)).await {
-            Ok(true) => {
-                tracing::info!(job = job.name(), due = %due, run = %task.run_id, "job run queued")
-            }
-            Ok(false) => {
-                tracing::debug!(job = job.name(), due = %due, "job run already queued by another instance")
-            }
-            Err(e) => {
-                tracing::error!(job = job.name(), due = %due, error = %e, "cannot queue a job run")
+    // apalis-cron ends its stream with an error when a due time is missed
+    // (a push that blocked past the next one): the schedule starts again
+    // from the next due time rather than stopping for good.
+    'schedule: loop {
+        let ticks = CronScheduler::new(schedule.clone()).into_stream();
+        tokio::pin!(ticks);
+        loop {
+            let tick = tokio::select! {
+                tick = ticks.next() => tick,
+                _ = stopped.wait_for(|s| *s) => return,
+            };
+            let Some(tick) = tick else { return };
+            let due = match tick {
+                Ok(tick) => DateTime::from_timestamp(tick.get_timestamp() as i64, 0),
+                Err(e) => {
+                    tracing::warn!(job = job.name(), error = %e, "the job's schedule missed a due time; it goes on from the next");
+                    continue 'schedule;
+                }
+            };
+            let Some(due) = due else { continue };
+            let task = JobTask {
+                job,
+                run_id: Uuid::new_v4(),
+                trigger: Trigger::Schedule,
+                due_at: Some(due),
+            };
+            let key = format!("{}@{}", job.name(), due.to_rfc3339());
+            match queue.push(&task, Some(key)).await {
+                Ok(true) => {
+                    tracing::info!(job = job.name(), due = %due, run = %task.run_id, "job run queued")
+                }
+                Ok(false) => {
+                    tracing::debug!(job = job.name(), due = %due, "job run already queued by another instance")
+                }
+                Err(e) => {
+                    tracing::error!(job = job.name(), due = %due, error = %e, "cannot queue a job run")
+                }
             }
         }
     }
 }
 
-/// This instance's worker: runs queued tasks until `stopped`.
+/// This instance's worker: runs queued tasks until `stopped`. apalis
+/// ends a worker on a backend error (a failed heartbeat or fetch: the
+/// database restarting, SQLite busy); it is started again, after a pause
+/// that grows to a minute while the errors go on.
 async fn work(
     queue: Queue,
     runner: Arc<Runner>,
     heartbeat: Duration,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let mut pause = Duration::from_secs(1);
+    loop {
+        let started = std::time::Instant::now();
+        let ran = run_worker(&queue, runner.clone(), heartbeat, stopped.clone()).await;
+        if *stopped.borrow() {
+            return;
+        }
+        match ran {
+            Ok(()) => tracing::warn!("the job worker stopped; starting it again"),
+            Err(e) => tracing::error!(error = %e, "the job worker stopped; starting it again"),
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            pause = Duration::from_secs(1);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        pause = (pause * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// One life of the worker (a name of its own: apalis registers each).
+async fn run_worker(
+    queue: &Queue,
+    runner: Arc<Runner>,
+    heartbeat: Duration,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<(), String> {
     let name = format!("{}-{}", runner.instance, Uuid::new_v4().simple());
     let stop = async move {
         let _ = stopped.wait_for(|s| *s).await;
         Ok::<(), std::io::Error>(())
     };
-    let ran = match queue {
+    let ran = match queue.clone() {
         #[cfg(feature = "postgres")]
         Queue::Postgres(pool) => {
             let config = apalis_postgres::Config::default()
@@ -256,8 +293,9 @@ async fn work(
                 .heartbeat_interval(heartbeat)
                 .missed_heartbeats(3)
                 .batch_size(1);
-            let backend =
-                apalis_postgres::PostgresStorage::<JobTask>::new(&pool).with_config(config);
+            let backend = apalis_postgres::PostgresStorage::<JobTask>::new(&pool)
+                .with_config(config)
+                .poll_with_interval(POLL);
             WorkerBuilder::new(name.as_str())
                 .backend(backend)
                 .data(runner)
@@ -283,22 +321,39 @@ async fn work(
                 .await
         }
     };
-    if let Err(e) = ran {
-        tracing::error!(error = %e, "the job worker stopped");
-    }
+    ran.map_err(|e| e.to_string())
 }
 
-/// Runs one queued task: its record's next attempt.
+/// Runs one queued task: its record's next attempt. A run already
+/// succeeded (its acknowledgement was lost) is not run again; a run
+/// whose attempts are used up (its process kept dying: apalis re-enqueues
+/// an orphaned task without counting it against the limit) is recorded
+/// failed and not run again.
 async fn handle(task: JobTask, runner: Data<Arc<Runner>>) -> Result<(), BoxDynError> {
     let record = runner
         .run_record(task.job, task.run_id, task.trigger, task.due_at)
         .await?;
+    if record.status == lead_core::ports::RunStatus::Succeeded {
+        return Ok(());
+    }
+    if record.attempts >= MAX_ATTEMPTS as u32 {
+        let attempts = record.attempts;
+        let gave_up = record.finished(
+            Err(format!(
+                "gave up after {attempts} attempts; the last one did not finish (its process stopped)"
+            )),
+            runner.deps.clock.now(),
+        );
+        runner.jobs.save_run(&gave_up).await?;
+        tracing::error!(job = task.job.name(), run = %task.run_id, "job run given up");
+        return Ok(());
+    }
     let run = runner
         .run(task.job, record, Arc::new(lead_core::usecase::NoProgress))
         .await?;
-    if crate::jobs::succeeded(&run) {
-        Ok(())
-    } else {
-        Err(run.error.unwrap_or_else(|| "failed".into()).into())
+    match run {
+        None => Ok(()),
+        Some(run) if crate::jobs::succeeded(&run) => Ok(()),
+        Some(run) => Err(run.error.unwrap_or_else(|| "failed".into()).into()),
     }
 }

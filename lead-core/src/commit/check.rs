@@ -24,6 +24,8 @@ pub struct FactKeys {
     pub reps: Vec<RepId>,
     /// Follow-up tasks updated: whether they are stored.
     pub followups: Vec<Uuid>,
+    /// Follow-up tasks the commit expects unchanged: their stored state.
+    pub guarded_followups: Vec<Uuid>,
 }
 
 /// The stored state a commit is checked against, as the store read it
@@ -40,6 +42,8 @@ pub struct CommitFacts {
     pub known_reps: HashSet<RepId>,
     /// Follow-up tasks stored among [`FactKeys::followups`].
     pub known_followups: HashSet<Uuid>,
+    /// The stored state of [`FactKeys::guarded_followups`] that exist.
+    pub stored_followups: HashMap<Uuid, crate::followup::FollowUpTask>,
 }
 
 impl Commit {
@@ -64,6 +68,11 @@ impl Commit {
         for task in &self.followup_updates {
             if !keys.followups.contains(&task.id) {
                 keys.followups.push(task.id);
+            }
+        }
+        for task in &self.followup_expected {
+            if !keys.guarded_followups.contains(&task.id) {
+                keys.guarded_followups.push(task.id);
             }
         }
         keys
@@ -139,6 +148,14 @@ impl Commit {
         for task in &self.followup_updates {
             if !facts.known_followups.contains(&task.id) {
                 return Err(Error::NotFound(format!("follow-up task {}", task.id)));
+            }
+        }
+        for task in &self.followup_expected {
+            if facts.stored_followups.get(&task.id) != Some(task) {
+                return Err(Error::Conflict(format!(
+                    "follow-up task {} changed since it was read",
+                    task.id
+                )));
             }
         }
         Ok(())

@@ -205,6 +205,12 @@ pub struct Commit {
     /// commit fails with [`Error::NotFound`](crate::Error::NotFound) and
     /// writes nothing.
     pub followup_updates: Vec<FollowUpTask>,
+    /// Follow-up tasks as the commit's author read them: the commit fails
+    /// with [`Error::Conflict`](crate::Error::Conflict), writing nothing,
+    /// unless each is stored exactly so (a compare-and-set for changes
+    /// made by the system while people may change the same task, e.g.
+    /// the follow-up automation marking a task overdue).
+    pub followup_expected: Vec<FollowUpTask>,
     /// Merge records to store (reversible merges).
     pub merges: Vec<MergeRecord>,
     /// Rep workload changes.
@@ -263,6 +269,7 @@ impl Commit {
         self.merges.is_empty()
             && self.reviews.is_empty()
             && self.followup_updates.is_empty()
+            && self.followup_expected.is_empty()
             && self
                 .leads
                 .iter()

@@ -157,6 +157,16 @@ pub struct Retention {
     pub job_runs: chrono::Duration,
 }
 
+impl Retention {
+    /// `now` minus `keep`, never before 1970 (nothing stored is older,
+    /// and a retention of millennia must keep everything, not overflow).
+    pub fn before(&self, now: DateTime<Utc>, keep: chrono::Duration) -> DateTime<Utc> {
+        now.checked_sub_signed(keep)
+            .filter(|t| *t > DateTime::<Utc>::UNIX_EPOCH)
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+    }
+}
+
 impl Default for Retention {
     fn default() -> Self {
         Retention {

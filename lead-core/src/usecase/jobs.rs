@@ -106,7 +106,7 @@ pub async fn refresh_leads(
                         json!({ "from": before.stage.as_str(), "to": lead.stage.as_str() }),
                     ));
                 }
-                if part == Refresh::Segments {
+                if part == Refresh::Segments && before.segments != lead.segments {
                     commit.outbox.push(outbox(
                         deps,
                         &lead.ext_id,
@@ -173,7 +173,9 @@ fn refreshed(
 /// `assign` by routing would, one commit each; a lead nobody can take now
 /// stays unassigned for the next run.
 ///
-/// Counts: `unassigned` found, `assigned`, `still_unassigned`.
+/// Counts: `unassigned` found, `assigned`, `still_unassigned`, and
+/// `changed_meanwhile` (changed by someone between the read and the
+/// routing: left as they are).
 ///
 /// # Errors
 ///
@@ -183,7 +185,12 @@ pub async fn route_unassigned(
     deps: &Deps,
     progress: &dyn Progress,
 ) -> Result<JobCounts> {
-    let mut counts = counts(&["unassigned", "assigned", "still_unassigned"]);
+    let mut counts = counts(&[
+        "unassigned",
+        "assigned",
+        "still_unassigned",
+        "changed_meanwhile",
+    ]);
     let mut query = LeadQuery {
         limit: Some(MAX_PAGE),
         ..LeadQuery::default()
@@ -198,18 +205,21 @@ pub async fn route_unassigned(
             .filter(|l| l.is_open() && l.assigned_to.is_none())
         {
             add(&mut counts, "unassigned", 1);
-            match reassign(
+            // Conditional on the version read: a lead someone assigned (or
+            // closed) since the page was read is theirs, not routing's.
+            let routed = reassign(
                 &lead.ext_id,
                 AssignTo::Route,
                 ChangeOrigin::Local,
-                None,
+                Some(lead.version),
                 policy,
                 deps,
             )
-            .await
-            {
+            .await;
+            match routed {
                 Ok(done) if done.lead.assigned_to.is_some() => add(&mut counts, "assigned", 1),
                 Ok(_) | Err(Error::NotAllowed(_)) => add(&mut counts, "still_unassigned", 1),
+                Err(Error::Conflict(_)) => add(&mut counts, "changed_meanwhile", 1),
                 Err(Error::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }
@@ -228,7 +238,9 @@ pub async fn route_unassigned(
 /// completed the last one and the lead is still in play), queued for the
 /// CRM like one planned at capture.
 ///
-/// Counts: `overdue` marked, `leads` read, `created`.
+/// Counts: `overdue` marked, `changed_meanwhile` (a task someone changed
+/// between the read and the mark: left as they made it), `leads` read,
+/// `created`.
 ///
 /// # Errors
 ///
@@ -238,7 +250,7 @@ pub async fn automate_followups(
     deps: &Deps,
     progress: &dyn Progress,
 ) -> Result<JobCounts> {
-    let mut counts = counts(&["overdue", "leads", "created"]);
+    let mut counts = counts(&["overdue", "changed_meanwhile", "leads", "created"]);
     let now = deps.clock.now();
     let mut query = FollowUpQuery {
         status: Some(FollowUpStatus::Open),
@@ -248,29 +260,28 @@ pub async fn automate_followups(
     };
     loop {
         let page = deps.reads.followups(&query).await?;
-        let mut commit = Commit::new();
         for task in page.tasks.iter().filter(|t| t.overdue_at.is_none()) {
-            // Read again just before writing: a rep who completed the task
-            // since the page was read keeps their change.
-            let Some(mut task) = deps.reads.get_followup(task.id).await? else {
-                continue;
-            };
-            if task.status != FollowUpStatus::Open || task.overdue_at.is_some() {
-                continue;
-            }
-            task.overdue_at = Some(now);
+            // One commit per task, conditional on the task as read: a rep
+            // who completed, moved or annotated it meanwhile keeps their
+            // change (the commit is refused and the task left alone).
+            let mut marked = task.clone();
+            marked.overdue_at = Some(now);
+            let mut commit = Commit::new();
             commit.outbox.push(outbox(
                 deps,
                 &task.lead,
                 OutboxKind::FollowUpUpdated,
                 json!({ "task_id": task.id, "status": task.status, "due_at": task.due_at, "overdue": true }),
             ));
-            commit.followup_updates.push(task);
-        }
-        let marked = commit.followup_updates.len() as u64;
-        if marked > 0 {
-            deps.store.commit(commit).await?;
-            add(&mut counts, "overdue", marked);
+            commit.followup_expected.push(task.clone());
+            commit.followup_updates.push(marked);
+            match deps.store.commit(commit).await {
+                Ok(_) => add(&mut counts, "overdue", 1),
+                Err(Error::Conflict(_) | Error::NotFound(_)) => {
+                    add(&mut counts, "changed_meanwhile", 1)
+                }
+                Err(e) => return Err(e),
+            }
         }
         progress.update("overdue follow-ups", counts["overdue"], None);
         match page.next_cursor {

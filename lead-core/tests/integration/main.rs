@@ -5,5 +5,6 @@
 
 mod normalize;
 mod policy;
+mod review_jobs;
 mod score_table;
 mod scoring_props;
