@@ -38,14 +38,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut refused = 0usize;
     let mut captures = futures_util::stream::iter(leads.iter().map(|lead| {
         let input = LeadInput {
-            email: Some(lead.email.clone()),
-            first_name: lead.first_name.clone(),
-            last_name: lead.last_name.clone(),
-            phone: lead.phone.clone(),
-            company: lead.company.clone(),
-            country: lead.country.clone(),
             source: Some("seed".into()),
-            ..Default::default()
+            ..lead_benches::febrl::to_input(lead)
         };
         let (deps, policy) = (&deps, &policy);
         async move { usecase::capture(&input, policy, deps).await }

@@ -78,7 +78,12 @@ pub fn generate(n: usize, seed: u64) -> Vec<RawLead> {
 /// [`lead_core::NormalizeOptions`]). `None` only if the e-mail is refused,
 /// which the generator does not do.
 pub fn to_fields(lead: &RawLead) -> Option<lead_core::LeadFields> {
-    let input = lead_core::LeadInput {
+    lead_core::normalize(&to_input(lead), &lead_core::NormalizeOptions::default()).ok()
+}
+
+/// `lead` as a form would send it.
+pub fn to_input(lead: &RawLead) -> lead_core::LeadInput {
+    lead_core::LeadInput {
         email: Some(lead.email.clone()),
         first_name: lead.first_name.clone(),
         last_name: lead.last_name.clone(),
@@ -86,8 +91,7 @@ pub fn to_fields(lead: &RawLead) -> Option<lead_core::LeadFields> {
         company: lead.company.clone(),
         country: lead.country.clone(),
         ..Default::default()
-    };
-    lead_core::normalize(&input, &lead_core::NormalizeOptions::default()).ok()
+    }
 }
 
 /// The columns of [`write_csv`] and [`read_csv`], in order.

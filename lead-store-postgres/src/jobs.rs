@@ -6,22 +6,22 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use lead_core::Result;
 use lead_core::ports::{DELIVERY_MARK, JobRun, JobStore, Purged, Retention};
-use lead_core::{Error, Result};
+use lead_store_sql::codec;
 
 use crate::codec::micros;
 use crate::error::StoreError;
 use crate::store::PostgresStore;
 
 fn decode(doc: &str) -> Result<JobRun> {
-    serde_json::from_str(doc)
-        .map_err(|e| Error::internal(format!("a stored job run is unreadable: {e}")))
+    Ok(codec::job_run(doc).map_err(StoreError::from)?)
 }
 
 #[async_trait]
 impl JobStore for PostgresStore {
     async fn save_run(&self, run: &JobRun) -> Result<()> {
-        let doc = serde_json::to_string(run).map_err(|e| Error::internal(e.to_string()))?;
+        let doc = codec::job_run_doc(run).map_err(StoreError::from)?;
         sqlx::query(
             "INSERT INTO job_runs (id, job, started_at, finished_at, status, detail) \
              VALUES ($1::uuid, $2, $3, $4, $5, $6) \

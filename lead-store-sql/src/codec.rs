@@ -545,6 +545,17 @@ pub fn commit_facts(rows: FactRows) -> Result<lead_core::CommitFacts, CodecError
     Ok(facts)
 }
 
+/// A job run's record as stored in `job_runs.detail` (the whole record;
+/// the columns beside it are for ordering and purging).
+pub fn job_run_doc(run: &lead_core::ports::JobRun) -> Result<String, CodecError> {
+    to_json("job run", run)
+}
+
+/// A job run from `job_runs.detail`.
+pub fn job_run(doc: &str) -> Result<lead_core::ports::JobRun, CodecError> {
+    from_json("job run", doc)
+}
+
 /// A lead id from its column.
 pub fn lead_id(text: &str) -> Result<lead_core::LeadExtId, CodecError> {
     lead_core::LeadExtId::parse(text).map_err(|_| CodecError::Corrupt("lead id"))

@@ -505,7 +505,7 @@ impl Runner {
                 // pool, so no runtime worker (captures, the queue's
                 // heartbeats) waits behind it.
                 let (config, deps, handle) = (
-                    policy.dedup.clone(),
+                    policy.dedup,
                     deps.clone(),
                     tokio::runtime::Handle::current(),
                 );
