@@ -8,6 +8,7 @@ mod duplicates;
 pub mod error;
 mod extract;
 mod followups;
+mod job_control;
 mod jobs;
 mod keys;
 mod leads;

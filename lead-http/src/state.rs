@@ -92,7 +92,7 @@ pub(crate) struct Inner {
     /// The CRM sync's queue, state and monitor (`/api/sync/…`).
     pub(crate) sync: Option<SyncAccess>,
     /// The scheduled jobs (`/api/jobs…`).
-    pub(crate) jobs: Option<Arc<dyn crate::jobs::JobControl>>,
+    pub(crate) jobs: Option<Arc<dyn crate::job_control::JobControl>>,
 }
 
 /// What the sync routes read and change: the store's outbox and sync
@@ -154,7 +154,7 @@ impl AppState {
         self.inner.sync.as_ref()
     }
 
-    pub(crate) fn jobs(&self) -> Option<&Arc<dyn crate::jobs::JobControl>> {
+    pub(crate) fn jobs(&self) -> Option<&Arc<dyn crate::job_control::JobControl>> {
         self.inner.jobs.as_ref()
     }
 
@@ -176,7 +176,7 @@ pub struct AppStateBuilder {
     metrics: Option<PrometheusHandle>,
     metrics_token: Option<MetricsToken>,
     sync: Option<SyncAccess>,
-    jobs: Option<Arc<dyn crate::jobs::JobControl>>,
+    jobs: Option<Arc<dyn crate::job_control::JobControl>>,
 }
 
 impl std::fmt::Debug for MetricsToken {
@@ -209,7 +209,7 @@ impl AppStateBuilder {
 
     /// The scheduled jobs, for `/api/jobs…`. Without them those routes
     /// answer `404` (no jobs on this server).
-    pub fn jobs(mut self, control: Arc<dyn crate::jobs::JobControl>) -> Self {
+    pub fn jobs(mut self, control: Arc<dyn crate::job_control::JobControl>) -> Self {
         self.jobs = Some(control);
         self
     }
