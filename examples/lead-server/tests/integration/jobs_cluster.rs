@@ -273,3 +273,57 @@ async fn a_run_killed_mid_way_is_run_again_by_the_other_instance() {
     drop(lock);
     db.drop().await;
 }
+
+/// `lead-server worker`: the scheduled jobs (and the sync) without
+/// listeners, on the same database as the web instances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_process_runs_the_jobs_and_serves_nothing() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let jobs = jobs_file(
+        dir.path(),
+        "[jobs.housekeeping]\nschedule = \"* * * * * *\"\n\n\
+         [jobs.lead_segmentation]\nenabled = false\n\n\
+         [jobs.lead_behavioral_scoring]\nenabled = false\n",
+    );
+    let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lead-server"))
+        .arg("worker")
+        .env("DATABASE_URL", &url)
+        .env("LEAD_JOBS_FILE", &jobs)
+        .env("LEAD_JOBS_HEARTBEAT_SECS", "1")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start lead-server worker");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(crate::common::plain(&line)).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut log = Vec::new();
+    while !log
+        .iter()
+        .any(|l: &String| l.contains("job run succeeded") && l.contains("housekeeping"))
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => log.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no housekeeping run within 60 s:\n{}", log.join("\n"));
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = log.join("\n");
+    assert!(log.contains("worker mode"), "{log}");
+    assert!(!log.contains("listening"), "a worker binds no port:\n{log}");
+}
