@@ -341,6 +341,8 @@ pub(crate) struct Runner {
     pub(crate) config: Arc<JobsConfig>,
     /// This process, as lease holders and run records name it.
     pub(crate) instance: String,
+    /// apalis' queue, which housekeeping also trims.
+    pub(crate) queue: crate::queue::Queue,
 }
 
 /// How long a run's lease lasts between renewals: long enough to ride out
@@ -544,7 +546,17 @@ impl Runner {
                 usecase::automate_followups(policy, deps, &*progress).await
             }
             Job::Housekeeping => {
-                usecase::housekeeping(&*self.jobs, &self.config.retention, deps).await
+                let mut counts =
+                    usecase::housekeeping(&*self.jobs, &self.config.retention, deps).await?;
+                let retention = &self.config.retention;
+                let before = retention.before(deps.clock.now(), retention.job_runs);
+                let (tasks, workers) =
+                    self.queue.vacuum(before).await.map_err(|e| {
+                        lead_core::Error::unavailable(format!("the job queue: {e}"))
+                    })?;
+                counts.insert("queue_tasks".into(), tasks);
+                counts.insert("queue_workers".into(), workers);
+                Ok(counts)
             }
         }
     }

@@ -719,6 +719,7 @@ fn runner(
     store: &Store,
     deps: &Deps,
     crm: Option<jobs::CrmSync>,
+    queue: queue::Queue,
 ) -> Arc<jobs::Runner> {
     let mut plans = files.jobs.clone();
     plans.heartbeat = config.jobs.heartbeat;
@@ -738,6 +739,7 @@ fn runner(
         crm,
         config: Arc::new(plans),
         instance: instance_name(),
+        queue,
     })
 }
 
@@ -761,8 +763,8 @@ async fn start_jobs(
     stopped: tokio::sync::watch::Receiver<bool>,
     workers: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> Result<Arc<dyn lead_http::JobControl>, String> {
-    let runner = runner(config, files, store, deps, crm);
     let queue = queue::Queue::open(&config.database_url).await?;
+    let runner = runner(config, files, store, deps, crm, queue.clone());
     if config.jobs.on {
         let enabled: Vec<&str> = runner
             .config
@@ -845,8 +847,16 @@ async fn jobs_command(config: &ServerConfig, args: &[String]) -> ExitCode {
         },
         None => None,
     };
+    let queue = match queue::Queue::open(&config.database_url).await {
+        Ok(queue) => queue,
+        Err(e) => {
+            eprintln!("{e}");
+            store.close().await;
+            return ExitCode::FAILURE;
+        }
+    };
     let deps = Deps::new(store.port());
-    let runner = runner(config, &files, &store, &deps, crm);
+    let runner = runner(config, &files, &store, &deps, crm, queue);
     let code = match job {
         None => jobs::list_command(&runner, args.iter().any(|a| a == "--json")).await,
         Some(job) => jobs::run_command(&runner, job).await,

@@ -145,6 +145,61 @@ impl Queue {
         }
     }
 
+    /// Deletes apalis' rows of this queue that ended before `before`
+    /// (tasks done, killed, or failed for good) and workers last seen
+    /// before it; returns how many of each. A due time's key goes with
+    /// its task, long after any instance could push that due time again.
+    pub(crate) async fn vacuum(&self, before: DateTime<Utc>) -> Result<(u64, u64), String> {
+        let secs = before.timestamp();
+        let ended =
+            "(status IN ('Done', 'Killed') OR (status = 'Failed' AND max_attempts <= attempts))";
+        match self {
+            #[cfg(feature = "postgres")]
+            Queue::Postgres(pool) => {
+                let tasks = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM apalis.jobs WHERE job_type = $1 AND {ended} AND done_at < to_timestamp($2)"
+                )))
+                .bind(QUEUE)
+                .bind(secs as f64)
+                .execute(pool)
+                .await
+                .map_err(|e| e.to_string())?
+                .rows_affected();
+                let workers = sqlx::query(
+                    "DELETE FROM apalis.workers WHERE worker_type = $1 AND last_seen < to_timestamp($2)",
+                )
+                .bind(QUEUE)
+                .bind(secs as f64)
+                .execute(pool)
+                .await
+                .map_err(|e| e.to_string())?
+                .rows_affected();
+                Ok((tasks, workers))
+            }
+            #[cfg(feature = "sqlite")]
+            Queue::Sqlite(pool) => {
+                let tasks = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM Jobs WHERE job_type = ? AND {ended} AND done_at < ?"
+                )))
+                .bind(QUEUE)
+                .bind(secs)
+                .execute(pool)
+                .await
+                .map_err(|e| e.to_string())?
+                .rows_affected();
+                let workers =
+                    sqlx::query("DELETE FROM Workers WHERE worker_type = ? AND last_seen < ?")
+                        .bind(QUEUE)
+                        .bind(secs)
+                        .execute(pool)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .rows_affected();
+                Ok((tasks, workers))
+            }
+        }
+    }
+
     /// Starts this instance's worker and, for every enabled job, its
     /// schedule; both stop when `stopped` turns true.
     pub(crate) fn spawn(

@@ -712,11 +712,59 @@ async fn housekeeping_deletes_expired_keys_and_old_delivery_marks_only() {
     conn.close().await.expect("close");
 
     let server = Running::start(&settings(&url, dir.path(), None)).await;
+    // apalis' rows of the job queue (its tables exist once the server
+    // started): a task done 100 days ago, one done now, one still pending,
+    // and a worker last seen 100 days ago.
+    let mut conn = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("the SQLite file");
+    let (old, recent) = ((now - days(100)).timestamp(), now.timestamp());
+    // (The pending one is due tomorrow, so no worker takes it meanwhile.)
+    let tomorrow = (now + days(1)).timestamp();
+    for (id, status, run_at, done_at) in [
+        ("old-done", "Done", old, Some(old)),
+        ("new-done", "Done", recent, Some(recent)),
+        ("old-pending", "Pending", tomorrow, None),
+    ] {
+        sqlx::query(
+            "INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, run_at, done_at, priority) \
+             VALUES (x'7b7d', ?, 'lead_jobs', ?, 1, 3, ?, ?, 0)",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(run_at)
+        .bind(done_at)
+        .execute(&mut conn)
+        .await
+        .expect("a queue row");
+    }
+    sqlx::query(
+        "INSERT INTO Workers (id, worker_type, storage_name, layers, last_seen) \
+         VALUES ('gone', 'lead_jobs', 'SqliteStorage', '', ?)",
+    )
+    .bind(old)
+    .execute(&mut conn)
+    .await
+    .expect("a worker row");
     let run = run_job(&server, "housekeeping").await;
     server.stop().await;
     assert_eq!(count(&run, "idempotency_keys"), 1, "{run}");
     assert_eq!(count(&run, "delivery_marks"), 1, "{run}");
     assert_eq!(count(&run, "job_runs"), 0, "{run}");
+    assert_eq!(count(&run, "queue_tasks"), 1, "{run}");
+    assert_eq!(count(&run, "queue_workers"), 1, "{run}");
+    let left: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM Jobs WHERE id IN ('old-done', 'new-done', 'old-pending') ORDER BY id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("queue rows");
+    assert_eq!(
+        left,
+        ["new-done", "old-pending"],
+        "only the old finished task goes"
+    );
+    conn.close().await.expect("close");
 
     let store = SqliteStore::from_url(&url).await.expect("reopened");
     let expired = store
