@@ -328,6 +328,23 @@ pub(crate) struct CrmSync {
     pub(crate) pushes: bool,
 }
 
+impl CrmSync {
+    /// The sync's settings with the CRM's client (the one the sync worker
+    /// uses, when there is one).
+    pub(crate) fn new(
+        settings: &crate::sync::SyncSettings,
+        crm: Arc<dyn lead_core::CrmClient>,
+    ) -> CrmSync {
+        CrmSync {
+            crm,
+            pull: settings.pull.clone(),
+            push: settings.push.clone(),
+            pulls: settings.direction.pulls(),
+            pushes: settings.direction.pushes(),
+        }
+    }
+}
+
 /// What runs need: the store's ports, the policy, the CRM when there is
 /// one.
 #[derive(Clone)]
@@ -658,33 +675,21 @@ fn lease_name(job: Job) -> String {
     format!("job.{}", job.name())
 }
 
-/// A job as `GET /api/jobs` and `jobs list` show it.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct JobView {
-    pub(crate) name: &'static str,
-    pub(crate) schedule: String,
-    pub(crate) enabled: bool,
-    pub(crate) disabled_because: Option<String>,
-    pub(crate) description: &'static str,
-    pub(crate) next_due_at: Option<DateTime<Utc>>,
-    pub(crate) last_run: Option<JobRun>,
-}
-
-impl JobView {
-    pub(crate) fn of(plan: &JobPlan, last_run: Option<JobRun>) -> JobView {
-        let next_due_at = plan
-            .enabled
-            .then(|| plan.cron().ok().and_then(|c| c.upcoming(Utc).next()))
-            .flatten();
-        JobView {
-            name: plan.job.name(),
-            schedule: plan.schedule.clone(),
-            enabled: plan.enabled,
-            disabled_because: plan.disabled_because.clone(),
-            description: plan.job.summary(),
-            next_due_at,
-            last_run,
-        }
+/// A job as `GET /api/jobs` and `jobs list` show it: its plan, next due
+/// time and last run.
+fn view(plan: &JobPlan, last_run: Option<JobRun>) -> lead_http::JobView {
+    let next_due_at = plan
+        .enabled
+        .then(|| plan.cron().ok().and_then(|c| c.upcoming(Utc).next()))
+        .flatten();
+    lead_http::JobView {
+        name: plan.job.name().to_owned(),
+        schedule: plan.schedule.clone(),
+        enabled: plan.enabled,
+        disabled_because: plan.disabled_because.clone(),
+        description: plan.job.summary().to_owned(),
+        next_due_at,
+        last_run: last_run.map(Into::into),
     }
 }
 
@@ -713,7 +718,7 @@ impl Control {
     }
 
     /// Every job's view, with its last run.
-    pub(crate) async fn views(runner: &Runner) -> lead_core::Result<Vec<JobView>> {
+    pub(crate) async fn views(runner: &Runner) -> lead_core::Result<Vec<lead_http::JobView>> {
         let mut views = Vec::new();
         for plan in &runner.config.plans {
             let last = runner
@@ -722,7 +727,7 @@ impl Control {
                 .await?
                 .into_iter()
                 .next();
-            views.push(JobView::of(plan, last));
+            views.push(view(plan, last));
         }
         Ok(views)
     }
@@ -731,19 +736,7 @@ impl Control {
 #[async_trait::async_trait]
 impl lead_http::JobControl for Control {
     async fn jobs(&self) -> lead_core::Result<Vec<lead_http::JobView>> {
-        Ok(Control::views(&self.runner)
-            .await?
-            .into_iter()
-            .map(|v| lead_http::JobView {
-                name: v.name.to_owned(),
-                schedule: v.schedule,
-                enabled: v.enabled,
-                disabled_because: v.disabled_because,
-                description: v.description.to_owned(),
-                next_due_at: v.next_due_at,
-                last_run: v.last_run.map(Into::into),
-            })
-            .collect())
+        Control::views(&self.runner).await
     }
 
     async fn runs(&self, job: &str, limit: usize) -> lead_core::Result<Vec<JobRun>> {
@@ -859,13 +852,7 @@ pub(crate) async fn list_command(runner: &Runner, json: bool) -> std::process::E
             .unwrap_or_else(|| "-".into());
         let last = v
             .last_run
-            .map(|r| {
-                format!(
-                    "{} {}",
-                    r.status.as_str(),
-                    r.queued_at.format("%Y-%m-%d %H:%M")
-                )
-            })
+            .map(|r| format!("{} {}", r.status, r.queued_at.format("%Y-%m-%d %H:%M")))
             .unwrap_or_else(|| "never".into());
         let enabled = if v.enabled { "yes" } else { "no" };
         println!(

@@ -443,13 +443,7 @@ impl Application {
                     settings.pull.clone(),
                 )));
             }
-            crm_sync = Some(jobs::CrmSync {
-                crm: handle.crm.clone(),
-                pull: settings.pull.clone(),
-                push: settings.push.clone(),
-                pulls: settings.direction.pulls(),
-                pushes: settings.direction.pushes(),
-            });
+            crm_sync = Some(jobs::CrmSync::new(&settings, handle.crm.clone()));
             workers.push(sync::spawn(
                 settings,
                 deps.clone(),
@@ -833,13 +827,7 @@ async fn jobs_command(config: &ServerConfig, args: &[String]) -> ExitCode {
     };
     let crm = match &config.sync {
         Some(settings) => match settings.crm.client() {
-            Ok(handle) => Some(jobs::CrmSync {
-                crm: handle.crm.clone(),
-                pull: settings.pull.clone(),
-                push: settings.push.clone(),
-                pulls: settings.direction.pulls(),
-                pushes: settings.direction.pushes(),
-            }),
+            Ok(handle) => Some(jobs::CrmSync::new(settings, handle.crm)),
             Err(e) => {
                 eprintln!("{e}");
                 return ExitCode::from(2);

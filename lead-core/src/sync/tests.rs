@@ -399,6 +399,24 @@ impl World {
         self.store.get(&lead.ext_id).await.unwrap().unwrap()
     }
 
+    /// `lead`'s CRM record and a second record of the same lead linked to
+    /// it (Pipedrive: person + lead/deal).
+    async fn with_second_record(&self, lead: &Lead) -> (CrmLink, CrmLink) {
+        let person = lead.crm_links[0].clone();
+        let other = CrmLink {
+            object: "Opportunity".into(),
+            id: "006XYZ".into(),
+            ..person.clone()
+        };
+        let mut linked = self.stored(lead).await;
+        linked.crm_links.push(other.clone());
+        self.store
+            .commit(crate::commit::Commit::new().write(linked.clone(), Some(linked.version)))
+            .await
+            .unwrap();
+        (person, other)
+    }
+
     /// A captured lead, pushed so it has its CRM link.
     async fn synced(&self, email: &str) -> Lead {
         let lead = self.capture(email).await;
@@ -784,18 +802,7 @@ async fn a_kept_delivery_does_not_let_the_next_older_one_win() {
 async fn a_change_of_a_second_record_is_not_lost_behind_the_first_ones_write() {
     let w = World::new();
     let lead = w.synced("ana@acme.com").await;
-    let person = lead.crm_links[0].clone();
-    let other = CrmLink {
-        object: "Opportunity".into(),
-        id: "006XYZ".into(),
-        ..person.clone()
-    };
-    let mut linked = w.stored(&lead).await;
-    linked.crm_links.push(other.clone());
-    w.store
-        .commit(crate::commit::Commit::new().write(linked.clone(), Some(linked.version)))
-        .await
-        .unwrap();
+    let (person, other) = w.with_second_record(&lead).await;
     // Both changed in the CRM at 12:30, delivered at 13:00.
     w.clock.advance(chrono::Duration::hours(1));
     assert_eq!(
@@ -822,18 +829,7 @@ async fn a_change_of_a_second_record_is_not_lost_behind_the_first_ones_write() {
 async fn one_pull_with_two_records_of_one_lead_applies_both() {
     let w = World::new();
     let lead = w.synced("ana@acme.com").await;
-    let person = lead.crm_links[0].clone();
-    let other = CrmLink {
-        object: "Opportunity".into(),
-        id: "006XYZ".into(),
-        ..person.clone()
-    };
-    let mut linked = w.stored(&lead).await;
-    linked.crm_links.push(other.clone());
-    w.store
-        .commit(crate::commit::Commit::new().write(linked.clone(), Some(linked.version)))
-        .await
-        .unwrap();
+    let (person, other) = w.with_second_record(&lead).await;
     w.clock.advance(chrono::Duration::hours(1));
     w.crm
         .changes

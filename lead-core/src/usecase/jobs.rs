@@ -290,6 +290,9 @@ pub async fn automate_followups(
         }
     }
 
+    // The reps' calendars, read once for the run (a task is planned in its
+    // rep's time zone and working days).
+    let reps = deps.reps.rep_states().await?;
     let mut query = LeadQuery {
         limit: Some(MAX_PAGE),
         ..LeadQuery::default()
@@ -307,7 +310,6 @@ pub async fn automate_followups(
             if !deps.reads.followups(&open).await?.tasks.is_empty() {
                 continue;
             }
-            let reps = deps.reps.rep_states().await?;
             let rep = lead
                 .assigned_to
                 .as_ref()

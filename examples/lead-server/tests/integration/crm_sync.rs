@@ -17,7 +17,7 @@ use crate::common::{API_KEY, Server};
 /// The in-process server's variables on `url`, with Salesforce at `mock`
 /// when given; retries come back after 10 ms (doubling to 200 ms at
 /// most) so a storm passes in test time.
-fn vars(url: &str, mock: Option<&Mock>) -> HashMap<String, String> {
+pub(crate) fn vars(url: &str, mock: Option<&Mock>) -> HashMap<String, String> {
     let mut vars = HashMap::from([
         ("DATABASE_URL".to_owned(), url.to_owned()),
         ("WEBHOOK_PORT".to_owned(), "0".to_owned()),
@@ -517,15 +517,7 @@ async fn the_seeds_sync_metrics_count_each_way_and_a_pulled_change_is_not_pushed
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     process_drained(&server, Duration::from_secs(30)).await;
-    let metrics = server
-        .client
-        .get(format!("http://{}/metrics", server.addr))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("exposition");
+    let metrics = server.metrics().await;
     server.stop();
 
     assert_eq!(

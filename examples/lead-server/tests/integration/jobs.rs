@@ -15,7 +15,7 @@ use lead_core::{
     Deps, EventKind, FollowUpStatus, LeadEvent, LeadInput, LeadReads, ManualClock, Policy,
     RandomIds, SyncState,
 };
-use lead_crm_salesforce::mock::{CLIENT_ID, CLIENT_SECRET, Mock};
+use lead_crm_salesforce::mock::Mock;
 use lead_store_sqlite::SqliteStore;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -60,29 +60,10 @@ fn jobs_file(dir: &Path, schedules: &[(&str, &str)]) -> String {
 /// with Salesforce at `mock` when given (pushes every 20 ms; the periodic
 /// pull only at start, so a later pull is the job's).
 fn settings(url: &str, dir: &Path, mock: Option<&Mock>) -> HashMap<String, String> {
-    let mut vars = HashMap::from([
-        ("DATABASE_URL".to_owned(), url.to_owned()),
-        ("WEBHOOK_PORT".to_owned(), "0".to_owned()),
-        ("LEAD_BIND_ADDR".to_owned(), "127.0.0.1".to_owned()),
-        (
-            "LEAD_API_KEYS".to_owned(),
-            format!("{}:read,write", lead_http::hash_key(API_KEY)),
-        ),
-        ("LEAD_JOBS_FILE".to_owned(), jobs_file(dir, &[])),
-    ]);
-    if let Some(mock) = mock {
-        for (name, value) in [
-            ("CRM_TYPE", "salesforce"),
-            ("SALESFORCE_LOGIN_URL", mock.url.as_str()),
-            ("SALESFORCE_CLIENT_ID", CLIENT_ID),
-            ("SALESFORCE_CLIENT_SECRET", CLIENT_SECRET),
-            ("CRM_SYNC_INTERVAL_MS", "20"),
-            ("CRM_SYNC_RETRY_BASE_MS", "10"),
-            ("CRM_SYNC_RETRY_MAX_SECS", "1"),
-            ("CRM_PULL_INTERVAL_SECS", "3600"),
-        ] {
-            vars.insert(name.to_owned(), value.to_owned());
-        }
+    let mut vars = crate::crm_sync::vars(url, mock);
+    vars.insert("LEAD_JOBS_FILE".to_owned(), jobs_file(dir, &[]));
+    if mock.is_some() {
+        vars.insert("CRM_PULL_INTERVAL_SECS".to_owned(), "3600".to_owned());
     }
     vars
 }

@@ -108,16 +108,7 @@ async fn two_instances_run_each_due_time_once_and_never_a_disabled_job() {
     // Each instance counts the runs its own worker did.
     let mut metrics = String::new();
     for server in [&a, &b] {
-        let text = server
-            .client
-            .get(format!("http://{}/metrics", server.addr))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text");
-        metrics.push_str(&text);
+        metrics.push_str(&server.metrics().await);
     }
     for line in [
         "lead_job_runs_total{job=\"housekeeping\",status=\"succeeded\"}",

@@ -276,6 +276,18 @@ impl Server {
         self.log.finish()
     }
 
+    /// `GET /metrics` (the test runs on this machine, so no token).
+    pub(crate) async fn metrics(&self) -> String {
+        self.client
+            .get(format!("http://{}/metrics", self.addr))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Posts `body` as a signed JSON capture.
     pub(crate) async fn capture(&self, body: &Value) -> (StatusCode, Value) {
         let body = body.to_string();
