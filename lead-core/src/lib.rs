@@ -13,11 +13,13 @@ mod matchkey;
 mod memory;
 mod model;
 mod normalize;
+pub mod notify;
 mod policy;
 pub mod ports;
 pub mod query;
 pub mod routing;
 pub mod scoring;
+pub mod standard_webhooks;
 pub mod sync;
 #[cfg(feature = "synth")]
 pub mod synth;

@@ -48,6 +48,9 @@ pub struct Policy {
     /// knows Contact Form 7, HubSpot, Typeform, Gravity Forms and
     /// Mailchimp names.
     pub field_aliases: std::collections::BTreeMap<String, String>,
+    /// Notifications: what is announced and when a lead is stale (the
+    /// `[notifications]` table; the channels are the server's settings).
+    pub notifications: crate::notify::NotifyPolicy,
 }
 
 mod region_code {

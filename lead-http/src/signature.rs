@@ -24,7 +24,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
-use secrecy::{ExposeSecret, SecretBox, SecretString};
+use lead_core::standard_webhooks::{MAC_LEN, WebhookSecret};
+use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use subtle::{Choice, ConstantTimeEq};
 
@@ -32,12 +33,7 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// The original system's signature header.
 pub const LEGACY_HEADER: &str = "x-webhook-signature";
-/// Standard Webhooks: the message id (also the idempotency key).
-pub const ID_HEADER: &str = "webhook-id";
-/// Standard Webhooks: when the message was signed, Unix seconds.
-pub const TIMESTAMP_HEADER: &str = "webhook-timestamp";
-/// Standard Webhooks: the signatures.
-pub const SIGNATURE_HEADER: &str = "webhook-signature";
+pub use lead_core::standard_webhooks::{ID_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 /// The most entries one `webhook-signature` header may list (senders list
 /// one per active key; more is refused before any hashing).
@@ -53,7 +49,7 @@ pub const TOLERANCE: chrono::Duration = chrono::Duration::minutes(5);
 #[derive(Default)]
 pub struct WebhookKeys {
     legacy: Option<SecretString>,
-    standard: Vec<SecretBox<Vec<u8>>>,
+    standard: Vec<WebhookSecret>,
 }
 
 impl fmt::Debug for WebhookKeys {
@@ -68,10 +64,7 @@ impl fmt::Debug for WebhookKeys {
     }
 }
 
-/// A configured secret that is not a valid Standard Webhooks key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a Standard Webhooks secret must be base64, optionally prefixed with whsec_")]
-pub struct BadSecret;
+pub use lead_core::standard_webhooks::BadSecret;
 
 impl WebhookKeys {
     /// No keys: every request is accepted unsigned.
@@ -89,13 +82,7 @@ impl WebhookKeys {
     /// Adds a Standard Webhooks secret (`whsec_` + base64; the prefix is
     /// optional). Add several to rotate keys.
     pub fn with_standard(mut self, secret: &str) -> Result<Self, BadSecret> {
-        let encoded = secret.trim();
-        let encoded = encoded.strip_prefix("whsec_").unwrap_or(encoded);
-        let key = BASE64.decode(encoded).map_err(|_| BadSecret)?;
-        if key.is_empty() {
-            return Err(BadSecret);
-        }
-        self.standard.push(SecretBox::new(Box::new(key)));
+        self.standard.push(WebhookSecret::parse(secret)?);
         Ok(self)
     }
 
@@ -202,15 +189,7 @@ impl WebhookKeys {
             return (false, macs);
         }
         for key in &self.standard {
-            let Ok(mut mac) = HmacSha256::new_from_slice(key.expose_secret()) else {
-                continue;
-            };
-            mac.update(id.as_bytes());
-            mac.update(b".");
-            mac.update(timestamp.as_bytes());
-            mac.update(b".");
-            mac.update(body);
-            let expected = mac.finalize().into_bytes();
+            let expected = key.mac(id, timestamp, body);
             macs += 1;
             // No early exit between candidates: the time taken does not
             // depend on which one matched.
@@ -224,9 +203,6 @@ impl WebhookKeys {
         (false, macs)
     }
 }
-
-/// The length of an HMAC-SHA256, in bytes.
-const MAC_LEN: usize = 32;
 
 /// The `v1,` entries of a `webhook-signature` header that can be an
 /// HMAC-SHA256 (base64 of exactly 32 bytes); other entries are ignored.
@@ -287,13 +263,7 @@ pub fn sign_standard(
     timestamp: i64,
     body: &[u8],
 ) -> Result<String, BadSecret> {
-    let encoded = secret.trim();
-    let encoded = encoded.strip_prefix("whsec_").unwrap_or(encoded);
-    let key = BASE64.decode(encoded).map_err(|_| BadSecret)?;
-    let mut mac = HmacSha256::new_from_slice(&key).map_err(|_| BadSecret)?;
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body);
-    Ok(format!("v1,{}", BASE64.encode(mac.finalize().into_bytes())))
+    Ok(WebhookSecret::parse(secret)?.sign(id, timestamp, body))
 }
 
 /// How a request proved where it came from.

@@ -57,6 +57,9 @@ pub enum OutboxKind {
     FollowUpUpdated,
     /// Two leads were merged (or a merge undone).
     Merged,
+    /// Something to tell people or subscribers (the payload is a
+    /// [`crate::notify::Event`]); only notification consumers get these.
+    Notification,
 }
 
 /// The consumer an outbox entry is for: each consumer claims only its own
@@ -80,6 +83,12 @@ pub struct Destination(std::borrow::Cow<'static, str>);
 impl Destination {
     /// The CRM sync (Salesforce or Pipedrive, whichever is configured).
     pub const CRM: Destination = Destination(std::borrow::Cow::Borrowed("crm"));
+
+    /// Notifications for people: Slack and e-mail ([`crate::notify`]).
+    pub const NOTIFY: Destination = Destination(std::borrow::Cow::Borrowed("notify"));
+
+    /// Signed outgoing webhooks to subscribers' systems ([`crate::notify`]).
+    pub const WEBHOOKS: Destination = Destination(std::borrow::Cow::Borrowed("webhooks"));
 
     /// Longest name.
     pub const MAX_LEN: usize = 64;

@@ -33,7 +33,7 @@ pub use jobs::MockJobStore;
 pub use jobs::{DELIVERY_MARK, JobCounts, JobRun, JobStore, Purged, Retention, RunStatus, Trigger};
 #[cfg(any(test, feature = "testing"))]
 pub use notify::MockNotifier;
-pub use notify::{Notification, NotificationKind, Notifier};
+pub use notify::{Delivery, Notifier};
 pub use outbox::{Claimed, DeadLetter, OutboxStore, SyncState};
 #[cfg(any(test, feature = "testing"))]
 pub use outbox::{MockOutboxStore, MockSyncState};

@@ -78,15 +78,27 @@ pub struct PushReport {
     pub lost_leases: usize,
 }
 
-/// The delay before attempt `attempts + 1` of `entry`: `base · 2^attempts`
-/// capped at `max`, of which the upper half is jitter, spread by the entry
-/// id so entries that failed together do not come back together. A
-/// `Retry-After` the CRM sent is the least it waits.
+/// The delay before attempt `attempts + 1` of `entry`, by [`backoff`]
+/// with the push's delays.
 pub fn retry_delay(config: &PushConfig, entry: Uuid, attempts: u32, error: &Error) -> Duration {
-    let doubled = config
-        .base_delay
-        .saturating_mul(1u32.checked_shl(attempts.min(31)).unwrap_or(u32::MAX));
-    let ceiling = doubled.min(config.max_delay);
+    backoff(config.base_delay, config.max_delay, entry, attempts, error)
+}
+
+/// The delay before attempt `attempts + 1` of outbox entry `entry`:
+/// `base · 2^attempts` capped at `max`, of which the upper half is jitter,
+/// spread by the entry id so entries that failed together do not come
+/// back together. A `Retry-After` the other side sent is the least it
+/// waits. Every outbox consumer (the CRM push, notifications) retries
+/// by this one rule.
+pub fn backoff(
+    base: Duration,
+    max: Duration,
+    entry: Uuid,
+    attempts: u32,
+    error: &Error,
+) -> Duration {
+    let doubled = base.saturating_mul(1u32.checked_shl(attempts.min(31)).unwrap_or(u32::MAX));
+    let ceiling = doubled.min(max);
     let half = ceiling / 2;
     // A fixed, well-mixed fraction per (entry, attempt): deterministic, so
     // tests and replays see the same schedule.

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::followup::{FollowUpTask, plan_followup};
 use crate::lead::Lead;
 use crate::matchkey::MatchKeys;
-use crate::model::{FieldWarning, LeadFields, LeadInput, Score, Stage};
+use crate::model::{ChangeOrigin, FieldWarning, LeadFields, LeadInput, Score, Stage};
 use crate::normalize::normalize;
 use crate::policy::Policy;
 use crate::ports::AccountKey;
@@ -391,6 +391,7 @@ async fn insert_new(
     ));
     commit.followups.push(task.clone());
     remember(&mut commit, idempotency, &lead, now);
+    super::tell(&mut commit, None, &lead, ChangeOrigin::Local, policy, deps);
     let commit = commit.write(lead, None);
     let lead = single(deps.store.commit(commit).await?)?;
     Ok(CaptureOutcome {

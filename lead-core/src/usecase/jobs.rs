@@ -105,6 +105,14 @@ pub async fn refresh_leads(
                         OutboxKind::StageChanged,
                         json!({ "from": before.stage.as_str(), "to": lead.stage.as_str() }),
                     ));
+                    super::tell(
+                        &mut commit,
+                        Some(&before),
+                        &lead,
+                        ChangeOrigin::Local,
+                        policy,
+                        deps,
+                    );
                 }
                 if part == Refresh::Segments && before.segments != lead.segments {
                     commit.outbox.push(outbox(

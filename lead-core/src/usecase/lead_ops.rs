@@ -110,6 +110,7 @@ pub async fn change_stage(
                 json!({ "from": from.as_str(), "to": to.as_str() }),
             ));
         }
+        super::tell(&mut commit, Some(&before), &lead, origin, policy, deps);
         single(deps.store.commit(commit.write(lead, Some(version))).await?)
     };
     with_retries(expected_version, attempt).await
@@ -162,6 +163,7 @@ pub async fn reassign(
     let attempt = || async {
         let mut lead = load(deps, ext_id).await?;
         check_version(&lead, expected_version)?;
+        let before = lead.clone();
         let now = deps.clock.now();
         let mut reps = deps.reps.rep_states().await?;
         let virtual_time = virtual_time(&reps, now);
@@ -250,6 +252,7 @@ pub async fn reassign(
             }
             commit.followup_updates.push(task);
         }
+        super::tell(&mut commit, Some(&before), &lead, origin, policy, deps);
         let lead = single(deps.store.commit(commit.write(lead, Some(version))).await?)?;
         Ok(Reassignment { lead, previous })
     };

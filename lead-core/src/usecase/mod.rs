@@ -139,6 +139,25 @@ fn auto_qualify(
     Some(from)
 }
 
+/// Queues in `commit` what the change from `before` (`None`: a new lead)
+/// to `after` means for people ([`crate::notify::changes`]), for each
+/// notification consumer the policy names.
+fn tell(
+    commit: &mut crate::commit::Commit,
+    before: Option<&Lead>,
+    after: &Lead,
+    origin: crate::model::ChangeOrigin,
+    policy: &crate::policy::Policy,
+    deps: &Deps,
+) {
+    let settings = &policy.notifications;
+    if settings.deliver_to.is_empty() {
+        return;
+    }
+    let events = crate::notify::changes(before, after, origin, settings);
+    crate::notify::queue(commit, events, settings, &*deps.clock, &*deps.ids);
+}
+
 fn outbox(
     deps: &Deps,
     lead: &LeadExtId,

@@ -1,0 +1,313 @@
+//! Delivery: one consumer's outbox entries sent over its channels, each
+//! (entry, channel) marked done in the sync state as soon as the channel
+//! took it, the entry acknowledged when every channel has; temporary
+//! failures retried with backoff (honouring `Retry-After`), permanent ones
+//! parked in the consumer's dead letters.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{EventKind, Notification, QuietHours};
+use crate::commit::{Destination, OutboxKind};
+use crate::error::{Error, Result};
+use crate::ports::{Claimed, DELIVERY_MARK, Delivery, Notifier, OutboxStore, SyncState};
+use crate::usecase::Deps;
+
+/// One channel of a consumer: Slack, e-mail, one webhook subscriber.
+#[derive(Clone)]
+pub struct Channel {
+    /// Its name in marks, metrics and dead letters (`slack`, `email`,
+    /// `webhook:crm-bridge`).
+    pub name: String,
+    /// The events it gets.
+    pub events: BTreeSet<EventKind>,
+    /// How it sends.
+    pub notifier: Arc<dyn Notifier>,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("name", &self.name)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a consumer claims, retries and gives up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliverConfig {
+    /// Whose entries ([`Destination::NOTIFY`], [`Destination::WEBHOOKS`]).
+    pub destination: Destination,
+    /// The lease holder's name (unique per worker and process).
+    pub worker: String,
+    /// Entries claimed per run.
+    pub batch: usize,
+    /// How long claimed entries stay this worker's.
+    pub lease: Duration,
+    /// Attempts after which a temporary failure parks the entry.
+    pub max_attempts: u32,
+    /// The first retry's delay; each further one doubles it.
+    pub base_delay: Duration,
+    /// The longest delay between two attempts.
+    pub max_delay: Duration,
+    /// Hours in which nothing is sent (people's channels).
+    pub quiet_hours: Option<QuietHours>,
+}
+
+impl DeliverConfig {
+    /// Defaults for `destination`: batches of 100 under a 2-minute lease,
+    /// 12 attempts from 5 s doubling up to 1 h (about 5 hours in all, the
+    /// order of Standard Webhooks' suggested schedule's first day).
+    pub fn new(destination: Destination) -> Self {
+        DeliverConfig {
+            worker: format!("{destination}-deliver"),
+            destination,
+            batch: 100,
+            lease: Duration::from_secs(120),
+            max_attempts: 12,
+            base_delay: Duration::from_secs(5),
+            max_delay: Duration::from_secs(3600),
+            quiet_hours: None,
+        }
+    }
+}
+
+/// What happened to one notification on one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// The channel took it.
+    Sent,
+    /// The channel had nothing to send (no rep to write to).
+    Skipped,
+    /// It failed and comes back later.
+    Retried,
+    /// It failed for good and is parked.
+    DeadLettered,
+}
+
+impl Sent {
+    /// The metrics name (`sent`, `skipped`, `retried`, `dead_lettered`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sent::Sent => "sent",
+            Sent::Skipped => "skipped",
+            Sent::Retried => "retried",
+            Sent::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// What one delivery run did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeliverReport {
+    /// Entries claimed.
+    pub claimed: usize,
+    /// Entries done (every channel took them).
+    pub acked: usize,
+    /// Entries put back for a later attempt.
+    pub retried: usize,
+    /// Entries parked.
+    pub dead_lettered: usize,
+    /// Entries whose lease another worker took meanwhile.
+    pub lost_leases: usize,
+    /// Per channel and event, what happened (for metrics).
+    pub outcomes: Vec<(String, EventKind, Sent)>,
+    /// Nothing was claimed: quiet hours last until then.
+    pub quiet_until: Option<DateTime<Utc>>,
+}
+
+/// The sync-state name marking `entry` delivered on `channel`; it holds
+/// [`DELIVERY_MARK`], so housekeeping forgets it after the retention.
+pub fn mark_name(destination: &Destination, entry: Uuid, channel: &str) -> String {
+    format!("{destination}{DELIVERY_MARK}{entry}.{channel}")
+}
+
+/// One delivery run: claims a batch of `config.destination`, sends each
+/// entry over the channels that take its event and have not yet, then
+/// acknowledges, retries or parks it. A store failure mid-run leaves the
+/// rest to their lease; what was sent is marked, so the next holder does
+/// not send it again.
+pub async fn deliver_once(
+    deps: &Deps,
+    outbox: &dyn OutboxStore,
+    state: &dyn SyncState,
+    channels: &[Channel],
+    config: &DeliverConfig,
+) -> Result<DeliverReport> {
+    let now = deps.clock.now();
+    if let Some(until) = config.quiet_hours.and_then(|q| q.ends_after(now)) {
+        return Ok(DeliverReport {
+            quiet_until: Some(until),
+            ..DeliverReport::default()
+        });
+    }
+    let claimed = outbox
+        .claim(
+            &config.destination,
+            &config.worker,
+            config.batch,
+            config.lease,
+            now,
+        )
+        .await?;
+    let mut run = Run {
+        outbox,
+        state,
+        config,
+        report: DeliverReport {
+            claimed: claimed.len(),
+            ..DeliverReport::default()
+        },
+    };
+    for entry in &claimed {
+        run.deliver(deps, channels, entry).await?;
+    }
+    Ok(run.report)
+}
+
+struct Run<'a> {
+    outbox: &'a dyn OutboxStore,
+    state: &'a dyn SyncState,
+    config: &'a DeliverConfig,
+    report: DeliverReport,
+}
+
+impl Run<'_> {
+    async fn deliver(
+        &mut self,
+        deps: &Deps,
+        channels: &[Channel],
+        claimed: &Claimed,
+    ) -> Result<()> {
+        let entry = &claimed.entry;
+        let event = match entry.kind {
+            OutboxKind::Notification => serde_json::from_value(entry.payload.clone())
+                .map_err(|e| Error::internal(format!("undecodable notification: {e}"))),
+            other => Err(Error::internal(format!(
+                "a {other:?} entry is no notification"
+            ))),
+        };
+        let event = match event {
+            Ok(event) => event,
+            Err(err) => return self.park(deps, claimed, &err.to_string(), &[]).await,
+        };
+        let notification = Notification {
+            id: entry.id,
+            created_at: entry.created_at,
+            event,
+        };
+        let kind = notification.event.kind();
+        let mut failures: Vec<(&Channel, Error)> = Vec::new();
+        for channel in channels.iter().filter(|c| c.events.contains(&kind)) {
+            let mark = mark_name(&self.config.destination, entry.id, &channel.name);
+            if self.state.watermark(&mark).await?.is_some() {
+                continue;
+            }
+            match channel.notifier.notify(&notification).await {
+                Ok(Delivery::Sent) => {
+                    let at = deps.clock.now().to_rfc3339();
+                    self.state.set_watermark(&mark, &at).await?;
+                    self.report
+                        .outcomes
+                        .push((channel.name.clone(), kind, Sent::Sent));
+                }
+                Ok(Delivery::Skipped(_)) => {
+                    self.report
+                        .outcomes
+                        .push((channel.name.clone(), kind, Sent::Skipped));
+                }
+                Err(err) => failures.push((channel, err)),
+            }
+        }
+        if failures.is_empty() {
+            return self.ack(claimed).await;
+        }
+        let error = failures
+            .iter()
+            .map(|(c, e)| format!("{}: {}", c.name, e.chain()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let failed: Vec<&str> = failures.iter().map(|(c, _)| c.name.as_str()).collect();
+        let permanent = failures.iter().any(|(_, e)| !e.is_temporary());
+        if permanent || claimed.attempts + 1 >= self.config.max_attempts {
+            return self.park(deps, claimed, &error, &failed).await;
+        }
+        let delay = failures
+            .iter()
+            .map(|(_, e)| {
+                crate::sync::backoff(
+                    self.config.base_delay,
+                    self.config.max_delay,
+                    entry.id,
+                    claimed.attempts,
+                    e,
+                )
+            })
+            .max()
+            .unwrap_or(self.config.base_delay);
+        let at =
+            deps.clock.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        match self
+            .outbox
+            .retry(entry.id, &self.config.worker, at, &error)
+            .await
+        {
+            Ok(()) => {
+                self.report.retried += 1;
+                for name in failed {
+                    self.report
+                        .outcomes
+                        .push((name.to_owned(), kind, Sent::Retried));
+                }
+            }
+            Err(Error::Conflict(_) | Error::NotFound(_)) => self.report.lost_leases += 1,
+            Err(err) => return Err(err),
+        }
+        Ok(())
+    }
+
+    async fn ack(&mut self, claimed: &Claimed) -> Result<()> {
+        match self.outbox.ack(claimed.entry.id, &self.config.worker).await {
+            Ok(()) => self.report.acked += 1,
+            Err(Error::Conflict(_) | Error::NotFound(_)) => self.report.lost_leases += 1,
+            Err(err) => return Err(err),
+        }
+        Ok(())
+    }
+
+    async fn park(
+        &mut self,
+        deps: &Deps,
+        claimed: &Claimed,
+        error: &str,
+        failed: &[&str],
+    ) -> Result<()> {
+        let now = deps.clock.now();
+        let answer = self
+            .outbox
+            .dead_letter(claimed.entry.id, &self.config.worker, error, now)
+            .await;
+        match answer {
+            Ok(()) => {
+                self.report.dead_lettered += 1;
+                let kind = serde_json::from_value::<super::Event>(claimed.entry.payload.clone())
+                    .map(|e| e.kind());
+                if let Ok(kind) = kind {
+                    for name in failed {
+                        self.report
+                            .outcomes
+                            .push(((*name).to_owned(), kind, Sent::DeadLettered));
+                    }
+                }
+            }
+            Err(Error::Conflict(_) | Error::NotFound(_)) => self.report.lost_leases += 1,
+            Err(err) => return Err(err),
+        }
+        Ok(())
+    }
+}
