@@ -19,6 +19,7 @@ mod reps;
 mod schema;
 pub mod signature;
 mod state;
+mod notifications;
 mod sync;
 mod throttle;
 mod view;
@@ -44,7 +45,8 @@ pub use jobs::{JobControl, JobList, JobQueued, JobRunList, JobRunView, JobView};
 pub use limits::{InvalidIpRange, IpRange, Rate, RateLimit, client_key};
 pub use reps::{DryRun, RepList, RepView};
 pub use signature::{Verified, WebhookKeys};
-pub use state::{AppState, AppStateBuilder, HttpSettings, SyncAccess};
+pub use notifications::{NotifyQueueView, NotifyStatusView};
+pub use state::{AppState, AppStateBuilder, HttpSettings, NotifyAccess, SyncAccess};
 pub use sync::{AuthView, DeadLetterList, DeadLetterView, Requeued, RunView, SyncStatusView};
 pub use view::{CrmLinkView, LeadDetail, LeadList, LeadView, WarningView};
 
@@ -65,6 +67,7 @@ pub use view::{CrmLinkView, LeadDetail, LeadList, LeadView, WarningView};
         (name = "followups", description = "Follow-up tasks by rep, status and due date; complete or reschedule (API key)"),
         (name = "jobs", description = "The scheduled jobs: list, runs, run now (API key)"),
         (name = "sync", description = "The CRM sync: status, dead letters and their retry (API key)"),
+        (name = "notifications", description = "Notifications: channels, queues, dead letters and their retry (API key)"),
         (name = "dashboard", description = "Pipeline figures (API key, read)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
@@ -182,6 +185,9 @@ pub fn leads_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sync::status))
         .routes(routes!(sync::dead_letters))
         .routes(routes!(sync::retry))
+        .routes(routes!(notifications::status))
+        .routes(routes!(notifications::dead_letters))
+        .routes(routes!(notifications::retry))
 }
 
 /// The dashboard API (`?days=30&limit=20`).

@@ -93,6 +93,29 @@ pub(crate) struct Inner {
     pub(crate) sync: Option<SyncAccess>,
     /// The scheduled jobs (`/api/jobs…`).
     pub(crate) jobs: Option<Arc<dyn crate::job_control::JobControl>>,
+    /// The notification consumers' queues (`/api/notifications/…`).
+    pub(crate) notifications: Option<NotifyAccess>,
+}
+
+/// What the notification routes read and change: the outbox and the
+/// consumers this server runs.
+#[derive(Clone)]
+pub struct NotifyAccess {
+    /// The outbox (backlog, dead letters, retry).
+    pub outbox: Arc<dyn OutboxStore>,
+    /// The consumers' destinations (`notify`, `webhooks`).
+    pub destinations: Vec<lead_core::Destination>,
+    /// The channels' names (`slack`, `email`, `webhook:<name>`).
+    pub channels: Vec<String>,
+}
+
+impl std::fmt::Debug for NotifyAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyAccess")
+            .field("destinations", &self.destinations)
+            .field("channels", &self.channels)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the sync routes read and change: the store's outbox and sync
@@ -158,6 +181,10 @@ impl AppState {
         self.inner.jobs.as_ref()
     }
 
+    pub(crate) fn notifications(&self) -> Option<&NotifyAccess> {
+        self.inner.notifications.as_ref()
+    }
+
     /// Form field names to lead fields: the built-in map plus the policy's
     /// `field_aliases`.
     pub(crate) fn field_map(&self) -> &lead_core::FieldMap {
@@ -177,6 +204,7 @@ pub struct AppStateBuilder {
     metrics_token: Option<MetricsToken>,
     sync: Option<SyncAccess>,
     jobs: Option<Arc<dyn crate::job_control::JobControl>>,
+    notifications: Option<NotifyAccess>,
 }
 
 impl std::fmt::Debug for MetricsToken {
@@ -197,6 +225,7 @@ impl AppStateBuilder {
             metrics_token: None,
             sync: None,
             jobs: None,
+            notifications: None,
         }
     }
 
@@ -211,6 +240,13 @@ impl AppStateBuilder {
     /// answer `404` (no jobs on this server).
     pub fn jobs(mut self, control: Arc<dyn crate::job_control::JobControl>) -> Self {
         self.jobs = Some(control);
+        self
+    }
+
+    /// The notification consumers, for `/api/notifications/…`. Without
+    /// them those routes answer `404` (no notifications on this server).
+    pub fn notifications(mut self, access: NotifyAccess) -> Self {
+        self.notifications = Some(access);
         self
     }
 
@@ -277,6 +313,7 @@ impl AppStateBuilder {
                 metrics_token: self.metrics_token,
                 sync: self.sync,
                 jobs: self.jobs,
+                notifications: self.notifications,
             }),
         }
     }

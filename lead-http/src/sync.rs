@@ -169,6 +169,13 @@ pub(crate) struct DeadLetterParams {
     limit: Option<String>,
 }
 
+impl DeadLetterParams {
+    /// The `limit` as given.
+    pub(crate) fn limit(&self) -> Option<&str> {
+        self.limit.as_deref()
+    }
+}
+
 fn access(state: &AppState) -> ApiResult<&SyncAccess> {
     state.sync().ok_or_else(|| {
         ApiError::Core(Error::NotFound(
@@ -240,7 +247,7 @@ pub(crate) async fn dead_letters(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<DeadLetterParams>,
 ) -> ApiResult<Json<DeadLetterList>> {
-    let limit = match &params.limit {
+    let limit = match params.limit() {
         Some(l) => number(l, "limit", MAX_LIMIT).map_err(ApiError::Core)?,
         None => 100,
     };

@@ -13,7 +13,7 @@ use tower::ServiceExt;
 
 /// SPEC's HTTP surface as built so far (the CRM webhook receivers arrive
 /// with the CRM adapters).
-const ROUTES: [(&str, &str); 41] = [
+const ROUTES: [(&str, &str); 44] = [
     ("post", "/webhook/lead"),
     ("post", "/webhook/lead/batch"),
     ("get", "/api/leads"),
@@ -44,6 +44,9 @@ const ROUTES: [(&str, &str); 41] = [
     ("get", "/api/sync/status"),
     ("get", "/api/sync/dead-letters"),
     ("post", "/api/sync/dead-letters/{id}/retry"),
+    ("get", "/api/notifications/status"),
+    ("get", "/api/notifications/dead-letters"),
+    ("post", "/api/notifications/dead-letters/{id}/retry"),
     ("get", "/api/dashboard/summary"),
     ("get", "/api/dashboard/funnel"),
     ("get", "/api/dashboard/recent-leads"),
