@@ -102,8 +102,8 @@ impl Unused {
     }
 }
 
-/// The original system's variables this server may not read (the Slack
-/// feature is not built; the Pipedrive ones need `CRM_TYPE=pipedrive`):
+/// The original system's variables this server may not read (the
+/// Pipedrive ones need `CRM_TYPE=pipedrive`):
 /// each one that is set and unread is named in a start-up warning.
 pub(crate) const UNUSED: &[Unused] = &[
     Unused {
@@ -123,12 +123,6 @@ pub(crate) const UNUSED: &[Unused] = &[
         why: "CRM_TYPE is not pipedrive",
         effect: "no lead reaches Pipedrive",
         read_with_crm: Some("pipedrive"),
-    },
-    Unused {
-        var: "SLACK_WEBHOOK_URL",
-        why: "the Slack notifier is not built yet",
-        effect: "no alert is sent to Slack",
-        read_with_crm: None,
     },
 ];
 
@@ -268,6 +262,9 @@ pub(crate) struct ServerConfig {
     /// `CRM_TYPE` and its variables: the CRM sync worker's settings
     /// (`None`: no CRM).
     pub(crate) sync: Option<crate::sync::SyncSettings>,
+    /// `SLACK_WEBHOOK_URL`, `SMTP_*`, `LEAD_LINK_URL`: the notification
+    /// channels (their routes are in `LEAD_NOTIFICATIONS_FILE`).
+    pub(crate) notify: crate::notifications::NotifyVars,
     /// `LEAD_JOBS` and `LEAD_JOBS_HEARTBEAT_SECS`: whether this process
     /// schedules and runs the jobs, and its workers' heartbeat.
     pub(crate) jobs: JobsSwitch,
@@ -297,6 +294,9 @@ pub(crate) struct FilePaths {
     /// `LEAD_JOBS_FILE`: a TOML file of `[jobs.<name>]` tables (schedule,
     /// enabled, and the settings of the jobs that have some).
     pub(crate) jobs: Option<String>,
+    /// `LEAD_NOTIFICATIONS_FILE`: which events go to which channel, quiet
+    /// hours, webhook subscribers, e-mail templates.
+    pub(crate) notifications: Option<String>,
 }
 
 /// What the start-up files say.
@@ -309,6 +309,8 @@ pub(crate) struct Files {
     pub(crate) reps: Option<Vec<Rep>>,
     /// The scheduled jobs' plans (`LEAD_JOBS_FILE` over the defaults).
     pub(crate) jobs: crate::jobs::JobsConfig,
+    /// `LEAD_NOTIFICATIONS_FILE` (empty when not set).
+    pub(crate) notifications: crate::notifications::NotifyFile,
 }
 
 impl FilePaths {
@@ -339,7 +341,19 @@ impl FilePaths {
                 .map_err(|e| format!("LEAD_JOBS_FILE ({path}): {e}"))?,
             None => crate::jobs::JobsConfig::defaults(),
         };
-        Ok(Files { policy, reps, jobs })
+        let notifications = match &self.notifications {
+            Some(path) => {
+                crate::notifications::NotifyFile::from_toml(&read("LEAD_NOTIFICATIONS_FILE", path)?)
+                    .map_err(|e| format!("LEAD_NOTIFICATIONS_FILE ({path}): {e}"))?
+            }
+            None => crate::notifications::NotifyFile::default(),
+        };
+        Ok(Files {
+            policy,
+            reps,
+            jobs,
+            notifications,
+        })
     }
 }
 
@@ -407,6 +421,13 @@ impl ServerConfig {
     /// | `LEAD_TLS_KEY` | PEM private key of `LEAD_TLS_CERT` |
     /// | `LEAD_HSTS_MAX_AGE_SECS` | with TLS, the `Strict-Transport-Security` max-age (default 31536000, a year; 0 sends none; at most 63072000) |
     /// | `LEAD_METRICS_TOKEN` | bearer token `/metrics` asks for; unset: `/metrics` answers this machine only |
+    /// | `SLACK_WEBHOOK_URL` | a Slack incoming webhook: notifications to the team channel (`docs/notifications.md`) |
+    /// | `SMTP_HOST`, `SMTP_PORT`, `SMTP_TLS`, `SMTP_USERNAME`, `SMTP_PASSWORD`, `SMTP_FROM` | e-mail to reps: the server (port default 587, `starttls` default, `tls`, `none`), credentials (both or neither), the sender address (required) |
+    /// | `LEAD_LINK_URL` | the lead link in messages, with `{ext_id}` (e.g. `https://crm.example.com/leads/{ext_id}`) |
+    /// | `LEAD_NOTIFICATIONS_FILE` | a TOML file: events per channel, quiet hours, webhook subscribers, e-mail templates (`docs/notifications.md`) |
+    /// | `LEAD_NOTIFY_POLL_SECS` | how often the notification consumers look for retries due (default 5) |
+    /// | `LEAD_NOTIFY_LEASE_SECS` | how long a consumer's claimed batch stays its own (default 120); after a crash another instance sends it when this ends |
+    /// | `LEAD_NOTIFY_RETRY_BASE_MS` | the first retry's delay (default 5000), doubling up to an hour, at least what `Retry-After` asks |
     ///
     /// The variables of [`UNUSED`] are only noted in [`ServerConfig::ignored`].
     ///
@@ -708,6 +729,7 @@ impl ServerConfig {
         }
 
         let sync = crate::sync::settings(&get, &mut invalid);
+        let notify = crate::notifications::vars(&get, &mut invalid);
 
         if !problems.is_empty() {
             return Err(Error::Invalid { fields: problems });
@@ -731,6 +753,7 @@ impl ServerConfig {
                 rules: get("LEAD_RULES"),
                 reps: get("LEAD_REPS"),
                 jobs: get("LEAD_JOBS_FILE"),
+                notifications: get("LEAD_NOTIFICATIONS_FILE"),
             },
             jobs,
             debug,
@@ -743,6 +766,7 @@ impl ServerConfig {
             hsts_without_tls,
             metrics_token,
             sync,
+            notify,
         })
     }
 }
@@ -1293,10 +1317,10 @@ mod tests {
                 "PIPEDRIVE_API_TOKEN",
                 "PIPEDRIVE_COMPANY_DOMAIN",
                 "PIPEDRIVE_DEFAULT_STAGE_ID",
-                "SLACK_WEBHOOK_URL",
             ]
         );
         // The others are read.
+        assert!(config.notify.slack.is_some(), "SLACK_WEBHOOK_URL is read");
         assert_eq!(config.database_url, SEED_VARS[14].1);
         assert!(config.webhook_keys.required());
         assert!(!config.debug);
@@ -1602,10 +1626,9 @@ mod tests {
         pairs.push(("PIPEDRIVE_STAGE_IDS", "qualified=3; proposal=4"));
         let config = ServerConfig::from_vars(&vars(&pairs)).expect("the seed's values");
         let ignored: Vec<&str> = config.ignored.iter().map(|i| i.var).collect();
-        assert_eq!(
-            ignored,
-            ["SLACK_WEBHOOK_URL"],
-            "the Pipedrive ones are read"
+        assert!(
+            ignored.is_empty(),
+            "the Pipedrive ones are read: {ignored:?}"
         );
         let sync = config.sync.as_ref().expect("CRM_TYPE=pipedrive");
         assert_eq!(sync.crm_name(), "pipedrive");
@@ -1815,6 +1838,7 @@ mod tests {
             rules: Some(rules),
             reps: Some(reps),
             jobs: None,
+            notifications: None,
         }
         .load()
         .expect("valid files");

@@ -39,6 +39,8 @@ pub(crate) enum Job {
     SalesIntelligentRouting,
     /// Overdue follow-ups marked, missing ones planned, both to the CRM.
     SalesFollowupAutomation,
+    /// Per rep, a digest of follow-ups due soon or overdue and stale leads.
+    LeadNotifications,
     /// Expired idempotency keys, old delivery marks and old run records
     /// deleted.
     Housekeeping,
@@ -46,7 +48,7 @@ pub(crate) enum Job {
 
 impl Job {
     /// Every job, in the order `jobs list` shows them.
-    pub(crate) const ALL: [Job; 8] = [
+    pub(crate) const ALL: [Job; 9] = [
         Job::CrmBidirectionalSync,
         Job::LeadDeduplication,
         Job::LeadSegmentation,
@@ -54,6 +56,7 @@ impl Job {
         Job::LeadBehavioralScoring,
         Job::SalesIntelligentRouting,
         Job::SalesFollowupAutomation,
+        Job::LeadNotifications,
         Job::Housekeeping,
     ];
 
@@ -67,6 +70,7 @@ impl Job {
             Job::LeadBehavioralScoring => "lead_behavioral_scoring",
             Job::SalesIntelligentRouting => "sales_intelligent_routing",
             Job::SalesFollowupAutomation => "sales_followup_automation",
+            Job::LeadNotifications => "lead_notifications",
             Job::Housekeeping => "housekeeping",
         }
     }
@@ -83,7 +87,9 @@ impl Job {
             Job::CrmBidirectionalSync | Job::LeadSegmentation => "0 */6 * * *",
             Job::LeadDeduplication => "0 */12 * * *",
             Job::LeadQualification | Job::SalesIntelligentRouting => "0 */3 * * *",
-            Job::LeadBehavioralScoring | Job::SalesFollowupAutomation => "0 */2 * * *",
+            Job::LeadBehavioralScoring | Job::SalesFollowupAutomation | Job::LeadNotifications => {
+                "0 */2 * * *"
+            }
             Job::Housekeeping => "30 3 * * *",
         }
     }
@@ -105,6 +111,9 @@ impl Job {
             Job::SalesIntelligentRouting => "routes open leads that have no rep",
             Job::SalesFollowupAutomation => {
                 "marks overdue follow-ups and plans one for open leads without any, both sent to the CRM"
+            }
+            Job::LeadNotifications => {
+                "queues each rep's digest: follow-ups due soon or overdue, leads gone stale, since the previous run"
             }
             Job::Housekeeping => {
                 "deletes expired idempotency keys, old delivery marks and old job runs"
@@ -561,6 +570,9 @@ impl Runner {
             }
             Job::SalesFollowupAutomation => {
                 usecase::automate_followups(policy, deps, &*progress).await
+            }
+            Job::LeadNotifications => {
+                lead_core::notify::digest(policy, deps, &*self.state, &*progress).await
             }
             Job::Housekeeping => {
                 let mut counts =

@@ -30,6 +30,7 @@ mod config;
 #[cfg(any(feature = "salesforce", feature = "pipedrive"))]
 mod deliveries;
 mod jobs;
+mod notifications;
 #[cfg(feature = "salesforce")]
 mod outbound;
 #[cfg(feature = "pipedrive")]
@@ -38,6 +39,7 @@ mod queue;
 mod serve;
 mod sync;
 mod tls;
+mod waking;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -203,6 +205,8 @@ fn load_files(config: &ServerConfig) -> Result<Files, String> {
         .files
         .load()
         .map_err(|message| format!("configuration: {message}"))?;
+    files.policy.notifications.deliver_to =
+        notifications::destinations(&config.notify, &files.notifications);
     if let Some(region) = config.default_region {
         files.policy.default_region = region;
         tracing::info!(
@@ -410,11 +414,31 @@ impl Application {
         )]
         let mut crm_routes = axum::Router::new();
         let mut crm_sync = None;
+        let channels = notifications::Channels::build(&config.notify, &files.notifications)
+            .map_err(|e| format!("notifications: {e}"))?;
+        let names = channels.names();
+        if names.is_empty() {
+            tracing::info!(
+                "no notification channel (SLACK_WEBHOOK_URL, SMTP_HOST, LEAD_NOTIFICATIONS_FILE webhooks): nobody is alerted"
+            );
+        } else {
+            tracing::info!(channels = %names.join(","), "notifications on");
+        }
+        let consumers = notifications::Consumers::new(channels, &config.notify);
+        let consumers_destinations: Vec<lead_core::Destination> =
+            consumers.wakes.iter().map(|(d, _)| d.clone()).collect();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let mut waking = waking::Waking::new(deps.store.clone());
+        if config.sync.is_some() {
+            waking = waking.with(lead_core::Destination::CRM, wake.clone());
+        }
+        for (destination, consumer) in &consumers.wakes {
+            waking = waking.with(destination.clone(), consumer.clone());
+        }
+        deps.store = Arc::new(waking);
         if let Some(settings) = config.sync.clone() {
             tracing::info!(crm = ?settings.crm_name(), "CRM sync on");
             let handle = settings.crm.client()?;
-            let wake = Arc::new(tokio::sync::Notify::new());
-            deps.store = Arc::new(sync::Waking::new(deps.store.clone(), wake.clone()));
             #[cfg(feature = "salesforce")]
             if let (Some(receiver), Some(client)) = (&settings.outbound, &handle.salesforce) {
                 tracing::info!(
@@ -458,6 +482,14 @@ impl Application {
                 stopped.clone(),
             ));
         }
+        workers.extend(consumers.spawn(
+            &deps,
+            store.outbox(),
+            store.sync_state(),
+            &instance_name(),
+            config.notify.poll,
+            &stopped,
+        ));
         let jobs_control = start_jobs(
             &config,
             &files,
@@ -494,6 +526,13 @@ impl Application {
             .metrics(metrics);
         if let Some(token) = &config.metrics_token {
             state = state.metrics_token(token);
+        }
+        if !names.is_empty() {
+            state = state.notifications(lead_http::NotifyAccess {
+                outbox: store.outbox(),
+                destinations: consumers_destinations,
+                channels: names,
+            });
         }
         let state = state.build();
         #[cfg(unix)]

@@ -5,18 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use lead_core::sync::{
     ConflictRule, PullConfig, PullReport, PushConfig, PushReport, SyncMonitor, pull_once, push_once,
 };
-use lead_core::{
-    AccountKey, CaptureContext, Commit, CrmClient, CrmLink, Deps, Destination, Lead, LeadExtId,
-    LeadStore, MergeRecord, OutboxStore, Policy, RepId, SyncState,
-};
+use lead_core::{CrmClient, Deps, Destination, OutboxStore, Policy, SyncState};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use uuid::Uuid;
 
 /// How often the push runs when the queue was empty (`CRM_SYNC_INTERVAL_MS`).
 const PUSH_EVERY: Duration = Duration::from_secs(2);
@@ -558,64 +552,6 @@ impl Crm {
                 })
             }
         }
-    }
-}
-
-/// A [`LeadStore`] that wakes the push worker after each commit that
-/// queued something for the CRM, so a captured lead leaves at once
-/// instead of at the next interval.
-pub(crate) struct Waking {
-    inner: Arc<dyn LeadStore>,
-    wake: Arc<Notify>,
-}
-
-impl Waking {
-    /// `inner`, waking `wake`'s waiter on CRM commits.
-    pub(crate) fn new(inner: Arc<dyn LeadStore>, wake: Arc<Notify>) -> Self {
-        Waking { inner, wake }
-    }
-}
-
-#[async_trait]
-impl LeadStore for Waking {
-    async fn commit(&self, commit: Commit) -> lead_core::Result<Vec<Lead>> {
-        let for_crm = commit
-            .outbox
-            .iter()
-            .any(|e| e.destination == Destination::CRM);
-        let written = self.inner.commit(commit).await?;
-        if for_crm {
-            self.wake.notify_one();
-        }
-        Ok(written)
-    }
-
-    async fn capture_context<'a>(
-        &self,
-        idempotency_key: Option<&'a str>,
-        email_key: &str,
-        account: &AccountKey,
-        now: DateTime<Utc>,
-    ) -> lead_core::Result<CaptureContext> {
-        self.inner
-            .capture_context(idempotency_key, email_key, account, now)
-            .await
-    }
-
-    async fn get(&self, ext_id: &LeadExtId) -> lead_core::Result<Option<Lead>> {
-        self.inner.get(ext_id).await
-    }
-
-    async fn account_owner(&self, key: &AccountKey) -> lead_core::Result<Option<RepId>> {
-        self.inner.account_owner(key).await
-    }
-
-    async fn get_merge(&self, id: Uuid) -> lead_core::Result<Option<MergeRecord>> {
-        self.inner.get_merge(id).await
-    }
-
-    async fn find_by_crm_link(&self, link: &CrmLink) -> lead_core::Result<Option<Lead>> {
-        self.inner.find_by_crm_link(link).await
     }
 }
 

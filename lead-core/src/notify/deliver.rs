@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{EventKind, Notification, QuietHours};
+use super::{Notification, NotificationKind, QuietHours};
 use crate::commit::{Destination, OutboxKind};
 use crate::error::{Error, Result};
 use crate::ports::{Claimed, DELIVERY_MARK, Delivery, Notifier, OutboxStore, SyncState};
@@ -24,7 +24,7 @@ pub struct Channel {
     /// `webhook:crm-bridge`).
     pub name: String,
     /// The events it gets.
-    pub events: BTreeSet<EventKind>,
+    pub events: BTreeSet<NotificationKind>,
     /// How it sends.
     pub notifier: Arc<dyn Notifier>,
 }
@@ -116,7 +116,7 @@ pub struct DeliverReport {
     /// Entries whose lease another worker took meanwhile.
     pub lost_leases: usize,
     /// Per channel and event, what happened (for metrics).
-    pub outcomes: Vec<(String, EventKind, Sent)>,
+    pub outcomes: Vec<(String, NotificationKind, Sent)>,
     /// Nothing was claimed: quiet hours last until then.
     pub quiet_until: Option<DateTime<Utc>>,
 }
@@ -233,12 +233,18 @@ impl Run<'_> {
             .collect::<Vec<_>>()
             .join("; ");
         let failed: Vec<&str> = failures.iter().map(|(c, _)| c.name.as_str()).collect();
-        let permanent = failures.iter().any(|(_, e)| !e.is_temporary());
-        if permanent || claimed.attempts + 1 >= self.config.max_attempts {
+        // Parked when nothing can get better by waiting: every failure is
+        // permanent, or the budget is spent. A channel that failed for good
+        // beside one that failed for now is tried again with it (its
+        // repeat costs one refused call); the channels that took the
+        // notification are marked and not sent again.
+        let waiting_helps = failures.iter().any(|(_, e)| e.is_temporary());
+        if !waiting_helps || claimed.attempts + 1 >= self.config.max_attempts {
             return self.park(deps, claimed, &error, &failed).await;
         }
         let delay = failures
             .iter()
+            .filter(|(_, e)| e.is_temporary())
             .map(|(_, e)| {
                 crate::sync::backoff(
                     self.config.base_delay,

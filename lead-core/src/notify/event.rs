@@ -15,7 +15,7 @@ use crate::model::{ChangeOrigin, LeadExtId, Priority, RepId, Stage};
 /// payloads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum EventKind {
+pub enum NotificationKind {
     /// A new lead of high priority was captured.
     HighPriorityLead,
     /// A lead was assigned or reassigned to a rep.
@@ -26,22 +26,22 @@ pub enum EventKind {
     Digest,
 }
 
-impl EventKind {
+impl NotificationKind {
     /// Every kind.
-    pub const ALL: [EventKind; 4] = [
-        EventKind::HighPriorityLead,
-        EventKind::Assigned,
-        EventKind::StageChanged,
-        EventKind::Digest,
+    pub const ALL: [NotificationKind; 4] = [
+        NotificationKind::HighPriorityLead,
+        NotificationKind::Assigned,
+        NotificationKind::StageChanged,
+        NotificationKind::Digest,
     ];
 
     /// The configuration and metrics name (`high_priority_lead`).
     pub fn as_str(self) -> &'static str {
         match self {
-            EventKind::HighPriorityLead => "high_priority_lead",
-            EventKind::Assigned => "assigned",
-            EventKind::StageChanged => "stage_changed",
-            EventKind::Digest => "digest",
+            NotificationKind::HighPriorityLead => "high_priority_lead",
+            NotificationKind::Assigned => "assigned",
+            NotificationKind::StageChanged => "stage_changed",
+            NotificationKind::Digest => "digest",
         }
     }
 
@@ -49,20 +49,22 @@ impl EventKind {
     /// `[a-zA-Z0-9_]` parts.
     pub fn webhook_type(self) -> &'static str {
         match self {
-            EventKind::HighPriorityLead => "lead.high_priority",
-            EventKind::Assigned => "lead.assigned",
-            EventKind::StageChanged => "lead.stage_changed",
-            EventKind::Digest => "rep.digest",
+            NotificationKind::HighPriorityLead => "lead.high_priority",
+            NotificationKind::Assigned => "lead.assigned",
+            NotificationKind::StageChanged => "lead.stage_changed",
+            NotificationKind::Digest => "rep.digest",
         }
     }
 
     /// Parses [`as_str`](Self::as_str)'s names.
-    pub fn parse(name: &str) -> Option<EventKind> {
-        EventKind::ALL.into_iter().find(|k| k.as_str() == name)
+    pub fn parse(name: &str) -> Option<NotificationKind> {
+        NotificationKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == name)
     }
 }
 
-impl std::fmt::Display for EventKind {
+impl std::fmt::Display for NotificationKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -178,12 +180,12 @@ pub enum Event {
 
 impl Event {
     /// Its kind.
-    pub fn kind(&self) -> EventKind {
+    pub fn kind(&self) -> NotificationKind {
         match self {
-            Event::HighPriorityLead { .. } => EventKind::HighPriorityLead,
-            Event::Assigned { .. } => EventKind::Assigned,
-            Event::StageChanged { .. } => EventKind::StageChanged,
-            Event::Digest { .. } => EventKind::Digest,
+            Event::HighPriorityLead { .. } => NotificationKind::HighPriorityLead,
+            Event::Assigned { .. } => NotificationKind::Assigned,
+            Event::StageChanged { .. } => NotificationKind::StageChanged,
+            Event::Digest { .. } => NotificationKind::Digest,
         }
     }
 
@@ -215,6 +217,7 @@ impl Event {
 #[serde(tag = "item", rename_all = "snake_case")]
 pub enum DigestItem {
     /// A follow-up past its due time, still open.
+    #[serde(rename = "followup_overdue")]
     FollowUpOverdue {
         /// The lead.
         lead: LeadCard,
@@ -222,6 +225,7 @@ pub enum DigestItem {
         task: TaskCard,
     },
     /// A follow-up due within the configured window.
+    #[serde(rename = "followup_due")]
     FollowUpDue {
         /// The lead.
         lead: LeadCard,
@@ -240,7 +244,7 @@ pub enum DigestItem {
 }
 
 impl DigestItem {
-    /// The configuration and metrics name of the item's kind
+    /// The item's kind as named in payloads, templates and counts
     /// (`followup_overdue`, `followup_due`, `stale_lead`).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 pub use deliver::{Channel, DeliverConfig, DeliverReport, Sent, deliver_once, mark_name};
 pub use digest::{DIGEST_WATERMARK, digest};
-pub use event::{DigestItem, Event, EventKind, LeadCard, Notification, TaskCard};
+pub use event::{DigestItem, Event, LeadCard, Notification, NotificationKind, TaskCard};
 
 use crate::commit::{Commit, Destination, OutboxEntry, OutboxKind};
 use crate::lead::Lead;

@@ -1,5 +1,5 @@
-//! The README's samples are what the code renders: each is made here and
-//! must appear in the README word for word. When a template or message
+//! The documented samples (`docs/notifications.md`) are what the code
+//! renders: each is made here and must appear there word for word. When a template or message
 //! changes, the failure prints the new sample to paste.
 
 use lead_core::notify::Event;
@@ -8,12 +8,12 @@ use lead_notify::{EmailConfig, EmailNotifier, slack, webhook};
 
 use crate::common::{high_priority, lead, links, notification, rep};
 
-const README: &str = include_str!("../../README.md");
+const README: &str = include_str!("../../../docs/notifications.md");
 
 fn assert_in_readme(what: &str, sample: &str) {
     assert!(
         README.contains(sample),
-        "README.md's {what} sample is stale; the code renders:\n\n{sample}\n"
+        "docs/notifications.md's {what} sample is stale; the code renders:\n\n{sample}\n"
     );
 }
 

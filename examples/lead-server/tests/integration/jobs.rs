@@ -24,7 +24,7 @@ use crate::common::{API_KEY, reps_file};
 use crate::crm_sync::{Running, temp_db, until};
 
 /// Every job, in the order `GET /api/jobs` lists them.
-const JOBS: [&str; 8] = [
+const JOBS: [&str; 9] = [
     "crm_bidirectional_sync",
     "lead_deduplication",
     "lead_segmentation",
@@ -32,6 +32,7 @@ const JOBS: [&str; 8] = [
     "lead_behavioral_scoring",
     "sales_intelligent_routing",
     "sales_followup_automation",
+    "lead_notifications",
     "housekeeping",
 ];
 
@@ -107,7 +108,7 @@ fn days(n: i64) -> chrono::Duration {
 
 /// Asks for a run of `job` through the API and waits (polling its runs)
 /// until that run succeeded; fails the test if it failed. Returns the run.
-async fn run_job(server: &Running, job: &str) -> Value {
+pub(crate) async fn run_job(server: &Running, job: &str) -> Value {
     let (status, queued) = server
         .api(Method::POST, &format!("/api/jobs/{job}/run"))
         .await;

@@ -15,6 +15,7 @@ mod in_process;
 mod jobs;
 mod jobs_cluster;
 mod json_logs;
+mod notifications;
 mod pipedrive;
 mod safe_defaults;
 mod seed_compat;
