@@ -1349,6 +1349,7 @@ mod tests {
                 "SALESFORCE_CLIENT_ID",
                 "SALESFORCE_CLIENT_SECRET",
                 "SALESFORCE_SANDBOX",
+                "SLACK_WEBHOOK_URL",
             ];
             assert!(
                 honoured.contains(&var) || ignored.contains(&var),

@@ -14,7 +14,7 @@ use lead_core::notify::{
     Channel, DeliverConfig, DeliverReport, NotificationKind, QuietHours, deliver_once,
 };
 use lead_core::standard_webhooks::WebhookSecret;
-use lead_core::{Deps, Destination, OutboxStore, SyncState};
+use lead_core::{Deps, Destination, Notifier, OutboxStore, SyncState};
 use lead_notify::LeadLinks;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -46,12 +46,25 @@ pub(crate) struct NotifyVars {
 
 /// The SMTP server e-mails go through.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "email"), allow(dead_code))]
 pub(crate) struct Smtp {
     host: String,
     port: u16,
-    tls: lead_notify::email::Tls,
+    tls: SmtpTls,
     credentials: Option<(String, SecretString)>,
     from: String,
+}
+
+/// `SMTP_TLS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "email"), allow(dead_code))]
+enum SmtpTls {
+    /// `none`: plain SMTP (a local relay).
+    None,
+    /// `starttls` (the default).
+    StartTls,
+    /// `tls`: implicit TLS (port 465).
+    Implicit,
 }
 
 /// Reads the notification variables; each bad one is named through
@@ -63,16 +76,16 @@ pub(crate) fn vars(
     let slack = get("SLACK_WEBHOOK_URL").map(SecretString::from);
     let smtp = get("SMTP_HOST").and_then(|host| {
         let tls = match get("SMTP_TLS").map(|t| t.to_ascii_lowercase()).as_deref() {
-            None | Some("starttls") => lead_notify::email::Tls::StartTls,
-            Some("tls") => lead_notify::email::Tls::Implicit,
-            Some("none") => lead_notify::email::Tls::None,
+            None | Some("starttls") => SmtpTls::StartTls,
+            Some("tls") => SmtpTls::Implicit,
+            Some("none") => SmtpTls::None,
             Some(_) => {
                 invalid("SMTP_TLS", "starttls (default), tls or none");
-                lead_notify::email::Tls::StartTls
+                SmtpTls::StartTls
             }
         };
         let default_port = match tls {
-            lead_notify::email::Tls::Implicit => 465,
+            SmtpTls::Implicit => 465,
             _ => 587,
         };
         let port = match get("SMTP_PORT").map(|p| p.parse::<u16>()) {
@@ -332,13 +345,10 @@ impl Channels {
                 file.slack.as_ref().and_then(|r| r.events.as_deref()),
                 &SLACK_EVENTS,
             )?;
-            let config = lead_notify::slack::SlackConfig::new(url.clone()).links(links.clone());
-            let notifier =
-                lead_notify::slack::SlackNotifier::new(config).map_err(|e| e.to_string())?;
             people.push(Channel {
                 name: "slack".into(),
                 events,
-                notifier: Arc::new(notifier),
+                notifier: slack(url, &links)?,
             });
         }
         if let Some(smtp) = &vars.smtp {
@@ -347,20 +357,10 @@ impl Channels {
                 file.email.as_ref().and_then(|r| r.events.as_deref()),
                 &EMAIL_EVENTS,
             )?;
-            let mut config =
-                lead_notify::email::EmailConfig::new(&smtp.host, smtp.port, &smtp.from)
-                    .tls(smtp.tls)
-                    .templates_dir(file.templates_dir.clone())
-                    .links(links.clone());
-            if let Some((user, password)) = &smtp.credentials {
-                config = config.credentials(user, password.clone());
-            }
-            let notifier =
-                lead_notify::email::EmailNotifier::new(config).map_err(|e| e.to_string())?;
             people.push(Channel {
                 name: "email".into(),
                 events,
-                notifier: Arc::new(notifier),
+                notifier: email(smtp, file.templates_dir.clone(), &links)?,
             });
         }
         let mut webhooks = Vec::new();
@@ -377,14 +377,10 @@ impl Channels {
                     secret.key().len()
                 ));
             }
-            let config = lead_notify::webhook::WebhookConfig::new(&sub.name, &sub.url, secret)
-                .allow_private(sub.allow_private);
-            let notifier =
-                lead_notify::webhook::WebhookNotifier::new(config).map_err(|e| e.to_string())?;
             webhooks.push(Channel {
                 name: format!("webhook:{}", sub.name),
                 events,
-                notifier: Arc::new(notifier),
+                notifier: webhook(sub, secret)?,
             });
         }
         Ok(Channels {
@@ -423,6 +419,75 @@ impl Channels {
             .map(|c| c.name.clone())
             .collect()
     }
+}
+
+/// What to say when a channel is configured but not built in.
+#[cfg_attr(
+    all(feature = "slack", feature = "email", feature = "webhooks"),
+    allow(dead_code)
+)]
+fn not_built(setting: &str, feature: &str) -> String {
+    format!(
+        "{setting} is set, but this lead-server was built without the `{feature}` feature: build it with `--features {feature}` (on by default)"
+    )
+}
+
+#[cfg(feature = "slack")]
+fn slack(url: &SecretString, links: &LeadLinks) -> Result<Arc<dyn Notifier>, String> {
+    let config = lead_notify::slack::SlackConfig::new(url.clone()).links(links.clone());
+    let notifier = lead_notify::slack::SlackNotifier::new(config).map_err(|e| e.to_string())?;
+    Ok(Arc::new(notifier))
+}
+
+#[cfg(not(feature = "slack"))]
+fn slack(_: &SecretString, _: &LeadLinks) -> Result<Arc<dyn Notifier>, String> {
+    Err(not_built("SLACK_WEBHOOK_URL", "slack"))
+}
+
+#[cfg(feature = "email")]
+fn email(
+    smtp: &Smtp,
+    templates: Option<PathBuf>,
+    links: &LeadLinks,
+) -> Result<Arc<dyn Notifier>, String> {
+    use lead_notify::email::{EmailConfig, EmailNotifier, Tls};
+    let tls = match smtp.tls {
+        SmtpTls::None => Tls::None,
+        SmtpTls::StartTls => Tls::StartTls,
+        SmtpTls::Implicit => Tls::Implicit,
+    };
+    let mut config = EmailConfig::new(&smtp.host, smtp.port, &smtp.from)
+        .tls(tls)
+        .templates_dir(templates)
+        .links(links.clone());
+    if let Some((user, password)) = &smtp.credentials {
+        config = config.credentials(user, password.clone());
+    }
+    Ok(Arc::new(
+        EmailNotifier::new(config).map_err(|e| e.to_string())?,
+    ))
+}
+
+#[cfg(not(feature = "email"))]
+fn email(_: &Smtp, _: Option<PathBuf>, _: &LeadLinks) -> Result<Arc<dyn Notifier>, String> {
+    Err(not_built("SMTP_HOST", "email"))
+}
+
+#[cfg(feature = "webhooks")]
+fn webhook(sub: &Subscriber, secret: WebhookSecret) -> Result<Arc<dyn Notifier>, String> {
+    use lead_notify::webhook::{WebhookConfig, WebhookNotifier};
+    let config = WebhookConfig::new(&sub.name, &sub.url, secret).allow_private(sub.allow_private);
+    Ok(Arc::new(
+        WebhookNotifier::new(config).map_err(|e| e.to_string())?,
+    ))
+}
+
+#[cfg(not(feature = "webhooks"))]
+fn webhook(sub: &Subscriber, _: WebhookSecret) -> Result<Arc<dyn Notifier>, String> {
+    Err(not_built(
+        &format!("LEAD_NOTIFICATIONS_FILE's webhook \"{}\"", sub.name),
+        "webhooks",
+    ))
 }
 
 /// What the consumers share with the server.

@@ -38,7 +38,7 @@ fn the_dags_parse_with_airflow_and_follow_the_server_s_schedules() {
         .expect("run lead-server jobs list");
     assert!(listed.status.success(), "{listed:?}");
     let jobs: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
-    assert_eq!(jobs.as_array().map(Vec::len), Some(8), "{jobs}");
+    assert_eq!(jobs.as_array().map(Vec::len), Some(9), "{jobs}");
     let expected = dir.path().join("jobs.json");
     std::fs::write(&expected, &listed.stdout).expect("write");
     let checked = Command::new(&python)

@@ -853,7 +853,7 @@ async fn the_jobs_routes_list_every_job_refuse_unknown_ones_and_need_write_to_ru
         assert_eq!(job["last_run"], Value::Null, "{job}");
     }
     assert_eq!(jobs[1]["schedule"], json!("15 1 * * *"), "from the file");
-    assert_eq!(jobs[7]["schedule"], json!("30 3 * * *"), "the default");
+    assert_eq!(jobs[8]["schedule"], json!("30 3 * * *"), "the default");
     assert!(
         jobs[0]["disabled_because"]
             .as_str()

@@ -238,17 +238,23 @@ async fn variables_the_server_does_not_read_are_named_at_start_up_and_their_valu
     let (status, answer) = server.capture(&json!({"email": "uno@cliente.es"})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     let log = server.stop();
-    for (var, why) in [
-        ("PIPEDRIVE_API_TOKEN", "CRM_TYPE is not pipedrive"),
-        ("SLACK_WEBHOOK_URL", "not built yet"),
-    ] {
-        assert!(
-            log.lines().any(|line| line.contains("WARN")
-                && line.contains(&format!("{var} is set but"))
-                && line.contains(why)),
-            "no warning names {var}:\n{log}"
-        );
-    }
+    let (var, why) = ("PIPEDRIVE_API_TOKEN", "CRM_TYPE is not pipedrive");
+    assert!(
+        log.lines().any(|line| line.contains("WARN")
+            && line.contains(&format!("{var} is set but"))
+            && line.contains(why)),
+        "no warning names {var}:\n{log}"
+    );
+    // The seed's Slack variable is read: alerts go to that channel.
+    assert!(
+        log.lines()
+            .any(|line| line.contains("notifications on") && line.contains("slack")),
+        "SLACK_WEBHOOK_URL not read:\n{log}"
+    );
+    assert!(
+        !log.contains("SLACK_WEBHOOK_URL is set but"),
+        "SLACK_WEBHOOK_URL named as ignored:\n{log}"
+    );
     assert!(
         !log.contains("PIPEDRIVE_COMPANY_DOMAIN"),
         "an unset variable named:\n{log}"
