@@ -90,12 +90,14 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// [`Error::Invalid`] when the TOML does not read as a policy or a
-    /// field alias names no lead field.
+    /// [`Error::Invalid`] when the TOML does not read as a policy, a
+    /// field alias names no lead field, or a notification setting is out
+    /// of range.
     pub fn from_toml(text: &str) -> Result<Self> {
         let policy: Policy = toml::from_str(text)
             .map_err(|e| Error::invalid("policy", "invalid_policy", e.to_string()))?;
         policy.field_map()?;
+        policy.notifications.check()?;
         Ok(policy)
     }
 

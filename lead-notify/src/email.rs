@@ -130,7 +130,8 @@ impl EmailConfig {
     }
 
     /// A directory whose template files replace the built-in ones of the
-    /// same name (`SMTP_TEMPLATES_DIR`); `None` keeps the built-in ones.
+    /// same name (the server: `templates_dir` in `LEAD_NOTIFICATIONS_FILE`);
+    /// `None` keeps the built-in ones.
     pub fn templates_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.templates_dir = dir;
         self

@@ -416,6 +416,9 @@ impl Application {
         let mut crm_sync = None;
         let channels = notifications::Channels::build(&config.notify, &files.notifications)
             .map_err(|e| format!("notifications: {e}"))?;
+        for unused in notifications::Channels::unused(&config.notify, &files.notifications) {
+            tracing::warn!("{unused}: ignored");
+        }
         let names = channels.names();
         if names.is_empty() {
             tracing::info!(

@@ -213,7 +213,8 @@ impl std::fmt::Debug for Subscriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscriber")
             .field("name", &self.name)
-            .field("url", &self.url)
+            // A subscriber's URL may carry a token in its path or query.
+            .field("url", &"[redacted]")
             .field("secret", &"[redacted]")
             .field("events", &self.events)
             .field("allow_private", &self.allow_private)
@@ -242,7 +243,17 @@ impl NotifyFile {
     /// Reads and checks the file (events, quiet hours, secrets); the
     /// error names the key.
     pub(crate) fn from_toml(text: &str) -> Result<NotifyFile, String> {
-        let file: NotifyFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        // The parser's message only, with the line: its full text quotes
+        // the offending line, which may hold a subscriber's secret.
+        let file: NotifyFile = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            match line {
+                Some(line) => format!("line {line}: {}", e.message()),
+                None => e.message().to_owned(),
+            }
+        })?;
         for (what, route) in [("slack", &file.slack), ("email", &file.email)] {
             if let Some(route) = route {
                 events(what, route.events.as_deref(), &[])?;
@@ -283,9 +294,16 @@ impl NotifyFile {
                 .map_err(|_| format!("quiet_hours.time_zone: \"{tz}\" is no IANA time zone"))?,
             None => chrono_tz::Tz::UTC,
         };
+        let (start, end) = (time("start", &q.start)?, time("end", &q.end)?);
+        if start == end {
+            return Err(format!(
+                "quiet_hours: start and end are both {}: no quiet hours at all, or all day? Leave the table out for none",
+                q.start
+            ));
+        }
         Ok(Some(QuietHours {
-            start: time("start", &q.start)?,
-            end: time("end", &q.end)?,
+            start,
+            end,
             time_zone,
         }))
     }
@@ -409,6 +427,25 @@ impl Channels {
             consumers.push((config(Destination::WEBHOOKS), self.webhooks));
         }
         consumers
+    }
+
+    /// Settings given for a channel that is not configured (they do
+    /// nothing), for start-up warnings.
+    pub(crate) fn unused(vars: &NotifyVars, file: &NotifyFile) -> Vec<&'static str> {
+        let mut unused = Vec::new();
+        if file.slack.is_some() && vars.slack.is_none() {
+            unused.push("[slack] in LEAD_NOTIFICATIONS_FILE without SLACK_WEBHOOK_URL");
+        }
+        if file.email.is_some() && vars.smtp.is_none() {
+            unused.push("[email] in LEAD_NOTIFICATIONS_FILE without SMTP_HOST");
+        }
+        if file.templates_dir.is_some() && vars.smtp.is_none() {
+            unused.push("templates_dir in LEAD_NOTIFICATIONS_FILE without SMTP_HOST");
+        }
+        if file.quiet_hours.is_some() && vars.slack.is_none() && vars.smtp.is_none() {
+            unused.push("[quiet_hours] in LEAD_NOTIFICATIONS_FILE without Slack or e-mail");
+        }
+        unused
     }
 
     /// The channels' names, for the start-up log.

@@ -115,10 +115,20 @@ pub struct DeliverReport {
     pub dead_lettered: usize,
     /// Entries whose lease another worker took meanwhile.
     pub lost_leases: usize,
+    /// Entries left untouched because the batch's lease was nearly over
+    /// (their channels would otherwise risk a second sender).
+    pub unfinished: usize,
     /// Per channel and event, what happened (for metrics).
     pub outcomes: Vec<(String, NotificationKind, Sent)>,
     /// Nothing was claimed: quiet hours last until then.
     pub quiet_until: Option<DateTime<Utc>>,
+}
+
+impl DeliverReport {
+    /// Entries this run finished one way or another.
+    fn done(&self) -> usize {
+        self.acked + self.retried + self.dead_lettered + self.lost_leases
+    }
 }
 
 /// The sync-state name marking `entry` delivered on `channel`; it holds
@@ -165,7 +175,12 @@ pub async fn deliver_once(
         },
     };
     for entry in &claimed {
-        run.deliver(deps, channels, entry).await?;
+        if !run.deliver(deps, channels, entry).await? {
+            // The lease is nearly over: what is left of the batch goes
+            // back to whoever claims it next (marked channels are skipped).
+            run.report.unfinished = claimed.len() - run.report.done();
+            break;
+        }
     }
     Ok(run.report)
 }
@@ -178,12 +193,24 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Whether a send may start now: not within the last quarter of the
+    /// lease, which covers a channel's timeout (10-30 s under the default
+    /// 2-minute lease), so no send is still running when another worker
+    /// may claim the entry.
+    fn may_send(&self, deps: &Deps, claimed: &Claimed) -> bool {
+        let margin =
+            chrono::Duration::from_std(self.config.lease / 4).unwrap_or(chrono::Duration::MAX);
+        deps.clock.now() < claimed.lease_until - margin
+    }
+
+    /// Delivers one entry; `false` when it stopped because the lease was
+    /// nearly over (nothing answered for the entry).
     async fn deliver(
         &mut self,
         deps: &Deps,
         channels: &[Channel],
         claimed: &Claimed,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let entry = &claimed.entry;
         let event = match entry.kind {
             OutboxKind::Notification => serde_json::from_value(entry.payload.clone())
@@ -194,7 +221,10 @@ impl Run<'_> {
         };
         let event = match event {
             Ok(event) => event,
-            Err(err) => return self.park(deps, claimed, &err.to_string(), &[]).await,
+            Err(err) => {
+                self.park(deps, claimed, &err.to_string(), &[]).await?;
+                return Ok(true);
+            }
         };
         let notification = Notification {
             id: entry.id,
@@ -207,6 +237,9 @@ impl Run<'_> {
             let mark = mark_name(&self.config.destination, entry.id, &channel.name);
             if self.state.watermark(&mark).await?.is_some() {
                 continue;
+            }
+            if !self.may_send(deps, claimed) {
+                return Ok(false);
             }
             match channel.notifier.notify(&notification).await {
                 Ok(Delivery::Sent) => {
@@ -225,7 +258,8 @@ impl Run<'_> {
             }
         }
         if failures.is_empty() {
-            return self.ack(claimed).await;
+            self.ack(claimed).await?;
+            return Ok(true);
         }
         let error = failures
             .iter()
@@ -240,7 +274,8 @@ impl Run<'_> {
         // notification are marked and not sent again.
         let waiting_helps = failures.iter().any(|(_, e)| e.is_temporary());
         if !waiting_helps || claimed.attempts + 1 >= self.config.max_attempts {
-            return self.park(deps, claimed, &error, &failed).await;
+            self.park(deps, claimed, &error, &failed).await?;
+            return Ok(true);
         }
         let delay = failures
             .iter()
@@ -256,8 +291,10 @@ impl Run<'_> {
             })
             .max()
             .unwrap_or(self.config.base_delay);
-        let at =
-            deps.clock.now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+        let at = chrono::Duration::from_std(delay)
+            .ok()
+            .and_then(|d| deps.clock.now().checked_add_signed(d))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         match self
             .outbox
             .retry(entry.id, &self.config.worker, at, &error)
@@ -274,7 +311,7 @@ impl Run<'_> {
             Err(Error::Conflict(_) | Error::NotFound(_)) => self.report.lost_leases += 1,
             Err(err) => return Err(err),
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn ack(&mut self, claimed: &Claimed) -> Result<()> {

@@ -6,7 +6,9 @@
 //! was created past it) between the previous run and now, the previous
 //! run's time kept in the sync state under [`DIGEST_WATERMARK`]. The
 //! watermark moves only after the digests are committed, so a run that
-//! fails repeats its window rather than skipping it.
+//! fails repeats its window rather than skipping it (a store that fails
+//! between the commit and the watermark's write makes the next digest
+//! repeat those lines: told twice rather than never).
 
 use std::collections::BTreeMap;
 
@@ -46,7 +48,7 @@ pub async fn digest(
         .await?
         .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
         .map(|at| at.with_timezone(&Utc))
-        .unwrap_or_else(|| now - Duration::hours(i64::from(settings.first_digest_hours)));
+        .unwrap_or_else(|| now - hours(settings.first_digest_hours));
     let window = |entered: DateTime<Utc>| entered > since && entered <= now;
     let mut counts: JobCounts = [
         "tasks",
@@ -60,8 +62,13 @@ pub async fn digest(
     .map(|n| (n.to_owned(), 0))
     .collect();
     let mut lines: BTreeMap<Option<RepId>, Vec<DigestItem>> = BTreeMap::new();
+    if now <= since {
+        // This clock is behind the previous digest's (another instance, a
+        // clock step): its window is empty, and the watermark stays.
+        return Ok(counts);
+    }
 
-    let soon = Duration::hours(i64::from(settings.due_soon_hours));
+    let soon = hours(settings.due_soon_hours);
     let mut query = FollowUpQuery {
         status: Some(FollowUpStatus::Open),
         due_to: Some(now + soon),
@@ -121,7 +128,7 @@ pub async fn digest(
             add(&mut counts, "leads", 1);
             let last_touch = lead.last_contacted_at.unwrap_or(lead.created_at);
             let days = settings.stale_after_days.of(lead.priority);
-            if !window(last_touch + Duration::days(i64::from(days))) {
+            if !window(last_touch + Duration::days(i64::from(days.min(MAX_DAYS)))) {
                 continue;
             }
             add(&mut counts, "stale_lead", 1);
@@ -157,6 +164,14 @@ pub async fn digest(
         .set_watermark(DIGEST_WATERMARK, &now.to_rfc3339())
         .await?;
     Ok(counts)
+}
+
+/// The most hours or days a digest setting counts (ten years): a larger
+/// value means "never" and must not overflow the clock.
+const MAX_DAYS: u32 = 3650;
+
+fn hours(n: u32) -> Duration {
+    Duration::hours(i64::from(n.min(MAX_DAYS * 24)))
 }
 
 fn add(counts: &mut JobCounts, name: &str, n: u64) {

@@ -75,6 +75,55 @@ impl Default for NotifyPolicy {
     }
 }
 
+impl NotifyPolicy {
+    /// Checks the values a policy file gave: hours and days up to ten
+    /// years.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`](crate::Error::Invalid) naming the field.
+    pub fn check(&self) -> crate::Result<()> {
+        let limit = 3650u32;
+        let checks = [
+            (
+                "notifications.due_soon_hours",
+                self.due_soon_hours,
+                limit * 24,
+            ),
+            (
+                "notifications.first_digest_hours",
+                self.first_digest_hours,
+                limit * 24,
+            ),
+            (
+                "notifications.stale_after_days.high",
+                self.stale_after_days.high,
+                limit,
+            ),
+            (
+                "notifications.stale_after_days.medium",
+                self.stale_after_days.medium,
+                limit,
+            ),
+            (
+                "notifications.stale_after_days.low",
+                self.stale_after_days.low,
+                limit,
+            ),
+        ];
+        for (field, value, max) in checks {
+            if value > max {
+                return Err(crate::Error::invalid(
+                    field,
+                    "out_of_range",
+                    format!("{value} is more than {max}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Days without contact after which an open lead is stale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -246,19 +295,25 @@ impl QuietHours {
         } else {
             date
         };
-        let end = end_date.and_time(self.end);
-        // A daylight-saving gap may skip the end's local time: the first
-        // instant after it ends the quiet hours.
-        let resolved = self
-            .time_zone
-            .from_local_datetime(&end)
-            .earliest()
-            .or_else(|| {
-                self.time_zone
-                    .from_local_datetime(&(end + chrono::Duration::hours(1)))
-                    .earliest()
-            })?;
-        Some(resolved.with_timezone(&Utc))
+        let mut end = end_date.and_time(self.end);
+        // A daylight-saving gap may skip the end's local time: the quiet
+        // hours end when the gap does (the first local minute that exists).
+        // In a repeated hour, the end is the first one still ahead.
+        for _ in 0..=24 * 60 {
+            match self.time_zone.from_local_datetime(&end) {
+                chrono::LocalResult::Single(at) => return Some(at.with_timezone(&Utc)),
+                chrono::LocalResult::Ambiguous(first, second) => {
+                    let first = first.with_timezone(&Utc);
+                    return Some(if first > now {
+                        first
+                    } else {
+                        second.with_timezone(&Utc)
+                    });
+                }
+                chrono::LocalResult::None => end += chrono::Duration::minutes(1),
+            }
+        }
+        None
     }
 }
 

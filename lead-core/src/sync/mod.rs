@@ -11,7 +11,8 @@ mod push;
 pub use monitor::{AuthRecord, RunRecord, Seen, SyncMonitor};
 pub use pull::{ConflictRule, PullConfig, PullReport, apply_changes, apply_delivered, pull_once};
 pub use push::{
-    PushConfig, PushReport, backoff, push_once, record_links, record_links_from_crm, retry_delay,
+    MAX_RETRY_AFTER, PushConfig, PushReport, backoff, push_once, record_links,
+    record_links_from_crm, retry_delay,
 };
 
 /// One round both ways (the jobs' `crm_bidirectional_sync`): the CRM's

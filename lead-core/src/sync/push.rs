@@ -87,8 +87,8 @@ pub fn retry_delay(config: &PushConfig, entry: Uuid, attempts: u32, error: &Erro
 /// The delay before attempt `attempts + 1` of outbox entry `entry`:
 /// `base · 2^attempts` capped at `max`, of which the upper half is jitter,
 /// spread by the entry id so entries that failed together do not come
-/// back together. A `Retry-After` the other side sent is the least it
-/// waits. Every outbox consumer (the CRM push, notifications) retries
+/// back together. A `Retry-After` the other side sent (up to
+/// [`MAX_RETRY_AFTER`]) is the least it waits. Every outbox consumer (the CRM push, notifications) retries
 /// by this one rule.
 pub fn backoff(
     base: Duration,
@@ -110,10 +110,16 @@ pub fn backoff(
     match error {
         Error::RateLimited {
             retry_after: Some(after),
-        } => delay.max(*after),
+        } => delay.max((*after).min(MAX_RETRY_AFTER)),
         _ => delay,
     }
 }
+
+/// The longest `Retry-After` honoured: a day (Standard Webhooks' example
+/// schedule's longest gap). A receiver asking for more (or for a date in
+/// 9999) is retried after a day rather than never, and cannot overflow
+/// the clock.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// One push run: claim, push, acknowledge, retry or park. A store that
 /// fails while entries are claimed leaves them to their lease (another

@@ -570,6 +570,14 @@ fn reassessed(
             OutboxKind::StageChanged,
             json!({ "from": from.as_str(), "to": lead.stage.as_str() }),
         ));
+        super::tell(
+            &mut commit,
+            Some(&before),
+            lead,
+            crate::model::ChangeOrigin::Local,
+            policy,
+            deps,
+        );
     }
     commit
 }

@@ -6,5 +6,6 @@
 mod normalize;
 mod policy;
 mod review_jobs;
+mod review_notify;
 mod score_table;
 mod scoring_props;

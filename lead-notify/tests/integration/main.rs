@@ -15,8 +15,9 @@ mod common;
 mod email;
 #[cfg(all(feature = "slack", feature = "webhooks", feature = "email"))]
 mod readme;
+#[cfg(feature = "webhooks")]
+mod review;
 #[cfg(feature = "slack")]
 mod slack;
-#[cfg(feature = "email")]
 #[cfg(feature = "webhooks")]
 mod webhook;

@@ -17,6 +17,7 @@ mod jobs_cluster;
 mod json_logs;
 mod notifications;
 mod pipedrive;
+mod review_notifications;
 mod safe_defaults;
 mod seed_compat;
 mod start_up_files;
