@@ -9,18 +9,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use lead_core::Error;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::auth::{ReadAccess, WriteAccess};
 use crate::docs::{ReadErrors, WriteErrors};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
-use crate::leads::number;
 use crate::state::{AppState, NotifyAccess};
-use crate::sync::{DeadLetterDoc, DeadLetterList, DeadLetterParams, DeadLetterView, Requeued};
-
-/// Most dead letters one `GET /api/notifications/dead-letters` lists.
-const MAX_LIMIT: usize = 500;
+use crate::sync::{
+    DeadLetterDoc, DeadLetterList, DeadLetterParams, Requeued, limit_of, list_dead_letters,
+    requeue_dead_letter,
+};
 
 /// One consumer's queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -106,30 +104,11 @@ pub(crate) async fn dead_letters(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<DeadLetterParams>,
 ) -> ApiResult<Json<DeadLetterList>> {
-    let limit = match params.limit() {
-        Some(l) => number(l, "limit", MAX_LIMIT).map_err(ApiError::Core)?,
-        None => 100,
-    };
+    let limit = limit_of(&params)?;
     let notify = access(&state)?;
-    let mut dead = Vec::new();
-    let mut total = 0;
-    for destination in &notify.destinations {
-        let listed = notify.outbox.dead_letters(destination, limit).await?;
-        total += notify
-            .outbox
-            .dead_count(destination)
-            .await?
-            .max(listed.len() as u64);
-        dead.extend(listed);
-    }
-    dead.sort_by_key(|d| d.parked_at);
-    dead.truncate(limit);
-    Ok(Json(DeadLetterList {
-        success: true,
-        count: dead.len(),
-        total,
-        dead_letters: dead.into_iter().map(DeadLetterView::from).collect(),
-    }))
+    Ok(Json(
+        list_dead_letters(&*notify.outbox, &notify.destinations, limit).await?,
+    ))
 }
 
 /// `POST /api/notifications/dead-letters/{id}/retry`: the notification
@@ -152,26 +131,14 @@ pub(crate) async fn retry(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<Requeued>)> {
-    let not_found = || ApiError::Core(Error::NotFound(format!("dead letter {id}")));
-    let parsed = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let notify = access(&state)?;
     let now = state.deps().clock.now();
-    for destination in &notify.destinations {
-        match notify.outbox.requeue(destination, parsed, now).await {
-            Ok(()) => {
-                tracing::info!(id = %parsed, %destination, "notification dead letter queued again");
-                return Ok((
-                    StatusCode::ACCEPTED,
-                    Json(Requeued {
-                        success: true,
-                        id: parsed,
-                        message: "queued again: its consumer sends it at its next run, to the channels that did not take it".into(),
-                    }),
-                ));
-            }
-            Err(Error::NotFound(_)) => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    Err(not_found())
+    requeue_dead_letter(
+        &*notify.outbox,
+        &notify.destinations,
+        &id,
+        now,
+        "queued again: its consumer sends it at its next run, to the channels that did not take it",
+    )
+    .await
 }

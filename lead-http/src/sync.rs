@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use lead_core::sync::{PullConfig, RunRecord};
-use lead_core::{DeadLetter, Destination, Error};
+use lead_core::{DeadLetter, Destination, Error, OutboxStore};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -247,25 +247,80 @@ pub(crate) async fn dead_letters(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<DeadLetterParams>,
 ) -> ApiResult<Json<DeadLetterList>> {
-    let limit = match params.limit() {
-        Some(l) => number(l, "limit", MAX_LIMIT).map_err(ApiError::Core)?,
-        None => 100,
-    };
+    let limit = limit_of(&params)?;
     let sync = access(&state)?;
-    let dead = sync.outbox.dead_letters(&Destination::CRM, limit).await?;
-    // Read after the list: never fewer than it shows, even when a letter
-    // was parked in between.
-    let total = sync
-        .outbox
-        .dead_count(&Destination::CRM)
-        .await?
-        .max(dead.len() as u64);
-    Ok(Json(DeadLetterList {
+    Ok(Json(
+        list_dead_letters(&*sync.outbox, &[Destination::CRM], limit).await?,
+    ))
+}
+
+/// The `?limit=` of a dead-letter list: 1 to [`MAX_LIMIT`], default 100.
+pub(crate) fn limit_of(params: &DeadLetterParams) -> ApiResult<usize> {
+    match params.limit() {
+        Some(l) => number(l, "limit", MAX_LIMIT).map_err(ApiError::Core),
+        None => Ok(100),
+    }
+}
+
+/// The dead letters of `destinations` (one consumer's, or several),
+/// oldest first, at most `limit`, and how many there are.
+pub(crate) async fn list_dead_letters(
+    outbox: &dyn OutboxStore,
+    destinations: &[Destination],
+    limit: usize,
+) -> ApiResult<DeadLetterList> {
+    let mut dead = Vec::new();
+    let mut total = 0;
+    for destination in destinations {
+        let listed = outbox.dead_letters(destination, limit).await?;
+        // Counted after the list: never fewer than it shows, even when a
+        // letter was parked in between.
+        total += outbox
+            .dead_count(destination)
+            .await?
+            .max(listed.len() as u64);
+        dead.extend(listed);
+    }
+    dead.sort_by_key(|d| d.parked_at);
+    dead.truncate(limit);
+    Ok(DeadLetterList {
         success: true,
         count: dead.len(),
         total,
         dead_letters: dead.into_iter().map(DeadLetterView::from).collect(),
-    }))
+    })
+}
+
+/// Puts the dead letter `id` (as given in the path) of whichever of
+/// `destinations` holds it back in its queue; `message` says what happens
+/// next.
+pub(crate) async fn requeue_dead_letter(
+    outbox: &dyn OutboxStore,
+    destinations: &[Destination],
+    id: &str,
+    now: DateTime<Utc>,
+    message: &str,
+) -> ApiResult<(StatusCode, Json<Requeued>)> {
+    let not_found = || ApiError::Core(Error::NotFound(format!("dead letter {id}")));
+    let id = Uuid::parse_str(id).map_err(|_| not_found())?;
+    for destination in destinations {
+        match outbox.requeue(destination, id, now).await {
+            Ok(()) => {
+                tracing::info!(%id, %destination, "dead letter queued again");
+                return Ok((
+                    StatusCode::ACCEPTED,
+                    Json(Requeued {
+                        success: true,
+                        id,
+                        message: message.to_owned(),
+                    }),
+                ));
+            }
+            Err(Error::NotFound(_)) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Err(not_found())
 }
 
 /// `POST /api/sync/dead-letters/{id}/retry`: the change goes back in the
@@ -288,18 +343,14 @@ pub(crate) async fn retry(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<(StatusCode, Json<Requeued>)> {
-    let id = Uuid::parse_str(&id)
-        .map_err(|_| ApiError::Core(Error::NotFound(format!("dead letter {id}"))))?;
     let sync = access(&state)?;
     let now = state.deps().clock.now();
-    sync.outbox.requeue(&Destination::CRM, id, now).await?;
-    tracing::info!(%id, "dead letter queued again");
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Requeued {
-            success: true,
-            id,
-            message: "queued again: the sync worker sends it at its next run".into(),
-        }),
-    ))
+    requeue_dead_letter(
+        &*sync.outbox,
+        &[Destination::CRM],
+        &id,
+        now,
+        "queued again: the sync worker sends it at its next run",
+    )
+    .await
 }

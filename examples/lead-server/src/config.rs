@@ -64,6 +64,28 @@ impl Default for ServeLimits {
     }
 }
 
+/// The whole number variable `name` within `range`, `default` when it is
+/// not set; a value that does not read or lies outside is named through
+/// `invalid` with `expected` (what a good value looks like), and the
+/// default is kept so every bad variable is reported in one start.
+pub(crate) fn number_in(
+    get: &dyn Fn(&str) -> Option<String>,
+    invalid: &mut dyn FnMut(&str, &str),
+    name: &str,
+    range: std::ops::RangeInclusive<u64>,
+    expected: &str,
+    default: u64,
+) -> u64 {
+    match get(name).map(|v| v.parse::<u64>()) {
+        None => default,
+        Some(Ok(n)) if range.contains(&n) => n,
+        Some(_) => {
+            invalid(name, expected);
+            default
+        }
+    }
+}
+
 /// Whole seconds from `min` to a day.
 fn seconds(value: &str, min: u64) -> Result<Duration, ()> {
     match value.parse::<u64>() {

@@ -21,6 +21,8 @@ use serde::Deserialize;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::config::number_in;
+
 /// How often a consumer looks for entries whose retry time came, when no
 /// commit woke it (`LEAD_NOTIFY_POLL_SECS`).
 const POLL_EVERY: Duration = Duration::from_secs(5);
@@ -88,14 +90,14 @@ pub(crate) fn vars(
             SmtpTls::Implicit => 465,
             _ => 587,
         };
-        let port = match get("SMTP_PORT").map(|p| p.parse::<u16>()) {
-            None => default_port,
-            Some(Ok(port)) if port > 0 => port,
-            Some(_) => {
-                invalid("SMTP_PORT", "a port number (1-65535)");
-                default_port
-            }
-        };
+        let port = number_in(
+            get,
+            invalid,
+            "SMTP_PORT",
+            1..=u64::from(u16::MAX),
+            "a port number (1-65535)",
+            default_port,
+        ) as u16;
         let credentials = match (get("SMTP_USERNAME"), get("SMTP_PASSWORD")) {
             (Some(user), Some(password)) => Some((user, SecretString::from(password))),
             (None, None) => None,
@@ -122,31 +124,27 @@ pub(crate) fn vars(
             from,
         })
     });
-    let poll = match get("LEAD_NOTIFY_POLL_SECS").map(|s| s.parse::<u64>()) {
-        None => POLL_EVERY,
-        Some(Ok(secs)) if (1..=3600).contains(&secs) => Duration::from_secs(secs),
-        Some(_) => {
-            invalid("LEAD_NOTIFY_POLL_SECS", "seconds, 1 to 3600");
-            POLL_EVERY
-        }
-    };
     let defaults = DeliverConfig::new(Destination::NOTIFY);
-    let lease = match get("LEAD_NOTIFY_LEASE_SECS").map(|s| s.parse::<u64>()) {
-        None => defaults.lease,
-        Some(Ok(secs)) if (1..=86_400).contains(&secs) => Duration::from_secs(secs),
-        Some(_) => {
-            invalid("LEAD_NOTIFY_LEASE_SECS", "seconds, 1 to 86400");
-            defaults.lease
-        }
-    };
-    let retry_base = match get("LEAD_NOTIFY_RETRY_BASE_MS").map(|s| s.parse::<u64>()) {
-        None => defaults.base_delay,
-        Some(Ok(ms)) if (1..=3_600_000).contains(&ms) => Duration::from_millis(ms),
-        Some(_) => {
-            invalid("LEAD_NOTIFY_RETRY_BASE_MS", "milliseconds, 1 to 3600000");
-            defaults.base_delay
-        }
-    };
+    let mut number =
+        |name, range, expected, default| number_in(get, invalid, name, range, expected, default);
+    let poll = Duration::from_secs(number(
+        "LEAD_NOTIFY_POLL_SECS",
+        1..=3600,
+        "seconds, 1 to 3600",
+        POLL_EVERY.as_secs(),
+    ));
+    let lease = Duration::from_secs(number(
+        "LEAD_NOTIFY_LEASE_SECS",
+        1..=86_400,
+        "seconds, 1 to 86400",
+        defaults.lease.as_secs(),
+    ));
+    let retry_base = Duration::from_millis(number(
+        "LEAD_NOTIFY_RETRY_BASE_MS",
+        1..=3_600_000,
+        "milliseconds, 1 to 3600000",
+        defaults.base_delay.as_millis() as u64,
+    ));
     NotifyVars {
         slack,
         smtp,
@@ -157,49 +155,64 @@ pub(crate) fn vars(
     }
 }
 
-/// The `LEAD_NOTIFICATIONS_FILE` file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The `LEAD_NOTIFICATIONS_FILE` file, read and checked once at start-up
+/// (event names, quiet hours, subscribers' names and secrets).
+#[derive(Debug, Clone, Default)]
 pub(crate) struct NotifyFile {
     /// The lead link in messages, `{ext_id}` in it (`LEAD_LINK_URL` wins).
-    #[serde(default)]
     lead_link: Option<String>,
     /// A folder of e-mail templates overriding the built-in ones.
-    #[serde(default)]
     templates_dir: Option<PathBuf>,
     /// When people's channels hold their messages.
-    #[serde(default)]
-    quiet_hours: Option<QuietFile>,
-    /// Slack's events.
-    #[serde(default)]
-    slack: Option<Route>,
-    /// E-mail's events.
-    #[serde(default)]
-    email: Option<Route>,
+    quiet_hours: Option<QuietHours>,
+    /// Slack's events (`None`: no `[slack]` table, the defaults).
+    slack: Option<Events>,
+    /// E-mail's events (`None`: no `[email]` table, the defaults).
+    email: Option<Events>,
     /// Webhook subscribers.
-    #[serde(default)]
     webhooks: Vec<Subscriber>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The events a channel gets: `None` when the file does not list them.
+type Events = Option<BTreeSet<NotificationKind>>;
+
+/// The file as written.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct QuietFile {
+struct FileText {
+    #[serde(default)]
+    lead_link: Option<String>,
+    #[serde(default)]
+    templates_dir: Option<PathBuf>,
+    #[serde(default)]
+    quiet_hours: Option<QuietText>,
+    #[serde(default)]
+    slack: Option<RouteText>,
+    #[serde(default)]
+    email: Option<RouteText>,
+    #[serde(default)]
+    webhooks: Vec<SubscriberText>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuietText {
     start: String,
     end: String,
     #[serde(default)]
     time_zone: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Route {
+struct RouteText {
     #[serde(default)]
     events: Option<Vec<String>>,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Subscriber {
+struct SubscriberText {
     name: String,
     url: String,
     secret: SecretString,
@@ -209,13 +222,26 @@ struct Subscriber {
     allow_private: bool,
 }
 
+/// A webhook subscriber, checked.
+#[derive(Clone)]
+struct Subscriber {
+    name: String,
+    // Read only where webhooks are compiled in; a build without them refuses
+    // a file with subscribers before any is used.
+    #[cfg_attr(not(feature = "webhooks"), allow(dead_code))]
+    url: String,
+    secret: WebhookSecret,
+    events: Events,
+    allow_private: bool,
+}
+
 impl std::fmt::Debug for Subscriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscriber")
             .field("name", &self.name)
             // A subscriber's URL may carry a token in its path or query.
             .field("url", &"[redacted]")
-            .field("secret", &"[redacted]")
+            .field("secret", &self.secret)
             .field("events", &self.events)
             .field("allow_private", &self.allow_private)
             .finish()
@@ -240,12 +266,12 @@ const WEBHOOK_EVENTS: [NotificationKind; 3] = [
 ];
 
 impl NotifyFile {
-    /// Reads and checks the file (events, quiet hours, secrets); the
+    /// Reads and checks the file (events, quiet hours, subscribers); the
     /// error names the key.
     pub(crate) fn from_toml(text: &str) -> Result<NotifyFile, String> {
         // The parser's message only, with the line: its full text quotes
         // the offending line, which may hold a subscriber's secret.
-        let file: NotifyFile = toml::from_str(text).map_err(|e| {
+        let file: FileText = toml::from_str(text).map_err(|e| {
             let line = e
                 .span()
                 .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
@@ -254,14 +280,13 @@ impl NotifyFile {
                 None => e.message().to_owned(),
             }
         })?;
-        for (what, route) in [("slack", &file.slack), ("email", &file.email)] {
-            if let Some(route) = route {
-                events(what, route.events.as_deref(), &[])?;
-            }
-        }
+        let route = |what: &str, route: Option<RouteText>| {
+            route.map(|r| events(what, r.events.as_deref())).transpose()
+        };
         let mut names = BTreeSet::new();
-        for sub in &file.webhooks {
-            if !names.insert(sub.name.as_str()) {
+        let mut webhooks = Vec::new();
+        for sub in file.webhooks {
+            if !names.insert(sub.name.clone()) {
                 return Err(format!("webhooks: the name \"{}\" is used twice", sub.name));
             }
             Destination::parse(&format!("webhook:{}", sub.name)).map_err(|_| {
@@ -270,62 +295,85 @@ impl NotifyFile {
                     sub.name
                 )
             })?;
-            events(
-                &format!("webhooks \"{}\"", sub.name),
-                sub.events.as_deref(),
-                &[],
-            )?;
+            let what = format!("webhooks \"{}\"", sub.name);
+            use secrecy::ExposeSecret;
+            let secret = WebhookSecret::parse(sub.secret.expose_secret())
+                .map_err(|e| format!("{what}: secret: {e}"))?;
+            // Standard Webhooks: 24 to 64 random bytes.
+            if !(24..=64).contains(&secret.key().len()) {
+                return Err(format!(
+                    "{what}: secret: a Standard Webhooks secret is 24 to 64 random bytes (whsec_ + base64); this one is {} bytes",
+                    secret.key().len()
+                ));
+            }
+            webhooks.push(Subscriber {
+                events: events(&what, sub.events.as_deref())?,
+                name: sub.name,
+                url: sub.url,
+                secret,
+                allow_private: sub.allow_private,
+            });
         }
-        file.quiet_hours()?;
-        Ok(file)
-    }
-
-    fn quiet_hours(&self) -> Result<Option<QuietHours>, String> {
-        let Some(q) = &self.quiet_hours else {
-            return Ok(None);
-        };
-        let time = |key: &str, value: &str| {
-            NaiveTime::parse_from_str(value, "%H:%M")
-                .map_err(|_| format!("quiet_hours.{key}: a time like 22:00, not \"{value}\""))
-        };
-        let time_zone = match &q.time_zone {
-            Some(tz) => tz
-                .parse()
-                .map_err(|_| format!("quiet_hours.time_zone: \"{tz}\" is no IANA time zone"))?,
-            None => chrono_tz::Tz::UTC,
-        };
-        let (start, end) = (time("start", &q.start)?, time("end", &q.end)?);
-        if start == end {
-            return Err(format!(
-                "quiet_hours: start and end are both {}: no quiet hours at all, or all day? Leave the table out for none",
-                q.start
-            ));
-        }
-        Ok(Some(QuietHours {
-            start,
-            end,
-            time_zone,
-        }))
+        Ok(NotifyFile {
+            lead_link: file.lead_link,
+            templates_dir: file.templates_dir,
+            quiet_hours: file.quiet_hours.map(quiet_hours).transpose()?,
+            slack: route("slack", file.slack)?,
+            email: route("email", file.email)?,
+            webhooks,
+        })
     }
 }
 
-/// The events a channel gets: the listed names, or `default`.
-fn events(
-    what: &str,
-    names: Option<&[String]>,
-    default: &[NotificationKind],
-) -> Result<BTreeSet<NotificationKind>, String> {
-    match names {
-        None => Ok(default.iter().copied().collect()),
-        Some(names) => names
-            .iter()
-            .map(|n| {
-                NotificationKind::parse(n).ok_or_else(|| {
-                    let known: Vec<_> = NotificationKind::ALL.iter().map(|k| k.as_str()).collect();
-                    format!("{what}.events: \"{n}\" is not one of {}", known.join(", "))
+/// Quiet hours as written (`22:00`, an IANA zone), checked.
+fn quiet_hours(q: QuietText) -> Result<QuietHours, String> {
+    let time = |key: &str, value: &str| {
+        NaiveTime::parse_from_str(value, "%H:%M")
+            .map_err(|_| format!("quiet_hours.{key}: a time like 22:00, not \"{value}\""))
+    };
+    let time_zone = match &q.time_zone {
+        Some(tz) => tz
+            .parse()
+            .map_err(|_| format!("quiet_hours.time_zone: \"{tz}\" is no IANA time zone"))?,
+        None => chrono_tz::Tz::UTC,
+    };
+    let (start, end) = (time("start", &q.start)?, time("end", &q.end)?);
+    if start == end {
+        return Err(format!(
+            "quiet_hours: start and end are both {}: no quiet hours at all, or all day? Leave the table out for none",
+            q.start
+        ));
+    }
+    Ok(QuietHours {
+        start,
+        end,
+        time_zone,
+    })
+}
+
+/// The event names a channel lists (`None`: it lists none).
+fn events(what: &str, names: Option<&[String]>) -> Result<Events, String> {
+    names
+        .map(|names| {
+            names
+                .iter()
+                .map(|n| {
+                    NotificationKind::parse(n).ok_or_else(|| {
+                        let known: Vec<_> =
+                            NotificationKind::ALL.iter().map(|k| k.as_str()).collect();
+                        format!("{what}.events: \"{n}\" is not one of {}", known.join(", "))
+                    })
                 })
-            })
-            .collect(),
+                .collect()
+        })
+        .transpose()
+}
+
+/// The events listed, or `default`.
+fn or_default(events: Option<&Events>, default: &[NotificationKind]) -> BTreeSet<NotificationKind> {
+    match events.and_then(Option::as_ref) {
+        Some(listed) => listed.clone(),
+        None => default.iter().copied().collect(),
     }
 }
 
@@ -358,53 +406,31 @@ impl Channels {
         let links = LeadLinks::new(link).map_err(|e| format!("LEAD_LINK_URL: {e}"))?;
         let mut people = Vec::new();
         if let Some(url) = &vars.slack {
-            let events = events(
-                "slack",
-                file.slack.as_ref().and_then(|r| r.events.as_deref()),
-                &SLACK_EVENTS,
-            )?;
             people.push(Channel {
                 name: "slack".into(),
-                events,
+                events: or_default(file.slack.as_ref(), &SLACK_EVENTS),
                 notifier: slack(url, &links)?,
             });
         }
         if let Some(smtp) = &vars.smtp {
-            let events = events(
-                "email",
-                file.email.as_ref().and_then(|r| r.events.as_deref()),
-                &EMAIL_EVENTS,
-            )?;
             people.push(Channel {
                 name: "email".into(),
-                events,
+                events: or_default(file.email.as_ref(), &EMAIL_EVENTS),
                 notifier: email(smtp, file.templates_dir.clone(), &links)?,
             });
         }
         let mut webhooks = Vec::new();
         for sub in &file.webhooks {
-            let what = format!("webhooks \"{}\"", sub.name);
-            let events = events(&what, sub.events.as_deref(), &WEBHOOK_EVENTS)?;
-            use secrecy::ExposeSecret;
-            let secret = WebhookSecret::parse(sub.secret.expose_secret())
-                .map_err(|e| format!("{what}: secret: {e}"))?;
-            // Standard Webhooks: 24 to 64 random bytes.
-            if !(24..=64).contains(&secret.key().len()) {
-                return Err(format!(
-                    "{what}: secret: a Standard Webhooks secret is 24 to 64 random bytes (whsec_ + base64); this one is {} bytes",
-                    secret.key().len()
-                ));
-            }
             webhooks.push(Channel {
                 name: format!("webhook:{}", sub.name),
-                events,
-                notifier: webhook(sub, secret)?,
+                events: or_default(Some(&sub.events), &WEBHOOK_EVENTS),
+                notifier: webhook(sub)?,
             });
         }
         Ok(Channels {
             people,
             webhooks,
-            quiet_hours: file.quiet_hours()?,
+            quiet_hours: file.quiet_hours,
         })
     }
 
@@ -511,16 +537,17 @@ fn email(_: &Smtp, _: Option<PathBuf>, _: &LeadLinks) -> Result<Arc<dyn Notifier
 }
 
 #[cfg(feature = "webhooks")]
-fn webhook(sub: &Subscriber, secret: WebhookSecret) -> Result<Arc<dyn Notifier>, String> {
+fn webhook(sub: &Subscriber) -> Result<Arc<dyn Notifier>, String> {
     use lead_notify::webhook::{WebhookConfig, WebhookNotifier};
-    let config = WebhookConfig::new(&sub.name, &sub.url, secret).allow_private(sub.allow_private);
+    let config = WebhookConfig::new(&sub.name, &sub.url, sub.secret.clone())
+        .allow_private(sub.allow_private);
     Ok(Arc::new(
         WebhookNotifier::new(config).map_err(|e| e.to_string())?,
     ))
 }
 
 #[cfg(not(feature = "webhooks"))]
-fn webhook(sub: &Subscriber, _: WebhookSecret) -> Result<Arc<dyn Notifier>, String> {
+fn webhook(sub: &Subscriber) -> Result<Arc<dyn Notifier>, String> {
     Err(not_built(
         &format!("LEAD_NOTIFICATIONS_FILE's webhook \"{}\"", sub.name),
         "webhooks",

@@ -89,13 +89,9 @@ pub(crate) fn settings(
     invalid: &mut dyn FnMut(&str, &str),
 ) -> Option<SyncSettings> {
     let kind = get("CRM_TYPE")?.to_ascii_lowercase();
-    let mut number = |name: &str, what: &str, default: u64| match get(name).map(|v| v.parse()) {
-        None => default,
-        Some(Ok(n)) if n > 0 => n,
-        Some(_) => {
-            invalid(name, &format!("a number of {what} above 0"));
-            default
-        }
+    let mut number = |name: &str, what: &str, default: u64| {
+        let expected = format!("a number of {what} above 0");
+        crate::config::number_in(get, invalid, name, 1..=u64::MAX, &expected, default)
     };
     let defaults = PushConfig::default();
     let push_every = Duration::from_millis(number(

@@ -15,6 +15,7 @@ use super::{Notification, NotificationKind, QuietHours};
 use crate::commit::{Destination, OutboxKind};
 use crate::error::{Error, Result};
 use crate::ports::{Claimed, DELIVERY_MARK, Delivery, Notifier, OutboxStore, SyncState};
+use crate::sync::held;
 use crate::usecase::Deps;
 
 /// One channel of a consumer: Slack, e-mail, one webhook subscriber.
@@ -222,7 +223,8 @@ impl Run<'_> {
         let event = match event {
             Ok(event) => event,
             Err(err) => {
-                self.park(deps, claimed, &err.to_string(), &[]).await?;
+                self.park(deps, claimed, &err.to_string(), &[], None)
+                    .await?;
                 return Ok(true);
             }
         };
@@ -274,7 +276,8 @@ impl Run<'_> {
         // notification are marked and not sent again.
         let waiting_helps = failures.iter().any(|(_, e)| e.is_temporary());
         if !waiting_helps || claimed.attempts + 1 >= self.config.max_attempts {
-            self.park(deps, claimed, &error, &failed).await?;
+            self.park(deps, claimed, &error, &failed, Some(kind))
+                .await?;
             return Ok(true);
         }
         let delay = failures
@@ -295,62 +298,56 @@ impl Run<'_> {
             .ok()
             .and_then(|d| deps.clock.now().checked_add_signed(d))
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
-        match self
+        let answer = self
             .outbox
             .retry(entry.id, &self.config.worker, at, &error)
-            .await
-        {
-            Ok(()) => {
-                self.report.retried += 1;
-                for name in failed {
-                    self.report
-                        .outcomes
-                        .push((name.to_owned(), kind, Sent::Retried));
-                }
-            }
-            Err(Error::Conflict(_) | Error::NotFound(_)) => self.report.lost_leases += 1,
-            Err(err) => return Err(err),
+            .await;
+        if held(answer, &mut self.report.lost_leases)? {
+            self.report.retried += 1;
+            self.outcomes(&failed, kind, Sent::Retried);
         }
         Ok(true)
     }
 
     async fn ack(&mut self, claimed: &Claimed) -> Result<()> {
-        match self.outbox.ack(claimed.entry.id, &self.config.worker).await {
-            Ok(()) => self.report.acked += 1,
-            Err(Error::Conflict(_) | Error::NotFound(_)) => self.report.lost_leases += 1,
-            Err(err) => return Err(err),
+        if held(
+            self.outbox.ack(claimed.entry.id, &self.config.worker).await,
+            &mut self.report.lost_leases,
+        )? {
+            self.report.acked += 1;
         }
         Ok(())
     }
 
+    /// Parks the entry; `failed` names the channels that failed on its
+    /// event `kind` (none when it could not be read).
     async fn park(
         &mut self,
         deps: &Deps,
         claimed: &Claimed,
         error: &str,
         failed: &[&str],
+        kind: Option<NotificationKind>,
     ) -> Result<()> {
         let now = deps.clock.now();
         let answer = self
             .outbox
             .dead_letter(claimed.entry.id, &self.config.worker, error, now)
             .await;
-        match answer {
-            Ok(()) => {
-                self.report.dead_lettered += 1;
-                let kind = serde_json::from_value::<super::Event>(claimed.entry.payload.clone())
-                    .map(|e| e.kind());
-                if let Ok(kind) = kind {
-                    for name in failed {
-                        self.report
-                            .outcomes
-                            .push(((*name).to_owned(), kind, Sent::DeadLettered));
-                    }
-                }
+        if held(answer, &mut self.report.lost_leases)? {
+            self.report.dead_lettered += 1;
+            if let Some(kind) = kind {
+                self.outcomes(failed, kind, Sent::DeadLettered);
             }
-            Err(Error::Conflict(_) | Error::NotFound(_)) => self.report.lost_leases += 1,
-            Err(err) => return Err(err),
         }
         Ok(())
+    }
+
+    fn outcomes(&mut self, channels: &[&str], kind: NotificationKind, outcome: Sent) {
+        for name in channels {
+            self.report
+                .outcomes
+                .push(((*name).to_owned(), kind, outcome));
+        }
     }
 }

@@ -23,7 +23,7 @@ use crate::model::RepId;
 use crate::policy::Policy;
 use crate::ports::{JobCounts, SyncState};
 use crate::query::{FollowUpQuery, LeadQuery, MAX_FOLLOWUP_PAGE, MAX_PAGE};
-use crate::usecase::{Deps, Progress};
+use crate::usecase::{Deps, Progress, add, counts};
 
 /// The sync-state name holding the previous digest's time.
 pub const DIGEST_WATERMARK: &str = "notify.digest";
@@ -50,17 +50,14 @@ pub async fn digest(
         .map(|at| at.with_timezone(&Utc))
         .unwrap_or_else(|| now - hours(settings.first_digest_hours));
     let window = |entered: DateTime<Utc>| entered > since && entered <= now;
-    let mut counts: JobCounts = [
+    let mut counts = counts(&[
         "tasks",
         "leads",
         "followup_due",
         "followup_overdue",
         "stale_lead",
         "digests",
-    ]
-    .into_iter()
-    .map(|n| (n.to_owned(), 0))
-    .collect();
+    ]);
     let mut lines: BTreeMap<Option<RepId>, Vec<DigestItem>> = BTreeMap::new();
     if now <= since {
         // This clock is behind the previous digest's (another instance, a
@@ -172,10 +169,6 @@ const MAX_DAYS: u32 = 3650;
 
 fn hours(n: u32) -> Duration {
     Duration::hours(i64::from(n.min(MAX_DAYS * 24)))
-}
-
-fn add(counts: &mut JobCounts, name: &str, n: u64) {
-    *counts.entry(name.to_owned()).or_default() += n;
 }
 
 /// Overdue first (oldest due first), then due soon (soonest first), then

@@ -10,6 +10,7 @@ mod push;
 
 pub use monitor::{AuthRecord, RunRecord, Seen, SyncMonitor};
 pub use pull::{ConflictRule, PullConfig, PullReport, apply_changes, apply_delivered, pull_once};
+pub(crate) use push::held;
 pub use push::{
     MAX_RETRY_AFTER, PushConfig, PushReport, backoff, push_once, record_links,
     record_links_from_crm, retry_delay,

@@ -358,10 +358,11 @@ impl Run<'_> {
     /// Done: the entry leaves the queue. A lease lost meanwhile is counted,
     /// not an error (the new holder pushes again).
     async fn ack(&mut self, entry: &Claimed) -> Result<()> {
-        match self.outbox.ack(entry.entry.id, &self.config.worker).await {
-            Ok(()) => self.report.acked += 1,
-            Err(Error::Conflict(_) | Error::NotFound(_)) => self.report.lost_leases += 1,
-            Err(err) => return Err(err),
+        if held(
+            self.outbox.ack(entry.entry.id, &self.config.worker).await,
+            &mut self.report.lost_leases,
+        )? {
+            self.report.acked += 1;
         }
         Ok(())
     }
@@ -390,10 +391,8 @@ impl Run<'_> {
             .outbox
             .retry(entry.entry.id, &self.config.worker, at, &err.chain())
             .await;
-        match answer {
-            Ok(()) => self.report.retried += 1,
-            Err(Error::Conflict(_) | Error::NotFound(_)) => self.report.lost_leases += 1,
-            Err(err) => return Err(err),
+        if held(answer, &mut self.report.lost_leases)? {
+            self.report.retried += 1;
         }
         Ok(())
     }
@@ -410,12 +409,25 @@ impl Run<'_> {
             .outbox
             .dead_letter(entry.entry.id, &self.config.worker, &err.chain(), self.now)
             .await;
-        match answer {
-            Ok(()) => self.report.dead_lettered += 1,
-            Err(Error::Conflict(_) | Error::NotFound(_)) => self.report.lost_leases += 1,
-            Err(err) => return Err(err),
+        if held(answer, &mut self.report.lost_leases)? {
+            self.report.dead_lettered += 1;
         }
         Ok(())
+    }
+}
+
+/// Reads a worker's answer about a claimed entry (ack, retry, park):
+/// `true` when it took, `false` when the lease was lost meanwhile (counted
+/// in `lost_leases`: the new holder sends the entry again), a store error
+/// otherwise. Every outbox consumer reads its answers by this rule.
+pub(crate) fn held(answer: Result<()>, lost_leases: &mut usize) -> Result<bool> {
+    match answer {
+        Ok(()) => Ok(true),
+        Err(Error::Conflict(_) | Error::NotFound(_)) => {
+            *lost_leases += 1;
+            Ok(false)
+        }
+        Err(err) => Err(err),
     }
 }
 

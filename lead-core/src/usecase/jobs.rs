@@ -372,10 +372,12 @@ pub async fn housekeeping(
     ]))
 }
 
-fn counts(names: &[&str]) -> JobCounts {
+/// Counts named `names`, all zero (a run reports each, even when none).
+pub(crate) fn counts(names: &[&str]) -> JobCounts {
     names.iter().map(|n| ((*n).to_owned(), 0)).collect()
 }
 
-fn add(counts: &mut JobCounts, name: &str, n: u64) {
+/// Adds `n` to the count `name`.
+pub(crate) fn add(counts: &mut JobCounts, name: &str, n: u64) {
     *counts.entry(name.to_owned()).or_default() += n;
 }

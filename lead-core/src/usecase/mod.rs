@@ -28,6 +28,7 @@ pub use jobs::{
     NoProgress, Progress, Refresh, automate_followups, housekeeping, refresh_leads,
     route_unassigned,
 };
+pub(crate) use jobs::{add, counts};
 pub use lead_ops::{
     AssignTo, LeadEdit, Reassignment, assign, change_stage, edit_lead, edit_lead_as, reassign,
     record_event, route_dry_run, route_preview, undo_merge,
