@@ -110,6 +110,16 @@ impl PostgresStore {
         })
     }
 
+    /// The newest migration this build knows (version, description): the
+    /// schema of every store it has opened is there.
+    pub fn schema_version() -> (i64, String) {
+        MIGRATOR
+            .iter()
+            .last()
+            .map(|m| (m.version, m.description.to_string()))
+            .unwrap_or((0, String::new()))
+    }
+
     /// [`connect`](Self::connect) with default settings to `url`
     /// (`postgres://user:password@host:port/database`).
     pub async fn from_url(url: &str) -> Result<PostgresStore> {

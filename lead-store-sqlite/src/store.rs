@@ -77,6 +77,16 @@ impl SqliteStore {
         })
     }
 
+    /// The newest migration this build knows (version, description): the
+    /// schema of every store it has opened is there.
+    pub fn schema_version() -> (i64, String) {
+        MIGRATOR
+            .iter()
+            .last()
+            .map(|m| (m.version, m.description.to_string()))
+            .unwrap_or((0, String::new()))
+    }
+
     /// [`connect`](Self::connect) with default settings to `url`
     /// (`sqlite://path/to/leads.db` or a plain path).
     pub async fn from_url(url: &str) -> Result<SqliteStore> {

@@ -39,6 +39,7 @@ mod queue;
 mod serve;
 mod sync;
 mod tls;
+pub mod tools;
 mod waking;
 
 use std::collections::HashMap;
@@ -124,6 +125,16 @@ impl Store {
             Store::Sqlite(s) => s.clone(),
             #[cfg(feature = "postgres")]
             Store::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// The newest migration of this build: where an opened store's schema is.
+    fn schema_version(&self) -> (i64, String) {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Store::Sqlite(_) => lead_store_sqlite::SqliteStore::schema_version(),
+            #[cfg(feature = "postgres")]
+            Store::Postgres(_) => lead_store_postgres::PostgresStore::schema_version(),
         }
     }
 
@@ -618,19 +629,10 @@ const USAGE: &str = "usage: lead-server [command]
 /// command (`lead-server help`). Exit code 2 for a configuration error,
 /// 1 when the server cannot start or fails.
 pub async fn main() -> ExitCode {
-    let mut vars: HashMap<String, String> = HashMap::new();
-    let mut file_error = None;
-    if let Ok(path) = std::env::var("LEAD_CONFIG") {
-        match std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {path}: {e}"))
-            .and_then(|text| config::file_vars(&text).map_err(|e| format!("{path}: {e}")))
-        {
-            Ok(file) => vars.extend(file),
-            Err(message) => file_error = Some(message),
-        }
-    }
-    // The environment wins over the file.
-    vars.extend(std::env::vars());
+    let (vars, file_error) = match tools::environment() {
+        Ok(vars) => (vars, None),
+        Err(message) => (std::env::vars().collect(), Some(message)),
+    };
     let config = ServerConfig::from_vars(&vars);
     // The configuration is read before logging starts: `WEBHOOK_DEBUG`
     // chooses the log filter when `RUST_LOG` is not set.
@@ -685,7 +687,19 @@ pub async fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         None => {}
         Some("worker") => mode = Mode::Worker,
-        Some("jobs") => return jobs_command(&config, &args[1..]).await,
+        Some("jobs") => {
+            let command = match (args.get(1).map(String::as_str), args.get(2)) {
+                (Some("list"), _) => tools::JobsCommand::List {
+                    json: args.iter().any(|a| a == "--json"),
+                },
+                (Some("run"), Some(name)) => tools::JobsCommand::Run(name.clone()),
+                _ => {
+                    eprintln!("usage: lead-server jobs list [--json] | lead-server jobs run NAME");
+                    return ExitCode::from(2);
+                }
+            };
+            return jobs_command(&config, command).await;
+        }
         #[cfg(feature = "pipedrive")]
         Some("pipedrive-webhooks") => return pipedrive::subscribe_command(&config).await,
         Some("help" | "--help" | "-h") => {
@@ -817,54 +831,37 @@ async fn start_jobs(
     Ok(Arc::new(jobs::Control { runner, queue }))
 }
 
-/// `lead-server jobs list|run NAME`.
-async fn jobs_command(config: &ServerConfig, args: &[String]) -> ExitCode {
+/// `lead-server jobs list|run NAME` and `lead jobs`.
+async fn jobs_command(config: &ServerConfig, command: tools::JobsCommand) -> ExitCode {
     // The files the jobs read; not the TLS ones (a cron host need not
     // have the certificate).
     let files = match load_files(config) {
         Ok(files) => files,
         Err(message) => {
-            tracing::error!("{message}");
+            eprintln!("{message}");
             return ExitCode::from(2);
         }
     };
-    let usage = "usage: lead-server jobs list [--json] | lead-server jobs run NAME";
-    let job = match args.first().map(String::as_str) {
-        Some("list") => None,
-        Some("run") => match args.get(1).map(|n| (n, jobs::Job::parse(n))) {
-            Some((_, Some(job))) => Some(job),
-            Some((name, None)) => {
+    let (job, json) = match &command {
+        tools::JobsCommand::List { json } => (None, *json),
+        tools::JobsCommand::Run(name) => match jobs::Job::parse(name) {
+            Some(job) => (Some(job), false),
+            None => {
                 let known: Vec<_> = jobs::Job::ALL.iter().map(|j| j.name()).collect();
                 eprintln!("no job {name:?}; the jobs are {}", known.join(", "));
                 return ExitCode::from(2);
             }
-            None => {
-                eprintln!("{usage}");
-                return ExitCode::from(2);
-            }
         },
-        _ => {
-            eprintln!("{usage}");
-            return ExitCode::from(2);
-        }
     };
     if job == Some(jobs::Job::CrmBidirectionalSync) && config.sync.is_none() {
         eprintln!("crm_bidirectional_sync needs a CRM: set CRM_TYPE and its variables");
         return ExitCode::from(2);
     }
-    let store = match Store::open(&config.database_url).await {
+    let store = match tools::open_store(config).await {
         Ok(store) => store,
         Err(e) => {
-            eprintln!(
-                "cannot open the store at {}: {e}",
-                describe(&config.database_url)
-            );
-            // A URL that cannot work is configuration; a store that does not
-            // answer is a failure (cron tries again).
-            return match e {
-                Error::Invalid { .. } => ExitCode::from(2),
-                _ => ExitCode::FAILURE,
-            };
+            eprintln!("{e}");
+            return e.exit_code();
         }
     };
     let crm = match &config.sync {
@@ -888,7 +885,7 @@ async fn jobs_command(config: &ServerConfig, args: &[String]) -> ExitCode {
     let deps = Deps::new(store.port());
     let runner = runner(config, &files, &store, &deps, crm, queue);
     let code = match job {
-        None => jobs::list_command(&runner, args.iter().any(|a| a == "--json")).await,
+        None => jobs::list_command(&runner, json).await,
         Some(job) => jobs::run_command(&runner, job).await,
     };
     store.close().await;

@@ -1,4 +1,8 @@
-//! Reading leads, scoring them and writing the report.
+//! `lead score`: run a scoring rule set over a file of leads and report
+//! throughput, the score and priority distribution and, when the file says
+//! which leads converted, how well the rules separate them (AUC and
+//! conversion rate per priority). It replaces `examples/score-rules`, with
+//! the same options, and reads XLSX too.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -9,12 +13,32 @@ use lead_core::{
 };
 use serde_json::Value;
 
-/// What to run.
-pub(crate) struct Options {
+use crate::Failure;
+use crate::table::{self, Format};
+
+/// `lead score`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Example:\n  lead score --input leads.csv --rules my-rules.toml --converted won")]
+pub(crate) struct ScoreArgs {
+    /// Leads: `.csv` with a header row, `.jsonl` / `.ndjson` with one JSON object per line, or `.xlsx`.
+    #[arg(long)]
     pub(crate) input: PathBuf,
+    /// Rule set (TOML or JSON); the built-in default set when absent.
+    #[arg(long)]
     pub(crate) rules: Option<PathBuf>,
+    /// Column (or JSON key) that marks converted leads (`1`, `true`, `yes`, `won`).
+    #[arg(long)]
     pub(crate) converted: Option<String>,
+    /// Default region for phone numbers without a country prefix.
+    #[arg(long, default_value = "US")]
     pub(crate) region: String,
+}
+
+/// Runs `lead score` and prints the report.
+pub(crate) fn run(args: ScoreArgs) -> Result<(), Failure> {
+    let text = report(&args)?;
+    print!("{text}");
+    Ok(())
 }
 
 /// One input row: its fields and, when known, whether it converted.
@@ -36,58 +60,30 @@ fn truthy(value: &Value) -> Option<bool> {
     }
 }
 
-fn read_rows(options: &Options) -> Result<Vec<Row>, String> {
+fn read_rows(options: &ScoreArgs) -> Result<Vec<Row>, Failure> {
     let path = &options.input;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let is_csv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let format = Format::of(path, None)?;
+    let opened = table::open(path, format, None)?;
     let mut rows = Vec::new();
-    let split_converted = |mut fields: Vec<(String, Value)>| {
+    for item in opened.rows {
+        let mut fields = item
+            .map_err(|bad| Failure::usage(format!("{}: row {}: {}", path.display(), bad.number, bad.reason)))?
+            .fields;
         let converted = options.converted.as_ref().and_then(|col| {
             let at = fields.iter().position(|(k, _)| k == col)?;
             truthy(&fields.remove(at).1)
         });
-        Row { fields, converted }
-    };
-    if is_csv {
-        let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let headers = reader
-            .headers()
-            .map_err(|e| format!("bad CSV header: {e}"))?
-            .clone();
-        for (n, record) in reader.records().enumerate() {
-            let record = record.map_err(|e| format!("bad CSV record {}: {e}", n + 2))?;
-            let fields = headers
-                .iter()
-                .zip(record.iter())
-                .map(|(h, v)| (h.to_owned(), Value::from(v)))
-                .collect();
-            rows.push(split_converted(fields));
-        }
-    } else {
-        for (n, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            match serde_json::from_str::<Value>(line) {
-                Ok(Value::Object(obj)) => rows.push(split_converted(obj.into_iter().collect())),
-                Ok(_) => return Err(format!("line {} is not a JSON object", n + 1)),
-                Err(e) => return Err(format!("line {} is not JSON: {e}", n + 1)),
-            }
-        }
+        rows.push(Row { fields, converted });
     }
     Ok(rows)
 }
 
-fn load_rules(path: Option<&PathBuf>) -> Result<RuleSet, String> {
+fn load_rules(path: Option<&PathBuf>) -> Result<RuleSet, Failure> {
     let Some(path) = path else {
         return Ok(RuleSet::default());
     };
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
     let parsed = if path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))
@@ -96,7 +92,7 @@ fn load_rules(path: Option<&PathBuf>) -> Result<RuleSet, String> {
     } else {
         RuleSet::from_toml(&text)
     };
-    parsed.map_err(|e| format!("{}: {e}", path.display()))
+    parsed.map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
 /// Area under the ROC curve by the rank-sum (Mann-Whitney) statistic, with
@@ -129,9 +125,10 @@ pub(crate) fn auc(scored: &[(u8, bool)]) -> Option<f64> {
 }
 
 /// Runs the whole report and returns its text.
-pub(crate) fn run(options: &Options) -> Result<String, String> {
+fn report(options: &ScoreArgs) -> Result<String, Failure> {
     let rules = load_rules(options.rules.as_ref())?;
-    let region = Region::parse(&options.region).map_err(|e| e.to_string())?;
+    let region = Region::parse(&options.region)
+        .map_err(|e| Failure::usage(format!("--region: {e}")))?;
     let rows = read_rows(options)?;
     let map = FieldMap::default();
     let normalize_options = NormalizeOptions {
@@ -272,7 +269,7 @@ mod tests {
              not-an-email,,,,,,,,,,0\n",
         )
         .unwrap();
-        let text = run(&Options {
+        let text = report(&ScoreArgs {
             input: path,
             rules: None,
             converted: Some("won".into()),
