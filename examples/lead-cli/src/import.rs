@@ -56,7 +56,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(2);
 
 /// `lead import`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  lead import trade-show.csv --dry-run\n  lead import vendor-list.xlsx --sheet Leads --map \"Mobile Phone=phone\" --map Notes=message\n  lead import leads.jsonl --errors refused.csv\n\nColumns are read as lead fields by name, through the aliases the server knows (Email Address, fname, Company Name...) and the policy's field_aliases; other columns are kept in the lead's metadata. Running the same file again creates nothing new; an interrupted run resumes where it stopped.\n\nExit codes: 0 every row went in, 1 some rows were refused (see the error file) or the store failed, 2 usage or configuration error.")]
+#[command(
+    after_help = "Examples:\n  lead import trade-show.csv --dry-run\n  lead import vendor-list.xlsx --sheet Leads --map \"Mobile Phone=phone\" --map Notes=message\n  lead import leads.jsonl --errors refused.csv\n\nColumns are read as lead fields by name, through the aliases the server knows (Email Address, fname, Company Name...) and the policy's field_aliases; other columns are kept in the lead's metadata. Running the same file again creates nothing new; an interrupted run resumes where it stopped.\n\nExit codes: 0 every row went in, 1 some rows were refused (see the error file) or the store failed, 2 usage or configuration error."
+)]
 pub(crate) struct ImportArgs {
     /// The file of leads: `.csv` (header row; `,` `;` or tab), `.jsonl` (one JSON object per line) or `.xlsx`.
     file: PathBuf,
@@ -137,7 +139,9 @@ impl Columns {
         let mut skip: HashSet<String> = COMPUTED_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
         for entry in args {
             let (column, field) = entry.split_once('=').ok_or_else(|| {
-                Failure::usage(format!("--map {entry:?}: write COLUMN=FIELD, e.g. \"Mobile=phone\""))
+                Failure::usage(format!(
+                    "--map {entry:?}: write COLUMN=FIELD, e.g. \"Mobile=phone\""
+                ))
             })?;
             let (column, field) = (column.trim(), field.trim());
             if field == "-" {
@@ -212,7 +216,10 @@ impl Columns {
         }
         let mut text = format!("columns read as lead fields: {}", fields.join(", "));
         if !kept.is_empty() {
-            text.push_str(&format!("\nkept in each lead's metadata: {}", kept.join(", ")));
+            text.push_str(&format!(
+                "\nkept in each lead's metadata: {}",
+                kept.join(", ")
+            ));
         }
         if !left.is_empty() {
             text.push_str(&format!("\nleft out: {}", left.join(", ")));
@@ -278,7 +285,9 @@ impl ErrorFile {
         if self.writer.is_none() {
             let mut writer = csv::Writer::from_path(&self.path).map_err(|e| failed(&e))?;
             writer
-                .write_record(["row", "status", "column", "field", "code", "reason", "value"])
+                .write_record([
+                    "row", "status", "column", "field", "code", "reason", "value",
+                ])
                 .map_err(|e| failed(&e))?;
             self.writer = Some(writer);
         }
@@ -358,7 +367,8 @@ impl InOrder {
             if !done.flagged.is_empty() {
                 self.counts.flagged += 1;
                 for problem in &done.flagged {
-                    self.errors.write(done.number, "kept_with_warning", problem)?;
+                    self.errors
+                        .write(done.number, "kept_with_warning", problem)?;
                 }
             }
         }
@@ -395,7 +405,11 @@ fn warnings(columns: &Columns, warnings: &[lead_core::FieldWarning]) -> Vec<Prob
 
 /// Checks a row without the store: its problems, or its normalized e-mail
 /// key and the warnings it would be kept with.
-fn check(columns: &Columns, policy: &Policy, row: &Row) -> Result<(String, Vec<Problem>), Vec<Problem>> {
+fn check(
+    columns: &Columns,
+    policy: &Policy,
+    row: &Row,
+) -> Result<(String, Vec<Problem>), Vec<Problem>> {
     let input = columns.input(row);
     match normalize(&input, &policy.normalize_options()) {
         Ok(fields) => {
@@ -418,7 +432,7 @@ struct Checkpoint {
 pub(crate) async fn run(args: ImportArgs) -> Result<Done, Failure> {
     let path = args.file.clone();
     let format = Format::of(&path, args.format)?;
-    let digest = table::file_digest(&path)?;
+    let digest = identity(&table::file_digest(&path)?, &args);
     let opened = table::open(&path, format, args.sheet.as_deref())?;
     let vars = crate::environment()?;
     let session = lead_server::tools::Session::open(&vars).await?;
@@ -433,14 +447,31 @@ pub(crate) async fn run(args: ImportArgs) -> Result<Done, Failure> {
     let errors = ErrorFile::new(args.errors.clone().unwrap_or_else(|| errors_path(&path)));
     let started = Instant::now();
     let result = if args.dry_run {
-        dry_run(&session, &columns, &policy, opened, errors).await
+        dry_run(&session, &columns, &policy, opened, errors, &digest).await
     } else {
-        import(&session, Arc::new(columns), Arc::new(policy), opened, errors, &digest, &path, args.concurrency).await
+        import(
+            &session,
+            Arc::new(columns),
+            Arc::new(policy),
+            opened,
+            errors,
+            &digest,
+            &path,
+            args.concurrency,
+        )
+        .await
     };
     session.close().await;
     let (counts, errors_written, stop) = result?;
     let elapsed = started.elapsed();
-    print_summary(&path, &session.store_name(), &counts, errors_written, elapsed, args.dry_run);
+    print_summary(
+        &path,
+        &session.store_name(),
+        &counts,
+        errors_written,
+        elapsed,
+        args.dry_run,
+    );
     if let Some(stop) = stop {
         return Err(stop);
     }
@@ -449,6 +480,28 @@ pub(crate) async fn run(args: ImportArgs) -> Result<Done, Failure> {
     } else {
         Done::Clean
     })
+}
+
+/// What makes two runs the same import: the file's SHA-256 and how its
+/// rows are read (`--sheet`, `--map`). The same file read another way is
+/// another import, whose rows merge by e-mail.
+fn identity(file_digest: &str, args: &ImportArgs) -> String {
+    use sha2::{Digest, Sha256};
+    if args.sheet.is_none() && args.map.is_empty() {
+        return file_digest.to_owned();
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(file_digest.as_bytes());
+    hasher.update(format!("\nsheet={:?}", args.sheet).as_bytes());
+    for map in &args.map {
+        hasher.update(format!("\nmap={map}").as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// A row's idempotency key: the import and the row number.
+fn row_key(digest: &str, number: u64) -> String {
+    format!("import:{}:{number}", &digest[..32])
 }
 
 fn errors_path(path: &Path) -> PathBuf {
@@ -515,8 +568,10 @@ async fn dry_run(
     policy: &Policy,
     opened: table::Table,
     errors: ErrorFile,
+    digest: &str,
 ) -> Result<Report, Failure> {
     let deps = session.deps();
+    let store_failed = |e: Error| Failure::failed(format!("the store failed: {}", e.chain()));
     let bar = crate::progress::bar(opened.size, "checking");
     let mut order = InOrder {
         next: 0,
@@ -537,19 +592,23 @@ async fn dry_run(
                 let (outcome, flagged) = match check(columns, policy, &row) {
                     Err(problems) => (Outcome::Refused(problems), Vec::new()),
                     Ok((key, flagged)) => {
-                        let outcome = if seen.contains(&key) {
+                        let replay = deps
+                            .reads
+                            .find_by_idempotency_key(&row_key(digest, row.number), deps.clock.now())
+                            .await
+                            .map_err(store_failed)?;
+                        let outcome = if replay.is_some() {
+                            Outcome::Already
+                        } else if seen.contains(&key) {
                             Outcome::Merged
                         } else {
-                            let store_failed = |e: Error| {
-                                Failure::failed(format!("the store failed: {}", e.chain()))
-                            };
-                            let replay = deps
+                            let stored = deps
                                 .reads
                                 .find_by_email_key(&key)
                                 .await
                                 .map_err(store_failed)?;
                             seen.insert(key);
-                            if replay.is_some() {
+                            if stored.is_some() {
                                 Outcome::Merged
                             } else {
                                 Outcome::Created
@@ -566,7 +625,10 @@ async fn dry_run(
             }
         };
         order.take(seq as u64, finished)?;
-        bar.set_message(crate::progress::rate(order.counts.rows(), started.elapsed()));
+        bar.set_message(crate::progress::rate(
+            order.counts.rows(),
+            started.elapsed(),
+        ));
     }
     bar.finish_and_clear();
     let written = order.errors.finish()?.then(|| order.errors.path.clone());
@@ -588,8 +650,16 @@ async fn import(
     let state = session.sync_state();
     let store_failed = |e: Error| Failure::failed(format!("the store failed: {}", e.chain()));
     let checkpoint_name = format!("import.{digest}");
-    let resume_from = match state.watermark(&checkpoint_name).await.map_err(store_failed)? {
-        Some(text) => serde_json::from_str::<Checkpoint>(&text).unwrap_or_default().rows,
+    let resume_from = match state
+        .watermark(&checkpoint_name)
+        .await
+        .map_err(store_failed)?
+    {
+        Some(text) => {
+            serde_json::from_str::<Checkpoint>(&text)
+                .unwrap_or_default()
+                .rows
+        }
         None => 0,
     };
     if resume_from > 0 {
@@ -604,10 +674,10 @@ async fn import(
         counts: Counts::default(),
         errors,
     };
-    let key_prefix = format!("import:{}:", &digest[..32]);
     let window = chrono::Duration::days(KEY_WINDOW_DAYS);
     // Rows are read on their own thread: the file's reader blocks.
-    let (rows_tx, mut rows_rx) = mpsc::channel::<(u64, Result<Row, BadRow>)>(4 * usize::from(concurrency));
+    let (rows_tx, mut rows_rx) =
+        mpsc::channel::<(u64, Result<Row, BadRow>)>(4 * usize::from(concurrency));
     let reader = std::thread::spawn({
         let rows = opened.rows;
         move || {
@@ -636,6 +706,14 @@ async fn import(
             biased;
             _ = &mut interrupted, if reading => {
                 reading = false;
+                eprintln!("interrupted: finishing the rows in flight and saving the checkpoint (Ctrl-C again to quit at once)");
+                tokio::spawn(async {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        // Quits without the checkpoint: the next run
+                        // recognises the stored rows by their keys.
+                        std::process::exit(1);
+                    }
+                });
                 stop = Some(Failure::failed(
                     "interrupted: the rows in flight were finished and the checkpoint saved; run the same command again to resume",
                 ));
@@ -684,7 +762,7 @@ async fn import(
                 in_flight += 1;
                 let (columns, policy, deps, done_tx) = (columns.clone(), policy.clone(), deps.clone(), done_tx.clone());
                 let idempotency = Idempotency {
-                    key: format!("{key_prefix}{}", row.number),
+                    key: row_key(digest, row.number),
                     window,
                     request_hash: None,
                 };
@@ -715,7 +793,9 @@ async fn import(
             }
         }
         if order.next > saved && saved_at.elapsed() >= CHECKPOINT_EVERY {
-            save(&*state, &checkpoint_name, order.next, false, path).await.map_err(store_failed)?;
+            save(&*state, &checkpoint_name, order.next, false, path)
+                .await
+                .map_err(store_failed)?;
             saved = order.next;
             saved_at = Instant::now();
         }

@@ -208,6 +208,22 @@ fn import_twice(store: &TestStore) {
     assert_eq!(count(&again, "refused"), 2);
     let after = store.leads();
     assert_eq!(after, leads, "a second import changed the leads");
+    let dry_again = store.lead(&["import", "leads.csv", "--dry-run"]);
+    assert_eq!(count(&dry_again, "created"), 0);
+    assert_eq!(count(&dry_again, "already imported"), 7);
+
+    // The same file read another way is another import: its rows merge
+    // into the leads by e-mail, nothing is created twice.
+    let remapped = store.lead(&["import", "leads.csv", "--map", "Vendor Id=-"]);
+    assert_eq!(
+        remapped.status.code(),
+        Some(1),
+        "{}",
+        text(&remapped.stderr)
+    );
+    assert_eq!(count(&remapped, "created"), 0);
+    assert_eq!(count(&remapped, "merged"), 7);
+    assert_eq!(store.leads().len(), 5);
 }
 
 #[test]
@@ -254,7 +270,11 @@ fn round_trip(from: &TestStore, to: &TestStore, format: &str) {
     assert_eq!(count(&import, "created"), 5);
     assert_eq!(count(&import, "refused"), 0);
     assert_eq!(count(&import, "kept with warnings"), 1);
-    assert_eq!(comparable(&to.leads()), comparable(&from.leads()), "{format}");
+    assert_eq!(
+        comparable(&to.leads()),
+        comparable(&from.leads()),
+        "{format}"
+    );
 }
 
 fn export_round_trips(from: &TestStore, csv_to: &TestStore, xlsx_to: &TestStore) {
@@ -289,7 +309,11 @@ fn export_round_trips(from: &TestStore, csv_to: &TestStore, xlsx_to: &TestStore)
 
 #[test]
 fn sqlite_export_round_trips_through_import_in_csv_and_xlsx_with_formulas_neutralised() {
-    let (a, b, c) = (TestStore::sqlite(), TestStore::sqlite(), TestStore::sqlite());
+    let (a, b, c) = (
+        TestStore::sqlite(),
+        TestStore::sqlite(),
+        TestStore::sqlite(),
+    );
     export_round_trips(&a, &b, &c);
 }
 
@@ -335,10 +359,16 @@ async fn stored(url: &str) -> i64 {
         let mut conn = sqlx::SqliteConnection::connect(&format!("{url}?mode=ro"))
             .await
             .unwrap();
-        sqlx::query_scalar(query).fetch_one(&mut conn).await.unwrap()
+        sqlx::query_scalar(query)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
     } else {
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-        sqlx::query_scalar(query).fetch_one(&mut conn).await.unwrap()
+        sqlx::query_scalar(query)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
     }
 }
 
@@ -378,7 +408,10 @@ async fn interrupted_import_resumes_without_twins(store: &TestStore, stop: Stop)
         if stored(&store.url).await >= 100 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no lead stored in 120 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no lead stored in 120 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     match stop {
@@ -393,7 +426,10 @@ async fn interrupted_import_resumes_without_twins(store: &TestStore, stop: Stop)
     }
     let stopped = child.wait_with_output().unwrap();
     let before = stored(&store.url).await;
-    assert!(before > 0 && (before as u64) < distinct, "{before} of {distinct}");
+    assert!(
+        before > 0 && (before as u64) < distinct,
+        "{before} of {distinct}"
+    );
     if stop == Stop::Interrupt {
         assert_eq!(stopped.status.code(), Some(1));
         assert!(
@@ -431,7 +467,11 @@ async fn interrupted_import_resumes_without_twins(store: &TestStore, stop: Stop)
         + count(&resumed, "already imported");
     assert_eq!(rows, ROWS as u64);
     assert!(count(&resumed, "already imported") > 0);
-    assert_eq!(stored(&store.url).await as u64, distinct, "twins after resuming");
+    assert_eq!(
+        stored(&store.url).await as u64,
+        distinct,
+        "twins after resuming"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
