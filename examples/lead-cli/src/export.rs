@@ -24,9 +24,8 @@ use serde_json::{Map, Value};
 use crate::Failure;
 use crate::table::{self, Format};
 
-/// The columns, in order.
-pub(crate) const COLUMNS: [&str; 30] = [
-    "ext_id",
+/// The lead's own fields, as an import reads them back.
+const FIELD_COLUMNS: [&str; 20] = [
     "email",
     "first_name",
     "last_name",
@@ -47,6 +46,12 @@ pub(crate) const COLUMNS: [&str; 30] = [
     "landing_page",
     "consent_marketing",
     "consent_text",
+];
+
+/// Columns the system computes: an import reads none of them (a lead's
+/// stage, score or rep come from the rules).
+pub(crate) const COMPUTED_COLUMNS: [&str; 9] = [
+    "ext_id",
     "stage",
     "priority",
     "score",
@@ -55,15 +60,28 @@ pub(crate) const COLUMNS: [&str; 30] = [
     "created_at",
     "updated_at",
     "warnings",
-    "metadata",
 ];
+
+/// The columns, in order: the id, the fields, what was computed, the
+/// metadata.
+static COLUMNS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let (id, computed) = COMPUTED_COLUMNS.split_at(1);
+    id.iter()
+        .chain(&FIELD_COLUMNS)
+        .chain(computed)
+        .chain(&["metadata"])
+        .copied()
+        .collect()
+});
 
 /// An XLSX sheet's last row (1 048 576) less the header.
 const XLSX_MAX_LEADS: u64 = 1_048_575;
 
 /// `lead export`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  lead export --output leads.csv\n  lead export --stage qualified --priority high --output hot.xlsx\n  lead export --rep ana --from 2026-10-01 --to 2026-11-01 --format jsonl > october.jsonl\n\nCSV and XLSX cells starting with = + - @ tab or CR are written with a leading ' so no spreadsheet runs them; `lead import` reads them back as written.")]
+#[command(
+    after_help = "Examples:\n  lead export --output leads.csv\n  lead export --stage qualified --priority high --output hot.xlsx\n  lead export --rep ana --from 2026-10-01 --to 2026-11-01 --format jsonl > october.jsonl\n\nCSV and XLSX cells starting with = + - @ tab or CR are written with a leading ' so no spreadsheet runs them; `lead import` reads them back as written."
+)]
 pub(crate) struct ExportArgs {
     /// The file to write; standard output when absent (CSV and JSON lines only).
     #[arg(long, short)]
@@ -135,7 +153,11 @@ impl ExportArgs {
                 .map_err(|e| bad("rep", e))?,
             source: self.source.clone(),
             segment: self.segment.clone(),
-            created_from: self.from.as_deref().map(|t| instant("from", t)).transpose()?,
+            created_from: self
+                .from
+                .as_deref()
+                .map(|t| instant("from", t))
+                .transpose()?,
             created_to: self.to.as_deref().map(|t| instant("to", t)).transpose()?,
             limit: Some(lead_core::query::MAX_PAGE),
             ..LeadQuery::default()
@@ -164,7 +186,10 @@ fn cell(lead: &Lead, column: &str) -> Option<Value> {
         "email" => Some(Value::String(f.email.as_str().to_owned())),
         "first_name" => text(&f.first_name),
         "last_name" => text(&f.last_name),
-        "phone" => f.phone.as_ref().map(|p| Value::String(p.as_str().to_owned())),
+        "phone" => f
+            .phone
+            .as_ref()
+            .map(|p| Value::String(p.as_str().to_owned())),
         "company" => text(&f.company),
         "job_title" => text(&f.job_title),
         "website" => text(&f.website),
@@ -184,7 +209,10 @@ fn cell(lead: &Lead, column: &str) -> Option<Value> {
         "stage" => Some(Value::String(lead.stage.as_str().to_owned())),
         "priority" => Some(Value::String(lead.priority.as_str().to_owned())),
         "score" => Some(Value::from(lead.score.value())),
-        "assigned_to" => lead.assigned_to.as_ref().map(|r| Value::String(r.to_string())),
+        "assigned_to" => lead
+            .assigned_to
+            .as_ref()
+            .map(|r| Value::String(r.to_string())),
         "segments" => (!lead.segments.is_empty()).then(|| Value::from(lead.segments.clone())),
         "created_at" => Some(Value::String(lead.created_at.to_rfc3339())),
         "updated_at" => Some(Value::String(lead.updated_at.to_rfc3339())),
@@ -272,9 +300,11 @@ impl Sink {
                     row: 1,
                 });
             }
-            (_, Some(path)) => Box::new(std::fs::File::create(path).map_err(|e| {
-                Failure::usage(format!("{}: cannot write: {e}", path.display()))
-            })?),
+            (_, Some(path)) => {
+                Box::new(std::fs::File::create(path).map_err(|e| {
+                    Failure::usage(format!("{}: cannot write: {e}", path.display()))
+                })?)
+            }
             (_, None) => Box::new(std::io::stdout().lock()),
         };
         Ok(match format {
@@ -282,7 +312,7 @@ impl Sink {
             _ => {
                 let mut writer = csv::Writer::from_writer(out);
                 writer
-                    .write_record(COLUMNS)
+                    .write_record(COLUMNS.iter())
                     .map_err(|e| Failure::failed(format!("cannot write: {e}")))?;
                 Sink::Csv(Box::new(writer))
             }
@@ -314,9 +344,7 @@ impl Sink {
                         "an XLSX sheet holds at most {XLSX_MAX_LEADS} leads: export to CSV or JSON lines, or narrow the filters"
                     )));
                 }
-                let sheet = workbook
-                    .worksheet_from_index(0)
-                    .map_err(|e| failed(&e))?;
+                let sheet = workbook.worksheet_from_index(0).map_err(|e| failed(&e))?;
                 for (c, column) in COLUMNS.iter().enumerate() {
                     if let Some(value) = cell(lead, column) {
                         sheet
@@ -415,7 +443,9 @@ mod tests {
             "2026-10-01T00:00:00+00:00"
         );
         assert_eq!(
-            instant("to", "2026-10-01T09:30:00+02:00").unwrap().to_rfc3339(),
+            instant("to", "2026-10-01T09:30:00+02:00")
+                .unwrap()
+                .to_rfc3339(),
             "2026-10-01T07:30:00+00:00"
         );
         let bad = instant("from", "yesterday").unwrap_err();
@@ -424,12 +454,13 @@ mod tests {
     }
 
     #[test]
-    fn every_column_an_import_reads_is_a_lead_field_or_computed() {
-        for column in COLUMNS {
-            let known = lead_core::CANONICAL_FIELDS.contains(&column)
-                || crate::import::COMPUTED_COLUMNS.contains(&column)
-                || column == "metadata";
-            assert!(known, "{column}");
-        }
+    fn the_fields_are_every_lead_field_once() {
+        let mut fields = FIELD_COLUMNS.to_vec();
+        let mut canonical = lead_core::CANONICAL_FIELDS.to_vec();
+        fields.sort_unstable();
+        canonical.sort_unstable();
+        assert_eq!(fields, canonical);
+        assert_eq!(COLUMNS.len(), 1 + 20 + 8 + 1);
+        assert_eq!(COLUMNS[0], "ext_id");
     }
 }

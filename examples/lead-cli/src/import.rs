@@ -33,20 +33,6 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::table::{self, BadRow, Format, Row};
 use crate::{Done, Failure};
 
-/// Columns an export writes that the system computes: an import reads
-/// none of them (a lead's stage, score or rep come from the rules).
-pub(crate) const COMPUTED_COLUMNS: [&str; 9] = [
-    "ext_id",
-    "stage",
-    "priority",
-    "score",
-    "assigned_to",
-    "segments",
-    "created_at",
-    "updated_at",
-    "warnings",
-];
-
 /// How long a row's idempotency key answers a repeat: a year, so a file
 /// imported again within it stores nothing new.
 const KEY_WINDOW_DAYS: i64 = 366;
@@ -136,7 +122,10 @@ impl Columns {
         let mut map = policy
             .field_map()
             .map_err(|e| Failure::usage(format!("the policy's field_aliases: {e}")))?;
-        let mut skip: HashSet<String> = COMPUTED_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+        let mut skip: HashSet<String> = crate::export::COMPUTED_COLUMNS
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect();
         for entry in args {
             let (column, field) = entry.split_once('=').ok_or_else(|| {
                 Failure::usage(format!(
