@@ -36,7 +36,8 @@ pub(crate) fn spinner(what: &str) -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     let template = format!("{{spinner}} {what} {{msg}}");
     bar.set_style(
-        ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar

@@ -18,7 +18,9 @@ use crate::table::{self, Format};
 
 /// `lead score`.
 #[derive(Debug, Clone, clap::Args)]
-#[command(after_help = "Example:\n  lead score --input leads.csv --rules my-rules.toml --converted won")]
+#[command(
+    after_help = "Example:\n  lead score --input leads.csv --rules my-rules.toml --converted won"
+)]
 pub(crate) struct ScoreArgs {
     /// Leads: `.csv` with a header row, `.jsonl` / `.ndjson` with one JSON object per line, or `.xlsx`.
     #[arg(long)]
@@ -67,7 +69,14 @@ fn read_rows(options: &ScoreArgs) -> Result<Vec<Row>, Failure> {
     let mut rows = Vec::new();
     for item in opened.rows {
         let mut fields = item
-            .map_err(|bad| Failure::usage(format!("{}: row {}: {}", path.display(), bad.number, bad.reason)))?
+            .map_err(|bad| {
+                Failure::usage(format!(
+                    "{}: row {}: {}",
+                    path.display(),
+                    bad.number,
+                    bad.reason
+                ))
+            })?
             .fields;
         let converted = options.converted.as_ref().and_then(|col| {
             let at = fields.iter().position(|(k, _)| k == col)?;
@@ -127,8 +136,8 @@ pub(crate) fn auc(scored: &[(u8, bool)]) -> Option<f64> {
 /// Runs the whole report and returns its text.
 fn report(options: &ScoreArgs) -> Result<String, Failure> {
     let rules = load_rules(options.rules.as_ref())?;
-    let region = Region::parse(&options.region)
-        .map_err(|e| Failure::usage(format!("--region: {e}")))?;
+    let region =
+        Region::parse(&options.region).map_err(|e| Failure::usage(format!("--region: {e}")))?;
     let rows = read_rows(options)?;
     let map = FieldMap::default();
     let normalize_options = NormalizeOptions {

@@ -82,9 +82,8 @@ pub(crate) struct Table {
 
 /// Opens `path` as `format`. `sheet` picks an XLSX sheet by name.
 pub(crate) fn open(path: &Path, format: Format, sheet: Option<&str>) -> Result<Table, Failure> {
-    let cannot = |e: &dyn std::fmt::Display| {
-        Failure::usage(format!("{}: cannot read: {e}", path.display()))
-    };
+    let cannot =
+        |e: &dyn std::fmt::Display| Failure::usage(format!("{}: cannot read: {e}", path.display()));
     match format {
         Format::Csv => {
             let size = std::fs::metadata(path).map_err(|e| cannot(&e))?.len();
@@ -180,7 +179,10 @@ fn csv_rows(
                     position,
                 })),
                 Ok(true) => {
-                    if record.iter().all(|cell| cell.iter().all(u8::is_ascii_whitespace)) {
+                    if record
+                        .iter()
+                        .all(|cell| cell.iter().all(u8::is_ascii_whitespace))
+                    {
                         continue;
                     }
                     Some(csv_row(&names, &record, number, position))
@@ -208,7 +210,9 @@ fn csv_row(
                 number,
                 reason: format!(
                     "column {} is not UTF-8 text: save the file as CSV UTF-8",
-                    names.get(i).map_or_else(|| (i + 1).to_string(), Clone::clone)
+                    names
+                        .get(i)
+                        .map_or_else(|| (i + 1).to_string(), Clone::clone)
                 ),
                 position,
             });
@@ -272,10 +276,7 @@ impl Iterator for JsonLines {
             return match serde_json::from_slice::<Value>(&line) {
                 Ok(Value::Object(object)) => Some(Ok(Row {
                     number,
-                    fields: object
-                        .into_iter()
-                        .filter(|(_, v)| !v.is_null())
-                        .collect(),
+                    fields: object.into_iter().filter(|(_, v)| !v.is_null()).collect(),
                     position,
                 })),
                 Ok(_) => bad("not a JSON object".into()),
@@ -313,7 +314,10 @@ fn xlsx_rows(path: PathBuf, sheet: Option<&str>) -> Result<Table, Failure> {
     let first_row = u64::from(range.start().map_or(0, |(row, _)| row));
     let mut rows = range.rows();
     let columns: Vec<String> = match rows.next() {
-        Some(header) => header.iter().map(|c| c.to_string().trim().to_owned()).collect(),
+        Some(header) => header
+            .iter()
+            .map(|c| c.to_string().trim().to_owned())
+            .collect(),
         None => Vec::new(),
     };
     if columns.iter().all(String::is_empty) {
@@ -445,7 +449,14 @@ mod tests {
 
     #[test]
     fn formula_cells_are_neutralised_and_restored() {
-        for cell in ["=HYPERLINK(\"http://x\",\"y\")", "+34600", "-1", "@SUM(A1)", "\tx", "\rx"] {
+        for cell in [
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "+34600",
+            "-1",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
             let safe = neutralise(cell);
             assert_eq!(safe, format!("'{cell}"));
             assert_eq!(restore(&safe), cell);
@@ -477,10 +488,19 @@ mod tests {
 
     #[test]
     fn a_bad_json_line_is_one_bad_row() {
-        let rows = rows_of("a.jsonl", "{\"email\":\"a@x.com\"}\nnot json\n[1]\n\n{\"email\":null}\n");
+        let rows = rows_of(
+            "a.jsonl",
+            "{\"email\":\"a@x.com\"}\nnot json\n[1]\n\n{\"email\":null}\n",
+        );
         assert!(rows[0].is_ok());
         assert_eq!(rows[1].as_ref().unwrap_err().number, 2);
-        assert!(rows[2].as_ref().unwrap_err().reason.contains("not a JSON object"));
+        assert!(
+            rows[2]
+                .as_ref()
+                .unwrap_err()
+                .reason
+                .contains("not a JSON object")
+        );
         assert_eq!(rows[3].as_ref().unwrap().fields, vec![]);
         assert_eq!(rows[3].as_ref().unwrap().number, 5);
     }
