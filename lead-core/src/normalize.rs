@@ -334,14 +334,32 @@ pub(crate) fn parse_url(raw: &str, field: &str) -> Result<String> {
 
 /// `250`, `1,000`, `1000+`, `100-499` (the lower bound) → employees.
 fn parse_company_size(raw: &str) -> Result<u32> {
-    let first: String = raw
+    let number: String = raw
         .trim()
         .chars()
         .skip_while(|c| !c.is_ascii_digit())
         .take_while(|c| c.is_ascii_digit() || *c == ',' || *c == '.' || *c == ' ')
-        .filter(char::is_ascii_digit)
         .collect();
-    first.parse::<u32>().map_err(|_| {
+    // A separator followed by exactly three digits groups thousands
+    // (`1,000`, `1.000`, `1 000`); any other `.` or `,` starts a fraction
+    // (`50.0` from a spreadsheet cell, `12,5`), which a head count drops.
+    let mut digits = String::new();
+    let mut rest = number.as_str();
+    while let Some(c) = rest.chars().next() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            rest = &rest[1..];
+            continue;
+        }
+        let after = &rest[1..];
+        let group = after.chars().take_while(char::is_ascii_digit).count();
+        if group == 3 {
+            rest = after;
+        } else {
+            break;
+        }
+    }
+    digits.parse::<u32>().map_err(|_| {
         Error::invalid(
             "company_size",
             "invalid_number",
@@ -515,5 +533,23 @@ mod tests {
                 "{domain}"
             );
         }
+    }
+
+    #[test]
+    fn company_sizes_drop_fractions_and_keep_thousands() {
+        for (raw, size) in [
+            ("50", 50),
+            ("50.0", 50),
+            ("12.75", 12),
+            ("12,5", 12),
+            ("1,000", 1000),
+            ("1.000", 1000),
+            ("1 000 employees", 1000),
+            ("about 250", 250),
+            ("50-100", 50),
+        ] {
+            assert_eq!(super::parse_company_size(raw).unwrap(), size, "{raw}");
+        }
+        assert!(super::parse_company_size("many").is_err());
     }
 }

@@ -178,10 +178,22 @@ fn field_message(e: &lead_core::Error) -> String {
 
 /// A lead's value in one column: text, or (JSON lines) a number, a
 /// boolean, an array or the metadata object. `None` for an empty cell.
+///
+/// A value kept whole in a warning (one that could not be used, or was
+/// longer than a field holds) is written as it was given, so an import
+/// of the export keeps and flags it again.
 fn cell(lead: &Lead, column: &str) -> Option<Value> {
     let f = &lead.fields;
+    if let Some(given) = f
+        .warnings
+        .iter()
+        .find(|w| w.field == column)
+        .and_then(|w| w.value.clone())
+    {
+        return Some(Value::String(given));
+    }
     let text = |v: &Option<String>| v.clone().map(Value::String);
-    let value = match column {
+    match column {
         "ext_id" => Some(Value::String(lead.ext_id.to_string())),
         "email" => Some(Value::String(f.email.as_str().to_owned())),
         "first_name" => text(&f.first_name),
@@ -234,16 +246,7 @@ fn cell(lead: &Lead, column: &str) -> Option<Value> {
             (!metadata.is_empty()).then_some(Value::Object(metadata))
         }
         _ => None,
-    };
-    // A value kept as written because it was not usable comes out as
-    // written, so an import of the export keeps (and flags) it again.
-    value.or_else(|| {
-        f.warnings
-            .iter()
-            .find(|w| w.field == column)
-            .and_then(|w| w.value.clone())
-            .map(Value::String)
-    })
+    }
 }
 
 /// A cell as spreadsheet text: arrays joined by `;`, objects as JSON.
@@ -270,8 +273,13 @@ enum Sink {
         workbook: Box<rust_xlsxwriter::Workbook>,
         path: PathBuf,
         row: u32,
+        /// Cells cut to Excel's limit: the lead and the column.
+        cut: Vec<String>,
     },
 }
+
+/// The most characters an Excel cell holds.
+const XLSX_CELL_CHARS: usize = 32_767;
 
 impl Sink {
     fn open(format: Format, output: Option<&PathBuf>) -> Result<Sink, Failure> {
@@ -298,6 +306,7 @@ impl Sink {
                     workbook,
                     path: path.clone(),
                     row: 1,
+                    cut: Vec::new(),
                 });
             }
             (_, Some(path)) => {
@@ -338,7 +347,9 @@ impl Sink {
                 serde_json::to_writer(&mut *out, &object).map_err(|e| failed(&e))?;
                 out.write_all(b"\n").map_err(|e| failed(&e))
             }
-            Sink::Xlsx { workbook, row, .. } => {
+            Sink::Xlsx {
+                workbook, row, cut, ..
+            } => {
                 if u64::from(*row) > XLSX_MAX_LEADS {
                     return Err(Failure::failed(format!(
                         "an XLSX sheet holds at most {XLSX_MAX_LEADS} leads: export to CSV or JSON lines, or narrow the filters"
@@ -347,8 +358,14 @@ impl Sink {
                 let sheet = workbook.worksheet_from_index(0).map_err(|e| failed(&e))?;
                 for (c, column) in COLUMNS.iter().enumerate() {
                     if let Some(value) = cell(lead, column) {
+                        let text = cell_text(&value);
+                        let mut text = table::neutralise(&text).into_owned();
+                        if text.chars().count() > XLSX_CELL_CHARS {
+                            text = text.chars().take(XLSX_CELL_CHARS).collect();
+                            cut.push(format!("{} {column}", lead.ext_id));
+                        }
                         sheet
-                            .write_string(*row, c as u16, table::neutralise(&cell_text(&value)))
+                            .write_string(*row, c as u16, text)
                             .map_err(|e| failed(&e))?;
                     }
                 }
@@ -358,16 +375,21 @@ impl Sink {
         }
     }
 
-    fn finish(self) -> Result<(), Failure> {
+    /// Writes what is buffered; the cells an XLSX had to cut, if any.
+    fn finish(self) -> Result<Vec<String>, Failure> {
         let failed = |e: &dyn std::fmt::Display| Failure::failed(format!("cannot write: {e}"));
         match self {
-            Sink::Csv(mut writer) => writer.flush().map_err(|e| failed(&e)),
-            Sink::Jsonl(mut out) => out.flush().map_err(|e| failed(&e)),
+            Sink::Csv(mut writer) => writer.flush().map_err(|e| failed(&e)).map(|()| Vec::new()),
+            Sink::Jsonl(mut out) => out.flush().map_err(|e| failed(&e)).map(|()| Vec::new()),
             Sink::Xlsx {
-                mut workbook, path, ..
+                mut workbook,
+                path,
+                cut,
+                ..
             } => workbook
                 .save(&path)
-                .map_err(|e| Failure::failed(format!("{}: {e}", path.display()))),
+                .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))
+                .map(|()| cut),
         }
     }
 }
@@ -427,8 +449,17 @@ async fn stream(
             None => break,
         }
     }
-    sink.finish()?;
+    let cut = sink.finish()?;
     bar.finish_and_clear();
+    if !cut.is_empty() {
+        for cell in cut.iter().take(20) {
+            eprintln!("cut to {XLSX_CELL_CHARS} characters: {cell}");
+        }
+        return Err(Failure::failed(format!(
+            "{} cells were longer than an Excel cell holds ({XLSX_CELL_CHARS} characters) and were cut (the workbook has the rest); export to CSV or JSON lines to keep them whole",
+            cut.len()
+        )));
+    }
     Ok((rows, started.elapsed()))
 }
 

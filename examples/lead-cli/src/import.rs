@@ -20,7 +20,7 @@
 //!   run of the same file checks those rows again without the store (for
 //!   the counts and the error file) and captures from there on.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -115,10 +115,18 @@ struct Columns {
     skip: HashSet<String>,
     /// The column each canonical field is read from, for error lines.
     column_of: HashMap<&'static str, String>,
+    /// Undo the export's formula neutralisation (CSV and XLSX only: JSON
+    /// lines are never neutralised, so a leading `'` there is data).
+    restore: bool,
 }
 
 impl Columns {
-    fn new(policy: &Policy, args: &[String], header: &[String]) -> Result<Columns, Failure> {
+    fn new(
+        policy: &Policy,
+        args: &[String],
+        header: &[String],
+        format: Format,
+    ) -> Result<Columns, Failure> {
         let mut map = policy
             .field_map()
             .map_err(|e| Failure::usage(format!("the policy's field_aliases: {e}")))?;
@@ -133,6 +141,13 @@ impl Columns {
                 ))
             })?;
             let (column, field) = (column.trim(), field.trim());
+            // A typo would leave the column in the metadata unnoticed.
+            if !header.is_empty() && !header.iter().any(|c| c == column) {
+                return Err(Failure::usage(format!(
+                    "--map {entry:?}: the file has no column {column:?}; its columns are {}",
+                    header.join(", ")
+                )));
+            }
             if field == "-" {
                 skip.insert(column.to_owned());
                 continue;
@@ -155,6 +170,7 @@ impl Columns {
             map,
             skip,
             column_of,
+            restore: format != Format::Jsonl,
         })
     }
 
@@ -169,7 +185,9 @@ impl Columns {
                 let value = match table::metadata_object(value) {
                     Some(object) if name == "metadata" => Value::Object(object),
                     _ => match value {
-                        Value::String(text) => Value::String(table::restore(text).to_owned()),
+                        Value::String(text) if self.restore => {
+                            Value::String(table::restore(text).to_owned())
+                        }
                         other => other.clone(),
                     },
                 };
@@ -255,6 +273,11 @@ fn cell_text(value: &Value) -> String {
     }
 }
 
+/// The error file's columns.
+const ERRORS_HEADER: [&str; 7] = [
+    "row", "status", "column", "field", "code", "reason", "value",
+];
+
 /// The error file: refused rows and rows kept with a warning, in row order.
 struct ErrorFile {
     path: PathBuf,
@@ -306,15 +329,22 @@ impl ErrorFile {
             }
             None => {
                 // No problem this run: an error file of an earlier run of
-                // the same name would only mislead.
-                match std::fs::remove_file(&self.path) {
-                    Ok(()) => Ok(false),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                    Err(e) => Err(Failure::failed(format!(
-                        "{}: cannot remove the earlier error file: {e}",
-                        self.path.display()
-                    ))),
+                // the same name would only mislead. Only a file that is
+                // one (its header says so) is removed.
+                let ours = std::fs::File::open(&self.path).ok().is_some_and(|f| {
+                    let mut first = String::new();
+                    std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut first).is_ok()
+                        && first.trim_end() == ERRORS_HEADER.join(",")
+                });
+                if ours {
+                    std::fs::remove_file(&self.path).map_err(|e| {
+                        Failure::failed(format!(
+                            "{}: cannot remove the earlier error file: {e}",
+                            self.path.display()
+                        ))
+                    })?;
                 }
+                Ok(false)
             }
         }
     }
@@ -379,6 +409,26 @@ fn bad_row(bad: &BadRow) -> Finished {
     }
 }
 
+/// What the reader noted about a row's cells (a cell read as
+/// Windows-1252), as lines of the error file.
+fn notes(row: &Row) -> Vec<Problem> {
+    row.notes
+        .iter()
+        .map(|(column, note)| Problem {
+            column: column.clone(),
+            field: String::new(),
+            code: "not_utf8".into(),
+            reason: note.clone(),
+            value: row
+                .fields
+                .iter()
+                .find(|(name, _)| name == column)
+                .map(|(_, v)| cell_text(v))
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
 fn warnings(columns: &Columns, warnings: &[lead_core::FieldWarning]) -> Vec<Problem> {
     warnings
         .iter()
@@ -402,7 +452,8 @@ fn check(
     let input = columns.input(row);
     match normalize(&input, &policy.normalize_options()) {
         Ok(fields) => {
-            let flagged = warnings(columns, &fields.warnings);
+            let mut flagged = notes(row);
+            flagged.extend(warnings(columns, &fields.warnings));
             Ok((MatchKeys::of(&fields).email, flagged))
         }
         Err(e) => Err(columns.problems(row, &e)),
@@ -420,6 +471,12 @@ struct Checkpoint {
 /// Runs `lead import`.
 pub(crate) async fn run(args: ImportArgs) -> Result<Done, Failure> {
     let path = args.file.clone();
+    if path.is_dir() {
+        return Err(Failure::usage(format!(
+            "{}: is a directory; give a file",
+            path.display()
+        )));
+    }
     let format = Format::of(&path, args.format)?;
     let digest = identity(&table::file_digest(&path)?, &args);
     let opened = table::open(&path, format, args.sheet.as_deref())?;
@@ -429,11 +486,21 @@ pub(crate) async fn run(args: ImportArgs) -> Result<Done, Failure> {
     if args.no_alerts {
         policy.notifications.deliver_to.clear();
     }
-    let columns = Columns::new(&policy, &args.map, &opened.columns)?;
+    let columns = Columns::new(&policy, &args.map, &opened.columns, format)?;
     if !opened.columns.is_empty() {
         eprintln!("{}", columns.describe(&opened.columns));
     }
-    let errors = ErrorFile::new(args.errors.clone().unwrap_or_else(|| errors_path(&path)));
+    let errors_at = args
+        .errors
+        .clone()
+        .unwrap_or_else(|| errors_path(&path, args.dry_run));
+    if same_file(&errors_at, &path) {
+        return Err(Failure::usage(format!(
+            "--errors {}: that is the file being imported; name another file",
+            errors_at.display()
+        )));
+    }
+    let errors = ErrorFile::new(errors_at);
     let started = Instant::now();
     let result = if args.dry_run {
         dry_run(&session, &columns, &policy, opened, errors, &digest).await
@@ -493,10 +560,34 @@ fn row_key(digest: &str, number: u64) -> String {
     format!("import:{}:{number}", &digest[..32])
 }
 
-fn errors_path(path: &Path) -> PathBuf {
+/// `FILE.errors.csv` beside the file (`FILE.dry-run.errors.csv` for a dry
+/// run, which leaves a real run's file alone).
+fn errors_path(path: &Path, dry_run: bool) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".errors.csv");
+    name.push(if dry_run {
+        ".dry-run.errors.csv"
+    } else {
+        ".errors.csv"
+    });
     path.with_file_name(name)
+}
+
+/// Whether two paths name one file (the second exists).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let canonical = |p: &Path| -> Option<PathBuf> {
+        match p.canonicalize() {
+            Ok(c) => Some(c),
+            // Not there yet: its directory, canonical, and its name.
+            Err(_) => {
+                let parent = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.canonicalize().ok()?,
+                    _ => std::env::current_dir().ok()?,
+                };
+                Some(parent.join(p.file_name()?))
+            }
+        }
+    };
+    matches!((canonical(a), canonical(b)), (Some(x), Some(y)) if x == y)
 }
 
 fn print_summary(
@@ -678,7 +769,16 @@ async fn import(
         }
     });
     let permits = Arc::new(Semaphore::new(usize::from(concurrency)));
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, Result<Finished, (u64, Error)>)>();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Captured>();
+    let capture = Capture {
+        columns: columns.clone(),
+        policy: policy.clone(),
+        deps: deps.clone(),
+        done: done_tx,
+        window,
+        digest: digest.to_owned(),
+    };
+    let mut busy: HashMap<String, VecDeque<(u64, Row, LeadInput)>> = HashMap::new();
     let mut in_flight = 0usize;
     let mut reading = true;
     let mut stop: Option<Failure> = None;
@@ -707,7 +807,7 @@ async fn import(
                     "interrupted: the rows in flight were finished and the checkpoint saved; run the same command again to resume",
                 ));
             }
-            Some((seq, result)) = done_rx.recv(), if in_flight > 0 => {
+            Some((seq, key, result)) = done_rx.recv(), if in_flight > 0 => {
                 in_flight -= 1;
                 match result {
                     Ok(finished) => order.take(seq, finished)?,
@@ -719,6 +819,17 @@ async fn import(
                                 e.chain()
                             )));
                         }
+                    }
+                }
+                // The next row of the same e-mail, if one waits.
+                let next = busy.get_mut(&key).and_then(VecDeque::pop_front);
+                match next {
+                    Some((seq, row, input)) if stop.is_none() => {
+                        in_flight += 1;
+                        capture.spawn(seq, key, row, input, None);
+                    }
+                    _ => {
+                        busy.remove(&key);
                     }
                 }
                 bar.set_message(crate::progress::rate(order.counts.rows(), started.elapsed()));
@@ -748,37 +859,23 @@ async fn import(
                     order.take(seq, finished)?;
                     continue;
                 }
+                let input = columns.input(&row);
+                // Rows of one e-mail go one after the other: at once they
+                // would only conflict on the one lead they all merge into.
+                let key = input
+                    .email
+                    .as_deref()
+                    .map(|e| e.trim().to_lowercase())
+                    .unwrap_or_default();
+                if !key.is_empty() {
+                    if let Some(waiting) = busy.get_mut(&key) {
+                        waiting.push_back((seq, row, input));
+                        continue;
+                    }
+                    busy.insert(key.clone(), VecDeque::new());
+                }
                 in_flight += 1;
-                let (columns, policy, deps, done_tx) = (columns.clone(), policy.clone(), deps.clone(), done_tx.clone());
-                let idempotency = Idempotency {
-                    key: row_key(digest, row.number),
-                    window,
-                    request_hash: None,
-                };
-                tokio::spawn(async move {
-                    let input = columns.input(&row);
-                    let result = match usecase::capture_once(&input, Some(&idempotency), &policy, &deps).await {
-                        Ok(outcome) => Ok(Finished {
-                            number: row.number,
-                            outcome: if outcome.replayed {
-                                Outcome::Already
-                            } else if outcome.merged.is_some() {
-                                Outcome::Merged
-                            } else {
-                                Outcome::Created
-                            },
-                            flagged: if outcome.replayed { Vec::new() } else { warnings(&columns, &outcome.warnings) },
-                        }),
-                        Err(e @ Error::Invalid { .. }) => Ok(Finished {
-                            number: row.number,
-                            outcome: Outcome::Refused(columns.problems(&row, &e)),
-                            flagged: Vec::new(),
-                        }),
-                        Err(e) => Err((row.number, e)),
-                    };
-                    drop(permit);
-                    let _ = done_tx.send((seq, result));
-                });
+                capture.spawn(seq, key, row, input, Some(permit));
             }
         }
         if order.next > saved && saved_at.elapsed() >= CHECKPOINT_EVERY {
@@ -801,6 +898,91 @@ async fn import(
     }
     let written = order.errors.finish()?.then(|| order.errors.path.clone());
     Ok((order.counts, written, stop))
+}
+
+/// A row captured: its place in the file, its e-mail (for the rows that
+/// wait behind it) and what happened, or the store's failure at its row.
+type Captured = (u64, String, Result<Finished, (u64, Error)>);
+
+/// How many times a row is captured again after a conflict (another
+/// writer changed the lead it merges into) before the import stops.
+const CONFLICT_ATTEMPTS: u32 = 8;
+
+/// Starts captures, each reporting on `done`.
+struct Capture {
+    columns: Arc<Columns>,
+    policy: Arc<Policy>,
+    deps: lead_core::Deps,
+    done: mpsc::UnboundedSender<Captured>,
+    window: chrono::Duration,
+    digest: String,
+}
+
+impl Capture {
+    fn spawn(
+        &self,
+        seq: u64,
+        key: String,
+        row: Row,
+        input: LeadInput,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) {
+        let (columns, policy, deps, done) = (
+            self.columns.clone(),
+            self.policy.clone(),
+            self.deps.clone(),
+            self.done.clone(),
+        );
+        let idempotency = Idempotency {
+            key: row_key(&self.digest, row.number),
+            window: self.window,
+            request_hash: None,
+        };
+        tokio::spawn(async move {
+            let mut attempt = 0;
+            let captured = loop {
+                attempt += 1;
+                match usecase::capture_once(&input, Some(&idempotency), &policy, &deps).await {
+                    // Another writer (a server capture, a row whose e-mail
+                    // differs only in a Gmail dot) kept changing the lead:
+                    // wait a little, longer each time, and try again.
+                    Err(Error::Conflict(_)) if attempt < CONFLICT_ATTEMPTS => {
+                        let jitter = u64::from(row.number.to_le_bytes()[0] % 16);
+                        tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 20 + jitter))
+                            .await;
+                    }
+                    other => break other,
+                }
+            };
+            let mut flagged = notes(&row);
+            let result = match captured {
+                Ok(outcome) => {
+                    // A replay answers with the warnings the first capture
+                    // kept, so a resumed run lists them again.
+                    flagged.extend(warnings(&columns, &outcome.warnings));
+                    Ok(Finished {
+                        number: row.number,
+                        outcome: if outcome.replayed {
+                            Outcome::Already
+                        } else if outcome.merged.is_some() {
+                            Outcome::Merged
+                        } else {
+                            Outcome::Created
+                        },
+                        flagged,
+                    })
+                }
+                Err(e @ Error::Invalid { .. }) => Ok(Finished {
+                    number: row.number,
+                    outcome: Outcome::Refused(columns.problems(&row, &e)),
+                    flagged: Vec::new(),
+                }),
+                Err(e) => Err((row.number, e)),
+            };
+            drop(permit);
+            let _ = done.send((seq, key, result));
+        });
+    }
 }
 
 async fn save(

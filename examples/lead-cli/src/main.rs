@@ -126,6 +126,14 @@ pub(crate) fn environment() -> Result<std::collections::HashMap<String, String>,
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `lead export | head` and the like: a closed pipe ends the process as
+    // it ends any Unix tool, instead of a panic in `println!`.
+    #[cfg(unix)]
+    // SAFETY: at start-up, before any thread of ours writes; SIG_DFL is a
+    // valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     // Warnings and errors only: the progress bar and the summary are the
     // output. RUST_LOG chooses otherwise.

@@ -2,6 +2,7 @@
 //! time, each with the number a person finds it by (the spreadsheet row,
 //! the header being row 1; the line of a JSON-lines file).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -53,6 +54,9 @@ pub(crate) struct Row {
     pub(crate) fields: Vec<(String, Value)>,
     /// Bytes of the file read so far (for progress), or rows for XLSX.
     pub(crate) position: u64,
+    /// What the reader had to do to a cell to read it (a cell that was not
+    /// UTF-8, read as Windows-1252): column and what was done.
+    pub(crate) notes: Vec<(String, String)>,
 }
 
 /// A row that could not be read as one; the others go on.
@@ -87,9 +91,10 @@ pub(crate) fn open(path: &Path, format: Format, sheet: Option<&str>) -> Result<T
     match format {
         Format::Csv => {
             let size = std::fs::metadata(path).map_err(|e| cannot(&e))?.len();
+            let open_quote = unclosed_quote(path).map_err(|e| cannot(&e))?;
             let mut file = BufReader::new(File::open(path).map_err(|e| cannot(&e))?);
             let delimiter = sniff_delimiter(&mut file).map_err(|e| cannot(&e))?;
-            csv_rows(file, delimiter, size, path)
+            csv_rows(file, delimiter, size, path, open_quote)
         }
         Format::Jsonl => {
             let size = std::fs::metadata(path).map_err(|e| cannot(&e))?.len();
@@ -99,6 +104,7 @@ pub(crate) fn open(path: &Path, format: Format, sheet: Option<&str>) -> Result<T
                     lines: file,
                     number: 0,
                     position: 0,
+                    failed: false,
                 }),
                 size,
                 columns: Vec::new(),
@@ -108,14 +114,21 @@ pub(crate) fn open(path: &Path, format: Format, sheet: Option<&str>) -> Result<T
     }
 }
 
-/// `;` or tab when the header line has more of them than commas (files
-/// saved by a spreadsheet in many European locales use `;`).
+/// `;` or tab when the header line has more of them than commas, outside
+/// quotes (files saved by a spreadsheet in many European locales use `;`).
 fn sniff_delimiter(file: &mut BufReader<File>) -> std::io::Result<u8> {
     let head = file.fill_buf()?;
-    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
-    let line = &head[..line_end];
-    let count = |c: u8| line.iter().filter(|&&b| b == c).count();
-    let (commas, semis, tabs) = (count(b','), count(b';'), count(b'\t'));
+    let (mut commas, mut semis, mut tabs, mut quoted) = (0, 0, 0, false);
+    for &b in head {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => break,
+            b',' if !quoted => commas += 1,
+            b';' if !quoted => semis += 1,
+            b'\t' if !quoted => tabs += 1,
+            _ => {}
+        }
+    }
     Ok(if tabs > commas && tabs >= semis {
         b'\t'
     } else if semis > commas {
@@ -125,11 +138,81 @@ fn sniff_delimiter(file: &mut BufReader<File>) -> std::io::Result<u8> {
     })
 }
 
+/// Where a quote that is never closed opens (a byte offset), if one is:
+/// the CSV reader would read the rest of the file into that cell.
+fn unclosed_quote(path: &Path) -> std::io::Result<Option<u64>> {
+    let mut file = BufReader::new(File::open(path)?);
+    let (mut offset, mut opened, mut quoted) = (0u64, 0u64, false);
+    loop {
+        let buf = file.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        for (i, &b) in buf.iter().enumerate() {
+            if b == b'"' {
+                quoted = !quoted;
+                if quoted {
+                    opened = offset + i as u64;
+                }
+            }
+        }
+        let n = buf.len();
+        offset += n as u64;
+        file.consume(n);
+    }
+    Ok(quoted.then_some(opened))
+}
+
+/// Column names made unique: a second `note` becomes `note (2)`, so no
+/// cell overwrites another.
+fn unique(columns: Vec<String>) -> Vec<String> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    columns
+        .into_iter()
+        .map(|name| {
+            if name.is_empty() {
+                return name;
+            }
+            let n = seen.entry(name.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 {
+                name
+            } else {
+                format!("{name} ({n})")
+            }
+        })
+        .collect()
+}
+
+/// Text of a cell: UTF-8, or else read as Windows-1252 (what a
+/// spreadsheet on Windows saves as "CSV"), with a note saying so.
+fn decode(cell: &[u8]) -> (String, bool) {
+    match std::str::from_utf8(cell) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => (cell.iter().map(|&b| windows_1252(b)).collect(), true),
+    }
+}
+
+fn windows_1252(b: u8) -> char {
+    const HIGH: [char; 32] = [
+        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
+        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
+        'ž', 'Ÿ',
+    ];
+    match b {
+        0x80..=0x9f => HIGH[usize::from(b - 0x80)],
+        _ => char::from(b),
+    }
+}
+
+const NOT_UTF8: &str = "not UTF-8 text: read as Windows-1252; save the file as UTF-8 to be sure";
+
 fn csv_rows(
     file: BufReader<File>,
     delimiter: u8,
     size: u64,
     path: &Path,
+    open_quote: Option<u64>,
 ) -> Result<Table, Failure> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -141,15 +224,10 @@ fn csv_rows(
         .clone();
     let mut columns = Vec::with_capacity(headers.len());
     for (i, h) in headers.iter().enumerate() {
-        let name = std::str::from_utf8(h).map_err(|_| {
-            Failure::usage(format!(
-                "{}: the header is not UTF-8 text: save the file as CSV UTF-8",
-                path.display()
-            ))
-        })?;
+        let (name, _) = decode(h);
         // A spreadsheet's "CSV UTF-8" starts with a byte-order mark.
         let name = if i == 0 {
-            name.trim_start_matches('\u{feff}')
+            name.trim_start_matches('\u{feff}').to_owned()
         } else {
             name
         };
@@ -161,16 +239,29 @@ fn csv_rows(
             path.display()
         )));
     }
+    let columns = unique(columns);
     let names = columns.clone();
     let mut record = csv::ByteRecord::new();
-    let mut index = 0u64;
+    // Rows as a spreadsheet numbers them: the header is row 1, and blank
+    // lines (which the CSV reader skips) are rows too.
+    let mut number = 1u64;
+    let mut next_line = reader.position().line();
     let rows = std::iter::from_fn(move || {
         loop {
+            let record_start = reader.position().byte();
             let read = reader.read_byte_record(&mut record);
-            index += 1;
-            // The header is row 1.
-            let number = index + 1;
             let position = reader.position().byte();
+            // Lines this read consumed, less the record's own (its
+            // terminator and the line breaks inside its cells): the blank
+            // lines before it.
+            let line = reader.position().line();
+            let own = 1 + record
+                .iter()
+                .map(|cell| cell.iter().filter(|&&b| b == b'\n').count() as u64)
+                .sum::<u64>();
+            number += 1 + line.saturating_sub(next_line).saturating_sub(own);
+            next_line = line;
+            let number = number;
             return match read {
                 Ok(false) => None,
                 Err(e) => Some(Err(BadRow {
@@ -179,13 +270,22 @@ fn csv_rows(
                     position,
                 })),
                 Ok(true) => {
+                    if let Some(at) = open_quote
+                        && (record_start..position.max(record_start + 1)).contains(&at)
+                    {
+                        return Some(Err(BadRow {
+                            number,
+                            reason: "a quote opened in this row is never closed, so the rest of the file was read into one cell: close the quote and import again".into(),
+                            position,
+                        }));
+                    }
                     if record
                         .iter()
                         .all(|cell| cell.iter().all(u8::is_ascii_whitespace))
                     {
                         continue;
                     }
-                    Some(csv_row(&names, &record, number, position))
+                    Some(Ok(csv_row(&names, &record, number, position)))
                 }
             };
         }
@@ -197,26 +297,11 @@ fn csv_rows(
     })
 }
 
-fn csv_row(
-    names: &[String],
-    record: &csv::ByteRecord,
-    number: u64,
-    position: u64,
-) -> Result<Row, BadRow> {
+fn csv_row(names: &[String], record: &csv::ByteRecord, number: u64, position: u64) -> Row {
     let mut fields = Vec::with_capacity(record.len());
+    let mut notes = Vec::new();
     for (i, cell) in record.iter().enumerate() {
-        let Ok(text) = std::str::from_utf8(cell) else {
-            return Err(BadRow {
-                number,
-                reason: format!(
-                    "column {} is not UTF-8 text: save the file as CSV UTF-8",
-                    names
-                        .get(i)
-                        .map_or_else(|| (i + 1).to_string(), Clone::clone)
-                ),
-                position,
-            });
-        };
+        let (text, guessed) = decode(cell);
         if text.trim().is_empty() {
             continue;
         }
@@ -225,19 +310,25 @@ fn csv_row(
             Some(name) if !name.is_empty() => name.clone(),
             _ => format!("column_{}", i + 1),
         };
-        fields.push((name, Value::String(text.to_owned())));
+        if guessed {
+            notes.push((name.clone(), NOT_UTF8.to_owned()));
+        }
+        fields.push((name, Value::String(text)));
     }
-    Ok(Row {
+    Row {
         number,
         fields,
         position,
-    })
+        notes,
+    }
 }
 
 struct JsonLines {
     lines: BufReader<File>,
     number: u64,
     position: u64,
+    /// A read failed: the file ends there (another read would fail again).
+    failed: bool,
 }
 
 impl Iterator for JsonLines {
@@ -246,15 +337,21 @@ impl Iterator for JsonLines {
     fn next(&mut self) -> Option<Self::Item> {
         let mut line = Vec::new();
         loop {
+            if self.failed {
+                return None;
+            }
             line.clear();
             let read = match self.lines.read_until(b'\n', &mut line) {
                 Ok(0) => return None,
                 Ok(n) => n,
                 Err(e) => {
+                    self.failed = true;
                     self.number += 1;
                     return Some(Err(BadRow {
                         number: self.number,
-                        reason: format!("cannot read the line: {e}"),
+                        reason: format!(
+                            "cannot read the line (the rest of the file is not read): {e}"
+                        ),
                         position: self.position,
                     }));
                 }
@@ -263,6 +360,9 @@ impl Iterator for JsonLines {
             self.position += read as u64;
             let number = self.number;
             let position = self.position;
+            if number == 1 && line.starts_with(b"\xef\xbb\xbf") {
+                line.drain(..3);
+            }
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -273,9 +373,15 @@ impl Iterator for JsonLines {
                     position,
                 }))
             };
-            return match serde_json::from_slice::<Value>(&line) {
+            let (text, guessed) = decode(&line);
+            return match serde_json::from_str::<Value>(&text) {
                 Ok(Value::Object(object)) => Some(Ok(Row {
                     number,
+                    notes: if guessed {
+                        vec![(String::new(), NOT_UTF8.to_owned())]
+                    } else {
+                        Vec::new()
+                    },
                     fields: object.into_iter().filter(|(_, v)| !v.is_null()).collect(),
                     position,
                 })),
@@ -326,6 +432,7 @@ fn xlsx_rows(path: PathBuf, sheet: Option<&str>) -> Result<Table, Failure> {
         )));
     }
     let size = range.height().saturating_sub(1) as u64;
+    let columns = unique(columns);
     let names = columns.clone();
     let body: Vec<Row> = rows
         .enumerate()
@@ -368,6 +475,7 @@ fn xlsx_rows(path: PathBuf, sheet: Option<&str>) -> Result<Table, Failure> {
                 number: first_row + i as u64 + 2,
                 fields,
                 position: i as u64 + 1,
+                notes: Vec::new(),
             })
         })
         .collect();
@@ -396,11 +504,17 @@ pub(crate) fn metadata_object(value: &Value) -> Option<Map<String, Value>> {
 /// carriage return, hides one behind): OWASP's list for CSV injection.
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
+/// Whether a spreadsheet could read `text` as a formula, or `text` is
+/// such a cell already neutralised (so that [`restore`] stays exact).
+fn needs_quote(text: &str) -> bool {
+    text.starts_with(FORMULA_STARTS) || text.strip_prefix('\'').is_some_and(needs_quote)
+}
+
 /// A cell made safe to open in a spreadsheet: one that starts like a
 /// formula gets a leading `'`, so `=HYPERLINK(…)` shows as text and runs
-/// nothing. [`restore`] undoes it.
+/// nothing. [`restore`] undoes it exactly.
 pub(crate) fn neutralise(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.starts_with(FORMULA_STARTS) {
+    if needs_quote(text) {
         std::borrow::Cow::Owned(format!("'{text}"))
     } else {
         std::borrow::Cow::Borrowed(text)
@@ -411,7 +525,7 @@ pub(crate) fn neutralise(text: &str) -> std::borrow::Cow<'_, str> {
 /// `'+34 600…` back as `+34 600…`.
 pub(crate) fn restore(text: &str) -> &str {
     match text.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(FORMULA_STARTS) => rest,
+        Some(rest) if needs_quote(rest) => rest,
         _ => text,
     }
 }
@@ -463,6 +577,9 @@ mod tests {
         }
         assert_eq!(neutralise("Acme"), "Acme");
         assert_eq!(restore("'quoted"), "'quoted");
+        for cell in ["'=x", "''+1", "'", "''", "'a"] {
+            assert_eq!(restore(&neutralise(cell)), cell, "{cell}");
+        }
     }
 
     #[test]
@@ -506,12 +623,44 @@ mod tests {
     }
 
     #[test]
-    fn a_non_utf8_cell_names_its_column() {
+    fn a_non_utf8_cell_is_read_as_windows_1252_and_noted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.csv");
-        std::fs::write(&path, b"email,company\na@x.com,Caf\xe9\n").unwrap();
+        std::fs::write(&path, b"email,company\na@x.com,Caf\xe9 \x80\n").unwrap();
         let rows: Vec<_> = open(&path, Format::Csv, None).unwrap().rows.collect();
+        let row = rows[0].as_ref().unwrap();
+        assert_eq!(row.fields[1].1, Value::from("Café €"));
+        assert_eq!(row.notes[0].0, "company");
+    }
+
+    #[test]
+    fn blank_lines_count_as_rows_and_quotes_hide_delimiters() {
+        let rows = rows_of(
+            "a.csv",
+            "email,\"Interests; (a;b;c)\"\n\na@x.com,x\n\n\nb@x.com,\"multi\nline\"\nc@x.com,y\n",
+        );
+        let numbers: Vec<u64> = rows.iter().map(|r| r.as_ref().unwrap().number).collect();
+        assert_eq!(numbers, [3, 6, 7]);
+        assert_eq!(rows[0].as_ref().unwrap().fields[1].0, "Interests; (a;b;c)");
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_one_bad_row_not_a_swallowed_file() {
+        let rows = rows_of(
+            "a.csv",
+            "email,company\na@x.com,\"Acme Inc,Ann\nb@x.com,B\nc@x.com,C\n",
+        );
+        assert_eq!(rows.len(), 1);
         let bad = rows[0].as_ref().unwrap_err();
-        assert!(bad.reason.contains("company"), "{}", bad.reason);
+        assert_eq!(bad.number, 2);
+        assert!(bad.reason.contains("never closed"), "{}", bad.reason);
+    }
+
+    #[test]
+    fn repeated_column_names_keep_every_cell() {
+        let rows = rows_of("a.csv", "email,note,note\na@x.com,first,second\n");
+        let row = rows[0].as_ref().unwrap();
+        assert_eq!(row.fields[1], ("note".into(), Value::from("first")));
+        assert_eq!(row.fields[2], ("note (2)".into(), Value::from("second")));
     }
 }

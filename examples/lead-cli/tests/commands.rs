@@ -199,12 +199,24 @@ fn json_lines_rows_are_numbered_by_line_and_numbers_read_as_text() {
     assert!(exported.contains("\"company_size\":250"), "{exported}");
     assert!(exported.contains("\"budget\":\"5000\""), "{exported}");
 
-    // An error file of an earlier run is not left behind by a clean one.
+    // An error file of an earlier run is not left behind by a clean one,
+    // but a file that is no error file is never removed.
     std::fs::write(dir.path().join("ok.jsonl"), "{\"email\":\"c@cat.com\"}\n").unwrap();
-    std::fs::write(dir.path().join("ok.jsonl.errors.csv"), "stale").unwrap();
+    std::fs::write(
+        dir.path().join("ok.jsonl.errors.csv"),
+        "row,status,column,field,code,reason,value\n2,refused,,,,,\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("mine.csv"), "precious\n").unwrap();
     let clean = lead(dir.path(), &["import", "ok.jsonl"]);
     assert_eq!(clean.status.code(), Some(0), "{}", text(&clean.stderr));
     assert!(!dir.path().join("ok.jsonl.errors.csv").exists());
+    let kept = lead(dir.path(), &["import", "ok.jsonl", "--errors", "mine.csv"]);
+    assert_eq!(kept.status.code(), Some(0), "{}", text(&kept.stderr));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("mine.csv")).unwrap(),
+        "precious\n"
+    );
 }
 
 #[test]

@@ -153,14 +153,29 @@ impl Store {
 /// `@` and the whole query string (`?password=…`, `sslpassword=…` and the
 /// like) are left out.
 fn describe(url: &str) -> String {
-    let url = url.split_once('?').map_or(url, |(base, _)| base);
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-            format!("{scheme}://{rest}")
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.split_once('?').map_or(url, |(base, _)| base).to_owned();
+    };
+    // The credentials end at the last `@` that a host follows: a password
+    // may hold `?`, `/` or `@` unencoded, a query may hold `@` (`?user=a@b`).
+    let host_follows = |after: &str| {
+        let host = after.split(['/', '?']).next().unwrap_or("");
+        !host.is_empty() && !host.contains(['=', '&'])
+    };
+    let mut located = rest;
+    for (at, _) in rest
+        .match_indices('@')
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        if host_follows(&rest[at + 1..]) {
+            located = &rest[at + 1..];
+            break;
         }
-        None => url.to_owned(),
     }
+    let located = located.split_once('?').map_or(located, |(base, _)| base);
+    format!("{scheme}://{located}")
 }
 
 async fn shutdown_signal() {
@@ -750,6 +765,18 @@ mod tests {
             "postgres://db:5432/leads"
         );
         assert_eq!(describe("sqlite://leads.db?mode=rwc"), "sqlite://leads.db");
+        assert_eq!(
+            describe("postgres://lead:s3c?retPW@127.0.0.1:1/leads"),
+            "postgres://127.0.0.1:1/leads"
+        );
+        assert_eq!(
+            describe("postgres://lead:a/b@c@db/leads"),
+            "postgres://db/leads"
+        );
+        assert_eq!(
+            describe("postgres://db:5432/leads?user=app@x&password=hunter2"),
+            "postgres://db:5432/leads"
+        );
     }
 }
 
