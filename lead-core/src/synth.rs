@@ -33,16 +33,18 @@
 //! `(seed, index)`, and a person's attributes from one seeded by
 //! `(seed, entity)`.
 //!
-//! [`evaluate`] and [`evaluate_clusters`] score predicted pairs or clusters
-//! against the truth.
-
-use std::collections::HashMap;
+//! [`evaluate`] and [`evaluate_clusters`] (from [`crate::dedup::quality`])
+//! score predicted pairs or clusters against the truth.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::model::{Email, LeadFields, Phone, Region};
 use crate::normalize::fix_name_case;
+
+// Scoring against the truth lives in `dedup::quality` (always compiled,
+// for `lead dedup --truth`); these names stay here for the benches.
+pub use crate::dedup::quality::{PrecisionRecall, evaluate, evaluate_clusters, true_pair_count};
 
 /// One generated lead and the person it really belongs to.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,101 +128,6 @@ pub fn generate(n: usize, seed: u64, dup_rate: f64) -> Vec<SyntheticLead> {
         }
         out
     })
-}
-
-/// Precision and recall of predicted duplicate pairs against the truth.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PrecisionRecall {
-    /// Share of predicted pairs that are true duplicates (1 when nothing
-    /// was predicted).
-    pub precision: f64,
-    /// Share of true duplicate pairs that were predicted (1 when there are
-    /// none).
-    pub recall: f64,
-    /// Predicted pairs of the same entity.
-    pub true_pos: u64,
-    /// Predicted pairs of different entities.
-    pub false_pos: u64,
-    /// Pairs of the same entity not predicted.
-    pub false_neg: u64,
-}
-
-impl PrecisionRecall {
-    fn from_counts(true_pos: u64, false_pos: u64, true_pairs: u64) -> Self {
-        let predicted = true_pos + false_pos;
-        PrecisionRecall {
-            precision: if predicted == 0 {
-                1.0
-            } else {
-                true_pos as f64 / predicted as f64
-            },
-            recall: if true_pairs == 0 {
-                1.0
-            } else {
-                true_pos as f64 / true_pairs as f64
-            },
-            true_pos,
-            false_pos,
-            false_neg: true_pairs.saturating_sub(true_pos),
-        }
-    }
-}
-
-/// Number of true duplicate pairs: Σ k·(k-1)/2 over the sizes k of the
-/// entity groups.
-pub fn true_pair_count(truth: &[u32]) -> u64 {
-    let mut sizes: HashMap<u32, u64> = HashMap::new();
-    for &e in truth {
-        *sizes.entry(e).or_default() += 1;
-    }
-    sizes.values().map(|k| k * (k - 1) / 2).sum()
-}
-
-/// Scores predicted pairs (indices into `truth`, in any order; repeated
-/// pairs count once, `(i, i)` is ignored, out-of-range pairs are false
-/// positives).
-///
-/// # Example
-///
-/// ```
-/// use lead_core::synth::evaluate;
-/// let truth = [0, 1, 0, 0];                 // leads 0, 2, 3 are one person
-/// let pr = evaluate([(0, 2), (2, 0), (1, 3)], &truth);
-/// assert_eq!((pr.true_pos, pr.false_pos, pr.false_neg), (1, 1, 2));
-/// ```
-pub fn evaluate(pairs: impl IntoIterator<Item = (usize, usize)>, truth: &[u32]) -> PrecisionRecall {
-    let mut pairs: Vec<(usize, usize)> = pairs
-        .into_iter()
-        .filter(|(a, b)| a != b)
-        .map(|(a, b)| (a.min(b), a.max(b)))
-        .collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    let true_pos = pairs
-        .iter()
-        .filter(|&&(a, b)| matches!((truth.get(a), truth.get(b)), (Some(x), Some(y)) if x == y))
-        .count() as u64;
-    let false_pos = pairs.len() as u64 - true_pos;
-    PrecisionRecall::from_counts(true_pos, false_pos, true_pair_count(truth))
-}
-
-/// Scores clusters (disjoint sets of indices, as [`crate::dedup::clusters`]
-/// returns) by the pairs inside them: a cluster of k leads predicts
-/// k·(k-1)/2 pairs. Out-of-range indices are ignored.
-pub fn evaluate_clusters(clusters: &[Vec<usize>], truth: &[u32]) -> PrecisionRecall {
-    let (mut true_pos, mut predicted) = (0u64, 0u64);
-    let mut counts: HashMap<u32, u64> = HashMap::new();
-    for cluster in clusters {
-        counts.clear();
-        let mut k = 0u64;
-        for e in cluster.iter().filter_map(|&i| truth.get(i)) {
-            *counts.entry(*e).or_default() += 1;
-            k += 1;
-        }
-        predicted += k * k.saturating_sub(1) / 2;
-        true_pos += counts.values().map(|c| c * (c - 1) / 2).sum::<u64>();
-    }
-    PrecisionRecall::from_counts(true_pos, predicted - true_pos, true_pair_count(truth))
 }
 
 /// SplitMix64 of two words: independent, well-spread seeds per record.
@@ -1561,24 +1468,5 @@ mod tests {
             assert!(strsim::levenshtein(&t, "Francisco") <= 2, "{t}");
         }
         assert_eq!(typo(&mut rng, "Al"), "Al");
-    }
-
-    #[test]
-    fn evaluate_counts_pairs_against_entity_groups() {
-        let truth = [0, 0, 0, 1, 1, 2];
-        assert_eq!(true_pair_count(&truth), 4);
-        let pr = evaluate([(0, 1), (1, 2), (3, 4), (4, 5), (9, 1), (2, 2)], &truth);
-        assert_eq!((pr.true_pos, pr.false_pos, pr.false_neg), (3, 2, 1));
-        assert!((pr.precision - 0.6).abs() < 1e-12);
-        assert!((pr.recall - 0.75).abs() < 1e-12);
-        let none = evaluate([], &[0, 1]);
-        assert_eq!((none.precision, none.recall), (1.0, 1.0));
-    }
-
-    #[test]
-    fn evaluate_clusters_counts_pairs_inside_clusters() {
-        let truth = [0, 0, 0, 1, 1, 2];
-        let pr = evaluate_clusters(&[vec![0, 1, 2, 5], vec![3, 4]], &truth);
-        assert_eq!((pr.true_pos, pr.false_pos, pr.false_neg), (4, 3, 0));
     }
 }

@@ -51,6 +51,7 @@ pub mod merge;
 mod nicknames;
 mod parallel;
 pub mod pending;
+pub mod quality;
 pub mod record;
 pub mod review;
 pub mod similarity;

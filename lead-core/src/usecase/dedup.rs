@@ -11,11 +11,14 @@ use super::lead_ops::with_retries;
 use super::{load, open_load_changes, outbox};
 use crate::commit::{Commit, OutboxKind};
 use crate::dedup::review::{PairQuery, ReviewPair, ReviewStatus};
-use crate::dedup::{Decision, DedupConfig, KeyTable, KeyTableBuilder, find_duplicates_in, merge};
+use crate::dedup::{
+    Decision, DedupConfig, DuplicatePair, KeyTable, KeyTableBuilder, clusters, find_duplicates_in,
+    merge,
+};
 use crate::error::{Error, Result};
 use crate::lead::Lead;
 use crate::matchkey::MatchKeys;
-use crate::model::LeadExtId;
+use crate::model::{Email, LeadExtId};
 use crate::query::LeadQuery;
 use crate::usecase::Deps;
 
@@ -200,7 +203,7 @@ pub async fn scan_duplicates_with(
     deps: &Deps,
     progress: &dyn super::Progress,
 ) -> Result<ScanReport> {
-    let (table, leads) = unmerged_keys(deps, progress).await?;
+    let (table, leads) = unmerged_keys(deps, progress, |l| (l.ext_id, l.version)).await?;
     let known = known_pairs(deps).await?;
     progress.update("comparing", 0, Some(leads.len() as u64));
     let found = find_duplicates_in(&table, config);
@@ -266,6 +269,76 @@ pub async fn scan_duplicates_with(
     Ok(report)
 }
 
+/// A stored lead as [`find_stored_duplicates`] reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLead {
+    /// The lead's id.
+    pub ext_id: LeadExtId,
+    /// Its e-mail address as stored.
+    pub email: Email,
+}
+
+/// What [`find_stored_duplicates`] found: the duplicates a scan
+/// ([`scan_duplicates`]) would act on, with nothing changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredDuplicates {
+    /// Every unmerged lead compared; the pairs and clusters index this.
+    pub leads: Vec<StoredLead>,
+    /// Candidate pairs scored.
+    pub candidates: usize,
+    /// Pairs at or above the similarity threshold, sorted by `(a, b)`, each
+    /// decided [`Decision::AutoMerge`] or [`Decision::Review`] by the
+    /// configuration.
+    pub pairs: Vec<DuplicatePair>,
+    /// Of `pairs`, those already stored (open for review, merged or
+    /// dismissed): a scan leaves them alone.
+    pub already_stored: usize,
+    /// The pairs grouped into people ([`crate::dedup::clusters`]): clusters
+    /// of two or more leads, each sorted, sorted by their first lead.
+    pub clusters: Vec<Vec<usize>>,
+}
+
+/// Finds the duplicates among every unmerged lead as [`scan_duplicates`]
+/// does (the same page-by-page read, the same comparison and decisions by
+/// `config`) and reports them, merging nothing and storing no pair.
+///
+/// Memory stays bounded by the compact match keys plus each lead's id and
+/// e-mail. Comparison is seconds of CPU on every core for a million
+/// leads: call it off an async runtime's workers (as the scheduled job
+/// does with the scan).
+pub async fn find_stored_duplicates(
+    config: &DedupConfig,
+    deps: &Deps,
+    progress: &dyn super::Progress,
+) -> Result<StoredDuplicates> {
+    let (table, leads) = unmerged_keys(deps, progress, |l| StoredLead {
+        ext_id: l.ext_id,
+        email: l.fields.email,
+    })
+    .await?;
+    progress.update("comparing", 0, Some(leads.len() as u64));
+    let found = find_duplicates_in(&table, config);
+    drop(table);
+    let known = known_pairs(deps).await?;
+    let already_stored = found
+        .pairs
+        .iter()
+        .filter(|p| {
+            let key = ReviewPair::key(leads[p.a].ext_id.clone(), leads[p.b].ext_id.clone());
+            known.contains(&key)
+        })
+        .count();
+    let clusters = clusters(leads.len(), &found.pairs);
+    progress.update("comparing", leads.len() as u64, Some(leads.len() as u64));
+    Ok(StoredDuplicates {
+        leads,
+        candidates: found.stats.candidate_pairs,
+        pairs: found.pairs,
+        already_stored,
+        clusters,
+    })
+}
+
 /// Open pairs one commit of a scan stores at most.
 const MARKS_PER_COMMIT: usize = 500;
 
@@ -320,12 +393,13 @@ fn merge_commit(a: &Lead, b: &Lead, pair: ReviewPair, deps: &Deps) -> (Commit, U
     (commit, merge_id, pair)
 }
 
-/// The match keys of every unmerged lead, read a page at a time, with each
-/// lead's id and version (row `i` of the table is lead `i`).
-async fn unmerged_keys(
+/// The match keys of every unmerged lead, read a page at a time, with what
+/// `keep` takes of each lead (row `i` of the table is lead `i`).
+async fn unmerged_keys<T>(
     deps: &Deps,
     progress: &dyn super::Progress,
-) -> Result<(KeyTable, Vec<(LeadExtId, u64)>)> {
+    keep: impl Fn(Lead) -> T,
+) -> Result<(KeyTable, Vec<T>)> {
     let mut query = LeadQuery {
         limit: Some(crate::query::MAX_PAGE),
         ..LeadQuery::default()
@@ -336,7 +410,7 @@ async fn unmerged_keys(
         let page = deps.reads.list(&query).await?;
         for lead in page.leads {
             if keys.push(&MatchKeys::of(&lead.fields)) {
-                leads.push((lead.ext_id, lead.version));
+                leads.push(keep(lead));
             }
         }
         progress.update("reading leads", leads.len() as u64, None);
@@ -374,4 +448,114 @@ async fn stored_pair(a: &LeadExtId, b: &LeadExtId, deps: &Deps) -> Result<Option
 async fn known_pairs(deps: &Deps) -> Result<HashSet<[LeadExtId; 2]>> {
     let pairs = all_pairs(PairQuery::default(), deps).await?;
     Ok(pairs.into_iter().map(|p| p.leads).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::dedup::review::PairQuery;
+    use crate::memory::InMemoryStore;
+    use crate::model::LeadInput;
+    use crate::policy::Policy;
+    use crate::ports::{ManualClock, SequentialIds};
+    use crate::usecase::{NoProgress, capture};
+
+    fn deps(store: Arc<InMemoryStore>) -> Deps {
+        Deps::with(
+            store,
+            Arc::new(ManualClock::new(
+                Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0).unwrap(),
+            )),
+            Arc::new(SequentialIds::default()),
+        )
+    }
+
+    /// Ana twice (two e-mails, the same name, company and phone), Bob once.
+    async fn ana_twice_and_bob(deps: &Deps) -> [Lead; 3] {
+        let form = |email: &str, first: &str, last: &str, company: &str| LeadInput {
+            email: Some(email.into()),
+            first_name: Some(first.into()),
+            last_name: Some(last.into()),
+            company: Some(company.into()),
+            phone: Some("+34 611 222 333".into()),
+            ..Default::default()
+        };
+        let mut bob = form("bob@other.com", "Bob", "Smith", "Other Inc");
+        bob.phone = None;
+        let forms = [
+            form("ana@acme.com", "Ana", "López", "Acme SL"),
+            form("ana.lopez@gmail.com", "Ana", "López", "Acme SL"),
+            bob,
+        ];
+        let mut out = Vec::new();
+        for form in &forms {
+            out.push(capture(form, &Policy::default(), deps).await.unwrap().lead);
+        }
+        out.try_into().unwrap()
+    }
+
+    #[tokio::test]
+    async fn finding_stored_duplicates_reports_the_pair_and_changes_nothing() {
+        let store = Arc::new(InMemoryStore::new());
+        let deps = deps(store.clone());
+        let [ana, ana_again, bob] = ana_twice_and_bob(&deps).await;
+        let before = (store.leads(), store.outbox());
+
+        let found = find_stored_duplicates(&Policy::default().dedup, &deps, &NoProgress)
+            .await
+            .unwrap();
+
+        assert_eq!(found.leads.len(), 3);
+        assert_eq!(found.pairs.len(), 1, "{found:?}");
+        let pair = found.pairs[0];
+        let mut ids = [&found.leads[pair.a].ext_id, &found.leads[pair.b].ext_id];
+        ids.sort();
+        let mut expected = [&ana.ext_id, &ana_again.ext_id];
+        expected.sort();
+        assert_eq!(ids, expected);
+        assert_eq!(pair.decision, Decision::Review, "other e-mails: for review");
+        assert_eq!(found.clusters, vec![vec![pair.a, pair.b]]);
+        assert!(found.leads.iter().any(|l| l.ext_id == bob.ext_id));
+        let emails: Vec<&str> = found.leads.iter().map(|l| l.email.as_str()).collect();
+        assert!(emails.contains(&"ana.lopez@gmail.com"), "{emails:?}");
+        assert!(found.candidates >= 1);
+        assert_eq!(found.already_stored, 0);
+        // Read-only: no pair stored, no lead or outbox entry written.
+        let pairs = deps
+            .reads
+            .review_pairs(&PairQuery::default())
+            .await
+            .unwrap();
+        assert!(pairs.pairs.is_empty(), "{pairs:?}");
+        assert_eq!((store.leads(), store.outbox()), before);
+    }
+
+    #[tokio::test]
+    async fn pairs_a_scan_stored_are_counted_as_already_stored() {
+        let store = Arc::new(InMemoryStore::new());
+        let deps = deps(store.clone());
+        ana_twice_and_bob(&deps).await;
+        let config = Policy::default().dedup;
+        let scan = scan_duplicates(&config, &deps).await.unwrap();
+        assert_eq!((scan.found, scan.marked), (1, 1), "{scan:?}");
+
+        let found = find_stored_duplicates(&config, &deps, &NoProgress)
+            .await
+            .unwrap();
+
+        assert_eq!((found.pairs.len(), found.already_stored), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn an_empty_store_has_no_duplicates() {
+        let deps = deps(Arc::new(InMemoryStore::new()));
+        let found = find_stored_duplicates(&DedupConfig::default(), &deps, &NoProgress)
+            .await
+            .unwrap();
+        assert_eq!(found, StoredDuplicates::default());
+    }
 }

@@ -19,8 +19,8 @@ mod reps;
 
 pub use capture::{CaptureOutcome, Idempotency, Provenance, capture, capture_from, capture_once};
 pub use dedup::{
-    MergeOutcome, PairDecision, ScanReport, decide_pair, merge_leads, scan_duplicates,
-    scan_duplicates_with,
+    MergeOutcome, PairDecision, ScanReport, StoredDuplicates, StoredLead, decide_pair,
+    find_stored_duplicates, merge_leads, scan_duplicates, scan_duplicates_with,
 };
 pub use deps::Deps;
 pub use followups::{FollowUpChange, update_followup};
