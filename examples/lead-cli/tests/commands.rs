@@ -4,22 +4,12 @@
 use std::path::Path;
 use std::process::Output;
 
-fn lead(dir: &Path, args: &[&str]) -> Output {
-    assert_cmd::Command::cargo_bin("lead")
-        .unwrap()
-        .env_clear()
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.join("leads.db").display()),
-        )
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+use common::text;
+
+fn lead(dir: &Path, args: &[&str]) -> Output {
+    common::lead_at(dir, Some(&common::sqlite_url(dir)), args)
 }
 
 #[test]

@@ -29,18 +29,12 @@ home@taylor-family.net,Alex,Taylor,,,US,p5
 dave@example.org,Dave,Brown,+1 212 555 0199,Umbrella,US,
 ";
 
-fn lead(dir: &Path, args: &[&str]) -> Output {
-    assert_cmd::Command::cargo_bin("lead")
-        .unwrap()
-        .env_clear()
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+use common::{count_in as count, text};
+
+fn lead(dir: &Path, args: &[&str]) -> Output {
+    common::lead_at(dir, None, args)
 }
 
 /// The numbers of a quality line (`  pairwise  precision P  recall R  F1 F  (...)`).
@@ -54,20 +48,6 @@ fn quality_line(stdout: &str, what: &str) -> [f64; 3] {
         rest.split_whitespace().next().unwrap().parse().unwrap()
     };
     [number("precision "), number("recall "), number("F1 ")]
-}
-
-/// The summary's count for `what` (`  pairs found   3  ...`).
-fn count(stdout: &str, what: &str) -> u64 {
-    let line = stdout
-        .lines()
-        .find(|l| l.trim_start().starts_with(what))
-        .unwrap_or_else(|| panic!("no {what} line in:\n{stdout}"));
-    line.trim_start()[what.len()..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 #[test]
@@ -235,15 +215,7 @@ fn the_help_shows_an_example() {
 }
 
 fn on_store(dir: &Path, args: &[&str]) -> Output {
-    let url = format!("sqlite://{}", dir.join("leads.db").display());
-    assert_cmd::Command::cargo_bin("lead")
-        .unwrap()
-        .env_clear()
-        .env("DATABASE_URL", url)
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap()
+    common::lead_at(dir, Some(&common::sqlite_url(dir)), args)
 }
 
 #[test]

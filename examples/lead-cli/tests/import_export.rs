@@ -3,6 +3,8 @@
 //! `DATABASE_URL`, as `.ci/with-postgres` starts it: required, never
 //! skipped).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -55,7 +57,7 @@ struct TestStore {
 impl TestStore {
     fn sqlite() -> TestStore {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+        let url = common::sqlite_url(dir.path());
         TestStore {
             url,
             dir,
@@ -104,27 +106,12 @@ impl TestStore {
     /// Runs `lead ARGS` on this store, in its directory, with nothing of
     /// this process's environment but the store.
     fn lead(&self, args: &[&str]) -> Output {
-        assert_cmd::Command::cargo_bin("lead")
-            .unwrap()
-            .env_clear()
-            .env("DATABASE_URL", &self.url)
-            .current_dir(self.dir.path())
-            .args(args)
-            .output()
-            .unwrap()
+        common::lead_at(self.dir.path(), Some(&self.url), args)
     }
 
     /// Every lead, as `lead export --format jsonl` writes it, by e-mail.
     fn leads(&self) -> BTreeMap<String, Map<String, Value>> {
-        let out = self.lead(&["export", "--format", "jsonl"]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-            .lines()
-            .map(|line| {
-                let object: Map<String, Value> = serde_json::from_str(line).unwrap();
-                (object["email"].as_str().unwrap().to_owned(), object)
-            })
-            .collect()
+        common::exported(&self.lead(&["export", "--format", "jsonl"]))
     }
 }
 
@@ -137,21 +124,7 @@ fn uuid_suffix() -> String {
     format!("{}_{nanos}", std::process::id())
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The number on the summary line that starts with `what`.
-fn count(out: &Output, what: &str) -> u64 {
-    let stdout = text(&out.stdout);
-    stdout
-        .lines()
-        .find_map(|line| {
-            let rest = line.trim_start().strip_prefix(what)?;
-            rest.split_whitespace().next()?.parse().ok()
-        })
-        .unwrap_or_else(|| panic!("no {what:?} line in:\n{stdout}"))
-}
+use common::{count, text};
 
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     let path = dir.join(name);

@@ -4,6 +4,8 @@
 //! no panic on any input, no credential printed). Each one failed when it
 //! was written; the report names the defect and the proposed fix.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -19,7 +21,7 @@ struct Store {
 impl Store {
     fn new() -> Store {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("leads.db").display());
+        let url = common::sqlite_url(dir.path());
         Store { dir, url }
     }
 
@@ -34,45 +36,16 @@ impl Store {
     }
 
     fn lead(&self, args: &[&str]) -> Output {
-        assert_cmd::Command::cargo_bin("lead")
-            .unwrap()
-            .env_clear()
-            .env("DATABASE_URL", &self.url)
-            .current_dir(self.dir.path())
-            .args(args)
-            .output()
-            .unwrap()
+        common::lead_at(self.dir.path(), Some(&self.url), args)
     }
 
     /// Every lead, as `lead export --format jsonl` writes it, by e-mail.
     fn leads(&self) -> std::collections::BTreeMap<String, Map<String, Value>> {
-        let out = self.lead(&["export", "--format", "jsonl"]);
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout)
-            .lines()
-            .map(|line| {
-                let object: Map<String, Value> = serde_json::from_str(line).unwrap();
-                (object["email"].as_str().unwrap().to_owned(), object)
-            })
-            .collect()
+        common::exported(&self.lead(&["export", "--format", "jsonl"]))
     }
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The number on the summary line that starts with `what`.
-fn count(out: &Output, what: &str) -> u64 {
-    let stdout = text(&out.stdout);
-    stdout
-        .lines()
-        .find_map(|line| {
-            let rest = line.trim_start().strip_prefix(what)?;
-            rest.split_whitespace().next()?.parse().ok()
-        })
-        .unwrap_or_else(|| panic!("no {what:?} line in:\n{stdout}"))
-}
+use common::{count, text};
 
 fn both(out: &Output) -> String {
     format!(
