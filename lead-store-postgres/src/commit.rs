@@ -19,7 +19,7 @@ use crate::held::HeldConnection;
 use crate::load::write_load;
 use lead_store_sql::codec::{FactRows, commit_facts};
 use lead_store_sql::codec::{followup_columns, last_update_per_task, pair_columns};
-use lead_store_sql::{Stats, answer_batch, insert_only};
+use lead_store_sql::{Parts, Stats, answer_batch, in_batch_order, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
@@ -496,12 +496,14 @@ pub(crate) async fn commit_on(
     Ok(written)
 }
 
-/// Several commits on `conn`, sharing transactions. A batch of new leads
-/// takes the fast path first; otherwise (or when it is refused) the
-/// commits run in one transaction, each in its own savepoint, so one that
-/// fails (and aborts its statements) is rolled back alone. The outer
-/// result is the transaction's own failure (begin, savepoint bookkeeping,
-/// COMMIT), which every commit shares.
+/// Several commits on `conn`, sharing transactions. New leads take the
+/// fast path ([`crate::bulk`]): a batch of nothing else in one statement;
+/// in a mixed batch ([`Parts`]), together in a savepoint of the batch's
+/// transaction, ahead of the other commits, each checked in a savepoint of
+/// its own so one that fails (and aborts its statements) is rolled back
+/// alone. New leads the fast path refuses are checked with the rest. The
+/// outer result is the transaction's own failure (begin, savepoint
+/// bookkeeping, COMMIT), which every commit shares.
 async fn batch_on(
     conn: &mut PgConnection,
     mut commits: Vec<Commit>,
@@ -512,14 +514,33 @@ async fn batch_on(
     {
         return Ok(vec![commit_on(conn, commit, stats).await]);
     }
-    if let Some(written) = insert_only(&commits)
-        && crate::bulk::insert_all(conn, &commits, &written, stats).await?
-    {
-        return Ok(written.into_iter().map(Ok).collect());
+    let n = commits.len();
+    let mut parts = Parts::of(commits);
+    if parts.checked.is_empty() {
+        if crate::bulk::insert_all(conn, &parts.inserts, &parts.written, stats).await? {
+            return Ok(parts.written.into_iter().map(Ok).collect());
+        }
+        parts.check_inserts_too();
     }
     let mut tx = conn.begin().await?;
-    let mut answers = Vec::with_capacity(commits.len());
-    for commit in commits {
+    let mut answered = Vec::with_capacity(n);
+    if !parts.inserts.is_empty() {
+        sqlx::query("SAVEPOINT new_leads").execute(&mut *tx).await?;
+        if crate::bulk::insert_all(&mut tx, &parts.inserts, &parts.written, stats).await? {
+            let written = std::mem::take(&mut parts.written);
+            answered.extend(parts.insert_at.drain(..).zip(written.into_iter().map(Ok)));
+            parts.inserts.clear();
+        } else {
+            sqlx::query("ROLLBACK TO SAVEPOINT new_leads")
+                .execute(&mut *tx)
+                .await?;
+            parts.check_inserts_too();
+        }
+        sqlx::query("RELEASE SAVEPOINT new_leads")
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (at, commit) in parts.checked_at.into_iter().zip(parts.checked) {
         sqlx::query("SAVEPOINT group_commit")
             .execute(&mut *tx)
             .await?;
@@ -535,10 +556,10 @@ async fn batch_on(
         sqlx::query("RELEASE SAVEPOINT group_commit")
             .execute(&mut *tx)
             .await?;
-        answers.push(answer);
+        answered.push((at, answer));
     }
     tx.commit().await?;
-    Ok(answers)
+    Ok(in_batch_order(n, answered))
 }
 
 /// One group-commit writer: the connection it holds between batches

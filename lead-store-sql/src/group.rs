@@ -297,10 +297,12 @@ pub fn replicate(err: &Error) -> Error {
 /// A writer takes the first waiting commit and whatever is already
 /// queued behind it, up to `max_batch`; only when others were already
 /// queued does it wait up to `max_wait_ms` for more. A lone caller never
-/// waits. A batch of new leads only ([`insert_only`]) is written with one
-/// statement per table; any other batch, or one where a commit breaks a
-/// rule, runs each commit in its own savepoint, so one that fails (a stale
-/// version, a taken e-mail) fails alone. Every caller is answered only after
+/// waits. New leads ([`Commit::is_insert_only`]) are written together
+/// with one statement per table: a batch of nothing else on its own, in a
+/// mixed batch ([`Parts`]) in a savepoint ahead of the rest. Every other
+/// commit, and new leads the database refused there, runs in a savepoint
+/// of its own, so one that fails (a stale version, a taken e-mail) fails
+/// alone. Every caller is answered only after
 /// the shared COMMIT, and if that COMMIT fails every caller in the batch gets
 /// its error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -355,6 +357,95 @@ impl GroupCommit {
     }
 }
 
+/// A mixed batch in two parts: its new leads only
+/// ([`Commit::is_insert_only`]), which a store writes together on its fast
+/// path, and the rest, each checked in a savepoint. Both parts run in the
+/// batch's one transaction; the places let the answers go back in the
+/// batch's order.
+///
+/// Without the split, one merge among sixty new leads sent all of them
+/// down the checked path, a dozen round trips each (`docs/perf.md`, the
+/// import of a million leads).
+#[derive(Debug, Default)]
+pub struct Parts {
+    /// Places in the batch of the insert-only commits.
+    pub insert_at: Vec<usize>,
+    /// The insert-only commits.
+    pub inserts: Vec<Commit>,
+    /// Each insert-only commit's leads as stored.
+    pub written: Vec<Vec<Lead>>,
+    /// Places in the batch of the commits to check.
+    pub checked_at: Vec<usize>,
+    /// The commits to check one by one.
+    pub checked: Vec<Commit>,
+}
+
+impl Parts {
+    /// Splits `commits`, keeping their order within each part.
+    pub fn of(commits: Vec<Commit>) -> Parts {
+        let mut parts = Parts::default();
+        for (at, commit) in commits.into_iter().enumerate() {
+            if commit.is_insert_only() {
+                parts.written.push(
+                    commit
+                        .leads
+                        .iter()
+                        .cloned()
+                        .map(LeadWrite::into_written)
+                        .collect(),
+                );
+                parts.insert_at.push(at);
+                parts.inserts.push(commit);
+            } else {
+                parts.checked_at.push(at);
+                parts.checked.push(commit);
+            }
+        }
+        parts
+    }
+
+    /// The fast path refused the inserts: they are checked one by one
+    /// with the rest, in the batch's order.
+    pub fn check_inserts_too(&mut self) {
+        let inserts = std::mem::take(&mut self.inserts);
+        let at = std::mem::take(&mut self.insert_at);
+        self.written.clear();
+        let checked = std::mem::take(&mut self.checked);
+        let checked_at = std::mem::take(&mut self.checked_at);
+        let mut all: Vec<(usize, Commit)> = at
+            .into_iter()
+            .zip(inserts)
+            .chain(checked_at.into_iter().zip(checked))
+            .collect();
+        all.sort_by_key(|(at, _)| *at);
+        (self.checked_at, self.checked) = all.into_iter().unzip();
+    }
+}
+
+/// Answers given part by part (place in the batch, answer), back in the
+/// batch's order: `n` answers, one per place. A place left unanswered (a
+/// store's bug, never the input) is an internal error rather than a panic
+/// of the writer every caller waits on.
+pub fn in_batch_order<E: From<Error>>(
+    n: usize,
+    answered: impl IntoIterator<Item = (usize, std::result::Result<Vec<Lead>, E>)>,
+) -> Vec<std::result::Result<Vec<Lead>, E>> {
+    let mut slots: Vec<Option<std::result::Result<Vec<Lead>, E>>> = (0..n).map(|_| None).collect();
+    for (at, answer) in answered {
+        if let Some(slot) = slots.get_mut(at) {
+            *slot = Some(answer);
+        }
+    }
+    slots
+        .into_iter()
+        .map(|slot| {
+            slot.unwrap_or_else(|| {
+                Err(Error::internal("a commit of the batch was not answered").into())
+            })
+        })
+        .collect()
+}
+
 /// The leads each commit stores, when every commit only adds
 /// ([`Commit::is_insert_only`]): such a batch may take a store's fast path,
 /// which writes without reading facts first and leaves the rules to the
@@ -372,4 +463,87 @@ pub fn insert_only(commits: &[Commit]) -> Option<Vec<Vec<Lead>>> {
             })
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use lead_core::{LeadExtId, LoadChange, RepId, ReviewPair, ReviewStatus};
+
+    /// A commit tagged `tag` (its workload change's pass), insert-only or
+    /// not (a review pair makes it one to check).
+    fn commit(tag: f64, insert_only: bool) -> Commit {
+        let at = Utc.with_ymd_and_hms(2026, 12, 4, 9, 0, 0).unwrap();
+        let mut commit = Commit::new();
+        commit.load.push(LoadChange::Assigned {
+            rep: RepId::parse("ana@acme.com").unwrap(),
+            at,
+            local_day: at.date_naive(),
+            pass: tag,
+        });
+        if !insert_only {
+            commit.reviews.push(ReviewPair {
+                id: uuid::Uuid::nil(),
+                leads: [LeadExtId::from_random(1), LeadExtId::from_random(2)],
+                similarity: None,
+                status: ReviewStatus::Open,
+                merge_id: None,
+                found_at: at,
+                decided_at: None,
+            });
+        }
+        commit
+    }
+
+    fn tags(commits: &[Commit]) -> Vec<f64> {
+        commits
+            .iter()
+            .map(|c| match c.load[0] {
+                LoadChange::Assigned { pass, .. } => pass,
+                _ => f64::NAN,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_mixed_batch_splits_into_its_inserts_and_the_rest_keeping_places() {
+        let batch = vec![
+            commit(0.0, true),
+            commit(1.0, false),
+            commit(2.0, true),
+            commit(3.0, false),
+            commit(4.0, true),
+        ];
+        let mut parts = Parts::of(batch);
+        assert_eq!(parts.insert_at, [0, 2, 4]);
+        assert_eq!(tags(&parts.inserts), [0.0, 2.0, 4.0]);
+        assert_eq!(parts.written.len(), 3);
+        assert_eq!(parts.checked_at, [1, 3]);
+        assert_eq!(tags(&parts.checked), [1.0, 3.0]);
+
+        parts.check_inserts_too();
+        assert!(parts.inserts.is_empty() && parts.insert_at.is_empty());
+        assert!(parts.written.is_empty());
+        assert_eq!(parts.checked_at, [0, 1, 2, 3, 4]);
+        assert_eq!(tags(&parts.checked), [0.0, 1.0, 2.0, 3.0, 4.0]);
+    }
+
+    #[test]
+    fn answers_go_back_in_batch_order_and_a_missing_one_is_an_internal_error() {
+        let answered: Vec<(usize, Result<Vec<Lead>>)> = vec![
+            (2, Err(Error::Conflict("two".into()))),
+            (0, Ok(Vec::new())),
+            (7, Err(Error::Conflict("out of range, ignored".into()))),
+        ];
+        let answers = in_batch_order(3, answered);
+        assert_eq!(answers.len(), 3);
+        assert!(matches!(&answers[0], Ok(leads) if leads.is_empty()));
+        assert!(
+            matches!(&answers[1], Err(Error::Internal(..))),
+            "{:?}",
+            answers[1]
+        );
+        assert!(matches!(&answers[2], Err(Error::Conflict(m)) if m == "two"));
+    }
 }

@@ -23,4 +23,6 @@ pub mod group;
 pub mod outbox;
 pub mod reads;
 
-pub use group::{Batcher, GroupCommit, Stats, answer_batch, insert_only, replicate};
+pub use group::{
+    Batcher, GroupCommit, Parts, Stats, answer_batch, in_batch_order, insert_only, replicate,
+};

@@ -14,7 +14,7 @@ use crate::error::StoreError;
 use crate::load::write_load;
 use lead_store_sql::codec::{FactRows, commit_facts};
 use lead_store_sql::codec::{followup_columns, last_update_per_task, pair_columns};
-use lead_store_sql::{Stats, answer_batch, insert_only};
+use lead_store_sql::{Parts, Stats, answer_batch, in_batch_order, insert_only};
 
 type Fallible<T> = std::result::Result<T, StoreError>;
 
@@ -394,11 +394,14 @@ pub(crate) async fn commit_tx(
     Ok(written)
 }
 
-/// Several commits in one transaction. A batch of new leads takes the fast
-/// path first; otherwise (or when SQLite refuses it) each commit runs in
-/// its own savepoint, so one that fails is rolled back alone. The outer
-/// result is the transaction's own failure (begin, savepoint bookkeeping,
-/// COMMIT), which every commit shares.
+/// Several commits in one transaction. New leads take the fast path
+/// ([`crate::bulk`]): a batch of nothing else in a transaction of its own;
+/// in a mixed batch ([`Parts`]), together in a savepoint ahead of the other
+/// commits, each checked in a savepoint of its own so one that fails is
+/// rolled back alone. New leads SQLite refuses on the fast path are
+/// checked with the rest. The outer result is the transaction's own
+/// failure (begin, savepoint bookkeeping, COMMIT), which every commit
+/// shares.
 async fn batch_tx(
     pool: &SqlitePool,
     mut commits: Vec<Commit>,
@@ -409,14 +412,34 @@ async fn batch_tx(
     {
         return Ok(vec![commit_tx(pool, commit, stats).await]);
     }
-    if let Some(written) = insert_only(&commits)
-        && insert_tx(pool, &commits, &written, stats).await?
-    {
-        return Ok(written.into_iter().map(Ok).collect());
+    let n = commits.len();
+    let mut parts = Parts::of(commits);
+    if parts.checked.is_empty() {
+        if insert_tx(pool, &parts.inserts, &parts.written, stats).await? {
+            return Ok(parts.written.into_iter().map(Ok).collect());
+        }
+        parts.check_inserts_too();
     }
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let mut answers = Vec::with_capacity(commits.len());
-    for commit in commits {
+    let mut answered = Vec::with_capacity(n);
+    if !parts.inserts.is_empty() {
+        sqlx::query("SAVEPOINT new_leads").execute(&mut *tx).await?;
+        if crate::bulk::insert_all(&mut tx, &parts.inserts, &parts.written).await? {
+            let written = std::mem::take(&mut parts.written);
+            answered.extend(parts.insert_at.drain(..).zip(written.into_iter().map(Ok)));
+            parts.inserts.clear();
+        } else {
+            sqlx::query("ROLLBACK TO SAVEPOINT new_leads")
+                .execute(&mut *tx)
+                .await?;
+            stats.record_refused();
+            parts.check_inserts_too();
+        }
+        sqlx::query("RELEASE SAVEPOINT new_leads")
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (at, commit) in parts.checked_at.into_iter().zip(parts.checked) {
         sqlx::query("SAVEPOINT group_commit")
             .execute(&mut *tx)
             .await?;
@@ -429,10 +452,10 @@ async fn batch_tx(
         sqlx::query("RELEASE SAVEPOINT group_commit")
             .execute(&mut *tx)
             .await?;
-        answers.push(answer);
+        answered.push((at, answer));
     }
     tx.commit().await?;
-    Ok(answers)
+    Ok(in_batch_order(n, answered))
 }
 
 /// Runs a batch gathered by the group-commit writer: one answer per commit,

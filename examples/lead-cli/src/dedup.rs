@@ -5,7 +5,8 @@
 //!   (the field aliases, [`lead_core::normalize`]), reduced to its match
 //!   keys chunk by chunk (only the compact [`KeyTable`] is held), and the
 //!   duplicates are found as the `lead_deduplication` job finds them, with
-//!   the same settings ([`Policy::default`]'s `dedup`). `--output` lists
+//!   the same settings (the server's policy: `LEAD_POLICY`'s `dedup`,
+//!   `field_aliases` and `LEAD_DEFAULT_REGION`). `--output` lists
 //!   every lead of a cluster with its row; `--truth COLUMN` scores the
 //!   pairs and clusters against a column naming each row's person.
 //! - **The store** (no `--input`): the unmerged leads' duplicates are
@@ -27,7 +28,7 @@ use lead_core::dedup::{KeyTable, KeyTableBuilder, clusters, find_duplicates_in, 
 use lead_core::usecase::{self, Progress, ScanReport, StoredDuplicates};
 use lead_core::{
     Decision, DedupConfig, DuplicatePair, Error, FieldMap, LeadFields, LeadInput, NormalizeOptions,
-    Policy, normalize,
+    normalize,
 };
 use serde_json::Value;
 
@@ -389,7 +390,7 @@ fn file(args: &DedupArgs) -> Result<(), Failure> {
     let format = Format::of(path, args.format)?;
     let before = stamp(path);
     let opened = table::open(path, format, args.sheet.as_deref())?;
-    let policy = Policy::default();
+    let policy = lead_server::tools::policy(&crate::environment()?)?;
     let map = policy
         .field_map()
         .map_err(|e| Failure::usage(format!("the policy's field_aliases: {e}")))?;

@@ -245,3 +245,70 @@ fn dedup_apply_on_an_empty_store_reports_the_scan() {
     assert_eq!(count(&stdout, "merged"), 0);
     assert_eq!(count(&stdout, "marked for review"), 0);
 }
+
+/// `lead dedup --input` with `LEAD_CONFIG` naming `LEAD_POLICY`: the
+/// file is read with the server's policy, not the built-in one.
+fn lead_with_policy(dir: &Path, args: &[&str]) -> Output {
+    std::fs::write(dir.join("lead.env"), "LEAD_POLICY = \"policy.toml\"\n").unwrap();
+    assert_cmd::Command::cargo_bin("lead")
+        .unwrap()
+        .env_clear()
+        .env("LEAD_CONFIG", dir.join("lead.env"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn dedup_of_a_file_reads_it_with_the_servers_field_aliases() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("leads.csv"),
+        "contact_mail,first_name,person\n\
+         ana@acme.com,Ana,p1\n\
+         ANA@acme.com,Ana,p1\n\
+         bo@initech.com,Bo,p2\n",
+    )
+    .unwrap();
+    let args = ["dedup", "--input", "leads.csv", "--truth", "person"];
+
+    // The built-in map does not know `contact_mail`: no row has an e-mail.
+    let out = lead(dir.path(), &args);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(count(&stdout, "refused"), 3, "{stdout}");
+
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[field_aliases]\ncontact_mail = \"email\"\n",
+    )
+    .unwrap();
+    let out = lead_with_policy(dir.path(), &args);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert_eq!(count(&stdout, "rows read"), 3, "{stdout}");
+    assert_eq!(count(&stdout, "refused"), 0, "{stdout}");
+    assert_eq!(count(&stdout, "pairs found"), 1, "{stdout}");
+    let [p, r, f1] = quality_line(&stdout, "pairwise");
+    assert_eq!([p, r, f1], [1.0, 1.0, 1.0], "{stdout}");
+}
+
+#[test]
+fn dedup_of_a_file_with_a_broken_policy_is_a_configuration_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("leads.csv"), LEADS).unwrap();
+    std::fs::write(
+        dir.path().join("policy.toml"),
+        "[field_aliases]\ncontact_mail = \"no_such_field\"\n",
+    )
+    .unwrap();
+    let out = lead_with_policy(dir.path(), &["dedup", "--input", "leads.csv"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("LEAD_POLICY (policy.toml)"), "{stderr}");
+    assert!(
+        stderr.contains("`no_such_field` (for `contact_mail`)"),
+        "{stderr}"
+    );
+}

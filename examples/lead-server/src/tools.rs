@@ -131,6 +131,19 @@ impl Session {
     }
 }
 
+/// The policy the server would use (`LEAD_POLICY`, `LEAD_RULES`,
+/// `LEAD_DEFAULT_REGION`), read without opening the store: for commands
+/// that work on a file and need no database.
+///
+/// # Errors
+///
+/// [`OpenError::Config`] naming the variable or file.
+pub fn policy(vars: &HashMap<String, String>) -> Result<Policy, OpenError> {
+    let config = ServerConfig::from_vars(vars)
+        .map_err(|e| OpenError::Config(format!("configuration: {e}")))?;
+    Ok(load_files(&config).map_err(OpenError::Config)?.policy)
+}
+
 pub(crate) async fn open_store(config: &ServerConfig) -> Result<Store, OpenError> {
     Store::open(&config.database_url).await.map_err(|e| {
         let message = format!(
