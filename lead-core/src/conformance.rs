@@ -65,6 +65,7 @@ where
     updates_need_the_current_version(make().await).await;
     a_failed_commit_writes_nothing(make().await).await;
     concurrent_new_leads_that_break_a_rule_fail_alone(make().await).await;
+    new_leads_beside_an_update_each_get_their_own_answer(make().await).await;
     concurrent_captures_of_one_email_store_one_lead(make().await).await;
     outbox_entries_go_to_one_worker_each(make().await).await;
     outbox_leases_expire_and_retries_wait(make().await).await;
@@ -563,6 +564,61 @@ pub async fn concurrent_new_leads_that_break_a_rule_fail_alone<S: FullStore>(sto
         open + good.len() as u32,
         "only the good commits counted on the rep"
     );
+}
+
+/// A burst mixing an update with new leads, one of which takes an address
+/// already stored: the update applies, the new leads are stored, and the
+/// one on a taken address fails alone with `Conflict`, leaving no trace.
+/// Stores that write a batch's new leads together, ahead of its other
+/// commits, must answer each commit as if it ran alone.
+pub async fn new_leads_beside_an_update_each_get_their_own_answer<S: FullStore>(store: Arc<S>) {
+    const N: usize = 32;
+    let held = ana_and_a_lead(&store, 7).await;
+    let fresh = |n: usize| {
+        let mut lead = held.clone();
+        lead.ext_id = LeadExtId::from_random(10_000 + n as u64);
+        lead.fields.email =
+            crate::model::Email::parse(&format!("person{n}@example.com")).expect("valid");
+        lead
+    };
+    let taken_at = N / 2;
+    let mut changed = held.clone();
+    changed.fields.first_name = Some("Changed".into());
+    let commits: Vec<Commit> = (0..N)
+        .map(|n| match n {
+            0 => Commit::new().write(changed.clone(), Some(held.version)),
+            n if n == taken_at => {
+                let mut twin = fresh(n);
+                twin.fields.email = held.fields.email.clone();
+                Commit::new().write(twin, None)
+            }
+            n => Commit::new().write(fresh(n), None),
+        })
+        .collect();
+    let results = join_all(commits.into_iter().map(|commit| store.commit(commit))).await;
+    for (n, result) in results.into_iter().enumerate() {
+        match n {
+            0 => {
+                let written = result.expect("the update succeeds");
+                assert_eq!(written[0].version, held.version + 1);
+            }
+            n if n == taken_at => {
+                let err = result.expect_err("a taken address is refused");
+                assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+                let stored = store.get(&fresh(n).ext_id).await.expect("get");
+                assert!(stored.is_none(), "the refused lead left no trace");
+            }
+            n => {
+                let written = result.expect("the other new leads succeed");
+                assert_eq!(written[0].ext_id, fresh(n).ext_id);
+                let stored = store.get(&written[0].ext_id).await.expect("get");
+                assert!(stored.is_some(), "lead {n} is stored");
+            }
+        }
+    }
+    let stored = store.get(&held.ext_id).await.expect("get").expect("stored");
+    assert_eq!(stored.fields.first_name.as_deref(), Some("Changed"));
+    assert_eq!(stored.version, held.version + 1);
 }
 
 /// 16 captures of one address at once store one lead.

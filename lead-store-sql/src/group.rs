@@ -386,14 +386,7 @@ impl Parts {
         let mut parts = Parts::default();
         for (at, commit) in commits.into_iter().enumerate() {
             if commit.is_insert_only() {
-                parts.written.push(
-                    commit
-                        .leads
-                        .iter()
-                        .cloned()
-                        .map(LeadWrite::into_written)
-                        .collect(),
-                );
+                parts.written.push(written_of(&commit));
                 parts.insert_at.push(at);
                 parts.inserts.push(commit);
             } else {
@@ -402,6 +395,17 @@ impl Parts {
             }
         }
         parts
+    }
+
+    /// The fast path wrote the inserts: their answers (place, leads as
+    /// stored); only the commits to check are left.
+    pub fn take_written<E>(&mut self) -> Vec<(usize, std::result::Result<Vec<Lead>, E>)> {
+        self.inserts.clear();
+        let written = std::mem::take(&mut self.written);
+        std::mem::take(&mut self.insert_at)
+            .into_iter()
+            .zip(written.into_iter().map(Ok))
+            .collect()
     }
 
     /// The fast path refused the inserts: they are checked one by one
@@ -451,18 +455,20 @@ pub fn in_batch_order<E: From<Error>>(
 /// which writes without reading facts first and leaves the rules to the
 /// database's guards. `None` when any commit updates or merges.
 pub fn insert_only(commits: &[Commit]) -> Option<Vec<Vec<Lead>>> {
-    commits.iter().all(Commit::is_insert_only).then(|| {
-        commits
-            .iter()
-            .map(|c| {
-                c.leads
-                    .iter()
-                    .cloned()
-                    .map(LeadWrite::into_written)
-                    .collect()
-            })
-            .collect()
-    })
+    commits
+        .iter()
+        .all(Commit::is_insert_only)
+        .then(|| commits.iter().map(written_of).collect())
+}
+
+/// The leads `commit` stores, as stored (version set).
+fn written_of(commit: &Commit) -> Vec<Lead> {
+    commit
+        .leads
+        .iter()
+        .cloned()
+        .map(LeadWrite::into_written)
+        .collect()
 }
 
 #[cfg(test)]
@@ -521,6 +527,13 @@ mod tests {
         assert_eq!(parts.written.len(), 3);
         assert_eq!(parts.checked_at, [1, 3]);
         assert_eq!(tags(&parts.checked), [1.0, 3.0]);
+
+        let mut written = Parts::of(vec![commit(0.0, true), commit(1.0, false)]);
+        let answers = written.take_written::<Error>();
+        assert_eq!(answers.len(), 1);
+        assert!(matches!(&answers[0], (0, Ok(leads)) if leads.is_empty()));
+        assert!(written.inserts.is_empty() && written.written.is_empty());
+        assert_eq!(written.checked_at, [1]);
 
         parts.check_inserts_too();
         assert!(parts.inserts.is_empty() && parts.insert_at.is_empty());

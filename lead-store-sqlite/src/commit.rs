@@ -425,9 +425,7 @@ async fn batch_tx(
     if !parts.inserts.is_empty() {
         sqlx::query("SAVEPOINT new_leads").execute(&mut *tx).await?;
         if crate::bulk::insert_all(&mut tx, &parts.inserts, &parts.written).await? {
-            let written = std::mem::take(&mut parts.written);
-            answered.extend(parts.insert_at.drain(..).zip(written.into_iter().map(Ok)));
-            parts.inserts.clear();
+            answered.extend(parts.take_written());
         } else {
             sqlx::query("ROLLBACK TO SAVEPOINT new_leads")
                 .execute(&mut *tx)

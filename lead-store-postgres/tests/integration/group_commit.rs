@@ -200,57 +200,16 @@ async fn assigned_captures_in_a_burst_count_once_each_and_an_unknown_rep_fails_a
     db.drop_db().await;
 }
 
-/// A burst mixing an update with new leads, one of which takes an address
-/// already stored: the new leads go in together on the fast path (ahead of
-/// the update, in the same transaction); the one the database refuses is
-/// checked again and fails alone, leaving no trace.
+/// The conformance check of a burst mixing an update with new leads, one
+/// on a taken address, and the route it took here: the new leads went in
+/// together on the fast path, which refused the taken address, then
+/// checked it alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_among_new_leads_and_a_taken_address_each_get_their_own_answer() {
     let db = TestDb::create().await;
     let store = db.store().await;
-    let template = template(&store).await;
-    let taken_at = N / 2;
-    let mut changed = template.clone();
-    changed.fields.first_name = Some("Changed".into());
-    let commits: Vec<Commit> = (0..N)
-        .map(|n| match n {
-            0 => Commit::new().write(changed.clone(), Some(template.version)),
-            n if n == taken_at => {
-                let mut twin = fresh(&template, n);
-                twin.fields.email = template.fields.email.clone();
-                Commit::new().write(twin, None)
-            }
-            n => Commit::new().write(fresh(&template, n), None),
-        })
-        .collect();
-    let results = join_all(commits.into_iter().map(|commit| store.commit(commit))).await;
-    for (n, result) in results.into_iter().enumerate() {
-        match n {
-            0 => {
-                let written = result.expect("the update succeeds");
-                assert_eq!(written[0].version, template.version + 1);
-            }
-            n if n == taken_at => {
-                let err = result.expect_err("a taken address is refused");
-                assert!(matches!(err, Error::Conflict(_)), "{err:?}");
-                let stored = store.get(&fresh(&template, n).ext_id).await.expect("get");
-                assert!(stored.is_none(), "the refused lead left no trace");
-            }
-            n => {
-                let written = result.expect("the other new leads succeed");
-                assert_eq!(written[0].ext_id, fresh(&template, n).ext_id);
-                let stored = store.get(&written[0].ext_id).await.expect("get");
-                assert!(stored.is_some(), "lead {n} is stored");
-            }
-        }
-    }
-    let stored = store
-        .get(&template.ext_id)
-        .await
-        .expect("get")
-        .expect("stored");
-    assert_eq!(stored.fields.first_name.as_deref(), Some("Changed"));
-    assert_eq!(stored.version, template.version + 1);
+    lead_core::conformance::new_leads_beside_an_update_each_get_their_own_answer(store.clone())
+        .await;
     assert!(
         store.fast_path_refusals() >= 1,
         "the taken address was refused by the fast path, then checked"
